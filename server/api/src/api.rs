@@ -1,0 +1,125 @@
+//! The API traits. Operation ids and tags are Microsoft's, exactly as in `openapi/dpo.json`.
+
+use crate::{
+    error::GraphError,
+    model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
+    params::{CountQuery, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
+    responses::{AcceptedNoContent, EntityOrCount, ExportAcceptedHeaders},
+};
+use dropshot::{
+    Header, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk, Path,
+    Query, RequestContext, TypedBody,
+};
+
+/// The data policy operations API that the dpo server serves.
+#[dropshot::api_description]
+pub trait DataPolicyOperationsApi {
+    /// Server state shared by the handlers.
+    type Context: Send + Sync + 'static;
+
+    /// Retrieve the properties of a dataPolicyOperation object.
+    #[endpoint {
+        method = GET,
+        path = "/dataPolicyOperations",
+        operation_id = "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation",
+        tags = ["dataPolicyOperations.dataPolicyOperation"],
+    }]
+    async fn list_data_policy_operations(
+        rqctx: RequestContext<Self::Context>,
+        query: Query<ListQuery>,
+    ) -> Result<HttpResponseHeaders<HttpResponseOk<DataPolicyOperationCollection>>, GraphError>;
+
+    /// Add new entity to dataPolicyOperations.
+    #[endpoint {
+        method = POST,
+        path = "/dataPolicyOperations",
+        operation_id = "dataPolicyOperations.dataPolicyOperation.CreateDataPolicyOperation",
+        tags = ["dataPolicyOperations.dataPolicyOperation"],
+    }]
+    async fn create_data_policy_operation(
+        rqctx: RequestContext<Self::Context>,
+        body: TypedBody<DataPolicyOperation>,
+    ) -> Result<HttpResponseHeaders<HttpResponseCreated<DataPolicyOperation>>, GraphError>;
+
+    /// Retrieve the properties of a dataPolicyOperation object.
+    ///
+    /// The id segment `$count` answers `GET /dataPolicyOperations/$count` (see [`CountApi`]).
+    #[endpoint {
+        method = GET,
+        path = "/dataPolicyOperations/{dataPolicyOperation-id}",
+        operation_id = "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation",
+        tags = ["dataPolicyOperations.dataPolicyOperation"],
+    }]
+    async fn get_data_policy_operation(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<OperationPath>,
+        query: Query<GetQuery>,
+    ) -> Result<EntityOrCount, GraphError>;
+
+    /// Update entity in dataPolicyOperations.
+    #[endpoint {
+        method = PATCH,
+        path = "/dataPolicyOperations/{dataPolicyOperation-id}",
+        operation_id = "dataPolicyOperations.dataPolicyOperation.UpdateDataPolicyOperation",
+        tags = ["dataPolicyOperations.dataPolicyOperation"],
+    }]
+    async fn update_data_policy_operation(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<OperationPath>,
+        body: TypedBody<DataPolicyOperation>,
+    ) -> Result<HttpResponseHeaders<HttpResponseOk<DataPolicyOperation>>, GraphError>;
+
+    /// Delete entity from dataPolicyOperations.
+    #[endpoint {
+        method = DELETE,
+        path = "/dataPolicyOperations/{dataPolicyOperation-id}",
+        operation_id = "dataPolicyOperations.dataPolicyOperation.DeleteDataPolicyOperation",
+        tags = ["dataPolicyOperations.dataPolicyOperation"],
+    }]
+    async fn delete_data_policy_operation(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<OperationPath>,
+        if_match: Header<IfMatchHeader>,
+    ) -> Result<HttpResponseHeaders<HttpResponseDeleted>, GraphError>;
+
+    /// Invoke action exportPersonalData: submit an export of a user's data to a storage location.
+    #[endpoint {
+        method = POST,
+        path = "/users/{user-id}/exportPersonalData",
+        operation_id = "users.user.exportPersonalData",
+        tags = ["users.user.Actions"],
+    }]
+    async fn export_personal_data(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<UserPath>,
+        body: TypedBody<ExportPersonalDataRequest>,
+    ) -> Result<AcceptedNoContent<ExportAcceptedHeaders>, GraphError>;
+}
+
+/// `GET /dataPolicyOperations/$count`, for the OpenAPI document only.
+///
+/// dropshot's router refuses a literal segment (`$count`) beside a variable one (`{dataPolicyOperation-id}`),
+/// so the server answers `$count` from [`DataPolicyOperationsApi::get_data_policy_operation`] and this
+/// trait only describes the operation; [`crate::document`] merges both descriptions.
+#[dropshot::api_description]
+pub trait CountApi {
+    /// Unused: this API is never served.
+    type Context: Send + Sync + 'static;
+
+    /// Get the number of the resource.
+    #[endpoint {
+        method = GET,
+        path = "/dataPolicyOperations/$count",
+        operation_id = "dataPolicyOperations.GetCount-b129",
+        tags = ["dataPolicyOperations.dataPolicyOperation"],
+    }]
+    async fn count_data_policy_operations(
+        rqctx: RequestContext<Self::Context>,
+        query: Query<CountQuery>,
+    ) -> Result<HttpResponseOk<ODataCountResponse>, GraphError>;
+}
+
+/// Microsoft's `ODataCountResponse`: the count, as an int32.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ODataCountResponse")]
+pub struct ODataCountResponse(pub i32);

@@ -1,0 +1,139 @@
+//! Response types dropshot does not have: a `202 Accepted` without a body but with documented headers,
+//! and the single-entity GET that also answers `/dataPolicyOperations/$count`.
+
+use crate::model::DataPolicyOperation;
+use dropshot::{
+    ApiEndpointResponse, Body, HttpError, HttpResponse, HttpResponseHeaders, HttpResponseOk,
+    HttpResponseUpdatedNoContent,
+};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// Headers of the `202` that `exportPersonalData` answers with.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ExportAcceptedHeaders {
+    /// URL to check on the status of the request.
+    #[serde(rename = "Location")]
+    pub location: String,
+    /// Time period in seconds. Wait this long after submitting before checking the status.
+    #[serde(rename = "Retry-After")]
+    #[schemars(with = "i32")]
+    pub retry_after: u32,
+}
+
+/// `202 Accepted` with no body and the named headers `H` (documented in the OpenAPI document).
+#[derive(Debug, Clone)]
+pub struct AcceptedNoContent<H> {
+    /// The documented headers.
+    pub headers: H,
+    /// Further, undocumented headers (e.g. `request-id`).
+    pub extra_headers: HeaderMap,
+}
+
+impl<H> AcceptedNoContent<H> {
+    /// A 202 with these documented headers.
+    pub fn new(headers: H) -> Self {
+        AcceptedNoContent {
+            headers,
+            extra_headers: HeaderMap::new(),
+        }
+    }
+}
+
+fn header_value(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+impl<H: Serialize + JsonSchema + Send + Sync + 'static> HttpResponse for AcceptedNoContent<H> {
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::ACCEPTED;
+        let named = serde_json::to_value(&self.headers)
+            .map_err(|e| HttpError::for_internal_error(format!("response headers: {e}")))?;
+        for (name, value) in named.as_object().into_iter().flatten() {
+            let Some(text) = header_value(value) else {
+                continue;
+            };
+            let name = header::HeaderName::try_from(name.as_str())
+                .map_err(|e| HttpError::for_internal_error(format!("header name {name}: {e}")))?;
+            let value = HeaderValue::try_from(text)
+                .map_err(|e| HttpError::for_internal_error(format!("header {name}: {e}")))?;
+            response.headers_mut().insert(name, value);
+        }
+        response.headers_mut().extend(self.extra_headers);
+        Ok(response)
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        let mut metadata =
+            HttpResponseHeaders::<HttpResponseUpdatedNoContent, H>::response_metadata();
+        metadata.success = Some(StatusCode::ACCEPTED);
+        metadata.description = Some("Accepted".to_string());
+        metadata
+    }
+
+    fn status_code(&self) -> StatusCode {
+        StatusCode::ACCEPTED
+    }
+}
+
+/// Answer of `GET /dataPolicyOperations/{id}`: the entity, or, when the id segment is the literal `$count`,
+/// the number of operations as `text/plain` (dropshot cannot route `$count` beside `{id}`; see
+/// [`crate::api::CountApi`]).
+#[derive(Debug, Clone)]
+pub enum EntityOrCount {
+    /// `200` with the entity as JSON (already shaped by `$select`) and extra headers such as `ETag`.
+    Entity {
+        /// The JSON body.
+        body: serde_json::Value,
+        /// Extra headers.
+        headers: HeaderMap,
+    },
+    /// `200` with the count as `text/plain`.
+    Count {
+        /// The count.
+        count: u64,
+        /// Extra headers.
+        headers: HeaderMap,
+    },
+}
+
+impl HttpResponse for EntityOrCount {
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        let (body, content_type, headers) = match self {
+            EntityOrCount::Entity { body, headers } => {
+                let bytes = serde_json::to_vec(&body).map_err(|e| {
+                    HttpError::for_internal_error(format!("serialising the entity: {e}"))
+                })?;
+                (Body::from(bytes), "application/json", headers)
+            }
+            EntityOrCount::Count { count, headers } => (
+                Body::from(count.to_string()),
+                "text/plain; charset=utf-8",
+                headers,
+            ),
+        };
+        let mut response = Response::new(body);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response.headers_mut().extend(headers);
+        Ok(response)
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        let mut metadata =
+            <HttpResponseOk<DataPolicyOperation> as HttpResponse>::response_metadata();
+        metadata.description = Some("Retrieved entity".to_string());
+        metadata
+    }
+
+    fn status_code(&self) -> StatusCode {
+        StatusCode::OK
+    }
+}

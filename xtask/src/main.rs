@@ -1,0 +1,43 @@
+//! `cargo xtask`: the project's automation. `cargo xtask --help` lists the commands.
+
+mod spec;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+/// Project automation for dpo.
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "dpo project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bundle openapi/sources/*.yaml into openapi/dpo.json (with --check: only verify it is current).
+    Bundle {
+        /// Fail instead of writing when openapi/dpo.json is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Regenerate every generated artifact: the bundled document and the client (written for reading to
+    /// target/generated/client.rs; builds regenerate it in OUT_DIR themselves).
+    Generate,
+    /// Verify the bundle is current and the server's API matches it (modulo the reviewed allow-list).
+    Check,
+    /// Print every difference between the document and the server, including the allow-listed ones.
+    Diff,
+    /// Run everything CI runs: formatting, clippy, the document validator and all tests.
+    Test,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Bundle { check } => spec::bundle(check),
+        Command::Generate => spec::generate(),
+        Command::Check => spec::check(),
+        Command::Diff => spec::diff(),
+        Command::Test => test::run(),
+    }
+}
