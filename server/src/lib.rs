@@ -1,1 +1,16 @@
+//! The dpo server: serves the data policy operations API described by `dpo-api`.
+//!
+//! A request flows top to bottom: [`handlers`] (parse, call the domain, shape the wire answer) →
+//! [`operations`] (the rules of data policy operations) → [`store`] (persistence). Nothing below
+//! [`handlers`] knows about HTTP.
+#![warn(missing_docs)]
 
+pub mod config;
+pub mod handlers;
+pub mod operations;
+pub mod server;
+pub mod store;
+pub mod wire;
+
+pub use config::ServerConfig;
+pub use server::{RunningServer, start};

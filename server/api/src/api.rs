@@ -4,10 +4,10 @@ use crate::{
     error::GraphError,
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
     params::{CountQuery, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
-    responses::{AcceptedNoContent, EntityOrCount, ExportAcceptedHeaders},
+    responses::{AcceptedNoContent, EntityOrCount, ExportAcceptedHeaders, ShapedCreated, ShapedOk},
 };
 use dropshot::{
-    Header, HttpResponseCreated, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk, Path,
+    Header, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk, Path,
     Query, RequestContext, TypedBody,
 };
 
@@ -27,7 +27,7 @@ pub trait DataPolicyOperationsApi {
     async fn list_data_policy_operations(
         rqctx: RequestContext<Self::Context>,
         query: Query<ListQuery>,
-    ) -> Result<HttpResponseHeaders<HttpResponseOk<DataPolicyOperationCollection>>, GraphError>;
+    ) -> Result<ShapedOk<DataPolicyOperationCollection>, GraphError>;
 
     /// Add new entity to dataPolicyOperations.
     #[endpoint {
@@ -39,7 +39,7 @@ pub trait DataPolicyOperationsApi {
     async fn create_data_policy_operation(
         rqctx: RequestContext<Self::Context>,
         body: TypedBody<DataPolicyOperation>,
-    ) -> Result<HttpResponseHeaders<HttpResponseCreated<DataPolicyOperation>>, GraphError>;
+    ) -> Result<ShapedCreated<DataPolicyOperation>, GraphError>;
 
     /// Retrieve the properties of a dataPolicyOperation object.
     ///
@@ -67,7 +67,7 @@ pub trait DataPolicyOperationsApi {
         rqctx: RequestContext<Self::Context>,
         path: Path<OperationPath>,
         body: TypedBody<DataPolicyOperation>,
-    ) -> Result<HttpResponseHeaders<HttpResponseOk<DataPolicyOperation>>, GraphError>;
+    ) -> Result<ShapedOk<DataPolicyOperation>, GraphError>;
 
     /// Delete entity from dataPolicyOperations.
     #[endpoint {

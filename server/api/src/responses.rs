@@ -3,9 +3,10 @@
 
 use crate::model::DataPolicyOperation;
 use dropshot::{
-    ApiEndpointResponse, Body, HttpError, HttpResponse, HttpResponseHeaders, HttpResponseOk,
-    HttpResponseUpdatedNoContent,
+    ApiEndpointResponse, Body, HttpError, HttpResponse, HttpResponseCreated, HttpResponseHeaders,
+    HttpResponseOk, HttpResponseUpdatedNoContent,
 };
+use std::marker::PhantomData;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -135,5 +136,59 @@ impl HttpResponse for EntityOrCount {
 
     fn status_code(&self) -> StatusCode {
         StatusCode::OK
+    }
+}
+
+/// A JSON answer documented as `T` but sent as an already-shaped JSON value, so that `$select` projections
+/// and OData annotations (`@odata.context`, `@odata.etag`) can be added; `CREATED` picks 201 over 200.
+#[derive(Debug, Clone)]
+pub struct Shaped<T, const CREATED: bool = false> {
+    /// The JSON body.
+    pub body: serde_json::Value,
+    /// Extra headers (`ETag`, `request-id`, ...).
+    pub headers: HeaderMap,
+    documented_as: PhantomData<fn() -> T>,
+}
+
+/// `200 OK` with a shaped body documented as `T`.
+pub type ShapedOk<T> = Shaped<T, false>;
+/// `201 Created` with a shaped body documented as `T`.
+pub type ShapedCreated<T> = Shaped<T, true>;
+
+impl<T, const CREATED: bool> Shaped<T, CREATED> {
+    /// An answer with this body and these extra headers.
+    pub fn new(body: serde_json::Value, headers: HeaderMap) -> Self {
+        Shaped { body, headers, documented_as: PhantomData }
+    }
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value, headers: HeaderMap) -> Result<Response<Body>, HttpError> {
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| HttpError::for_internal_error(format!("serialising the body: {e}")))?;
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().extend(headers);
+    Ok(response)
+}
+
+impl<T, const CREATED: bool> HttpResponse for Shaped<T, CREATED>
+where
+    T: JsonSchema + Serialize + Send + Sync + 'static,
+{
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        json_response(self.status_code(), &self.body, self.headers)
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        if CREATED {
+            <HttpResponseCreated<T> as HttpResponse>::response_metadata()
+        } else {
+            <HttpResponseOk<T> as HttpResponse>::response_metadata()
+        }
+    }
+
+    fn status_code(&self) -> StatusCode {
+        if CREATED { StatusCode::CREATED } else { StatusCode::OK }
     }
 }

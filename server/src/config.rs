@@ -1,0 +1,31 @@
+//! Server settings.
+
+use std::net::SocketAddr;
+
+/// How a dpo server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub bind_address: SocketAddr,
+    /// Absolute URL clients reach the API at (used in `Location` and `@odata.*` links); by default
+    /// `http://<bound address>`.
+    pub public_base_url: Option<String>,
+    /// Seconds a client should wait before polling a submitted export (`Retry-After`); Graph says 60.
+    pub retry_after_seconds: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_request_body_bytes: usize,
+    /// Log level: `trace`, `debug`, `info`, `warn`, `error` or `critical`.
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_base_url: None,
+            retry_after_seconds: 60,
+            max_request_body_bytes: 64 * 1024,
+            log_level: "info".to_string(),
+        }
+    }
+}

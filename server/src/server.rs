@@ -1,0 +1,107 @@
+//! Starting and stopping a dpo server.
+
+use crate::{
+    config::ServerConfig,
+    handlers::{AppContext, DpoApi},
+    operations::OperationService,
+    store::{OperationStore, memory::MemoryStore},
+};
+use dpo_api::data_policy_operations_api_mod;
+use dropshot::{ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HttpServer, ServerBuilder};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The API description was rejected by dropshot.
+    #[error("building the API description: {0}")]
+    Api(String),
+    /// The log could not be set up.
+    #[error("setting up logging: {0}")]
+    Logging(String),
+    /// The listener could not be bound or the server built.
+    #[error("starting the HTTP server on {address}: {message}")]
+    Listen {
+        /// The address asked for.
+        address: SocketAddr,
+        /// What went wrong.
+        message: String,
+    },
+    /// A setting is invalid.
+    #[error("invalid setting: {0}")]
+    Config(String),
+}
+
+/// A server that is running; stop it with [`RunningServer::close`].
+pub struct RunningServer {
+    server: HttpServer<AppContext>,
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Absolute base URL of the API.
+    pub fn base_url(&self) -> String {
+        self.server.app_private().base_url().to_string()
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(self) -> Result<(), String> {
+        self.server.await
+    }
+
+    /// Stops accepting requests, finishes those in flight, and returns.
+    pub async fn close(self) -> Result<(), String> {
+        self.server.close().await
+    }
+}
+
+fn log_level(name: &str) -> Result<ConfigLoggingLevel, StartError> {
+    Ok(match name {
+        "trace" => ConfigLoggingLevel::Trace,
+        "debug" => ConfigLoggingLevel::Debug,
+        "info" => ConfigLoggingLevel::Info,
+        "warn" => ConfigLoggingLevel::Warn,
+        "error" => ConfigLoggingLevel::Error,
+        "critical" => ConfigLoggingLevel::Critical,
+        other => return Err(StartError::Config(format!("log level '{other}': use trace, debug, info, warn, error or critical"))),
+    })
+}
+
+/// Starts a server with the in-memory store.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    start_with_store(config, Arc::new(MemoryStore::new())).await
+}
+
+/// Starts a server over `store`.
+pub async fn start_with_store(config: ServerConfig, store: Arc<dyn OperationStore>) -> Result<RunningServer, StartError> {
+    let log = ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
+        .to_logger("dpo")
+        .map_err(|e| StartError::Logging(e.to_string()))?;
+    let api = data_policy_operations_api_mod::api_description::<DpoApi>().map_err(|e| StartError::Api(e.to_string()))?;
+    let address = config.bind_address;
+    let context =
+        AppContext { operations: OperationService::new(store), config: config.clone(), base_url: OnceLock::new() };
+    let dropshot_config = ConfigDropshot {
+        bind_address: address,
+        default_request_body_max_bytes: config.max_request_body_bytes,
+        ..Default::default()
+    };
+    let server = ServerBuilder::new(api, context, log)
+        .config(dropshot_config)
+        .start()
+        .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
+    // The base URL can only be known once the listener is bound (port 0 picks the port).
+    let base_url = config
+        .public_base_url
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{}", server.local_addr()));
+    let _ = server.app_private().base_url.set(base_url);
+    Ok(RunningServer { server })
+}

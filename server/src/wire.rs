@@ -1,0 +1,115 @@
+//! How domain values look on the wire: entities as Graph JSON, `$select` projections, OData context URLs,
+//! ETags, and domain errors as OData errors.
+
+use crate::operations::{Operation, OperationError, Precondition};
+use dpo_api::{GraphError, model::DataPolicyOperation};
+use serde_json::{Map, Value};
+
+/// Properties of a dataPolicyOperation that `$select` may name.
+pub const PROPERTIES: [&str; 7] =
+    ["id", "completedDateTime", "progress", "status", "storageLocation", "submittedDateTime", "userId"];
+
+/// The entity as Graph shows it.
+pub fn entity(op: &Operation) -> DataPolicyOperation {
+    DataPolicyOperation {
+        id: Some(op.id.to_string()),
+        odata_type: None,
+        completed_date_time: op.completed_at,
+        progress: Some(op.progress),
+        status: Some(op.status),
+        storage_location: op.storage_location.clone(),
+        submitted_date_time: Some(op.submitted_at),
+        user_id: Some(op.user_id.clone()),
+    }
+}
+
+/// Checks `$select` names; `None` means all properties.
+pub fn selection(select: Option<&[String]>) -> Result<Option<Vec<String>>, GraphError> {
+    let Some(names) = select.filter(|n| !n.is_empty()) else { return Ok(None) };
+    for name in names {
+        if name != "*" && !PROPERTIES.contains(&name.as_str()) {
+            return Err(GraphError::bad_request(format!(
+                "Could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'. \
+                 $select accepts: {}",
+                PROPERTIES.join(", ")
+            ))
+            .with_target("$select"));
+        }
+    }
+    if names.iter().any(|n| n == "*") {
+        return Ok(None);
+    }
+    Ok(Some(names.to_vec()))
+}
+
+/// The entity as JSON with `@odata.etag`, keeping only the selected properties (and `id`).
+pub fn entity_json(op: &Operation, selected: Option<&[String]>) -> Result<Value, GraphError> {
+    let Value::Object(all) = serde_json::to_value(entity(op)).map_err(|e| GraphError::internal(e.to_string()))? else {
+        return Err(GraphError::internal("entity did not serialise to an object"));
+    };
+    let mut out = Map::new();
+    out.insert("@odata.etag".into(), Value::String(op.etag()));
+    for (key, value) in all {
+        let keep = match selected {
+            None => true,
+            Some(names) => key == "id" || names.iter().any(|n| *n == key),
+        };
+        if keep {
+            out.insert(key, value);
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// `@odata.context` of the entity set (`entity = false`) or of one entity, with a `$select` projection.
+pub fn context_url(base: &str, selected: Option<&[String]>, entity: bool) -> String {
+    let projection = selected.map(|names| format!("({})", names.join(","))).unwrap_or_default();
+    let suffix = if entity { "/$entity" } else { "" };
+    format!("{base}/$metadata#dataPolicyOperations{projection}{suffix}")
+}
+
+/// Reads an `If-Match` header value.
+pub fn precondition(if_match: Option<&str>) -> Precondition {
+    let Some(value) = if_match.map(str::trim).filter(|v| !v.is_empty()) else { return Precondition::Any };
+    if value == "*" {
+        return Precondition::Any;
+    }
+    let tag = value.strip_prefix("W/").unwrap_or(value);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse().ok())
+        .map_or(Precondition::Never, Precondition::Version)
+}
+
+impl From<OperationError> for GraphError {
+    fn from(error: OperationError) -> Self {
+        match &error {
+            OperationError::InvalidId(_) => GraphError::bad_request(error.to_string()),
+            OperationError::NotFound(_) => GraphError::resource_not_found(error.to_string()),
+            OperationError::Invalid { property, .. } => GraphError::bad_request(error.to_string()).with_target(*property),
+            OperationError::PreconditionFailed { .. } => GraphError::precondition_failed(error.to_string()),
+            OperationError::Store(e) => GraphError::internal(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_values() {
+        assert_eq!(precondition(None), Precondition::Any);
+        assert_eq!(precondition(Some("*")), Precondition::Any);
+        assert_eq!(precondition(Some("W/\"7\"")), Precondition::Version(7));
+        assert_eq!(precondition(Some("\"7\"")), Precondition::Version(7));
+        assert_eq!(precondition(Some("garbage")), Precondition::Never);
+    }
+
+    #[test]
+    fn unknown_select_names_the_property() {
+        let err = selection(Some(&["nope".to_string()])).unwrap_err();
+        assert!(err.error.message.contains("'nope'"), "{}", err.error.message);
+        assert_eq!(err.error.target.as_deref(), Some("$select"));
+    }
+}
