@@ -24,5 +24,9 @@ fn gate(layout: &SpecLayout) -> Result<(), String> {
     let server = dpo_api::document::openapi_document().map_err(|e| e.to_string())?;
     let allowlist = AllowList::load(&layout.allowlist()).map_err(|e| e.to_string())?;
     let report = drift::check(&spec, &server, &allowlist);
-    if report.is_clean() { Ok(()) } else { Err(report.to_string()) }
+    if report.is_clean() {
+        Ok(())
+    } else {
+        Err(report.to_string())
+    }
 }

@@ -87,10 +87,9 @@ fn match_status_ranges(spec: &mut Value, server: &Value) {
                 && concrete(ours).is_empty()
                 && their_codes.len() == 1
                 && !theirs.contains_key(&range)
+                && let Some(response) = ours.remove(&range)
             {
-                if let Some(response) = ours.remove(&range) {
-                    ours.insert(their_codes[0].clone(), response);
-                }
+                ours.insert(their_codes[0].clone(), response);
             }
         }
     }

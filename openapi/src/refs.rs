@@ -21,13 +21,13 @@ pub fn dangling_refs(document: &Value) -> Vec<DanglingRef> {
 fn walk(root: &Value, value: &Value, at: String, found: &mut Vec<DanglingRef>) {
     match value {
         Value::Object(map) => {
-            if let Some(Value::String(target)) = map.get("$ref") {
-                if resolve(root, target).is_none() {
-                    found.push(DanglingRef {
-                        at: at.clone(),
-                        target: target.clone(),
-                    });
-                }
+            if let Some(Value::String(target)) = map.get("$ref")
+                && resolve(root, target).is_none()
+            {
+                found.push(DanglingRef {
+                    at: at.clone(),
+                    target: target.clone(),
+                });
             }
             for (key, child) in map {
                 walk(root, child, format!("{at}/{}", escape(key)), found);

@@ -1,11 +1,7 @@
 //! The HTTP handlers: parse the request, call the domain, shape the answer. Every failure leaves as an
 //! OData error carrying the request's ids (`innerError`).
 
-use crate::{
-    config::ServerConfig,
-    operations::OperationService,
-    wire,
-};
+use crate::{config::ServerConfig, operations::OperationService, wire};
 use chrono::Utc;
 use dpo_api::{
     DataPolicyOperationsApi, GraphError,
@@ -60,7 +56,10 @@ impl Call {
             .get("client-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        Call { request_id: rqctx.request_id.clone(), client_request_id }
+        Call {
+            request_id: rqctx.request_id.clone(),
+            client_request_id,
+        }
     }
 
     /// `request-id` and the echoed `client-request-id`, as Graph sends them on every answer.
@@ -69,7 +68,11 @@ impl Call {
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             headers.insert("request-id", v);
         }
-        if let Some(v) = self.client_request_id.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(v) = self
+            .client_request_id
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
             headers.insert("client-request-id", v);
         }
         headers
@@ -103,8 +106,10 @@ fn reject_expand(expand: Option<&[String]>) -> Result<(), GraphError> {
 
 fn not_yet_supported(option: &str, value: Option<&impl std::fmt::Debug>) -> Result<(), GraphError> {
     match value {
-        Some(_) => Err(GraphError::bad_request(format!("the query option {option} is not supported yet"))
-            .with_target(option.to_string())),
+        Some(_) => Err(GraphError::bad_request(format!(
+            "the query option {option} is not supported yet"
+        ))
+        .with_target(option.to_string())),
         None => Ok(()),
     }
 }
@@ -135,8 +140,15 @@ impl DataPolicyOperationsApi for DpoApi {
             let selected = wire::selection(q.select.as_ref().map(|s| s.items()))?;
             let skip = q.skip.unwrap_or(0);
             let wanted = q.top.unwrap_or(u64::MAX);
-            let page_size = wanted.min(if q.top.is_some() { MAX_PAGE_SIZE } else { DEFAULT_PAGE_SIZE });
-            let page = ctx.operations.list(skip, page_size).map_err(GraphError::from)?;
+            let page_size = wanted.min(if q.top.is_some() {
+                MAX_PAGE_SIZE
+            } else {
+                DEFAULT_PAGE_SIZE
+            });
+            let page = ctx
+                .operations
+                .list(skip, page_size)
+                .map_err(GraphError::from)?;
             let items = page
                 .items
                 .iter()
@@ -158,7 +170,14 @@ impl DataPolicyOperationsApi for DpoApi {
                 link
             });
             let mut body = serde_json::Map::new();
-            body.insert("@odata.context".into(), Value::String(wire::context_url(ctx.base_url(), selected.as_deref(), false)));
+            body.insert(
+                "@odata.context".into(),
+                Value::String(wire::context_url(
+                    ctx.base_url(),
+                    selected.as_deref(),
+                    false,
+                )),
+            );
             if q.count == Some(true) {
                 body.insert("@odata.count".into(), Value::from(page.total));
             }
@@ -168,7 +187,9 @@ impl DataPolicyOperationsApi for DpoApi {
             body.insert("value".into(), Value::Array(items));
             Ok::<_, GraphError>(Value::Object(body))
         })();
-        answer.map(|body| ShapedOk::new(body, call.headers())).map_err(|e| call.fail(&rqctx, e))
+        answer
+            .map(|body| ShapedOk::new(body, call.headers()))
+            .map_err(|e| call.fail(&rqctx, e))
     }
 
     async fn create_data_policy_operation(
@@ -177,16 +198,21 @@ impl DataPolicyOperationsApi for DpoApi {
     ) -> Result<ShapedCreated<DataPolicyOperation>, GraphError> {
         let call = Call::new(&rqctx);
         let ctx = rqctx.context();
-        let answer = ctx.operations.create(&body.into_inner()).map_err(GraphError::from).and_then(|op| {
-            let mut json = wire::entity_json(&op, None)?;
-            json["@odata.context"] = Value::String(wire::context_url(ctx.base_url(), None, true));
-            let mut headers = entity_headers(&call, &op);
-            let location = format!("{}/dataPolicyOperations/{}", ctx.base_url(), op.id);
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                headers.insert(http::header::LOCATION, v);
-            }
-            Ok(ShapedCreated::new(json, headers))
-        });
+        let answer = ctx
+            .operations
+            .create(&body.into_inner())
+            .map_err(GraphError::from)
+            .and_then(|op| {
+                let mut json = wire::entity_json(&op, None)?;
+                json["@odata.context"] =
+                    Value::String(wire::context_url(ctx.base_url(), None, true));
+                let mut headers = entity_headers(&call, &op);
+                let location = format!("{}/dataPolicyOperations/{}", ctx.base_url(), op.id);
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    headers.insert(http::header::LOCATION, v);
+                }
+                Ok(ShapedCreated::new(json, headers))
+            });
         answer.map_err(|e| call.fail(&rqctx, e))
     }
 
@@ -201,14 +227,18 @@ impl DataPolicyOperationsApi for DpoApi {
         if id == "$count" {
             let answer = (|| {
                 let raw = rqctx.request.uri().query().unwrap_or_default();
-                let q: CountQuery = serde_urlencoded::from_str(raw)
-                    .map_err(|e| GraphError::bad_request(format!("unable to parse query string: {e}")))?;
+                let q: CountQuery = serde_urlencoded::from_str(raw).map_err(|e| {
+                    GraphError::bad_request(format!("unable to parse query string: {e}"))
+                })?;
                 not_yet_supported("$filter", q.filter.as_ref())?;
                 not_yet_supported("$search", q.search.as_ref())?;
                 ctx.operations.count().map_err(GraphError::from)
             })();
             return answer
-                .map(|count| EntityOrCount::Count { count, headers: call.headers() })
+                .map(|count| EntityOrCount::Count {
+                    count,
+                    headers: call.headers(),
+                })
                 .map_err(|e| call.fail(&rqctx, e));
         }
         let q = query.into_inner();
@@ -217,12 +247,19 @@ impl DataPolicyOperationsApi for DpoApi {
             let selected = wire::selection(q.select.as_ref().map(|s| s.items()))?;
             let op = ctx.operations.get(&id)?;
             let mut json = wire::entity_json(&op, selected.as_deref())?;
-            json["@odata.context"] = Value::String(wire::context_url(ctx.base_url(), selected.as_deref(), true));
+            json["@odata.context"] =
+                Value::String(wire::context_url(ctx.base_url(), selected.as_deref(), true));
             let mut headers = entity_headers(&call, &op);
             if !op.status.is_final() {
-                headers.insert(http::header::RETRY_AFTER, HeaderValue::from(ctx.config.retry_after_seconds));
+                headers.insert(
+                    http::header::RETRY_AFTER,
+                    HeaderValue::from(ctx.config.retry_after_seconds),
+                );
             }
-            Ok::<_, GraphError>(EntityOrCount::Entity { body: json, headers })
+            Ok::<_, GraphError>(EntityOrCount::Entity {
+                body: json,
+                headers,
+            })
         })();
         answer.map_err(|e| call.fail(&rqctx, e))
     }
@@ -234,7 +271,11 @@ impl DataPolicyOperationsApi for DpoApi {
     ) -> Result<ShapedOk<DataPolicyOperation>, GraphError> {
         let call = Call::new(&rqctx);
         let ctx = rqctx.context();
-        let if_match = rqctx.request.headers().get(http::header::IF_MATCH).and_then(|v| v.to_str().ok());
+        let if_match = rqctx
+            .request
+            .headers()
+            .get(http::header::IF_MATCH)
+            .and_then(|v| v.to_str().ok());
         let precondition = wire::precondition(if_match);
         let answer = ctx
             .operations
@@ -242,7 +283,8 @@ impl DataPolicyOperationsApi for DpoApi {
             .map_err(GraphError::from)
             .and_then(|op| {
                 let mut json = wire::entity_json(&op, None)?;
-                json["@odata.context"] = Value::String(wire::context_url(ctx.base_url(), None, true));
+                json["@odata.context"] =
+                    Value::String(wire::context_url(ctx.base_url(), None, true));
                 Ok(ShapedOk::new(json, entity_headers(&call, &op)))
             });
         answer.map_err(|e| call.fail(&rqctx, e))
@@ -255,7 +297,11 @@ impl DataPolicyOperationsApi for DpoApi {
     ) -> Result<HttpResponseHeaders<HttpResponseDeleted>, GraphError> {
         let call = Call::new(&rqctx);
         let precondition = wire::precondition(if_match.into_inner().if_match.as_deref());
-        match rqctx.context().operations.delete(&path.into_inner().id, precondition) {
+        match rqctx
+            .context()
+            .operations
+            .delete(&path.into_inner().id, precondition)
+        {
             Ok(()) => {
                 let mut response = HttpResponseHeaders::new_unnamed(HttpResponseDeleted());
                 response.headers_mut().extend(call.headers());
@@ -273,7 +319,10 @@ impl DataPolicyOperationsApi for DpoApi {
         let call = Call::new(&rqctx);
         let ctx = rqctx.context();
         let request = body.into_inner();
-        match ctx.operations.submit_export(&path.into_inner().user_id, request.storage_location.as_deref()) {
+        match ctx.operations.submit_export(
+            &path.into_inner().user_id,
+            request.storage_location.as_deref(),
+        ) {
             Ok(op) => {
                 let mut accepted = AcceptedNoContent::new(ExportAcceptedHeaders {
                     location: format!("{}/dataPolicyOperations/{}", ctx.base_url(), op.id),

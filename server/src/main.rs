@@ -36,7 +36,12 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve { bind, public_url, retry_after, log_level } => {
+        Command::Serve {
+            bind,
+            public_url,
+            retry_after,
+            log_level,
+        } => {
             let config = ServerConfig {
                 bind_address: bind,
                 public_base_url: public_url,
@@ -44,10 +49,16 @@ async fn main() -> anyhow::Result<()> {
                 log_level,
                 ..ServerConfig::default()
             };
-            let server = dpo_server::start(config).await.context("starting dpo-server")?;
+            let server = dpo_server::start(config)
+                .await
+                .context("starting dpo-server")?;
             println!("dpo-server listening on {}", server.base_url());
             shutdown_signal().await;
-            server.close().await.map_err(anyhow::Error::msg).context("stopping dpo-server")?;
+            server
+                .close()
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("stopping dpo-server")?;
             Ok(())
         }
     }
@@ -57,13 +68,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

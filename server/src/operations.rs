@@ -16,7 +16,9 @@ use uuid::Uuid;
 #[derive(Debug, thiserror::Error)]
 pub enum OperationError {
     /// The id is not an operation id at all.
-    #[error("'{0}' is not a valid dataPolicyOperation id: ids are GUIDs such as d007e3da-cd9b-4b02-8d66-422403c53e3f")]
+    #[error(
+        "'{0}' is not a valid dataPolicyOperation id: ids are GUIDs such as d007e3da-cd9b-4b02-8d66-422403c53e3f"
+    )]
     InvalidId(String),
     /// No operation has this id.
     #[error("dataPolicyOperation '{0}' does not exist")]
@@ -83,11 +85,18 @@ impl OperationService {
     }
 
     /// Records a new export of `user_id`'s data to `storage_location`, not started yet.
-    pub fn submit_export(&self, user_id: &str, storage_location: Option<&str>) -> Result<Operation, OperationError> {
+    pub fn submit_export(
+        &self,
+        user_id: &str,
+        storage_location: Option<&str>,
+    ) -> Result<Operation, OperationError> {
         let location = validate_storage_location(storage_location)?;
         let user_id = user_id.trim();
         if user_id.is_empty() {
-            return Err(OperationError::Invalid { property: "userId", message: "the user id is empty".into() });
+            return Err(OperationError::Invalid {
+                property: "userId",
+                message: "the user id is empty".into(),
+            });
         }
         let record = OperationRecord {
             id: Uuid::new_v4(),
@@ -156,23 +165,27 @@ impl OperationService {
         let current = self.get(id)?;
         check_precondition(&current, precondition)?;
         check_read_only(&current, patch, true)?;
-        if patch.id.as_deref().is_some_and(|given| parse_id(given).ok() != Some(current.id)) {
+        if patch
+            .id
+            .as_deref()
+            .is_some_and(|given| parse_id(given).ok() != Some(current.id))
+        {
             return Err(read_only("id"));
         }
         let mut next = current.clone();
-        if let Some(location) = &patch.storage_location {
-            if current.storage_location.as_deref() != Some(location.as_str()) {
-                if current.status != DataPolicyOperationStatus::NotStarted {
-                    return Err(OperationError::Invalid {
-                        property: "storageLocation",
-                        message: format!(
-                            "storageLocation can only change before the export starts; this one is {}",
-                            current.status.as_str()
-                        ),
-                    });
-                }
-                next.storage_location = Some(validate_storage_location(Some(location))?);
+        if let Some(location) = &patch.storage_location
+            && current.storage_location.as_deref() != Some(location.as_str())
+        {
+            if current.status != DataPolicyOperationStatus::NotStarted {
+                return Err(OperationError::Invalid {
+                    property: "storageLocation",
+                    message: format!(
+                        "storageLocation can only change before the export starts; this one is {}",
+                        current.status.as_str()
+                    ),
+                });
             }
+            next.storage_location = Some(validate_storage_location(Some(location))?);
         }
         if next == current {
             return Ok(current);
@@ -180,7 +193,9 @@ impl OperationService {
         next.version += 1;
         self.store.replace(&next).map_err(|e| match e {
             StoreError::VersionMismatch { .. } => match self.store.get(current.id) {
-                Ok(Some(now)) => OperationError::PreconditionFailed { current_etag: now.etag() },
+                Ok(Some(now)) => OperationError::PreconditionFailed {
+                    current_etag: now.etag(),
+                },
                 _ => OperationError::NotFound(current.id),
             },
             StoreError::Missing(id) => OperationError::NotFound(id),
@@ -198,9 +213,9 @@ impl OperationService {
             _ => Some(current.version),
         };
         self.store.delete(current.id, version).map_err(|e| match e {
-            StoreError::VersionMismatch { actual, .. } => {
-                OperationError::PreconditionFailed { current_etag: format!("W/\"{actual}\"") }
-            }
+            StoreError::VersionMismatch { actual, .. } => OperationError::PreconditionFailed {
+                current_etag: format!("W/\"{actual}\""),
+            },
             StoreError::Missing(id) => OperationError::NotFound(id),
             other => other.into(),
         })
@@ -219,33 +234,55 @@ fn parse_id(id: &str) -> Result<Uuid, OperationError> {
 fn read_only(property: &'static str) -> OperationError {
     OperationError::Invalid {
         property,
-        message: format!("property '{property}' is read-only: leave it out, or send the value it has"),
+        message: format!(
+            "property '{property}' is read-only: leave it out, or send the value it has"
+        ),
     }
 }
 
-fn check_precondition(current: &Operation, precondition: Precondition) -> Result<(), OperationError> {
+fn check_precondition(
+    current: &Operation,
+    precondition: Precondition,
+) -> Result<(), OperationError> {
     match precondition {
         Precondition::Any => Ok(()),
         Precondition::Version(v) if v == current.version => Ok(()),
-        _ => Err(OperationError::PreconditionFailed { current_etag: current.etag() }),
+        _ => Err(OperationError::PreconditionFailed {
+            current_etag: current.etag(),
+        }),
     }
 }
 
 /// Rejects read-only properties whose value differs from `current`'s.
-fn check_read_only(current: &Operation, input: &DataPolicyOperation, user_is_read_only: bool) -> Result<(), OperationError> {
+fn check_read_only(
+    current: &Operation,
+    input: &DataPolicyOperation,
+    user_is_read_only: bool,
+) -> Result<(), OperationError> {
     if input.status.is_some_and(|s| s != current.status) {
         return Err(read_only("status"));
     }
     if input.progress.is_some_and(|p| p != current.progress) {
         return Err(read_only("progress"));
     }
-    if input.submitted_date_time.is_some_and(|t| t != current.submitted_at) {
+    if input
+        .submitted_date_time
+        .is_some_and(|t| t != current.submitted_at)
+    {
         return Err(read_only("submittedDateTime"));
     }
-    if input.completed_date_time.is_some_and(|t| Some(t) != current.completed_at) {
+    if input
+        .completed_date_time
+        .is_some_and(|t| Some(t) != current.completed_at)
+    {
         return Err(read_only("completedDateTime"));
     }
-    if user_is_read_only && input.user_id.as_deref().is_some_and(|u| u != current.user_id) {
+    if user_is_read_only
+        && input
+            .user_id
+            .as_deref()
+            .is_some_and(|u| u != current.user_id)
+    {
         return Err(read_only("userId"));
     }
     Ok(())

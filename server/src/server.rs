@@ -70,7 +70,11 @@ fn log_level(name: &str) -> Result<ConfigLoggingLevel, StartError> {
         "warn" => ConfigLoggingLevel::Warn,
         "error" => ConfigLoggingLevel::Error,
         "critical" => ConfigLoggingLevel::Critical,
-        other => return Err(StartError::Config(format!("log level '{other}': use trace, debug, info, warn, error or critical"))),
+        other => {
+            return Err(StartError::Config(format!(
+                "log level '{other}': use trace, debug, info, warn, error or critical"
+            )));
+        }
     })
 }
 
@@ -80,14 +84,23 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 }
 
 /// Starts a server over `store`.
-pub async fn start_with_store(config: ServerConfig, store: Arc<dyn OperationStore>) -> Result<RunningServer, StartError> {
-    let log = ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
-        .to_logger("dpo")
-        .map_err(|e| StartError::Logging(e.to_string()))?;
-    let api = data_policy_operations_api_mod::api_description::<DpoApi>().map_err(|e| StartError::Api(e.to_string()))?;
+pub async fn start_with_store(
+    config: ServerConfig,
+    store: Arc<dyn OperationStore>,
+) -> Result<RunningServer, StartError> {
+    let log = ConfigLogging::StderrTerminal {
+        level: log_level(&config.log_level)?,
+    }
+    .to_logger("dpo")
+    .map_err(|e| StartError::Logging(e.to_string()))?;
+    let api = data_policy_operations_api_mod::api_description::<DpoApi>()
+        .map_err(|e| StartError::Api(e.to_string()))?;
     let address = config.bind_address;
-    let context =
-        AppContext { operations: OperationService::new(store), config: config.clone(), base_url: OnceLock::new() };
+    let context = AppContext {
+        operations: OperationService::new(store),
+        config: config.clone(),
+        base_url: OnceLock::new(),
+    };
     let dropshot_config = ConfigDropshot {
         bind_address: address,
         default_request_body_max_bytes: config.max_request_body_bytes,
@@ -96,7 +109,10 @@ pub async fn start_with_store(config: ServerConfig, store: Arc<dyn OperationStor
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .start()
-        .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
+        .map_err(|e| StartError::Listen {
+            address,
+            message: e.to_string(),
+        })?;
     // The base URL can only be known once the listener is bound (port 0 picks the port).
     let base_url = config
         .public_base_url

@@ -6,8 +6,15 @@ use dpo_api::{GraphError, model::DataPolicyOperation};
 use serde_json::{Map, Value};
 
 /// Properties of a dataPolicyOperation that `$select` may name.
-pub const PROPERTIES: [&str; 7] =
-    ["id", "completedDateTime", "progress", "status", "storageLocation", "submittedDateTime", "userId"];
+pub const PROPERTIES: [&str; 7] = [
+    "id",
+    "completedDateTime",
+    "progress",
+    "status",
+    "storageLocation",
+    "submittedDateTime",
+    "userId",
+];
 
 /// The entity as Graph shows it.
 pub fn entity(op: &Operation) -> DataPolicyOperation {
@@ -25,7 +32,9 @@ pub fn entity(op: &Operation) -> DataPolicyOperation {
 
 /// Checks `$select` names; `None` means all properties.
 pub fn selection(select: Option<&[String]>) -> Result<Option<Vec<String>>, GraphError> {
-    let Some(names) = select.filter(|n| !n.is_empty()) else { return Ok(None) };
+    let Some(names) = select.filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
     for name in names {
         if name != "*" && !PROPERTIES.contains(&name.as_str()) {
             return Err(GraphError::bad_request(format!(
@@ -44,15 +53,19 @@ pub fn selection(select: Option<&[String]>) -> Result<Option<Vec<String>>, Graph
 
 /// The entity as JSON with `@odata.etag`, keeping only the selected properties (and `id`).
 pub fn entity_json(op: &Operation, selected: Option<&[String]>) -> Result<Value, GraphError> {
-    let Value::Object(all) = serde_json::to_value(entity(op)).map_err(|e| GraphError::internal(e.to_string()))? else {
-        return Err(GraphError::internal("entity did not serialise to an object"));
+    let Value::Object(all) =
+        serde_json::to_value(entity(op)).map_err(|e| GraphError::internal(e.to_string()))?
+    else {
+        return Err(GraphError::internal(
+            "entity did not serialise to an object",
+        ));
     };
     let mut out = Map::new();
     out.insert("@odata.etag".into(), Value::String(op.etag()));
     for (key, value) in all {
         let keep = match selected {
             None => true,
-            Some(names) => key == "id" || names.iter().any(|n| *n == key),
+            Some(names) => key == "id" || names.contains(&key),
         };
         if keep {
             out.insert(key, value);
@@ -63,14 +76,18 @@ pub fn entity_json(op: &Operation, selected: Option<&[String]>) -> Result<Value,
 
 /// `@odata.context` of the entity set (`entity = false`) or of one entity, with a `$select` projection.
 pub fn context_url(base: &str, selected: Option<&[String]>, entity: bool) -> String {
-    let projection = selected.map(|names| format!("({})", names.join(","))).unwrap_or_default();
+    let projection = selected
+        .map(|names| format!("({})", names.join(",")))
+        .unwrap_or_default();
     let suffix = if entity { "/$entity" } else { "" };
     format!("{base}/$metadata#dataPolicyOperations{projection}{suffix}")
 }
 
 /// Reads an `If-Match` header value.
 pub fn precondition(if_match: Option<&str>) -> Precondition {
-    let Some(value) = if_match.map(str::trim).filter(|v| !v.is_empty()) else { return Precondition::Any };
+    let Some(value) = if_match.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Precondition::Any;
+    };
     if value == "*" {
         return Precondition::Any;
     }
@@ -86,8 +103,12 @@ impl From<OperationError> for GraphError {
         match &error {
             OperationError::InvalidId(_) => GraphError::bad_request(error.to_string()),
             OperationError::NotFound(_) => GraphError::resource_not_found(error.to_string()),
-            OperationError::Invalid { property, .. } => GraphError::bad_request(error.to_string()).with_target(*property),
-            OperationError::PreconditionFailed { .. } => GraphError::precondition_failed(error.to_string()),
+            OperationError::Invalid { property, .. } => {
+                GraphError::bad_request(error.to_string()).with_target(*property)
+            }
+            OperationError::PreconditionFailed { .. } => {
+                GraphError::precondition_failed(error.to_string())
+            }
             OperationError::Store(e) => GraphError::internal(e.to_string()),
         }
     }
@@ -109,7 +130,11 @@ mod tests {
     #[test]
     fn unknown_select_names_the_property() {
         let err = selection(Some(&["nope".to_string()])).unwrap_err();
-        assert!(err.error.message.contains("'nope'"), "{}", err.error.message);
+        assert!(
+            err.error.message.contains("'nope'"),
+            "{}",
+            err.error.message
+        );
         assert_eq!(err.error.target.as_deref(), Some("$select"));
     }
 }

@@ -38,6 +38,6 @@ fn main() -> anyhow::Result<()> {
         Command::Generate => spec::generate(),
         Command::Check => spec::check(),
         Command::Diff => spec::diff(),
-        Command::Test => test::run(),
+        Command::Test => test::run_all(),
     }
 }

@@ -1,4 +1,95 @@
-//! `cargo xtask test`: placeholder until the pipeline lands.
-pub fn run() -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+//! `cargo xtask test`: everything CI runs, installing what it needs into `.tools/` first.
+//!
+//! Steps, in order: formatting, clippy, the spec gate (`cargo xtask check`), the OpenAPI validator
+//! (openapi-spec-validator from PyPI, in `.tools/venv`), and every test of the workspace.
+
+use anyhow::{Context, bail};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// openapi-spec-validator release the test command installs.
+const SPEC_VALIDATOR: &str = "openapi-spec-validator==0.8.5";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
+    println!("==> {step}");
+    let status = command
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("starting: {step}"))?;
+    if !status.success() {
+        bail!("step failed: {step} ({status})");
+    }
+    Ok(())
+}
+
+/// A Python virtual environment under `.tools/venv` with `package` installed; returns its bin folder.
+pub fn python_tool(package: &str, executable: &str) -> anyhow::Result<PathBuf> {
+    let venv = workspace_root().join(".tools").join("venv");
+    let bin = venv.join("bin");
+    if !bin.join("python").exists() {
+        run(
+            "create .tools/venv",
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        )?;
+    }
+    if !bin.join(executable).exists() {
+        run(
+            &format!("install {package} into .tools/venv"),
+            Command::new(bin.join("python")).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                package,
+            ]),
+        )?;
+    }
+    Ok(bin)
+}
+
+/// Runs the whole pipeline.
+pub fn run_all() -> anyhow::Result<()> {
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "cargo clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    println!("==> cargo xtask check");
+    crate::spec::check()?;
+    let bin = python_tool(SPEC_VALIDATOR, "openapi-spec-validator")?;
+    run(
+        "openapi-spec-validator openapi/dpo.json",
+        Command::new(bin.join("openapi-spec-validator")).arg("openapi/dpo.json"),
+    )?;
+    run(
+        "cargo test",
+        cargo().args(["test", "--workspace", "--no-fail-fast"]),
+    )?;
+    println!("==> all checks passed");
+    Ok(())
 }

@@ -32,8 +32,8 @@ pub mod codes {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(rename = "microsoft.graph.ODataErrors.ODataError")]
 pub struct GraphError {
-    /// The error itself.
-    pub error: MainError,
+    /// The error itself (boxed: errors travel in `Result`s and should stay small).
+    pub error: Box<MainError>,
     #[serde(skip)]
     status: ErrorStatusCode,
     /// Detail for the server's log only, never sent to the client.
@@ -105,13 +105,13 @@ impl GraphError {
     /// An error with this status, code and message.
     pub fn new(status: ErrorStatusCode, code: &str, message: impl Into<String>) -> Self {
         GraphError {
-            error: MainError {
+            error: Box::new(MainError {
                 code: code.to_string(),
                 message: message.into(),
                 target: None,
                 details: Vec::new(),
                 inner_error: None,
-            },
+            }),
             status,
             internal_message: None,
         }

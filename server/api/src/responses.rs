@@ -6,10 +6,10 @@ use dropshot::{
     ApiEndpointResponse, Body, HttpError, HttpResponse, HttpResponseCreated, HttpResponseHeaders,
     HttpResponseOk, HttpResponseUpdatedNoContent,
 };
-use std::marker::PhantomData;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use schemars::JsonSchema;
 use serde::Serialize;
+use std::marker::PhantomData;
 
 /// Headers of the `202` that `exportPersonalData` answers with.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -158,16 +158,27 @@ pub type ShapedCreated<T> = Shaped<T, true>;
 impl<T, const CREATED: bool> Shaped<T, CREATED> {
     /// An answer with this body and these extra headers.
     pub fn new(body: serde_json::Value, headers: HeaderMap) -> Self {
-        Shaped { body, headers, documented_as: PhantomData }
+        Shaped {
+            body,
+            headers,
+            documented_as: PhantomData,
+        }
     }
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value, headers: HeaderMap) -> Result<Response<Body>, HttpError> {
-    let bytes =
-        serde_json::to_vec(body).map_err(|e| HttpError::for_internal_error(format!("serialising the body: {e}")))?;
+fn json_response(
+    status: StatusCode,
+    body: &serde_json::Value,
+    headers: HeaderMap,
+) -> Result<Response<Body>, HttpError> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| HttpError::for_internal_error(format!("serialising the body: {e}")))?;
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response.headers_mut().extend(headers);
     Ok(response)
 }
@@ -189,6 +200,10 @@ where
     }
 
     fn status_code(&self) -> StatusCode {
-        if CREATED { StatusCode::CREATED } else { StatusCode::OK }
+        if CREATED {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        }
     }
 }

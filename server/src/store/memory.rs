@@ -16,12 +16,20 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, HashMap<Uuid, OperationRecord>>, StoreError> {
-        self.records.read().map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    fn read(
+        &self,
+    ) -> Result<std::sync::RwLockReadGuard<'_, HashMap<Uuid, OperationRecord>>, StoreError> {
+        self.records
+            .read()
+            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
     }
 
-    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, HashMap<Uuid, OperationRecord>>, StoreError> {
-        self.records.write().map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    fn write(
+        &self,
+    ) -> Result<std::sync::RwLockWriteGuard<'_, HashMap<Uuid, OperationRecord>>, StoreError> {
+        self.records
+            .write()
+            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
     }
 }
 
@@ -55,7 +63,9 @@ impl OperationStore for MemoryStore {
 
     fn replace(&self, record: &OperationRecord) -> Result<(), StoreError> {
         let mut records = self.write()?;
-        let current = records.get(&record.id).ok_or(StoreError::Missing(record.id))?;
+        let current = records
+            .get(&record.id)
+            .ok_or(StoreError::Missing(record.id))?;
         if current.version + 1 != record.version {
             return Err(StoreError::VersionMismatch {
                 id: record.id,
@@ -70,10 +80,14 @@ impl OperationStore for MemoryStore {
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
         let mut records = self.write()?;
         let current = records.get(&id).ok_or(StoreError::Missing(id))?;
-        if let Some(expected) = version {
-            if current.version != expected {
-                return Err(StoreError::VersionMismatch { id, expected, actual: current.version });
-            }
+        if let Some(expected) = version
+            && current.version != expected
+        {
+            return Err(StoreError::VersionMismatch {
+                id,
+                expected,
+                actual: current.version,
+            });
         }
         records.remove(&id);
         Ok(())

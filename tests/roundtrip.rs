@@ -1,0 +1,251 @@
+//! Every operation of the bundled document, called with the generated client against a real server.
+
+mod common;
+
+use common::{TestServer, sas_url};
+use dpo_client::{
+    ClientError, Error, ListOptions, WaitOptions, operation_id_from_location,
+    types::{
+        DataPolicyOperationStatusValue, MicrosoftGraphDataPolicyOperation as Operation,
+        MicrosoftGraphDataPolicyOperationStatus as Status, UsersUserExportPersonalDataBody,
+    },
+};
+use futures::TryStreamExt;
+use std::{collections::HashSet, time::Duration};
+
+async fn submit(client: &dpo_client::Client, user: &str) -> String {
+    let accepted = client
+        .users_user_export_personal_data(
+            user,
+            &UsersUserExportPersonalDataBody {
+                storage_location: Some(sas_url()),
+            },
+        )
+        .await
+        .expect("export accepted");
+    operation_id_from_location(&accepted).expect("Location names the operation")
+}
+
+#[tokio::test]
+async fn every_operation_round_trips_through_the_generated_client() {
+    let server = TestServer::start(7).await;
+    let client = server.client();
+
+    // exportPersonalData: 202, absolute Location, Retry-After in seconds.
+    let accepted = client
+        .users_user_export_personal_data(
+            "alice",
+            &UsersUserExportPersonalDataBody {
+                storage_location: Some(sas_url()),
+            },
+        )
+        .await
+        .expect("export accepted");
+    assert_eq!(accepted.status().as_u16(), 202);
+    let location = accepted.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{}/dataPolicyOperations/", server.base_url)),
+        "{location}"
+    );
+    assert_eq!(accepted.headers()["retry-after"], "7");
+    let id = operation_id_from_location(&accepted).unwrap();
+
+    // GET with $select: only the selected properties (and id).
+    let selected = vec!["status".to_string(), "userId".to_string()];
+    let got = client
+        .data_policy_operations_data_policy_operation_get_data_policy_operation(
+            &id,
+            None,
+            Some(&selected),
+        )
+        .await
+        .expect("get");
+    let etag = got.headers()["etag"].to_str().unwrap().to_string();
+    let got = got.into_inner();
+    assert_eq!(got.id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        got.status,
+        Some(DataPolicyOperationStatusValue::Variant0(Status::NotStarted))
+    );
+    assert_eq!(got.user_id.as_deref(), Some("alice"));
+    assert_eq!(got.storage_location, None, "not selected");
+
+    // POST (create): 201 with the new entity.
+    let created = client
+        .data_policy_operations_data_policy_operation_create_data_policy_operation(&Operation {
+            user_id: Some("bob".into()),
+            storage_location: Some(sas_url()),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let created = created.into_inner();
+    assert_eq!(created.user_id.as_deref(), Some("bob"));
+    let created_id = created.id.clone().unwrap();
+
+    // PATCH: storageLocation may change before the export starts.
+    let moved =
+        "https://other.blob.core.windows.net/exports?sv=2023-11-03&sp=cw&sig=def".to_string();
+    let patched = client
+        .data_policy_operations_data_policy_operation_update_data_policy_operation(
+            &created_id,
+            &Operation {
+                storage_location: Some(moved.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("patch")
+        .into_inner();
+    assert_eq!(patched.storage_location.as_deref(), Some(moved.as_str()));
+
+    // List with $top, $count and $select (two names: the client hook sends them comma-separated).
+    let select = vec!["id".to_string(), "status".to_string()];
+    let page = client
+        .data_policy_operations_data_policy_operation_list_data_policy_operation(
+            Some(true),
+            None,
+            None,
+            None,
+            None,
+            Some(&select),
+            None,
+            Some(1),
+        )
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(page.value.len(), 1);
+    assert_eq!(page.odata_count, Some(2));
+    assert!(page.value[0].user_id.is_none() && page.value[0].status.is_some());
+
+    // $count, as text/plain.
+    assert_eq!(client.count_operations(None, None).await.unwrap(), 2);
+
+    // DELETE with a stale If-Match: 412 with a typed OData error.
+    let stale = client
+        .data_policy_operations_data_policy_operation_delete_data_policy_operation(
+            &id,
+            Some("W/\"999\""),
+        )
+        .await
+        .expect_err("stale ETag refused");
+    match stale {
+        Error::ErrorResponse(body) => {
+            assert_eq!(body.status().as_u16(), 412);
+            assert_eq!(body.error.code, "PreconditionFailed");
+        }
+        other => panic!("expected an OData error, got {other:?}"),
+    }
+    // DELETE with the current ETag, and with `*`: 204.
+    let deleted = client
+        .data_policy_operations_data_policy_operation_delete_data_policy_operation(&id, Some(&etag))
+        .await
+        .expect("delete with the current ETag");
+    assert_eq!(deleted.status().as_u16(), 204);
+    client
+        .data_policy_operations_data_policy_operation_delete_data_policy_operation(
+            &created_id,
+            Some("*"),
+        )
+        .await
+        .expect("delete with *");
+
+    // The deleted operation is gone: 404 as a typed error.
+    let gone: ClientError = client
+        .data_policy_operations_data_policy_operation_get_data_policy_operation(&id, None, None)
+        .await
+        .expect_err("deleted")
+        .into();
+    assert_eq!(gone.status(), Some(404));
+    assert_eq!(gone.code(), Some("Request_ResourceNotFound"));
+    assert_eq!(client.count_operations(None, None).await.unwrap(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn listing_all_operations_follows_next_links_across_pages() {
+    let server = TestServer::start(60).await;
+    let client = server.client();
+    let mut submitted = HashSet::new();
+    for i in 0..250 {
+        submitted.insert(submit(&client, &format!("user{i}")).await);
+    }
+    let first = client
+        .list_operations_page(&ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(first.value.len(), 100, "default page size");
+    assert!(first.odata_next_link.is_some());
+
+    let all: Vec<Operation> = client
+        .list_all_operations(ListOptions::default())
+        .try_collect()
+        .await
+        .unwrap();
+    let seen: HashSet<String> = all.iter().filter_map(|op| op.id.clone()).collect();
+    assert_eq!(all.len(), 250);
+    assert_eq!(seen, submitted);
+
+    // $top bounds the whole stream, not just a page.
+    let some: Vec<Operation> = client
+        .list_all_operations(ListOptions {
+            top: Some(30),
+            ..Default::default()
+        })
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(some.len(), 30);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn waiting_polls_as_retry_after_says_until_the_operation_finishes() {
+    let server = TestServer::start(1).await;
+    let client = server.client();
+    let id = submit(&client, "carol").await;
+
+    // Nothing completes it: waiting gives up at the timeout, having slept Retry-After (1 s) between polls
+    // rather than the 5 s default.
+    let options = WaitOptions {
+        timeout: Duration::from_millis(2500),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let err = client
+        .wait_for_operation(&id, &options)
+        .await
+        .expect_err("times out");
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "slept per Retry-After: {:?}",
+        started.elapsed()
+    );
+
+    // The server completes the operation a little later; the waiter sees it.
+    let store = server.store.clone();
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        use dpo_server::store::OperationStore;
+        let mut record = store.get(uuid).unwrap().unwrap();
+        record.status = dpo_api::model::DataPolicyOperationStatus::Complete;
+        record.progress = 100.0;
+        record.completed_at = Some(chrono::Utc::now());
+        record.version += 1;
+        store.replace(&record).unwrap();
+    });
+    let done = client
+        .wait_for_operation(&id, &WaitOptions::default())
+        .await
+        .expect("completes");
+    assert_eq!(
+        done.status,
+        Some(DataPolicyOperationStatusValue::Variant0(Status::Complete))
+    );
+    assert!(done.completed_date_time.is_some());
+    server.stop().await;
+}
