@@ -1,6 +1,6 @@
 //! Server settings.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
 /// How a dpo server runs.
 #[derive(Debug, Clone)]
@@ -16,6 +16,12 @@ pub struct ServerConfig {
     pub max_request_body_bytes: usize,
     /// Log level: `trace`, `debug`, `info`, `warn`, `error` or `critical`.
     pub log_level: String,
+    /// Folder of the server's durable state (the SQLite database).
+    pub state_dir: PathBuf,
+    /// Page size of lists when the client does not ask for fewer.
+    pub default_page_size: u64,
+    /// Largest page a list ever answers, whatever `$top` says.
+    pub max_page_size: u64,
 }
 
 impl Default for ServerConfig {
@@ -26,6 +32,9 @@ impl Default for ServerConfig {
             retry_after_seconds: 60,
             max_request_body_bytes: 64 * 1024,
             log_level: "info".to_string(),
+            state_dir: PathBuf::from("dpo-state"),
+            default_page_size: 100,
+            max_page_size: 1000,
         }
     }
 }

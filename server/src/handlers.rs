@@ -1,26 +1,29 @@
 //! The HTTP handlers: parse the request, call the domain, shape the answer. Every failure leaves as an
 //! OData error carrying the request's ids (`innerError`).
 
-use crate::{config::ServerConfig, operations::OperationService, wire};
-use chrono::Utc;
+use crate::{
+    config::ServerConfig,
+    odata::query::{self, allowed},
+    operations::{Operation, OperationService, PageSizes},
+    wire,
+};
+use chrono::{SubsecRound, Utc};
 use dpo_api::{
     DataPolicyOperationsApi, GraphError,
     error::InnerError,
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
-    params::{CountQuery, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
+    params::{GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
     responses::{AcceptedNoContent, EntityOrCount, ExportAcceptedHeaders, ShapedCreated, ShapedOk},
 };
 use dropshot::{
     Header, HttpResponseDeleted, HttpResponseHeaders, Path, Query, RequestContext, TypedBody,
 };
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 use std::sync::OnceLock;
 
-/// Page size when the client does not ask for one.
-pub const DEFAULT_PAGE_SIZE: u64 = 100;
-/// Largest page the server sends, whatever `$top` says.
-pub const MAX_PAGE_SIZE: u64 = 1000;
+/// Path prefixes the API also answers under, as Graph's service roots (`https://graph.microsoft.com/v1.0`).
+pub const VERSION_PREFIXES: [&str; 2] = ["/v1.0", "/beta"];
 
 /// State the handlers share.
 pub struct AppContext {
@@ -28,24 +31,33 @@ pub struct AppContext {
     pub operations: OperationService,
     /// The server's settings.
     pub config: ServerConfig,
-    /// Absolute base URL of the API, without a trailing slash; set once the listener is bound.
+    /// Absolute base URL of the server, without a trailing slash; set once the listener is bound.
     pub base_url: OnceLock<String>,
 }
 
 impl AppContext {
-    /// Absolute base URL of the API, without a trailing slash.
+    /// Absolute base URL of the server, without a trailing slash.
     pub fn base_url(&self) -> &str {
         self.base_url.get().map(String::as_str).unwrap_or_default()
+    }
+
+    fn page_sizes(&self) -> PageSizes {
+        PageSizes {
+            default: self.config.default_page_size,
+            max: self.config.max_page_size,
+        }
     }
 }
 
 /// The dpo implementation of [`DataPolicyOperationsApi`].
 pub enum DpoApi {}
 
-/// Per-request facts every answer needs: ids for correlation.
+/// Per-request facts every answer needs: ids for correlation and the service root the client used.
 struct Call {
     request_id: String,
     client_request_id: Option<String>,
+    /// Absolute service root of this request: the base URL plus `/v1.0` or `/beta` if the path had it.
+    root: String,
 }
 
 impl Call {
@@ -56,9 +68,16 @@ impl Call {
             .get("client-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let path = rqctx.request.uri().path();
+        let prefix = VERSION_PREFIXES
+            .iter()
+            .find(|p| path.starts_with(&format!("{p}/")))
+            .copied()
+            .unwrap_or("");
         Call {
             request_id: rqctx.request_id.clone(),
             client_request_id,
+            root: format!("{}{prefix}", rqctx.context().base_url()),
         }
     }
 
@@ -78,6 +97,22 @@ impl Call {
         headers
     }
 
+    /// The headers of an answer about one operation: ids plus its `ETag`.
+    fn entity_headers(&self, op: &Operation) -> HeaderMap {
+        let mut headers = self.headers();
+        if let Ok(v) = HeaderValue::from_str(&op.etag()) {
+            headers.insert(header::ETAG, v);
+        }
+        headers
+    }
+
+    /// The operation as JSON with its `@odata.context`.
+    fn entity(&self, op: &Operation, selected: Option<&[String]>) -> Result<Value, GraphError> {
+        let mut json = wire::entity_json(op, selected)?;
+        json["@odata.context"] = Value::String(wire::context_url(&self.root, selected, true));
+        Ok(json)
+    }
+
     /// Adds correlation data to a failure, and logs what the client is not told.
     fn fail(&self, rqctx: &RequestContext<AppContext>, error: impl Into<GraphError>) -> GraphError {
         let error = error.into();
@@ -87,39 +122,63 @@ impl Call {
         error.with_inner_error(InnerError {
             request_id: Some(self.request_id.clone()),
             client_request_id: self.client_request_id.clone(),
-            date: Some(Utc::now()),
+            date: Some(Utc::now().trunc_subsecs(0)),
         })
     }
 }
 
-fn reject_expand(expand: Option<&[String]>) -> Result<(), GraphError> {
-    match expand {
-        Some(names) if !names.is_empty() => Err(GraphError::bad_request(format!(
-            "Could not find a navigation property named '{}' on type 'microsoft.graph.dataPolicyOperation': \
-             it has none, so $expand cannot be used",
-            names[0]
-        ))
-        .with_target("$expand")),
-        _ => Ok(()),
-    }
+fn raw_query(rqctx: &RequestContext<AppContext>) -> &str {
+    rqctx.request.uri().query().unwrap_or_default()
 }
 
-fn not_yet_supported(option: &str, value: Option<&impl std::fmt::Debug>) -> Result<(), GraphError> {
-    match value {
-        Some(_) => Err(GraphError::bad_request(format!(
-            "the query option {option} is not supported yet"
-        ))
-        .with_target(option.to_string())),
-        None => Ok(()),
+impl DpoApi {
+    async fn list(rqctx: &RequestContext<AppContext>, call: &Call) -> Result<Value, GraphError> {
+        let ctx = rqctx.context();
+        let q = query::parse(raw_query(rqctx), allowed::LIST)?;
+        let selected = q.select.clone();
+        let raw = q.raw.clone();
+        let count = q.count;
+        let page = ctx.operations.list(q, ctx.page_sizes()).await?;
+        let items = page
+            .items
+            .iter()
+            .map(|op| wire::entity_json(op, selected.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "@odata.context".into(),
+            Value::String(wire::context_url(&call.root, selected.as_deref(), false)),
+        );
+        if let Some(total) = page.total {
+            body.insert("@odata.count".into(), Value::from(total));
+        }
+        if let Some(token) = page.next {
+            let token = token.encode();
+            let mut pairs: Vec<(&str, &str)> = Vec::new();
+            for (name, value) in [
+                ("$filter", &raw.filter),
+                ("$search", &raw.search),
+                ("$orderby", &raw.orderby),
+                ("$select", &raw.select),
+            ] {
+                if let Some(v) = value {
+                    pairs.push((name, v));
+                }
+            }
+            if count {
+                pairs.push(("$count", "true"));
+            }
+            pairs.push(("$skiptoken", &token));
+            let link = format!(
+                "{}/dataPolicyOperations?{}",
+                call.root,
+                wire::link_query(&pairs)
+            );
+            body.insert("@odata.nextLink".into(), Value::String(link));
+        }
+        body.insert("value".into(), Value::Array(items));
+        Ok(Value::Object(body))
     }
-}
-
-fn entity_headers(call: &Call, op: &crate::operations::Operation) -> HeaderMap {
-    let mut headers = call.headers();
-    if let Ok(v) = HeaderValue::from_str(&op.etag()) {
-        headers.insert(http::header::ETAG, v);
-    }
-    headers
 }
 
 impl DataPolicyOperationsApi for DpoApi {
@@ -127,69 +186,13 @@ impl DataPolicyOperationsApi for DpoApi {
 
     async fn list_data_policy_operations(
         rqctx: RequestContext<AppContext>,
-        query: Query<ListQuery>,
+        _query: Query<ListQuery>,
     ) -> Result<ShapedOk<DataPolicyOperationCollection>, GraphError> {
         let call = Call::new(&rqctx);
-        let ctx = rqctx.context();
-        let q = query.into_inner();
-        let answer = (|| {
-            reject_expand(q.expand.as_ref().map(|e| e.items()))?;
-            not_yet_supported("$filter", q.filter.as_ref())?;
-            not_yet_supported("$search", q.search.as_ref())?;
-            not_yet_supported("$orderby", q.orderby.as_ref())?;
-            let selected = wire::selection(q.select.as_ref().map(|s| s.items()))?;
-            let skip = q.skip.unwrap_or(0);
-            let wanted = q.top.unwrap_or(u64::MAX);
-            let page_size = wanted.min(if q.top.is_some() {
-                MAX_PAGE_SIZE
-            } else {
-                DEFAULT_PAGE_SIZE
-            });
-            let page = ctx
-                .operations
-                .list(skip, page_size)
-                .map_err(GraphError::from)?;
-            let items = page
-                .items
-                .iter()
-                .map(|op| wire::entity_json(op, selected.as_deref()))
-                .collect::<Result<Vec<_>, _>>()?;
-            let served = skip + items.len() as u64;
-            let remaining_wanted = wanted.saturating_sub(items.len() as u64);
-            let next_link = (served < page.total && remaining_wanted > 0).then(|| {
-                let mut link = format!("{}/dataPolicyOperations?$skip={served}", ctx.base_url());
-                if q.top.is_some() {
-                    link.push_str(&format!("&$top={remaining_wanted}"));
-                }
-                if let Some(names) = &selected {
-                    link.push_str(&format!("&$select={}", names.join(",")));
-                }
-                if q.count == Some(true) {
-                    link.push_str("&$count=true");
-                }
-                link
-            });
-            let mut body = serde_json::Map::new();
-            body.insert(
-                "@odata.context".into(),
-                Value::String(wire::context_url(
-                    ctx.base_url(),
-                    selected.as_deref(),
-                    false,
-                )),
-            );
-            if q.count == Some(true) {
-                body.insert("@odata.count".into(), Value::from(page.total));
-            }
-            if let Some(link) = next_link {
-                body.insert("@odata.nextLink".into(), Value::String(link));
-            }
-            body.insert("value".into(), Value::Array(items));
-            Ok::<_, GraphError>(Value::Object(body))
-        })();
-        answer
-            .map(|body| ShapedOk::new(body, call.headers()))
-            .map_err(|e| call.fail(&rqctx, e))
+        match DpoApi::list(&rqctx, &call).await {
+            Ok(body) => Ok(ShapedOk::new(body, call.headers())),
+            Err(e) => Err(call.fail(&rqctx, e)),
+        }
     }
 
     async fn create_data_policy_operation(
@@ -197,71 +200,56 @@ impl DataPolicyOperationsApi for DpoApi {
         body: TypedBody<DataPolicyOperation>,
     ) -> Result<ShapedCreated<DataPolicyOperation>, GraphError> {
         let call = Call::new(&rqctx);
-        let ctx = rqctx.context();
-        let answer = ctx
-            .operations
-            .create(&body.into_inner())
-            .map_err(GraphError::from)
-            .and_then(|op| {
-                let mut json = wire::entity_json(&op, None)?;
-                json["@odata.context"] =
-                    Value::String(wire::context_url(ctx.base_url(), None, true));
-                let mut headers = entity_headers(&call, &op);
-                let location = format!("{}/dataPolicyOperations/{}", ctx.base_url(), op.id);
-                if let Ok(v) = HeaderValue::from_str(&location) {
-                    headers.insert(http::header::LOCATION, v);
-                }
-                Ok(ShapedCreated::new(json, headers))
-            });
-        answer.map_err(|e| call.fail(&rqctx, e))
+        let answer = async {
+            let op = rqctx
+                .context()
+                .operations
+                .create(&body.into_inner())
+                .await?;
+            let mut headers = call.entity_headers(&op);
+            let location = format!("{}/dataPolicyOperations/{}", call.root, op.id);
+            headers.insert(
+                header::LOCATION,
+                HeaderValue::from_str(&location)
+                    .map_err(|e| GraphError::internal(e.to_string()))?,
+            );
+            Ok::<_, GraphError>(ShapedCreated::new(call.entity(&op, None)?, headers))
+        };
+        answer.await.map_err(|e| call.fail(&rqctx, e))
     }
 
     async fn get_data_policy_operation(
         rqctx: RequestContext<AppContext>,
         path: Path<OperationPath>,
-        query: Query<GetQuery>,
+        _query: Query<GetQuery>,
     ) -> Result<EntityOrCount, GraphError> {
         let call = Call::new(&rqctx);
         let ctx = rqctx.context();
         let id = path.into_inner().id;
-        if id == "$count" {
-            let answer = (|| {
-                let raw = rqctx.request.uri().query().unwrap_or_default();
-                let q: CountQuery = serde_urlencoded::from_str(raw).map_err(|e| {
-                    GraphError::bad_request(format!("unable to parse query string: {e}"))
-                })?;
-                not_yet_supported("$filter", q.filter.as_ref())?;
-                not_yet_supported("$search", q.search.as_ref())?;
-                ctx.operations.count().map_err(GraphError::from)
-            })();
-            return answer
-                .map(|count| EntityOrCount::Count {
+        let answer = async {
+            if id == "$count" {
+                let q = query::parse(raw_query(&rqctx), allowed::COUNT)?;
+                let count = ctx.operations.count(q).await?;
+                return Ok::<_, GraphError>(EntityOrCount::Count {
                     count,
                     headers: call.headers(),
-                })
-                .map_err(|e| call.fail(&rqctx, e));
-        }
-        let q = query.into_inner();
-        let answer = (|| {
-            reject_expand(q.expand.as_ref().map(|e| e.items()))?;
-            let selected = wire::selection(q.select.as_ref().map(|s| s.items()))?;
-            let op = ctx.operations.get(&id)?;
-            let mut json = wire::entity_json(&op, selected.as_deref())?;
-            json["@odata.context"] =
-                Value::String(wire::context_url(ctx.base_url(), selected.as_deref(), true));
-            let mut headers = entity_headers(&call, &op);
+                });
+            }
+            let q = query::parse(raw_query(&rqctx), allowed::ENTITY)?;
+            let op = ctx.operations.get(&id).await?;
+            let mut headers = call.entity_headers(&op);
             if !op.status.is_final() {
                 headers.insert(
-                    http::header::RETRY_AFTER,
+                    header::RETRY_AFTER,
                     HeaderValue::from(ctx.config.retry_after_seconds),
                 );
             }
-            Ok::<_, GraphError>(EntityOrCount::Entity {
-                body: json,
+            Ok(EntityOrCount::Entity {
+                body: call.entity(&op, q.select.as_deref())?,
                 headers,
             })
-        })();
-        answer.map_err(|e| call.fail(&rqctx, e))
+        };
+        answer.await.map_err(|e| call.fail(&rqctx, e))
     }
 
     async fn update_data_policy_operation(
@@ -270,24 +258,24 @@ impl DataPolicyOperationsApi for DpoApi {
         body: TypedBody<DataPolicyOperation>,
     ) -> Result<ShapedOk<DataPolicyOperation>, GraphError> {
         let call = Call::new(&rqctx);
-        let ctx = rqctx.context();
         let if_match = rqctx
             .request
             .headers()
-            .get(http::header::IF_MATCH)
+            .get(header::IF_MATCH)
             .and_then(|v| v.to_str().ok());
         let precondition = wire::precondition(if_match);
-        let answer = ctx
-            .operations
-            .update(&path.into_inner().id, &body.into_inner(), precondition)
-            .map_err(GraphError::from)
-            .and_then(|op| {
-                let mut json = wire::entity_json(&op, None)?;
-                json["@odata.context"] =
-                    Value::String(wire::context_url(ctx.base_url(), None, true));
-                Ok(ShapedOk::new(json, entity_headers(&call, &op)))
-            });
-        answer.map_err(|e| call.fail(&rqctx, e))
+        let answer = async {
+            let op = rqctx
+                .context()
+                .operations
+                .update(&path.into_inner().id, &body.into_inner(), precondition)
+                .await?;
+            Ok::<_, GraphError>(ShapedOk::new(
+                call.entity(&op, None)?,
+                call.entity_headers(&op),
+            ))
+        };
+        answer.await.map_err(|e| call.fail(&rqctx, e))
     }
 
     async fn delete_data_policy_operation(
@@ -301,6 +289,7 @@ impl DataPolicyOperationsApi for DpoApi {
             .context()
             .operations
             .delete(&path.into_inner().id, precondition)
+            .await
         {
             Ok(()) => {
                 let mut response = HttpResponseHeaders::new_unnamed(HttpResponseDeleted());
@@ -319,13 +308,17 @@ impl DataPolicyOperationsApi for DpoApi {
         let call = Call::new(&rqctx);
         let ctx = rqctx.context();
         let request = body.into_inner();
-        match ctx.operations.submit_export(
-            &path.into_inner().user_id,
-            request.storage_location.as_deref(),
-        ) {
+        match ctx
+            .operations
+            .submit_export(
+                &path.into_inner().user_id,
+                request.storage_location.as_deref(),
+            )
+            .await
+        {
             Ok(op) => {
                 let mut accepted = AcceptedNoContent::new(ExportAcceptedHeaders {
-                    location: format!("{}/dataPolicyOperations/{}", ctx.base_url(), op.id),
+                    location: format!("{}/dataPolicyOperations/{}", call.root, op.id),
                     retry_after: ctx.config.retry_after_seconds,
                 });
                 accepted.extra_headers = call.headers();
@@ -334,4 +327,41 @@ impl DataPolicyOperationsApi for DpoApi {
             Err(e) => Err(call.fail(&rqctx, e)),
         }
     }
+}
+
+/// Answers a method the collection or the action does not support.
+pub async fn method_not_allowed(
+    rqctx: RequestContext<AppContext>,
+) -> Result<HttpResponseDeleted, GraphError> {
+    Err(not_allowed(&rqctx))
+}
+
+/// Answers a method a single operation does not support.
+pub async fn method_not_allowed_on_operation(
+    rqctx: RequestContext<AppContext>,
+    _path: Path<OperationPath>,
+) -> Result<HttpResponseDeleted, GraphError> {
+    Err(not_allowed(&rqctx))
+}
+
+/// Answers a method the user action does not support.
+pub async fn method_not_allowed_on_user(
+    rqctx: RequestContext<AppContext>,
+    _path: Path<UserPath>,
+) -> Result<HttpResponseDeleted, GraphError> {
+    Err(not_allowed(&rqctx))
+}
+
+fn not_allowed(rqctx: &RequestContext<AppContext>) -> GraphError {
+    let call = Call::new(&rqctx);
+    let method = rqctx.request.method().clone();
+    let path = rqctx.request.uri().path().to_string();
+    call.fail(
+        rqctx,
+        GraphError::new(
+            dropshot::ErrorStatusCode::METHOD_NOT_ALLOWED,
+            dpo_api::error::codes::METHOD_NOT_ALLOWED,
+            format!("The HTTP method '{method}' is not allowed for the resource {path}"),
+        ),
+    )
 }

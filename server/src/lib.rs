@@ -1,13 +1,16 @@
 //! The dpo server: serves the data policy operations API described by `dpo-api`.
 //!
 //! A request flows top to bottom: [`handlers`] (parse, call the domain, shape the wire answer) →
-//! [`operations`] (the rules of data policy operations) → [`store`] (persistence). Nothing below
+//! [`operations`] (the rules of data policy operations, with [`odata`] for query options) → [`store`]
+//! (persistence). Nothing below
 //! [`handlers`] knows about HTTP.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod handlers;
+pub mod odata;
 pub mod operations;
+pub mod routes;
 pub mod server;
 pub mod store;
 pub mod wire;

@@ -2,8 +2,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use dpo_server::ServerConfig;
-use std::net::SocketAddr;
+use dpo_server::{
+    ServerConfig,
+    store::{OperationStore, UserRecord, sqlite::SqliteStore},
+};
+use std::{net::SocketAddr, path::PathBuf};
 
 /// The dpo server: Microsoft Graph data policy operations, self-hosted.
 #[derive(Parser)]
@@ -30,23 +33,67 @@ enum Command {
         /// Log level: trace, debug, info, warn, error or critical.
         #[arg(long, env = "DPO_LOG_LEVEL", default_value = "info")]
         log_level: String,
+        /// Folder of the server's durable state (SQLite database); created if missing.
+        #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
+        state_dir: PathBuf,
+    },
+    /// Manage the directory of users whose data can be exported.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add or update users from a JSON file: an array of {"id", "userPrincipalName", "displayName", "mail"}.
+    Import {
+        /// The JSON file.
+        file: PathBuf,
+        /// Folder of the server's durable state.
+        #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
+        state_dir: PathBuf,
     },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Users {
+            command: UsersCommand::Import { file, state_dir },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let users: Vec<UserRecord> = serde_json::from_str(&text)
+                .with_context(|| format!("{}: expected a JSON array of users", file.display()))?;
+            if let Some(bad) = users
+                .iter()
+                .find(|u| u.id.trim().is_empty() || u.user_principal_name.trim().is_empty())
+            {
+                anyhow::bail!(
+                    "{}: every user needs an id and a userPrincipalName ({bad:?})",
+                    file.display()
+                );
+            }
+            let store = SqliteStore::open(&state_dir)
+                .with_context(|| format!("opening {}", state_dir.display()))?;
+            let n = store.upsert_users(&users)?;
+            println!("imported {n} users into {}", state_dir.display());
+            Ok(())
+        }
         Command::Serve {
             bind,
             public_url,
             retry_after,
             log_level,
+            state_dir,
         } => {
             let config = ServerConfig {
                 bind_address: bind,
                 public_base_url: public_url,
                 retry_after_seconds: retry_after,
                 log_level,
+                state_dir,
                 ..ServerConfig::default()
             };
             let server = dpo_server::start(config)

@@ -6,7 +6,10 @@
 //! client can send back what it read); any other value is rejected with 400 and nothing changes. The one
 //! property that may change is `storageLocation`, and only before the export has started.
 
-use crate::store::{OperationRecord, OperationStore, Slice, StoreError};
+use crate::{
+    odata::{QueryError, query::CollectionQuery, skiptoken::SkipToken},
+    store::{Cursor, ListRequest, OperationRecord, OperationStore, StoreError, sql::sort_values},
+};
 use chrono::{DateTime, SubsecRound, Utc};
 use dpo_api::model::{DataPolicyOperation, DataPolicyOperationStatus};
 use std::sync::Arc;
@@ -31,6 +34,14 @@ pub enum OperationError {
         /// What is wrong and what would be right.
         message: String,
     },
+    /// No user has this id or userPrincipalName.
+    #[error(
+        "Resource '{0}' does not exist or one of its queried reference-property objects are not present."
+    )]
+    UserNotFound(String),
+    /// A query option is invalid.
+    #[error(transparent)]
+    Query(#[from] QueryError),
     /// The caller's ETag does not match the operation's.
     #[error("the dataPolicyOperation has changed: its ETag is now {current_etag}")]
     PreconditionFailed {
@@ -63,13 +74,24 @@ pub enum Precondition {
     Never,
 }
 
-/// One page of operations plus the total.
+/// One page of a list.
 #[derive(Debug, Clone)]
 pub struct Page {
     /// The operations on the page.
     pub items: Vec<Operation>,
-    /// How many operations there are in all.
-    pub total: u64,
+    /// How many operations match in all, when `$count=true` asked for it.
+    pub total: Option<u64>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<SkipToken>,
+}
+
+/// Page sizes of server-driven paging.
+#[derive(Debug, Clone, Copy)]
+pub struct PageSizes {
+    /// Page size when the client does not ask for fewer with `$top`.
+    pub default: u64,
+    /// Largest page ever sent.
+    pub max: u64,
 }
 
 /// The operations service.
@@ -85,22 +107,20 @@ impl OperationService {
     }
 
     /// Records a new export of `user_id`'s data to `storage_location`, not started yet.
-    pub fn submit_export(
+    pub async fn submit_export(
         &self,
         user_id: &str,
         storage_location: Option<&str>,
     ) -> Result<Operation, OperationError> {
         let location = validate_storage_location(storage_location)?;
-        let user_id = user_id.trim();
-        if user_id.is_empty() {
-            return Err(OperationError::Invalid {
-                property: "userId",
-                message: "the user id is empty".into(),
-            });
-        }
+        let wanted = user_id.trim().to_string();
+        let user = self
+            .blocking(move |store| store.find_user(&wanted))
+            .await?
+            .ok_or_else(|| OperationError::UserNotFound(user_id.to_string()))?;
         let record = OperationRecord {
             id: Uuid::new_v4(),
-            user_id: user_id.to_string(),
+            user_id: user.id,
             status: DataPolicyOperationStatus::NotStarted,
             progress: 0.0,
             storage_location: Some(location),
@@ -108,12 +128,27 @@ impl OperationService {
             completed_at: None,
             version: 1,
         };
-        self.store.insert(&record)?;
+        let stored = record.clone();
+        self.blocking(move |store| store.insert(&stored)).await?;
         Ok(record)
     }
 
+    /// Runs a store call on the blocking pool (SQLite calls block, and a durable commit waits for the disk).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn OperationStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, OperationError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .map_err(|e| {
+                OperationError::Store(StoreError::Backend(format!("store task failed: {e}")))
+            })?
+            .map_err(OperationError::from)
+    }
+
     /// Creates an operation from a POSTed entity (see the module documentation for read-only properties).
-    pub fn create(&self, input: &DataPolicyOperation) -> Result<Operation, OperationError> {
+    pub async fn create(&self, input: &DataPolicyOperation) -> Result<Operation, OperationError> {
         let user_id = input.user_id.as_deref().unwrap_or_default();
         if user_id.trim().is_empty() {
             return Err(OperationError::Invalid {
@@ -136,33 +171,88 @@ impl OperationService {
         };
         check_read_only(&fresh, input, false)?;
         self.submit_export(user_id, input.storage_location.as_deref())
+            .await
     }
 
     /// The operation with this id.
-    pub fn get(&self, id: &str) -> Result<Operation, OperationError> {
+    pub async fn get(&self, id: &str) -> Result<Operation, OperationError> {
         let id = parse_id(id)?;
-        self.store.get(id)?.ok_or(OperationError::NotFound(id))
+        self.blocking(move |store| store.get(id))
+            .await?
+            .ok_or(OperationError::NotFound(id))
     }
 
-    /// A page of operations, oldest first.
-    pub fn list(&self, skip: u64, limit: u64) -> Result<Page, OperationError> {
-        let (items, total) = self.store.list(Slice { skip, limit })?;
-        Ok(Page { items, total })
+    /// One page of the operations `query` selects, in its order (submission order by default).
+    pub async fn list(
+        &self,
+        query: CollectionQuery,
+        sizes: PageSizes,
+    ) -> Result<Page, OperationError> {
+        // What `$top` still allows: from the token on later pages, from `$top` on the first.
+        let budget = match &query.skiptoken {
+            Some(token) => token.remaining,
+            None => query.top,
+        };
+        let page_size = budget.map_or(sizes.default, |b| b.min(sizes.max));
+        let skip = if query.skiptoken.is_some() {
+            0
+        } else {
+            query.skip
+        };
+        let cursor = query.skiptoken.as_ref().map(|t| Cursor {
+            keys: t.keys.clone(),
+            last_id: t.last_id.clone(),
+        });
+        let want_count = query.count;
+        let q = query.clone();
+        let (mut items, total) = self
+            .blocking(move |store| {
+                let request = ListRequest {
+                    filter: q.filter.as_ref(),
+                    search: q.search.as_deref(),
+                    order: &q.orderby,
+                    after: cursor.as_ref(),
+                    skip,
+                    limit: page_size.saturating_add(1),
+                };
+                let items = store.list(&request)?;
+                let total = if want_count {
+                    Some(store.count(q.filter.as_ref(), q.search.as_deref())?)
+                } else {
+                    None
+                };
+                Ok((items, total))
+            })
+            .await?;
+        let more = items.len() as u64 > page_size;
+        items.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
+        let remaining = budget.map(|b| b.saturating_sub(items.len() as u64));
+        let next = match (more && remaining != Some(0), items.last()) {
+            (true, Some(last)) => Some(SkipToken {
+                keys: sort_values(last, &query.orderby),
+                last_id: last.id.to_string(),
+                remaining,
+                query: query.fingerprint.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Page { items, total, next })
     }
 
-    /// How many operations there are.
-    pub fn count(&self) -> Result<u64, OperationError> {
-        Ok(self.store.list(Slice { skip: 0, limit: 0 })?.1)
+    /// How many operations match `query`'s `$filter` and `$search`.
+    pub async fn count(&self, query: CollectionQuery) -> Result<u64, OperationError> {
+        self.blocking(move |store| store.count(query.filter.as_ref(), query.search.as_deref()))
+            .await
     }
 
     /// Applies a PATCH (see the module documentation) under `precondition`.
-    pub fn update(
+    pub async fn update(
         &self,
         id: &str,
         patch: &DataPolicyOperation,
         precondition: Precondition,
     ) -> Result<Operation, OperationError> {
-        let current = self.get(id)?;
+        let current = self.get(id).await?;
         check_precondition(&current, precondition)?;
         check_read_only(&current, patch, true)?;
         if patch
@@ -191,34 +281,41 @@ impl OperationService {
             return Ok(current);
         }
         next.version += 1;
-        self.store.replace(&next).map_err(|e| match e {
-            StoreError::VersionMismatch { .. } => match self.store.get(current.id) {
-                Ok(Some(now)) => OperationError::PreconditionFailed {
-                    current_etag: now.etag(),
-                },
-                _ => OperationError::NotFound(current.id),
-            },
-            StoreError::Missing(id) => OperationError::NotFound(id),
-            other => other.into(),
-        })?;
-        Ok(next)
+        let stored = next.clone();
+        match self.blocking(move |store| store.replace(&stored)).await {
+            Ok(()) => Ok(next),
+            Err(OperationError::Store(StoreError::VersionMismatch { actual, .. })) => {
+                Err(OperationError::PreconditionFailed {
+                    current_etag: format!("W/\"{actual}\""),
+                })
+            }
+            Err(OperationError::Store(StoreError::Missing(id))) => {
+                Err(OperationError::NotFound(id))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Deletes an operation under `precondition`.
-    pub fn delete(&self, id: &str, precondition: Precondition) -> Result<(), OperationError> {
-        let current = self.get(id)?;
+    pub async fn delete(&self, id: &str, precondition: Precondition) -> Result<(), OperationError> {
+        let current = self.get(id).await?;
         check_precondition(&current, precondition)?;
         let version = match precondition {
             Precondition::Any => None,
             _ => Some(current.version),
         };
-        self.store.delete(current.id, version).map_err(|e| match e {
-            StoreError::VersionMismatch { actual, .. } => OperationError::PreconditionFailed {
-                current_etag: format!("W/\"{actual}\""),
-            },
-            StoreError::Missing(id) => OperationError::NotFound(id),
-            other => other.into(),
-        })
+        let id = current.id;
+        match self.blocking(move |store| store.delete(id, version)).await {
+            Err(OperationError::Store(StoreError::VersionMismatch { actual, .. })) => {
+                Err(OperationError::PreconditionFailed {
+                    current_etag: format!("W/\"{actual}\""),
+                })
+            }
+            Err(OperationError::Store(StoreError::Missing(id))) => {
+                Err(OperationError::NotFound(id))
+            }
+            other => other,
+        }
     }
 }
 

@@ -2,11 +2,11 @@
 
 use crate::{
     config::ServerConfig,
-    handlers::{AppContext, DpoApi},
+    handlers::AppContext,
     operations::OperationService,
-    store::{OperationStore, memory::MemoryStore},
+    routes,
+    store::{OperationStore, sqlite::SqliteStore},
 };
-use dpo_api::data_policy_operations_api_mod;
 use dropshot::{ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HttpServer, ServerBuilder};
 use std::{
     net::SocketAddr,
@@ -33,6 +33,14 @@ pub enum StartError {
     /// A setting is invalid.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// The state directory could not be opened.
+    #[error("opening the state in {path}: {message}")]
+    State {
+        /// The state directory.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// A server that is running; stop it with [`RunningServer::close`].
@@ -78,9 +86,13 @@ fn log_level(name: &str) -> Result<ConfigLoggingLevel, StartError> {
     })
 }
 
-/// Starts a server with the in-memory store.
+/// Starts a server over the SQLite database in `config.state_dir`.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-    start_with_store(config, Arc::new(MemoryStore::new())).await
+    let store = SqliteStore::open(&config.state_dir).map_err(|e| StartError::State {
+        path: config.state_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    start_with_store(config, Arc::new(store)).await
 }
 
 /// Starts a server over `store`.
@@ -93,8 +105,7 @@ pub async fn start_with_store(
     }
     .to_logger("dpo")
     .map_err(|e| StartError::Logging(e.to_string()))?;
-    let api = data_policy_operations_api_mod::api_description::<DpoApi>()
-        .map_err(|e| StartError::Api(e.to_string()))?;
+    let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
     let context = AppContext {
         operations: OperationService::new(store),

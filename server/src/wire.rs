@@ -1,20 +1,12 @@
 //! How domain values look on the wire: entities as Graph JSON, `$select` projections, OData context URLs,
 //! ETags, and domain errors as OData errors.
 
-use crate::operations::{Operation, OperationError, Precondition};
+use crate::{
+    odata::QueryError,
+    operations::{Operation, OperationError, Precondition},
+};
 use dpo_api::{GraphError, model::DataPolicyOperation};
 use serde_json::{Map, Value};
-
-/// Properties of a dataPolicyOperation that `$select` may name.
-pub const PROPERTIES: [&str; 7] = [
-    "id",
-    "completedDateTime",
-    "progress",
-    "status",
-    "storageLocation",
-    "submittedDateTime",
-    "userId",
-];
 
 /// The entity as Graph shows it.
 pub fn entity(op: &Operation) -> DataPolicyOperation {
@@ -28,27 +20,6 @@ pub fn entity(op: &Operation) -> DataPolicyOperation {
         submitted_date_time: Some(op.submitted_at),
         user_id: Some(op.user_id.clone()),
     }
-}
-
-/// Checks `$select` names; `None` means all properties.
-pub fn selection(select: Option<&[String]>) -> Result<Option<Vec<String>>, GraphError> {
-    let Some(names) = select.filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    for name in names {
-        if name != "*" && !PROPERTIES.contains(&name.as_str()) {
-            return Err(GraphError::bad_request(format!(
-                "Could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'. \
-                 $select accepts: {}",
-                PROPERTIES.join(", ")
-            ))
-            .with_target("$select"));
-        }
-    }
-    if names.iter().any(|n| n == "*") {
-        return Ok(None);
-    }
-    Ok(Some(names.to_vec()))
 }
 
 /// The entity as JSON with `@odata.etag`, keeping only the selected properties (and `id`).
@@ -102,7 +73,10 @@ impl From<OperationError> for GraphError {
     fn from(error: OperationError) -> Self {
         match &error {
             OperationError::InvalidId(_) => GraphError::bad_request(error.to_string()),
-            OperationError::NotFound(_) => GraphError::resource_not_found(error.to_string()),
+            OperationError::NotFound(_) | OperationError::UserNotFound(_) => {
+                GraphError::resource_not_found(error.to_string())
+            }
+            OperationError::Query(q) => q.clone().into(),
             OperationError::Invalid { property, .. } => {
                 GraphError::bad_request(error.to_string()).with_target(*property)
             }
@@ -112,6 +86,20 @@ impl From<OperationError> for GraphError {
             OperationError::Store(e) => GraphError::internal(e.to_string()),
         }
     }
+}
+
+impl From<QueryError> for GraphError {
+    fn from(error: QueryError) -> Self {
+        GraphError::bad_request(error.message).with_target(error.option)
+    }
+}
+
+/// A query string for a link: `$` and `,` stay literal, as in Graph's own links.
+pub fn link_query(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs)
+        .unwrap_or_default()
+        .replace("%24", "$")
+        .replace("%2C", ",")
 }
 
 #[cfg(test)]
@@ -125,16 +113,5 @@ mod tests {
         assert_eq!(precondition(Some("W/\"7\"")), Precondition::Version(7));
         assert_eq!(precondition(Some("\"7\"")), Precondition::Version(7));
         assert_eq!(precondition(Some("garbage")), Precondition::Never);
-    }
-
-    #[test]
-    fn unknown_select_names_the_property() {
-        let err = selection(Some(&["nope".to_string()])).unwrap_err();
-        assert!(
-            err.error.message.contains("'nope'"),
-            "{}",
-            err.error.message
-        );
-        assert_eq!(err.error.target.as_deref(), Some("$select"));
     }
 }

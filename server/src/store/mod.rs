@@ -1,10 +1,13 @@
-//! Persistence of data policy operations.
+//! Persistence of operations and of the user directory.
 //!
-//! [`OperationStore`] is what the domain needs from storage; [`memory::MemoryStore`] keeps everything in
-//! memory.
+//! [`OperationStore`] is what the domain needs from storage. [`sqlite::SqliteStore`] is the embedded default;
+//! the SQL comes from [`sql`], which builds dialect-neutral statements (sea-query), so a PostgreSQL store
+//! can reuse it with another query builder.
 
-pub mod memory;
+pub mod sql;
+pub mod sqlite;
 
+use crate::odata::{filter::Filter, orderby::SortKey};
 use chrono::{DateTime, Utc};
 use dpo_api::model::DataPolicyOperationStatus;
 use uuid::Uuid;
@@ -22,20 +25,53 @@ pub struct OperationRecord {
     pub progress: f64,
     /// Where the export goes.
     pub storage_location: Option<String>,
-    /// When the operation was submitted.
+    /// When the operation was submitted (millisecond precision).
     pub submitted_at: DateTime<Utc>,
-    /// When it completed (or failed).
+    /// When it completed or failed.
     pub completed_at: Option<DateTime<Utc>>,
     /// Bumped on every change; the ETag is derived from it.
     pub version: u64,
 }
 
-/// Which slice of the operations to read, in submission order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Slice {
-    /// How many to skip.
+/// A user of the directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    /// The user's id (a GUID on Graph; any non-empty string here).
+    pub id: String,
+    /// Sign-in name, e.g. `alice@contoso.com`.
+    pub user_principal_name: String,
+    /// Name shown to people.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Mail address.
+    #[serde(default)]
+    pub mail: Option<String>,
+}
+
+/// Where a list continues: the sort-key values and id of the last operation served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    /// Sort-key values, as [`sql::sort_values`] gives them.
+    pub keys: Vec<serde_json::Value>,
+    /// Id of the last operation served.
+    pub last_id: String,
+}
+
+/// Which operations to read, in which order.
+#[derive(Debug, Clone, Copy)]
+pub struct ListRequest<'a> {
+    /// Only operations matching this.
+    pub filter: Option<&'a Filter>,
+    /// Only operations whose userId or storageLocation contains this.
+    pub search: Option<&'a str>,
+    /// Sort keys; the id is always the last tie-breaker.
+    pub order: &'a [SortKey],
+    /// Continue after this operation.
+    pub after: Option<&'a Cursor>,
+    /// Skip this many first.
     pub skip: u64,
-    /// How many to return at most.
+    /// Return at most this many.
     pub limit: u64,
 }
 
@@ -58,21 +94,30 @@ pub enum StoreError {
     /// The operation does not exist.
     #[error("operation {0} does not exist")]
     Missing(Uuid),
+    /// A stored value could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
     /// The storage itself failed.
     #[error("storage failed: {0}")]
     Backend(String),
 }
 
-/// Storage of operations. Every method is atomic.
+/// Storage of operations and users. Every method is atomic and, once it returns, durable.
 pub trait OperationStore: Send + Sync + 'static {
     /// Stores a new operation.
     fn insert(&self, record: &OperationRecord) -> Result<(), StoreError>;
     /// The operation with this id, if any.
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError>;
-    /// A slice of all operations, oldest submission first, and how many there are in all.
-    fn list(&self, slice: Slice) -> Result<(Vec<OperationRecord>, u64), StoreError>;
+    /// Operations as `request` asks.
+    fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError>;
+    /// How many operations match.
+    fn count(&self, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError>;
     /// Replaces an operation if it is still at `record.version - 1`.
     fn replace(&self, record: &OperationRecord) -> Result<(), StoreError>;
     /// Deletes an operation if it is at `version` (any version when `None`).
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError>;
+    /// Adds or updates users; returns how many were written.
+    fn upsert_users(&self, users: &[UserRecord]) -> Result<usize, StoreError>;
+    /// The user with this id or userPrincipalName (case-insensitive), if any.
+    fn find_user(&self, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError>;
 }

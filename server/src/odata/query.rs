@@ -1,0 +1,253 @@
+//! Reading the query string of a collection request into a checked [`CollectionQuery`].
+//!
+//! The raw query string is read here rather than through dropshot's typed `Query` so that OData's rules
+//! apply: an unknown or repeated system query option (`$...`) is an error, custom options (no `$`) are
+//! ignored, and `$skiptoken` (which Microsoft's document does not list) is understood.
+
+use super::{
+    QueryError, filter,
+    filter::Filter,
+    orderby::{self, SortKey},
+    properties,
+    skiptoken::{SkipToken, fingerprint},
+};
+
+/// The system query options of each kind of request.
+pub mod allowed {
+    /// `GET /dataPolicyOperations`.
+    pub const LIST: &[&str] = &[
+        "$top",
+        "$skip",
+        "$search",
+        "$filter",
+        "$count",
+        "$orderby",
+        "$select",
+        "$expand",
+        "$skiptoken",
+    ];
+    /// `GET /dataPolicyOperations/$count`.
+    pub const COUNT: &[&str] = &["$search", "$filter"];
+    /// `GET /dataPolicyOperations/{id}`.
+    pub const ENTITY: &[&str] = &["$select", "$expand"];
+}
+
+/// A checked collection query.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionQuery {
+    /// `$filter`, parsed.
+    pub filter: Option<Filter>,
+    /// `$search` term (without its quotes).
+    pub search: Option<String>,
+    /// `$orderby` keys.
+    pub orderby: Vec<SortKey>,
+    /// `$top`.
+    pub top: Option<u64>,
+    /// `$skip`.
+    pub skip: u64,
+    /// `$count=true`.
+    pub count: bool,
+    /// `$select`ed property names; `None` for all.
+    pub select: Option<Vec<String>>,
+    /// `$skiptoken`, decoded.
+    pub skiptoken: Option<SkipToken>,
+    /// Fingerprint of `$filter`, `$search` and `$orderby`, for skip tokens.
+    pub fingerprint: String,
+    /// The options as received, to carry into `@odata.nextLink`.
+    pub raw: RawOptions,
+}
+
+/// The text of the options that a next link repeats.
+#[derive(Debug, Clone, Default)]
+pub struct RawOptions {
+    /// `$filter` as sent.
+    pub filter: Option<String>,
+    /// `$search` as sent.
+    pub search: Option<String>,
+    /// `$orderby` as sent.
+    pub orderby: Option<String>,
+    /// `$select` as sent.
+    pub select: Option<String>,
+}
+
+/// Reads `raw` (the URL's query string), accepting only the system options in `allowed`.
+pub fn parse(raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+        .map_err(|e| QueryError::new("query", format!("the query string cannot be read: {e}")))?;
+    let mut seen: Vec<&str> = Vec::new();
+    let mut q = CollectionQuery::default();
+    for (name, value) in &pairs {
+        if !name.starts_with('$') {
+            continue; // OData custom query options are the application's; dpo has none and ignores them.
+        }
+        let Some(option) = allowed.iter().find(|a| *a == name) else {
+            return Err(QueryError::new(
+                name,
+                format!(
+                    "Query option '{name}' is not allowed here. Allowed: {}",
+                    allowed.join(", ")
+                ),
+            ));
+        };
+        if seen.contains(option) {
+            return Err(QueryError::new(
+                name,
+                format!("Query option '{name}' is given more than once"),
+            ));
+        }
+        seen.push(option);
+        match *option {
+            "$filter" => {
+                q.filter = Some(filter::parse(value)?);
+                q.raw.filter = Some(value.clone());
+            }
+            "$search" => {
+                q.search = Some(search_term(value)?);
+                q.raw.search = Some(value.clone());
+            }
+            "$orderby" => {
+                q.orderby = orderby::parse(&comma_list(value))?;
+                q.raw.orderby = Some(value.clone());
+            }
+            "$select" => {
+                q.select = selection(&comma_list(value))?;
+                q.raw.select = Some(value.clone());
+            }
+            "$expand" => {
+                return Err(QueryError::new(
+                    "$expand",
+                    format!(
+                        "Could not find a navigation property named '{}' on type 'microsoft.graph.dataPolicyOperation': \
+                         it has none, so $expand cannot be used",
+                        value.split(',').next().unwrap_or_default().trim()
+                    ),
+                ));
+            }
+            "$top" => q.top = Some(non_negative("$top", value)?),
+            "$skip" => q.skip = non_negative("$skip", value)?,
+            "$count" => {
+                q.count = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(QueryError::new(
+                            "$count",
+                            format!("$count must be true or false, not '{value}'"),
+                        ));
+                    }
+                }
+            }
+            _ => {} // $skiptoken: read below, once the fingerprint is known.
+        }
+    }
+    let orderby_text: Vec<String> = q
+        .orderby
+        .iter()
+        .map(|k| {
+            format!(
+                "{} {}",
+                k.property.name,
+                if k.descending { "desc" } else { "asc" }
+            )
+        })
+        .collect();
+    q.fingerprint = fingerprint(q.raw.filter.as_deref(), q.search.as_deref(), &orderby_text);
+    if let Some((_, token)) = pairs.iter().find(|(n, _)| n == "$skiptoken") {
+        q.skiptoken = Some(SkipToken::decode(token, &q.fingerprint)?);
+    }
+    Ok(q)
+}
+
+/// Checks `$select` names; `None` means all properties.
+pub fn selection(names: &[String]) -> Result<Option<Vec<String>>, QueryError> {
+    if names.is_empty() || names.iter().any(|n| n == "*") {
+        return Ok(None);
+    }
+    for name in names {
+        if properties::property(name).is_none() {
+            return Err(QueryError::new(
+                "$select",
+                format!(
+                    "Could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'. \
+                     $select accepts: {}",
+                    properties::names()
+                ),
+            ));
+        }
+    }
+    Ok(Some(names.to_vec()))
+}
+
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn non_negative(option: &str, value: &str) -> Result<u64, QueryError> {
+    value.trim().parse().map_err(|_| {
+        QueryError::new(
+            option,
+            format!("{option} must be a whole number of 0 or more, not '{value}'"),
+        )
+    })
+}
+
+/// `$search="term"` (Graph's form) or `$search=term`.
+fn search_term(value: &str) -> Result<String, QueryError> {
+    let trimmed = value.trim();
+    let term = trimmed
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(trimmed);
+    if term.is_empty() {
+        return Err(QueryError::new(
+            "$search",
+            "$search needs a term, e.g. $search=\"alice\"",
+        ));
+    }
+    if term.chars().count() > 256 {
+        return Err(QueryError::new(
+            "$search",
+            "the $search term is longer than 256 characters",
+        ));
+    }
+    Ok(term.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_list_options() {
+        let q = parse("$top=5&$skip=2&$count=true&$orderby=status%20desc,userId&$select=id,status&$search=%22al%22&x=1", allowed::LIST).unwrap();
+        assert_eq!((q.top, q.skip, q.count), (Some(5), 2, true));
+        assert_eq!(q.orderby.len(), 2);
+        assert_eq!(q.select, Some(vec!["id".to_string(), "status".to_string()]));
+        assert_eq!(q.search.as_deref(), Some("al"));
+    }
+
+    #[test]
+    fn unknown_repeated_and_misplaced_options_are_refused() {
+        assert!(
+            parse("$foo=1", allowed::LIST)
+                .unwrap_err()
+                .message
+                .contains("'$foo'")
+        );
+        assert!(
+            parse("$top=1&$top=2", allowed::LIST)
+                .unwrap_err()
+                .message
+                .contains("more than once")
+        );
+        assert!(parse("$top=1", allowed::COUNT).is_err());
+        assert!(parse("$count=yes", allowed::LIST).is_err());
+        assert!(parse("$top=-1", allowed::LIST).is_err());
+        assert!(parse("$search=%22%22", allowed::LIST).is_err());
+    }
+}

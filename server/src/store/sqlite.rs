@@ -1,0 +1,260 @@
+//! The embedded default store: one SQLite file (WAL, `synchronous=FULL`, so an answered write survives a
+//! crash), migrated on open from `server/migrations/`.
+
+use super::{
+    ListRequest, OperationRecord, OperationStore, StoreError, UserRecord,
+    sql::{self, status_from_ordinal, status_ordinal, timestamp},
+};
+use crate::odata::filter::Filter;
+use chrono::{DateTime, Utc};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{OptionalExtension, Row, params};
+use rusqlite_migration::{M, Migrations};
+use sea_query::SqliteQueryBuilder;
+use sea_query_rusqlite::RusqliteBinder;
+use std::path::Path;
+use uuid::Uuid;
+
+/// Name of the database file inside the state directory.
+pub const DATABASE_FILE: &str = "dpo.sqlite";
+
+/// Operations and users in a SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_operations.sql")),
+        M::up(include_str!("../../migrations/0002_users.sql")),
+    ])
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `state_dir` and brings its schema up to date.
+    pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| backend(format!("creating {}: {e}", state_dir.display())))?;
+        let manager = SqliteConnectionManager::file(state_dir.join(DATABASE_FILE)).with_init(|c| {
+            c.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA foreign_keys = ON;",
+            )
+        });
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .build(manager)
+            .map_err(backend)?;
+        let mut conn = pool.get().map_err(backend)?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| backend(format!("migrating the database: {e}")))?;
+        Ok(SqliteStore { pool })
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
+        self.pool.get().map_err(backend)
+    }
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
+}
+
+fn record(row: &Row<'_>) -> Result<OperationRecord, StoreError> {
+    let get_err = |e: rusqlite::Error| StoreError::Corrupt(e.to_string());
+    let id: String = row.get(0).map_err(get_err)?;
+    let status: i64 = row.get(2).map_err(get_err)?;
+    let submitted: String = row.get(5).map_err(get_err)?;
+    let completed: Option<String> = row.get(6).map_err(get_err)?;
+    let version: i64 = row.get(7).map_err(get_err)?;
+    Ok(OperationRecord {
+        id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(format!("id {id:?}: {e}")))?,
+        user_id: row.get(1).map_err(get_err)?,
+        status: status_from_ordinal(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+        progress: row.get(3).map_err(get_err)?,
+        storage_location: row.get(4).map_err(get_err)?,
+        submitted_at: parse_time(&submitted)?,
+        completed_at: completed.as_deref().map(parse_time).transpose()?,
+        version: u64::try_from(version)
+            .map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
+    })
+}
+
+fn user(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: row.get(0)?,
+        user_principal_name: row.get(1)?,
+        display_name: row.get(2)?,
+        mail: row.get(3)?,
+    })
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl OperationStore for SqliteStore {
+    fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let result = conn.execute(
+            "INSERT INTO operations (id, user_id, status, progress, storage_location, submitted_at, completed_at, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                r.id.to_string(),
+                r.user_id,
+                status_ordinal(r.status),
+                r.progress,
+                r.storage_location,
+                timestamp(&r.submitted_at),
+                r.completed_at.as_ref().map(timestamp),
+                to_i64(r.version),
+            ],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::Duplicate(r.id))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM operations WHERE id = ?1",
+                sql::COLUMNS.join(", ")
+            ))
+            .map_err(backend)?;
+        let mut rows = stmt.query(params![id.to_string()]).map_err(backend)?;
+        match rows.next().map_err(backend)? {
+            Some(row) => record(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError> {
+        let (text, values) = sql::select_operations(request).build_rusqlite(SqliteQueryBuilder);
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&text).map_err(backend)?;
+        let mut rows = stmt.query(&*values.as_params()).map_err(backend)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(backend)? {
+            out.push(record(row)?);
+        }
+        Ok(out)
+    }
+
+    fn count(&self, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
+        let (text, values) =
+            sql::count_operations(filter, search).build_rusqlite(SqliteQueryBuilder);
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&text).map_err(backend)?;
+        let n: i64 = stmt
+            .query_row(&*values.as_params(), |row| row.get(0))
+            .map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    fn replace(&self, r: &OperationRecord) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let changed = conn
+            .execute(
+                "UPDATE operations SET user_id = ?2, status = ?3, progress = ?4, storage_location = ?5, \
+                 submitted_at = ?6, completed_at = ?7, version = ?8 WHERE id = ?1 AND version = ?9",
+                params![
+                    r.id.to_string(),
+                    r.user_id,
+                    status_ordinal(r.status),
+                    r.progress,
+                    r.storage_location,
+                    timestamp(&r.submitted_at),
+                    r.completed_at.as_ref().map(timestamp),
+                    to_i64(r.version),
+                    to_i64(r.version.saturating_sub(1)),
+                ],
+            )
+            .map_err(backend)?;
+        if changed == 1 {
+            return Ok(());
+        }
+        match self.get(r.id)? {
+            None => Err(StoreError::Missing(r.id)),
+            Some(now) => Err(StoreError::VersionMismatch {
+                id: r.id,
+                expected: r.version.saturating_sub(1),
+                actual: now.version,
+            }),
+        }
+    }
+
+    fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let changed = match version {
+            Some(v) => conn.execute(
+                "DELETE FROM operations WHERE id = ?1 AND version = ?2",
+                params![id.to_string(), to_i64(v)],
+            ),
+            None => conn.execute(
+                "DELETE FROM operations WHERE id = ?1",
+                params![id.to_string()],
+            ),
+        }
+        .map_err(backend)?;
+        if changed == 1 {
+            return Ok(());
+        }
+        match (self.get(id)?, version) {
+            (Some(now), Some(expected)) => Err(StoreError::VersionMismatch {
+                id,
+                expected,
+                actual: now.version,
+            }),
+            _ => Err(StoreError::Missing(id)),
+        }
+    }
+
+    fn upsert_users(&self, users: &[UserRecord]) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(backend)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO users (id, user_principal_name, display_name, mail) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (id) DO UPDATE SET user_principal_name = excluded.user_principal_name, \
+                     display_name = excluded.display_name, mail = excluded.mail",
+                )
+                .map_err(backend)?;
+            for u in users {
+                stmt.execute(params![u.id, u.user_principal_name, u.display_name, u.mail])
+                    .map_err(|e| backend(format!("user {}: {e}", u.id)))?;
+            }
+        }
+        tx.commit().map_err(backend)?;
+        Ok(users.len())
+    }
+
+    fn find_user(&self, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "SELECT id, user_principal_name, display_name, mail FROM users \
+             WHERE id = ?1 OR user_principal_name = ?1 COLLATE NOCASE LIMIT 1",
+            params![id_or_upn],
+            user,
+        )
+        .optional()
+        .map_err(backend)
+    }
+}
