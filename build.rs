@@ -18,15 +18,13 @@ fn main() {
 
 fn gate(layout: &SpecLayout) -> Result<(), String> {
     if !bundle::bundled_is_fresh(layout).map_err(|e| e.to_string())? {
-        return Err("openapi/dpo.json is stale: it differs from bundling openapi/sources. Run `cargo xtask bundle`.".into());
+        return Err(
+            "openapi/dpo.json is stale: it differs from bundling openapi/sources. Run `cargo xtask bundle`.".into()
+        );
     }
     let spec = bundle::read_document(&layout.bundled()).map_err(|e| e.to_string())?;
     let server = dpo_api::document::openapi_document().map_err(|e| e.to_string())?;
     let allowlist = AllowList::load(&layout.allowlist()).map_err(|e| e.to_string())?;
     let report = drift::check(&spec, &server, &allowlist);
-    if report.is_clean() {
-        Ok(())
-    } else {
-        Err(report.to_string())
-    }
+    if report.is_clean() { Ok(()) } else { Err(report.to_string()) }
 }

@@ -10,18 +10,14 @@ fn main() {
     let result = read_document(&bundled).and_then(|document| generate_client(&document));
     match result {
         Ok(source) => {
-            let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-                .join("generated.rs");
+            let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("generated.rs");
             std::fs::write(&out, source).expect("OUT_DIR is writable");
         }
         Err(e) => {
             for line in e.to_string().lines() {
                 println!("cargo::error={line}");
             }
-            println!(
-                "cargo::error=(the client is generated from {})",
-                layout.display(&bundled)
-            );
+            println!("cargo::error=(the client is generated from {})", layout.display(&bundled));
         }
     }
 }

@@ -15,12 +15,7 @@ use std::{collections::HashSet, time::Duration};
 
 async fn submit(client: &dpo_client::Client, user: &str) -> String {
     let accepted = client
-        .users_user_export_personal_data(
-            user,
-            &UsersUserExportPersonalDataBody {
-                storage_location: Some(sas_url()),
-            },
-        )
+        .users_user_export_personal_data(user, &UsersUserExportPersonalDataBody { storage_location: Some(sas_url()) })
         .await
         .expect("export accepted");
     operation_id_from_location(&accepted).expect("Location names the operation")
@@ -35,38 +30,26 @@ async fn every_operation_round_trips_through_the_generated_client() {
     let accepted = client
         .users_user_export_personal_data(
             "alice",
-            &UsersUserExportPersonalDataBody {
-                storage_location: Some(sas_url()),
-            },
+            &UsersUserExportPersonalDataBody { storage_location: Some(sas_url()) },
         )
         .await
         .expect("export accepted");
     assert_eq!(accepted.status().as_u16(), 202);
     let location = accepted.headers()["location"].to_str().unwrap().to_string();
-    assert!(
-        location.starts_with(&format!("{}/dataPolicyOperations/", server.base_url)),
-        "{location}"
-    );
+    assert!(location.starts_with(&format!("{}/dataPolicyOperations/", server.base_url)), "{location}");
     assert_eq!(accepted.headers()["retry-after"], "7");
     let id = operation_id_from_location(&accepted).unwrap();
 
     // GET with $select: only the selected properties (and id).
     let selected = vec!["status".to_string(), "userId".to_string()];
     let got = client
-        .data_policy_operations_data_policy_operation_get_data_policy_operation(
-            &id,
-            None,
-            Some(&selected),
-        )
+        .data_policy_operations_data_policy_operation_get_data_policy_operation(&id, None, Some(&selected))
         .await
         .expect("get");
     let etag = got.headers()["etag"].to_str().unwrap().to_string();
     let got = got.into_inner();
     assert_eq!(got.id.as_deref(), Some(id.as_str()));
-    assert_eq!(
-        got.status,
-        Some(DataPolicyOperationStatusValue::Variant0(Status::NotStarted))
-    );
+    assert_eq!(got.status, Some(DataPolicyOperationStatusValue::Variant0(Status::NotStarted)));
     assert_eq!(got.user_id.as_deref(), Some("alice"));
     assert_eq!(got.storage_location, None, "not selected");
 
@@ -85,15 +68,11 @@ async fn every_operation_round_trips_through_the_generated_client() {
     let created_id = created.id.clone().unwrap();
 
     // PATCH: storageLocation may change before the export starts.
-    let moved =
-        "https://other.blob.core.windows.net/exports?sv=2023-11-03&sp=cw&sig=def".to_string();
+    let moved = "https://other.blob.core.windows.net/exports?sv=2023-11-03&sp=cw&sig=def".to_string();
     let patched = client
         .data_policy_operations_data_policy_operation_update_data_policy_operation(
             &created_id,
-            &Operation {
-                storage_location: Some(moved.clone()),
-                ..Default::default()
-            },
+            &Operation { storage_location: Some(moved.clone()), ..Default::default() },
         )
         .await
         .expect("patch")
@@ -125,10 +104,7 @@ async fn every_operation_round_trips_through_the_generated_client() {
 
     // DELETE with a stale If-Match: 412 with a typed OData error.
     let stale = client
-        .data_policy_operations_data_policy_operation_delete_data_policy_operation(
-            &id,
-            Some("W/\"999\""),
-        )
+        .data_policy_operations_data_policy_operation_delete_data_policy_operation(&id, Some("W/\"999\""))
         .await
         .expect_err("stale ETag refused");
     match stale {
@@ -145,10 +121,7 @@ async fn every_operation_round_trips_through_the_generated_client() {
         .expect("delete with the current ETag");
     assert_eq!(deleted.status().as_u16(), 204);
     client
-        .data_policy_operations_data_policy_operation_delete_data_policy_operation(
-            &created_id,
-            Some("*"),
-        )
+        .data_policy_operations_data_policy_operation_delete_data_policy_operation(&created_id, Some("*"))
         .await
         .expect("delete with *");
 
@@ -172,31 +145,18 @@ async fn listing_all_operations_follows_next_links_across_pages() {
     for i in 0..250 {
         submitted.insert(submit(&client, &format!("user{i}")).await);
     }
-    let first = client
-        .list_operations_page(&ListOptions::default())
-        .await
-        .unwrap();
+    let first = client.list_operations_page(&ListOptions::default()).await.unwrap();
     assert_eq!(first.value.len(), 100, "default page size");
     assert!(first.odata_next_link.is_some());
 
-    let all: Vec<Operation> = client
-        .list_all_operations(ListOptions::default())
-        .try_collect()
-        .await
-        .unwrap();
+    let all: Vec<Operation> = client.list_all_operations(ListOptions::default()).try_collect().await.unwrap();
     let seen: HashSet<String> = all.iter().filter_map(|op| op.id.clone()).collect();
     assert_eq!(all.len(), 250);
     assert_eq!(seen, submitted);
 
     // $top bounds the whole stream, not just a page.
-    let some: Vec<Operation> = client
-        .list_all_operations(ListOptions {
-            top: Some(30),
-            ..Default::default()
-        })
-        .try_collect()
-        .await
-        .unwrap();
+    let some: Vec<Operation> =
+        client.list_all_operations(ListOptions { top: Some(30), ..Default::default() }).try_collect().await.unwrap();
     assert_eq!(some.len(), 30);
     server.stop().await;
 }
@@ -209,21 +169,11 @@ async fn waiting_polls_as_retry_after_says_until_the_operation_finishes() {
 
     // Nothing completes it: waiting gives up at the timeout, having slept Retry-After (1 s) between polls
     // rather than the 5 s default.
-    let options = WaitOptions {
-        timeout: Duration::from_millis(2500),
-        ..Default::default()
-    };
+    let options = WaitOptions { timeout: Duration::from_millis(2500), ..Default::default() };
     let started = std::time::Instant::now();
-    let err = client
-        .wait_for_operation(&id, &options)
-        .await
-        .expect_err("times out");
+    let err = client.wait_for_operation(&id, &options).await.expect_err("times out");
     assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "slept per Retry-After: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_secs(2), "slept per Retry-After: {:?}", started.elapsed());
 
     // The server completes the operation a little later; the waiter sees it.
     let store = server.store.clone();
@@ -238,14 +188,8 @@ async fn waiting_polls_as_retry_after_says_until_the_operation_finishes() {
         record.version += 1;
         store.replace(&record).unwrap();
     });
-    let done = client
-        .wait_for_operation(&id, &WaitOptions::default())
-        .await
-        .expect("completes");
-    assert_eq!(
-        done.status,
-        Some(DataPolicyOperationStatusValue::Variant0(Status::Complete))
-    );
+    let done = client.wait_for_operation(&id, &WaitOptions::default()).await.expect("completes");
+    assert_eq!(done.status, Some(DataPolicyOperationStatusValue::Variant0(Status::Complete)));
     assert!(done.completed_date_time.is_some());
     server.stop().await;
 }

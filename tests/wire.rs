@@ -8,10 +8,7 @@ use serde_json::{Value, json};
 async fn odata_error(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("an OData error body is JSON");
-    assert!(
-        body["error"]["code"].is_string() && body["error"]["message"].is_string(),
-        "{body}"
-    );
+    assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{body}");
     (status, body)
 }
 
@@ -29,24 +26,11 @@ async fn count_is_plain_text_and_export_answers_202_without_a_body() {
     assert!(accepted.headers().contains_key("request-id"));
     assert_eq!(accepted.text().await.unwrap(), "");
 
-    let count = http
-        .get(server.url("/dataPolicyOperations/$count"))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        count.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    let count = http.get(server.url("/dataPolicyOperations/$count")).send().await.unwrap();
+    assert!(count.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert_eq!(count.text().await.unwrap(), "1");
     // Percent-encoded `$` reaches the same operation.
-    let encoded = http
-        .get(server.url("/dataPolicyOperations/%24count"))
-        .send()
-        .await
-        .unwrap();
+    let encoded = http.get(server.url("/dataPolicyOperations/%24count")).send().await.unwrap();
     assert_eq!(encoded.text().await.unwrap(), "1");
     server.stop().await;
 }
@@ -55,11 +39,7 @@ async fn count_is_plain_text_and_export_answers_202_without_a_body() {
 async fn bad_input_gets_odata_errors_and_stores_nothing() {
     let server = TestServer::start(60).await;
     let http = reqwest::Client::new();
-    let post = |body: Value| {
-        http.post(server.url("/users/erin/exportPersonalData"))
-            .json(&body)
-            .send()
-    };
+    let post = |body: Value| http.post(server.url("/users/erin/exportPersonalData")).json(&body).send();
 
     let (status, body) = odata_error(post(json!({})).await.unwrap()).await;
     assert_eq!(status, 400);
@@ -78,72 +58,33 @@ async fn bad_input_gets_odata_errors_and_stores_nothing() {
     let (status, _) = odata_error(malformed).await;
     assert_eq!(status, 400);
 
-    let (status, body) = odata_error(
-        http.get(server.url("/dataPolicyOperations?$top=abc"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) =
+        odata_error(http.get(server.url("/dataPolicyOperations?$top=abc")).send().await.unwrap()).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "BadRequest");
-    let (status, _) = odata_error(
-        http.get(server.url("/dataPolicyOperations?$select=nope"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) =
+        odata_error(http.get(server.url("/dataPolicyOperations?$select=nope")).send().await.unwrap()).await;
     assert_eq!(status, 400);
-    let (status, _) = odata_error(
-        http.get(server.url("/dataPolicyOperations?$expand=x"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = odata_error(http.get(server.url("/dataPolicyOperations?$expand=x")).send().await.unwrap()).await;
     assert_eq!(status, 400);
     // An exploded array ($select twice) is not OData: refused, not half-read.
-    let (status, _) = odata_error(
-        http.get(server.url("/dataPolicyOperations?$select=id&$select=status"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) =
+        odata_error(http.get(server.url("/dataPolicyOperations?$select=id&$select=status")).send().await.unwrap())
+            .await;
     assert_eq!(status, 400);
-    let (status, body) = odata_error(
-        http.get(server.url("/dataPolicyOperations/not-a-guid"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) =
+        odata_error(http.get(server.url("/dataPolicyOperations/not-a-guid")).send().await.unwrap()).await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"]["innerError"]["request-id"].is_string(),
-        "{body}"
-    );
+    assert!(body["error"]["innerError"]["request-id"].is_string(), "{body}");
     let (status, body) = odata_error(
-        http.get(server.url("/dataPolicyOperations/d007e3da-cd9b-4b02-8d66-422403c53e3f"))
-            .send()
-            .await
-            .unwrap(),
+        http.get(server.url("/dataPolicyOperations/d007e3da-cd9b-4b02-8d66-422403c53e3f")).send().await.unwrap(),
     )
     .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "Request_ResourceNotFound");
 
-    let count = http
-        .get(server.url("/dataPolicyOperations/$count"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        count.text().await.unwrap(),
-        "0",
-        "nothing stored from rejected requests"
-    );
+    let count = http.get(server.url("/dataPolicyOperations/$count")).send().await.unwrap();
+    assert_eq!(count.text().await.unwrap(), "0", "nothing stored from rejected requests");
     server.stop().await;
 }
 

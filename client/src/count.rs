@@ -5,14 +5,8 @@ use futures::TryStreamExt;
 
 impl Client {
     /// How many operations match `filter` / `search` (both optional).
-    pub async fn count_operations(
-        &self,
-        filter: Option<&str>,
-        search: Option<&str>,
-    ) -> Result<u64, ClientError> {
-        let response = self
-            .data_policy_operations_get_count_b129(filter, search)
-            .await?;
+    pub async fn count_operations(&self, filter: Option<&str>, search: Option<&str>) -> Result<u64, ClientError> {
+        let response = self.data_policy_operations_get_count_b129(filter, search).await?;
         let bytes: Vec<u8> = response
             .into_inner()
             .into_inner()
@@ -21,8 +15,6 @@ impl Client {
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         let text = String::from_utf8_lossy(&bytes);
-        text.trim()
-            .parse()
-            .map_err(|_| ClientError::Decode(format!("$count answered {text:?}, not a number")))
+        text.trim().parse().map_err(|_| ClientError::Decode(format!("$count answered {text:?}, not a number")))
     }
 }

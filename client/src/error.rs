@@ -53,18 +53,8 @@ impl ClientError {
     }
 
     pub(crate) fn from_odata(status: u16, body: &ODataError, request_id: Option<String>) -> Self {
-        let request_id = request_id.or_else(|| {
-            body.error
-                .inner_error
-                .as_ref()
-                .and_then(|i| i.request_id.clone())
-        });
-        ClientError::Api {
-            status,
-            code: body.error.code.clone(),
-            message: body.error.message.clone(),
-            request_id,
-        }
+        let request_id = request_id.or_else(|| body.error.inner_error.as_ref().and_then(|i| i.request_id.clone()));
+        ClientError::Api { status, code: body.error.code.clone(), message: body.error.message.clone(), request_id }
     }
 }
 
@@ -72,18 +62,12 @@ impl From<Error<ODataError>> for ClientError {
     fn from(error: Error<ODataError>) -> Self {
         match error {
             Error::ErrorResponse(response) => {
-                let request_id = response
-                    .headers()
-                    .get("request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
+                let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
                 ClientError::from_odata(response.status().as_u16(), &response, request_id)
             }
             Error::CommunicationError(e) => ClientError::Transport(e.to_string()),
             Error::InvalidResponsePayload(_, e) => ClientError::Decode(e.to_string()),
-            Error::UnexpectedResponse(r) => {
-                ClientError::Decode(format!("unexpected status {}", r.status()))
-            }
+            Error::UnexpectedResponse(r) => ClientError::Decode(format!("unexpected status {}", r.status())),
             other => ClientError::Decode(other.to_string()),
         }
     }
@@ -102,11 +86,7 @@ impl From<reqwest::Error> for ClientError {
 /// Reads an error answer that was fetched outside the generated methods (e.g. a nextLink page).
 pub(crate) async fn from_response(response: reqwest::Response) -> ClientError {
     let status = response.status().as_u16();
-    let request_id = response
-        .headers()
-        .get("request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
     match response.json::<ODataError>().await {
         Ok(body) => ClientError::from_odata(status, &body, request_id),
         Err(e) => ClientError::Decode(format!("status {status} without an OData error body: {e}")),

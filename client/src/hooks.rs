@@ -14,11 +14,7 @@ use progenitor_client::{ClientHooks, Error, OperationInfo};
 const COMMA_SEPARATED: [&str; 3] = ["$select", "$orderby", "$expand"];
 
 impl ClientHooks<()> for Client {
-    async fn pre<E>(
-        &self,
-        request: &mut reqwest::Request,
-        _info: &OperationInfo,
-    ) -> Result<(), Error<E>> {
+    async fn pre<E>(&self, request: &mut reqwest::Request, _info: &OperationInfo) -> Result<(), Error<E>> {
         request.headers_mut().remove("api-version");
         fold_repeated_options(request.url_mut());
         Ok(())
@@ -29,8 +25,7 @@ impl ClientHooks<()> for Client {
 pub fn fold_repeated_options(url: &mut reqwest::Url) {
     let Some(query) = url.query() else { return };
     let mut order: Vec<String> = Vec::new();
-    let mut values: std::collections::HashMap<String, Vec<String>> =
-        std::collections::HashMap::new();
+    let mut values: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let key = key.into_owned();
         if !values.contains_key(&key) {
@@ -38,32 +33,20 @@ pub fn fold_repeated_options(url: &mut reqwest::Url) {
         }
         values.entry(key).or_default().push(value.into_owned());
     }
-    if !order
-        .iter()
-        .any(|k| COMMA_SEPARATED.contains(&k.as_str()) && values[k].len() > 1)
-    {
+    if !order.iter().any(|k| COMMA_SEPARATED.contains(&k.as_str()) && values[k].len() > 1) {
         return;
     }
     let encode = |s: &str| -> String {
-        url::form_urlencoded::byte_serialize(s.as_bytes())
-            .collect::<String>()
-            .replace("%24", "$")
-            .replace("%2C", ",")
+        url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace("%24", "$").replace("%2C", ",")
     };
     let rebuilt: Vec<String> = order
         .iter()
         .flat_map(|key| {
             let vals = &values[key];
             if COMMA_SEPARATED.contains(&key.as_str()) {
-                vec![format!(
-                    "{}={}",
-                    encode(key),
-                    vals.iter().map(|v| encode(v)).collect::<Vec<_>>().join(",")
-                )]
+                vec![format!("{}={}", encode(key), vals.iter().map(|v| encode(v)).collect::<Vec<_>>().join(","))]
             } else {
-                vals.iter()
-                    .map(|v| format!("{}={}", encode(key), encode(v)))
-                    .collect()
+                vals.iter().map(|v| format!("{}={}", encode(key), encode(v))).collect()
             }
         })
         .collect();
@@ -76,15 +59,11 @@ mod tests {
 
     #[test]
     fn repeated_select_becomes_one_comma_separated_value() {
-        let mut url = reqwest::Url::parse(
-            "http://h/x?%24select=id&%24select=status&%24top=2&%24filter=a%20eq%20%27b%27",
-        )
-        .unwrap();
+        let mut url =
+            reqwest::Url::parse("http://h/x?%24select=id&%24select=status&%24top=2&%24filter=a%20eq%20%27b%27")
+                .unwrap();
         fold_repeated_options(&mut url);
-        assert_eq!(
-            url.query(),
-            Some("$select=id,status&$top=2&$filter=a+eq+%27b%27")
-        );
+        assert_eq!(url.query(), Some("$select=id,status&$top=2&$filter=a+eq+%27b%27"));
     }
 
     #[test]

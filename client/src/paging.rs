@@ -37,10 +37,7 @@ enum Cursor {
 
 impl Client {
     /// One page of operations, as the service returns it.
-    pub async fn list_operations_page(
-        &self,
-        options: &ListOptions,
-    ) -> Result<PageBody, ClientError> {
+    pub async fn list_operations_page(&self, options: &ListOptions) -> Result<PageBody, ClientError> {
         let orderby = (!options.orderby.is_empty()).then_some(&options.orderby);
         let select = (!options.select.is_empty()).then_some(&options.select);
         let page = self
@@ -59,31 +56,21 @@ impl Client {
     }
 
     /// Every operation the list yields, page after page, following `@odata.nextLink` until there is none.
-    pub fn list_all_operations(
-        &self,
-        options: ListOptions,
-    ) -> impl Stream<Item = Result<Operation, ClientError>> + '_ {
+    pub fn list_all_operations(&self, options: ListOptions) -> impl Stream<Item = Result<Operation, ClientError>> + '_ {
         stream::try_unfold(Cursor::First(options), move |cursor| async move {
             let page = match cursor {
                 Cursor::Done => return Ok(None),
                 Cursor::First(options) => self.list_operations_page(&options).await?,
                 Cursor::Next(url) => {
-                    let response = self
-                        .client()
-                        .get(&url)
-                        .header(reqwest::header::ACCEPT, "application/json")
-                        .send()
-                        .await?;
+                    let response =
+                        self.client().get(&url).header(reqwest::header::ACCEPT, "application/json").send().await?;
                     if !response.status().is_success() {
                         return Err(crate::error::from_response(response).await);
                     }
                     response.json::<PageBody>().await?
                 }
             };
-            let next = page
-                .odata_next_link
-                .clone()
-                .map_or(Cursor::Done, Cursor::Next);
+            let next = page.odata_next_link.clone().map_or(Cursor::Done, Cursor::Next);
             Ok(Some((stream::iter(page.value.into_iter().map(Ok)), next)))
         })
         .try_flatten()

@@ -70,21 +70,12 @@ pub fn retry_after<T>(response: &ResponseValue<T>) -> Option<Duration> {
 impl Client {
     /// Polls operation `id` until it is `complete` or `failed`, waiting between polls as long as the
     /// service's `Retry-After` says (capped by `options.max_interval`), and returns its final state.
-    pub async fn wait_for_operation(
-        &self,
-        id: &str,
-        options: &WaitOptions,
-    ) -> Result<Operation, ClientError> {
+    pub async fn wait_for_operation(&self, id: &str, options: &WaitOptions) -> Result<Operation, ClientError> {
         let started = tokio::time::Instant::now();
         loop {
-            let response = self
-                .data_policy_operations_data_policy_operation_get_data_policy_operation(
-                    id, None, None,
-                )
-                .await?;
-            let pause = retry_after(&response)
-                .unwrap_or(options.default_interval)
-                .min(options.max_interval);
+            let response =
+                self.data_policy_operations_data_policy_operation_get_data_policy_operation(id, None, None).await?;
+            let pause = retry_after(&response).unwrap_or(options.default_interval).min(options.max_interval);
             let op = response.into_inner();
             let status = status_of(&op);
             if matches!(status, Some(Status::Complete | Status::Failed)) {

@@ -45,10 +45,7 @@ impl AllowList {
     /// Reads and checks the allow-list file.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|e| SpecError::io(path, e))?;
-        Self::parse(&text).map_err(|message| SpecError::AllowList {
-            path: path.to_path_buf(),
-            message,
-        })
+        Self::parse(&text).map_err(|message| SpecError::AllowList { path: path.to_path_buf(), message })
     }
 
     /// Parses allow-list text; every entry needs a non-empty location and reason.
@@ -56,10 +53,7 @@ impl AllowList {
         let list: AllowList = toml::from_str(text).map_err(|e| e.to_string())?;
         for entry in &list.allow {
             if entry.at.trim().is_empty() || entry.reason.trim().is_empty() {
-                return Err(format!(
-                    "entry {:?} needs both `at` and a `reason`",
-                    entry.at
-                ));
+                return Err(format!("entry {:?} needs both `at` and a `reason`", entry.at));
             }
         }
         Ok(list)
@@ -72,8 +66,7 @@ mod tests {
 
     #[test]
     fn an_entry_covers_its_location_and_below_only() {
-        let list =
-            AllowList::parse("[[allow]]\nat = \"GET /x > parameters\"\nreason = \"r\"\n").unwrap();
+        let list = AllowList::parse("[[allow]]\nat = \"GET /x > parameters\"\nreason = \"r\"\n").unwrap();
         let e = &list.allow[0];
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(e.covers(&s(&["GET /x", "parameters", "query $a"])));

@@ -14,25 +14,17 @@ pub fn bundle(layout: &SpecLayout) -> Result<Value, SpecError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| SpecError::io(&dir, e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        })
+        .filter(|p| p.extension().is_some_and(|ext| ext == "yaml" || ext == "yml"))
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(SpecError::Invalid(format!(
-            "no *.yaml fragments in {}",
-            dir.display()
-        )));
+        return Err(SpecError::Invalid(format!("no *.yaml fragments in {}", dir.display())));
     }
     let mut fragments = Vec::with_capacity(files.len());
     for path in files {
         let text = std::fs::read_to_string(&path).map_err(|e| SpecError::io(&path, e))?;
-        let value: Value = serde_yaml::from_str(&text).map_err(|source| SpecError::Yaml {
-            path: path.clone(),
-            source,
-        })?;
+        let value: Value =
+            serde_yaml::from_str(&text).map_err(|source| SpecError::Yaml { path: path.clone(), source })?;
         fragments.push((layout.display(&path), value));
     }
     let document = merge_fragments(&fragments)?;
@@ -50,11 +42,7 @@ pub fn merge_fragments(fragments: &[(String, Value)]) -> Result<Value, SpecError
                 .find(|(_, f)| f.pointer(pointer).is_some())
                 .map(|(n, _)| n.clone())
                 .unwrap_or_default();
-            SpecError::Conflict {
-                key: pointer.to_string(),
-                first,
-                second: name.clone(),
-            }
+            SpecError::Conflict { key: pointer.to_string(), first, second: name.clone() }
         })?;
     }
     Ok(merged)
@@ -90,9 +78,7 @@ pub fn validate(document: &Value) -> Result<(), SpecError> {
     let mut problems = Vec::new();
     match document.get("openapi").and_then(Value::as_str) {
         Some(v) if v.starts_with("3.0.") => {}
-        Some(v) => problems.push(format!(
-            "`openapi: {v}`: must be 3.0.x (progenitor rejects 3.1)"
-        )),
+        Some(v) => problems.push(format!("`openapi: {v}`: must be 3.0.x (progenitor rejects 3.1)")),
         None => problems.push("`openapi` is missing".to_string()),
     }
     match document.pointer("/info/version").and_then(Value::as_str) {
@@ -100,21 +86,12 @@ pub fn validate(document: &Value) -> Result<(), SpecError> {
         _ => problems.push("`info.version` is missing or empty".to_string()),
     }
     for dangling in refs::dangling_refs(document) {
-        problems.push(format!(
-            "dangling $ref {} at {}",
-            dangling.target, dangling.at
-        ));
+        problems.push(format!("dangling $ref {} at {}", dangling.target, dangling.at));
     }
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(SpecError::Invalid(
-            problems
-                .iter()
-                .map(|p| format!("  - {p}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ))
+        Err(SpecError::Invalid(problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")))
     }
 }
 
@@ -124,12 +101,7 @@ pub fn canonical(value: Value) -> Value {
         Value::Object(map) => {
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, canonical(v)))
-                    .collect(),
-            )
+            Value::Object(entries.into_iter().map(|(k, v)| (k, canonical(v))).collect())
         }
         Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
         other => other,
@@ -146,10 +118,7 @@ pub fn render(document: &Value) -> String {
 /// Reads a stored JSON document.
 pub fn read_document(path: &Path) -> Result<Value, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|e| SpecError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|source| SpecError::Json {
-        what: path.display().to_string(),
-        source,
-    })
+    serde_json::from_str(&text).map_err(|source| SpecError::Json { what: path.display().to_string(), source })
 }
 
 /// Whether the bundled file on disk is exactly what bundling the sources gives now.
@@ -171,20 +140,11 @@ mod tests {
     #[test]
     fn fragments_merge_deeply_and_identical_keys_are_allowed() {
         let merged = merge_fragments(&[
-            (
-                "a".into(),
-                json!({"paths": {"/x": {"get": {}}}, "info": {"title": "t"}}),
-            ),
-            (
-                "b".into(),
-                json!({"paths": {"/y": {"get": {}}}, "info": {"title": "t"}}),
-            ),
+            ("a".into(), json!({"paths": {"/x": {"get": {}}}, "info": {"title": "t"}})),
+            ("b".into(), json!({"paths": {"/y": {"get": {}}}, "info": {"title": "t"}})),
         ])
         .unwrap();
-        assert_eq!(
-            merged,
-            json!({"paths": {"/x": {"get": {}}, "/y": {"get": {}}}, "info": {"title": "t"}})
-        );
+        assert_eq!(merged, json!({"paths": {"/x": {"get": {}}, "/y": {"get": {}}}, "info": {"title": "t"}}));
     }
 
     #[test]
@@ -195,10 +155,7 @@ mod tests {
         ])
         .unwrap_err()
         .to_string();
-        assert!(
-            err.contains("/info/version") && err.contains("a.yaml") && err.contains("b.yaml"),
-            "{err}"
-        );
+        assert!(err.contains("/info/version") && err.contains("a.yaml") && err.contains("b.yaml"), "{err}");
     }
 
     #[test]
@@ -213,9 +170,6 @@ mod tests {
     #[test]
     fn rendering_sorts_keys() {
         let text = render(&json!({"b": 1, "a": {"d": 1, "c": 2}}));
-        assert_eq!(
-            text,
-            "{\n  \"a\": {\n    \"c\": 2,\n    \"d\": 1\n  },\n  \"b\": 1\n}\n"
-        );
+        assert_eq!(text, "{\n  \"a\": {\n    \"c\": 2,\n    \"d\": 1\n  },\n  \"b\": 1\n}\n");
     }
 }

@@ -9,21 +9,14 @@ use serde_json::Value;
 /// progenitor panics on some malformed documents (an unresolved `$ref`, a `default` response beside a
 /// typed one); the panic is caught and returned as [`SpecError::Codegen`] with its message.
 pub fn generate_client(document: &Value) -> Result<String, SpecError> {
-    let spec: openapiv3::OpenAPI = serde_json::from_value(document.clone()).map_err(|e| {
-        SpecError::Codegen(format!(
-            "the document is not OpenAPI 3.0 as openapiv3 reads it: {e}"
-        ))
-    })?;
+    let spec: openapiv3::OpenAPI = serde_json::from_value(document.clone())
+        .map_err(|e| SpecError::Codegen(format!("the document is not OpenAPI 3.0 as openapiv3 reads it: {e}")))?;
     let mut settings = GenerationSettings::default();
-    settings
-        .with_interface(InterfaceStyle::Positional)
-        .with_tag(TagStyle::Merged)
-        .with_derive("PartialEq");
+    settings.with_interface(InterfaceStyle::Positional).with_tag(TagStyle::Merged).with_derive("PartialEq");
 
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let generated =
-        std::panic::catch_unwind(move || Generator::new(&settings).generate_tokens(&spec));
+    let generated = std::panic::catch_unwind(move || Generator::new(&settings).generate_tokens(&spec));
     std::panic::set_hook(previous_hook);
 
     let tokens = match generated {
@@ -35,13 +28,11 @@ pub fn generate_client(document: &Value) -> Result<String, SpecError> {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".to_string());
-            return Err(SpecError::Codegen(format!(
-                "progenitor panicked: {message}"
-            )));
+            return Err(SpecError::Codegen(format!("progenitor panicked: {message}")));
         }
     };
-    let file: syn::File = syn::parse2(tokens)
-        .map_err(|e| SpecError::Codegen(format!("progenitor produced invalid Rust: {e}")))?;
+    let file: syn::File =
+        syn::parse2(tokens).map_err(|e| SpecError::Codegen(format!("progenitor produced invalid Rust: {e}")))?;
     Ok(prettyplease::unparse(&file))
 }
 
@@ -58,9 +49,6 @@ mod tests {
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Missing"}}}}}}}}
         });
         let err = generate_client(&doc).unwrap_err().to_string();
-        assert!(
-            err.contains("progenitor") && err.contains("Missing"),
-            "{err}"
-        );
+        assert!(err.contains("progenitor") && err.contains("Missing"), "{err}");
     }
 }

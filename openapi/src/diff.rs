@@ -51,22 +51,18 @@ fn walk(spec: &Value, server: &Value, at: &mut Vec<String>, out: &mut Vec<Differ
                 at.push(key.clone());
                 match (a.get(key), b.get(key)) {
                     (Some(x), Some(y)) => walk(x, y, at, out),
-                    (Some(x), None) => out.push(Difference {
-                        at: at.clone(),
-                        kind: DifferenceKind::OnlyInSpec(x.clone()),
-                    }),
-                    (None, Some(y)) => out.push(Difference {
-                        at: at.clone(),
-                        kind: DifferenceKind::OnlyInServer(y.clone()),
-                    }),
+                    (Some(x), None) => {
+                        out.push(Difference { at: at.clone(), kind: DifferenceKind::OnlyInSpec(x.clone()) })
+                    }
+                    (None, Some(y)) => {
+                        out.push(Difference { at: at.clone(), kind: DifferenceKind::OnlyInServer(y.clone()) })
+                    }
                     (None, None) => {}
                 }
                 at.pop();
             }
         }
-        (Value::Array(a), Value::Array(b))
-            if a.len() == b.len() && a.iter().all(Value::is_object) =>
-        {
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() && a.iter().all(Value::is_object) => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 at.push(format!("[{i}]"));
                 walk(x, y, at, out);
@@ -75,10 +71,7 @@ fn walk(spec: &Value, server: &Value, at: &mut Vec<String>, out: &mut Vec<Differ
         }
         _ => out.push(Difference {
             at: at.clone(),
-            kind: DifferenceKind::Differs {
-                spec: spec.clone(),
-                server: server.clone(),
-            },
+            kind: DifferenceKind::Differs { spec: spec.clone(), server: server.clone() },
         }),
     }
 }
@@ -86,11 +79,7 @@ fn walk(spec: &Value, server: &Value, at: &mut Vec<String>, out: &mut Vec<Differ
 /// Compact JSON, cut to a readable length.
 fn brief(value: &Value) -> String {
     let text = value.to_string();
-    if text.chars().count() > 160 {
-        format!("{}…", text.chars().take(160).collect::<String>())
-    } else {
-        text
-    }
+    if text.chars().count() > 160 { format!("{}…", text.chars().take(160).collect::<String>()) } else { text }
 }
 
 impl fmt::Display for Difference {
@@ -100,12 +89,7 @@ impl fmt::Display for Difference {
             DifferenceKind::OnlyInSpec(v) => write!(f, "only in the spec: {}", brief(v)),
             DifferenceKind::OnlyInServer(v) => write!(f, "only in the server: {}", brief(v)),
             DifferenceKind::Differs { spec, server } => {
-                write!(
-                    f,
-                    "the spec says {}, the server says {}",
-                    brief(spec),
-                    brief(server)
-                )
+                write!(f, "the spec says {}, the server says {}", brief(spec), brief(server))
             }
         }
     }
@@ -120,10 +104,7 @@ mod tests {
     fn reports_each_difference_at_its_location() {
         let spec = json!({"GET /x": {"parameters": {"query $top": {"schema": {"type": "integer"}}}, "tags": ["a"]}});
         let server = json!({"GET /x": {"parameters": {"query $top": {"schema": {"type": "string"}}, "query $y": {}}}});
-        let lines: Vec<String> = diff(&spec, &server)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let lines: Vec<String> = diff(&spec, &server).iter().map(ToString::to_string).collect();
         assert_eq!(
             lines,
             [

@@ -34,27 +34,15 @@ pub fn check(spec: &Value, server: &Value, allowlist: &AllowList) -> DriftReport
     let mut report = DriftReport::default();
     let mut used = vec![false; allowlist.allow.len()];
     for difference in diff(&spec, &server) {
-        match allowlist
-            .allow
-            .iter()
-            .position(|a| a.covers(&difference.at))
-        {
+        match allowlist.allow.iter().position(|a| a.covers(&difference.at)) {
             Some(i) => {
                 used[i] = true;
-                report
-                    .allowed
-                    .push((difference, allowlist.allow[i].reason.clone()));
+                report.allowed.push((difference, allowlist.allow[i].reason.clone()));
             }
             None => report.unexplained.push(difference),
         }
     }
-    report.stale = allowlist
-        .allow
-        .iter()
-        .zip(used)
-        .filter(|(_, used)| !used)
-        .map(|(a, _)| a.clone())
-        .collect();
+    report.stale = allowlist.allow.iter().zip(used).filter(|(_, used)| !used).map(|(a, _)| a.clone()).collect();
     report
 }
 
@@ -65,9 +53,8 @@ fn match_status_ranges(spec: &mut Value, server: &Value) {
         return;
     };
     for (key, operation) in operations.iter_mut() {
-        let Some(theirs) = server
-            .pointer(&format!("/{}/responses", crate::refs::escape(key)))
-            .and_then(Value::as_object)
+        let Some(theirs) =
+            server.pointer(&format!("/{}/responses", crate::refs::escape(key))).and_then(Value::as_object)
         else {
             continue;
         };
@@ -77,10 +64,7 @@ fn match_status_ranges(spec: &mut Value, server: &Value) {
         for class in ['1', '2', '3', '4', '5'] {
             let range = format!("{class}XX");
             let concrete = |m: &Map<String, Value>| -> Vec<String> {
-                m.keys()
-                    .filter(|k| k.starts_with(class) && !k.ends_with("XX"))
-                    .cloned()
-                    .collect()
+                m.keys().filter(|k| k.starts_with(class) && !k.ends_with("XX")).cloned().collect()
             };
             let their_codes = concrete(theirs);
             if ours.contains_key(&range)
@@ -105,11 +89,7 @@ impl fmt::Display for DriftReport {
             );
         }
         if !self.unexplained.is_empty() {
-            writeln!(
-                f,
-                "the server has drifted from openapi/dpo.json ({} differences):",
-                self.unexplained.len()
-            )?;
+            writeln!(f, "the server has drifted from openapi/dpo.json ({} differences):", self.unexplained.len())?;
             for d in &self.unexplained {
                 writeln!(f, "  - {d}")?;
             }
@@ -121,10 +101,7 @@ impl fmt::Display for DriftReport {
             )?;
         }
         if !self.stale.is_empty() {
-            writeln!(
-                f,
-                "stale entries in openapi/drift-allowlist.toml (they match no difference; remove them):"
-            )?;
+            writeln!(f, "stale entries in openapi/drift-allowlist.toml (they match no difference; remove them):")?;
             for a in &self.stale {
                 writeln!(f, "  - {}", a.at)?;
             }
@@ -147,32 +124,16 @@ mod tests {
 
     #[test]
     fn a_range_matches_the_servers_single_concrete_code() {
-        let report = check(
-            &doc("2XX", "integer"),
-            &doc("200", "integer"),
-            &AllowList::default(),
-        );
+        let report = check(&doc("2XX", "integer"), &doc("200", "integer"), &AllowList::default());
         assert!(report.is_clean(), "{report}");
     }
 
     #[test]
     fn a_changed_parameter_is_reported_unless_allowed() {
-        let report = check(
-            &doc("200", "integer"),
-            &doc("200", "string"),
-            &AllowList::default(),
-        );
+        let report = check(&doc("200", "integer"), &doc("200", "string"), &AllowList::default());
         assert!(!report.is_clean());
-        assert!(
-            report
-                .to_string()
-                .contains("GET /x > parameters > query $top > schema > type"),
-            "{report}"
-        );
-        let allow = AllowList::parse(
-            "[[allow]]\nat = \"GET /x > parameters > query $top\"\nreason = \"r\"\n",
-        )
-        .unwrap();
+        assert!(report.to_string().contains("GET /x > parameters > query $top > schema > type"), "{report}");
+        let allow = AllowList::parse("[[allow]]\nat = \"GET /x > parameters > query $top\"\nreason = \"r\"\n").unwrap();
         assert!(check(&doc("200", "integer"), &doc("200", "string"), &allow).is_clean());
     }
 

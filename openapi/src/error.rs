@@ -57,9 +57,6 @@ pub enum SpecError {
 
 impl SpecError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        SpecError::Io {
-            path: path.into(),
-            source,
-        }
+        SpecError::Io { path: path.into(), source }
     }
 }

@@ -11,9 +11,7 @@ pub struct SpecLayout {
 impl SpecLayout {
     /// The layout of the workspace whose root folder is `workspace_root`.
     pub fn new(workspace_root: impl Into<PathBuf>) -> Self {
-        SpecLayout {
-            root: workspace_root.into(),
-        }
+        SpecLayout { root: workspace_root.into() }
     }
 
     /// The layout of this checkout (this crate lives in `<root>/openapi`).
@@ -39,9 +37,6 @@ impl SpecLayout {
 
     /// Path of `p` relative to the workspace root, for messages.
     pub fn display(&self, p: &Path) -> String {
-        p.strip_prefix(&self.root)
-            .unwrap_or(p)
-            .display()
-            .to_string()
+        p.strip_prefix(&self.root).unwrap_or(p).display().to_string()
     }
 }

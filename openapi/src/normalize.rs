@@ -27,9 +27,7 @@
 use crate::refs::resolve;
 use serde_json::{Map, Value, json};
 
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /// The normalised form of `document` (see the module documentation).
 pub fn normalize(document: &Value) -> Value {
@@ -37,11 +35,7 @@ pub fn normalize(document: &Value) -> Value {
     if let Some(paths) = document.get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
             let item = deref(document, item);
-            let shared = item
-                .get("parameters")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let shared = item.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
             for method in METHODS {
                 if let Some(op) = item.get(method) {
                     let key = format!("{} {path}", method.to_uppercase());
@@ -57,9 +51,7 @@ pub fn normalize(document: &Value) -> Value {
 }
 
 fn security(document: &Value) -> Option<Value> {
-    let schemes = document
-        .pointer("/components/securitySchemes")
-        .and_then(Value::as_object);
+    let schemes = document.pointer("/components/securitySchemes").and_then(Value::as_object);
     let requirement = document.get("security");
     if schemes.is_none_or(|s| s.is_empty()) && requirement.is_none() {
         return None;
@@ -74,12 +66,9 @@ fn security(document: &Value) -> Option<Value> {
 
 fn strip_prose(value: &Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| !is_prose(k))
-                .map(|(k, v)| (k.clone(), strip_prose(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.iter().filter(|(k, _)| !is_prose(k)).map(|(k, v)| (k.clone(), strip_prose(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -105,11 +94,7 @@ fn deref<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
     let mut current = value;
     // A chain of references is followed, but never forever.
     for _ in 0..32 {
-        match current
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| resolve(document, r))
-        {
+        match current.get("$ref").and_then(Value::as_str).and_then(|r| resolve(document, r)) {
             Some(target) => current = target,
             None => break,
         }
@@ -122,69 +107,37 @@ fn operation(document: &Value, op: &Value, shared: &[Value]) -> Value {
     if let Some(id) = op.get("operationId") {
         out.insert("operationId".into(), id.clone());
     }
-    let mut tags: Vec<Value> = op
-        .get("tags")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut tags: Vec<Value> = op.get("tags").and_then(Value::as_array).cloned().unwrap_or_default();
     tags.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     out.insert("tags".into(), Value::Array(tags));
 
     let mut parameters = Map::new();
-    let own = op
-        .get("parameters")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let own = op.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
     // Operation-level parameters override path-level ones of the same name and location.
     for p in shared.iter().chain(own.iter()) {
         let p = deref(document, p);
         let location = p.get("in").and_then(Value::as_str).unwrap_or("?");
-        let mut name = p
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
+        let mut name = p.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
         if location == "header" {
             name = name.to_lowercase();
         }
-        let required = p
-            .get("required")
-            .and_then(Value::as_bool)
-            .unwrap_or(location == "path");
-        let mut schema = p
-            .get("schema")
-            .map(|s| schema(document, s, &mut Vec::new()))
-            .unwrap_or(json!({}));
+        let required = p.get("required").and_then(Value::as_bool).unwrap_or(location == "path");
+        let mut schema = p.get("schema").map(|s| schema(document, s, &mut Vec::new())).unwrap_or(json!({}));
         if let Some(map) = schema.as_object_mut() {
             map.remove("nullable");
         }
-        parameters.insert(
-            format!("{location} {name}"),
-            json!({ "required": required, "schema": schema }),
-        );
+        parameters.insert(format!("{location} {name}"), json!({ "required": required, "schema": schema }));
     }
     out.insert("parameters".into(), Value::Object(parameters));
 
     if let Some(body) = op.get("requestBody") {
         let body = deref(document, body);
-        let required = body
-            .get("required")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        out.insert(
-            "requestBody".into(),
-            json!({ "required": required, "content": content(document, body) }),
-        );
+        let required = body.get("required").and_then(Value::as_bool).unwrap_or(false);
+        out.insert("requestBody".into(), json!({ "required": required, "content": content(document, body) }));
     }
 
     let mut responses = Map::new();
-    for (code, response) in op
-        .get("responses")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (code, response) in op.get("responses").and_then(Value::as_object).into_iter().flatten() {
         let response = deref(document, response);
         let mut r = Map::new();
         let headers: Map<String, Value> = response
@@ -194,18 +147,9 @@ fn operation(document: &Value, op: &Value, shared: &[Value]) -> Value {
             .flatten()
             .map(|(name, header)| {
                 let header = deref(document, header);
-                let required = header
-                    .get("required")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let schema = header
-                    .get("schema")
-                    .map(|s| schema(document, s, &mut Vec::new()))
-                    .unwrap_or(json!({}));
-                (
-                    name.to_lowercase(),
-                    json!({ "required": required, "schema": schema }),
-                )
+                let required = header.get("required").and_then(Value::as_bool).unwrap_or(false);
+                let schema = header.get("schema").map(|s| schema(document, s, &mut Vec::new())).unwrap_or(json!({}));
+                (name.to_lowercase(), json!({ "required": required, "schema": schema }))
             })
             .collect();
         if !headers.is_empty() {
@@ -228,10 +172,7 @@ fn content(document: &Value, holder: &Value) -> Value {
         .into_iter()
         .flatten()
         .map(|(media_type, media)| {
-            let schema = media
-                .get("schema")
-                .map(|s| schema(document, s, &mut Vec::new()))
-                .unwrap_or(json!({}));
+            let schema = media.get("schema").map(|s| schema(document, s, &mut Vec::new())).unwrap_or(json!({}));
             (media_type.clone(), schema)
         })
         .collect();
@@ -278,13 +219,9 @@ pub fn schema(document: &Value, value: &Value, stack: &mut Vec<String>) -> Value
             ),
             "items" | "not" => schema(document, v, stack),
             "additionalProperties" if v.is_object() => schema(document, v, stack),
-            "oneOf" | "anyOf" => Value::Array(
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|s| schema(document, s, stack))
-                    .collect(),
-            ),
+            "oneOf" | "anyOf" => {
+                Value::Array(v.as_array().into_iter().flatten().map(|s| schema(document, s, stack)).collect())
+            }
             "required" => {
                 let mut names: Vec<Value> = v.as_array().cloned().unwrap_or_default();
                 names.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -319,9 +256,7 @@ pub fn schema(document: &Value, value: &Value, stack: &mut Vec<String>) -> Value
 fn merge_schema(into: &mut Map<String, Value>, from: Map<String, Value>) {
     for (key, value) in from {
         match (key.as_str(), into.get_mut(&key), value) {
-            ("properties", Some(Value::Object(existing)), Value::Object(more)) => {
-                existing.extend(more)
-            }
+            ("properties", Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
             ("required", Some(Value::Array(existing)), Value::Array(more)) => {
                 existing.extend(more);
                 existing.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -355,11 +290,7 @@ mod tests {
                                     {"type": "object", "title": "thing", "properties": {"n": {"type": "number", "minimum": 0.0}}}]}
             }}
         });
-        let s = schema(
-            &doc,
-            &json!({"$ref": "#/components/schemas/thing"}),
-            &mut Vec::new(),
-        );
+        let s = schema(&doc, &json!({"$ref": "#/components/schemas/thing"}), &mut Vec::new());
         assert_eq!(
             s,
             json!({"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "number", "minimum": 0}}})
@@ -370,31 +301,16 @@ mod tests {
     fn recursive_schemas_terminate() {
         let doc = json!({"components": {"schemas": {"node": {"type": "object", "properties": {
             "next": {"$ref": "#/components/schemas/node"}}}}}});
-        let s = schema(
-            &doc,
-            &json!({"$ref": "#/components/schemas/node"}),
-            &mut Vec::new(),
-        );
-        assert_eq!(
-            s["properties"]["next"],
-            json!({"recursive": "#/components/schemas/node"})
-        );
+        let s = schema(&doc, &json!({"$ref": "#/components/schemas/node"}), &mut Vec::new());
+        assert_eq!(s["properties"]["next"], json!({"recursive": "#/components/schemas/node"}));
     }
 
     #[test]
     fn date_time_pattern_is_benign_but_other_patterns_count() {
         let doc = json!({});
-        let dt = schema(
-            &doc,
-            &json!({"type": "string", "format": "date-time", "pattern": "^x$"}),
-            &mut Vec::new(),
-        );
+        let dt = schema(&doc, &json!({"type": "string", "format": "date-time", "pattern": "^x$"}), &mut Vec::new());
         assert_eq!(dt, json!({"type": "string", "format": "date-time"}));
-        let other = schema(
-            &doc,
-            &json!({"type": "string", "pattern": "^x$"}),
-            &mut Vec::new(),
-        );
+        let other = schema(&doc, &json!({"type": "string", "pattern": "^x$"}), &mut Vec::new());
         assert_eq!(other["pattern"], "^x$");
     }
 }

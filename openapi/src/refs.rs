@@ -24,10 +24,7 @@ fn walk(root: &Value, value: &Value, at: String, found: &mut Vec<DanglingRef>) {
             if let Some(Value::String(target)) = map.get("$ref")
                 && resolve(root, target).is_none()
             {
-                found.push(DanglingRef {
-                    at: at.clone(),
-                    target: target.clone(),
-                });
+                found.push(DanglingRef { at: at.clone(), target: target.clone() });
             }
             for (key, child) in map {
                 walk(root, child, format!("{at}/{}", escape(key)), found);

@@ -15,9 +15,7 @@ use dpo_api::{
     params::{GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
     responses::{AcceptedNoContent, EntityOrCount, ExportAcceptedHeaders, ShapedCreated, ShapedOk},
 };
-use dropshot::{
-    Header, HttpResponseDeleted, HttpResponseHeaders, Path, Query, RequestContext, TypedBody,
-};
+use dropshot::{Header, HttpResponseDeleted, HttpResponseHeaders, Path, Query, RequestContext, TypedBody};
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -42,10 +40,7 @@ impl AppContext {
     }
 
     fn page_sizes(&self) -> PageSizes {
-        PageSizes {
-            default: self.config.default_page_size,
-            max: self.config.max_page_size,
-        }
+        PageSizes { default: self.config.default_page_size, max: self.config.max_page_size }
     }
 }
 
@@ -62,18 +57,10 @@ struct Call {
 
 impl Call {
     fn new(rqctx: &RequestContext<AppContext>) -> Self {
-        let client_request_id = rqctx
-            .request
-            .headers()
-            .get("client-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let client_request_id =
+            rqctx.request.headers().get("client-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         let path = rqctx.request.uri().path();
-        let prefix = VERSION_PREFIXES
-            .iter()
-            .find(|p| path.starts_with(&format!("{p}/")))
-            .copied()
-            .unwrap_or("");
+        let prefix = VERSION_PREFIXES.iter().find(|p| path.starts_with(&format!("{p}/"))).copied().unwrap_or("");
         Call {
             request_id: rqctx.request_id.clone(),
             client_request_id,
@@ -87,11 +74,7 @@ impl Call {
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             headers.insert("request-id", v);
         }
-        if let Some(v) = self
-            .client_request_id
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
+        if let Some(v) = self.client_request_id.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
             headers.insert("client-request-id", v);
         }
         headers
@@ -139,16 +122,10 @@ impl DpoApi {
         let raw = q.raw.clone();
         let count = q.count;
         let page = ctx.operations.list(q, ctx.page_sizes()).await?;
-        let items = page
-            .items
-            .iter()
-            .map(|op| wire::entity_json(op, selected.as_deref()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items =
+            page.items.iter().map(|op| wire::entity_json(op, selected.as_deref())).collect::<Result<Vec<_>, _>>()?;
         let mut body = serde_json::Map::new();
-        body.insert(
-            "@odata.context".into(),
-            Value::String(wire::context_url(&call.root, selected.as_deref(), false)),
-        );
+        body.insert("@odata.context".into(), Value::String(wire::context_url(&call.root, selected.as_deref(), false)));
         if let Some(total) = page.total {
             body.insert("@odata.count".into(), Value::from(total));
         }
@@ -169,11 +146,7 @@ impl DpoApi {
                 pairs.push(("$count", "true"));
             }
             pairs.push(("$skiptoken", &token));
-            let link = format!(
-                "{}/dataPolicyOperations?{}",
-                call.root,
-                wire::link_query(&pairs)
-            );
+            let link = format!("{}/dataPolicyOperations?{}", call.root, wire::link_query(&pairs));
             body.insert("@odata.nextLink".into(), Value::String(link));
         }
         body.insert("value".into(), Value::Array(items));
@@ -201,17 +174,12 @@ impl DataPolicyOperationsApi for DpoApi {
     ) -> Result<ShapedCreated<DataPolicyOperation>, GraphError> {
         let call = Call::new(&rqctx);
         let answer = async {
-            let op = rqctx
-                .context()
-                .operations
-                .create(&body.into_inner())
-                .await?;
+            let op = rqctx.context().operations.create(&body.into_inner()).await?;
             let mut headers = call.entity_headers(&op);
             let location = format!("{}/dataPolicyOperations/{}", call.root, op.id);
             headers.insert(
                 header::LOCATION,
-                HeaderValue::from_str(&location)
-                    .map_err(|e| GraphError::internal(e.to_string()))?,
+                HeaderValue::from_str(&location).map_err(|e| GraphError::internal(e.to_string()))?,
             );
             Ok::<_, GraphError>(ShapedCreated::new(call.entity(&op, None)?, headers))
         };
@@ -230,24 +198,15 @@ impl DataPolicyOperationsApi for DpoApi {
             if id == "$count" {
                 let q = query::parse(raw_query(&rqctx), allowed::COUNT)?;
                 let count = ctx.operations.count(q).await?;
-                return Ok::<_, GraphError>(EntityOrCount::Count {
-                    count,
-                    headers: call.headers(),
-                });
+                return Ok::<_, GraphError>(EntityOrCount::Count { count, headers: call.headers() });
             }
             let q = query::parse(raw_query(&rqctx), allowed::ENTITY)?;
             let op = ctx.operations.get(&id).await?;
             let mut headers = call.entity_headers(&op);
             if !op.status.is_final() {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(ctx.config.retry_after_seconds),
-                );
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(ctx.config.retry_after_seconds));
             }
-            Ok(EntityOrCount::Entity {
-                body: call.entity(&op, q.select.as_deref())?,
-                headers,
-            })
+            Ok(EntityOrCount::Entity { body: call.entity(&op, q.select.as_deref())?, headers })
         };
         answer.await.map_err(|e| call.fail(&rqctx, e))
     }
@@ -258,22 +217,11 @@ impl DataPolicyOperationsApi for DpoApi {
         body: TypedBody<DataPolicyOperation>,
     ) -> Result<ShapedOk<DataPolicyOperation>, GraphError> {
         let call = Call::new(&rqctx);
-        let if_match = rqctx
-            .request
-            .headers()
-            .get(header::IF_MATCH)
-            .and_then(|v| v.to_str().ok());
+        let if_match = rqctx.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok());
         let precondition = wire::precondition(if_match);
         let answer = async {
-            let op = rqctx
-                .context()
-                .operations
-                .update(&path.into_inner().id, &body.into_inner(), precondition)
-                .await?;
-            Ok::<_, GraphError>(ShapedOk::new(
-                call.entity(&op, None)?,
-                call.entity_headers(&op),
-            ))
+            let op = rqctx.context().operations.update(&path.into_inner().id, &body.into_inner(), precondition).await?;
+            Ok::<_, GraphError>(ShapedOk::new(call.entity(&op, None)?, call.entity_headers(&op)))
         };
         answer.await.map_err(|e| call.fail(&rqctx, e))
     }
@@ -285,12 +233,7 @@ impl DataPolicyOperationsApi for DpoApi {
     ) -> Result<HttpResponseHeaders<HttpResponseDeleted>, GraphError> {
         let call = Call::new(&rqctx);
         let precondition = wire::precondition(if_match.into_inner().if_match.as_deref());
-        match rqctx
-            .context()
-            .operations
-            .delete(&path.into_inner().id, precondition)
-            .await
-        {
+        match rqctx.context().operations.delete(&path.into_inner().id, precondition).await {
             Ok(()) => {
                 let mut response = HttpResponseHeaders::new_unnamed(HttpResponseDeleted());
                 response.headers_mut().extend(call.headers());
@@ -308,14 +251,7 @@ impl DataPolicyOperationsApi for DpoApi {
         let call = Call::new(&rqctx);
         let ctx = rqctx.context();
         let request = body.into_inner();
-        match ctx
-            .operations
-            .submit_export(
-                &path.into_inner().user_id,
-                request.storage_location.as_deref(),
-            )
-            .await
-        {
+        match ctx.operations.submit_export(&path.into_inner().user_id, request.storage_location.as_deref()).await {
             Ok(op) => {
                 let mut accepted = AcceptedNoContent::new(ExportAcceptedHeaders {
                     location: format!("{}/dataPolicyOperations/{}", call.root, op.id),
@@ -330,9 +266,7 @@ impl DataPolicyOperationsApi for DpoApi {
 }
 
 /// Answers a method the collection or the action does not support.
-pub async fn method_not_allowed(
-    rqctx: RequestContext<AppContext>,
-) -> Result<HttpResponseDeleted, GraphError> {
+pub async fn method_not_allowed(rqctx: RequestContext<AppContext>) -> Result<HttpResponseDeleted, GraphError> {
     Err(not_allowed(&rqctx))
 }
 
@@ -353,7 +287,7 @@ pub async fn method_not_allowed_on_user(
 }
 
 fn not_allowed(rqctx: &RequestContext<AppContext>) -> GraphError {
-    let call = Call::new(&rqctx);
+    let call = Call::new(rqctx);
     let method = rqctx.request.method().clone();
     let path = rqctx.request.uri().path().to_string();
     call.fail(

@@ -59,35 +59,20 @@ enum UsersCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Users {
-            command: UsersCommand::Import { file, state_dir },
-        } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+        Command::Users { command: UsersCommand::Import { file, state_dir } } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let users: Vec<UserRecord> = serde_json::from_str(&text)
                 .with_context(|| format!("{}: expected a JSON array of users", file.display()))?;
-            if let Some(bad) = users
-                .iter()
-                .find(|u| u.id.trim().is_empty() || u.user_principal_name.trim().is_empty())
+            if let Some(bad) = users.iter().find(|u| u.id.trim().is_empty() || u.user_principal_name.trim().is_empty())
             {
-                anyhow::bail!(
-                    "{}: every user needs an id and a userPrincipalName ({bad:?})",
-                    file.display()
-                );
+                anyhow::bail!("{}: every user needs an id and a userPrincipalName ({bad:?})", file.display());
             }
-            let store = SqliteStore::open(&state_dir)
-                .with_context(|| format!("opening {}", state_dir.display()))?;
+            let store = SqliteStore::open(&state_dir).with_context(|| format!("opening {}", state_dir.display()))?;
             let n = store.upsert_users(&users)?;
             println!("imported {n} users into {}", state_dir.display());
             Ok(())
         }
-        Command::Serve {
-            bind,
-            public_url,
-            retry_after,
-            log_level,
-            state_dir,
-        } => {
+        Command::Serve { bind, public_url, retry_after, log_level, state_dir } => {
             let config = ServerConfig {
                 bind_address: bind,
                 public_base_url: public_url,
@@ -96,16 +81,10 @@ async fn main() -> anyhow::Result<()> {
                 state_dir,
                 ..ServerConfig::default()
             };
-            let server = dpo_server::start(config)
-                .await
-                .context("starting dpo-server")?;
+            let server = dpo_server::start(config).await.context("starting dpo-server")?;
             println!("dpo-server listening on {}", server.base_url());
             shutdown_signal().await;
-            server
-                .close()
-                .await
-                .map_err(anyhow::Error::msg)
-                .context("stopping dpo-server")?;
+            server.close().await.map_err(anyhow::Error::msg).context("stopping dpo-server")?;
             Ok(())
         }
     }
@@ -115,14 +94,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

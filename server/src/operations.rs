@@ -19,9 +19,7 @@ use uuid::Uuid;
 #[derive(Debug, thiserror::Error)]
 pub enum OperationError {
     /// The id is not an operation id at all.
-    #[error(
-        "'{0}' is not a valid dataPolicyOperation id: ids are GUIDs such as d007e3da-cd9b-4b02-8d66-422403c53e3f"
-    )]
+    #[error("'{0}' is not a valid dataPolicyOperation id: ids are GUIDs such as d007e3da-cd9b-4b02-8d66-422403c53e3f")]
     InvalidId(String),
     /// No operation has this id.
     #[error("dataPolicyOperation '{0}' does not exist")]
@@ -35,9 +33,7 @@ pub enum OperationError {
         message: String,
     },
     /// No user has this id or userPrincipalName.
-    #[error(
-        "Resource '{0}' does not exist or one of its queried reference-property objects are not present."
-    )]
+    #[error("Resource '{0}' does not exist or one of its queried reference-property objects are not present.")]
     UserNotFound(String),
     /// A query option is invalid.
     #[error(transparent)]
@@ -119,7 +115,8 @@ impl OperationService {
             .await?
             .ok_or_else(|| OperationError::UserNotFound(user_id.to_string()))?;
         let record = OperationRecord {
-            id: Uuid::new_v4(),
+            // Version 7: time-ordered, so ids (the last sort key) follow submission order.
+            id: Uuid::now_v7(),
             user_id: user.id,
             status: DataPolicyOperationStatus::NotStarted,
             progress: 0.0,
@@ -141,9 +138,7 @@ impl OperationService {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || call(store.as_ref()))
             .await
-            .map_err(|e| {
-                OperationError::Store(StoreError::Backend(format!("store task failed: {e}")))
-            })?
+            .map_err(|e| OperationError::Store(StoreError::Backend(format!("store task failed: {e}"))))?
             .map_err(OperationError::from)
     }
 
@@ -170,39 +165,25 @@ impl OperationService {
             version: 1,
         };
         check_read_only(&fresh, input, false)?;
-        self.submit_export(user_id, input.storage_location.as_deref())
-            .await
+        self.submit_export(user_id, input.storage_location.as_deref()).await
     }
 
     /// The operation with this id.
     pub async fn get(&self, id: &str) -> Result<Operation, OperationError> {
         let id = parse_id(id)?;
-        self.blocking(move |store| store.get(id))
-            .await?
-            .ok_or(OperationError::NotFound(id))
+        self.blocking(move |store| store.get(id)).await?.ok_or(OperationError::NotFound(id))
     }
 
     /// One page of the operations `query` selects, in its order (submission order by default).
-    pub async fn list(
-        &self,
-        query: CollectionQuery,
-        sizes: PageSizes,
-    ) -> Result<Page, OperationError> {
+    pub async fn list(&self, query: CollectionQuery, sizes: PageSizes) -> Result<Page, OperationError> {
         // What `$top` still allows: from the token on later pages, from `$top` on the first.
         let budget = match &query.skiptoken {
             Some(token) => token.remaining,
             None => query.top,
         };
         let page_size = budget.map_or(sizes.default, |b| b.min(sizes.max));
-        let skip = if query.skiptoken.is_some() {
-            0
-        } else {
-            query.skip
-        };
-        let cursor = query.skiptoken.as_ref().map(|t| Cursor {
-            keys: t.keys.clone(),
-            last_id: t.last_id.clone(),
-        });
+        let skip = if query.skiptoken.is_some() { 0 } else { query.skip };
+        let cursor = query.skiptoken.as_ref().map(|t| Cursor { keys: t.keys.clone(), last_id: t.last_id.clone() });
         let want_count = query.count;
         let q = query.clone();
         let (mut items, total) = self
@@ -216,11 +197,7 @@ impl OperationService {
                     limit: page_size.saturating_add(1),
                 };
                 let items = store.list(&request)?;
-                let total = if want_count {
-                    Some(store.count(q.filter.as_ref(), q.search.as_deref())?)
-                } else {
-                    None
-                };
+                let total = if want_count { Some(store.count(q.filter.as_ref(), q.search.as_deref())?) } else { None };
                 Ok((items, total))
             })
             .await?;
@@ -241,8 +218,7 @@ impl OperationService {
 
     /// How many operations match `query`'s `$filter` and `$search`.
     pub async fn count(&self, query: CollectionQuery) -> Result<u64, OperationError> {
-        self.blocking(move |store| store.count(query.filter.as_ref(), query.search.as_deref()))
-            .await
+        self.blocking(move |store| store.count(query.filter.as_ref(), query.search.as_deref())).await
     }
 
     /// Applies a PATCH (see the module documentation) under `precondition`.
@@ -255,11 +231,7 @@ impl OperationService {
         let current = self.get(id).await?;
         check_precondition(&current, precondition)?;
         check_read_only(&current, patch, true)?;
-        if patch
-            .id
-            .as_deref()
-            .is_some_and(|given| parse_id(given).ok() != Some(current.id))
-        {
+        if patch.id.as_deref().is_some_and(|given| parse_id(given).ok() != Some(current.id)) {
             return Err(read_only("id"));
         }
         let mut next = current.clone();
@@ -285,13 +257,9 @@ impl OperationService {
         match self.blocking(move |store| store.replace(&stored)).await {
             Ok(()) => Ok(next),
             Err(OperationError::Store(StoreError::VersionMismatch { actual, .. })) => {
-                Err(OperationError::PreconditionFailed {
-                    current_etag: format!("W/\"{actual}\""),
-                })
+                Err(OperationError::PreconditionFailed { current_etag: format!("W/\"{actual}\"") })
             }
-            Err(OperationError::Store(StoreError::Missing(id))) => {
-                Err(OperationError::NotFound(id))
-            }
+            Err(OperationError::Store(StoreError::Missing(id))) => Err(OperationError::NotFound(id)),
             Err(other) => Err(other),
         }
     }
@@ -307,13 +275,9 @@ impl OperationService {
         let id = current.id;
         match self.blocking(move |store| store.delete(id, version)).await {
             Err(OperationError::Store(StoreError::VersionMismatch { actual, .. })) => {
-                Err(OperationError::PreconditionFailed {
-                    current_etag: format!("W/\"{actual}\""),
-                })
+                Err(OperationError::PreconditionFailed { current_etag: format!("W/\"{actual}\"") })
             }
-            Err(OperationError::Store(StoreError::Missing(id))) => {
-                Err(OperationError::NotFound(id))
-            }
+            Err(OperationError::Store(StoreError::Missing(id))) => Err(OperationError::NotFound(id)),
             other => other,
         }
     }
@@ -331,22 +295,15 @@ fn parse_id(id: &str) -> Result<Uuid, OperationError> {
 fn read_only(property: &'static str) -> OperationError {
     OperationError::Invalid {
         property,
-        message: format!(
-            "property '{property}' is read-only: leave it out, or send the value it has"
-        ),
+        message: format!("property '{property}' is read-only: leave it out, or send the value it has"),
     }
 }
 
-fn check_precondition(
-    current: &Operation,
-    precondition: Precondition,
-) -> Result<(), OperationError> {
+fn check_precondition(current: &Operation, precondition: Precondition) -> Result<(), OperationError> {
     match precondition {
         Precondition::Any => Ok(()),
         Precondition::Version(v) if v == current.version => Ok(()),
-        _ => Err(OperationError::PreconditionFailed {
-            current_etag: current.etag(),
-        }),
+        _ => Err(OperationError::PreconditionFailed { current_etag: current.etag() }),
     }
 }
 
@@ -362,24 +319,13 @@ fn check_read_only(
     if input.progress.is_some_and(|p| p != current.progress) {
         return Err(read_only("progress"));
     }
-    if input
-        .submitted_date_time
-        .is_some_and(|t| t != current.submitted_at)
-    {
+    if input.submitted_date_time.is_some_and(|t| t != current.submitted_at) {
         return Err(read_only("submittedDateTime"));
     }
-    if input
-        .completed_date_time
-        .is_some_and(|t| Some(t) != current.completed_at)
-    {
+    if input.completed_date_time.is_some_and(|t| Some(t) != current.completed_at) {
         return Err(read_only("completedDateTime"));
     }
-    if user_is_read_only
-        && input
-            .user_id
-            .as_deref()
-            .is_some_and(|u| u != current.user_id)
-    {
+    if user_is_read_only && input.user_id.as_deref().is_some_and(|u| u != current.user_id) {
         return Err(read_only("userId"));
     }
     Ok(())

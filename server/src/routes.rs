@@ -15,22 +15,12 @@ use http::Method;
 const COLLECTION: &str = "/dataPolicyOperations";
 const OPERATION: &str = "/dataPolicyOperations/{dataPolicyOperation-id}";
 const EXPORT: &str = "/users/{user-id}/exportPersonalData";
-const METHODS: [Method; 5] = [
-    Method::GET,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-];
+const METHODS: [Method; 5] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
 
 /// The full router description of the server.
 pub fn api() -> Result<ApiDescription<AppContext>, String> {
-    let mut api =
-        data_policy_operations_api_mod::api_description::<DpoApi>().map_err(|e| e.to_string())?;
-    let mut add = |endpoint: ApiEndpoint<AppContext>| {
-        api.register(endpoint.visible(false))
-            .map_err(|e| e.to_string())
-    };
+    let mut api = data_policy_operations_api_mod::api_description::<DpoApi>().map_err(|e| e.to_string())?;
+    let mut add = |endpoint: ApiEndpoint<AppContext>| api.register(endpoint.visible(false)).map_err(|e| e.to_string());
     for prefix in VERSION_PREFIXES {
         let at = |path: &str| format!("{prefix}{path}");
         let id = |name: &str| format!("{prefix}{name}");
@@ -85,12 +75,7 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
     }
     for prefix in std::iter::once("").chain(VERSION_PREFIXES) {
         for method in METHODS {
-            let name = |what: &str| {
-                format!(
-                    "{prefix}{what}_{}_not_allowed",
-                    method.as_str().to_lowercase()
-                )
-            };
+            let name = |what: &str| format!("{prefix}{what}_{}_not_allowed", method.as_str().to_lowercase());
             if ![Method::GET, Method::POST].contains(&method) {
                 add(ApiEndpoint::new(
                     name("collection"),

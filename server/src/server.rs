@@ -88,10 +88,8 @@ fn log_level(name: &str) -> Result<ConfigLoggingLevel, StartError> {
 
 /// Starts a server over the SQLite database in `config.state_dir`.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-    let store = SqliteStore::open(&config.state_dir).map_err(|e| StartError::State {
-        path: config.state_dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let store = SqliteStore::open(&config.state_dir)
+        .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;
     start_with_store(config, Arc::new(store)).await
 }
 
@@ -100,18 +98,13 @@ pub async fn start_with_store(
     config: ServerConfig,
     store: Arc<dyn OperationStore>,
 ) -> Result<RunningServer, StartError> {
-    let log = ConfigLogging::StderrTerminal {
-        level: log_level(&config.log_level)?,
-    }
-    .to_logger("dpo")
-    .map_err(|e| StartError::Logging(e.to_string()))?;
+    let log = ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
+        .to_logger("dpo")
+        .map_err(|e| StartError::Logging(e.to_string()))?;
     let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
-    let context = AppContext {
-        operations: OperationService::new(store),
-        config: config.clone(),
-        base_url: OnceLock::new(),
-    };
+    let context =
+        AppContext { operations: OperationService::new(store), config: config.clone(), base_url: OnceLock::new() };
     let dropshot_config = ConfigDropshot {
         bind_address: address,
         default_request_body_max_bytes: config.max_request_body_bytes,
@@ -120,10 +113,7 @@ pub async fn start_with_store(
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .start()
-        .map_err(|e| StartError::Listen {
-            address,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
     // The base URL can only be known once the listener is bound (port 0 picks the port).
     let base_url = config
         .public_base_url

@@ -24,12 +24,8 @@ pub fn entity(op: &Operation) -> DataPolicyOperation {
 
 /// The entity as JSON with `@odata.etag`, keeping only the selected properties (and `id`).
 pub fn entity_json(op: &Operation, selected: Option<&[String]>) -> Result<Value, GraphError> {
-    let Value::Object(all) =
-        serde_json::to_value(entity(op)).map_err(|e| GraphError::internal(e.to_string()))?
-    else {
-        return Err(GraphError::internal(
-            "entity did not serialise to an object",
-        ));
+    let Value::Object(all) = serde_json::to_value(entity(op)).map_err(|e| GraphError::internal(e.to_string()))? else {
+        return Err(GraphError::internal("entity did not serialise to an object"));
     };
     let mut out = Map::new();
     out.insert("@odata.etag".into(), Value::String(op.etag()));
@@ -47,9 +43,7 @@ pub fn entity_json(op: &Operation, selected: Option<&[String]>) -> Result<Value,
 
 /// `@odata.context` of the entity set (`entity = false`) or of one entity, with a `$select` projection.
 pub fn context_url(base: &str, selected: Option<&[String]>, entity: bool) -> String {
-    let projection = selected
-        .map(|names| format!("({})", names.join(",")))
-        .unwrap_or_default();
+    let projection = selected.map(|names| format!("({})", names.join(","))).unwrap_or_default();
     let suffix = if entity { "/$entity" } else { "" };
     format!("{base}/$metadata#dataPolicyOperations{projection}{suffix}")
 }
@@ -80,9 +74,7 @@ impl From<OperationError> for GraphError {
             OperationError::Invalid { property, .. } => {
                 GraphError::bad_request(error.to_string()).with_target(*property)
             }
-            OperationError::PreconditionFailed { .. } => {
-                GraphError::precondition_failed(error.to_string())
-            }
+            OperationError::PreconditionFailed { .. } => GraphError::precondition_failed(error.to_string()),
             OperationError::Store(e) => GraphError::internal(e.to_string()),
         }
     }
@@ -96,10 +88,7 @@ impl From<QueryError> for GraphError {
 
 /// A query string for a link: `$` and `,` stay literal, as in Graph's own links.
 pub fn link_query(pairs: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(pairs)
-        .unwrap_or_default()
-        .replace("%24", "$")
-        .replace("%2C", ",")
+    serde_urlencoded::to_string(pairs).unwrap_or_default().replace("%24", "$").replace("%2C", ",")
 }
 
 #[cfg(test)]

@@ -32,54 +32,44 @@ pub struct TestServer {
     pub base_url: String,
     pub state: tempfile::TempDir,
     pub retry_after: u32,
+    pub page_size: u64,
 }
 
 impl TestServer {
     /// Starts a server on a free loopback port over a new state directory; `retry_after` is what it tells
     /// pollers.
     pub async fn start(retry_after: u32) -> TestServer {
+        Self::start_paged(retry_after, 100).await
+    }
+
+    /// Like [`TestServer::start`], with lists paged `page_size` at a time.
+    pub async fn start_paged(retry_after: u32, page_size: u64) -> TestServer {
         let state = tempfile::tempdir().expect("temporary state directory");
-        let server = Self::start_in(state, retry_after).await;
-        server
-            .store
-            .upsert_users(&test_users())
-            .expect("users load");
+        let server = Self::start_in(state, retry_after, page_size).await;
+        server.store.upsert_users(&test_users()).expect("users load");
         server
     }
 
-    async fn start_in(state: tempfile::TempDir, retry_after: u32) -> TestServer {
+    async fn start_in(state: tempfile::TempDir, retry_after: u32, page_size: u64) -> TestServer {
         let store = Arc::new(SqliteStore::open(state.path()).expect("store opens"));
         let config = ServerConfig {
             retry_after_seconds: retry_after,
             log_level: "error".into(),
             state_dir: state.path().to_path_buf(),
+            default_page_size: page_size,
             ..Default::default()
         };
-        let server = start_with_store(config, store.clone() as Arc<dyn OperationStore>)
-            .await
-            .expect("server starts");
+        let server = start_with_store(config, store.clone() as Arc<dyn OperationStore>).await.expect("server starts");
         let base_url = server.base_url();
-        TestServer {
-            server,
-            store,
-            base_url,
-            state,
-            retry_after,
-        }
+        TestServer { server, store, base_url, state, retry_after, page_size }
     }
 
     /// Stops the server and starts a new one over the same state directory.
     pub async fn restart(self) -> TestServer {
-        let TestServer {
-            server,
-            state,
-            retry_after,
-            store,
-            ..
-        } = self;
+        let TestServer { server, state, retry_after, store, page_size, .. } = self;
         server.close().await.expect("server stops");
         drop(store);
-        Self::start_in(state, retry_after).await
+        Self::start_in(state, retry_after, page_size).await
     }
 
     /// The generated client, pointed at this server.
@@ -101,4 +91,47 @@ impl TestServer {
 /// A plausible SAS URL of a storage container.
 pub fn sas_url() -> String {
     "https://account.blob.core.windows.net/exports?sv=2023-11-03&sp=cw&se=2099-01-01T00:00:00Z&sr=c&sig=abc".into()
+}
+
+/// Submits an export of `user`'s data over HTTP and returns the new operation's id.
+pub async fn submit(server: &TestServer, user: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url(&format!("/users/{user}/exportPersonalData")))
+        .json(&serde_json::json!({ "storageLocation": sas_url() }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status().as_u16(), 202, "export of {user} accepted");
+    let location = response.headers()["location"].to_str().expect("Location is text").to_string();
+    location.rsplit('/').next().expect("Location names the operation").to_string()
+}
+
+/// Moves an operation to `status` directly in the store (as the export engine would).
+pub fn set_status(server: &TestServer, id: &str, status: dpo_api::model::DataPolicyOperationStatus, progress: f64) {
+    let uuid = uuid::Uuid::parse_str(id).expect("operation id is a GUID");
+    let mut record = server.store.get(uuid).expect("store reads").expect("operation exists");
+    record.status = status;
+    record.progress = progress;
+    if status.is_final() {
+        record.completed_at = Some(chrono::Utc::now());
+    }
+    record.version += 1;
+    server.store.replace(&record).expect("store writes");
+}
+
+/// GETs a URL on the server and returns status and JSON body.
+pub async fn get_json(server: &TestServer, path_and_query: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::get(server.url(path_and_query)).await.expect("request sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+/// The ids of a collection page.
+pub fn ids(page: &serde_json::Value) -> Vec<String> {
+    page["value"]
+        .as_array()
+        .expect("value array")
+        .iter()
+        .map(|op| op["id"].as_str().unwrap_or_default().to_string())
+        .collect()
 }

@@ -18,9 +18,7 @@ pub fn bundle(check_only: bool) -> anyhow::Result<()> {
     let layout = layout();
     if check_only {
         if !bundled_is_fresh(&layout)? {
-            bail!(
-                "openapi/dpo.json is stale: it differs from bundling openapi/sources. Run `cargo xtask bundle`."
-            );
+            bail!("openapi/dpo.json is stale: it differs from bundling openapi/sources. Run `cargo xtask bundle`.");
         }
         println!("openapi/dpo.json is current");
         return Ok(());
@@ -38,13 +36,10 @@ pub fn generate() -> anyhow::Result<()> {
     let layout = layout();
     let document = bundle::read_document(&layout.bundled())?;
     let source = generate_client(&document)?;
-    let out =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/generated/client.rs");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/generated/client.rs");
     std::fs::create_dir_all(out.parent().context("target dir")?)?;
     std::fs::write(&out, source)?;
-    println!(
-        "wrote target/generated/client.rs (for reading; client/build.rs generates the one that is compiled)"
-    );
+    println!("wrote target/generated/client.rs (for reading; client/build.rs generates the one that is compiled)");
     Ok(())
 }
 

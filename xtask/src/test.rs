@@ -13,10 +13,7 @@ use std::{
 const SPEC_VALIDATOR: &str = "openapi-spec-validator==0.8.5";
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn cargo() -> Command {
@@ -25,10 +22,7 @@ fn cargo() -> Command {
 
 fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
     println!("==> {step}");
-    let status = command
-        .current_dir(workspace_root())
-        .status()
-        .with_context(|| format!("starting: {step}"))?;
+    let status = command.current_dir(workspace_root()).status().with_context(|| format!("starting: {step}"))?;
     if !status.success() {
         bail!("step failed: {step} ({status})");
     }
@@ -40,10 +34,7 @@ pub fn python_tool(package: &str, executable: &str) -> anyhow::Result<PathBuf> {
     let venv = workspace_root().join(".tools").join("venv");
     let bin = venv.join("bin");
     if !bin.join("python").exists() {
-        run(
-            "create .tools/venv",
-            Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        )?;
+        run("create .tools/venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
     if !bin.join(executable).exists() {
         run(
@@ -63,22 +54,8 @@ pub fn python_tool(package: &str, executable: &str) -> anyhow::Result<PathBuf> {
 
 /// Runs the whole pipeline.
 pub fn run_all() -> anyhow::Result<()> {
-    run(
-        "cargo fmt --check",
-        cargo().args(["fmt", "--all", "--", "--check"]),
-    )?;
-    run(
-        "cargo clippy",
-        cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--quiet",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
+    run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run("cargo clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     println!("==> cargo xtask check");
     crate::spec::check()?;
     let bin = python_tool(SPEC_VALIDATOR, "openapi-spec-validator")?;
@@ -86,10 +63,52 @@ pub fn run_all() -> anyhow::Result<()> {
         "openapi-spec-validator openapi/dpo.json",
         Command::new(bin.join("openapi-spec-validator")).arg("openapi/dpo.json"),
     )?;
-    run(
-        "cargo test",
-        cargo().args(["test", "--workspace", "--no-fail-fast"]),
-    )?;
-    println!("==> all checks passed");
+    let (passed, failed) = cargo_test()?;
+    // One closing line for the whole run (cargo prints one per test binary, the last often a doc-test
+    // binary with nothing in it).
+    println!("tests: {passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} tests failed");
+    }
     Ok(())
+}
+
+/// Runs every test of the workspace, echoing cargo's output, and adds up its per-binary results.
+fn cargo_test() -> anyhow::Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    println!("==> cargo test");
+    let mut child = cargo()
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let number_before = |word: &str| -> u64 {
+                    rest.split(';')
+                        .find_map(|part| {
+                            part.trim()
+                                .trim_start_matches("ok.")
+                                .trim_start_matches("FAILED.")
+                                .trim()
+                                .strip_suffix(word)
+                        })
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0)
+                };
+                passed += number_before("passed");
+                failed += number_before("failed");
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && failed == 0 {
+        bail!("cargo test failed ({status})");
+    }
+    Ok((passed, failed))
 }

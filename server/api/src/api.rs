@@ -7,8 +7,7 @@ use crate::{
     responses::{AcceptedNoContent, EntityOrCount, ExportAcceptedHeaders, ShapedCreated, ShapedOk},
 };
 use dropshot::{
-    Header, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk, Path, Query, RequestContext,
-    TypedBody,
+    Header, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk, Path, Query, RequestContext, TypedBody,
 };
 
 /// The data policy operations API that the dpo server serves.

@@ -22,17 +22,10 @@ impl std::error::Error for DocumentError {}
 /// The server's OpenAPI document: both API traits' stub descriptions, merged.
 pub fn openapi_document() -> Result<Value, DocumentError> {
     let version = semver::Version::new(1, 0, 0);
-    let main = data_policy_operations_api_mod::stub_api_description()
-        .map_err(|e| DocumentError(e.to_string()))?;
+    let main = data_policy_operations_api_mod::stub_api_description().map_err(|e| DocumentError(e.to_string()))?;
     let count = count_api_mod::stub_api_description().map_err(|e| DocumentError(e.to_string()))?;
-    let mut document = main
-        .openapi(TITLE, version.clone())
-        .json()
-        .map_err(|e| DocumentError(e.to_string()))?;
-    let extra = count
-        .openapi(TITLE, version)
-        .json()
-        .map_err(|e| DocumentError(e.to_string()))?;
+    let mut document = main.openapi(TITLE, version.clone()).json().map_err(|e| DocumentError(e.to_string()))?;
+    let extra = count.openapi(TITLE, version).json().map_err(|e| DocumentError(e.to_string()))?;
     merge_into(&mut document, &extra, "paths")?;
     merge_into(&mut document, &extra, "components")?;
     Ok(document)
@@ -49,9 +42,7 @@ fn merge_into(into: &mut Value, from: &Value, key: &str) -> Result<(), DocumentE
         .entry(key.to_string())
         .or_insert_with(|| Value::Object(Default::default()));
     for (name, value) in source {
-        let slot = target
-            .as_object_mut()
-            .ok_or_else(|| DocumentError(format!("{key} is not an object")))?;
+        let slot = target.as_object_mut().ok_or_else(|| DocumentError(format!("{key} is not an object")))?;
         match (slot.get_mut(name), value) {
             (None, v) => {
                 slot.insert(name.clone(), v.clone());
@@ -60,9 +51,7 @@ fn merge_into(into: &mut Value, from: &Value, key: &str) -> Result<(), DocumentE
                 for (inner, v) in more {
                     match existing.get(inner) {
                         Some(old) if old != v => {
-                            return Err(DocumentError(format!(
-                                "{key}.{name}.{inner} differs between the two APIs"
-                            )));
+                            return Err(DocumentError(format!("{key}.{name}.{inner} differs between the two APIs")));
                         }
                         _ => {
                             existing.insert(inner.clone(), v.clone());
@@ -72,9 +61,7 @@ fn merge_into(into: &mut Value, from: &Value, key: &str) -> Result<(), DocumentE
             }
             (Some(old), v) if old == v => {}
             _ => {
-                return Err(DocumentError(format!(
-                    "{key}.{name} differs between the two APIs"
-                )));
+                return Err(DocumentError(format!("{key}.{name} differs between the two APIs")));
             }
         }
     }

@@ -56,11 +56,7 @@ pub struct MainError {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<ErrorDetails>,
     /// Request correlation data.
-    #[serde(
-        rename = "innerError",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "innerError", default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "InnerError")]
     pub inner_error: Option<InnerError>,
 }
@@ -83,18 +79,10 @@ pub struct ErrorDetails {
 #[schemars(rename = "microsoft.graph.ODataErrors.InnerError")]
 pub struct InnerError {
     /// The server's id of the request.
-    #[serde(
-        rename = "request-id",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "request-id", default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// The id the client sent in `client-request-id`.
-    #[serde(
-        rename = "client-request-id",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "client-request-id", default, skip_serializing_if = "Option::is_none")]
     pub client_request_id: Option<String>,
     /// When the error happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,20 +112,12 @@ impl GraphError {
 
     /// 404 `Request_ResourceNotFound`.
     pub fn resource_not_found(message: impl Into<String>) -> Self {
-        Self::new(
-            ErrorStatusCode::NOT_FOUND,
-            codes::RESOURCE_NOT_FOUND,
-            message,
-        )
+        Self::new(ErrorStatusCode::NOT_FOUND, codes::RESOURCE_NOT_FOUND, message)
     }
 
     /// 412 `PreconditionFailed`.
     pub fn precondition_failed(message: impl Into<String>) -> Self {
-        Self::new(
-            ErrorStatusCode::PRECONDITION_FAILED,
-            codes::PRECONDITION_FAILED,
-            message,
-        )
+        Self::new(ErrorStatusCode::PRECONDITION_FAILED, codes::PRECONDITION_FAILED, message)
     }
 
     /// 500 `InternalServerError`; `detail` goes to the log, not to the client.
@@ -176,13 +156,7 @@ impl GraphError {
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.error.code,
-            self.status.as_u16(),
-            self.error.message
-        )?;
+        write!(f, "{} ({}): {}", self.error.code, self.status.as_u16(), self.error.message)?;
         if let Some(detail) = &self.internal_message {
             write!(f, " [{detail}]")?;
         }
@@ -201,7 +175,16 @@ impl HttpResponseError for GraphError {
 /// Errors dropshot raises itself (bad query strings, bodies, headers) become OData errors too.
 impl From<HttpError> for GraphError {
     fn from(error: HttpError) -> Self {
-        let status = error.status_code;
+        // dropshot reports an unacceptable media type and an oversized body as plain 400s; HTTP (and
+        // Graph) have dedicated statuses for them, which clients act on. Tests pin these messages.
+        let message = error.external_message.as_str();
+        let status = if message.starts_with("unsupported content-type") {
+            ErrorStatusCode::UNSUPPORTED_MEDIA_TYPE
+        } else if message.starts_with("request body exceeded maximum size") {
+            ErrorStatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            error.status_code
+        };
         let code = match status.as_u16() {
             400 => codes::BAD_REQUEST,
             404 => codes::NOT_FOUND,

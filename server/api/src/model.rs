@@ -53,22 +53,14 @@ pub struct DataPolicyOperation {
     #[schemars(with = "String")]
     pub id: Option<String>,
     /// OData type annotation; Graph leaves it out for the declared type.
-    #[serde(
-        rename = "@odata.type",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub odata_type: Option<String>,
     /// When the operation completed (UTC); null until then.
     #[serde(default)]
     pub completed_date_time: Option<DateTime<Utc>>,
     /// Progress of the operation, 0 to 100.
-    #[serde(
-        default,
-        deserialize_with = "progress_from_number_or_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "progress_from_number_or_string", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "ProgressSchema")]
     pub progress: Option<f64>,
     /// Where the operation stands.
@@ -89,9 +81,7 @@ pub struct DataPolicyOperation {
 }
 
 /// OData's `Edm.Double` may arrive as a number or as a string (`"50"`, `"NaN"`); both are read.
-fn progress_from_number_or_string<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<f64>, D::Error> {
+fn progress_from_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum NumberOrString {
@@ -105,9 +95,10 @@ fn progress_from_number_or_string<'de, D: Deserializer<'de>>(
             "INF" => Ok(Some(f64::INFINITY)),
             "-INF" => Ok(Some(f64::NEG_INFINITY)),
             "NaN" => Ok(Some(f64::NAN)),
-            other => other.parse().map(Some).map_err(|_| {
-                serde::de::Error::custom(format!("progress must be a number, not {other:?}"))
-            }),
+            other => other
+                .parse()
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom(format!("progress must be a number, not {other:?}"))),
         },
     }
 }
@@ -117,26 +108,14 @@ fn progress_from_number_or_string<'de, D: Deserializer<'de>>(
 #[schemars(rename = "microsoft.graph.dataPolicyOperationCollectionResponse")]
 pub struct DataPolicyOperationCollection {
     /// OData context URL. Graph sends it on every response; Microsoft's document does not list it.
-    #[serde(
-        rename = "@odata.context",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]
     #[schemars(skip)]
     pub odata_context: Option<String>,
     /// Total number of matching operations, when `$count=true` was asked for.
-    #[serde(
-        rename = "@odata.count",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.count", default, skip_serializing_if = "Option::is_none")]
     pub count: Option<i64>,
     /// URL of the next page, absent on the last one.
-    #[serde(
-        rename = "@odata.nextLink",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "@odata.nextLink", default, skip_serializing_if = "Option::is_none")]
     pub next_link: Option<String>,
     /// The operations on this page.
     #[serde(default)]
@@ -152,9 +131,7 @@ pub struct ExportPersonalDataRequest {
 }
 
 fn nullable(mut schema: SchemaObject) -> Schema {
-    schema
-        .extensions
-        .insert("nullable".to_string(), serde_json::Value::Bool(true));
+    schema.extensions.insert("nullable".to_string(), serde_json::Value::Bool(true));
     Schema::Object(schema)
 }
 
@@ -176,17 +153,10 @@ impl JsonSchema for ProgressSchema {
             format: Some("double".to_string()),
             ..Default::default()
         };
-        let string = SchemaObject {
-            instance_type: Some(InstanceType::String.into()),
-            ..Default::default()
-        };
+        let string = SchemaObject { instance_type: Some(InstanceType::String.into()), ..Default::default() };
         Schema::Object(SchemaObject {
             subschemas: Some(Box::new(SubschemaValidation {
-                one_of: Some(vec![
-                    nullable(number),
-                    nullable(string),
-                    generator.subschema_for::<ReferenceNumeric>(),
-                ]),
+                one_of: Some(vec![nullable(number), nullable(string), generator.subschema_for::<ReferenceNumeric>()]),
                 ..Default::default()
             })),
             ..Default::default()
@@ -224,16 +194,10 @@ impl JsonSchema for StatusSchema {
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let object = SchemaObject {
-            instance_type: Some(InstanceType::Object.into()),
-            ..Default::default()
-        };
+        let object = SchemaObject { instance_type: Some(InstanceType::Object.into()), ..Default::default() };
         Schema::Object(SchemaObject {
             subschemas: Some(Box::new(SubschemaValidation {
-                any_of: Some(vec![
-                    generator.subschema_for::<DataPolicyOperationStatus>(),
-                    nullable(object),
-                ]),
+                any_of: Some(vec![generator.subschema_for::<DataPolicyOperationStatus>(), nullable(object)]),
                 ..Default::default()
             })),
             ..Default::default()
@@ -260,15 +224,9 @@ mod tests {
 
     #[test]
     fn a_pending_operation_serialises_completed_date_time_as_null() {
-        let op = DataPolicyOperation {
-            id: Some("x".into()),
-            ..Default::default()
-        };
+        let op = DataPolicyOperation { id: Some("x".into()), ..Default::default() };
         let json = serde_json::to_value(&op).unwrap();
-        assert!(
-            json.get("completedDateTime").is_some_and(|v| v.is_null()),
-            "{json}"
-        );
+        assert!(json.get("completedDateTime").is_some_and(|v| v.is_null()), "{json}");
         assert!(json.get("@odata.type").is_none(), "{json}");
     }
 }

@@ -103,13 +103,7 @@ impl CommaList {
 impl<'de> Deserialize<'de> for CommaList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Ok(CommaList(
-            text.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ))
+        Ok(CommaList(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()))
     }
 }
 
@@ -142,10 +136,7 @@ impl JsonSchema for NonNegativeInteger {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         Schema::Object(SchemaObject {
             instance_type: Some(InstanceType::Integer.into()),
-            number: Some(Box::new(NumberValidation {
-                minimum: Some(0.0),
-                ..Default::default()
-            })),
+            number: Some(Box::new(NumberValidation { minimum: Some(0.0), ..Default::default() })),
             ..Default::default()
         })
     }

@@ -3,8 +3,8 @@
 
 use crate::model::DataPolicyOperation;
 use dropshot::{
-    ApiEndpointResponse, Body, HttpError, HttpResponse, HttpResponseCreated, HttpResponseHeaders,
-    HttpResponseOk, HttpResponseUpdatedNoContent,
+    ApiEndpointResponse, Body, HttpError, HttpResponse, HttpResponseCreated, HttpResponseHeaders, HttpResponseOk,
+    HttpResponseUpdatedNoContent,
 };
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use schemars::JsonSchema;
@@ -35,10 +35,7 @@ pub struct AcceptedNoContent<H> {
 impl<H> AcceptedNoContent<H> {
     /// A 202 with these documented headers.
     pub fn new(headers: H) -> Self {
-        AcceptedNoContent {
-            headers,
-            extra_headers: HeaderMap::new(),
-        }
+        AcceptedNoContent { headers, extra_headers: HeaderMap::new() }
     }
 }
 
@@ -71,8 +68,7 @@ impl<H: Serialize + JsonSchema + Send + Sync + 'static> HttpResponse for Accepte
     }
 
     fn response_metadata() -> ApiEndpointResponse {
-        let mut metadata =
-            HttpResponseHeaders::<HttpResponseUpdatedNoContent, H>::response_metadata();
+        let mut metadata = HttpResponseHeaders::<HttpResponseUpdatedNoContent, H>::response_metadata();
         metadata.success = Some(StatusCode::ACCEPTED);
         metadata.description = Some("Accepted".to_string());
         metadata
@@ -108,28 +104,22 @@ impl HttpResponse for EntityOrCount {
     fn to_result(self) -> Result<Response<Body>, HttpError> {
         let (body, content_type, headers) = match self {
             EntityOrCount::Entity { body, headers } => {
-                let bytes = serde_json::to_vec(&body).map_err(|e| {
-                    HttpError::for_internal_error(format!("serialising the entity: {e}"))
-                })?;
+                let bytes = serde_json::to_vec(&body)
+                    .map_err(|e| HttpError::for_internal_error(format!("serialising the entity: {e}")))?;
                 (Body::from(bytes), "application/json", headers)
             }
-            EntityOrCount::Count { count, headers } => (
-                Body::from(count.to_string()),
-                "text/plain; charset=utf-8",
-                headers,
-            ),
+            EntityOrCount::Count { count, headers } => {
+                (Body::from(count.to_string()), "text/plain; charset=utf-8", headers)
+            }
         };
         let mut response = Response::new(body);
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         response.headers_mut().extend(headers);
         Ok(response)
     }
 
     fn response_metadata() -> ApiEndpointResponse {
-        let mut metadata =
-            <HttpResponseOk<DataPolicyOperation> as HttpResponse>::response_metadata();
+        let mut metadata = <HttpResponseOk<DataPolicyOperation> as HttpResponse>::response_metadata();
         metadata.description = Some("Retrieved entity".to_string());
         metadata
     }
@@ -158,11 +148,7 @@ pub type ShapedCreated<T> = Shaped<T, true>;
 impl<T, const CREATED: bool> Shaped<T, CREATED> {
     /// An answer with this body and these extra headers.
     pub fn new(body: serde_json::Value, headers: HeaderMap) -> Self {
-        Shaped {
-            body,
-            headers,
-            documented_as: PhantomData,
-        }
+        Shaped { body, headers, documented_as: PhantomData }
     }
 }
 
@@ -171,14 +157,11 @@ fn json_response(
     body: &serde_json::Value,
     headers: HeaderMap,
 ) -> Result<Response<Body>, HttpError> {
-    let bytes = serde_json::to_vec(body)
-        .map_err(|e| HttpError::for_internal_error(format!("serialising the body: {e}")))?;
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| HttpError::for_internal_error(format!("serialising the body: {e}")))?;
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.headers_mut().extend(headers);
     Ok(response)
 }
@@ -200,10 +183,6 @@ where
     }
 
     fn status_code(&self) -> StatusCode {
-        if CREATED {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        }
+        if CREATED { StatusCode::CREATED } else { StatusCode::OK }
     }
 }

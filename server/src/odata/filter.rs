@@ -161,25 +161,16 @@ pub enum Filter {
 /// Parses and checks a `$filter` expression.
 pub fn parse(input: &str) -> Result<Filter, QueryError> {
     if input.chars().count() > MAX_LENGTH {
-        return Err(err(format!(
-            "the expression is longer than {MAX_LENGTH} characters"
-        )));
+        return Err(err(format!("the expression is longer than {MAX_LENGTH} characters")));
     }
     let tokens = lex(input)?;
     if tokens.is_empty() {
         return Err(err("the expression is empty"));
     }
-    let mut parser = Parser {
-        tokens,
-        pos: 0,
-        depth: 0,
-    };
+    let mut parser = Parser { tokens, pos: 0, depth: 0 };
     let filter = parser.or_expr()?;
     if let Some(extra) = parser.peek() {
-        return Err(err(format!(
-            "unexpected {} after a complete expression",
-            extra.describe()
-        )));
+        return Err(err(format!("unexpected {} after a complete expression", extra.describe())));
     }
     Ok(filter)
 }
@@ -246,15 +237,12 @@ fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                 // A run that may be a GUID, a date, a number or a (dotted) name.
                 let start = i;
                 let mut end = i;
-                while end < chars.len()
-                    && (chars[end].is_ascii_alphanumeric() || "_.-:+".contains(chars[end]))
-                {
+                while end < chars.len() && (chars[end].is_ascii_alphanumeric() || "_.-:+".contains(chars[end])) {
                     end += 1;
                 }
                 let run: String = chars[start..end].iter().collect();
-                if let Ok(guid) = Uuid::parse_str(&run)
-                    .map_err(|_| ())
-                    .and_then(|g| if run.len() == 36 { Ok(g) } else { Err(()) })
+                if let Ok(guid) =
+                    Uuid::parse_str(&run).map_err(|_| ()).and_then(|g| if run.len() == 36 { Ok(g) } else { Err(()) })
                 {
                     tokens.push(Token::Guid(guid));
                     i = end;
@@ -262,10 +250,8 @@ fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                     let literal = run.trim_end_matches([',', ')']);
                     if let Ok(date) = DateTime::parse_from_rfc3339(literal) {
                         tokens.push(Token::DateTime(date.with_timezone(&Utc)));
-                    } else if let Ok(n) = literal
-                        .parse::<f64>()
-                        .map_err(|_| ())
-                        .and_then(|n| if n.is_finite() { Ok(n) } else { Err(()) })
+                    } else if let Ok(n) =
+                        literal.parse::<f64>().map_err(|_| ()).and_then(|n| if n.is_finite() { Ok(n) } else { Err(()) })
                     {
                         tokens.push(Token::Number(n));
                     } else {
@@ -278,18 +264,14 @@ fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                     // Names stop at characters only literals use.
                     let mut name_end = start;
                     while name_end < chars.len()
-                        && (chars[name_end].is_ascii_alphanumeric()
-                            || "_.".contains(chars[name_end]))
+                        && (chars[name_end].is_ascii_alphanumeric() || "_.".contains(chars[name_end]))
                     {
                         name_end += 1;
                     }
                     let name: String = chars[start..name_end].iter().collect();
                     if name_end < chars.len() && chars[name_end] == '\'' {
                         let (value, next) = string_at(&chars, name_end)?;
-                        tokens.push(Token::Enum {
-                            type_name: name,
-                            value,
-                        });
+                        tokens.push(Token::Enum { type_name: name, value });
                         i = next;
                     } else {
                         tokens.push(Token::Word(name));
@@ -298,10 +280,7 @@ fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                 }
             }
             other => {
-                return Err(err(format!(
-                    "unexpected character '{other}' at position {}",
-                    i + 1
-                )));
+                return Err(err(format!("unexpected character '{other}' at position {}", i + 1)));
             }
         }
     }
@@ -315,10 +294,7 @@ fn string_at(chars: &[char], start: usize) -> Result<(String, usize), QueryError
     loop {
         match chars.get(i) {
             None => {
-                return Err(err(format!(
-                    "the string starting at position {} is not closed with '",
-                    start + 1
-                )));
+                return Err(err(format!("the string starting at position {} is not closed with '", start + 1)));
             }
             Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                 text.push('\'');
@@ -364,18 +340,14 @@ impl Parser {
         match self.next() {
             Some(t) if t == wanted => Ok(()),
             Some(t) => Err(err(format!("expected {what}, found {}", t.describe()))),
-            None => Err(err(format!(
-                "expected {what}, found the end of the expression"
-            ))),
+            None => Err(err(format!("expected {what}, found the end of the expression"))),
         }
     }
 
     fn deeper(&mut self) -> Result<(), QueryError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(err(format!(
-                "the expression nests deeper than {MAX_DEPTH} levels"
-            )));
+            return Err(err(format!("the expression nests deeper than {MAX_DEPTH} levels")));
         }
         Ok(())
     }
@@ -422,8 +394,7 @@ impl Parser {
                 Ok(inner)
             }
             Some(Token::Word(w))
-                if TextFunc::parse(&w).is_some()
-                    && self.tokens.get(self.pos + 1) == Some(&Token::Open) =>
+                if TextFunc::parse(&w).is_some() && self.tokens.get(self.pos + 1) == Some(&Token::Open) =>
             {
                 self.text_function()
             }
@@ -436,16 +407,12 @@ impl Parser {
         let Some(Token::Word(name)) = self.next() else {
             return Err(err("expected a function"));
         };
-        let func =
-            TextFunc::parse(&name).ok_or_else(|| err(format!("unknown function '{name}'")))?;
+        let func = TextFunc::parse(&name).ok_or_else(|| err(format!("unknown function '{name}'")))?;
         self.expect(Token::Open, "'('")?;
         let property = match self.next() {
             Some(Token::Word(p)) => known_property(&p)?,
             other => {
-                return Err(err(format!(
-                    "{name}() takes a property first, not {}",
-                    describe(other.as_ref())
-                )));
+                return Err(err(format!("{name}() takes a property first, not {}", describe(other.as_ref()))));
             }
         };
         if property.kind != Kind::String {
@@ -458,18 +425,11 @@ impl Parser {
         let needle = match self.next() {
             Some(Token::Str(s)) => s,
             other => {
-                return Err(err(format!(
-                    "{name}() takes a quoted string second, not {}",
-                    describe(other.as_ref())
-                )));
+                return Err(err(format!("{name}() takes a quoted string second, not {}", describe(other.as_ref()))));
             }
         };
         self.expect(Token::Close, "')'")?;
-        let filter = Filter::Text {
-            func,
-            property,
-            needle,
-        };
+        let filter = Filter::Text { func, property, needle };
         // `contains(p,'x') eq true` and `... eq false` are the same condition written out.
         if let Some(Token::Word(w)) = self.peek().cloned()
             && let Some(op @ (CmpOp::Eq | CmpOp::Ne)) = CmpOp::parse(&w)
@@ -485,39 +445,22 @@ impl Parser {
                     )));
                 }
             };
-            return Ok(if truth == (op == CmpOp::Eq) {
-                filter
-            } else {
-                Filter::Not(Box::new(filter))
-            });
+            return Ok(if truth == (op == CmpOp::Eq) { filter } else { Filter::Not(Box::new(filter)) });
         }
         Ok(filter)
     }
 
     fn operand(&mut self) -> Result<Operand, QueryError> {
         match self.next() {
-            Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => {
-                Ok(Operand::Literal(Token::Word("null".into())))
-            }
-            Some(Token::Word(w))
-                if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") =>
-            {
-                Err(err(format!(
-                    "'{w}' cannot be compared with a property of a dataPolicyOperation (none is boolean)"
-                )))
+            Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Operand::Literal(Token::Word("null".into()))),
+            Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") => {
+                Err(err(format!("'{w}' cannot be compared with a property of a dataPolicyOperation (none is boolean)")))
             }
             Some(Token::Word(w)) => Ok(Operand::Property(known_property(&w)?)),
-            Some(
-                t @ (Token::Str(_)
-                | Token::Number(_)
-                | Token::DateTime(_)
-                | Token::Guid(_)
-                | Token::Enum { .. }),
-            ) => Ok(Operand::Literal(t)),
-            other => Err(err(format!(
-                "expected a property or a value, found {}",
-                describe(other.as_ref())
-            ))),
+            Some(t @ (Token::Str(_) | Token::Number(_) | Token::DateTime(_) | Token::Guid(_) | Token::Enum { .. })) => {
+                Ok(Operand::Literal(t))
+            }
+            other => Err(err(format!("expected a property or a value, found {}", describe(other.as_ref())))),
         }
     }
 
@@ -539,9 +482,7 @@ impl Parser {
             self.expect(Token::Open, "'(' after 'in'")?;
             let mut values = Vec::new();
             loop {
-                let token = self
-                    .next()
-                    .ok_or_else(|| err("the list after 'in' is not closed"))?;
+                let token = self.next().ok_or_else(|| err("the list after 'in' is not closed"))?;
                 values.push(convert(property, CmpOp::Eq, token)?);
                 match self.next() {
                     Some(Token::Comma) => continue,
@@ -556,33 +497,21 @@ impl Parser {
             }
             return Ok(Filter::In { property, values });
         }
-        let op = CmpOp::parse(&op_word).ok_or_else(|| {
-            err(format!(
-                "'{op_word}' is not an operator: use eq, ne, gt, ge, lt, le or in"
-            ))
-        })?;
+        let op = CmpOp::parse(&op_word)
+            .ok_or_else(|| err(format!("'{op_word}' is not an operator: use eq, ne, gt, ge, lt, le or in")))?;
         let right = self.operand()?;
         match (left, right) {
-            (Operand::Property(property), Operand::Literal(token)) => Ok(Filter::Compare {
-                property,
-                op,
-                value: convert(property, op, token)?,
-            }),
+            (Operand::Property(property), Operand::Literal(token)) => {
+                Ok(Filter::Compare { property, op, value: convert(property, op, token)? })
+            }
             (Operand::Literal(token), Operand::Property(property)) => {
                 let op = op.flipped();
-                Ok(Filter::Compare {
-                    property,
-                    op,
-                    value: convert(property, op, token)?,
-                })
+                Ok(Filter::Compare { property, op, value: convert(property, op, token)? })
             }
-            (Operand::Property(a), Operand::Property(b)) => Err(err(format!(
-                "comparing two properties ({} and {}) is not supported",
-                a.name, b.name
-            ))),
-            (Operand::Literal(_), Operand::Literal(_)) => {
-                Err(err("a comparison needs a property on one side"))
+            (Operand::Property(a), Operand::Property(b)) => {
+                Err(err(format!("comparing two properties ({} and {}) is not supported", a.name, b.name)))
             }
+            (Operand::Literal(_), Operand::Literal(_)) => Err(err("a comparison needs a property on one side")),
         }
     }
 }
@@ -593,62 +522,45 @@ fn describe(token: Option<&Token>) -> String {
 
 fn known_property(name: &str) -> Result<Property, QueryError> {
     property(name).ok_or_else(|| {
-        err(format!("could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'; properties are {}", names()))
+        err(format!(
+            "could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'; properties are {}",
+            names()
+        ))
     })
 }
 
 /// Converts a literal to the type of `property`, or says why it does not fit.
 fn convert(property: Property, op: CmpOp, token: Token) -> Result<Value, QueryError> {
     let mismatch = |expected: &str, token: &Token| {
-        err(format!(
-            "{} is {expected}; it cannot be compared with {}",
-            property.name,
-            token.describe()
-        ))
+        err(format!("{} is {expected}; it cannot be compared with {}", property.name, token.describe()))
     };
     if token == Token::Word("null".into()) {
         if !property.nullable {
             return Err(err(format!("{} is never null", property.name)));
         }
         if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
-            return Err(err(format!(
-                "null can only be compared with eq or ne, not {}",
-                op.as_str()
-            )));
+            return Err(err(format!("null can only be compared with eq or ne, not {}", op.as_str())));
         }
         return Ok(Value::Null);
     }
     match property.kind {
         Kind::String => match token {
             Token::Str(s) => Ok(Value::String(s)),
-            t => Err(mismatch(
-                "an Edm.String (write strings in single quotes, e.g. 'alice')",
-                &t,
-            )),
+            t => Err(mismatch("an Edm.String (write strings in single quotes, e.g. 'alice')", &t)),
         },
         Kind::Id => match token {
             Token::Guid(g) => Ok(Value::Id(g)),
-            Token::Str(s) => Uuid::parse_str(&s)
-                .map(Value::Id)
-                .map_err(|_| err(format!("'{s}' is not a GUID, so no id equals it"))),
-            t => Err(mismatch(
-                "a GUID such as d007e3da-cd9b-4b02-8d66-422403c53e3f",
-                &t,
-            )),
+            Token::Str(s) => {
+                Uuid::parse_str(&s).map(Value::Id).map_err(|_| err(format!("'{s}' is not a GUID, so no id equals it")))
+            }
+            t => Err(mismatch("a GUID such as d007e3da-cd9b-4b02-8d66-422403c53e3f", &t)),
         },
         Kind::DateTime => match token {
             Token::DateTime(d) => Ok(Value::DateTime(d)),
             Token::Str(s) => DateTime::parse_from_rfc3339(&s)
                 .map(|d| Value::DateTime(d.with_timezone(&Utc)))
-                .map_err(|_| {
-                    err(format!(
-                        "'{s}' is not a DateTimeOffset such as 2024-01-01T00:00:00Z"
-                    ))
-                }),
-            t => Err(mismatch(
-                "an Edm.DateTimeOffset (e.g. 2024-01-01T00:00:00Z, without quotes)",
-                &t,
-            )),
+                .map_err(|_| err(format!("'{s}' is not a DateTimeOffset such as 2024-01-01T00:00:00Z"))),
+            t => Err(mismatch("an Edm.DateTimeOffset (e.g. 2024-01-01T00:00:00Z, without quotes)", &t)),
         },
         Kind::Double => match token {
             Token::Number(n) => Ok(Value::Number(n)),
@@ -682,9 +594,7 @@ fn convert(property: Property, op: CmpOp, token: Token) -> Result<Value, QueryEr
 
 fn status_named(name: &str) -> Option<DataPolicyOperationStatus> {
     use DataPolicyOperationStatus::*;
-    [NotStarted, Running, Complete, Failed, UnknownFutureValue]
-        .into_iter()
-        .find(|s| s.as_str() == name)
+    [NotStarted, Running, Complete, Failed, UnknownFutureValue].into_iter().find(|s| s.as_str() == name)
 }
 
 impl fmt::Display for Value {
@@ -693,9 +603,7 @@ impl fmt::Display for Value {
             Value::Null => f.write_str("null"),
             Value::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Value::Number(n) => write!(f, "{n:?}"),
-            Value::DateTime(d) => {
-                f.write_str(&d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-            }
+            Value::DateTime(d) => f.write_str(&d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             Value::Status(s) => write!(f, "'{}'", s.as_str()),
             Value::Id(g) => write!(f, "{g}"),
         }
@@ -709,27 +617,13 @@ impl fmt::Display for Filter {
             Filter::And(a, b) => write!(f, "({a} and {b})"),
             Filter::Or(a, b) => write!(f, "({a} or {b})"),
             Filter::Not(a) => write!(f, "not ({a})"),
-            Filter::Compare {
-                property,
-                op,
-                value,
-            } => write!(f, "{} {} {value}", property.name, op.as_str()),
+            Filter::Compare { property, op, value } => write!(f, "{} {} {value}", property.name, op.as_str()),
             Filter::In { property, values } => {
                 let list: Vec<String> = values.iter().map(ToString::to_string).collect();
                 write!(f, "{} in ({})", property.name, list.join(","))
             }
-            Filter::Text {
-                func,
-                property,
-                needle,
-            } => {
-                write!(
-                    f,
-                    "{}({},'{}')",
-                    func.as_str(),
-                    property.name,
-                    needle.replace('\'', "''")
-                )
+            Filter::Text { func, property, needle } => {
+                write!(f, "{}({},'{}')", func.as_str(), property.name, needle.replace('\'', "''"))
             }
         }
     }
@@ -775,10 +669,7 @@ mod tests {
     #[test]
     fn precedence_is_not_then_and_then_or() {
         let f = ok("userId eq 'a' or userId eq 'b' and not progress eq 1");
-        assert!(
-            matches!(f, Filter::Or(_, ref right) if matches!(**right, Filter::And(_, _))),
-            "{f:?}"
-        );
+        assert!(matches!(f, Filter::Or(_, ref right) if matches!(**right, Filter::And(_, _))), "{f:?}");
     }
 
     #[test]
@@ -807,10 +698,9 @@ mod tests {
 
     #[test]
     fn printing_and_parsing_again_gives_the_same_filter() {
-        for s in [
-            "status in ('running','failed') and not (userId eq 'x''y')",
-            "contains(userId,'a') or progress le 2.5",
-        ] {
+        for s in
+            ["status in ('running','failed') and not (userId eq 'x''y')", "contains(userId,'a') or progress le 2.5"]
+        {
             let f = ok(s);
             assert_eq!(ok(&f.to_string()), f, "{f}");
         }

@@ -20,9 +20,6 @@ pub struct QueryError {
 impl QueryError {
     /// An error about `option`.
     pub fn new(option: &str, message: impl Into<String>) -> Self {
-        QueryError {
-            option: option.to_string(),
-            message: message.into(),
-        }
+        QueryError { option: option.to_string(), message: message.into() }
     }
 }

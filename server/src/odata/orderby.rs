@@ -26,9 +26,7 @@ pub fn parse(items: &[String]) -> Result<Vec<SortKey>, QueryError> {
     let mut keys: Vec<SortKey> = Vec::new();
     for item in items {
         let mut words = item.split_whitespace();
-        let name = words
-            .next()
-            .ok_or_else(|| err("an empty sort key".into()))?;
+        let name = words.next().ok_or_else(|| err("an empty sort key".into()))?;
         let property = property(name).ok_or_else(|| {
             err(format!("could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'; properties are {}", names()))
         })?;
@@ -43,10 +41,7 @@ pub fn parse(items: &[String]) -> Result<Vec<SortKey>, QueryError> {
         if keys.iter().any(|k| k.property == property) {
             return Err(err(format!("{name} is named twice")));
         }
-        keys.push(SortKey {
-            property,
-            descending,
-        });
+        keys.push(SortKey { property, descending });
     }
     Ok(keys)
 }
@@ -60,12 +55,7 @@ mod tests {
         let keys = parse(&["status desc".into(), "submittedDateTime".into()]).unwrap();
         assert_eq!(keys.len(), 2);
         assert!(keys[0].descending && !keys[1].descending);
-        assert!(
-            parse(&["nope".into()])
-                .unwrap_err()
-                .message
-                .contains("'nope'")
-        );
+        assert!(parse(&["nope".into()]).unwrap_err().message.contains("'nope'"));
         assert!(parse(&["status sideways".into()]).is_err());
         assert!(parse(&["status".into(), "status desc".into()]).is_err());
     }

@@ -28,41 +28,13 @@ pub struct Property {
 
 /// Every property, in the order Graph documents them.
 pub const PROPERTIES: [Property; 7] = [
-    Property {
-        name: "id",
-        kind: Kind::Id,
-        nullable: false,
-    },
-    Property {
-        name: "completedDateTime",
-        kind: Kind::DateTime,
-        nullable: true,
-    },
-    Property {
-        name: "progress",
-        kind: Kind::Double,
-        nullable: false,
-    },
-    Property {
-        name: "status",
-        kind: Kind::Status,
-        nullable: false,
-    },
-    Property {
-        name: "storageLocation",
-        kind: Kind::String,
-        nullable: true,
-    },
-    Property {
-        name: "submittedDateTime",
-        kind: Kind::DateTime,
-        nullable: false,
-    },
-    Property {
-        name: "userId",
-        kind: Kind::String,
-        nullable: false,
-    },
+    Property { name: "id", kind: Kind::Id, nullable: false },
+    Property { name: "completedDateTime", kind: Kind::DateTime, nullable: true },
+    Property { name: "progress", kind: Kind::Double, nullable: false },
+    Property { name: "status", kind: Kind::Status, nullable: false },
+    Property { name: "storageLocation", kind: Kind::String, nullable: true },
+    Property { name: "submittedDateTime", kind: Kind::DateTime, nullable: false },
+    Property { name: "userId", kind: Kind::String, nullable: false },
 ];
 
 /// The property with this name (OData names are case-sensitive).
@@ -72,9 +44,5 @@ pub fn property(name: &str) -> Option<Property> {
 
 /// The names, for messages.
 pub fn names() -> String {
-    PROPERTIES
-        .iter()
-        .map(|p| p.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    PROPERTIES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
 }

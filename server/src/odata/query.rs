@@ -15,17 +15,8 @@ use super::{
 /// The system query options of each kind of request.
 pub mod allowed {
     /// `GET /dataPolicyOperations`.
-    pub const LIST: &[&str] = &[
-        "$top",
-        "$skip",
-        "$search",
-        "$filter",
-        "$count",
-        "$orderby",
-        "$select",
-        "$expand",
-        "$skiptoken",
-    ];
+    pub const LIST: &[&str] =
+        &["$top", "$skip", "$search", "$filter", "$count", "$orderby", "$select", "$expand", "$skiptoken"];
     /// `GET /dataPolicyOperations/$count`.
     pub const COUNT: &[&str] = &["$search", "$filter"];
     /// `GET /dataPolicyOperations/{id}`.
@@ -83,17 +74,11 @@ pub fn parse(raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError>
         let Some(option) = allowed.iter().find(|a| *a == name) else {
             return Err(QueryError::new(
                 name,
-                format!(
-                    "Query option '{name}' is not allowed here. Allowed: {}",
-                    allowed.join(", ")
-                ),
+                format!("Query option '{name}' is not allowed here. Allowed: {}", allowed.join(", ")),
             ));
         };
         if seen.contains(option) {
-            return Err(QueryError::new(
-                name,
-                format!("Query option '{name}' is given more than once"),
-            ));
+            return Err(QueryError::new(name, format!("Query option '{name}' is given more than once")));
         }
         seen.push(option);
         match *option {
@@ -130,10 +115,7 @@ pub fn parse(raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError>
                     "true" => true,
                     "false" => false,
                     _ => {
-                        return Err(QueryError::new(
-                            "$count",
-                            format!("$count must be true or false, not '{value}'"),
-                        ));
+                        return Err(QueryError::new("$count", format!("$count must be true or false, not '{value}'")));
                     }
                 }
             }
@@ -143,13 +125,7 @@ pub fn parse(raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError>
     let orderby_text: Vec<String> = q
         .orderby
         .iter()
-        .map(|k| {
-            format!(
-                "{} {}",
-                k.property.name,
-                if k.descending { "desc" } else { "asc" }
-            )
-        })
+        .map(|k| format!("{} {}", k.property.name, if k.descending { "desc" } else { "asc" }))
         .collect();
     q.fingerprint = fingerprint(q.raw.filter.as_deref(), q.search.as_deref(), &orderby_text);
     if let Some((_, token)) = pairs.iter().find(|(n, _)| n == "$skiptoken") {
@@ -179,41 +155,25 @@ pub fn selection(names: &[String]) -> Result<Option<Vec<String>>, QueryError> {
 }
 
 fn comma_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 fn non_negative(option: &str, value: &str) -> Result<u64, QueryError> {
-    value.trim().parse().map_err(|_| {
-        QueryError::new(
-            option,
-            format!("{option} must be a whole number of 0 or more, not '{value}'"),
-        )
-    })
+    value
+        .trim()
+        .parse()
+        .map_err(|_| QueryError::new(option, format!("{option} must be a whole number of 0 or more, not '{value}'")))
 }
 
 /// `$search="term"` (Graph's form) or `$search=term`.
 fn search_term(value: &str) -> Result<String, QueryError> {
     let trimmed = value.trim();
-    let term = trimmed
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(trimmed);
+    let term = trimmed.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(trimmed);
     if term.is_empty() {
-        return Err(QueryError::new(
-            "$search",
-            "$search needs a term, e.g. $search=\"alice\"",
-        ));
+        return Err(QueryError::new("$search", "$search needs a term, e.g. $search=\"alice\""));
     }
     if term.chars().count() > 256 {
-        return Err(QueryError::new(
-            "$search",
-            "the $search term is longer than 256 characters",
-        ));
+        return Err(QueryError::new("$search", "the $search term is longer than 256 characters"));
     }
     Ok(term.to_string())
 }
@@ -224,7 +184,11 @@ mod tests {
 
     #[test]
     fn reads_the_list_options() {
-        let q = parse("$top=5&$skip=2&$count=true&$orderby=status%20desc,userId&$select=id,status&$search=%22al%22&x=1", allowed::LIST).unwrap();
+        let q = parse(
+            "$top=5&$skip=2&$count=true&$orderby=status%20desc,userId&$select=id,status&$search=%22al%22&x=1",
+            allowed::LIST,
+        )
+        .unwrap();
         assert_eq!((q.top, q.skip, q.count), (Some(5), 2, true));
         assert_eq!(q.orderby.len(), 2);
         assert_eq!(q.select, Some(vec!["id".to_string(), "status".to_string()]));
@@ -233,18 +197,8 @@ mod tests {
 
     #[test]
     fn unknown_repeated_and_misplaced_options_are_refused() {
-        assert!(
-            parse("$foo=1", allowed::LIST)
-                .unwrap_err()
-                .message
-                .contains("'$foo'")
-        );
-        assert!(
-            parse("$top=1&$top=2", allowed::LIST)
-                .unwrap_err()
-                .message
-                .contains("more than once")
-        );
+        assert!(parse("$foo=1", allowed::LIST).unwrap_err().message.contains("'$foo'"));
+        assert!(parse("$top=1&$top=2", allowed::LIST).unwrap_err().message.contains("more than once"));
         assert!(parse("$top=1", allowed::COUNT).is_err());
         assert!(parse("$count=yes", allowed::LIST).is_err());
         assert!(parse("$top=-1", allowed::LIST).is_err());

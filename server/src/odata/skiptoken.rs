@@ -34,10 +34,7 @@ impl SkipToken {
     /// Reads a token from a URL; `fingerprint` is that of the current query.
     pub fn decode(text: &str, fingerprint: &str) -> Result<SkipToken, QueryError> {
         let invalid = || {
-            QueryError::new(
-                "$skiptoken",
-                "Invalid $skiptoken: use the @odata.nextLink of the previous page as it is",
-            )
+            QueryError::new("$skiptoken", "Invalid $skiptoken: use the @odata.nextLink of the previous page as it is")
         };
         let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| invalid())?;
         let token: SkipToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
@@ -55,12 +52,7 @@ impl SkipToken {
 pub fn fingerprint(filter: Option<&str>, search: Option<&str>, orderby: &[String]) -> String {
     // FNV-1a: stable across builds and platforms, which std's hasher is not.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let text = format!(
-        "{}\u{1}{}\u{1}{}",
-        filter.unwrap_or(""),
-        search.unwrap_or(""),
-        orderby.join(",")
-    );
+    let text = format!("{}\u{1}{}\u{1}{}", filter.unwrap_or(""), search.unwrap_or(""), orderby.join(","));
     for byte in text.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);

@@ -14,16 +14,8 @@ use sea_query::{Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectState
 /// The operations table.
 pub const OPERATIONS: &str = "operations";
 /// Its columns, in the order [`select_operations`] reads them.
-pub const COLUMNS: [&str; 8] = [
-    "id",
-    "user_id",
-    "status",
-    "progress",
-    "storage_location",
-    "submitted_at",
-    "completed_at",
-    "version",
-];
+pub const COLUMNS: [&str; 8] =
+    ["id", "user_id", "status", "progress", "storage_location", "submitted_at", "completed_at", "version"];
 
 /// Timestamps are stored as text in this one format, so text order is time order.
 pub fn timestamp(t: &DateTime<Utc>) -> String {
@@ -45,9 +37,7 @@ pub fn status_ordinal(s: DataPolicyOperationStatus) -> i64 {
 /// The status with this stored number.
 pub fn status_from_ordinal(n: i64) -> Option<DataPolicyOperationStatus> {
     use DataPolicyOperationStatus::*;
-    [NotStarted, Running, Complete, Failed, UnknownFutureValue]
-        .into_iter()
-        .find(|s| status_ordinal(*s) == n)
+    [NotStarted, Running, Complete, Failed, UnknownFutureValue].into_iter().find(|s| status_ordinal(*s) == n)
 }
 
 fn column(p: Property) -> &'static str {
@@ -65,11 +55,7 @@ fn column(p: Property) -> &'static str {
 /// What a sort compares: the column, with null as the empty string so that nulls sort first (as OData
 /// orders them ascending) and keyset comparisons stay total.
 fn sort_expr(p: Property) -> Expr {
-    if p.nullable {
-        Func::coalesce([Expr::col(column(p)), Expr::val("")]).into()
-    } else {
-        Expr::col(column(p))
-    }
+    if p.nullable { Func::coalesce([Expr::col(column(p)), Expr::val("")]).into() } else { Expr::col(column(p)) }
 }
 
 fn sql_value(v: &Value) -> sea_query::Value {
@@ -84,9 +70,7 @@ fn sql_value(v: &Value) -> sea_query::Value {
 }
 
 fn like_escaped(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 /// The SQL condition of a `$filter`.
@@ -95,23 +79,11 @@ pub fn condition(filter: &Filter) -> Expr {
         Filter::And(a, b) => condition(a).and(condition(b)),
         Filter::Or(a, b) => condition(a).or(condition(b)),
         Filter::Not(a) => condition(a).not(),
-        Filter::Compare {
-            property,
-            op,
-            value: Value::Null,
-        } => {
+        Filter::Compare { property, op, value: Value::Null } => {
             let col = Expr::col(column(*property));
-            if *op == CmpOp::Eq {
-                col.is_null()
-            } else {
-                col.is_not_null()
-            }
+            if *op == CmpOp::Eq { col.is_null() } else { col.is_not_null() }
         }
-        Filter::Compare {
-            property,
-            op,
-            value,
-        } => {
+        Filter::Compare { property, op, value } => {
             let col = Expr::col(column(*property));
             let v = sql_value(value);
             match op {
@@ -127,20 +99,11 @@ pub fn condition(filter: &Filter) -> Expr {
         }
         Filter::In { property, values } => {
             let col = Expr::col(column(*property));
-            let (nulls, others): (Vec<&Value>, Vec<&Value>) =
-                values.iter().partition(|v| **v == Value::Null);
+            let (nulls, others): (Vec<&Value>, Vec<&Value>) = values.iter().partition(|v| **v == Value::Null);
             let listed = col.clone().is_in(others.into_iter().map(sql_value));
-            if nulls.is_empty() {
-                listed
-            } else {
-                listed.or(col.is_null())
-            }
+            if nulls.is_empty() { listed } else { listed.or(col.is_null()) }
         }
-        Filter::Text {
-            func,
-            property,
-            needle,
-        } => {
+        Filter::Text { func, property, needle } => {
             let n = like_escaped(needle);
             let pattern = match func {
                 TextFunc::StartsWith => format!("{n}%"),
@@ -173,10 +136,7 @@ fn matching(filter: Option<&Filter>, search: Option<&str>) -> Cond {
 
 /// The sort keys of a list, ending with the id.
 fn full_order(order: &[SortKey]) -> Vec<(Expr, bool)> {
-    let mut keys: Vec<(Expr, bool)> = order
-        .iter()
-        .map(|k| (sort_expr(k.property), k.descending))
-        .collect();
+    let mut keys: Vec<(Expr, bool)> = order.iter().map(|k| (sort_expr(k.property), k.descending)).collect();
     if !order.iter().any(|k| k.property.kind == Kind::Id) {
         keys.push((Expr::col("id"), false));
     }
@@ -189,12 +149,7 @@ pub fn sort_values(record: &OperationRecord, order: &[SortKey]) -> Vec<serde_jso
         .iter()
         .map(|k| match k.property.name {
             "id" => record.id.to_string().into(),
-            "completedDateTime" => record
-                .completed_at
-                .as_ref()
-                .map(timestamp)
-                .unwrap_or_default()
-                .into(),
+            "completedDateTime" => record.completed_at.as_ref().map(timestamp).unwrap_or_default().into(),
             "progress" => record.progress.into(),
             "status" => status_ordinal(record.status).into(),
             "storageLocation" => record.storage_location.clone().unwrap_or_default().into(),
@@ -227,11 +182,7 @@ fn after(order: &[SortKey], cursor: &Cursor) -> Expr {
             all = all.add(keys[j].0.clone().eq(values[j].clone()));
         }
         let (expr, descending) = &keys[i];
-        let step = if *descending {
-            expr.clone().lt(values[i].clone())
-        } else {
-            expr.clone().gt(values[i].clone())
-        };
+        let step = if *descending { expr.clone().lt(values[i].clone()) } else { expr.clone().gt(values[i].clone()) };
         any = any.add(all.add(step));
     }
     any.into()
@@ -240,10 +191,7 @@ fn after(order: &[SortKey], cursor: &Cursor) -> Expr {
 /// The SELECT of a list request.
 pub fn select_operations(request: &ListRequest<'_>) -> SelectStatement {
     let mut query = Query::select();
-    query
-        .columns(COLUMNS)
-        .from(OPERATIONS)
-        .cond_where(matching(request.filter, request.search));
+    query.columns(COLUMNS).from(OPERATIONS).cond_where(matching(request.filter, request.search));
     if let Some(cursor) = request.after {
         query.and_where(after(request.order, cursor));
     }
@@ -257,9 +205,6 @@ pub fn select_operations(request: &ListRequest<'_>) -> SelectStatement {
 /// The SELECT COUNT of matching operations.
 pub fn count_operations(filter: Option<&Filter>, search: Option<&str>) -> SelectStatement {
     let mut query = Query::select();
-    query
-        .expr(Expr::col("id").count())
-        .from(OPERATIONS)
-        .cond_where(matching(filter, search));
+    query.expr(Expr::col("id").count()).from(OPERATIONS).cond_where(matching(filter, search));
     query
 }

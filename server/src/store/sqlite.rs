@@ -38,22 +38,16 @@ fn migrations() -> Migrations<'static> {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `state_dir` and brings its schema up to date.
     pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|e| backend(format!("creating {}: {e}", state_dir.display())))?;
+        std::fs::create_dir_all(state_dir).map_err(|e| backend(format!("creating {}: {e}", state_dir.display())))?;
         let manager = SqliteConnectionManager::file(state_dir.join(DATABASE_FILE)).with_init(|c| {
             c.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
                  PRAGMA foreign_keys = ON;",
             )
         });
-        let pool = r2d2::Pool::builder()
-            .max_size(8)
-            .build(manager)
-            .map_err(backend)?;
+        let pool = r2d2::Pool::builder().max_size(8).build(manager).map_err(backend)?;
         let mut conn = pool.get().map_err(backend)?;
-        migrations()
-            .to_latest(&mut conn)
-            .map_err(|e| backend(format!("migrating the database: {e}")))?;
+        migrations().to_latest(&mut conn).map_err(|e| backend(format!("migrating the database: {e}")))?;
         Ok(SqliteStore { pool })
     }
 
@@ -78,24 +72,17 @@ fn record(row: &Row<'_>) -> Result<OperationRecord, StoreError> {
     Ok(OperationRecord {
         id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(format!("id {id:?}: {e}")))?,
         user_id: row.get(1).map_err(get_err)?,
-        status: status_from_ordinal(status)
-            .ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+        status: status_from_ordinal(status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
         progress: row.get(3).map_err(get_err)?,
         storage_location: row.get(4).map_err(get_err)?,
         submitted_at: parse_time(&submitted)?,
         completed_at: completed.as_deref().map(parse_time).transpose()?,
-        version: u64::try_from(version)
-            .map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
+        version: u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
     })
 }
 
 fn user(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
-    Ok(UserRecord {
-        id: row.get(0)?,
-        user_principal_name: row.get(1)?,
-        display_name: row.get(2)?,
-        mail: row.get(3)?,
-    })
+    Ok(UserRecord { id: row.get(0)?, user_principal_name: row.get(1)?, display_name: row.get(2)?, mail: row.get(3)? })
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -121,9 +108,7 @@ impl OperationStore for SqliteStore {
         );
         match result {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                 Err(StoreError::Duplicate(r.id))
             }
             Err(e) => Err(backend(e)),
@@ -133,10 +118,7 @@ impl OperationStore for SqliteStore {
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {} FROM operations WHERE id = ?1",
-                sql::COLUMNS.join(", ")
-            ))
+            .prepare_cached(&format!("SELECT {} FROM operations WHERE id = ?1", sql::COLUMNS.join(", ")))
             .map_err(backend)?;
         let mut rows = stmt.query(params![id.to_string()]).map_err(backend)?;
         match rows.next().map_err(backend)? {
@@ -158,13 +140,10 @@ impl OperationStore for SqliteStore {
     }
 
     fn count(&self, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
-        let (text, values) =
-            sql::count_operations(filter, search).build_rusqlite(SqliteQueryBuilder);
+        let (text, values) = sql::count_operations(filter, search).build_rusqlite(SqliteQueryBuilder);
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&text).map_err(backend)?;
-        let n: i64 = stmt
-            .query_row(&*values.as_params(), |row| row.get(0))
-            .map_err(backend)?;
+        let n: i64 = stmt.query_row(&*values.as_params(), |row| row.get(0)).map_err(backend)?;
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
@@ -203,25 +182,16 @@ impl OperationStore for SqliteStore {
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
         let conn = self.conn()?;
         let changed = match version {
-            Some(v) => conn.execute(
-                "DELETE FROM operations WHERE id = ?1 AND version = ?2",
-                params![id.to_string(), to_i64(v)],
-            ),
-            None => conn.execute(
-                "DELETE FROM operations WHERE id = ?1",
-                params![id.to_string()],
-            ),
+            Some(v) => conn
+                .execute("DELETE FROM operations WHERE id = ?1 AND version = ?2", params![id.to_string(), to_i64(v)]),
+            None => conn.execute("DELETE FROM operations WHERE id = ?1", params![id.to_string()]),
         }
         .map_err(backend)?;
         if changed == 1 {
             return Ok(());
         }
         match (self.get(id)?, version) {
-            (Some(now), Some(expected)) => Err(StoreError::VersionMismatch {
-                id,
-                expected,
-                actual: now.version,
-            }),
+            (Some(now), Some(expected)) => Err(StoreError::VersionMismatch { id, expected, actual: now.version }),
             _ => Err(StoreError::Missing(id)),
         }
     }
