@@ -182,7 +182,7 @@ async fn etags_guard_patch_and_delete() {
     let stale = http.delete(&url).header("If-Match", &etag).send().await.unwrap();
     assert_eq!(stale.status().as_u16(), 412);
     let (_, now) = get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
-    assert_eq!(now["storageLocation"], moved.as_str());
+    assert_eq!(now["storageLocation"], moved.replace("sig=abc", "sig=REDACTED").as_str());
     let deleted = http.delete(&url).header("If-Match", "*").send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
     let (status, body) = get_json(&server, &format!("/dataPolicyOperations/{id}")).await;

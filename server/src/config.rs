@@ -1,5 +1,6 @@
 //! Server settings.
 
+use crate::export::target::TargetPolicy;
 use std::{net::SocketAddr, path::PathBuf};
 
 /// How a dpo server runs.
@@ -22,6 +23,32 @@ pub struct ServerConfig {
     pub default_page_size: u64,
     /// Largest page a list ever answers, whatever `$top` says.
     pub max_page_size: u64,
+    /// Exports run at once; 0 accepts exports but runs none on this server.
+    pub export_workers: usize,
+    /// Which storage locations exports may go to. Its `local_root`, when `None`, defaults to
+    /// `<state_dir>/exports`.
+    pub storage: TargetPolicy,
+}
+
+impl ServerConfig {
+    /// Folder holding one drive folder per user.
+    pub fn drives_root(&self) -> PathBuf {
+        self.state_dir.join("drives")
+    }
+
+    /// The storage policy with its defaults filled in.
+    pub fn storage_policy(&self) -> TargetPolicy {
+        let mut policy = self.storage.clone();
+        if policy.local_root.is_none() {
+            policy.local_root = Some(absolute(&self.state_dir.join("exports")));
+        }
+        policy
+    }
+}
+
+/// `path` made absolute against the current directory (without touching the disk).
+pub fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 impl Default for ServerConfig {
@@ -35,6 +62,8 @@ impl Default for ServerConfig {
             state_dir: PathBuf::from("dpo-state"),
             default_page_size: 100,
             max_page_size: 1000,
+            export_workers: 2,
+            storage: TargetPolicy::default(),
         }
     }
 }

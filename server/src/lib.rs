@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod export;
 pub mod handlers;
 pub mod odata;
 pub mod operations;

@@ -7,12 +7,14 @@
 //! property that may change is `storageLocation`, and only before the export has started.
 
 use crate::{
+    export::target::{self, TargetPolicy, redact},
     odata::{QueryError, query::CollectionQuery, skiptoken::SkipToken},
     store::{Cursor, ListRequest, OperationRecord, OperationStore, StoreError, sql::sort_values},
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use dpo_api::model::{DataPolicyOperation, DataPolicyOperationStatus};
 use std::sync::Arc;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// Why an operation request was refused.
@@ -94,12 +96,16 @@ pub struct PageSizes {
 #[derive(Clone)]
 pub struct OperationService {
     store: Arc<dyn OperationStore>,
+    policy: TargetPolicy,
+    submitted: Arc<Notify>,
 }
 
 impl OperationService {
     /// A service over `store`.
-    pub fn new(store: Arc<dyn OperationStore>) -> Self {
-        OperationService { store }
+    /// A service over `store` that accepts storage locations under `policy` and notifies `submitted` of
+    /// every newly queued export.
+    pub fn new(store: Arc<dyn OperationStore>, policy: TargetPolicy, submitted: Arc<Notify>) -> Self {
+        OperationService { store, policy, submitted }
     }
 
     /// Records a new export of `user_id`'s data to `storage_location`, not started yet.
@@ -108,7 +114,7 @@ impl OperationService {
         user_id: &str,
         storage_location: Option<&str>,
     ) -> Result<Operation, OperationError> {
-        let location = validate_storage_location(storage_location)?;
+        let location = self.validate_storage_location(storage_location)?;
         let wanted = user_id.trim().to_string();
         let user = self
             .blocking(move |store| store.find_user(&wanted))
@@ -124,10 +130,34 @@ impl OperationService {
             submitted_at: now(),
             completed_at: None,
             version: 1,
+            failure_reason: None,
         };
         let stored = record.clone();
         self.blocking(move |store| store.insert(&stored)).await?;
+        self.submitted.notify_one();
         Ok(record)
+    }
+
+    /// A storage location must be acceptable to the export engine (see [`crate::export::target`]).
+    fn validate_storage_location(&self, location: Option<&str>) -> Result<String, OperationError> {
+        let location = location.map(str::trim).unwrap_or_default();
+        if location.is_empty() {
+            return Err(OperationError::Invalid {
+                property: "storageLocation",
+                message: "storageLocation is required: a shared access signature (SAS) URL of an Azure Storage \
+                          container, e.g. https://account.blob.core.windows.net/exports?sv=...&sp=cw&se=...&sig=..."
+                    .into(),
+            });
+        }
+        if location.len() > 4096 {
+            return Err(OperationError::Invalid {
+                property: "storageLocation",
+                message: "storageLocation is longer than 4096 characters".into(),
+            });
+        }
+        target::parse(location, &self.policy, Utc::now())
+            .map_err(|e| OperationError::Invalid { property: "storageLocation", message: e.0 })?;
+        Ok(location.to_string())
     }
 
     /// Runs a store call on the blocking pool (SQLite calls block, and a durable commit waits for the disk).
@@ -163,6 +193,7 @@ impl OperationService {
             submitted_at: now(),
             completed_at: None,
             version: 1,
+            failure_reason: None,
         };
         check_read_only(&fresh, input, false)?;
         self.submit_export(user_id, input.storage_location.as_deref()).await
@@ -235,8 +266,11 @@ impl OperationService {
             return Err(read_only("id"));
         }
         let mut next = current.clone();
+        // The entity shows storageLocation with its SAS signature redacted; sending that back is no change.
+        let unchanged =
+            |given: &str| current.storage_location.as_deref().is_some_and(|now| now == given || redact(now) == given);
         if let Some(location) = &patch.storage_location
-            && current.storage_location.as_deref() != Some(location.as_str())
+            && !unchanged(location)
         {
             if current.status != DataPolicyOperationStatus::NotStarted {
                 return Err(OperationError::Invalid {
@@ -247,7 +281,7 @@ impl OperationService {
                     ),
                 });
             }
-            next.storage_location = Some(validate_storage_location(Some(location))?);
+            next.storage_location = Some(self.validate_storage_location(Some(location))?);
         }
         if next == current {
             return Ok(current);
@@ -329,29 +363,4 @@ fn check_read_only(
         return Err(read_only("userId"));
     }
     Ok(())
-}
-
-/// A storage location must be an absolute http(s) URL. (Which hosts and SAS tokens are accepted is the
-/// export engine's concern.)
-fn validate_storage_location(location: Option<&str>) -> Result<String, OperationError> {
-    let location = location.map(str::trim).unwrap_or_default();
-    if location.is_empty() {
-        return Err(OperationError::Invalid {
-            property: "storageLocation",
-            message: "storageLocation is required: a shared access signature (SAS) URL of an Azure Storage \
-                      container, e.g. https://account.blob.core.windows.net/exports?sv=...&sig=..."
-                .into(),
-        });
-    }
-    let scheme_ok = location.starts_with("https://") || location.starts_with("http://");
-    if !scheme_ok || location.len() > 4096 {
-        return Err(OperationError::Invalid {
-            property: "storageLocation",
-            message: format!(
-                "storageLocation must be an absolute https URL (a SAS URL of an Azure Storage container), not '{}'",
-                location.chars().take(80).collect::<String>()
-            ),
-        });
-    }
-    Ok(location.to_string())
 }

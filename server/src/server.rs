@@ -2,6 +2,10 @@
 
 use crate::{
     config::ServerConfig,
+    export::{
+        engine::{self, EngineHandle},
+        job::JobContext,
+    },
     handlers::AppContext,
     operations::OperationService,
     routes,
@@ -12,6 +16,7 @@ use std::{
     net::SocketAddr,
     sync::{Arc, OnceLock},
 };
+use tokio::sync::Notify;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,7 @@ pub enum StartError {
 /// A server that is running; stop it with [`RunningServer::close`].
 pub struct RunningServer {
     server: HttpServer<AppContext>,
+    engine: Option<EngineHandle>,
 }
 
 impl RunningServer {
@@ -66,6 +72,9 @@ impl RunningServer {
 
     /// Stops accepting requests, finishes those in flight, and returns.
     pub async fn close(self) -> Result<(), String> {
+        if let Some(engine) = &self.engine {
+            engine.stop();
+        }
         self.server.close().await
     }
 }
@@ -103,8 +112,19 @@ pub async fn start_with_store(
         .map_err(|e| StartError::Logging(e.to_string()))?;
     let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
-    let context =
-        AppContext { operations: OperationService::new(store), config: config.clone(), base_url: OnceLock::new() };
+    let submitted = Arc::new(Notify::new());
+    let policy = config.storage_policy();
+    let operations = OperationService::new(store.clone(), policy.clone(), submitted.clone());
+    let context = AppContext { operations, config: config.clone(), base_url: OnceLock::new() };
+    let engine = if config.export_workers > 0 {
+        let jobs = Arc::new(JobContext { store, drives_root: config.drives_root(), policy });
+        let handle = engine::start(jobs, config.export_workers, submitted, log.new(slog::o!("component" => "export")))
+            .await
+            .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;
+        Some(handle)
+    } else {
+        None
+    };
     let dropshot_config = ConfigDropshot {
         bind_address: address,
         default_request_body_max_bytes: config.max_request_body_bytes,
@@ -120,5 +140,5 @@ pub async fn start_with_store(
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("http://{}", server.local_addr()));
     let _ = server.app_private().base_url.set(base_url);
-    Ok(RunningServer { server })
+    Ok(RunningServer { server, engine })
 }

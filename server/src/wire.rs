@@ -2,13 +2,17 @@
 //! ETags, and domain errors as OData errors.
 
 use crate::{
+    export::target::redact,
     odata::QueryError,
     operations::{Operation, OperationError, Precondition},
 };
 use dpo_api::{GraphError, model::DataPolicyOperation};
 use serde_json::{Map, Value};
 
-/// The entity as Graph shows it.
+/// Instance annotation that says why a failed operation failed.
+pub const FAILURE_REASON: &str = "@dpo.failureReason";
+
+/// The entity as Graph shows it (the SAS signature of `storageLocation` redacted).
 pub fn entity(op: &Operation) -> DataPolicyOperation {
     DataPolicyOperation {
         id: Some(op.id.to_string()),
@@ -16,7 +20,7 @@ pub fn entity(op: &Operation) -> DataPolicyOperation {
         completed_date_time: op.completed_at,
         progress: Some(op.progress),
         status: Some(op.status),
-        storage_location: op.storage_location.clone(),
+        storage_location: op.storage_location.as_deref().map(redact),
         submitted_date_time: Some(op.submitted_at),
         user_id: Some(op.user_id.clone()),
     }
@@ -29,6 +33,10 @@ pub fn entity_json(op: &Operation, selected: Option<&[String]>) -> Result<Value,
     };
     let mut out = Map::new();
     out.insert("@odata.etag".into(), Value::String(op.etag()));
+    if let Some(reason) = &op.failure_reason {
+        // An instance annotation: Graph clients ignore annotations they do not know.
+        out.insert(FAILURE_REASON.into(), Value::String(reason.clone()));
+    }
     for (key, value) in all {
         let keep = match selected {
             None => true,

@@ -57,6 +57,8 @@ impl TestServer {
             log_level: "error".into(),
             state_dir: state.path().to_path_buf(),
             default_page_size: page_size,
+            // These servers run no exports: their storage locations point at Azure, which tests never reach.
+            export_workers: 0,
             ..Default::default()
         };
         let server = start_with_store(config, store.clone() as Arc<dyn OperationStore>).await.expect("server starts");

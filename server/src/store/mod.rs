@@ -31,6 +31,23 @@ pub struct OperationRecord {
     pub completed_at: Option<DateTime<Utc>>,
     /// Bumped on every change; the ETag is derived from it.
     pub version: u64,
+    /// Why the operation failed, for people.
+    pub failure_reason: Option<String>,
+}
+
+/// One activity record of a user (a sign-in, a file access, ...), exported as a line of JSON.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityRecord {
+    /// The user.
+    pub user_id: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// What kind of activity, e.g. `signIn`.
+    pub kind: String,
+    /// Details, as recorded.
+    #[serde(default)]
+    pub detail: serde_json::Value,
 }
 
 /// A user of the directory.
@@ -120,4 +137,14 @@ pub trait OperationStore: Send + Sync + 'static {
     fn upsert_users(&self, users: &[UserRecord]) -> Result<usize, StoreError>;
     /// The user with this id or userPrincipalName (case-insensitive), if any.
     fn find_user(&self, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Records activities; returns how many were written.
+    fn add_activities(&self, activities: &[ActivityRecord]) -> Result<usize, StoreError>;
+    /// How many activity records a user has.
+    fn count_activities(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Up to `limit` of a user's activity records after sequence number `after`, with their numbers.
+    fn activities(&self, user_id: &str, after: i64, limit: u64) -> Result<Vec<(i64, ActivityRecord)>, StoreError>;
+    /// Atomically moves the oldest `notStarted` operation to `running` and returns it.
+    fn claim_next(&self) -> Result<Option<OperationRecord>, StoreError>;
+    /// Puts every `running` operation back to `notStarted` (after a crash nothing is running); returns how many.
+    fn requeue_running(&self) -> Result<u64, StoreError>;
 }

@@ -14,8 +14,17 @@ use sea_query::{Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectState
 /// The operations table.
 pub const OPERATIONS: &str = "operations";
 /// Its columns, in the order [`select_operations`] reads them.
-pub const COLUMNS: [&str; 8] =
-    ["id", "user_id", "status", "progress", "storage_location", "submitted_at", "completed_at", "version"];
+pub const COLUMNS: [&str; 9] = [
+    "id",
+    "user_id",
+    "status",
+    "progress",
+    "storage_location",
+    "submitted_at",
+    "completed_at",
+    "version",
+    "failure_reason",
+];
 
 /// Timestamps are stored as text in this one format, so text order is time order.
 pub fn timestamp(t: &DateTime<Utc>) -> String {

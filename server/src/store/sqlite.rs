@@ -2,11 +2,12 @@
 //! crash), migrated on open from `server/migrations/`.
 
 use super::{
-    ListRequest, OperationRecord, OperationStore, StoreError, UserRecord,
+    ActivityRecord, ListRequest, OperationRecord, OperationStore, StoreError, UserRecord,
     sql::{self, status_from_ordinal, status_ordinal, timestamp},
 };
 use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
+use dpo_api::model::DataPolicyOperationStatus;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{OptionalExtension, Row, params};
 use rusqlite_migration::{M, Migrations};
@@ -32,6 +33,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_operations.sql")),
         M::up(include_str!("../../migrations/0002_users.sql")),
+        M::up(include_str!("../../migrations/0003_export.sql")),
     ])
 }
 
@@ -78,6 +80,7 @@ fn record(row: &Row<'_>) -> Result<OperationRecord, StoreError> {
         submitted_at: parse_time(&submitted)?,
         completed_at: completed.as_deref().map(parse_time).transpose()?,
         version: u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
+        failure_reason: row.get(8).map_err(get_err)?,
     })
 }
 
@@ -93,8 +96,8 @@ impl OperationStore for SqliteStore {
     fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
         let conn = self.conn()?;
         let result = conn.execute(
-            "INSERT INTO operations (id, user_id, status, progress, storage_location, submitted_at, completed_at, version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO operations (id, user_id, status, progress, storage_location, submitted_at, completed_at, \
+             version, failure_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 r.id.to_string(),
                 r.user_id,
@@ -104,6 +107,7 @@ impl OperationStore for SqliteStore {
                 timestamp(&r.submitted_at),
                 r.completed_at.as_ref().map(timestamp),
                 to_i64(r.version),
+                r.failure_reason,
             ],
         );
         match result {
@@ -152,7 +156,8 @@ impl OperationStore for SqliteStore {
         let changed = conn
             .execute(
                 "UPDATE operations SET user_id = ?2, status = ?3, progress = ?4, storage_location = ?5, \
-                 submitted_at = ?6, completed_at = ?7, version = ?8 WHERE id = ?1 AND version = ?9",
+                 submitted_at = ?6, completed_at = ?7, version = ?8, failure_reason = ?10 \
+                 WHERE id = ?1 AND version = ?9",
                 params![
                     r.id.to_string(),
                     r.user_id,
@@ -163,6 +168,7 @@ impl OperationStore for SqliteStore {
                     r.completed_at.as_ref().map(timestamp),
                     to_i64(r.version),
                     to_i64(r.version.saturating_sub(1)),
+                    r.failure_reason,
                 ],
             )
             .map_err(backend)?;
@@ -226,5 +232,88 @@ impl OperationStore for SqliteStore {
         )
         .optional()
         .map_err(backend)
+    }
+
+    fn add_activities(&self, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(backend)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO activities (user_id, occurred_at, kind, detail) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(backend)?;
+            for a in activities {
+                stmt.execute(params![a.user_id, timestamp(&a.occurred_at), a.kind, a.detail.to_string()])
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)?;
+        Ok(activities.len())
+    }
+
+    fn count_activities(&self, user_id: &str) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM activities WHERE user_id = ?1", params![user_id], |r| r.get(0))
+            .map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    fn activities(&self, user_id: &str, after: i64, limit: u64) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, user_id, occurred_at, kind, detail FROM activities WHERE user_id = ?1 AND seq > ?2 \
+                 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(backend)?;
+        let mut rows = stmt.query(params![user_id, after, to_i64(limit)]).map_err(backend)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(backend)? {
+            let get_err = |e: rusqlite::Error| StoreError::Corrupt(e.to_string());
+            let occurred: String = row.get(2).map_err(get_err)?;
+            let detail: String = row.get(4).map_err(get_err)?;
+            out.push((
+                row.get(0).map_err(get_err)?,
+                ActivityRecord {
+                    user_id: row.get(1).map_err(get_err)?,
+                    occurred_at: parse_time(&occurred)?,
+                    kind: row.get(3).map_err(get_err)?,
+                    detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    fn claim_next(&self) -> Result<Option<OperationRecord>, StoreError> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "UPDATE operations SET status = {running}, version = version + 1 WHERE id = \
+             (SELECT id FROM operations WHERE status = {waiting} ORDER BY submitted_at, id LIMIT 1) RETURNING {}",
+            sql::COLUMNS.join(", "),
+            running = status_ordinal(DataPolicyOperationStatus::Running),
+            waiting = status_ordinal(DataPolicyOperationStatus::NotStarted),
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+        let mut rows = stmt.query([]).map_err(backend)?;
+        match rows.next().map_err(backend)? {
+            Some(row) => record(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn requeue_running(&self) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                &format!(
+                    "UPDATE operations SET status = {waiting}, progress = 0, version = version + 1 WHERE status = {running}",
+                    running = status_ordinal(DataPolicyOperationStatus::Running),
+                    waiting = status_ordinal(DataPolicyOperationStatus::NotStarted),
+                ),
+                [],
+            )
+            .map_err(backend)?;
+        Ok(n as u64)
     }
 }

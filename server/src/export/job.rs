@@ -1,0 +1,220 @@
+//! One export, from claimed operation to `complete` (or an error for the engine to record).
+
+use super::{
+    ExportError,
+    sink::{Sink, Written},
+    sources,
+    target::{self, Target, TargetPolicy},
+};
+use crate::store::{OperationRecord, OperationStore, StoreError};
+use bytes::Bytes;
+use chrono::{SubsecRound, Utc};
+use dpo_api::model::DataPolicyOperationStatus;
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::io::AsyncReadExt;
+
+/// What a job needs from the server.
+pub struct JobContext {
+    /// The store.
+    pub store: Arc<dyn OperationStore>,
+    /// Folder holding one drive folder per user.
+    pub drives_root: PathBuf,
+    /// Which storage locations are acceptable.
+    pub policy: TargetPolicy,
+}
+
+/// Activity records read (and written) at a time.
+const ACTIVITY_BATCH: u64 = 1000;
+/// Progress units an activity record counts for (about its size as JSON).
+const ACTIVITY_WEIGHT: u64 = 200;
+/// Longest time between two progress updates in the store.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// Bytes read from a drive file at a time.
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// Runs a store call on the blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<dyn OperationStore>,
+    call: impl FnOnce(&dyn OperationStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+}
+
+/// Keeps the operation's `progress` honest: done units over total units, written at most every
+/// [`PROGRESS_INTERVAL`], never 100 before the manifest is written.
+struct Progress {
+    store: Arc<dyn OperationStore>,
+    op: OperationRecord,
+    total: u64,
+    done: u64,
+    last_saved: Instant,
+}
+
+impl Progress {
+    async fn advance(&mut self, units: u64) -> Result<(), ExportError> {
+        self.done += units;
+        if self.last_saved.elapsed() >= PROGRESS_INTERVAL {
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    async fn save(&mut self) -> Result<(), ExportError> {
+        let percent = if self.total == 0 { 0.0 } else { (self.done as f64 * 100.0 / self.total as f64).min(99.0) };
+        let percent = (percent * 10.0).floor() / 10.0;
+        if percent == self.op.progress {
+            return Ok(());
+        }
+        let mut next = self.op.clone();
+        next.progress = percent;
+        next.version += 1;
+        let stored = next.clone();
+        match blocking(&self.store, move |s| s.replace(&stored)).await {
+            Ok(()) => {
+                self.op = next;
+                self.last_saved = Instant::now();
+                Ok(())
+            }
+            // Deleted while running: that is how an export is cancelled.
+            Err(StoreError::Missing(_)) => Err(ExportError::Cancelled),
+            Err(StoreError::VersionMismatch { .. }) => {
+                match blocking(&self.store, {
+                    let id = self.op.id;
+                    move |s| s.get(id)
+                })
+                .await?
+                {
+                    Some(now) => {
+                        self.op = now;
+                        Ok(())
+                    }
+                    None => Err(ExportError::Cancelled),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn still_valid(target: &Target) -> Result<(), ExportError> {
+    match target {
+        Target::AzureBlob { expires, .. } if *expires <= Utc::now() => Err(ExportError::Target(target::TargetError(
+            format!("the SAS token expired at {} before the export finished", expires.to_rfc3339()),
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Exports the data of `op`'s user to `op`'s storage location and returns the completed operation.
+pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecord, ExportError> {
+    let location = op.storage_location.clone().unwrap_or_default();
+    let target = target::parse(&location, &ctx.policy, Utc::now())?;
+    let sink = Sink::open(&target, &op.id.to_string())?;
+    let user_id = op.user_id.clone();
+    let user = blocking(&ctx.store, move |s| s.find_user(&user_id))
+        .await?
+        .ok_or_else(|| ExportError::Source(format!("user {} is no longer in the directory", op.user_id)))?;
+    let files = sources::drive_files(&ctx.drives_root, &user.id)?;
+    let uid = user.id.clone();
+    let activity_count = blocking(&ctx.store, move |s| s.count_activities(&uid)).await?;
+    let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::Source(e.to_string()))?);
+
+    let total = profile.len() as u64 + files.iter().map(|f| f.size).sum::<u64>() + activity_count * ACTIVITY_WEIGHT;
+    let mut progress = Progress { store: ctx.store.clone(), op, total, done: 0, last_saved: Instant::now() };
+    let mut written: Vec<Written> = Vec::new();
+
+    let profile_len = profile.len() as u64;
+    written.push(sink.put("profile.json", profile).await?);
+    progress.advance(profile_len).await?;
+
+    for file in &files {
+        still_valid(&target)?;
+        let mut upload = sink.upload(&format!("drive/{}", file.relative)).await?;
+        let result = async {
+            let mut handle = tokio::fs::File::open(&file.absolute)
+                .await
+                .map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
+            let mut buffer = vec![0u8; READ_CHUNK];
+            loop {
+                let n = handle
+                    .read(&mut buffer)
+                    .await
+                    .map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
+                if n == 0 {
+                    break;
+                }
+                upload.write(&buffer[..n]).await?;
+                progress.advance(n as u64).await?;
+            }
+            Ok::<_, ExportError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => written.push(upload.finish().await?),
+            Err(e) => {
+                upload.abort().await;
+                return Err(e);
+            }
+        }
+    }
+
+    still_valid(&target)?;
+    let mut upload = sink.upload("activity.jsonl").await?;
+    let mut after = 0;
+    loop {
+        let uid = user.id.clone();
+        let batch = blocking(&ctx.store, move |s| s.activities(&uid, after, ACTIVITY_BATCH)).await?;
+        let Some((last, _)) = batch.last() else { break };
+        after = *last;
+        let mut lines = Vec::with_capacity(batch.len() * ACTIVITY_WEIGHT as usize);
+        for (_, record) in &batch {
+            serde_json::to_writer(&mut lines, record).map_err(|e| ExportError::Source(e.to_string()))?;
+            lines.push(b'\n');
+        }
+        upload.write(&lines).await?;
+        progress.advance(batch.len() as u64 * ACTIVITY_WEIGHT).await?;
+    }
+    written.push(upload.finish().await?);
+
+    // The manifest goes last: its presence is what tells a reader the export is whole.
+    still_valid(&target)?;
+    let manifest = serde_json::json!({
+        "operationId": progress.op.id.to_string(),
+        "userId": user.id,
+        "exportedDateTime": Utc::now().trunc_subsecs(3).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "objects": written,
+    });
+    let manifest = Bytes::from(serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::Source(e.to_string()))?);
+    sink.put("manifest.json", manifest).await?;
+
+    let mut done = progress.op.clone();
+    done.status = DataPolicyOperationStatus::Complete;
+    done.progress = 100.0;
+    done.completed_at = Some(Utc::now().trunc_subsecs(3));
+    done.version += 1;
+    let stored = done.clone();
+    match blocking(&ctx.store, move |s| s.replace(&stored)).await {
+        Ok(()) => Ok(done),
+        Err(StoreError::Missing(_)) => Err(ExportError::Cancelled),
+        Err(StoreError::VersionMismatch { .. }) => {
+            // Only a progress write can race here; take the current version and finish on it.
+            let id = done.id;
+            let mut now = blocking(&ctx.store, move |s| s.get(id)).await?.ok_or(ExportError::Cancelled)?;
+            now.status = DataPolicyOperationStatus::Complete;
+            now.progress = 100.0;
+            now.completed_at = done.completed_at;
+            now.version += 1;
+            let stored = now.clone();
+            blocking(&ctx.store, move |s| s.replace(&stored)).await?;
+            Ok(now)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

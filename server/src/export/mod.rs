@@ -1,0 +1,53 @@
+//! The export engine: gathers a user's data and writes it to the operation's storage location, while the
+//! operation's `status`, `progress` and `completedDateTime` tell the truth.
+//!
+//! [`target`] checks a storage location before the `202`; [`sink`] writes objects there (Azure Blob Storage
+//! through the SAS URL, or a local folder, both through `object_store`); [`sources`] reads the user's data
+//! (profile, drive files, activity records); [`job`] runs one export; [`engine`] runs queued exports on a
+//! bounded pool of workers.
+//!
+//! An export writes, under `<storage location>/<operation id>/`: `profile.json`, `drive/<path>` for every
+//! drive file (paths kept), `activity.jsonl` (one activity record a line), and last `manifest.json`, which
+//! lists every object with its size and SHA-256. A reader knows an export is whole when `manifest.json`
+//! exists; an operation is only reported `complete` after it was written.
+
+pub mod engine;
+pub mod job;
+pub mod sink;
+pub mod sources;
+pub mod target;
+
+use crate::store::StoreError;
+
+/// Why an export failed; the text becomes the operation's failure reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The storage location is not acceptable (any more).
+    #[error("{0}")]
+    Target(#[from] target::TargetError),
+    /// The storage service refused or failed a write.
+    #[error("writing to the storage location failed: {0}")]
+    Storage(String),
+    /// The user's data could not be read.
+    #[error("reading the user's data failed: {0}")]
+    Source(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The operation was deleted while it ran.
+    #[error("the operation was cancelled")]
+    Cancelled,
+}
+
+impl From<object_store::Error> for ExportError {
+    fn from(e: object_store::Error) -> Self {
+        let text = e.to_string();
+        let hint =
+            if text.contains("403") || text.contains("AuthenticationFailed") || text.contains("AuthorizationFailure") {
+                " (the storage service refused the SAS token: it may have expired or been revoked)"
+            } else {
+                ""
+            };
+        ExportError::Storage(format!("{}{hint}", target::redact_text(&text)))
+    }
+}
