@@ -7,8 +7,10 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod demo;
 pub mod export;
 pub mod handlers;
+pub mod import;
 pub mod odata;
 pub mod operations;
 pub mod routes;

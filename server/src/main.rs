@@ -1,12 +1,15 @@
-//! `dpo-server`: runs the dpo API.
+//! `dpo-server`: runs the dpo API, loads its directory, and shows an export end to end (`demo`).
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
 use dpo_server::{
-    ServerConfig,
-    store::{OperationStore, UserRecord, sqlite::SqliteStore},
+    ServerConfig, demo,
+    export::target::TargetPolicy,
+    import,
+    store::{OperationStore, sqlite::SqliteStore},
 };
-use std::{net::SocketAddr, path::PathBuf};
+use sha2::{Digest, Sha256};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// The dpo server: Microsoft Graph data policy operations, self-hosted.
 #[derive(Parser)]
@@ -19,36 +22,31 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API until interrupted (Ctrl-C or SIGTERM).
-    Serve {
-        /// Address to listen on (loopback by default; port 0 picks a free port).
-        #[arg(long, env = "DPO_BIND", default_value = "127.0.0.1:8080")]
-        bind: SocketAddr,
-        /// Absolute URL clients use to reach this server, used in Location headers and OData links
-        /// (default: http://<bind address>).
-        #[arg(long, env = "DPO_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Seconds clients are told to wait before polling a submitted export (Retry-After).
-        #[arg(long, env = "DPO_RETRY_AFTER", default_value_t = 60)]
-        retry_after: u32,
-        /// Log level: trace, debug, info, warn, error or critical.
-        #[arg(long, env = "DPO_LOG_LEVEL", default_value = "info")]
-        log_level: String,
-        /// Folder of the server's durable state (SQLite database); created if missing.
-        #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
+    Serve(ServeArgs),
+    /// Load demo users, export one of them to a local folder, verify the export and say where it is.
+    Demo {
+        /// Folder of the demo's state (created; reused if it exists).
+        #[arg(long, default_value = "dpo-demo")]
         state_dir: PathBuf,
     },
     /// Manage the directory of users whose data can be exported.
     Users {
         #[command(subcommand)]
-        command: UsersCommand,
+        command: ImportCommand,
+    },
+    /// Manage users' activity records.
+    Activities {
+        #[command(subcommand)]
+        command: ImportCommand,
     },
 }
 
 #[derive(Subcommand)]
-enum UsersCommand {
-    /// Add or update users from a JSON file: an array of {"id", "userPrincipalName", "displayName", "mail"}.
+enum ImportCommand {
+    /// Add records from a file. Users: a JSON array of {"id","userPrincipalName","displayName","mail"} or a
+    /// CSV file with that header. Activities: JSON lines of {"userId","occurredAt","kind","detail"}.
     Import {
-        /// The JSON file.
+        /// The file.
         file: PathBuf,
         /// Folder of the server's durable state.
         #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
@@ -56,38 +54,147 @@ enum UsersCommand {
     },
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, env = "DPO_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Absolute URL clients use to reach this server, used in Location headers and OData links
+    /// (default: http://<bind address>).
+    #[arg(long, env = "DPO_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seconds clients are told to wait before polling a submitted export (Retry-After).
+    #[arg(long, env = "DPO_RETRY_AFTER", default_value_t = 60)]
+    retry_after: u32,
+    /// Log level: trace, debug, info, warn, error or critical.
+    #[arg(long, env = "DPO_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Folder of the server's durable state: the SQLite database, users' drives (drives/<user id>/) and,
+    /// by default, local export folders (exports/).
+    #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
+    state_dir: PathBuf,
+    /// Exports run at once (0: accept exports but run none here).
+    #[arg(long, env = "DPO_EXPORT_WORKERS", default_value_t = 2)]
+    export_workers: usize,
+    /// Storage hosts exports may go to, over https (repeat for several; `*.suffix` matches subdomains).
+    #[arg(long = "storage-host", env = "DPO_STORAGE_HOSTS", value_delimiter = ',', default_value = "*.blob.core.windows.net")]
+    storage_hosts: Vec<String>,
+    /// Storage emulator hosts (host:port) reached over plain http with path-style URLs, e.g. Azurite.
+    #[arg(long = "emulator-host", env = "DPO_EMULATOR_HOSTS", value_delimiter = ',')]
+    emulator_hosts: Vec<String>,
+    /// Folder under which file:// storage locations may lie (default: <state dir>/exports).
+    #[arg(long, env = "DPO_LOCAL_EXPORT_ROOT")]
+    local_export_root: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn config(self) -> ServerConfig {
+        ServerConfig {
+            bind_address: self.bind,
+            public_base_url: self.public_url,
+            retry_after_seconds: self.retry_after,
+            log_level: self.log_level,
+            state_dir: self.state_dir,
+            export_workers: self.export_workers,
+            storage: TargetPolicy {
+                allowed_hosts: self.storage_hosts,
+                http_hosts: self.emulator_hosts,
+                local_root: self.local_export_root.map(|p| dpo_server::config::absolute(&p)),
+            },
+            ..ServerConfig::default()
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Users { command: UsersCommand::Import { file, state_dir } } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let users: Vec<UserRecord> = serde_json::from_str(&text)
-                .with_context(|| format!("{}: expected a JSON array of users", file.display()))?;
-            if let Some(bad) = users.iter().find(|u| u.id.trim().is_empty() || u.user_principal_name.trim().is_empty())
-            {
-                anyhow::bail!("{}: every user needs an id and a userPrincipalName ({bad:?})", file.display());
-            }
-            let store = SqliteStore::open(&state_dir).with_context(|| format!("opening {}", state_dir.display()))?;
-            let n = store.upsert_users(&users)?;
-            println!("imported {n} users into {}", state_dir.display());
+        Command::Serve(args) => serve(args.config()).await,
+        Command::Demo { state_dir } => run_demo(state_dir).await,
+        Command::Users { command: ImportCommand::Import { file, state_dir } } => {
+            let users = import::read_users(&file)?;
+            let store = open(&state_dir)?;
+            println!("imported {} users into {}", store.upsert_users(&users)?, state_dir.display());
             Ok(())
         }
-        Command::Serve { bind, public_url, retry_after, log_level, state_dir } => {
-            let config = ServerConfig {
-                bind_address: bind,
-                public_base_url: public_url,
-                retry_after_seconds: retry_after,
-                log_level,
-                state_dir,
-                ..ServerConfig::default()
-            };
-            let server = dpo_server::start(config).await.context("starting dpo-server")?;
-            println!("dpo-server listening on {}", server.base_url());
-            shutdown_signal().await;
-            server.close().await.map_err(anyhow::Error::msg).context("stopping dpo-server")?;
+        Command::Activities { command: ImportCommand::Import { file, state_dir } } => {
+            let records = import::read_activities(&file)?;
+            let store = open(&state_dir)?;
+            println!("imported {} activity records into {}", store.add_activities(&records)?, state_dir.display());
             Ok(())
         }
     }
+}
+
+fn open(state_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(state_dir).with_context(|| format!("opening the state in {}", state_dir.display()))
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let server = dpo_server::start(config).await.context("starting dpo-server")?;
+    println!("dpo-server listening on {}", server.base_url());
+    shutdown_signal().await;
+    server.close().await.map_err(anyhow::Error::msg).context("stopping dpo-server")
+}
+
+async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {
+    let store = open(&state_dir)?;
+    let config = ServerConfig {
+        state_dir: state_dir.clone(),
+        log_level: "warn".into(),
+        retry_after_seconds: 1,
+        ..ServerConfig::default()
+    };
+    let data = demo::generate(&store, &config.drives_root(), 2026)?;
+    println!(
+        "demo directory: {} users, {} drive files ({:.1} MiB), {} activity records, in {}",
+        data.users.len(),
+        data.files,
+        data.bytes as f64 / (1024.0 * 1024.0),
+        data.activities,
+        state_dir.display()
+    );
+    let exports = config.storage_policy().local_root.context("local exports are enabled")?;
+    let server = dpo_server::start(config).await.context("starting dpo-server")?;
+    let client = dpo_client::Client::new(&format!("{}/v1.0", server.base_url()));
+    let user = &data.users[0];
+    let destination = exports.join(&user.id);
+    let location = url::Url::from_directory_path(&destination)
+        .map_err(|_| anyhow::anyhow!("{} is not an absolute folder", destination.display()))?;
+    println!("exporting {} ({}) to {location}", user.display_name.as_deref().unwrap_or(&user.id), user.id);
+    let accepted = client
+        .users_user_export_personal_data(
+            &user.id,
+            &dpo_client::types::UsersUserExportPersonalDataBody { storage_location: Some(location.to_string()) },
+        )
+        .await?;
+    let id = dpo_client::operation_id_from_location(&accepted)?;
+    let options = dpo_client::WaitOptions {
+        default_interval: Duration::from_millis(250),
+        max_interval: Duration::from_millis(500),
+        timeout: Duration::from_secs(600),
+    };
+    let done = client.wait_for_operation(&id, &options).await?;
+    server.close().await.map_err(anyhow::Error::msg)?;
+    let status = dpo_client::waiting::status_of(&done).map(|s| s.to_string()).unwrap_or_default();
+    if status != "complete" {
+        bail!("the export ended {status}");
+    }
+    let folder = destination.join(&id);
+    let manifest_path = folder.join("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)?;
+    let objects = manifest["objects"].as_array().context("manifest lists objects")?;
+    for object in objects {
+        let path = object["path"].as_str().context("object path")?;
+        let bytes = std::fs::read(folder.join(path)).with_context(|| format!("reading {path}"))?;
+        if hex::encode(Sha256::digest(&bytes)) != object["sha256"].as_str().unwrap_or_default() {
+            bail!("{path}: checksum does not match the manifest");
+        }
+    }
+    println!("operation {id}: {status}, {} objects verified against their SHA-256", objects.len());
+    println!("files:    {}", folder.display());
+    println!("manifest: {}", manifest_path.display());
+    Ok(())
 }
 
 async fn shutdown_signal() {
