@@ -53,7 +53,8 @@ mod tests {
     fn users_from_csv_and_json_and_activities_from_lines() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("u.csv");
-        std::fs::write(&csv, "id,userPrincipalName,displayName,mail\na1,a@x.example,A,a@x.example\nb2,b@x.example,,\n").unwrap();
+        std::fs::write(&csv, "id,userPrincipalName,displayName,mail\na1,a@x.example,A,a@x.example\nb2,b@x.example,,\n")
+            .unwrap();
         let users = read_users(&csv).unwrap();
         assert_eq!(users.len(), 2);
         assert_eq!(users[1].display_name, None);

@@ -77,7 +77,12 @@ struct ServeArgs {
     #[arg(long, env = "DPO_EXPORT_WORKERS", default_value_t = 2)]
     export_workers: usize,
     /// Storage hosts exports may go to, over https (repeat for several; `*.suffix` matches subdomains).
-    #[arg(long = "storage-host", env = "DPO_STORAGE_HOSTS", value_delimiter = ',', default_value = "*.blob.core.windows.net")]
+    #[arg(
+        long = "storage-host",
+        env = "DPO_STORAGE_HOSTS",
+        value_delimiter = ',',
+        default_value = "*.blob.core.windows.net"
+    )]
     storage_hosts: Vec<String>,
     /// Storage emulator hosts (host:port) reached over plain http with path-style URLs, e.g. Azurite.
     #[arg(long = "emulator-host", env = "DPO_EMULATOR_HOSTS", value_delimiter = ',')]

@@ -2,8 +2,12 @@
 //! temporary state directory, and clients for it.
 #![allow(dead_code)]
 
+pub mod azurite;
+pub mod flaky;
+
 use dpo_server::{
     RunningServer, ServerConfig,
+    export::target::TargetPolicy,
     server::start_with_store,
     store::{OperationStore, UserRecord, sqlite::SqliteStore},
 };
@@ -25,13 +29,33 @@ pub fn test_users() -> Vec<UserRecord> {
         .collect()
 }
 
+/// How a test server is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// What it tells pollers in `Retry-After`.
+    pub retry_after: u32,
+    /// Page size of lists.
+    pub page_size: u64,
+    /// Export workers (0: exports are accepted but not run).
+    pub workers: usize,
+    /// `host:port`s of storage emulators exports may go to.
+    pub emulator_hosts: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        // No exports by default: these servers' storage locations point at Azure, which tests never reach.
+        Options { retry_after: 60, page_size: 100, workers: 0, emulator_hosts: Vec::new() }
+    }
+}
+
 /// A running test server with the store it uses.
 pub struct TestServer {
     pub server: RunningServer,
     pub store: Arc<SqliteStore>,
     pub base_url: String,
     pub state: tempfile::TempDir,
-    pub retry_after: u32,
+    pub options: Options,
     pub page_size: u64,
 }
 
@@ -39,39 +63,56 @@ impl TestServer {
     /// Starts a server on a free loopback port over a new state directory; `retry_after` is what it tells
     /// pollers.
     pub async fn start(retry_after: u32) -> TestServer {
-        Self::start_paged(retry_after, 100).await
+        Self::start_with(Options { retry_after, ..Options::default() }).await
     }
 
     /// Like [`TestServer::start`], with lists paged `page_size` at a time.
     pub async fn start_paged(retry_after: u32, page_size: u64) -> TestServer {
+        Self::start_with(Options { retry_after, page_size, ..Options::default() }).await
+    }
+
+    /// Starts a server set up as `options` say, with the test users loaded.
+    pub async fn start_with(options: Options) -> TestServer {
         let state = tempfile::tempdir().expect("temporary state directory");
-        let server = Self::start_in(state, retry_after, page_size).await;
+        let server = Self::start_in(state, options).await;
         server.store.upsert_users(&test_users()).expect("users load");
         server
     }
 
-    async fn start_in(state: tempfile::TempDir, retry_after: u32, page_size: u64) -> TestServer {
+    async fn start_in(state: tempfile::TempDir, options: Options) -> TestServer {
         let store = Arc::new(SqliteStore::open(state.path()).expect("store opens"));
         let config = ServerConfig {
-            retry_after_seconds: retry_after,
+            retry_after_seconds: options.retry_after,
             log_level: "error".into(),
             state_dir: state.path().to_path_buf(),
-            default_page_size: page_size,
-            // These servers run no exports: their storage locations point at Azure, which tests never reach.
-            export_workers: 0,
+            default_page_size: options.page_size,
+            export_workers: options.workers,
+            storage: TargetPolicy { http_hosts: options.emulator_hosts.clone(), ..TargetPolicy::default() },
             ..Default::default()
         };
         let server = start_with_store(config, store.clone() as Arc<dyn OperationStore>).await.expect("server starts");
         let base_url = server.base_url();
-        TestServer { server, store, base_url, state, retry_after, page_size }
+        let page_size = options.page_size;
+        TestServer { server, store, base_url, state, options, page_size }
     }
 
     /// Stops the server and starts a new one over the same state directory.
     pub async fn restart(self) -> TestServer {
-        let TestServer { server, state, retry_after, store, page_size, .. } = self;
+        let options = self.options.clone();
+        self.restart_with(options).await
+    }
+
+    /// Stops the server and starts a new one over the same state directory, set up anew.
+    pub async fn restart_with(self, options: Options) -> TestServer {
+        let TestServer { server, state, store, .. } = self;
         server.close().await.expect("server stops");
         drop(store);
-        Self::start_in(state, retry_after, page_size).await
+        Self::start_in(state, options).await
+    }
+
+    /// Where user `id`'s drive files go.
+    pub fn drive(&self, id: &str) -> std::path::PathBuf {
+        dpo_server::export::sources::drive_dir(&self.state.path().join("drives"), id)
     }
 
     /// The generated client, pointed at this server.
@@ -97,9 +138,14 @@ pub fn sas_url() -> String {
 
 /// Submits an export of `user`'s data over HTTP and returns the new operation's id.
 pub async fn submit(server: &TestServer, user: &str) -> String {
+    submit_to(server, user, &sas_url()).await
+}
+
+/// Submits an export of `user`'s data to `location` and returns the new operation's id.
+pub async fn submit_to(server: &TestServer, user: &str, location: &str) -> String {
     let response = reqwest::Client::new()
         .post(server.url(&format!("/users/{user}/exportPersonalData")))
-        .json(&serde_json::json!({ "storageLocation": sas_url() }))
+        .json(&serde_json::json!({ "storageLocation": location }))
         .send()
         .await
         .expect("request sent");

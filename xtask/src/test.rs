@@ -1,7 +1,8 @@
 //! `cargo xtask test`: everything CI runs, installing what it needs into `.tools/` first.
 //!
 //! Steps, in order: formatting, clippy, the spec gate (`cargo xtask check`), the OpenAPI validator
-//! (openapi-spec-validator from PyPI, in `.tools/venv`), and every test of the workspace.
+//! (openapi-spec-validator from PyPI, in `.tools/venv`), and every test of the workspace, with Azurite
+//! (from npm, in `.tools/node_modules`) for the export tests.
 
 use anyhow::{Context, bail};
 use std::{
@@ -11,6 +12,8 @@ use std::{
 
 /// openapi-spec-validator release the test command installs.
 const SPEC_VALIDATOR: &str = "openapi-spec-validator==0.8.5";
+/// Azurite (the Azure Storage emulator) release the export tests run against.
+const AZURITE: &str = "azurite@3.37.0";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -52,6 +55,25 @@ pub fn python_tool(package: &str, executable: &str) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// Installs an npm package into `.tools/node_modules` unless `bin` is already there; returns `bin`'s path.
+pub fn npm_tool(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let tools = workspace_root().join(".tools");
+    let path = tools.join("node_modules").join(".bin").join(bin);
+    if !path.exists() {
+        std::fs::create_dir_all(&tools)?;
+        run(
+            &format!("install {package} into .tools"),
+            Command::new("npm").args(["install", "--prefix"]).arg(&tools).args([
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                package,
+            ]),
+        )?;
+    }
+    Ok(path)
+}
+
 /// Runs the whole pipeline.
 pub fn run_all() -> anyhow::Result<()> {
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -63,7 +85,8 @@ pub fn run_all() -> anyhow::Result<()> {
         "openapi-spec-validator openapi/dpo.json",
         Command::new(bin.join("openapi-spec-validator")).arg("openapi/dpo.json"),
     )?;
-    let (passed, failed) = cargo_test()?;
+    let azurite = npm_tool(AZURITE, "azurite-blob")?;
+    let (passed, failed) = cargo_test(&azurite)?;
     // One closing line for the whole run (cargo prints one per test binary, the last often a doc-test
     // binary with nothing in it).
     println!("tests: {passed} passed, {failed} failed");
@@ -74,11 +97,12 @@ pub fn run_all() -> anyhow::Result<()> {
 }
 
 /// Runs every test of the workspace, echoing cargo's output, and adds up its per-binary results.
-fn cargo_test() -> anyhow::Result<(u64, u64)> {
+fn cargo_test(azurite: &Path) -> anyhow::Result<(u64, u64)> {
     use std::io::{BufRead, BufReader};
     println!("==> cargo test");
     let mut child = cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
+        .env("DPO_AZURITE", azurite)
         .current_dir(workspace_root())
         .stdout(std::process::Stdio::piped())
         .spawn()

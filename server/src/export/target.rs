@@ -116,10 +116,8 @@ fn azure(url: &Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<Target,
     if !url.username().is_empty() || url.password().is_some() {
         return Err(TargetError("storageLocation may not carry a user name or password".into()));
     }
-    let mut segments: Vec<String> = url
-        .path_segments()
-        .map(|s| s.filter(|p| !p.is_empty()).map(percent_decode).collect())
-        .unwrap_or_default();
+    let mut segments: Vec<String> =
+        url.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(percent_decode).collect()).unwrap_or_default();
     let (endpoint, account) = if path_style {
         if segments.is_empty() {
             return Err(TargetError("a path-style storage URL starts with the account: /<account>/<container>".into()));

@@ -1,0 +1,134 @@
+//! A real Azurite blob service for tests (installed into `.tools/` by `cargo xtask test`), and the storage
+//! client operations a test needs: account SAS URLs signed with the emulator's documented key, container
+//! creation, listing and download.
+#![allow(dead_code)]
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The emulator's documented development account.
+pub const ACCOUNT: &str = "devstoreaccount1";
+/// Its documented, public key.
+const KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// A running Azurite blob service, stopped when dropped.
+pub struct Azurite {
+    child: Child,
+    _data: tempfile::TempDir,
+    /// `host:port` it listens on.
+    pub host: String,
+}
+
+fn executable() -> PathBuf {
+    if let Ok(path) = std::env::var("DPO_AZURITE") {
+        return PathBuf::from(path);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/node_modules/.bin/azurite-blob")
+}
+
+impl Azurite {
+    /// Starts Azurite on a free loopback port and waits until it accepts connections.
+    pub fn start() -> Azurite {
+        let exe = executable();
+        assert!(
+            exe.exists(),
+            "Azurite is not installed at {}: run `cargo xtask test` (it installs it) or set DPO_AZURITE",
+            exe.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let data = tempfile::tempdir().expect("Azurite data folder");
+        let child = Command::new(&exe)
+            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"])
+            .args(["--blobPort", &port.to_string(), "--location"])
+            .arg(data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Azurite starts");
+        let azurite = Azurite { child, _data: data, host: format!("127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&azurite.host).is_err() {
+            assert!(Instant::now() < deadline, "Azurite did not start listening on {}", azurite.host);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        azurite
+    }
+
+    /// Base URL of the account, path style.
+    pub fn account_url(&self) -> String {
+        format!("http://{}/{ACCOUNT}", self.host)
+    }
+
+    /// An account SAS query string with permissions `sp`, valid until `expiry` (RFC 3339, seconds).
+    pub fn sas(&self, sp: &str, expiry: &str) -> String {
+        sign_account_sas(sp, expiry, KEY)
+    }
+
+    /// A SAS whose signature was made with the wrong key (as if the key had been rotated: revoked).
+    pub fn revoked_sas(&self, sp: &str, expiry: &str) -> String {
+        sign_account_sas(sp, expiry, &STANDARD.encode(b"not the account key, not the account key!!"))
+    }
+
+    /// Creates a container.
+    pub async fn create_container(&self, name: &str) {
+        let url =
+            format!("{}/{name}?restype=container&{}", self.account_url(), self.sas("rwdlac", "2099-01-01T00:00:00Z"));
+        let response = reqwest::Client::new().put(url).send().await.expect("Azurite answers");
+        assert_eq!(
+            response.status().as_u16(),
+            201,
+            "creating container {name}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Names of the blobs in a container under `prefix`.
+    pub async fn list(&self, container: &str, prefix: &str) -> Vec<String> {
+        let url = format!(
+            "{}/{container}?restype=container&comp=list&prefix={prefix}&{}",
+            self.account_url(),
+            self.sas("rl", "2099-01-01T00:00:00Z")
+        );
+        let xml = reqwest::get(url).await.expect("Azurite answers").text().await.expect("listing");
+        xml.split("<Name>").skip(1).filter_map(|s| s.split("</Name>").next()).map(xml_unescape).collect()
+    }
+
+    /// The content of a blob.
+    pub async fn download(&self, container: &str, blob: &str) -> Vec<u8> {
+        let mut url = reqwest::Url::parse(&format!("{}/{container}", self.account_url())).expect("URL");
+        url.path_segments_mut().expect("base URL").extend(blob.split('/'));
+        url.set_query(Some(&self.sas("r", "2099-01-01T00:00:00Z")));
+        let response = reqwest::get(url).await.expect("Azurite answers");
+        assert_eq!(response.status().as_u16(), 200, "downloading {blob}");
+        response.bytes().await.expect("blob content").to_vec()
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'")
+}
+
+/// Account SAS, version 2018-11-09: sign `account\nsp\nss\nsrt\nst\nse\nsip\nspr\nsv\n` with HMAC-SHA256.
+fn sign_account_sas(sp: &str, expiry: &str, key: &str) -> String {
+    let (ss, srt, sv) = ("b", "sco", "2018-11-09");
+    let to_sign = format!("{ACCOUNT}\n{sp}\n{ss}\n{srt}\n\n{expiry}\n\n\n{sv}\n");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&STANDARD.decode(key).expect("base64 key")).expect("HMAC key");
+    mac.update(to_sign.as_bytes());
+    let sig = STANDARD.encode(mac.finalize().into_bytes());
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!("sv={sv}&ss={ss}&srt={srt}&sp={sp}&se={}&sig={}", encode(expiry), encode(&sig))
+}

@@ -1,0 +1,235 @@
+//! The export engine end to end: real server, real SQLite, real Azurite, real SAS URLs.
+
+mod common;
+
+use common::{Options, TestServer, azurite::Azurite, submit_to};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::{collections::BTreeSet, time::Duration};
+
+/// Gives user `alice` a drive (nested folders, a name with a space, a file larger than one upload block)
+/// and `n` activity records.
+fn give_alice_data(server: &TestServer, activities: usize) -> u64 {
+    let drive = server.drive("alice");
+    std::fs::create_dir_all(drive.join("Documents/Tax returns")).unwrap();
+    std::fs::create_dir_all(drive.join("Pictures")).unwrap();
+    std::fs::write(drive.join("Documents/Tax returns/2025 final.pdf"), vec![7u8; 300_000]).unwrap();
+    let big: Vec<u8> = (0..9_500_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    std::fs::write(drive.join("Pictures/holiday.mov"), &big).unwrap();
+    std::fs::write(drive.join("todo.txt"), b"export my data\n").unwrap();
+    let records: Vec<_> = (0..activities)
+        .map(|i| dpo_server::store::ActivityRecord {
+            user_id: "alice".into(),
+            occurred_at: chrono::Utc::now() - chrono::Duration::minutes(i as i64),
+            kind: "signIn".into(),
+            detail: serde_json::json!({ "n": i }),
+        })
+        .collect();
+    use dpo_server::store::OperationStore;
+    server.store.add_activities(&records).unwrap();
+    300_000 + big.len() as u64 + 15
+}
+
+async fn wait_final(server: &TestServer, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, op) = common::get_json(server, &format!("/dataPolicyOperations/{id}")).await;
+        if op["status"] == "complete" || op["status"] == "failed" {
+            return op;
+        }
+        assert!(std::time::Instant::now() < deadline, "export did not finish: {op}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Lists the export, downloads every object and checks it against the manifest; returns the manifest.
+async fn verify_export(azurite: &Azurite, container: &str, folder: &str) -> Value {
+    let blobs: BTreeSet<String> = azurite.list(container, folder).await.into_iter().collect();
+    let manifest: Value =
+        serde_json::from_slice(&azurite.download(container, &format!("{folder}/manifest.json")).await).unwrap();
+    let mut listed: BTreeSet<String> = manifest["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{folder}/{}", o["path"].as_str().unwrap()))
+        .collect();
+    listed.insert(format!("{folder}/manifest.json"));
+    assert_eq!(blobs, listed, "the container holds exactly what the manifest lists");
+    for object in manifest["objects"].as_array().unwrap() {
+        let path = object["path"].as_str().unwrap();
+        let bytes = azurite.download(container, &format!("{folder}/{path}")).await;
+        assert_eq!(bytes.len() as u64, object["size"].as_u64().unwrap(), "{path} size");
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap(), "{path} checksum");
+    }
+    manifest
+}
+
+#[tokio::test]
+async fn an_export_to_azurite_writes_every_object_and_a_manifest_that_verifies() {
+    let azurite = Azurite::start();
+    azurite.create_container("exports").await;
+    let server = TestServer::start_with(Options {
+        retry_after: 1,
+        workers: 2,
+        emulator_hosts: vec![azurite.host.clone()],
+        ..Options::default()
+    })
+    .await;
+    let drive_bytes = give_alice_data(&server, 2500);
+    let location =
+        format!("{}/exports/gdpr/requests?{}", azurite.account_url(), azurite.sas("rwl", "2099-01-01T00:00:00Z"));
+
+    // Through the generated client, waiting as Retry-After says.
+    let client = dpo_client::Client::new(&server.url("/v1.0"));
+    let accepted = client
+        .users_user_export_personal_data(
+            "alice@contoso.example",
+            &dpo_client::types::UsersUserExportPersonalDataBody { storage_location: Some(location) },
+        )
+        .await
+        .unwrap();
+    let id = dpo_client::operation_id_from_location(&accepted).unwrap();
+    let done = client.wait_for_operation(&id, &dpo_client::WaitOptions::default()).await.unwrap();
+    assert_eq!(dpo_client::waiting::status_of(&done).map(|s| s.to_string()).as_deref(), Some("complete"), "{done:?}");
+    assert!(done.completed_date_time.is_some());
+    let (_, op) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    assert_eq!(op["progress"], 100.0);
+    assert!(op["storageLocation"].as_str().unwrap().contains("sig=REDACTED"), "{op}");
+
+    let folder = format!("gdpr/requests/{id}");
+    let manifest = verify_export(&azurite, "exports", &folder).await;
+    assert_eq!(manifest["operationId"], id.as_str());
+    assert_eq!(manifest["userId"], "alice");
+    let paths: Vec<&str> =
+        manifest["objects"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "profile.json",
+            "drive/Documents/Tax returns/2025 final.pdf",
+            "drive/Pictures/holiday.mov",
+            "drive/todo.txt",
+            "activity.jsonl"
+        ]
+    );
+    let drive_total: u64 = manifest["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["path"].as_str().unwrap().starts_with("drive/"))
+        .map(|o| o["size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(drive_total, drive_bytes);
+    let activity = azurite.download("exports", &format!("{folder}/activity.jsonl")).await;
+    let lines: Vec<Value> =
+        activity.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2500);
+    assert_eq!(lines[0]["kind"], "signIn");
+    let profile: Value =
+        serde_json::from_slice(&azurite.download("exports", &format!("{folder}/profile.json")).await).unwrap();
+    assert_eq!(profile["userPrincipalName"], "alice@contoso.example");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_sas_that_expires_before_the_export_runs_fails_the_operation_with_a_clear_reason() {
+    let azurite = Azurite::start();
+    azurite.create_container("exports").await;
+    // Accept the export on a server that runs none, with a SAS valid for two more seconds.
+    let options =
+        Options { retry_after: 1, workers: 0, emulator_hosts: vec![azurite.host.clone()], ..Options::default() };
+    let server = TestServer::start_with(options.clone()).await;
+    give_alice_data(&server, 10);
+    let expiry = (chrono::Utc::now() + chrono::Duration::seconds(2)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let id = submit_to(&server, "alice", &format!("{}/exports?{}", azurite.account_url(), azurite.sas("rwl", &expiry)))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A server with workers picks it up after the SAS expired.
+    let server = server.restart_with(Options { workers: 1, ..options }).await;
+    let op = wait_final(&server, &id).await;
+    assert_eq!(op["status"], "failed", "{op}");
+    assert!(op["completedDateTime"].is_string());
+    let reason = op["@dpo.failureReason"].as_str().unwrap();
+    assert!(reason.contains("expired"), "{reason}");
+    assert!(azurite.list("exports", &id).await.is_empty(), "nothing was written");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_sas_fails_the_operation_and_no_manifest_is_written() {
+    let azurite = Azurite::start();
+    azurite.create_container("exports").await;
+    let server = TestServer::start_with(Options {
+        retry_after: 1,
+        workers: 1,
+        emulator_hosts: vec![azurite.host.clone()],
+        ..Options::default()
+    })
+    .await;
+    give_alice_data(&server, 10);
+    let location = format!("{}/exports?{}", azurite.account_url(), azurite.revoked_sas("rwl", "2099-01-01T00:00:00Z"));
+    let id = submit_to(&server, "alice", &location).await;
+    let op = wait_final(&server, &id).await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let reason = op["@dpo.failureReason"].as_str().unwrap();
+    assert!(reason.contains("SAS"), "{reason}");
+    assert!(
+        !reason.contains(&location[location.find("sig=").unwrap() + 4..]),
+        "the signature is not repeated: {reason}"
+    );
+    assert!(!azurite.list("exports", &id).await.iter().any(|b| b.ends_with("manifest.json")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_export_through_a_storage_endpoint_that_fails_some_requests_still_completes_whole() {
+    let azurite = Azurite::start();
+    azurite.create_container("exports").await;
+    let flaky = common::flaky::FlakyProxy::start(&azurite.host, 3).await;
+    let server = TestServer::start_with(Options {
+        retry_after: 1,
+        workers: 1,
+        emulator_hosts: vec![flaky.host.clone()],
+        ..Options::default()
+    })
+    .await;
+    give_alice_data(&server, 1200);
+    let location = format!(
+        "http://{}/{}/exports?{}",
+        flaky.host,
+        common::azurite::ACCOUNT,
+        azurite.sas("rwl", "2099-01-01T00:00:00Z")
+    );
+    let id = submit_to(&server, "alice", &location).await;
+    let op = wait_final(&server, &id).await;
+    assert_eq!(op["status"], "complete", "{op}");
+    assert!(flaky.failed() > 0, "the proxy did fail some requests");
+    verify_export(&azurite, "exports", &id).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn storage_locations_outside_the_policy_are_refused_before_202() {
+    let server = TestServer::start_with(Options { workers: 1, ..Options::default() }).await;
+    let http = reqwest::Client::new();
+    for location in [
+        "http://127.0.0.1:9/devstoreaccount1/c?sv=1&sp=w&se=2099-01-01T00:00:00Z&sig=x",
+        "https://metadata.internal/c?sv=1&sp=w&se=2099-01-01T00:00:00Z&sig=x",
+        "https://acct.blob.core.windows.net/c?sv=1&sp=r&se=2099-01-01T00:00:00Z&sig=x",
+        "https://acct.blob.core.windows.net/c?sv=1&sp=w&se=2001-01-01T00:00:00Z&sig=x",
+        "file:///etc",
+    ] {
+        let response = http
+            .post(server.url("/users/alice/exportPersonalData"))
+            .json(&serde_json::json!({ "storageLocation": location }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{location}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["target"], "storageLocation", "{location}");
+    }
+    let count = http.get(server.url("/dataPolicyOperations/$count")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(count, "0");
+    server.stop().await;
+}
