@@ -233,3 +233,110 @@ async fn storage_locations_outside_the_policy_are_refused_before_202() {
     assert_eq!(count, "0");
     server.stop().await;
 }
+
+/// Waits until the operation is running with some progress, and returns it.
+async fn wait_running(server: &TestServer, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, op) = common::get_json(server, &format!("/dataPolicyOperations/{id}")).await;
+        if op["status"] == "running" && op["progress"].as_f64().unwrap_or(0.0) > 0.0 {
+            return op;
+        }
+        assert!(op["status"] != "complete" && op["status"] != "failed", "finished before it could be observed: {op}");
+        assert!(std::time::Instant::now() < deadline, "export never ran: {op}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn progress_is_reported_while_running_and_deleting_a_running_export_stops_it() {
+    let azurite = Azurite::start();
+    azurite.create_container("exports").await;
+    let slow = common::flaky::FlakyProxy::start_with_delay(&azurite.host, 0, Duration::from_millis(400)).await;
+    let server = TestServer::start_with(Options {
+        retry_after: 1,
+        workers: 1,
+        emulator_hosts: vec![slow.host.clone()],
+        ..Options::default()
+    })
+    .await;
+    give_alice_data(&server, 100);
+    let location = format!(
+        "http://{}/{}/exports?{}",
+        slow.host,
+        common::azurite::ACCOUNT,
+        azurite.sas("rwl", "2099-01-01T00:00:00Z")
+    );
+    let id = submit_to(&server, "alice", &location).await;
+    let running = wait_running(&server, &id).await;
+    let progress = running["progress"].as_f64().unwrap();
+    assert!(progress > 0.0 && progress < 100.0, "{running}");
+    assert!(running["completedDateTime"].is_null());
+
+    let deleted =
+        reqwest::Client::new().delete(server.url(&format!("/dataPolicyOperations/{id}"))).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    // The job notices at its next progress write and stops: no manifest appears, however long we wait.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let written = azurite.list("exports", &id).await;
+    assert!(!written.iter().any(|b| b.ends_with("manifest.json")), "{written:?}");
+    let (status, _) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_export_does_not_hold_up_another_one() {
+    let azurite = Azurite::start();
+    azurite.create_container("exports").await;
+    let slow = common::flaky::FlakyProxy::start_with_delay(&azurite.host, 0, Duration::from_millis(400)).await;
+    let server = TestServer::start_with(Options {
+        retry_after: 1,
+        workers: 2,
+        emulator_hosts: vec![slow.host.clone(), azurite.host.clone()],
+        ..Options::default()
+    })
+    .await;
+    give_alice_data(&server, 100);
+    let sas = azurite.sas("rwl", "2099-01-01T00:00:00Z");
+    let slow_id =
+        submit_to(&server, "alice", &format!("http://{}/{}/exports?{sas}", slow.host, common::azurite::ACCOUNT)).await;
+    wait_running(&server, &slow_id).await;
+    let fast_id = submit_to(&server, "bob", &format!("{}/exports?{sas}", azurite.account_url())).await;
+    let fast = wait_final(&server, &fast_id).await;
+    assert_eq!(fast["status"], "complete", "{fast}");
+    let (_, slow_now) = common::get_json(&server, &format!("/dataPolicyOperations/{slow_id}")).await;
+    assert_eq!(slow_now["status"], "running", "the slow one is still going: {slow_now}");
+    let slow_done = wait_final(&server, &slow_id).await;
+    assert_eq!(slow_done["status"], "complete");
+    verify_export(&azurite, "exports", &slow_id).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_export_interrupted_by_a_server_stop_runs_again_and_ends_complete_and_whole() {
+    let azurite = Azurite::start();
+    azurite.create_container("exports").await;
+    let slow = common::flaky::FlakyProxy::start_with_delay(&azurite.host, 0, Duration::from_millis(300)).await;
+    let options = Options { retry_after: 1, workers: 1, emulator_hosts: vec![slow.host.clone()], ..Options::default() };
+    let server = TestServer::start_with(options.clone()).await;
+    give_alice_data(&server, 100);
+    let location = format!(
+        "http://{}/{}/exports?{}",
+        slow.host,
+        common::azurite::ACCOUNT,
+        azurite.sas("rwl", "2099-01-01T00:00:00Z")
+    );
+    let id = submit_to(&server, "alice", &location).await;
+    wait_running(&server, &id).await;
+    // Stop mid-export: the database still says `running`, as after a crash.
+    let server = server.restart_with(Options { workers: 0, ..options.clone() }).await;
+    let (_, op) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    assert_eq!(op["status"], "running", "{op}");
+    let server = server.restart_with(options).await;
+    let op = wait_final(&server, &id).await;
+    assert_eq!(op["status"], "complete", "{op}");
+    assert_eq!(op["progress"], 100.0);
+    verify_export(&azurite, "exports", &id).await;
+    server.stop().await;
+}

@@ -18,8 +18,14 @@ pub struct FlakyProxy {
 }
 
 impl FlakyProxy {
-    /// Starts a proxy on a free loopback port in front of `upstream` (`host:port`).
+    /// Starts a proxy on a free loopback port in front of `upstream` (`host:port`) that fails every
+    /// `every`th request.
     pub async fn start(upstream: &str, every: u64) -> FlakyProxy {
+        Self::start_with_delay(upstream, every, std::time::Duration::ZERO).await
+    }
+
+    /// Like [`FlakyProxy::start`], and slow: every request waits `delay` first (`every` = 0 fails none).
+    pub async fn start_with_delay(upstream: &str, every: u64, delay: std::time::Duration) -> FlakyProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let host = listener.local_addr().expect("bound").to_string();
         let failed = Arc::new(AtomicU64::new(0));
@@ -37,9 +43,10 @@ impl FlakyProxy {
                             (client.clone(), upstream.clone(), seen.clone(), failed.clone());
                         async move {
                             let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                            tokio::time::sleep(delay).await;
                             let (parts, body) = request.into_parts();
                             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            if n % every == 0 {
+                            if every > 0 && n % every == 0 {
                                 failed.fetch_add(1, Ordering::SeqCst);
                                 return Ok::<_, std::convert::Infallible>(
                                     Response::builder()
