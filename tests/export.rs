@@ -80,7 +80,7 @@ async fn an_export_to_azurite_writes_every_object_and_a_manifest_that_verifies()
         format!("{}/exports/gdpr/requests?{}", azurite.account_url(), azurite.sas("rwl", "2099-01-01T00:00:00Z"));
 
     // Through the generated client, waiting as Retry-After says.
-    let client = dpo_client::Client::new(&server.url("/v1.0"));
+    let client = server.client_at(&server.url("/v1.0"));
     let accepted = client
         .users_user_export_personal_data(
             "alice@contoso.example",
@@ -211,7 +211,7 @@ async fn an_export_through_a_storage_endpoint_that_fails_some_requests_still_com
 #[tokio::test]
 async fn storage_locations_outside_the_policy_are_refused_before_202() {
     let server = TestServer::start_with(Options { workers: 1, ..Options::default() }).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     for location in [
         "http://127.0.0.1:9/devstoreaccount1/c?sv=1&sp=w&se=2099-01-01T00:00:00Z&sig=x",
         "https://metadata.internal/c?sv=1&sp=w&se=2099-01-01T00:00:00Z&sig=x",
@@ -273,8 +273,7 @@ async fn progress_is_reported_while_running_and_deleting_a_running_export_stops_
     assert!(progress > 0.0 && progress < 100.0, "{running}");
     assert!(running["completedDateTime"].is_null());
 
-    let deleted =
-        reqwest::Client::new().delete(server.url(&format!("/dataPolicyOperations/{id}"))).send().await.unwrap();
+    let deleted = server.http().delete(server.url(&format!("/dataPolicyOperations/{id}"))).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
     // The job notices at its next progress write and stops: no manifest appears, however long we wait.
     tokio::time::sleep(Duration::from_secs(4)).await;

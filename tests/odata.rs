@@ -51,7 +51,10 @@ async fn filter_selects_exactly_the_matching_operations_and_count_agrees() {
         let got: HashSet<String> = ids(&page).into_iter().collect();
         let want: HashSet<String> = expected.iter().map(|i| ops[*i].clone()).collect();
         assert_eq!(got, want, "{filter}");
-        let count = reqwest::get(server.url(&format!("/dataPolicyOperations/$count?$filter={}", enc(filter))))
+        let count = server
+            .http()
+            .get(server.url(&format!("/dataPolicyOperations/$count?$filter={}", enc(filter))))
+            .send()
             .await
             .unwrap()
             .text()
@@ -133,7 +136,10 @@ async fn top_skip_count_select_and_search_behave_as_odata_says() {
     assert_eq!(ids(&page), vec![ops[3].clone(), ops[4].clone()]);
     let (_, page) = get_json(&server, "/dataPolicyOperations?$search=BLOB.CORE").await;
     assert_eq!(ids(&page).len(), 5, "search is case-insensitive and covers storageLocation");
-    let count = reqwest::get(server.url("/dataPolicyOperations/$count?$search=%22alice%22"))
+    let count = server
+        .http()
+        .get(server.url("/dataPolicyOperations/$count?$search=%22alice%22"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -163,7 +169,7 @@ async fn follow_all(server: &TestServer, first: &str, mut between_pages: impl As
     let mut url = server.url(first);
     let mut seen = Vec::new();
     for page_number in 0.. {
-        let page: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        let page: serde_json::Value = server.http().get(&url).send().await.unwrap().json().await.unwrap();
         if !first.contains("$top") {
             assert!(page["value"].as_array().unwrap().len() as u64 <= server.page_size, "{page}");
         }
@@ -193,11 +199,7 @@ async fn paging_stays_correct_when_operations_are_added_and_removed_between_page
         if page == 0 {
             // After the first page: a new operation (it sorts last) and the removal of one already seen.
             added.push(submit(&server, "user20").await);
-            reqwest::Client::new()
-                .delete(server.url(&format!("/dataPolicyOperations/{removed}")))
-                .send()
-                .await
-                .unwrap();
+            server.http().delete(server.url(&format!("/dataPolicyOperations/{removed}"))).send().await.unwrap();
         }
     })
     .await;
@@ -222,7 +224,10 @@ async fn paging_stays_correct_when_operations_are_added_and_removed_between_page
     assert_eq!(seen.len(), 9 + 1 + 1, "9 left of the first ten, user20, and the new user0");
 
     // A token only works with the query it was made for.
-    let page: serde_json::Value = reqwest::get(server.url("/dataPolicyOperations?$filter=startswith(userId,'user')"))
+    let page: serde_json::Value = server
+        .http()
+        .get(server.url("/dataPolicyOperations?$filter=startswith(userId,'user')"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -238,7 +243,7 @@ async fn paging_stays_correct_when_operations_are_added_and_removed_between_page
 
     // $top sets the page size (as on Graph), up to the server's maximum.
     let page: serde_json::Value =
-        reqwest::get(server.url("/dataPolicyOperations?$top=7")).await.unwrap().json().await.unwrap();
+        server.http().get(server.url("/dataPolicyOperations?$top=7")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ids(&page).len(), 7);
     assert!(page.get("@odata.nextLink").is_none());
     server.stop().await;

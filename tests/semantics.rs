@@ -18,10 +18,12 @@ async fn operations_survive_a_restart_over_the_same_state_directory() {
     assert_eq!(status, 200);
     assert_eq!(ids(&after), submitted);
     assert_eq!(before["value"], after["value"], "every property and ETag kept");
-    let count = reqwest::get(server.url("/dataPolicyOperations/$count")).await.unwrap().text().await.unwrap();
+    let count =
+        server.http().get(server.url("/dataPolicyOperations/$count")).send().await.unwrap().text().await.unwrap();
     assert_eq!(count, "3");
     // ETags still guard writes after the restart.
-    let response = reqwest::Client::new()
+    let response = server
+        .http()
         .delete(server.url(&format!("/dataPolicyOperations/{}", submitted[0])))
         .header("If-Match", "W/\"1\"")
         .send()
@@ -34,7 +36,7 @@ async fn operations_survive_a_restart_over_the_same_state_directory() {
 #[tokio::test]
 async fn the_api_answers_under_graphs_service_roots_with_links_to_match() {
     let server = TestServer::start(60).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     for root in ["/v1.0", "/beta"] {
         let accepted = http
             .post(server.url(&format!("{root}/users/alice/exportPersonalData")))
@@ -55,7 +57,7 @@ async fn the_api_answers_under_graphs_service_roots_with_links_to_match() {
         let count = http.get(server.url(&format!("{root}/dataPolicyOperations/$count"))).send().await.unwrap();
         assert!(count.status().is_success());
     }
-    let client = dpo_client::Client::new(&server.url("/v1.0"));
+    let client = server.client_at(&server.url("/v1.0"));
     assert_eq!(client.count_operations(None, None).await.unwrap(), 2);
     server.stop().await;
 }
@@ -63,7 +65,7 @@ async fn the_api_answers_under_graphs_service_roots_with_links_to_match() {
 #[tokio::test]
 async fn exporting_needs_a_known_user_and_a_storage_location() {
     let server = TestServer::start(60).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     let post = |user: &str, body: Value| {
         http.post(server.url(&format!("/users/{user}/exportPersonalData"))).json(&body).send()
     };
@@ -92,7 +94,7 @@ async fn exporting_needs_a_known_user_and_a_storage_location() {
 #[tokio::test]
 async fn http_edges_answer_with_odata_errors_and_the_right_status() {
     let server = TestServer::start(60).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     let id = submit(&server, "alice").await;
 
     let cases = [
@@ -139,7 +141,7 @@ async fn http_edges_answer_with_odata_errors_and_the_right_status() {
 #[tokio::test]
 async fn every_answer_carries_request_ids_and_echoes_the_clients() {
     let server = TestServer::start(60).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     let ok = http.get(server.url("/dataPolicyOperations")).header("client-request-id", "abc-123").send().await.unwrap();
     assert!(ok.headers().contains_key("request-id"));
     assert_eq!(ok.headers()["client-request-id"], "abc-123");
@@ -161,7 +163,7 @@ async fn every_answer_carries_request_ids_and_echoes_the_clients() {
 #[tokio::test]
 async fn etags_guard_patch_and_delete() {
     let server = TestServer::start(60).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     let id = submit(&server, "bob").await;
     let url = server.url(&format!("/dataPolicyOperations/{id}"));
     let got = http.get(&url).send().await.unwrap();

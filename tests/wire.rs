@@ -15,7 +15,7 @@ async fn odata_error(response: reqwest::Response) -> (u16, Value) {
 #[tokio::test]
 async fn count_is_plain_text_and_export_answers_202_without_a_body() {
     let server = TestServer::start(60).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     let accepted = http
         .post(server.url("/users/dave/exportPersonalData"))
         .json(&json!({"storageLocation": sas_url()}))
@@ -38,7 +38,7 @@ async fn count_is_plain_text_and_export_answers_202_without_a_body() {
 #[tokio::test]
 async fn bad_input_gets_odata_errors_and_stores_nothing() {
     let server = TestServer::start(60).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     let post = |body: Value| http.post(server.url("/users/erin/exportPersonalData")).json(&body).send();
 
     let (status, body) = odata_error(post(json!({})).await.unwrap()).await;
@@ -91,7 +91,7 @@ async fn bad_input_gets_odata_errors_and_stores_nothing() {
 #[tokio::test]
 async fn read_only_properties_are_refused_on_create_and_patch() {
     let server = TestServer::start(60).await;
-    let http = reqwest::Client::new();
+    let http = server.http();
     let (status, body) = odata_error(
         http.post(server.url("/dataPolicyOperations"))
             .json(&json!({"userId": "f", "storageLocation": sas_url(), "status": "complete"}))

@@ -1,6 +1,6 @@
 //! Server settings.
 
-use crate::export::target::TargetPolicy;
+use crate::{auth::tokens::TokenRules, export::target::TargetPolicy};
 use std::{net::SocketAddr, path::PathBuf};
 
 /// How a dpo server runs.
@@ -28,6 +28,27 @@ pub struct ServerConfig {
     /// Which storage locations exports may go to. Its `local_root`, when `None`, defaults to
     /// `<state_dir>/exports`.
     pub storage: TargetPolicy,
+    /// How callers are authenticated.
+    pub auth: AuthConfig,
+}
+
+/// Where the keys that sign accepted tokens come from, and what tokens must say.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `iss` and `aud` rules.
+    pub rules: TokenRules,
+    /// Accept tokens signed with the state directory's own key (`dpo-server token` mints them).
+    pub local_key: bool,
+    /// A JWKS file of the identity provider's keys.
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL, fetched once at start.
+    pub jwks_url: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { rules: TokenRules::default(), local_key: true, jwks_file: None, jwks_url: None }
+    }
 }
 
 impl ServerConfig {
@@ -64,6 +85,7 @@ impl Default for ServerConfig {
             max_page_size: 1000,
             export_workers: 2,
             storage: TargetPolicy::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

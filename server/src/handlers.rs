@@ -2,6 +2,12 @@
 //! OData error carrying the request's ids (`innerError`).
 
 use crate::{
+    auth::{
+        AuthError, Caller,
+        keys::VerificationKey,
+        permissions::{Action, authorize},
+        tokens::{TokenRules, authenticate},
+    },
     config::ServerConfig,
     odata::query::{self, allowed},
     operations::{Operation, OperationService, PageSizes},
@@ -13,9 +19,9 @@ use dpo_api::{
     error::InnerError,
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
     params::{GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
-    responses::{AcceptedNoContent, EntityOrCount, ExportAcceptedHeaders, ShapedCreated, ShapedOk},
+    responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
-use dropshot::{Header, HttpResponseDeleted, HttpResponseHeaders, Path, Query, RequestContext, TypedBody};
+use dropshot::{ErrorStatusCode, Header, HttpResponseDeleted, Path, Query, RequestContext, TypedBody};
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -31,6 +37,10 @@ pub struct AppContext {
     pub config: ServerConfig,
     /// Absolute base URL of the server, without a trailing slash; set once the listener is bound.
     pub base_url: OnceLock<String>,
+    /// Keys bearer tokens are checked with.
+    pub keys: Vec<VerificationKey>,
+    /// What tokens must say.
+    pub token_rules: TokenRules,
 }
 
 impl AppContext {
@@ -110,6 +120,58 @@ impl Call {
     }
 }
 
+/// Authenticates and authorizes the request, or returns early with the refusal (401 carries
+/// `WWW-Authenticate: Bearer`, which only an [`Answer`] can send).
+macro_rules! authorized {
+    ($call:expr, $rqctx:expr, $action:expr) => {
+        match $call.authorize(&$rqctx, $action) {
+            Ok(caller) => caller,
+            Err(refusal) => {
+                let (error, headers) = *refusal;
+                return Ok(Answer::Refused { error, headers });
+            }
+        }
+    };
+}
+
+impl Call {
+    /// Who is calling, if they may do `action`.
+    fn authorize(
+        &self,
+        rqctx: &RequestContext<AppContext>,
+        action: Action,
+    ) -> Result<Caller, Box<(GraphError, HeaderMap)>> {
+        let ctx = rqctx.context();
+        let token = rqctx
+            .request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        let outcome = match token {
+            None | Some("") => {
+                Err(AuthError::Unauthenticated("Access token is empty: send Authorization: Bearer <token>".into()))
+            }
+            Some(token) => authenticate(token, &ctx.keys, &ctx.token_rules),
+        }
+        .and_then(|caller| authorize(&caller, action).map(|()| caller));
+        outcome.map_err(|e| {
+            let mut headers = self.headers();
+            let error = match e {
+                AuthError::Unauthenticated(message) => {
+                    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    GraphError::new(ErrorStatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
+                }
+                AuthError::Forbidden(message) => {
+                    GraphError::new(ErrorStatusCode::FORBIDDEN, "Authorization_RequestDenied", message)
+                }
+            };
+            Box::new((self.fail(rqctx, error), headers))
+        })
+    }
+}
+
 fn raw_query(rqctx: &RequestContext<AppContext>) -> &str {
     rqctx.request.uri().query().unwrap_or_default()
 }
@@ -160,10 +222,11 @@ impl DataPolicyOperationsApi for DpoApi {
     async fn list_data_policy_operations(
         rqctx: RequestContext<AppContext>,
         _query: Query<ListQuery>,
-    ) -> Result<ShapedOk<DataPolicyOperationCollection>, GraphError> {
+    ) -> Result<Answer<ShapedOk<DataPolicyOperationCollection>>, GraphError> {
         let call = Call::new(&rqctx);
+        let _caller = authorized!(call, rqctx, Action::Read);
         match DpoApi::list(&rqctx, &call).await {
-            Ok(body) => Ok(ShapedOk::new(body, call.headers())),
+            Ok(body) => Ok(Answer::Ok(ShapedOk::new(body, call.headers()))),
             Err(e) => Err(call.fail(&rqctx, e)),
         }
     }
@@ -171,8 +234,9 @@ impl DataPolicyOperationsApi for DpoApi {
     async fn create_data_policy_operation(
         rqctx: RequestContext<AppContext>,
         body: TypedBody<DataPolicyOperation>,
-    ) -> Result<ShapedCreated<DataPolicyOperation>, GraphError> {
+    ) -> Result<Answer<ShapedCreated<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
+        let _caller = authorized!(call, rqctx, Action::Export);
         let answer = async {
             let op = rqctx.context().operations.create(&body.into_inner()).await?;
             let mut headers = call.entity_headers(&op);
@@ -181,7 +245,7 @@ impl DataPolicyOperationsApi for DpoApi {
                 header::LOCATION,
                 HeaderValue::from_str(&location).map_err(|e| GraphError::internal(e.to_string()))?,
             );
-            Ok::<_, GraphError>(ShapedCreated::new(call.entity(&op, None)?, headers))
+            Ok::<_, GraphError>(Answer::Ok(ShapedCreated::new(call.entity(&op, None)?, headers)))
         };
         answer.await.map_err(|e| call.fail(&rqctx, e))
     }
@@ -190,15 +254,16 @@ impl DataPolicyOperationsApi for DpoApi {
         rqctx: RequestContext<AppContext>,
         path: Path<OperationPath>,
         _query: Query<GetQuery>,
-    ) -> Result<EntityOrCount, GraphError> {
+    ) -> Result<Answer<EntityOrCount>, GraphError> {
         let call = Call::new(&rqctx);
+        let _caller = authorized!(call, rqctx, Action::Read);
         let ctx = rqctx.context();
         let id = path.into_inner().id;
         let answer = async {
             if id == "$count" {
                 let q = query::parse(raw_query(&rqctx), allowed::COUNT)?;
                 let count = ctx.operations.count(q).await?;
-                return Ok::<_, GraphError>(EntityOrCount::Count { count, headers: call.headers() });
+                return Ok::<_, GraphError>(Answer::Ok(EntityOrCount::Count { count, headers: call.headers() }));
             }
             let q = query::parse(raw_query(&rqctx), allowed::ENTITY)?;
             let op = ctx.operations.get(&id).await?;
@@ -206,7 +271,7 @@ impl DataPolicyOperationsApi for DpoApi {
             if !op.status.is_final() {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(ctx.config.retry_after_seconds));
             }
-            Ok(EntityOrCount::Entity { body: call.entity(&op, q.select.as_deref())?, headers })
+            Ok(Answer::Ok(EntityOrCount::Entity { body: call.entity(&op, q.select.as_deref())?, headers }))
         };
         answer.await.map_err(|e| call.fail(&rqctx, e))
     }
@@ -215,13 +280,14 @@ impl DataPolicyOperationsApi for DpoApi {
         rqctx: RequestContext<AppContext>,
         path: Path<OperationPath>,
         body: TypedBody<DataPolicyOperation>,
-    ) -> Result<ShapedOk<DataPolicyOperation>, GraphError> {
+    ) -> Result<Answer<ShapedOk<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
+        let _caller = authorized!(call, rqctx, Action::Export);
         let if_match = rqctx.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok());
         let precondition = wire::precondition(if_match);
         let answer = async {
             let op = rqctx.context().operations.update(&path.into_inner().id, &body.into_inner(), precondition).await?;
-            Ok::<_, GraphError>(ShapedOk::new(call.entity(&op, None)?, call.entity_headers(&op)))
+            Ok::<_, GraphError>(Answer::Ok(ShapedOk::new(call.entity(&op, None)?, call.entity_headers(&op))))
         };
         answer.await.map_err(|e| call.fail(&rqctx, e))
     }
@@ -230,15 +296,12 @@ impl DataPolicyOperationsApi for DpoApi {
         rqctx: RequestContext<AppContext>,
         path: Path<OperationPath>,
         if_match: Header<IfMatchHeader>,
-    ) -> Result<HttpResponseHeaders<HttpResponseDeleted>, GraphError> {
+    ) -> Result<Answer<NoContent>, GraphError> {
         let call = Call::new(&rqctx);
+        let _caller = authorized!(call, rqctx, Action::Export);
         let precondition = wire::precondition(if_match.into_inner().if_match.as_deref());
         match rqctx.context().operations.delete(&path.into_inner().id, precondition).await {
-            Ok(()) => {
-                let mut response = HttpResponseHeaders::new_unnamed(HttpResponseDeleted());
-                response.headers_mut().extend(call.headers());
-                Ok(response)
-            }
+            Ok(()) => Ok(Answer::Ok(NoContent { headers: call.headers() })),
             Err(e) => Err(call.fail(&rqctx, e)),
         }
     }
@@ -247,8 +310,9 @@ impl DataPolicyOperationsApi for DpoApi {
         rqctx: RequestContext<AppContext>,
         path: Path<UserPath>,
         body: TypedBody<ExportPersonalDataRequest>,
-    ) -> Result<AcceptedNoContent<ExportAcceptedHeaders>, GraphError> {
+    ) -> Result<Answer<AcceptedNoContent<ExportAcceptedHeaders>>, GraphError> {
         let call = Call::new(&rqctx);
+        let _caller = authorized!(call, rqctx, Action::Export);
         let ctx = rqctx.context();
         let request = body.into_inner();
         match ctx.operations.submit_export(&path.into_inner().user_id, request.storage_location.as_deref()).await {
@@ -258,7 +322,7 @@ impl DataPolicyOperationsApi for DpoApi {
                     retry_after: ctx.config.retry_after_seconds,
                 });
                 accepted.extra_headers = call.headers();
-                Ok(accepted)
+                Ok(Answer::Ok(accepted))
             }
             Err(e) => Err(call.fail(&rqctx, e)),
         }

@@ -3,7 +3,9 @@
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use dpo_server::{
-    ServerConfig, demo,
+    ServerConfig,
+    auth::tokens::MintRequest,
+    demo,
     export::target::TargetPolicy,
     import,
     store::{OperationStore, sqlite::SqliteStore},
@@ -39,6 +41,33 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Print a bearer token signed with this state directory's key, for calling the server.
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// Tenant (`tid`).
+    #[arg(long, default_value = dpo_server::auth::LOCAL_TENANT)]
+    tenant: String,
+    /// Sign in as this user (a delegated token, `scp`).
+    #[arg(long, conflicts_with = "app")]
+    user: Option<String>,
+    /// An application token (`roles`) instead of a user's.
+    #[arg(long)]
+    app: bool,
+    /// The user is a company administrator (Global Administrator in `wids`).
+    #[arg(long)]
+    admin: bool,
+    /// Permissions granted, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "User.Export.All")]
+    scopes: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    lifetime: i64,
+    /// Folder of the server's durable state (its key signs the token).
+    #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
+    state_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +145,18 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args.config()).await,
         Command::Demo { state_dir } => run_demo(state_dir).await,
+        Command::Token(args) => {
+            if args.user.is_none() && !args.app {
+                bail!("say who the token is for: --user <id> (delegated) or --app (application)");
+            }
+            let mut request = MintRequest::admin(&args.tenant);
+            request.user = args.user;
+            request.admin = args.admin;
+            request.permissions = args.scopes;
+            request.lifetime_seconds = args.lifetime;
+            println!("{}", dpo_server::auth::mint_local(&args.state_dir, &request)?);
+            Ok(())
+        }
         Command::Users { command: ImportCommand::Import { file, state_dir } } => {
             let users = import::read_users(&file)?;
             let store = open(&state_dir)?;
@@ -161,7 +202,11 @@ async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {
     );
     let exports = config.storage_policy().local_root.context("local exports are enabled")?;
     let server = dpo_server::start(config).await.context("starting dpo-server")?;
-    let client = dpo_client::Client::new(&format!("{}/v1.0", server.base_url()));
+    let token = dpo_server::auth::mint_local(&state_dir, &MintRequest::admin(dpo_server::auth::LOCAL_TENANT))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+    let http = reqwest::Client::builder().default_headers(headers).build()?;
+    let client = dpo_client::Client::new_with_client(&format!("{}/v1.0", server.base_url()), http);
     let user = &data.users[0];
     let destination = exports.join(&user.id);
     let location = url::Url::from_directory_path(&destination)

@@ -1,6 +1,7 @@
 //! Starting and stopping a dpo server.
 
 use crate::{
+    auth::keys::{LocalKey, VerificationKey, from_jwks},
     config::ServerConfig,
     export::{
         engine::{self, EngineHandle},
@@ -95,6 +96,29 @@ fn log_level(name: &str) -> Result<ConfigLoggingLevel, StartError> {
     })
 }
 
+/// The keys tokens are checked with, as `config.auth` says.
+async fn verification_keys(config: &ServerConfig) -> Result<Vec<VerificationKey>, StartError> {
+    let auth = &config.auth;
+    let mut keys = Vec::new();
+    if auth.local_key {
+        keys.push(LocalKey::open(&config.state_dir).map_err(|e| StartError::Config(e.to_string()))?.verification());
+    }
+    if let Some(path) = &auth.jwks_file {
+        let text = std::fs::read_to_string(path).map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?;
+        keys.extend(from_jwks(&text).map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?);
+    }
+    if let Some(url) = &auth.jwks_url {
+        let text = async { reqwest::get(url).await?.error_for_status()?.text().await }
+            .await
+            .map_err(|e| StartError::Config(format!("fetching the JWKS at {url}: {e}")))?;
+        keys.extend(from_jwks(&text).map_err(|e| StartError::Config(format!("{url}: {e}")))?);
+    }
+    if keys.is_empty() {
+        return Err(StartError::Config("no token keys: enable the local key or give a JWKS file or URL".into()));
+    }
+    Ok(keys)
+}
+
 /// Starts a server over the SQLite database in `config.state_dir`.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let store = SqliteStore::open(&config.state_dir)
@@ -115,7 +139,14 @@ pub async fn start_with_store(
     let submitted = Arc::new(Notify::new());
     let policy = config.storage_policy();
     let operations = OperationService::new(store.clone(), policy.clone(), submitted.clone());
-    let context = AppContext { operations, config: config.clone(), base_url: OnceLock::new() };
+    let keys = verification_keys(&config).await?;
+    let context = AppContext {
+        operations,
+        config: config.clone(),
+        base_url: OnceLock::new(),
+        keys,
+        token_rules: config.auth.rules.clone(),
+    };
     let engine = if config.export_workers > 0 {
         let jobs = Arc::new(JobContext { store, drives_root: config.drives_root(), policy });
         let handle = engine::start(jobs, config.export_workers, submitted, log.new(slog::o!("component" => "export")))

@@ -80,7 +80,19 @@ impl Azurite {
     pub async fn create_container(&self, name: &str) {
         let url =
             format!("{}/{name}?restype=container&{}", self.account_url(), self.sas("rwdlac", "2099-01-01T00:00:00Z"));
-        let response = reqwest::Client::new().put(url).send().await.expect("Azurite answers");
+        // Azurite may accept connections a moment before it answers them (many start at once in tests).
+        let mut attempts = 0;
+        let response = loop {
+            match reqwest::Client::new().put(&url).send().await {
+                Ok(response) => break response,
+                Err(e) if attempts < 40 => {
+                    attempts += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("Azurite at {} does not answer: {e}", self.host),
+            }
+        };
         assert_eq!(
             response.status().as_u16(),
             201,

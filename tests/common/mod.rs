@@ -7,11 +7,16 @@ pub mod flaky;
 
 use dpo_server::{
     RunningServer, ServerConfig,
+    auth::tokens::MintRequest,
+    config::AuthConfig,
     export::target::TargetPolicy,
     server::start_with_store,
     store::{OperationStore, UserRecord, sqlite::SqliteStore},
 };
 use std::sync::Arc;
+
+/// The tenant of test tokens.
+pub const TENANT: &str = dpo_server::auth::LOCAL_TENANT;
 
 /// Users every test server knows.
 pub fn test_users() -> Vec<UserRecord> {
@@ -40,12 +45,14 @@ pub struct Options {
     pub workers: usize,
     /// `host:port`s of storage emulators exports may go to.
     pub emulator_hosts: Vec<String>,
+    /// How callers are authenticated.
+    pub auth: AuthConfig,
 }
 
 impl Default for Options {
     fn default() -> Self {
         // No exports by default: these servers' storage locations point at Azure, which tests never reach.
-        Options { retry_after: 60, page_size: 100, workers: 0, emulator_hosts: Vec::new() }
+        Options { retry_after: 60, page_size: 100, workers: 0, emulator_hosts: Vec::new(), auth: AuthConfig::default() }
     }
 }
 
@@ -88,6 +95,7 @@ impl TestServer {
             default_page_size: options.page_size,
             export_workers: options.workers,
             storage: TargetPolicy { http_hosts: options.emulator_hosts.clone(), ..TargetPolicy::default() },
+            auth: options.auth.clone(),
             ..Default::default()
         };
         let server = start_with_store(config, store.clone() as Arc<dyn OperationStore>).await.expect("server starts");
@@ -115,9 +123,36 @@ impl TestServer {
         dpo_server::export::sources::drive_dir(&self.state.path().join("drives"), id)
     }
 
-    /// The generated client, pointed at this server.
+    /// A token of a company administrator of the test tenant with `User.Export.All`.
+    pub fn admin_token(&self) -> String {
+        self.token(&MintRequest::admin(TENANT))
+    }
+
+    /// A token signed with this server's local key.
+    pub fn token(&self, request: &MintRequest) -> String {
+        dpo_server::auth::mint_local(self.state.path(), request).expect("token minted")
+    }
+
+    /// An HTTP client that sends `token`.
+    pub fn http_with(&self, token: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
+        reqwest::Client::builder().default_headers(headers).build().expect("client")
+    }
+
+    /// An HTTP client that sends an administrator's token.
+    pub fn http(&self) -> reqwest::Client {
+        self.http_with(&self.admin_token())
+    }
+
+    /// The generated client, pointed at this server, with an administrator's token.
     pub fn client(&self) -> dpo_client::Client {
-        dpo_client::Client::new(&self.base_url)
+        self.client_at(&self.base_url)
+    }
+
+    /// The generated client at `base_url`, with an administrator's token.
+    pub fn client_at(&self, base_url: &str) -> dpo_client::Client {
+        dpo_client::Client::new_with_client(base_url, self.http())
     }
 
     /// A URL on this server.
@@ -143,7 +178,8 @@ pub async fn submit(server: &TestServer, user: &str) -> String {
 
 /// Submits an export of `user`'s data to `location` and returns the new operation's id.
 pub async fn submit_to(server: &TestServer, user: &str, location: &str) -> String {
-    let response = reqwest::Client::new()
+    let response = server
+        .http()
         .post(server.url(&format!("/users/{user}/exportPersonalData")))
         .json(&serde_json::json!({ "storageLocation": location }))
         .send()
@@ -169,7 +205,7 @@ pub fn set_status(server: &TestServer, id: &str, status: dpo_api::model::DataPol
 
 /// GETs a URL on the server and returns status and JSON body.
 pub async fn get_json(server: &TestServer, path_and_query: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::get(server.url(path_and_query)).await.expect("request sent");
+    let response = server.http().get(server.url(path_and_query)).send().await.expect("request sent");
     let status = response.status().as_u16();
     (status, response.json().await.expect("JSON body"))
 }

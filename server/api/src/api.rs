@@ -4,11 +4,9 @@ use crate::{
     error::GraphError,
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
     params::{CountQuery, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
-    responses::{AcceptedNoContent, EntityOrCount, ExportAcceptedHeaders, ShapedCreated, ShapedOk},
+    responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
-use dropshot::{
-    Header, HttpResponseDeleted, HttpResponseHeaders, HttpResponseOk, Path, Query, RequestContext, TypedBody,
-};
+use dropshot::{Header, HttpResponseOk, Path, Query, RequestContext, TypedBody};
 
 /// The data policy operations API that the dpo server serves.
 #[dropshot::api_description]
@@ -26,7 +24,7 @@ pub trait DataPolicyOperationsApi {
     async fn list_data_policy_operations(
         rqctx: RequestContext<Self::Context>,
         query: Query<ListQuery>,
-    ) -> Result<ShapedOk<DataPolicyOperationCollection>, GraphError>;
+    ) -> Result<Answer<ShapedOk<DataPolicyOperationCollection>>, GraphError>;
 
     /// Add new entity to dataPolicyOperations.
     #[endpoint {
@@ -38,7 +36,7 @@ pub trait DataPolicyOperationsApi {
     async fn create_data_policy_operation(
         rqctx: RequestContext<Self::Context>,
         body: TypedBody<DataPolicyOperation>,
-    ) -> Result<ShapedCreated<DataPolicyOperation>, GraphError>;
+    ) -> Result<Answer<ShapedCreated<DataPolicyOperation>>, GraphError>;
 
     /// Retrieve the properties of a dataPolicyOperation object.
     ///
@@ -53,7 +51,7 @@ pub trait DataPolicyOperationsApi {
         rqctx: RequestContext<Self::Context>,
         path: Path<OperationPath>,
         query: Query<GetQuery>,
-    ) -> Result<EntityOrCount, GraphError>;
+    ) -> Result<Answer<EntityOrCount>, GraphError>;
 
     /// Update entity in dataPolicyOperations.
     #[endpoint {
@@ -66,7 +64,7 @@ pub trait DataPolicyOperationsApi {
         rqctx: RequestContext<Self::Context>,
         path: Path<OperationPath>,
         body: TypedBody<DataPolicyOperation>,
-    ) -> Result<ShapedOk<DataPolicyOperation>, GraphError>;
+    ) -> Result<Answer<ShapedOk<DataPolicyOperation>>, GraphError>;
 
     /// Delete entity from dataPolicyOperations.
     #[endpoint {
@@ -79,7 +77,7 @@ pub trait DataPolicyOperationsApi {
         rqctx: RequestContext<Self::Context>,
         path: Path<OperationPath>,
         if_match: Header<IfMatchHeader>,
-    ) -> Result<HttpResponseHeaders<HttpResponseDeleted>, GraphError>;
+    ) -> Result<Answer<NoContent>, GraphError>;
 
     /// Invoke action exportPersonalData: submit an export of a user's data to a storage location.
     #[endpoint {
@@ -92,7 +90,7 @@ pub trait DataPolicyOperationsApi {
         rqctx: RequestContext<Self::Context>,
         path: Path<UserPath>,
         body: TypedBody<ExportPersonalDataRequest>,
-    ) -> Result<AcceptedNoContent<ExportAcceptedHeaders>, GraphError>;
+    ) -> Result<Answer<AcceptedNoContent<ExportAcceptedHeaders>>, GraphError>;
 }
 
 /// `GET /dataPolicyOperations/$count`, for the OpenAPI document only.

@@ -186,3 +186,66 @@ where
         if CREATED { StatusCode::CREATED } else { StatusCode::OK }
     }
 }
+
+/// A handler's answer: the documented success `R`, or a refusal that needs response headers an error
+/// cannot carry in dropshot (`401` with `WWW-Authenticate`). Documented exactly as `R`.
+#[derive(Debug)]
+pub enum Answer<R> {
+    /// The documented success.
+    Ok(R),
+    /// An OData error sent with extra headers.
+    Refused {
+        /// The error.
+        error: crate::error::GraphError,
+        /// Headers to send with it.
+        headers: HeaderMap,
+    },
+}
+
+impl<R: HttpResponse + Send + Sync + 'static> HttpResponse for Answer<R> {
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        match self {
+            Answer::Ok(r) => r.to_result(),
+            Answer::Refused { error, headers } => {
+                let body = serde_json::to_value(&error)
+                    .map_err(|e| HttpError::for_internal_error(format!("serialising the error: {e}")))?;
+                json_response(error.status().as_status(), &body, headers)
+            }
+        }
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        R::response_metadata()
+    }
+
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Answer::Ok(r) => r.status_code(),
+            Answer::Refused { error, .. } => error.status().as_status(),
+        }
+    }
+}
+
+/// `204 No Content` with extra headers, documented as dropshot's `HttpResponseDeleted`.
+#[derive(Debug, Default)]
+pub struct NoContent {
+    /// Extra headers (`request-id`, ...).
+    pub headers: HeaderMap,
+}
+
+impl HttpResponse for NoContent {
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response.headers_mut().extend(self.headers);
+        Ok(response)
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        <dropshot::HttpResponseDeleted as HttpResponse>::response_metadata()
+    }
+
+    fn status_code(&self) -> StatusCode {
+        StatusCode::NO_CONTENT
+    }
+}

@@ -1,0 +1,77 @@
+//! Which caller may do what, from the permissions Microsoft documents for data policy operations.
+//!
+//! - Exporting (`exportPersonalData`, and creating, changing or deleting an operation): `User.Export.All`,
+//!   delegated or application. With delegated permission the signed-in user must also be a company
+//!   administrator (Global Administrator). Microsoft's older pages also listed `User.Read.All`; the current
+//!   page lists `User.Export.All` alone ("higher privileged: not available"), and dpo follows it.
+//! - Reading operations (get, list, `$count`): `User.Export.All` or `User.Read.All`, delegated or
+//!   application.
+
+use super::{AuthError, Caller, Identity, USER_EXPORT_ALL, USER_READ_ALL};
+
+/// What a request wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read operations.
+    Read,
+    /// Start, change or remove exports.
+    Export,
+}
+
+/// Allows or refuses `action` to `caller`.
+pub fn authorize(caller: &Caller, action: Action) -> Result<(), AuthError> {
+    let accepted: &[&str] = match action {
+        Action::Read => &[USER_EXPORT_ALL, USER_READ_ALL],
+        Action::Export => &[USER_EXPORT_ALL],
+    };
+    let (granted, kind) = match &caller.identity {
+        Identity::User { scopes, .. } => (scopes, "delegated"),
+        Identity::App { roles, .. } => (roles, "application"),
+    };
+    if !granted.iter().any(|g| accepted.contains(&g.as_str())) {
+        return Err(AuthError::Forbidden(format!(
+            "Insufficient privileges to complete the operation: it needs the {kind} permission {}",
+            accepted.join(" or ")
+        )));
+    }
+    if let (Action::Export, Identity::User { admin: false, .. }) = (action, &caller.identity) {
+        return Err(AuthError::Forbidden(
+            "Insufficient privileges to complete the operation: with delegated permissions, only a company \
+             administrator can export users' data"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(scopes: &[&str], admin: bool) -> Caller {
+        Caller {
+            tenant: "t".into(),
+            identity: Identity::User { id: "u".into(), scopes: scopes.iter().map(|s| s.to_string()).collect(), admin },
+        }
+    }
+
+    fn app(roles: &[&str]) -> Caller {
+        Caller {
+            tenant: "t".into(),
+            identity: Identity::App { id: "a".into(), roles: roles.iter().map(|s| s.to_string()).collect() },
+        }
+    }
+
+    #[test]
+    fn the_documented_rules() {
+        assert!(authorize(&user(&[USER_EXPORT_ALL], true), Action::Export).is_ok());
+        assert!(authorize(&user(&[USER_EXPORT_ALL], false), Action::Export).is_err(), "delegated needs an admin");
+        assert!(authorize(&user(&[USER_READ_ALL], true), Action::Export).is_err(), "User.Read.All cannot export");
+        assert!(authorize(&user(&[USER_READ_ALL], false), Action::Read).is_ok());
+        assert!(authorize(&app(&[USER_EXPORT_ALL]), Action::Export).is_ok());
+        assert!(authorize(&app(&[USER_READ_ALL]), Action::Read).is_ok());
+        assert!(authorize(&app(&[USER_READ_ALL]), Action::Export).is_err());
+        assert!(authorize(&app(&[]), Action::Read).is_err());
+        assert!(authorize(&user(&["Mail.Read"], true), Action::Read).is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! Checking bearer tokens, and minting them with the local key (`dpo-server token`, tests).
+
+use super::{
+    AuthError, Caller, GLOBAL_ADMINISTRATOR, Identity,
+    keys::{LOCAL_KEY_ID, VerificationKey},
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation, decode, decode_header, encode};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECONDS: u64 = 60;
+
+/// What tokens must say to be accepted.
+#[derive(Debug, Clone)]
+pub struct TokenRules {
+    /// Expected `iss`; `{tid}` stands for the token's tenant (Azure AD puts it there).
+    pub issuer: String,
+    /// Accepted `aud` values.
+    pub audiences: Vec<String>,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        TokenRules {
+            issuer: "https://login.microsoftonline.com/{tid}/v2.0".into(),
+            audiences: vec!["https://graph.microsoft.com".into(), "00000003-0000-0000-c000-000000000000".into()],
+        }
+    }
+}
+
+/// The claims dpo reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: u64,
+    /// Not before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issued at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Tenant.
+    #[serde(default)]
+    pub tid: String,
+    /// Object id of the user (delegated) or service principal (application).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oid: Option<String>,
+    /// Application id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appid: Option<String>,
+    /// Application id (v2 tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    /// Delegated permissions, space-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
+    /// Application permissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Directory role template ids of the signed-in user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wids: Vec<String>,
+}
+
+/// Checks `token` against `keys` and `rules` and says who is calling.
+pub fn authenticate(token: &str, keys: &[VerificationKey], rules: &TokenRules) -> Result<Caller, AuthError> {
+    let invalid = |why: String| AuthError::Unauthenticated(format!("Access token validation failure: {why}"));
+    let header = decode_header(token).map_err(|_| invalid("the token is not a JWT".into()))?;
+    let key = keys
+        .iter()
+        .find(|k| k.algorithm == header.alg && (k.kid.is_none() || k.kid == header.kid))
+        .ok_or_else(|| invalid(format!("no key for kid {:?} and alg {:?}", header.kid, header.alg)))?;
+    let mut validation = Validation::new(key.algorithm);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_nbf = true;
+    validation.set_audience(&rules.audiences);
+    validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+    let data = decode::<Claims>(token, &key.key, &validation).map_err(|e| invalid(e.to_string()))?;
+    let claims = data.claims;
+    if claims.tid.trim().is_empty() {
+        return Err(invalid("the token has no tenant (tid)".into()));
+    }
+    let expected_issuer = rules.issuer.replace("{tid}", &claims.tid);
+    if claims.iss != expected_issuer {
+        return Err(invalid(format!("unexpected issuer {}", claims.iss)));
+    }
+    let identity = match &claims.scp {
+        Some(scp) => Identity::User {
+            id: claims.oid.clone().unwrap_or_default(),
+            scopes: scp.split_whitespace().map(str::to_string).collect(),
+            admin: claims.wids.iter().any(|w| w == GLOBAL_ADMINISTRATOR),
+        },
+        None => Identity::App {
+            id: claims.appid.clone().or(claims.azp.clone()).unwrap_or_default(),
+            roles: claims.roles.clone(),
+        },
+    };
+    Ok(Caller { tenant: claims.tid, identity })
+}
+
+/// What a minted token says.
+#[derive(Debug, Clone)]
+pub struct MintRequest {
+    /// Tenant.
+    pub tenant: String,
+    /// `Some(user id)` for a delegated token, `None` for an application token.
+    pub user: Option<String>,
+    /// Whether the user is a company administrator.
+    pub admin: bool,
+    /// Permissions: `scp` for a user, `roles` for an application.
+    pub permissions: Vec<String>,
+    /// Lifetime in seconds (negative: already expired).
+    pub lifetime_seconds: i64,
+    /// `aud`.
+    pub audience: String,
+    /// Expected `iss` template (as in [`TokenRules`]).
+    pub issuer: String,
+}
+
+/// Signs a token with the local key.
+pub fn mint(key: &EncodingKey, request: &MintRequest) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let claims = Claims {
+        iss: request.issuer.replace("{tid}", &request.tenant),
+        aud: request.audience.clone(),
+        exp: (now + request.lifetime_seconds).max(0) as u64,
+        nbf: Some((now - 5).max(0) as u64),
+        iat: Some(now as u64),
+        tid: request.tenant.clone(),
+        oid: request.user.clone(),
+        appid: Some("dpo-local-client".into()),
+        azp: None,
+        scp: request.user.as_ref().map(|_| request.permissions.join(" ")),
+        roles: if request.user.is_some() { Vec::new() } else { request.permissions.clone() },
+        wids: if request.admin { vec![GLOBAL_ADMINISTRATOR.into()] } else { Vec::new() },
+    };
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(LOCAL_KEY_ID.into());
+    encode(&header, &claims, key)
+}
+
+/// A set of accepted audiences, for messages.
+pub fn audiences(rules: &TokenRules) -> HashSet<&str> {
+    rules.audiences.iter().map(String::as_str).collect()
+}
