@@ -3,7 +3,10 @@
 mod common;
 
 use common::{Options, TENANT, TestServer, sas_url, submit};
-use dpo_server::auth::{USER_EXPORT_ALL, USER_READ_ALL, tokens::MintRequest};
+use dpo_server::{
+    auth::{USER_EXPORT_ALL, USER_READ_ALL, tokens::MintRequest},
+    store::OperationStore,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -161,5 +164,88 @@ async fn tokens_of_an_identity_provider_are_checked_with_its_jwks() {
         let response = server.http_with(&token).get(server.url("/dataPolicyOperations")).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 401);
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_never_sees_or_changes_another_tenants_operations() {
+    let server = TestServer::start(60).await;
+    let ours = submit(&server, "alice").await;
+    // Tenant B has its own directory, with a user of the same id.
+    const OTHER: &str = "00000000-0000-0000-0000-0000000000b2";
+    server.store.upsert_users(OTHER, &common::test_users()[..1]).unwrap();
+    let theirs_client = server.http_with(&server.token(&MintRequest::admin(OTHER)));
+
+    // Every operation on A's operation, as B: 404, as if it did not exist.
+    for operation in every_operation(&ours) {
+        if !operation.1.contains(&ours) {
+            continue;
+        }
+        let response = call(&theirs_client, &server, &operation).await;
+        assert_eq!(response.status().as_u16(), 404, "{} {}", operation.0, operation.1);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "Request_ResourceNotFound");
+    }
+    let stale_match = theirs_client
+        .delete(server.url(&format!("/dataPolicyOperations/{ours}")))
+        .header("If-Match", "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale_match.status().as_u16(), 404);
+
+    // B's list and count hold only B's operations, even with a filter naming A's.
+    let page: Value =
+        theirs_client.get(server.url("/dataPolicyOperations")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 0);
+    let count = theirs_client
+        .get(server.url(&format!("/dataPolicyOperations/$count?$filter=id%20eq%20{ours}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(count, "0");
+
+    // B exports its own alice; each tenant then sees exactly its own.
+    let response = theirs_client
+        .post(server.url("/users/alice/exportPersonalData"))
+        .json(&json!({"storageLocation": sas_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    // B cannot export A's users: they are not in B's directory.
+    let response = theirs_client
+        .post(server.url("/users/bob/exportPersonalData"))
+        .json(&json!({"storageLocation": sas_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let page: Value =
+        theirs_client.get(server.url("/dataPolicyOperations")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 1);
+    let (_, ours_page) = common::get_json(&server, "/dataPolicyOperations").await;
+    assert_eq!(common::ids(&ours_page), vec![ours.clone()]);
+
+    // A paging token of A's is refused to B.
+    for i in 0..3 {
+        submit(&server, &format!("user{i}")).await;
+    }
+    let (_, page) = common::get_json(&server, "/dataPolicyOperations?$top=2").await;
+    assert!(page.get("@odata.nextLink").is_none());
+    let paged = TestServer::start_paged(60, 2).await;
+    for i in 0..3 {
+        submit(&paged, &format!("user{i}")).await;
+    }
+    let (_, first) = common::get_json(&paged, "/dataPolicyOperations").await;
+    let next = first["@odata.nextLink"].as_str().unwrap().to_string();
+    paged.store.upsert_users(OTHER, &common::test_users()[..1]).unwrap();
+    let other_on_paged = paged.http_with(&paged.token(&MintRequest::admin(OTHER)));
+    let response = other_on_paged.get(&next).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400, "the token belongs to another tenant");
+    paged.stop().await;
     server.stop().await;
 }

@@ -26,7 +26,7 @@ fn give_alice_data(server: &TestServer, activities: usize) -> u64 {
         })
         .collect();
     use dpo_server::store::OperationStore;
-    server.store.add_activities(&records).unwrap();
+    server.store.add_activities(common::TENANT, &records).unwrap();
     300_000 + big.len() as u64 + 15
 }
 

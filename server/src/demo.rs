@@ -27,7 +27,12 @@ const ACTIVITY_KINDS: [&str; 5] = ["signIn", "fileAccessed", "fileModified", "ma
 
 /// Writes the demo users, their drives under `drives_root` and their activity records; the same `seed`
 /// gives the same data.
-pub fn generate(store: &dyn OperationStore, drives_root: &Path, seed: u64) -> Result<DemoData, StoreError> {
+pub fn generate(
+    store: &dyn OperationStore,
+    drives_root: &Path,
+    tenant: &str,
+    seed: u64,
+) -> Result<DemoData, StoreError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let io = |e: std::io::Error| StoreError::Backend(format!("writing demo drive files: {e}"));
     let users: Vec<UserRecord> = USERS
@@ -39,11 +44,11 @@ pub fn generate(store: &dyn OperationStore, drives_root: &Path, seed: u64) -> Re
             mail: Some(format!("{id}@contoso.example")),
         })
         .collect();
-    store.upsert_users(&users)?;
+    store.upsert_users(tenant, &users)?;
     let (mut files, mut bytes, mut activities) = (0, 0, 0);
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).single().unwrap_or_else(Utc::now);
     for user in &users {
-        let drive = drive_dir(drives_root, &user.id);
+        let drive = drive_dir(drives_root, tenant, &user.id);
         // A document, a spreadsheet, some photos and a video: kilobytes to a few megabytes.
         let layout: [(&str, usize); 6] = [
             ("Documents/Quarterly report.docx", 48 * 1024),
@@ -64,7 +69,7 @@ pub fn generate(store: &dyn OperationStore, drives_root: &Path, seed: u64) -> Re
             files += 1;
             bytes += size as u64;
         }
-        if store.count_activities(&user.id)? > 0 {
+        if store.count_activities(tenant, &user.id)? > 0 {
             continue; // A second run reuses the records of the first.
         }
         let records: Vec<ActivityRecord> = (0..3000)
@@ -78,7 +83,7 @@ pub fn generate(store: &dyn OperationStore, drives_root: &Path, seed: u64) -> Re
                 }),
             })
             .collect();
-        activities += store.add_activities(&records)?;
+        activities += store.add_activities(tenant, &records)?;
     }
     Ok(DemoData { users, files, bytes, activities })
 }

@@ -177,13 +177,13 @@ fn raw_query(rqctx: &RequestContext<AppContext>) -> &str {
 }
 
 impl DpoApi {
-    async fn list(rqctx: &RequestContext<AppContext>, call: &Call) -> Result<Value, GraphError> {
+    async fn list(rqctx: &RequestContext<AppContext>, call: &Call, caller: &Caller) -> Result<Value, GraphError> {
         let ctx = rqctx.context();
-        let q = query::parse(raw_query(rqctx), allowed::LIST)?;
+        let q = query::parse_for_tenant(raw_query(rqctx), allowed::LIST, &caller.tenant)?;
         let selected = q.select.clone();
         let raw = q.raw.clone();
         let count = q.count;
-        let page = ctx.operations.list(q, ctx.page_sizes()).await?;
+        let page = ctx.operations.list(&caller.tenant, q, ctx.page_sizes()).await?;
         let items =
             page.items.iter().map(|op| wire::entity_json(op, selected.as_deref())).collect::<Result<Vec<_>, _>>()?;
         let mut body = serde_json::Map::new();
@@ -224,8 +224,8 @@ impl DataPolicyOperationsApi for DpoApi {
         _query: Query<ListQuery>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperationCollection>>, GraphError> {
         let call = Call::new(&rqctx);
-        let _caller = authorized!(call, rqctx, Action::Read);
-        match DpoApi::list(&rqctx, &call).await {
+        let caller = authorized!(call, rqctx, Action::Read);
+        match DpoApi::list(&rqctx, &call, &caller).await {
             Ok(body) => Ok(Answer::Ok(ShapedOk::new(body, call.headers()))),
             Err(e) => Err(call.fail(&rqctx, e)),
         }
@@ -236,9 +236,9 @@ impl DataPolicyOperationsApi for DpoApi {
         body: TypedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedCreated<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
-        let _caller = authorized!(call, rqctx, Action::Export);
+        let caller = authorized!(call, rqctx, Action::Export);
         let answer = async {
-            let op = rqctx.context().operations.create(&body.into_inner()).await?;
+            let op = rqctx.context().operations.create(&caller.tenant, &body.into_inner()).await?;
             let mut headers = call.entity_headers(&op);
             let location = format!("{}/dataPolicyOperations/{}", call.root, op.id);
             headers.insert(
@@ -256,17 +256,17 @@ impl DataPolicyOperationsApi for DpoApi {
         _query: Query<GetQuery>,
     ) -> Result<Answer<EntityOrCount>, GraphError> {
         let call = Call::new(&rqctx);
-        let _caller = authorized!(call, rqctx, Action::Read);
+        let caller = authorized!(call, rqctx, Action::Read);
         let ctx = rqctx.context();
         let id = path.into_inner().id;
         let answer = async {
             if id == "$count" {
                 let q = query::parse(raw_query(&rqctx), allowed::COUNT)?;
-                let count = ctx.operations.count(q).await?;
+                let count = ctx.operations.count(&caller.tenant, q).await?;
                 return Ok::<_, GraphError>(Answer::Ok(EntityOrCount::Count { count, headers: call.headers() }));
             }
             let q = query::parse(raw_query(&rqctx), allowed::ENTITY)?;
-            let op = ctx.operations.get(&id).await?;
+            let op = ctx.operations.get(&caller.tenant, &id).await?;
             let mut headers = call.entity_headers(&op);
             if !op.status.is_final() {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(ctx.config.retry_after_seconds));
@@ -282,11 +282,15 @@ impl DataPolicyOperationsApi for DpoApi {
         body: TypedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
-        let _caller = authorized!(call, rqctx, Action::Export);
+        let caller = authorized!(call, rqctx, Action::Export);
         let if_match = rqctx.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok());
         let precondition = wire::precondition(if_match);
         let answer = async {
-            let op = rqctx.context().operations.update(&path.into_inner().id, &body.into_inner(), precondition).await?;
+            let op = rqctx
+                .context()
+                .operations
+                .update(&caller.tenant, &path.into_inner().id, &body.into_inner(), precondition)
+                .await?;
             Ok::<_, GraphError>(Answer::Ok(ShapedOk::new(call.entity(&op, None)?, call.entity_headers(&op))))
         };
         answer.await.map_err(|e| call.fail(&rqctx, e))
@@ -298,9 +302,9 @@ impl DataPolicyOperationsApi for DpoApi {
         if_match: Header<IfMatchHeader>,
     ) -> Result<Answer<NoContent>, GraphError> {
         let call = Call::new(&rqctx);
-        let _caller = authorized!(call, rqctx, Action::Export);
+        let caller = authorized!(call, rqctx, Action::Export);
         let precondition = wire::precondition(if_match.into_inner().if_match.as_deref());
-        match rqctx.context().operations.delete(&path.into_inner().id, precondition).await {
+        match rqctx.context().operations.delete(&caller.tenant, &path.into_inner().id, precondition).await {
             Ok(()) => Ok(Answer::Ok(NoContent { headers: call.headers() })),
             Err(e) => Err(call.fail(&rqctx, e)),
         }
@@ -312,10 +316,14 @@ impl DataPolicyOperationsApi for DpoApi {
         body: TypedBody<ExportPersonalDataRequest>,
     ) -> Result<Answer<AcceptedNoContent<ExportAcceptedHeaders>>, GraphError> {
         let call = Call::new(&rqctx);
-        let _caller = authorized!(call, rqctx, Action::Export);
+        let caller = authorized!(call, rqctx, Action::Export);
         let ctx = rqctx.context();
         let request = body.into_inner();
-        match ctx.operations.submit_export(&path.into_inner().user_id, request.storage_location.as_deref()).await {
+        match ctx
+            .operations
+            .submit_export(&caller.tenant, &path.into_inner().user_id, request.storage_location.as_deref())
+            .await
+        {
             Ok(op) => {
                 let mut accepted = AcceptedNoContent::new(ExportAcceptedHeaders {
                     location: format!("{}/dataPolicyOperations/{}", call.root, op.id),

@@ -77,6 +77,9 @@ enum ImportCommand {
     Import {
         /// The file.
         file: PathBuf,
+        /// The tenant the records belong to.
+        #[arg(long, default_value = dpo_server::auth::LOCAL_TENANT)]
+        tenant: String,
         /// Folder of the server's durable state.
         #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
         state_dir: PathBuf,
@@ -157,16 +160,17 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", dpo_server::auth::mint_local(&args.state_dir, &request)?);
             Ok(())
         }
-        Command::Users { command: ImportCommand::Import { file, state_dir } } => {
+        Command::Users { command: ImportCommand::Import { file, tenant, state_dir } } => {
             let users = import::read_users(&file)?;
             let store = open(&state_dir)?;
-            println!("imported {} users into {}", store.upsert_users(&users)?, state_dir.display());
+            println!("imported {} users into {}", store.upsert_users(&tenant, &users)?, state_dir.display());
             Ok(())
         }
-        Command::Activities { command: ImportCommand::Import { file, state_dir } } => {
+        Command::Activities { command: ImportCommand::Import { file, tenant, state_dir } } => {
             let records = import::read_activities(&file)?;
             let store = open(&state_dir)?;
-            println!("imported {} activity records into {}", store.add_activities(&records)?, state_dir.display());
+            let n = store.add_activities(&tenant, &records)?;
+            println!("imported {n} activity records into {}", state_dir.display());
             Ok(())
         }
     }
@@ -191,7 +195,7 @@ async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {
         retry_after_seconds: 1,
         ..ServerConfig::default()
     };
-    let data = demo::generate(&store, &config.drives_root(), 2026)?;
+    let data = demo::generate(&store, &config.drives_root(), dpo_server::auth::LOCAL_TENANT, 2026)?;
     println!(
         "demo directory: {} users, {} drive files ({:.1} MiB), {} activity records, in {}",
         data.users.len(),

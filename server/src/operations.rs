@@ -111,18 +111,21 @@ impl OperationService {
     /// Records a new export of `user_id`'s data to `storage_location`, not started yet.
     pub async fn submit_export(
         &self,
+        tenant: &str,
         user_id: &str,
         storage_location: Option<&str>,
     ) -> Result<Operation, OperationError> {
         let location = self.validate_storage_location(storage_location)?;
         let wanted = user_id.trim().to_string();
+        let in_tenant = tenant.to_string();
         let user = self
-            .blocking(move |store| store.find_user(&wanted))
+            .blocking(move |store| store.find_user(&in_tenant, &wanted))
             .await?
             .ok_or_else(|| OperationError::UserNotFound(user_id.to_string()))?;
         let record = OperationRecord {
             // Version 7: time-ordered, so ids (the last sort key) follow submission order.
             id: Uuid::now_v7(),
+            tenant_id: tenant.to_string(),
             user_id: user.id,
             status: DataPolicyOperationStatus::NotStarted,
             progress: 0.0,
@@ -173,7 +176,7 @@ impl OperationService {
     }
 
     /// Creates an operation from a POSTed entity (see the module documentation for read-only properties).
-    pub async fn create(&self, input: &DataPolicyOperation) -> Result<Operation, OperationError> {
+    pub async fn create(&self, tenant: &str, input: &DataPolicyOperation) -> Result<Operation, OperationError> {
         let user_id = input.user_id.as_deref().unwrap_or_default();
         if user_id.trim().is_empty() {
             return Err(OperationError::Invalid {
@@ -186,6 +189,7 @@ impl OperationService {
         }
         let fresh = OperationRecord {
             id: Uuid::nil(),
+            tenant_id: tenant.to_string(),
             user_id: user_id.to_string(),
             status: DataPolicyOperationStatus::NotStarted,
             progress: 0.0,
@@ -196,17 +200,21 @@ impl OperationService {
             failure_reason: None,
         };
         check_read_only(&fresh, input, false)?;
-        self.submit_export(user_id, input.storage_location.as_deref()).await
+        self.submit_export(tenant, user_id, input.storage_location.as_deref()).await
     }
 
-    /// The operation with this id.
-    pub async fn get(&self, id: &str) -> Result<Operation, OperationError> {
+    /// The operation of `tenant` with this id. Another tenant's operation is "not found", like a missing
+    /// one, so that its existence does not leak.
+    pub async fn get(&self, tenant: &str, id: &str) -> Result<Operation, OperationError> {
         let id = parse_id(id)?;
-        self.blocking(move |store| store.get(id)).await?.ok_or(OperationError::NotFound(id))
+        match self.blocking(move |store| store.get(id)).await? {
+            Some(op) if op.tenant_id == tenant => Ok(op),
+            _ => Err(OperationError::NotFound(id)),
+        }
     }
 
     /// One page of the operations `query` selects, in its order (submission order by default).
-    pub async fn list(&self, query: CollectionQuery, sizes: PageSizes) -> Result<Page, OperationError> {
+    pub async fn list(&self, tenant: &str, query: CollectionQuery, sizes: PageSizes) -> Result<Page, OperationError> {
         // What `$top` still allows: from the token on later pages, from `$top` on the first.
         let budget = match &query.skiptoken {
             Some(token) => token.remaining,
@@ -217,9 +225,11 @@ impl OperationService {
         let cursor = query.skiptoken.as_ref().map(|t| Cursor { keys: t.keys.clone(), last_id: t.last_id.clone() });
         let want_count = query.count;
         let q = query.clone();
+        let tenant = tenant.to_string();
         let (mut items, total) = self
             .blocking(move |store| {
                 let request = ListRequest {
+                    tenant: &tenant,
                     filter: q.filter.as_ref(),
                     search: q.search.as_deref(),
                     order: &q.orderby,
@@ -228,7 +238,8 @@ impl OperationService {
                     limit: page_size.saturating_add(1),
                 };
                 let items = store.list(&request)?;
-                let total = if want_count { Some(store.count(q.filter.as_ref(), q.search.as_deref())?) } else { None };
+                let total =
+                    if want_count { Some(store.count(&tenant, q.filter.as_ref(), q.search.as_deref())?) } else { None };
                 Ok((items, total))
             })
             .await?;
@@ -248,18 +259,20 @@ impl OperationService {
     }
 
     /// How many operations match `query`'s `$filter` and `$search`.
-    pub async fn count(&self, query: CollectionQuery) -> Result<u64, OperationError> {
-        self.blocking(move |store| store.count(query.filter.as_ref(), query.search.as_deref())).await
+    pub async fn count(&self, tenant: &str, query: CollectionQuery) -> Result<u64, OperationError> {
+        let tenant = tenant.to_string();
+        self.blocking(move |store| store.count(&tenant, query.filter.as_ref(), query.search.as_deref())).await
     }
 
     /// Applies a PATCH (see the module documentation) under `precondition`.
     pub async fn update(
         &self,
+        tenant: &str,
         id: &str,
         patch: &DataPolicyOperation,
         precondition: Precondition,
     ) -> Result<Operation, OperationError> {
-        let current = self.get(id).await?;
+        let current = self.get(tenant, id).await?;
         check_precondition(&current, precondition)?;
         check_read_only(&current, patch, true)?;
         if patch.id.as_deref().is_some_and(|given| parse_id(given).ok() != Some(current.id)) {
@@ -299,8 +312,8 @@ impl OperationService {
     }
 
     /// Deletes an operation under `precondition`.
-    pub async fn delete(&self, id: &str, precondition: Precondition) -> Result<(), OperationError> {
-        let current = self.get(id).await?;
+    pub async fn delete(&self, tenant: &str, id: &str, precondition: Precondition) -> Result<(), OperationError> {
+        let current = self.get(tenant, id).await?;
         check_precondition(&current, precondition)?;
         let version = match precondition {
             Precondition::Any => None,

@@ -82,7 +82,7 @@ impl TestServer {
     pub async fn start_with(options: Options) -> TestServer {
         let state = tempfile::tempdir().expect("temporary state directory");
         let server = Self::start_in(state, options).await;
-        server.store.upsert_users(&test_users()).expect("users load");
+        server.store.upsert_users(TENANT, &test_users()).expect("users load");
         server
     }
 
@@ -120,7 +120,7 @@ impl TestServer {
 
     /// Where user `id`'s drive files go.
     pub fn drive(&self, id: &str) -> std::path::PathBuf {
-        dpo_server::export::sources::drive_dir(&self.state.path().join("drives"), id)
+        dpo_server::export::sources::drive_dir(&self.state.path().join("drives"), TENANT, id)
     }
 
     /// A token of a company administrator of the test tenant with `User.Export.All`.

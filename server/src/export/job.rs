@@ -117,13 +117,14 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
     let location = op.storage_location.clone().unwrap_or_default();
     let target = target::parse(&location, &ctx.policy, Utc::now())?;
     let sink = Sink::open(&target, &op.id.to_string())?;
-    let user_id = op.user_id.clone();
-    let user = blocking(&ctx.store, move |s| s.find_user(&user_id))
+    let (tenant, user_id) = (op.tenant_id.clone(), op.user_id.clone());
+    let user = blocking(&ctx.store, move |s| s.find_user(&tenant, &user_id))
         .await?
         .ok_or_else(|| ExportError::Source(format!("user {} is no longer in the directory", op.user_id)))?;
-    let files = sources::drive_files(&ctx.drives_root, &user.id)?;
-    let uid = user.id.clone();
-    let activity_count = blocking(&ctx.store, move |s| s.count_activities(&uid)).await?;
+    let tenant = op.tenant_id.clone();
+    let files = sources::drive_files(&ctx.drives_root, &tenant, &user.id)?;
+    let (t, uid) = (tenant.clone(), user.id.clone());
+    let activity_count = blocking(&ctx.store, move |s| s.count_activities(&t, &uid)).await?;
     let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::Source(e.to_string()))?);
 
     let total = profile.len() as u64 + files.iter().map(|f| f.size).sum::<u64>() + activity_count * ACTIVITY_WEIGHT;
@@ -169,8 +170,8 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
     let mut upload = sink.upload("activity.jsonl").await?;
     let mut after = 0;
     loop {
-        let uid = user.id.clone();
-        let batch = blocking(&ctx.store, move |s| s.activities(&uid, after, ACTIVITY_BATCH)).await?;
+        let (t, uid) = (tenant.clone(), user.id.clone());
+        let batch = blocking(&ctx.store, move |s| s.activities(&t, &uid, after, ACTIVITY_BATCH)).await?;
         let Some((last, _)) = batch.last() else { break };
         after = *last;
         let mut lines = Vec::with_capacity(batch.len() * ACTIVITY_WEIGHT as usize);

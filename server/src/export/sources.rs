@@ -1,5 +1,6 @@
 //! A user's data, as the export reads it: the profile (the directory entry), the drive (a folder tree per
-//! user under the server's drives folder, like OneDrive), and the activity records (in the store).
+//! user under the server's drives folder, `<drives>/<tenant>/<user>/`, like OneDrive), and the activity
+//! records (in the store).
 
 use super::ExportError;
 use std::path::{Path, PathBuf};
@@ -24,15 +25,15 @@ pub fn drive_folder_name(user_id: &str) -> String {
     if plain { user_id.to_string() } else { format!("x-{}", hex::encode(user_id)) }
 }
 
-/// The drive folder of `user_id` under `drives_root`.
-pub fn drive_dir(drives_root: &Path, user_id: &str) -> PathBuf {
-    drives_root.join(drive_folder_name(user_id))
+/// The drive folder of `user_id` of `tenant` under `drives_root`: `<drives>/<tenant>/<user>`.
+pub fn drive_dir(drives_root: &Path, tenant: &str, user_id: &str) -> PathBuf {
+    drives_root.join(drive_folder_name(tenant)).join(drive_folder_name(user_id))
 }
 
 /// Every regular file of the user's drive, sorted by path. Symbolic links are skipped, so a drive cannot
 /// reach files outside itself. A user without a drive folder has an empty drive.
-pub fn drive_files(drives_root: &Path, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
-    let root = drive_dir(drives_root, user_id);
+pub fn drive_files(drives_root: &Path, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
+    let root = drive_dir(drives_root, tenant, user_id);
     if !root.exists() {
         return Ok(Vec::new());
     }
@@ -70,16 +71,17 @@ mod tests {
     #[test]
     fn files_are_listed_with_relative_paths_and_links_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let drive = drive_dir(dir.path(), "u1");
+        let drive = drive_dir(dir.path(), "t1", "u1");
         std::fs::create_dir_all(drive.join("Documents/Taxes")).unwrap();
         std::fs::write(drive.join("Documents/Taxes/2025.pdf"), b"pdf").unwrap();
         std::fs::write(drive.join("notes.txt"), b"hello").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink("/etc/hostname", drive.join("escape")).unwrap();
-        let files = drive_files(dir.path(), "u1").unwrap();
+        let files = drive_files(dir.path(), "t1", "u1").unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.relative.as_str()).collect();
         assert_eq!(names, ["Documents/Taxes/2025.pdf", "notes.txt"]);
         assert_eq!(files[1].size, 5);
-        assert!(drive_files(dir.path(), "nobody").unwrap().is_empty());
+        assert!(drive_files(dir.path(), "t1", "nobody").unwrap().is_empty());
+        assert!(drive_files(dir.path(), "t2", "u1").unwrap().is_empty(), "another tenant's drive is another folder");
     }
 }

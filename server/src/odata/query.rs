@@ -63,6 +63,11 @@ pub struct RawOptions {
 
 /// Reads `raw` (the URL's query string), accepting only the system options in `allowed`.
 pub fn parse(raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError> {
+    parse_for_tenant(raw, allowed, "")
+}
+
+/// Like [`parse`], for a caller of `tenant`: its skip tokens only work for that tenant.
+pub fn parse_for_tenant(raw: &str, allowed: &[&str], tenant: &str) -> Result<CollectionQuery, QueryError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
         .map_err(|e| QueryError::new("query", format!("the query string cannot be read: {e}")))?;
     let mut seen: Vec<&str> = Vec::new();
@@ -127,7 +132,7 @@ pub fn parse(raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError>
         .iter()
         .map(|k| format!("{} {}", k.property.name, if k.descending { "desc" } else { "asc" }))
         .collect();
-    q.fingerprint = fingerprint(q.raw.filter.as_deref(), q.search.as_deref(), &orderby_text);
+    q.fingerprint = fingerprint(tenant, q.raw.filter.as_deref(), q.search.as_deref(), &orderby_text);
     if let Some((_, token)) = pairs.iter().find(|(n, _)| n == "$skiptoken") {
         q.skiptoken = Some(SkipToken::decode(token, &q.fingerprint)?);
     }

@@ -48,11 +48,12 @@ impl SkipToken {
     }
 }
 
-/// A short, stable fingerprint of the options that decide which operations a list holds and their order.
-pub fn fingerprint(filter: Option<&str>, search: Option<&str>, orderby: &[String]) -> String {
+/// A short, stable fingerprint of the tenant and the options that decide which operations a list holds and
+/// their order.
+pub fn fingerprint(tenant: &str, filter: Option<&str>, search: Option<&str>, orderby: &[String]) -> String {
     // FNV-1a: stable across builds and platforms, which std's hasher is not.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let text = format!("{}\u{1}{}\u{1}{}", filter.unwrap_or(""), search.unwrap_or(""), orderby.join(","));
+    let text = format!("{tenant}\u{1}{}\u{1}{}\u{1}{}", filter.unwrap_or(""), search.unwrap_or(""), orderby.join(","));
     for byte in text.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
@@ -66,7 +67,7 @@ mod tests {
 
     #[test]
     fn a_token_round_trips_and_is_bound_to_its_query() {
-        let q = fingerprint(Some("status eq 'running'"), None, &[]);
+        let q = fingerprint("t", Some("status eq 'running'"), None, &[]);
         let token = SkipToken {
             keys: vec![serde_json::json!("2024")],
             last_id: "x".into(),
@@ -74,7 +75,7 @@ mod tests {
             query: q.clone(),
         };
         assert_eq!(SkipToken::decode(&token.encode(), &q).unwrap(), token);
-        assert!(SkipToken::decode(&token.encode(), &fingerprint(None, None, &[])).is_err());
+        assert!(SkipToken::decode(&token.encode(), &fingerprint("t", None, None, &[])).is_err());
         assert!(SkipToken::decode("not-a-token", &q).is_err());
     }
 }

@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub struct OperationRecord {
     /// Unique key.
     pub id: Uuid,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
     /// The user whose data the operation is about.
     pub user_id: String,
     /// Where the operation stands.
@@ -78,6 +80,8 @@ pub struct Cursor {
 /// Which operations to read, in which order.
 #[derive(Debug, Clone, Copy)]
 pub struct ListRequest<'a> {
+    /// Only operations of this tenant.
+    pub tenant: &'a str,
     /// Only operations matching this.
     pub filter: Option<&'a Filter>,
     /// Only operations whose userId or storageLocation contains this.
@@ -127,22 +131,28 @@ pub trait OperationStore: Send + Sync + 'static {
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError>;
     /// Operations as `request` asks.
     fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError>;
-    /// How many operations match.
-    fn count(&self, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError>;
+    /// How many operations of `tenant` match.
+    fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError>;
     /// Replaces an operation if it is still at `record.version - 1`.
     fn replace(&self, record: &OperationRecord) -> Result<(), StoreError>;
     /// Deletes an operation if it is at `version` (any version when `None`).
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError>;
-    /// Adds or updates users; returns how many were written.
-    fn upsert_users(&self, users: &[UserRecord]) -> Result<usize, StoreError>;
-    /// The user with this id or userPrincipalName (case-insensitive), if any.
-    fn find_user(&self, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError>;
-    /// Records activities; returns how many were written.
-    fn add_activities(&self, activities: &[ActivityRecord]) -> Result<usize, StoreError>;
-    /// How many activity records a user has.
-    fn count_activities(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Adds or updates users of `tenant`; returns how many were written.
+    fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError>;
+    /// The user of `tenant` with this id or userPrincipalName (case-insensitive), if any.
+    fn find_user(&self, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Records activities of users of `tenant`; returns how many were written.
+    fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError>;
+    /// How many activity records a user of `tenant` has.
+    fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError>;
     /// Up to `limit` of a user's activity records after sequence number `after`, with their numbers.
-    fn activities(&self, user_id: &str, after: i64, limit: u64) -> Result<Vec<(i64, ActivityRecord)>, StoreError>;
+    fn activities(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<(i64, ActivityRecord)>, StoreError>;
     /// Atomically moves the oldest `notStarted` operation to `running` and returns it.
     fn claim_next(&self) -> Result<Option<OperationRecord>, StoreError>;
     /// Puts every `running` operation back to `notStarted` (after a crash nothing is running); returns how many.

@@ -14,7 +14,7 @@ use sea_query::{Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectState
 /// The operations table.
 pub const OPERATIONS: &str = "operations";
 /// Its columns, in the order [`select_operations`] reads them.
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 10] = [
     "id",
     "user_id",
     "status",
@@ -24,6 +24,7 @@ pub const COLUMNS: [&str; 9] = [
     "completed_at",
     "version",
     "failure_reason",
+    "tenant_id",
 ];
 
 /// Timestamps are stored as text in this one format, so text order is time order.
@@ -132,8 +133,8 @@ pub fn search_condition(term: &str) -> Expr {
         .or(Expr::col("storage_location").like(LikeExpr::new(pattern).escape('\\')))
 }
 
-fn matching(filter: Option<&Filter>, search: Option<&str>) -> Cond {
-    let mut cond = Cond::all();
+fn matching(tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Cond {
+    let mut cond = Cond::all().add(Expr::col("tenant_id").eq(tenant));
     if let Some(f) = filter {
         cond = cond.add(condition(f));
     }
@@ -200,7 +201,7 @@ fn after(order: &[SortKey], cursor: &Cursor) -> Expr {
 /// The SELECT of a list request.
 pub fn select_operations(request: &ListRequest<'_>) -> SelectStatement {
     let mut query = Query::select();
-    query.columns(COLUMNS).from(OPERATIONS).cond_where(matching(request.filter, request.search));
+    query.columns(COLUMNS).from(OPERATIONS).cond_where(matching(request.tenant, request.filter, request.search));
     if let Some(cursor) = request.after {
         query.and_where(after(request.order, cursor));
     }
@@ -212,8 +213,8 @@ pub fn select_operations(request: &ListRequest<'_>) -> SelectStatement {
 }
 
 /// The SELECT COUNT of matching operations.
-pub fn count_operations(filter: Option<&Filter>, search: Option<&str>) -> SelectStatement {
+pub fn count_operations(tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> SelectStatement {
     let mut query = Query::select();
-    query.expr(Expr::col("id").count()).from(OPERATIONS).cond_where(matching(filter, search));
+    query.expr(Expr::col("id").count()).from(OPERATIONS).cond_where(matching(tenant, filter, search));
     query
 }

@@ -34,6 +34,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0001_operations.sql")),
         M::up(include_str!("../../migrations/0002_users.sql")),
         M::up(include_str!("../../migrations/0003_export.sql")),
+        M::up(include_str!("../../migrations/0004_tenants.sql")),
     ])
 }
 
@@ -81,6 +82,7 @@ fn record(row: &Row<'_>) -> Result<OperationRecord, StoreError> {
         completed_at: completed.as_deref().map(parse_time).transpose()?,
         version: u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
         failure_reason: row.get(8).map_err(get_err)?,
+        tenant_id: row.get(9).map_err(get_err)?,
     })
 }
 
@@ -97,7 +99,7 @@ impl OperationStore for SqliteStore {
         let conn = self.conn()?;
         let result = conn.execute(
             "INSERT INTO operations (id, user_id, status, progress, storage_location, submitted_at, completed_at, \
-             version, failure_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             version, failure_reason, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 r.id.to_string(),
                 r.user_id,
@@ -108,6 +110,7 @@ impl OperationStore for SqliteStore {
                 r.completed_at.as_ref().map(timestamp),
                 to_i64(r.version),
                 r.failure_reason,
+                r.tenant_id,
             ],
         );
         match result {
@@ -143,8 +146,8 @@ impl OperationStore for SqliteStore {
         Ok(out)
     }
 
-    fn count(&self, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
-        let (text, values) = sql::count_operations(filter, search).build_rusqlite(SqliteQueryBuilder);
+    fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
+        let (text, values) = sql::count_operations(tenant, filter, search).build_rusqlite(SqliteQueryBuilder);
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&text).map_err(backend)?;
         let n: i64 = stmt.query_row(&*values.as_params(), |row| row.get(0)).map_err(backend)?;
@@ -202,19 +205,20 @@ impl OperationStore for SqliteStore {
         }
     }
 
-    fn upsert_users(&self, users: &[UserRecord]) -> Result<usize, StoreError> {
+    fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(backend)?;
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO users (id, user_principal_name, display_name, mail) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (id) DO UPDATE SET user_principal_name = excluded.user_principal_name, \
+                    "INSERT INTO users (tenant_id, id, user_principal_name, display_name, mail) \
+                     VALUES (?5, ?1, ?2, ?3, ?4) \
+                     ON CONFLICT (tenant_id, id) DO UPDATE SET user_principal_name = excluded.user_principal_name, \
                      display_name = excluded.display_name, mail = excluded.mail",
                 )
                 .map_err(backend)?;
             for u in users {
-                stmt.execute(params![u.id, u.user_principal_name, u.display_name, u.mail])
+                stmt.execute(params![u.id, u.user_principal_name, u.display_name, u.mail, tenant])
                     .map_err(|e| backend(format!("user {}: {e}", u.id)))?;
             }
         }
@@ -222,27 +226,29 @@ impl OperationStore for SqliteStore {
         Ok(users.len())
     }
 
-    fn find_user(&self, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
+    fn find_user(&self, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
         let conn = self.conn()?;
         conn.query_row(
             "SELECT id, user_principal_name, display_name, mail FROM users \
-             WHERE id = ?1 OR user_principal_name = ?1 COLLATE NOCASE LIMIT 1",
-            params![id_or_upn],
+             WHERE tenant_id = ?2 AND (id = ?1 OR user_principal_name = ?1 COLLATE NOCASE) LIMIT 1",
+            params![id_or_upn, tenant],
             user,
         )
         .optional()
         .map_err(backend)
     }
 
-    fn add_activities(&self, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
+    fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(backend)?;
         {
             let mut stmt = tx
-                .prepare_cached("INSERT INTO activities (user_id, occurred_at, kind, detail) VALUES (?1, ?2, ?3, ?4)")
+                .prepare_cached(
+                    "INSERT INTO activities (tenant_id, user_id, occurred_at, kind, detail) VALUES (?5, ?1, ?2, ?3, ?4)",
+                )
                 .map_err(backend)?;
             for a in activities {
-                stmt.execute(params![a.user_id, timestamp(&a.occurred_at), a.kind, a.detail.to_string()])
+                stmt.execute(params![a.user_id, timestamp(&a.occurred_at), a.kind, a.detail.to_string(), tenant])
                     .map_err(backend)?;
             }
         }
@@ -250,23 +256,33 @@ impl OperationStore for SqliteStore {
         Ok(activities.len())
     }
 
-    fn count_activities(&self, user_id: &str) -> Result<u64, StoreError> {
+    fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError> {
         let conn = self.conn()?;
         let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM activities WHERE user_id = ?1", params![user_id], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM activities WHERE tenant_id = ?2 AND user_id = ?1",
+                params![user_id, tenant],
+                |r| r.get(0),
+            )
             .map_err(backend)?;
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
-    fn activities(&self, user_id: &str, after: i64, limit: u64) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
+    fn activities(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, user_id, occurred_at, kind, detail FROM activities WHERE user_id = ?1 AND seq > ?2 \
+                "SELECT seq, user_id, occurred_at, kind, detail FROM activities WHERE tenant_id = ?4 AND user_id = ?1 AND seq > ?2 \
                  ORDER BY seq LIMIT ?3",
             )
             .map_err(backend)?;
-        let mut rows = stmt.query(params![user_id, after, to_i64(limit)]).map_err(backend)?;
+        let mut rows = stmt.query(params![user_id, after, to_i64(limit), tenant]).map_err(backend)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(backend)? {
             let get_err = |e: rusqlite::Error| StoreError::Corrupt(e.to_string());
