@@ -249,3 +249,42 @@ async fn a_tenant_never_sees_or_changes_another_tenants_operations() {
     paged.stop().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_jwks_can_come_from_a_url_fetched_at_start() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let jwks = std::fs::read_to_string(fixtures.join("test-jwks.json")).unwrap();
+    // A one-shot identity provider on loopback that serves the JWKS document.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/discovery/v2.0/keys", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
+                jwks.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    let auth = dpo_server::config::AuthConfig { local_key: false, jwks_url: Some(url), ..Default::default() };
+    let server = TestServer::start_with(Options { auth, ..Options::default() }).await;
+    let key = EncodingKey::from_rsa_pem(&std::fs::read(fixtures.join("test-rsa-key.pem")).unwrap()).unwrap();
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("test-idp-key-1".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &json!({
+            "iss": format!("https://login.microsoftonline.com/{TENANT}/v2.0"), "aud": "https://graph.microsoft.com",
+            "exp": now + 600, "tid": TENANT, "appid": "some-app", "roles": ["User.Read.All"],
+        }),
+        &key,
+    )
+    .unwrap();
+    let response = server.http_with(&token).get(server.url("/dataPolicyOperations/$count")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    server.stop().await;
+}

@@ -78,9 +78,12 @@ impl Call {
         }
     }
 
-    /// `request-id` and the echoed `client-request-id`, as Graph sends them on every answer.
+    /// `request-id` and the echoed `client-request-id`, as Graph sends them on every answer, and headers
+    /// that keep answers about personal data out of caches and content sniffing.
     fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             headers.insert("request-id", v);
         }

@@ -4,7 +4,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use dpo_server::{
     ServerConfig,
-    auth::tokens::MintRequest,
+    auth::tokens::{MintRequest, TokenRules},
+    config::AuthConfig,
     demo,
     export::target::TargetPolicy,
     import,
@@ -101,7 +102,8 @@ struct ServeArgs {
     /// Log level: trace, debug, info, warn, error or critical.
     #[arg(long, env = "DPO_LOG_LEVEL", default_value = "info")]
     log_level: String,
-    /// Folder of the server's durable state: the SQLite database, users' drives (drives/<user id>/) and,
+    /// Folder of the server's durable state: the SQLite database, its token key, users' drives
+    /// (drives/<tenant>/<user id>/) and,
     /// by default, local export folders (exports/).
     #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
     state_dir: PathBuf,
@@ -122,6 +124,26 @@ struct ServeArgs {
     /// Folder under which file:// storage locations may lie (default: <state dir>/exports).
     #[arg(long, env = "DPO_LOCAL_EXPORT_ROOT")]
     local_export_root: Option<PathBuf>,
+    /// Expected token issuer; {tid} stands for the token's tenant.
+    #[arg(long, env = "DPO_TOKEN_ISSUER", default_value = "https://login.microsoftonline.com/{tid}/v2.0")]
+    token_issuer: String,
+    /// Accepted token audiences.
+    #[arg(
+        long = "token-audience",
+        env = "DPO_TOKEN_AUDIENCES",
+        value_delimiter = ',',
+        default_value = "https://graph.microsoft.com,00000003-0000-0000-c000-000000000000"
+    )]
+    token_audiences: Vec<String>,
+    /// JWKS file of the identity provider's signing keys (RS256/ES256).
+    #[arg(long, env = "DPO_JWKS_FILE")]
+    jwks_file: Option<PathBuf>,
+    /// JWKS URL of the identity provider, fetched at start.
+    #[arg(long, env = "DPO_JWKS_URL")]
+    jwks_url: Option<String>,
+    /// Refuse tokens signed with this state directory's own key (`dpo-server token`).
+    #[arg(long, env = "DPO_NO_LOCAL_KEY")]
+    no_local_key: bool,
 }
 
 impl ServeArgs {
@@ -137,6 +159,12 @@ impl ServeArgs {
                 allowed_hosts: self.storage_hosts,
                 http_hosts: self.emulator_hosts,
                 local_root: self.local_export_root.map(|p| dpo_server::config::absolute(&p)),
+            },
+            auth: AuthConfig {
+                rules: TokenRules { issuer: self.token_issuer, audiences: self.token_audiences },
+                local_key: !self.no_local_key,
+                jwks_file: self.jwks_file,
+                jwks_url: self.jwks_url,
             },
             ..ServerConfig::default()
         }
