@@ -35,6 +35,6 @@ pub mod paging;
 pub mod waiting;
 
 pub use error::ClientError;
-pub use generated::{ByteStream, Client, Error, ResponseValue, types};
+pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, types};
 pub use paging::ListOptions;
 pub use waiting::{WaitOptions, operation_id_from_location};

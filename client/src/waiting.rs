@@ -33,6 +33,16 @@ impl Default for WaitOptions {
     }
 }
 
+/// The progress of an operation in percent, if it reports one as a number.
+pub fn progress_of(op: &Operation) -> Option<f64> {
+    use crate::generated::types::MicrosoftGraphDataPolicyOperationProgress as Progress;
+    match &op.progress {
+        Some(Progress::Variant0(Some(p))) => Some(*p),
+        Some(Progress::Variant1(Some(text))) => text.parse().ok(),
+        _ => None,
+    }
+}
+
 /// The status of an operation, if it has a known one.
 pub fn status_of(op: &Operation) -> Option<Status> {
     match &op.status {
@@ -71,12 +81,24 @@ impl Client {
     /// Polls operation `id` until it is `complete` or `failed`, waiting between polls as long as the
     /// service's `Retry-After` says (capped by `options.max_interval`), and returns its final state.
     pub async fn wait_for_operation(&self, id: &str, options: &WaitOptions) -> Result<Operation, ClientError> {
+        self.wait_for_operation_with_progress(id, options, |_| {}).await
+    }
+
+    /// Like [`Client::wait_for_operation`], calling `on_poll` with the operation after every poll (to show
+    /// its `progress`).
+    pub async fn wait_for_operation_with_progress(
+        &self,
+        id: &str,
+        options: &WaitOptions,
+        mut on_poll: impl FnMut(&Operation),
+    ) -> Result<Operation, ClientError> {
         let started = tokio::time::Instant::now();
         loop {
             let response =
                 self.data_policy_operations_data_policy_operation_get_data_policy_operation(id, None, None).await?;
             let pause = retry_after(&response).unwrap_or(options.default_interval).min(options.max_interval);
             let op = response.into_inner();
+            on_poll(&op);
             let status = status_of(&op);
             if matches!(status, Some(Status::Complete | Status::Failed)) {
                 return Ok(op);

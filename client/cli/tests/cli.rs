@@ -1,0 +1,147 @@
+//! The `dpo` binary against a real dpo server (real SQLite, real export to a local folder).
+
+use dpo_server::{
+    ServerConfig,
+    auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
+    server::start_with_store,
+    store::{OperationStore, UserRecord, sqlite::SqliteStore},
+};
+use std::{path::Path, sync::Arc};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn dpo(base_url: &str, token: Option<&str>, args: &[&str]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dpo"));
+    command.args(args).env("DPO_BASE_URL", base_url).env_remove("DPO_TOKEN").env_remove("DPO_OUTPUT");
+    if let Some(token) = token {
+        command.env("DPO_TOKEN", token);
+    }
+    let out = command.output().await.expect("dpo runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A server with user alice (a drive of two files) that runs exports, and an administrator's token.
+async fn server(state: &Path) -> (dpo_server::RunningServer, String) {
+    let store = Arc::new(SqliteStore::open(state).unwrap());
+    store
+        .upsert_users(
+            LOCAL_TENANT,
+            &[UserRecord {
+                id: "alice".into(),
+                user_principal_name: "alice@contoso.example".into(),
+                display_name: None,
+                mail: None,
+            }],
+        )
+        .unwrap();
+    let drive = dpo_server::export::sources::drive_dir(&state.join("drives"), LOCAL_TENANT, "alice");
+    std::fs::create_dir_all(drive.join("Documents")).unwrap();
+    std::fs::write(drive.join("Documents/cv.docx"), vec![42u8; 200_000]).unwrap();
+    std::fs::write(drive.join("notes.txt"), b"hello").unwrap();
+    let config = ServerConfig {
+        state_dir: state.to_path_buf(),
+        retry_after_seconds: 1,
+        log_level: "error".into(),
+        export_workers: 1,
+        ..Default::default()
+    };
+    let server = start_with_store(config, store as Arc<dyn OperationStore>).await.unwrap();
+    let token = mint_local(state, &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    (server, token)
+}
+
+#[tokio::test]
+async fn an_export_with_wait_ends_complete_and_downloads_verified() {
+    let state = tempfile::tempdir().unwrap();
+    let (server, token) = server(state.path()).await;
+    let base = format!("{}/v1.0", server.base_url());
+    let folder = state.path().join("exports/alice");
+
+    let run =
+        dpo(&base, Some(&token), &["export", "alice", "--to", folder.to_str().unwrap(), "--wait", "-o", "json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let op: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(op["status"], "complete");
+    assert_eq!(op["progress"], 100.0);
+    let id = op["id"].as_str().unwrap().to_string();
+
+    let run = dpo(&base, Some(&token), &["list", "--filter", "userId eq 'alice'", "--all", "-o", "json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ops: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0]["id"], id.as_str());
+    let run = dpo(&base, Some(&token), &["list", "--filter", "status eq 'failed'"]).await;
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout.lines().count(), 1, "a table with only its header: {}", run.stdout);
+
+    let run = dpo(&base, Some(&token), &["count"]).await;
+    assert_eq!((run.code, run.stdout.trim()), (0, "1"));
+
+    let target = tempfile::tempdir().unwrap();
+    let run = dpo(&base, Some(&token), &["download", &id, "--to", target.path().to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("all match the manifest"), "{}", run.stdout);
+    assert_eq!(std::fs::read(target.path().join("drive/notes.txt")).unwrap(), b"hello");
+    assert!(target.path().join("manifest.json").exists());
+
+    // A tampered export fails verification with its own exit code.
+    let exported = folder.join(&id).join("drive/notes.txt");
+    std::fs::write(&exported, b"tampered").unwrap();
+    let again = tempfile::tempdir().unwrap();
+    let run = dpo(&base, Some(&token), &["download", &id, "--to", again.path().to_str().unwrap()]).await;
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert!(run.stderr.contains("notes.txt"), "{}", run.stderr);
+
+    let run = dpo(&base, Some(&token), &["delete", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    server.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn failures_print_the_odata_code_and_message_and_exit_with_a_useful_code() {
+    let state = tempfile::tempdir().unwrap();
+    let (server, token) = server(state.path()).await;
+    let base = format!("{}/v1.0", server.base_url());
+
+    let run = dpo(&base, Some(&token), &["get", "not-a-guid"]).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.starts_with("error: BadRequest: 'not-a-guid' is not a valid"), "{}", run.stderr);
+    assert!(run.stderr.contains("request-id"), "{}", run.stderr);
+    assert!(!run.stderr.contains("ErrorResponse") && !run.stderr.contains("{ "), "no debug dump: {}", run.stderr);
+
+    let run = dpo(&base, None, &["count"]).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("InvalidAuthenticationToken"), "{}", run.stderr);
+
+    let run = dpo(
+        &base,
+        Some(&token),
+        &["export", "nobody", "--to", "https://a.blob.core.windows.net/c?sp=w&se=2099-01-01T00:00:00Z&sig=x"],
+    )
+    .await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("Request_ResourceNotFound"), "{}", run.stderr);
+
+    let run = dpo(&base, Some(&token), &["list", "--filter", "color eq 'red'"]).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("'color'"), "{}", run.stderr);
+    server.close().await.unwrap();
+
+    // Nothing listens any more: a transport failure.
+    let run = dpo(&base, Some(&token), &["count"]).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+
+    let run = dpo(&base, None, &["completions", "bash"]).await;
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("dpo") && run.stdout.contains("download"));
+    let run = dpo(&base, None, &["export"]).await;
+    assert_eq!(run.code, 2, "usage errors are clap's exit 2");
+}
