@@ -195,3 +195,45 @@ async fn waiting_polls_as_retry_after_says_until_the_operation_finishes() {
     assert!(done.completed_date_time.is_some());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_operation_handle_waits_for_completion_and_reports_failure_as_a_typed_error() {
+    let server = TestServer::start(1).await;
+    let client = server.client();
+    let export = client.export_personal_data("dave", &sas_url()).await.unwrap();
+    assert_eq!(export.retry_after, Some(Duration::from_secs(1)));
+    let id = export.id.clone();
+    let complete_later = |status, server: &TestServer| {
+        let store = server.store.clone();
+        let uuid = uuid::Uuid::parse_str(&id).unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            use dpo_server::store::OperationStore;
+            let mut record = store.get(uuid).unwrap().unwrap();
+            record.status = status;
+            record.progress = 100.0;
+            record.version += 1;
+            store.replace(&record).unwrap();
+        })
+    };
+    complete_later(dpo_api::model::DataPolicyOperationStatus::Complete, &server);
+    let mut polls = 0;
+    let done = export.wait(&WaitOptions::default(), |_| polls += 1).await.unwrap();
+    assert_eq!(done.id.as_deref(), Some(id.as_str()));
+    assert!(polls >= 1);
+
+    let failing = client.export_personal_data("erin", &sas_url()).await.unwrap();
+    let id = failing.id.clone();
+    let store = server.store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        use dpo_server::store::OperationStore;
+        let mut record = store.get(uuid::Uuid::parse_str(&id).unwrap()).unwrap().unwrap();
+        record.status = dpo_api::model::DataPolicyOperationStatus::Failed;
+        record.version += 1;
+        store.replace(&record).unwrap();
+    });
+    let err = failing.wait(&WaitOptions::default(), |_| {}).await.unwrap_err();
+    assert!(matches!(err, ClientError::ExportFailed { .. }), "{err}");
+    server.stop().await;
+}

@@ -23,6 +23,12 @@ pub enum ClientError {
     /// The answer could not be understood.
     #[error("the service's answer could not be understood: {0}")]
     Decode(String),
+    /// An export ended `failed`.
+    #[error("export {id} failed")]
+    ExportFailed {
+        /// The operation.
+        id: String,
+    },
     /// An operation did not finish in the time allowed.
     #[error("operation {id} did not finish within {waited_seconds} s (last status: {last_status})")]
     Timeout {

@@ -7,18 +7,25 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), dpo_client::ClientError> {
-//! let client = dpo_client::Client::new("http://127.0.0.1:8080");
-//! let accepted = client
-//!     .users_user_export_personal_data(
-//!         "user-id",
-//!         &dpo_client::types::UsersUserExportPersonalDataBody {
-//!             storage_location: Some("https://account.blob.core.windows.net/exports?sv=...&sig=...".into()),
-//!         },
-//!     )
+//! use dpo_client::{Client, WaitOptions, waiting::progress_of};
+//! // Any reqwest client works; this one sends the bearer token.
+//! let mut headers = reqwest::header::HeaderMap::new();
+//! headers.insert("authorization", "Bearer eyJ...".parse().unwrap());
+//! let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
+//! let client = Client::new_with_client("https://graph.microsoft.com/v1.0", http);
+//!
+//! let export = client
+//!     .export_personal_data("alice@contoso.com", "https://acct.blob.core.windows.net/exports?sv=...&sig=...")
 //!     .await?;
-//! let id = dpo_client::operation_id_from_location(&accepted)?;
-//! let done = client.wait_for_operation(&id, &dpo_client::WaitOptions::default()).await?;
-//! println!("{:?}", done.status);
+//! let done = export
+//!     .wait(&WaitOptions::default(), |op| println!("{:.0}%", progress_of(op).unwrap_or(0.0)))
+//!     .await?;
+//! println!("complete at {:?}", done.completed_date_time);
+//!
+//! // Every operation, page after page.
+//! use futures::TryStreamExt;
+//! let all: Vec<_> = client.list_all_operations(Default::default()).try_collect().await?;
+//! println!("{} operations, {} running", all.len(), client.count_operations(Some("status eq 'running'"), None).await?);
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
@@ -30,11 +37,13 @@ mod generated {
 
 pub mod count;
 pub mod error;
+pub mod handle;
 pub mod hooks;
 pub mod paging;
 pub mod waiting;
 
 pub use error::ClientError;
 pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, types};
+pub use handle::OperationHandle;
 pub use paging::ListOptions;
 pub use waiting::{WaitOptions, operation_id_from_location};
