@@ -706,3 +706,103 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties_tests {
+    //! Property tests: any input parses or fails cleanly and fast; any filter prints to text that parses
+    //! back to the same filter.
+    use super::*;
+    use crate::odata::properties::PROPERTIES;
+    use proptest::prelude::*;
+
+    fn value_for(property: Property) -> BoxedStrategy<Value> {
+        let dates = (0i64..4_000_000_000_000)
+            .prop_map(|ms| Value::DateTime(DateTime::from_timestamp_millis(ms).unwrap_or_default()));
+        match property.kind {
+            Kind::String => any::<String>().prop_map(Value::String).boxed(),
+            Kind::Id => any::<u128>().prop_map(|n| Value::Id(Uuid::from_u128(n))).boxed(),
+            Kind::DateTime => dates.boxed(),
+            Kind::Double => (-1.0e12f64..1.0e12).prop_map(Value::Number).boxed(),
+            Kind::Status => prop_oneof![
+                Just(DataPolicyOperationStatus::NotStarted),
+                Just(DataPolicyOperationStatus::Running),
+                Just(DataPolicyOperationStatus::Complete),
+                Just(DataPolicyOperationStatus::Failed),
+            ]
+            .prop_map(Value::Status)
+            .boxed(),
+        }
+    }
+
+    fn op() -> impl Strategy<Value = CmpOp> {
+        prop_oneof![
+            Just(CmpOp::Eq),
+            Just(CmpOp::Ne),
+            Just(CmpOp::Gt),
+            Just(CmpOp::Ge),
+            Just(CmpOp::Lt),
+            Just(CmpOp::Le)
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Filter> {
+        let property = proptest::sample::select(PROPERTIES.to_vec());
+        property.prop_flat_map(|p| {
+            let compare = (op(), value_for(p)).prop_map(move |(op, value)| Filter::Compare { property: p, op, value });
+            let list = proptest::collection::vec(value_for(p), 1..4)
+                .prop_map(move |values| Filter::In { property: p, values });
+            let mut choices = vec![compare.boxed(), list.boxed()];
+            if p.nullable {
+                choices.push(
+                    prop_oneof![Just(CmpOp::Eq), Just(CmpOp::Ne)]
+                        .prop_map(move |op| Filter::Compare { property: p, op, value: Value::Null })
+                        .boxed(),
+                );
+            }
+            if p.kind == Kind::String {
+                let func = prop_oneof![Just(TextFunc::StartsWith), Just(TextFunc::EndsWith), Just(TextFunc::Contains)];
+                choices.push(
+                    (func, any::<String>())
+                        .prop_map(move |(func, needle)| Filter::Text { func, property: p, needle })
+                        .boxed(),
+                );
+            }
+            proptest::strategy::Union::new(choices)
+        })
+    }
+
+    fn filter() -> impl Strategy<Value = Filter> {
+        leaf().prop_recursive(6, 48, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
+                inner.prop_map(|a| Filter::Not(Box::new(a))),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn printing_then_parsing_gives_the_same_filter(f in filter()) {
+            let text = f.to_string();
+            prop_assume!(text.chars().count() <= MAX_LENGTH);
+            let parsed = parse(&text);
+            prop_assert_eq!(parsed.as_ref(), Ok(&f), "{}", text);
+        }
+
+        #[test]
+        fn any_input_parses_or_fails_cleanly_and_quickly(input in "\\PC{0,300}") {
+            let started = std::time::Instant::now();
+            let _ = parse(&input);
+            // A guard against hangs (catastrophic backtracking, loops), not a speed target: far above normal.
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        }
+
+        #[test]
+        fn near_miss_inputs_fail_cleanly(input in "[a-zA-Z()' ,0-9.:\\-]{0,200}") {
+            let _ = parse(&input);
+        }
+    }
+}
