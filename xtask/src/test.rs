@@ -1,8 +1,8 @@
 //! `cargo xtask test`: everything CI runs, installing what it needs into `.tools/` first.
 //!
 //! Steps, in order: formatting, clippy, the spec gate (`cargo xtask check`), the OpenAPI validator
-//! (openapi-spec-validator from PyPI, in `.tools/venv`), and every test of the workspace, with Azurite
-//! (from npm, in `.tools/node_modules`) for the export tests.
+//! (openapi-spec-validator from PyPI, in `.tools/venv`), and every test of the workspace, with Azurite and
+//! Microsoft's JavaScript Graph SDK (from npm, in `.tools/node_modules`) for the export and interop tests.
 
 use anyhow::{Context, bail};
 use std::{
@@ -14,6 +14,8 @@ use std::{
 const SPEC_VALIDATOR: &str = "openapi-spec-validator==0.8.5";
 /// Azurite (the Azure Storage emulator) release the export tests run against.
 const AZURITE: &str = "azurite@3.37.0";
+/// Microsoft's JavaScript Graph SDK release the interop test drives.
+const GRAPH_SDK: &str = "@microsoft/microsoft-graph-client@3.0.7";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -55,10 +57,11 @@ pub fn python_tool(package: &str, executable: &str) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-/// Installs an npm package into `.tools/node_modules` unless `bin` is already there; returns `bin`'s path.
-pub fn npm_tool(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+/// Installs an npm package into `.tools/node_modules` unless `marker` (a path inside `node_modules`) is
+/// already there; returns the marker's full path.
+pub fn npm_tool(package: &str, marker: &str) -> anyhow::Result<PathBuf> {
     let tools = workspace_root().join(".tools");
-    let path = tools.join("node_modules").join(".bin").join(bin);
+    let path = tools.join("node_modules").join(marker);
     if !path.exists() {
         std::fs::create_dir_all(&tools)?;
         run(
@@ -85,8 +88,10 @@ pub fn run_all() -> anyhow::Result<()> {
         "openapi-spec-validator openapi/dpo.json",
         Command::new(bin.join("openapi-spec-validator")).arg("openapi/dpo.json"),
     )?;
-    let azurite = npm_tool(AZURITE, "azurite-blob")?;
-    let (passed, failed) = cargo_test(&azurite)?;
+    let azurite = npm_tool(AZURITE, ".bin/azurite-blob")?;
+    let graph_sdk = npm_tool(GRAPH_SDK, "@microsoft/microsoft-graph-client/package.json")?;
+    let graph_sdk = graph_sdk.parent().map(Path::to_path_buf).unwrap_or_default();
+    let (passed, failed) = cargo_test(&[("DPO_AZURITE", azurite), ("DPO_GRAPH_SDK", graph_sdk)])?;
     // One closing line for the whole run (cargo prints one per test binary, the last often a doc-test
     // binary with nothing in it).
     println!("tests: {passed} passed, {failed} failed");
@@ -97,12 +102,12 @@ pub fn run_all() -> anyhow::Result<()> {
 }
 
 /// Runs every test of the workspace, echoing cargo's output, and adds up its per-binary results.
-fn cargo_test(azurite: &Path) -> anyhow::Result<(u64, u64)> {
+fn cargo_test(env: &[(&str, PathBuf)]) -> anyhow::Result<(u64, u64)> {
     use std::io::{BufRead, BufReader};
     println!("==> cargo test");
     let mut child = cargo()
         .args(["test", "--workspace", "--no-fail-fast"])
-        .env("DPO_AZURITE", azurite)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
         .current_dir(workspace_root())
         .stdout(std::process::Stdio::piped())
         .spawn()
