@@ -79,6 +79,20 @@ async fn without_a_valid_token_every_operation_answers_401_with_www_authenticate
             assert_eq!(body["error"]["code"], "InvalidAuthenticationToken", "{what}");
         }
     }
+    // Authentication comes before reading the request: a malformed body or query without a token is 401.
+    let anonymous = reqwest::Client::new();
+    for request in [
+        anonymous
+            .post(server.url("/users/alice/exportPersonalData"))
+            .header("content-type", "application/json")
+            .body("{oops"),
+        anonymous.patch(server.url(&format!("/dataPolicyOperations/{id}"))).json(&json!({"progress": "lots"})),
+        anonymous.get(server.url("/dataPolicyOperations?$top=many")),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
     // Nothing was changed by any of them.
     let (_, op) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(op["@odata.etag"], "W/\"1\"");

@@ -126,6 +126,9 @@ async fn http_edges_answer_with_odata_errors_and_the_right_status() {
         assert_eq!(body["error"]["code"], code, "{body}");
         assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
+    let put = http.put(server.url(&format!("/v1.0/dataPolicyOperations/{id}"))).send().await.unwrap();
+    assert_eq!(put.status().as_u16(), 405);
+    assert_eq!(put.headers()["allow"], "GET, PATCH, DELETE", "405 says what is allowed");
     // Custom query options (without `$`) are the application's; dpo has none and ignores them.
     let (status, _) = get_json(&server, "/dataPolicyOperations?tracking=1").await;
     assert_eq!(status, 200);

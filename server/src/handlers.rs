@@ -14,6 +14,7 @@ use crate::{
     wire,
 };
 use chrono::{SubsecRound, Utc};
+use dpo_api::extract::{CheckedBody, CheckedQuery};
 use dpo_api::{
     DataPolicyOperationsApi, GraphError,
     error::InnerError,
@@ -21,7 +22,7 @@ use dpo_api::{
     params::{GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
     responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
-use dropshot::{ErrorStatusCode, Header, HttpResponseDeleted, Path, Query, RequestContext, TypedBody};
+use dropshot::{ErrorStatusCode, Header, Path, RequestContext};
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -224,10 +225,11 @@ impl DataPolicyOperationsApi for DpoApi {
 
     async fn list_data_policy_operations(
         rqctx: RequestContext<AppContext>,
-        _query: Query<ListQuery>,
+        query: CheckedQuery<ListQuery>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperationCollection>>, GraphError> {
         let call = Call::new(&rqctx);
         let caller = authorized!(call, rqctx, Action::Read);
+        query.into_inner().map_err(|e| call.fail(&rqctx, e))?;
         match DpoApi::list(&rqctx, &call, &caller).await {
             Ok(body) => Ok(Answer::Ok(ShapedOk::new(body, call.headers()))),
             Err(e) => Err(call.fail(&rqctx, e)),
@@ -236,12 +238,12 @@ impl DataPolicyOperationsApi for DpoApi {
 
     async fn create_data_policy_operation(
         rqctx: RequestContext<AppContext>,
-        body: TypedBody<DataPolicyOperation>,
+        body: CheckedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedCreated<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
         let caller = authorized!(call, rqctx, Action::Export);
         let answer = async {
-            let op = rqctx.context().operations.create(&caller.tenant, &body.into_inner()).await?;
+            let op = rqctx.context().operations.create(&caller.tenant, &body.into_inner()?).await?;
             let mut headers = call.entity_headers(&op);
             let location = format!("{}/dataPolicyOperations/{}", call.root, op.id);
             headers.insert(
@@ -256,10 +258,11 @@ impl DataPolicyOperationsApi for DpoApi {
     async fn get_data_policy_operation(
         rqctx: RequestContext<AppContext>,
         path: Path<OperationPath>,
-        _query: Query<GetQuery>,
+        query: CheckedQuery<GetQuery>,
     ) -> Result<Answer<EntityOrCount>, GraphError> {
         let call = Call::new(&rqctx);
         let caller = authorized!(call, rqctx, Action::Read);
+        query.into_inner().map_err(|e| call.fail(&rqctx, e))?;
         let ctx = rqctx.context();
         let id = path.into_inner().id;
         let answer = async {
@@ -282,7 +285,7 @@ impl DataPolicyOperationsApi for DpoApi {
     async fn update_data_policy_operation(
         rqctx: RequestContext<AppContext>,
         path: Path<OperationPath>,
-        body: TypedBody<DataPolicyOperation>,
+        body: CheckedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
         let caller = authorized!(call, rqctx, Action::Export);
@@ -292,7 +295,7 @@ impl DataPolicyOperationsApi for DpoApi {
             let op = rqctx
                 .context()
                 .operations
-                .update(&caller.tenant, &path.into_inner().id, &body.into_inner(), precondition)
+                .update(&caller.tenant, &path.into_inner().id, &body.into_inner()?, precondition)
                 .await?;
             Ok::<_, GraphError>(Answer::Ok(ShapedOk::new(call.entity(&op, None)?, call.entity_headers(&op))))
         };
@@ -316,12 +319,12 @@ impl DataPolicyOperationsApi for DpoApi {
     async fn export_personal_data(
         rqctx: RequestContext<AppContext>,
         path: Path<UserPath>,
-        body: TypedBody<ExportPersonalDataRequest>,
+        body: CheckedBody<ExportPersonalDataRequest>,
     ) -> Result<Answer<AcceptedNoContent<ExportAcceptedHeaders>>, GraphError> {
         let call = Call::new(&rqctx);
         let caller = authorized!(call, rqctx, Action::Export);
         let ctx = rqctx.context();
-        let request = body.into_inner();
+        let request = body.into_inner().map_err(|e| call.fail(&rqctx, e))?;
         match ctx
             .operations
             .submit_export(&caller.tenant, &path.into_inner().user_id, request.storage_location.as_deref())
@@ -340,37 +343,41 @@ impl DataPolicyOperationsApi for DpoApi {
     }
 }
 
-/// Answers a method the collection or the action does not support.
-pub async fn method_not_allowed(rqctx: RequestContext<AppContext>) -> Result<HttpResponseDeleted, GraphError> {
-    Err(not_allowed(&rqctx))
+/// Answers a method the collection does not support.
+pub async fn method_not_allowed(rqctx: RequestContext<AppContext>) -> Result<Answer<NoContent>, GraphError> {
+    Ok(not_allowed(&rqctx, "GET, POST"))
 }
 
 /// Answers a method a single operation does not support.
 pub async fn method_not_allowed_on_operation(
     rqctx: RequestContext<AppContext>,
     _path: Path<OperationPath>,
-) -> Result<HttpResponseDeleted, GraphError> {
-    Err(not_allowed(&rqctx))
+) -> Result<Answer<NoContent>, GraphError> {
+    Ok(not_allowed(&rqctx, "GET, PATCH, DELETE"))
 }
 
 /// Answers a method the user action does not support.
 pub async fn method_not_allowed_on_user(
     rqctx: RequestContext<AppContext>,
     _path: Path<UserPath>,
-) -> Result<HttpResponseDeleted, GraphError> {
-    Err(not_allowed(&rqctx))
+) -> Result<Answer<NoContent>, GraphError> {
+    Ok(not_allowed(&rqctx, "POST"))
 }
 
-fn not_allowed(rqctx: &RequestContext<AppContext>) -> GraphError {
+/// 405 with the `Allow` header HTTP requires.
+fn not_allowed(rqctx: &RequestContext<AppContext>, allow: &'static str) -> Answer<NoContent> {
     let call = Call::new(rqctx);
     let method = rqctx.request.method().clone();
     let path = rqctx.request.uri().path().to_string();
-    call.fail(
+    let error = call.fail(
         rqctx,
         GraphError::new(
             dropshot::ErrorStatusCode::METHOD_NOT_ALLOWED,
             dpo_api::error::codes::METHOD_NOT_ALLOWED,
-            format!("The HTTP method '{method}' is not allowed for the resource {path}"),
+            format!("The HTTP method '{method}' is not allowed for the resource {path}; allowed: {allow}"),
         ),
-    )
+    );
+    let mut headers = call.headers();
+    headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    Answer::Refused { error, headers }
 }

@@ -2,11 +2,12 @@
 
 use crate::{
     error::GraphError,
+    extract::{CheckedBody, CheckedQuery},
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
     params::{CountQuery, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
     responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
-use dropshot::{Header, HttpResponseOk, Path, Query, RequestContext, TypedBody};
+use dropshot::{Header, HttpResponseOk, Path, Query, RequestContext};
 
 /// The data policy operations API that the dpo server serves.
 #[dropshot::api_description]
@@ -23,7 +24,7 @@ pub trait DataPolicyOperationsApi {
     }]
     async fn list_data_policy_operations(
         rqctx: RequestContext<Self::Context>,
-        query: Query<ListQuery>,
+        query: CheckedQuery<ListQuery>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperationCollection>>, GraphError>;
 
     /// Add new entity to dataPolicyOperations.
@@ -35,7 +36,7 @@ pub trait DataPolicyOperationsApi {
     }]
     async fn create_data_policy_operation(
         rqctx: RequestContext<Self::Context>,
-        body: TypedBody<DataPolicyOperation>,
+        body: CheckedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedCreated<DataPolicyOperation>>, GraphError>;
 
     /// Retrieve the properties of a dataPolicyOperation object.
@@ -50,7 +51,7 @@ pub trait DataPolicyOperationsApi {
     async fn get_data_policy_operation(
         rqctx: RequestContext<Self::Context>,
         path: Path<OperationPath>,
-        query: Query<GetQuery>,
+        query: CheckedQuery<GetQuery>,
     ) -> Result<Answer<EntityOrCount>, GraphError>;
 
     /// Update entity in dataPolicyOperations.
@@ -63,7 +64,7 @@ pub trait DataPolicyOperationsApi {
     async fn update_data_policy_operation(
         rqctx: RequestContext<Self::Context>,
         path: Path<OperationPath>,
-        body: TypedBody<DataPolicyOperation>,
+        body: CheckedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperation>>, GraphError>;
 
     /// Delete entity from dataPolicyOperations.
@@ -89,7 +90,7 @@ pub trait DataPolicyOperationsApi {
     async fn export_personal_data(
         rqctx: RequestContext<Self::Context>,
         path: Path<UserPath>,
-        body: TypedBody<ExportPersonalDataRequest>,
+        body: CheckedBody<ExportPersonalDataRequest>,
     ) -> Result<Answer<AcceptedNoContent<ExportAcceptedHeaders>>, GraphError>;
 }
 

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod document;
 pub mod error;
+pub mod extract;
 pub mod model;
 pub mod params;
 pub mod responses;

@@ -76,6 +76,11 @@ pub fn parse_for_tenant(raw: &str, allowed: &[&str], tenant: &str) -> Result<Col
         if !name.starts_with('$') {
             continue; // OData custom query options are the application's; dpo has none and ignores them.
         }
+        // An empty $filter, $search, $orderby, $select or $expand asks for nothing: it is taken as absent.
+        let optional_text = ["$filter", "$search", "$orderby", "$select", "$expand"];
+        if value.trim().is_empty() && optional_text.contains(&name.as_str()) {
+            continue;
+        }
         let Some(option) = allowed.iter().find(|a| *a == name) else {
             return Err(QueryError::new(
                 name,
@@ -208,5 +213,6 @@ mod tests {
         assert!(parse("$count=yes", allowed::LIST).is_err());
         assert!(parse("$top=-1", allowed::LIST).is_err());
         assert!(parse("$search=%22%22", allowed::LIST).is_err());
+        assert!(parse("$filter=&$select=&$orderby=%20", allowed::LIST).is_ok(), "empty options are absent");
     }
 }
