@@ -351,9 +351,11 @@ pub async fn method_not_allowed(rqctx: RequestContext<AppContext>) -> Result<Ans
 /// Answers a method a single operation does not support.
 pub async fn method_not_allowed_on_operation(
     rqctx: RequestContext<AppContext>,
-    _path: Path<OperationPath>,
+    path: Path<OperationPath>,
 ) -> Result<Answer<NoContent>, GraphError> {
-    Ok(not_allowed(&rqctx, "GET, PATCH, DELETE"))
+    // The same route serves `/dataPolicyOperations/$count`, which only answers GET.
+    let allow = if path.into_inner().id == "$count" { "GET" } else { "GET, PATCH, DELETE" };
+    Ok(not_allowed(&rqctx, allow))
 }
 
 /// Answers a method the user action does not support.
@@ -364,8 +366,13 @@ pub async fn method_not_allowed_on_user(
     Ok(not_allowed(&rqctx, "POST"))
 }
 
-/// 405 with the `Allow` header HTTP requires.
+/// 405 with the `Allow` header HTTP requires; for `OPTIONS`, 204 with `Allow`.
 fn not_allowed(rqctx: &RequestContext<AppContext>, allow: &'static str) -> Answer<NoContent> {
+    if rqctx.request.method() == http::Method::OPTIONS {
+        let mut headers = Call::new(rqctx).headers();
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        return Answer::Ok(NoContent { headers });
+    }
     let call = Call::new(rqctx);
     let method = rqctx.request.method().clone();
     let path = rqctx.request.uri().path().to_string();

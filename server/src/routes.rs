@@ -1,5 +1,6 @@
 //! The routes the server answers: the API traits' own paths, the same under Graph's service roots
-//! (`/v1.0`, `/beta`), and an OData `405` for every other method on those paths.
+//! (`/v1.0`, `/beta`), `OPTIONS` (204 with `Allow`), and an OData `405` with `Allow` for every other method
+//! on those paths.
 //!
 //! dropshot's router answers unknown paths itself, in its own error shape (not OData); it offers no hook
 //! for that.
@@ -15,7 +16,7 @@ use http::Method;
 const COLLECTION: &str = "/dataPolicyOperations";
 const OPERATION: &str = "/dataPolicyOperations/{dataPolicyOperation-id}";
 const EXPORT: &str = "/users/{user-id}/exportPersonalData";
-const METHODS: [Method; 5] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+const METHODS: [Method; 6] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
 
 /// The full router description of the server.
 pub fn api() -> Result<ApiDescription<AppContext>, String> {

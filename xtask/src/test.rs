@@ -1,7 +1,8 @@
 //! `cargo xtask test`: everything CI runs, installing what it needs into `.tools/` first.
 //!
 //! Steps, in order: formatting, clippy, the spec gate (`cargo xtask check`), the OpenAPI validator
-//! (openapi-spec-validator from PyPI, in `.tools/venv`), and every test of the workspace, with Azurite and
+//! (openapi-spec-validator from PyPI, in `.tools/venv`), schemathesis (PyPI, same venv) against a live
+//! server, and every test of the workspace, with Azurite and
 //! Microsoft's JavaScript Graph SDK (from npm, in `.tools/node_modules`) for the export and interop tests.
 
 use anyhow::{Context, bail};
@@ -14,6 +15,8 @@ use std::{
 const SPEC_VALIDATOR: &str = "openapi-spec-validator==0.8.5";
 /// Azurite (the Azure Storage emulator) release the export tests run against.
 const AZURITE: &str = "azurite@3.37.0";
+/// schemathesis release the conformance step runs.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// Microsoft's JavaScript Graph SDK release the interop test drives.
 const GRAPH_SDK: &str = "@microsoft/microsoft-graph-client@3.0.7";
 
@@ -88,6 +91,7 @@ pub fn run_all() -> anyhow::Result<()> {
         "openapi-spec-validator openapi/dpo.json",
         Command::new(bin.join("openapi-spec-validator")).arg("openapi/dpo.json"),
     )?;
+    conformance()?;
     let azurite = npm_tool(AZURITE, ".bin/azurite-blob")?;
     let graph_sdk = npm_tool(GRAPH_SDK, "@microsoft/microsoft-graph-client/package.json")?;
     let graph_sdk = graph_sdk.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -98,6 +102,72 @@ pub fn run_all() -> anyhow::Result<()> {
     if failed > 0 {
         bail!("{failed} tests failed");
     }
+    Ok(())
+}
+
+/// A `dpo-server` started for a check; killed when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// schemathesis against a live server: every operation, its examples and generated cases, every check.
+fn conformance() -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader};
+    let bin = python_tool(SCHEMATHESIS, "st")?;
+    run("cargo build --bins", cargo().args(["build", "--workspace", "--bins", "--quiet"]))?;
+    let root = workspace_root();
+    let server_bin = root.join("target/debug/dpo-server");
+    let state = root.join(".tools/conformance-state");
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state)?;
+    std::fs::write(
+        state.join("users.json"),
+        r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"},{"id":"0","userPrincipalName":"zero@contoso.example"}]"#,
+    )?;
+    run(
+        "load the conformance users",
+        Command::new(&server_bin)
+            .args(["users", "import"])
+            .arg(state.join("users.json"))
+            .arg("--state-dir")
+            .arg(&state),
+    )?;
+    let mut child = Command::new(&server_bin)
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--export-workers", "0", "--state-dir"])
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting dpo-server")?;
+    let stdout = child.stdout.take().context("server output")?;
+    let server = Server(child);
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first)?;
+    let base = first.trim().rsplit(' ').next().unwrap_or_default().to_string();
+    if !base.starts_with("http://127.0.0.1:") {
+        bail!("dpo-server did not say where it listens: {first:?}");
+    }
+    let token = Command::new(&server_bin)
+        .args(["token", "--user", "conformance", "--admin", "--state-dir"])
+        .arg(&state)
+        .output()
+        .context("minting a token")?;
+    let token = String::from_utf8(token.stdout)?.trim().to_string();
+    run(
+        "schemathesis run openapi/dpo.json (all checks)",
+        Command::new(bin.join("st"))
+            .arg("--config-file")
+            .arg(root.join("openapi/schemathesis.toml"))
+            .args(["run", "openapi/dpo.json", "--checks", "all", "--max-examples", "25", "--no-color", "--url"])
+            .arg(format!("{base}/v1.0"))
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {token}")),
+    )?;
+    drop(server);
     Ok(())
 }
 

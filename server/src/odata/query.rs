@@ -101,11 +101,11 @@ pub fn parse_for_tenant(raw: &str, allowed: &[&str], tenant: &str) -> Result<Col
                 q.raw.search = Some(value.clone());
             }
             "$orderby" => {
-                q.orderby = orderby::parse(&comma_list(value))?;
+                q.orderby = orderby::parse(&comma_list(option, value)?)?;
                 q.raw.orderby = Some(value.clone());
             }
             "$select" => {
-                q.select = selection(&comma_list(value))?;
+                q.select = selection(&comma_list(option, value)?)?;
                 q.raw.select = Some(value.clone());
             }
             "$expand" => {
@@ -164,8 +164,18 @@ pub fn selection(names: &[String]) -> Result<Option<Vec<String>>, QueryError> {
     Ok(Some(names.to_vec()))
 }
 
-fn comma_list(value: &str) -> Vec<String> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+/// The items of a comma-separated option; an empty item or one named twice is an error.
+fn comma_list(option: &str, value: &str) -> Result<Vec<String>, QueryError> {
+    let items: Vec<String> = value.split(',').map(|s| s.trim().to_string()).collect();
+    if items.iter().any(String::is_empty) {
+        return Err(QueryError::new(option, format!("{option} has an empty item: '{value}'")));
+    }
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) {
+            return Err(QueryError::new(option, format!("{option} names '{item}' twice")));
+        }
+    }
+    Ok(items)
 }
 
 fn non_negative(option: &str, value: &str) -> Result<u64, QueryError> {
@@ -214,5 +224,7 @@ mod tests {
         assert!(parse("$top=-1", allowed::LIST).is_err());
         assert!(parse("$search=%22%22", allowed::LIST).is_err());
         assert!(parse("$filter=&$select=&$orderby=%20", allowed::LIST).is_ok(), "empty options are absent");
+        assert!(parse("$select=,,", allowed::LIST).is_err());
+        assert!(parse("$select=id,id", allowed::LIST).is_err());
     }
 }
