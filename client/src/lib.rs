@@ -5,28 +5,47 @@
 //! OData ([`hooks`]) and add what it lacks: reading `$count` ([`count`]), following `@odata.nextLink` as a
 //! stream ([`paging`]) and waiting for an operation to finish ([`waiting`]).
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), dpo_client::ClientError> {
+//! A whole export, from submission to the verified result (this example runs, as a test, against a dpo
+//! server it starts on 127.0.0.1 with a temporary state directory):
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # use dpo_server::{auth, store::{OperationStore, UserRecord, sqlite::SqliteStore}};
+//! # let state = tempfile::tempdir()?;
+//! # let config = dpo_server::ServerConfig { state_dir: state.path().into(), log_level: "error".into(), retry_after_seconds: 1, ..Default::default() };
+//! # let alice = UserRecord { id: "alice".into(), user_principal_name: "alice@contoso.com".into(), display_name: None, mail: None };
+//! # SqliteStore::open(state.path())?.upsert_users(auth::LOCAL_TENANT, &[alice])?;
+//! # let server = dpo_server::start(config).await?;
+//! # let base_url = format!("{}/v1.0", server.base_url());
+//! # let token = auth::mint_local(state.path(), &auth::tokens::MintRequest::admin(auth::LOCAL_TENANT))?;
+//! # let storage_location = url::Url::from_directory_path(state.path().join("exports/alice")).unwrap().to_string();
 //! use dpo_client::{Client, WaitOptions, waiting::progress_of};
-//! // Any reqwest client works; this one sends the bearer token.
-//! let mut headers = reqwest::header::HeaderMap::new();
-//! headers.insert("authorization", "Bearer eyJ...".parse().unwrap());
-//! let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
-//! let client = Client::new_with_client("https://graph.microsoft.com/v1.0", http);
-//!
-//! let export = client
-//!     .export_personal_data("alice@contoso.com", "https://acct.blob.core.windows.net/exports?sv=...&sig=...")
-//!     .await?;
-//! let done = export
-//!     .wait(&WaitOptions::default(), |op| println!("{:.0}%", progress_of(op).unwrap_or(0.0)))
-//!     .await?;
-//! println!("complete at {:?}", done.completed_date_time);
-//!
-//! // Every operation, page after page.
 //! use futures::TryStreamExt;
-//! let all: Vec<_> = client.list_all_operations(Default::default()).try_collect().await?;
-//! println!("{} operations, {} running", all.len(), client.count_operations(Some("status eq 'running'"), None).await?);
-//! # Ok(()) }
+//!
+//! // Any reqwest client works; this one sends the bearer token with every request.
+//! let mut headers = reqwest::header::HeaderMap::new();
+//! headers.insert("authorization", format!("Bearer {token}").parse()?);
+//! let http = reqwest::Client::builder().default_headers(headers).build()?;
+//! let client = Client::new_with_client(&base_url, http); // e.g. https://graph.microsoft.com/v1.0
+//!
+//! // Submit, then wait as Retry-After says, watching the progress.
+//! let export = client.export_personal_data("alice@contoso.com", &storage_location).await?;
+//! let done = export.wait(&WaitOptions::default(), |op| println!("{:.0}%", progress_of(op).unwrap_or(0.0))).await?;
+//! assert_eq!(progress_of(&done), Some(100.0));
+//!
+//! // Every operation, page after page, and a count with an OData filter.
+//! let all: Vec<dpo_client::DataPolicyOperation> = client.list_all_operations(Default::default()).try_collect().await?;
+//! assert_eq!(all.len(), 1);
+//! assert_eq!(client.count_operations(Some("status eq 'complete'"), None).await?, 1);
+//!
+//! // Failures are typed OData errors.
+//! let missing = client.data_policy_operations_data_policy_operation_get_data_policy_operation("nope", None, None).await;
+//! let error = dpo_client::ClientError::from(missing.unwrap_err());
+//! assert_eq!(error.code(), Some("BadRequest"));
+//! # server.close().await?;
+//! # Ok(())
+//! # }
 //! ```
 #![warn(missing_docs)]
 
@@ -47,3 +66,14 @@ pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, types}
 pub use handle::OperationHandle;
 pub use paging::ListOptions;
 pub use waiting::{WaitOptions, operation_id_from_location};
+
+/// A data policy operation (`microsoft.graph.dataPolicyOperation`).
+pub type DataPolicyOperation = types::MicrosoftGraphDataPolicyOperation;
+/// Where an operation stands (`microsoft.graph.dataPolicyOperationStatus`).
+pub type OperationStatus = types::MicrosoftGraphDataPolicyOperationStatus;
+/// One page of a list of operations.
+pub type OperationPage = types::MicrosoftGraphDataPolicyOperationCollectionResponse;
+/// An OData error body (`microsoft.graph.ODataErrors.ODataError`).
+pub type ODataError = types::MicrosoftGraphODataErrorsODataError;
+/// The body of `exportPersonalData`.
+pub type ExportRequest = types::UsersUserExportPersonalDataBody;
