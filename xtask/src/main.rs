@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's automation. `cargo xtask --help` lists the commands.
 
+mod bench;
 mod spec;
 mod test;
 
@@ -28,8 +29,17 @@ enum Command {
     Check,
     /// Print every difference between the document and the server, including the allow-listed ones.
     Diff,
-    /// Run everything CI runs: formatting, clippy, the document validator and all tests.
+    /// Run everything CI runs: formatting, clippy, the document validator, schemathesis and all tests.
     Test,
+    /// Measure dpo against the dropshot ceiling and Prism over loopback; writes BENCHMARKS.md.
+    Bench {
+        /// Operations in the database.
+        #[arg(long, default_value_t = 1_000_000)]
+        operations: u64,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Check => spec::check(),
         Command::Diff => spec::diff(),
         Command::Test => test::run_all(),
+        Command::Bench { operations, seconds } => bench::run(operations, seconds),
     }
 }

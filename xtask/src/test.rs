@@ -20,7 +20,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// Microsoft's JavaScript Graph SDK release the interop test drives.
 const GRAPH_SDK: &str = "@microsoft/microsoft-graph-client@3.0.7";
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
