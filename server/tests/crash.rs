@@ -1,0 +1,140 @@
+//! The real `dpo-server` binary killed with SIGKILL in the middle of an export: started again over the same
+//! state directory, it runs the export anew and ends `complete` and whole; meanwhile its memory stays
+//! bounded by its buffers, not by the size of the file it streams.
+
+use dpo_server::{
+    auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
+    export::sources::drive_dir,
+};
+use sha2::{Digest, Sha256};
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(state: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--retry-after", "1", "--state-dir"])
+        .arg(state)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("dpo-server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("it says where it listens");
+    let base = line.trim().rsplit(' ').next().expect("a URL").to_string();
+    Server { child, base }
+}
+
+/// Peak resident memory of a process, in KiB (Linux).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+async fn operation(http: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
+    http.get(format!("{base}/v1.0/dataPolicyOperations/{id}")).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_memory() {
+    let state = tempfile::tempdir().unwrap();
+    let users = state.path().join("users.json");
+    std::fs::write(&users, r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#).unwrap();
+    let imported = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
+        .args(["users", "import"])
+        .arg(&users)
+        .arg("--state-dir")
+        .arg(state.path())
+        .status()
+        .unwrap();
+    assert!(imported.success());
+    // 256 MiB in one file: far more than the server may hold in memory.
+    let drive = drive_dir(&state.path().join("drives"), LOCAL_TENANT, "alice");
+    std::fs::create_dir_all(&drive).unwrap();
+    let block: Vec<u8> = (0..1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(drive.join("archive.bin")).unwrap();
+        for _ in 0..256 {
+            file.write_all(&block).unwrap();
+        }
+    }
+    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
+
+    let first = serve(state.path());
+    let destination = state.path().join("exports/alice");
+    let location = url_of(&destination);
+    let accepted = http
+        .post(format!("{}/v1.0/users/alice/exportPersonalData", first.base))
+        .json(&serde_json::json!({ "storageLocation": location }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status().as_u16(), 202);
+    let id = accepted.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string();
+
+    // Wait until it is well under way, then SIGKILL.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let op = operation(&http, &first.base, &id).await;
+        let progress = op["progress"].as_f64().unwrap_or(0.0);
+        if op["status"] == "running" && progress > 0.0 {
+            break;
+        }
+        assert!(op["status"] != "complete", "finished before it could be killed: {op}");
+        assert!(Instant::now() < deadline, "never ran: {op}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(first); // kill -9
+    assert!(!destination.join(&id).join("manifest.json").exists(), "killed before the manifest");
+
+    let second = serve(state.path());
+    let pid = second.child.id();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let done = loop {
+        let op = operation(&http, &second.base, &id).await;
+        if op["status"] == "complete" || op["status"] == "failed" {
+            break op;
+        }
+        assert!(Instant::now() < deadline, "did not finish after the restart: {op}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["progress"], 100.0);
+
+    let folder = destination.join(&id);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    for object in manifest["objects"].as_array().unwrap() {
+        let bytes = std::fs::read(folder.join(object["path"].as_str().unwrap())).unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap());
+    }
+    assert!(manifest["objects"].as_array().unwrap().iter().any(|o| o["size"] == 256 * 1024 * 1024));
+    if let Some(peak) = peak_rss_kib(pid) {
+        assert!(peak < 100 * 1024, "peak RSS {peak} KiB while streaming a 256 MiB file");
+    }
+}
+
+fn url_of(folder: &Path) -> String {
+    format!("file://{}/", folder.display())
+}
