@@ -94,33 +94,32 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+const INSERT_OPERATION: &str = "INSERT INTO operations (id, user_id, status, progress, storage_location, \
+     submitted_at, completed_at, version, failure_reason, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Inserts one operation on `conn` (a connection or a transaction).
+fn insert_operation(conn: &rusqlite::Connection, r: &OperationRecord) -> rusqlite::Result<usize> {
+    conn.prepare_cached(INSERT_OPERATION)?.execute(params![
+        r.id.to_string(),
+        r.user_id,
+        status_ordinal(r.status),
+        r.progress,
+        r.storage_location,
+        timestamp(&r.submitted_at),
+        r.completed_at.as_ref().map(timestamp),
+        to_i64(r.version),
+        r.failure_reason,
+        r.tenant_id,
+    ])
+}
+
 impl SqliteStore {
     /// Stores many operations in one transaction (bulk loads: benchmarks, migrations from elsewhere).
     pub fn insert_many(&self, records: &[OperationRecord]) -> Result<usize, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(backend)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO operations (id, user_id, status, progress, storage_location, submitted_at, \
-                     completed_at, version, failure_reason, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(backend)?;
-            for r in records {
-                stmt.execute(params![
-                    r.id.to_string(),
-                    r.user_id,
-                    status_ordinal(r.status),
-                    r.progress,
-                    r.storage_location,
-                    timestamp(&r.submitted_at),
-                    r.completed_at.as_ref().map(timestamp),
-                    to_i64(r.version),
-                    r.failure_reason,
-                    r.tenant_id,
-                ])
-                .map_err(backend)?;
-            }
+        for r in records {
+            insert_operation(&tx, r).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(records.len())
@@ -130,22 +129,7 @@ impl SqliteStore {
 impl OperationStore for SqliteStore {
     fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
         let conn = self.conn()?;
-        let result = conn.execute(
-            "INSERT INTO operations (id, user_id, status, progress, storage_location, submitted_at, completed_at, \
-             version, failure_reason, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                r.id.to_string(),
-                r.user_id,
-                status_ordinal(r.status),
-                r.progress,
-                r.storage_location,
-                timestamp(&r.submitted_at),
-                r.completed_at.as_ref().map(timestamp),
-                to_i64(r.version),
-                r.failure_reason,
-                r.tenant_id,
-            ],
-        );
+        let result = insert_operation(&conn, r);
         match result {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
