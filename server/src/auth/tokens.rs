@@ -6,7 +6,6 @@ use super::{
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 60;
@@ -142,9 +141,4 @@ pub fn mint(key: &EncodingKey, request: &MintRequest) -> Result<String, jsonwebt
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(LOCAL_KEY_ID.into());
     encode(&header, &claims, key)
-}
-
-/// A set of accepted audiences, for messages.
-pub fn audiences(rules: &TokenRules) -> HashSet<&str> {
-    rules.audiences.iter().map(String::as_str).collect()
 }
