@@ -35,6 +35,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0002_users.sql")),
         M::up(include_str!("../../migrations/0003_export.sql")),
         M::up(include_str!("../../migrations/0004_tenants.sql")),
+        M::up(include_str!("../../migrations/0005_tenant_indexes.sql")),
     ])
 }
 
