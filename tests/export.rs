@@ -64,6 +64,37 @@ async fn verify_export(azurite: &Azurite, container: &str, folder: &str) -> Valu
     manifest
 }
 
+/// Azurite with an `exports` container, a proxy in front of it that fails every `every`th request (0: none)
+/// after waiting `delay`, and a server with `workers` export workers that may use the proxy; alice has data.
+struct ThroughProxy {
+    azurite: Azurite,
+    proxy: common::flaky::FlakyProxy,
+    server: TestServer,
+    /// A SAS URL of the container, through the proxy.
+    location: String,
+}
+
+async fn through_proxy(every: u64, delay: Duration, workers: usize, activities: usize) -> ThroughProxy {
+    let azurite = Azurite::start();
+    azurite.create_container("exports").await;
+    let proxy = common::flaky::FlakyProxy::start_with_delay(&azurite.host, every, delay).await;
+    let server = TestServer::start_with(Options {
+        retry_after: 1,
+        workers,
+        emulator_hosts: vec![proxy.host.clone()],
+        ..Options::default()
+    })
+    .await;
+    give_alice_data(&server, activities);
+    let location = format!(
+        "http://{}/{}/exports?{}",
+        proxy.host,
+        common::azurite::ACCOUNT,
+        azurite.sas("rwl", "2099-01-01T00:00:00Z")
+    );
+    ThroughProxy { azurite, proxy, server, location }
+}
+
 #[tokio::test]
 async fn an_export_to_azurite_writes_every_object_and_a_manifest_that_verifies() {
     let azurite = Azurite::start();
@@ -183,23 +214,7 @@ async fn a_revoked_sas_fails_the_operation_and_no_manifest_is_written() {
 
 #[tokio::test]
 async fn an_export_through_a_storage_endpoint_that_fails_some_requests_still_completes_whole() {
-    let azurite = Azurite::start();
-    azurite.create_container("exports").await;
-    let flaky = common::flaky::FlakyProxy::start(&azurite.host, 3).await;
-    let server = TestServer::start_with(Options {
-        retry_after: 1,
-        workers: 1,
-        emulator_hosts: vec![flaky.host.clone()],
-        ..Options::default()
-    })
-    .await;
-    give_alice_data(&server, 1200);
-    let location = format!(
-        "http://{}/{}/exports?{}",
-        flaky.host,
-        common::azurite::ACCOUNT,
-        azurite.sas("rwl", "2099-01-01T00:00:00Z")
-    );
+    let ThroughProxy { azurite, proxy: flaky, server, location } = through_proxy(3, Duration::ZERO, 1, 1200).await;
     let id = submit_to(&server, "alice", &location).await;
     let op = wait_final(&server, &id).await;
     assert_eq!(op["status"], "complete", "{op}");
@@ -250,23 +265,8 @@ async fn wait_running(server: &TestServer, id: &str) -> Value {
 
 #[tokio::test]
 async fn progress_is_reported_while_running_and_deleting_a_running_export_stops_it() {
-    let azurite = Azurite::start();
-    azurite.create_container("exports").await;
-    let slow = common::flaky::FlakyProxy::start_with_delay(&azurite.host, 0, Duration::from_millis(400)).await;
-    let server = TestServer::start_with(Options {
-        retry_after: 1,
-        workers: 1,
-        emulator_hosts: vec![slow.host.clone()],
-        ..Options::default()
-    })
-    .await;
-    give_alice_data(&server, 100);
-    let location = format!(
-        "http://{}/{}/exports?{}",
-        slow.host,
-        common::azurite::ACCOUNT,
-        azurite.sas("rwl", "2099-01-01T00:00:00Z")
-    );
+    let ThroughProxy { azurite, proxy: _slow, server, location } =
+        through_proxy(0, Duration::from_millis(400), 1, 100).await;
     let id = submit_to(&server, "alice", &location).await;
     let running = wait_running(&server, &id).await;
     let progress = running["progress"].as_f64().unwrap();
@@ -314,18 +314,9 @@ async fn a_slow_export_does_not_hold_up_another_one() {
 
 #[tokio::test]
 async fn an_export_interrupted_by_a_server_stop_runs_again_and_ends_complete_and_whole() {
-    let azurite = Azurite::start();
-    azurite.create_container("exports").await;
-    let slow = common::flaky::FlakyProxy::start_with_delay(&azurite.host, 0, Duration::from_millis(300)).await;
-    let options = Options { retry_after: 1, workers: 1, emulator_hosts: vec![slow.host.clone()], ..Options::default() };
-    let server = TestServer::start_with(options.clone()).await;
-    give_alice_data(&server, 100);
-    let location = format!(
-        "http://{}/{}/exports?{}",
-        slow.host,
-        common::azurite::ACCOUNT,
-        azurite.sas("rwl", "2099-01-01T00:00:00Z")
-    );
+    let ThroughProxy { azurite, proxy: _slow, server, location } =
+        through_proxy(0, Duration::from_millis(300), 1, 100).await;
+    let options = server.options.clone();
     let id = submit_to(&server, "alice", &location).await;
     wait_running(&server, &id).await;
     // Stop mid-export: the database still says `running`, as after a crash.
