@@ -115,7 +115,7 @@ struct ServeArgs {
         long = "storage-host",
         env = "DPO_STORAGE_HOSTS",
         value_delimiter = ',',
-        default_value = "*.blob.core.windows.net"
+        default_value = dpo_server::export::target::DEFAULT_STORAGE_HOST
     )]
     storage_hosts: Vec<String>,
     /// Storage emulator hosts (host:port) reached over plain http with path-style URLs, e.g. Azurite.
@@ -125,14 +125,14 @@ struct ServeArgs {
     #[arg(long, env = "DPO_LOCAL_EXPORT_ROOT")]
     local_export_root: Option<PathBuf>,
     /// Expected token issuer; {tid} stands for the token's tenant.
-    #[arg(long, env = "DPO_TOKEN_ISSUER", default_value = "https://login.microsoftonline.com/{tid}/v2.0")]
+    #[arg(long, env = "DPO_TOKEN_ISSUER", default_value = dpo_server::auth::tokens::DEFAULT_ISSUER)]
     token_issuer: String,
     /// Accepted token audiences.
     #[arg(
         long = "token-audience",
         env = "DPO_TOKEN_AUDIENCES",
         value_delimiter = ',',
-        default_value = "https://graph.microsoft.com,00000003-0000-0000-c000-000000000000"
+        default_values_t = dpo_server::auth::tokens::DEFAULT_AUDIENCES.map(String::from)
     )]
     token_audiences: Vec<String>,
     /// JWKS file of the identity provider's signing keys (RS256/ES256).

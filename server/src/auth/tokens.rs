@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 60;
 
+/// Azure AD's v2.0 issuer; `{tid}` stands for the token's tenant.
+pub const DEFAULT_ISSUER: &str = "https://login.microsoftonline.com/{tid}/v2.0";
+/// Microsoft Graph's audiences: its URL and its application id.
+pub const DEFAULT_AUDIENCES: [&str; 2] = ["https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"];
+
 /// What tokens must say to be accepted.
 #[derive(Debug, Clone)]
 pub struct TokenRules {
@@ -21,10 +26,7 @@ pub struct TokenRules {
 
 impl Default for TokenRules {
     fn default() -> Self {
-        TokenRules {
-            issuer: "https://login.microsoftonline.com/{tid}/v2.0".into(),
-            audiences: vec!["https://graph.microsoft.com".into(), "00000003-0000-0000-c000-000000000000".into()],
-        }
+        TokenRules { issuer: DEFAULT_ISSUER.into(), audiences: DEFAULT_AUDIENCES.map(String::from).to_vec() }
     }
 }
 

@@ -26,9 +26,12 @@ pub struct TargetPolicy {
     pub local_root: Option<PathBuf>,
 }
 
+/// Azure Blob Storage's hosts: where exports may go unless the operator says otherwise.
+pub const DEFAULT_STORAGE_HOST: &str = "*.blob.core.windows.net";
+
 impl Default for TargetPolicy {
     fn default() -> Self {
-        TargetPolicy { allowed_hosts: vec!["*.blob.core.windows.net".into()], http_hosts: Vec::new(), local_root: None }
+        TargetPolicy { allowed_hosts: vec![DEFAULT_STORAGE_HOST.into()], http_hosts: Vec::new(), local_root: None }
     }
 }
 
