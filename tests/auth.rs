@@ -96,8 +96,7 @@ async fn without_a_valid_token_every_operation_answers_401_with_www_authenticate
     // Nothing was changed by any of them.
     let (_, op) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(op["@odata.etag"], "W/\"1\"");
-    let count =
-        server.http().get(server.url("/dataPolicyOperations/$count")).send().await.unwrap().text().await.unwrap();
+    let count = common::count(&server, "/dataPolicyOperations/$count").await;
     assert_eq!(count, "1");
     other_server.stop().await;
     server.stop().await;

@@ -244,7 +244,7 @@ async fn storage_locations_outside_the_policy_are_refused_before_202() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["target"], "storageLocation", "{location}");
     }
-    let count = http.get(server.url("/dataPolicyOperations/$count")).send().await.unwrap().text().await.unwrap();
+    let count = common::count(&server, "/dataPolicyOperations/$count").await;
     assert_eq!(count, "0");
     server.stop().await;
 }

@@ -51,15 +51,7 @@ async fn filter_selects_exactly_the_matching_operations_and_count_agrees() {
         let got: HashSet<String> = ids(&page).into_iter().collect();
         let want: HashSet<String> = expected.iter().map(|i| ops[*i].clone()).collect();
         assert_eq!(got, want, "{filter}");
-        let count = server
-            .http()
-            .get(server.url(&format!("/dataPolicyOperations/$count?$filter={}", enc(filter))))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let count = common::count(&server, &format!("/dataPolicyOperations/$count?$filter={}", enc(filter))).await;
         assert_eq!(count, expected.len().to_string(), "$count with {filter}");
     }
     let (_, by_id) = get_json(&server, &format!("/dataPolicyOperations?$filter=id%20eq%20{}", ops[3])).await;
@@ -136,15 +128,7 @@ async fn top_skip_count_select_and_search_behave_as_odata_says() {
     assert_eq!(ids(&page), vec![ops[3].clone(), ops[4].clone()]);
     let (_, page) = get_json(&server, "/dataPolicyOperations?$search=BLOB.CORE").await;
     assert_eq!(ids(&page).len(), 5, "search is case-insensitive and covers storageLocation");
-    let count = server
-        .http()
-        .get(server.url("/dataPolicyOperations/$count?$search=%22alice%22"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let count = common::count(&server, "/dataPolicyOperations/$count?$search=%22alice%22").await;
     assert_eq!(count, "3");
 
     for bad in [

@@ -219,3 +219,8 @@ pub fn ids(page: &serde_json::Value) -> Vec<String> {
         .map(|op| op["id"].as_str().unwrap_or_default().to_string())
         .collect()
 }
+
+/// The text of `GET <path>` (a `$count` URL) as an administrator of the test tenant.
+pub async fn count(server: &TestServer, path_and_query: &str) -> String {
+    server.http().get(server.url(path_and_query)).send().await.expect("request sent").text().await.expect("text body")
+}
