@@ -4,9 +4,8 @@
 use crate::{
     auth::{
         AuthError, Caller,
-        keys::VerificationKey,
         permissions::{Action, authorize},
-        tokens::{TokenRules, authenticate},
+        verified::TokenVerifier,
     },
     config::ServerConfig,
     odata::query::{self, allowed},
@@ -38,10 +37,8 @@ pub struct AppContext {
     pub config: ServerConfig,
     /// Absolute base URL of the server, without a trailing slash; set once the listener is bound.
     pub base_url: OnceLock<String>,
-    /// Keys bearer tokens are checked with.
-    pub keys: Vec<VerificationKey>,
-    /// What tokens must say.
-    pub token_rules: TokenRules,
+    /// Checks bearer tokens.
+    pub tokens: TokenVerifier,
 }
 
 impl AppContext {
@@ -157,7 +154,7 @@ impl Call {
             None | Some("") => {
                 Err(AuthError::Unauthenticated("Access token is empty: send Authorization: Bearer <token>".into()))
             }
-            Some(token) => authenticate(token, &ctx.keys, &ctx.token_rules),
+            Some(token) => ctx.tokens.check(token),
         }
         .and_then(|caller| authorize(&caller, action).map(|()| caller));
         outcome.map_err(|e| {

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod export;
 pub mod handlers;
 pub mod import;
+pub mod logging;
 pub mod odata;
 pub mod operations;
 pub mod routes;

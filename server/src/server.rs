@@ -1,18 +1,22 @@
 //! Starting and stopping a dpo server.
 
 use crate::{
-    auth::keys::{LocalKey, VerificationKey, from_jwks},
+    auth::{
+        keys::{LocalKey, VerificationKey, from_jwks},
+        verified::{self, TokenVerifier},
+    },
     config::ServerConfig,
     export::{
         engine::{self, EngineHandle},
         job::JobContext,
     },
     handlers::AppContext,
+    logging,
     operations::OperationService,
     routes,
     store::{OperationStore, sqlite::SqliteStore},
 };
-use dropshot::{ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HttpServer, ServerBuilder};
+use dropshot::{ConfigDropshot, HttpServer, ServerBuilder};
 use std::{
     net::SocketAddr,
     sync::{Arc, OnceLock},
@@ -25,9 +29,6 @@ pub enum StartError {
     /// The API description was rejected by dropshot.
     #[error("building the API description: {0}")]
     Api(String),
-    /// The log could not be set up.
-    #[error("setting up logging: {0}")]
-    Logging(String),
     /// The listener could not be bound or the server built.
     #[error("starting the HTTP server on {address}: {message}")]
     Listen {
@@ -80,22 +81,6 @@ impl RunningServer {
     }
 }
 
-fn log_level(name: &str) -> Result<ConfigLoggingLevel, StartError> {
-    Ok(match name {
-        "trace" => ConfigLoggingLevel::Trace,
-        "debug" => ConfigLoggingLevel::Debug,
-        "info" => ConfigLoggingLevel::Info,
-        "warn" => ConfigLoggingLevel::Warn,
-        "error" => ConfigLoggingLevel::Error,
-        "critical" => ConfigLoggingLevel::Critical,
-        other => {
-            return Err(StartError::Config(format!(
-                "log level '{other}': use trace, debug, info, warn, error or critical"
-            )));
-        }
-    })
-}
-
 /// The keys tokens are checked with, as `config.auth` says.
 async fn verification_keys(config: &ServerConfig) -> Result<Vec<VerificationKey>, StartError> {
     let auth = &config.auth;
@@ -131,9 +116,7 @@ pub async fn start_with_store(
     config: ServerConfig,
     store: Arc<dyn OperationStore>,
 ) -> Result<RunningServer, StartError> {
-    let log = ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
-        .to_logger("dpo")
-        .map_err(|e| StartError::Logging(e.to_string()))?;
+    let log = logging::stderr_logger(logging::level(&config.log_level).map_err(|e| StartError::Config(e.to_string()))?);
     let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
     let submitted = Arc::new(Notify::new());
@@ -144,8 +127,7 @@ pub async fn start_with_store(
         operations,
         config: config.clone(),
         base_url: OnceLock::new(),
-        keys,
-        token_rules: config.auth.rules.clone(),
+        tokens: TokenVerifier::new(keys, config.auth.rules.clone(), verified::DEFAULT_CAPACITY),
     };
     let engine = if config.export_workers > 0 {
         let jobs = Arc::new(JobContext { store, drives_root: config.drives_root(), policy });

@@ -7,6 +7,7 @@
 pub mod keys;
 pub mod permissions;
 pub mod tokens;
+pub mod verified;
 
 /// Tenant of the embedded default: what `dpo-server token` and imports use when no tenant is given.
 pub const LOCAL_TENANT: &str = "00000000-0000-0000-0000-000000000001";

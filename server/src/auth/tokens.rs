@@ -68,17 +68,56 @@ pub struct Claims {
     pub wids: Vec<String>,
 }
 
+/// A token that passed every check: who is calling, and when the token is valid.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The caller the token names.
+    pub caller: Caller,
+    /// `nbf` (seconds since the epoch), if the token has one.
+    pub not_before: Option<u64>,
+    /// `exp` (seconds since the epoch).
+    pub expires: u64,
+}
+
+fn invalid(why: String) -> AuthError {
+    AuthError::Unauthenticated(format!("Access token validation failure: {why}"))
+}
+
+impl Verified {
+    /// Whether the token is valid at `now` (seconds since the epoch), allowing [`LEEWAY_SECONDS`] of
+    /// clock skew either way.
+    pub fn check_window(&self, now: u64) -> Result<(), AuthError> {
+        if let Some(nbf) = self.not_before.filter(|nbf| now.saturating_add(LEEWAY_SECONDS) < *nbf) {
+            return Err(invalid(format!("the token is not valid before {nbf} (nbf)")));
+        }
+        if now > self.expires.saturating_add(LEEWAY_SECONDS) {
+            return Err(invalid(format!("the token expired at {} (exp)", self.expires)));
+        }
+        Ok(())
+    }
+}
+
 /// Checks `token` against `keys` and `rules` and says who is calling.
-pub fn authenticate(token: &str, keys: &[VerificationKey], rules: &TokenRules) -> Result<Caller, AuthError> {
-    let invalid = |why: String| AuthError::Unauthenticated(format!("Access token validation failure: {why}"));
+pub fn authenticate(token: &str, keys: &[VerificationKey], rules: &TokenRules) -> Result<Verified, AuthError> {
+    authenticate_at(token, keys, rules, jsonwebtoken::get_current_timestamp())
+}
+
+/// [`authenticate`] at `now` (seconds since the epoch).
+pub fn authenticate_at(
+    token: &str,
+    keys: &[VerificationKey],
+    rules: &TokenRules,
+    now: u64,
+) -> Result<Verified, AuthError> {
     let header = decode_header(token).map_err(|_| invalid("the token is not a JWT".into()))?;
     let key = keys
         .iter()
         .find(|k| k.algorithm == header.alg && (k.kid.is_none() || k.kid == header.kid))
         .ok_or_else(|| invalid(format!("no key for kid {:?} and alg {:?}", header.kid, header.alg)))?;
     let mut validation = Validation::new(key.algorithm);
-    validation.leeway = LEEWAY_SECONDS;
-    validation.validate_nbf = true;
+    // The time window is checked below, against `now`, by the same code that checks remembered tokens.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.set_audience(&rules.audiences);
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
     let data = decode::<Claims>(token, &key.key, &validation).map_err(|e| invalid(e.to_string()))?;
@@ -101,7 +140,10 @@ pub fn authenticate(token: &str, keys: &[VerificationKey], rules: &TokenRules) -
             roles: claims.roles.clone(),
         },
     };
-    Ok(Caller { tenant: claims.tid, identity })
+    let verified =
+        Verified { caller: Caller { tenant: claims.tid, identity }, not_before: claims.nbf, expires: claims.exp };
+    verified.check_window(now)?;
+    Ok(verified)
 }
 
 /// What a minted token says.

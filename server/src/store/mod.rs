@@ -129,6 +129,12 @@ pub trait OperationStore: Send + Sync + 'static {
     fn insert(&self, record: &OperationRecord) -> Result<(), StoreError>;
     /// The operation with this id, if any.
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError>;
+    /// [`OperationStore::get`] if the store can answer at once, without waiting for a connection or a
+    /// lock; `None` when it cannot (the caller then uses `get` on a thread that may block).
+    fn get_without_waiting(&self, id: Uuid) -> Option<Result<Option<OperationRecord>, StoreError>> {
+        let _ = id;
+        None
+    }
     /// Operations as `request` asks.
     fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError>;
     /// How many operations of `tenant` match.
