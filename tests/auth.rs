@@ -3,10 +3,7 @@
 mod common;
 
 use common::{Options, TENANT, TestServer, sas_url, submit};
-use dpo_server::{
-    auth::{USER_EXPORT_ALL, USER_READ_ALL, tokens::MintRequest},
-    store::OperationStore,
-};
+use dpo_server::auth::{USER_EXPORT_ALL, USER_READ_ALL, tokens::MintRequest};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -25,7 +25,6 @@ fn give_alice_data(server: &TestServer, activities: usize) -> u64 {
             detail: serde_json::json!({ "n": i }),
         })
         .collect();
-    use dpo_server::store::OperationStore;
     server.store.add_activities(common::TENANT, &records).unwrap();
     300_000 + big.len() as u64 + 15
 }

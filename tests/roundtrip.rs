@@ -182,7 +182,6 @@ async fn waiting_polls_as_retry_after_says_until_the_operation_finishes() {
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        use dpo_server::store::OperationStore;
         let mut record = store.get(uuid).unwrap().unwrap();
         record.status = dpo_api::model::DataPolicyOperationStatus::Complete;
         record.progress = 100.0;
@@ -208,7 +207,6 @@ async fn an_operation_handle_waits_for_completion_and_reports_failure_as_a_typed
         let uuid = uuid::Uuid::parse_str(&id).unwrap();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            use dpo_server::store::OperationStore;
             let mut record = store.get(uuid).unwrap().unwrap();
             record.status = status;
             record.progress = 100.0;
@@ -227,7 +225,6 @@ async fn an_operation_handle_waits_for_completion_and_reports_failure_as_a_typed
     let store = server.store.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        use dpo_server::store::OperationStore;
         let mut record = store.get(uuid::Uuid::parse_str(&id).unwrap()).unwrap().unwrap();
         record.status = dpo_api::model::DataPolicyOperationStatus::Failed;
         record.version += 1;

@@ -33,6 +33,21 @@ async fn operations_survive_a_restart_over_the_same_state_directory() {
 }
 
 #[tokio::test]
+async fn a_second_server_over_the_same_state_directory_is_refused_until_the_first_stops() {
+    let server = TestServer::start(60).await;
+    let config = dpo_server::ServerConfig { state_dir: server.state.path().to_path_buf(), ..Default::default() };
+    let refused = dpo_server::start(config.clone()).await.err().expect("a second server is refused");
+    let message = refused.to_string();
+    assert!(message.contains("another dpo server is using this state directory"), "{message}");
+    let state = server.state.path().to_path_buf();
+    server.server.close().await.expect("server stops");
+    let second = dpo_server::start(dpo_server::ServerConfig { state_dir: state, ..config })
+        .await
+        .expect("starts once the first has stopped");
+    second.close().await.expect("second server stops");
+}
+
+#[tokio::test]
 async fn the_api_answers_under_graphs_service_roots_with_links_to_match() {
     let server = TestServer::start(60).await;
     let http = server.http();

@@ -274,7 +274,9 @@ impl DataPolicyOperationsApi for DpoApi {
             if !op.status.is_final() {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(ctx.config.retry_after_seconds));
             }
-            Ok(Answer::Ok(EntityOrCount::Entity { body: call.entity(&op, q.select.as_deref())?, headers }))
+            let context = wire::context_url(&call.root, q.select.as_deref(), true);
+            let body = wire::entity_body(&op, &context, q.select.as_deref())?;
+            Ok(Answer::Ok(EntityOrCount::Entity { body, headers }))
         };
         answer.await.map_err(|e| call.fail(&rqctx, e))
     }

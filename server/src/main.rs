@@ -171,6 +171,11 @@ impl ServeArgs {
     }
 }
 
+/// mimalloc: a request allocates many small, short-lived values (headers, JSON), which it serves
+/// markedly faster than the system allocator under concurrency (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {

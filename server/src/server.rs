@@ -14,7 +14,11 @@ use crate::{
     logging,
     operations::OperationService,
     routes,
-    store::{OperationStore, sqlite::SqliteStore},
+    store::{
+        OperationStore,
+        cached::{self, CachedStore},
+        sqlite::SqliteStore,
+    },
 };
 use dropshot::{ConfigDropshot, HttpServer, ServerBuilder};
 use std::{
@@ -54,12 +58,21 @@ pub enum StartError {
 pub struct RunningServer {
     server: HttpServer<AppContext>,
     engine: Option<EngineHandle>,
+    store: Arc<dyn OperationStore>,
+    /// Held while the server runs: one server per state directory (see [`lock_state_dir`]).
+    _state_lock: std::fs::File,
 }
 
 impl RunningServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The store the server reads and writes. Operations written behind its back (to the database
+    /// file directly) may be answered from its memory of recent reads until they change again.
+    pub fn store(&self) -> Arc<dyn OperationStore> {
+        self.store.clone()
     }
 
     /// Absolute base URL of the API.
@@ -111,11 +124,36 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     start_with_store(config, Arc::new(store)).await
 }
 
-/// Starts a server over `store`.
+/// Name of the lock file in the state directory.
+pub const LOCK_FILE: &str = "dpo.lock";
+
+/// Takes the state directory for this process alone: the server remembers operations it read, which
+/// stays true only if nobody else writes them. Released when the file is closed, also by a crash.
+fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    let state_error = |message: String| StartError::State { path: dir.display().to_string(), message };
+    std::fs::create_dir_all(dir).map_err(|e| state_error(e.to_string()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| state_error(format!("opening {LOCK_FILE}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(state_error("another dpo server is using this state directory (it holds dpo.lock)".into()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(state_error(format!("locking {LOCK_FILE}: {e}"))),
+    }
+}
+
+/// Starts a server over `store`, which must keep its data in `config.state_dir`.
 pub async fn start_with_store(
     config: ServerConfig,
     store: Arc<dyn OperationStore>,
 ) -> Result<RunningServer, StartError> {
+    let state_lock = lock_state_dir(&config.state_dir)?;
+    let store: Arc<dyn OperationStore> = Arc::new(CachedStore::new(store, cached::DEFAULT_CAPACITY));
     let log = logging::stderr_logger(logging::level(&config.log_level).map_err(|e| StartError::Config(e.to_string()))?);
     let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
@@ -130,7 +168,7 @@ pub async fn start_with_store(
         tokens: TokenVerifier::new(keys, config.auth.rules.clone(), verified::DEFAULT_CAPACITY),
     };
     let engine = if config.export_workers > 0 {
-        let jobs = Arc::new(JobContext { store, drives_root: config.drives_root(), policy });
+        let jobs = Arc::new(JobContext { store: store.clone(), drives_root: config.drives_root(), policy });
         let handle = engine::start(jobs, config.export_workers, submitted, log.new(slog::o!("component" => "export")))
             .await
             .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;
@@ -153,5 +191,5 @@ pub async fn start_with_store(
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("http://{}", server.local_addr()));
     let _ = server.app_private().base_url.set(base_url);
-    Ok(RunningServer { server, engine })
+    Ok(RunningServer { server, engine, store, _state_lock: state_lock })
 }

@@ -26,27 +26,53 @@ pub fn entity(op: &Operation) -> DataPolicyOperation {
     }
 }
 
+/// One entity on the wire: its annotations, then its properties.
+#[derive(serde::Serialize)]
+struct EntityBody<'a> {
+    #[serde(rename = "@odata.context", skip_serializing_if = "Option::is_none")]
+    context: Option<&'a str>,
+    #[serde(rename = "@odata.etag")]
+    etag: String,
+    /// An instance annotation: Graph clients ignore annotations they do not know.
+    #[serde(rename = "@dpo.failureReason", skip_serializing_if = "Option::is_none")]
+    failure_reason: Option<&'a str>,
+    #[serde(flatten)]
+    entity: DataPolicyOperation,
+}
+
+impl<'a> EntityBody<'a> {
+    fn new(op: &'a Operation, context: Option<&'a str>) -> Self {
+        EntityBody { context, etag: op.etag(), failure_reason: op.failure_reason.as_deref(), entity: entity(op) }
+    }
+}
+
+fn internal(e: serde_json::Error) -> GraphError {
+    GraphError::internal(format!("serialising the entity: {e}"))
+}
+
 /// The entity as JSON with `@odata.etag`, keeping only the selected properties (and `id`).
 pub fn entity_json(op: &Operation, selected: Option<&[String]>) -> Result<Value, GraphError> {
-    let Value::Object(all) = serde_json::to_value(entity(op)).map_err(|e| GraphError::internal(e.to_string()))? else {
+    let Value::Object(all) = serde_json::to_value(EntityBody::new(op, None)).map_err(internal)? else {
         return Err(GraphError::internal("entity did not serialise to an object"));
     };
-    let mut out = Map::new();
-    out.insert("@odata.etag".into(), Value::String(op.etag()));
-    if let Some(reason) = &op.failure_reason {
-        // An instance annotation: Graph clients ignore annotations they do not know.
-        out.insert(FAILURE_REASON.into(), Value::String(reason.clone()));
-    }
-    for (key, value) in all {
-        let keep = match selected {
-            None => true,
-            Some(names) => key == "id" || names.contains(&key),
-        };
-        if keep {
-            out.insert(key, value);
+    let keep = |key: &str| match selected {
+        None => true,
+        Some(names) => key.starts_with('@') || key == "id" || names.iter().any(|n| n == key),
+    };
+    Ok(Value::Object(all.into_iter().filter(|(key, _)| keep(key)).collect::<Map<_, _>>()))
+}
+
+/// The entity as the serialised body of a single-entity answer, with `@odata.context`.
+pub fn entity_body(op: &Operation, context: &str, selected: Option<&[String]>) -> Result<Vec<u8>, GraphError> {
+    match selected {
+        // The common case (a client polling an operation) goes straight to bytes.
+        None => serde_json::to_vec(&EntityBody::new(op, Some(context))).map_err(internal),
+        Some(_) => {
+            let mut json = entity_json(op, selected)?;
+            json["@odata.context"] = Value::String(context.to_string());
+            serde_json::to_vec(&json).map_err(internal)
         }
     }
-    Ok(Value::Object(out))
 }
 
 /// `@odata.context` of the entity set (`entity = false`) or of one entity, with a `$select` projection.
@@ -110,5 +136,44 @@ mod tests {
         assert_eq!(precondition(Some("W/\"7\"")), Precondition::Version(7));
         assert_eq!(precondition(Some("\"7\"")), Precondition::Version(7));
         assert_eq!(precondition(Some("garbage")), Precondition::Never);
+    }
+
+    fn failed_operation() -> Operation {
+        use chrono::{TimeZone, Utc};
+        Operation {
+            id: uuid::Uuid::nil(),
+            tenant_id: "t".into(),
+            user_id: "u".into(),
+            status: dpo_api::model::DataPolicyOperationStatus::Failed,
+            progress: 40.0,
+            storage_location: Some("https://a.blob.core.windows.net/c?sv=1&sig=secret".into()),
+            submitted_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            completed_at: Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 5, 0).unwrap()),
+            version: 3,
+            failure_reason: Some("the SAS expired".into()),
+        }
+    }
+
+    #[test]
+    fn the_body_straight_to_bytes_says_what_the_json_value_says() {
+        let op = failed_operation();
+        let body: Value = serde_json::from_slice(&entity_body(&op, "ctx", None).unwrap()).unwrap();
+        let mut expected = entity_json(&op, None).unwrap();
+        expected["@odata.context"] = Value::String("ctx".into());
+        assert_eq!(body, expected);
+        assert_eq!(body[FAILURE_REASON], "the SAS expired");
+        assert_eq!(body["@odata.etag"], "W/\"3\"");
+        assert_eq!(body["completedDateTime"], "2026-01-02T03:05:00Z");
+        assert!(!body["storageLocation"].as_str().unwrap().contains("secret"));
+    }
+
+    #[test]
+    fn a_projection_keeps_the_selected_properties_id_and_annotations() {
+        let op = failed_operation();
+        let body: Value =
+            serde_json::from_slice(&entity_body(&op, "ctx", Some(&["status".to_string()])).unwrap()).unwrap();
+        let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["@dpo.failureReason", "@odata.context", "@odata.etag", "id", "status"]);
     }
 }

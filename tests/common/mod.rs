@@ -59,7 +59,8 @@ impl Default for Options {
 /// A running test server with the store it uses.
 pub struct TestServer {
     pub server: RunningServer,
-    pub store: Arc<SqliteStore>,
+    /// The server's own store (writes through it are seen by the server at once).
+    pub store: Arc<dyn OperationStore>,
     pub base_url: String,
     pub state: tempfile::TempDir,
     pub options: Options,
@@ -98,7 +99,8 @@ impl TestServer {
             auth: options.auth.clone(),
             ..Default::default()
         };
-        let server = start_with_store(config, store.clone() as Arc<dyn OperationStore>).await.expect("server starts");
+        let server = start_with_store(config, store as Arc<dyn OperationStore>).await.expect("server starts");
+        let store = server.store();
         let base_url = server.base_url();
         let page_size = options.page_size;
         TestServer { server, store, base_url, state, options, page_size }

@@ -86,8 +86,8 @@ impl<H: Serialize + JsonSchema + Send + Sync + 'static> HttpResponse for Accepte
 pub enum EntityOrCount {
     /// `200` with the entity as JSON (already shaped by `$select`) and extra headers such as `ETag`.
     Entity {
-        /// The JSON body.
-        body: serde_json::Value,
+        /// The JSON body, serialised.
+        body: Vec<u8>,
         /// Extra headers.
         headers: HeaderMap,
     },
@@ -103,11 +103,7 @@ pub enum EntityOrCount {
 impl HttpResponse for EntityOrCount {
     fn to_result(self) -> Result<Response<Body>, HttpError> {
         let (body, content_type, headers) = match self {
-            EntityOrCount::Entity { body, headers } => {
-                let bytes = serde_json::to_vec(&body)
-                    .map_err(|e| HttpError::for_internal_error(format!("serialising the entity: {e}")))?;
-                (Body::from(bytes), "application/json", headers)
-            }
+            EntityOrCount::Entity { body, headers } => (Body::from(body), "application/json", headers),
             EntityOrCount::Count { count, headers } => {
                 (Body::from(count.to_string()), "text/plain; charset=utf-8", headers)
             }

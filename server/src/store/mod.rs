@@ -4,6 +4,7 @@
 //! the SQL comes from [`sql`], which builds dialect-neutral statements (sea-query), so a PostgreSQL store
 //! can reuse it with another query builder.
 
+pub mod cached;
 pub mod sql;
 pub mod sqlite;
 
