@@ -4,19 +4,14 @@
 #![allow(dead_code)]
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+pub use dpo_server::export::emulator::ACCOUNT;
+use dpo_server::export::emulator::{ACCOUNT_KEY as KEY, account_sas};
 use std::{
     net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-
-/// The emulator's documented development account.
-pub const ACCOUNT: &str = "devstoreaccount1";
-/// Its documented, public key.
-const KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// A running Azurite blob service, stopped when dropped.
 pub struct Azurite {
@@ -134,13 +129,6 @@ fn xml_unescape(s: &str) -> String {
     s.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'")
 }
 
-/// Account SAS, version 2018-11-09: sign `account\nsp\nss\nsrt\nst\nse\nsip\nspr\nsv\n` with HMAC-SHA256.
 fn sign_account_sas(sp: &str, expiry: &str, key: &str) -> String {
-    let (ss, srt, sv) = ("b", "sco", "2018-11-09");
-    let to_sign = format!("{ACCOUNT}\n{sp}\n{ss}\n{srt}\n\n{expiry}\n\n\n{sv}\n");
-    let mut mac = Hmac::<Sha256>::new_from_slice(&STANDARD.decode(key).expect("base64 key")).expect("HMAC key");
-    mac.update(to_sign.as_bytes());
-    let sig = STANDARD.encode(mac.finalize().into_bytes());
-    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!("sv={sv}&ss={ss}&srt={srt}&sp={sp}&se={}&sig={}", encode(expiry), encode(&sig))
+    account_sas(sp, expiry, key).expect("a SAS is signed")
 }

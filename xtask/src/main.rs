@@ -39,6 +39,9 @@ enum Command {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Only measure exports, and print instead of writing BENCHMARKS.md.
+        #[arg(long)]
+        export_only: bool,
     },
 }
 
@@ -49,6 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Check => spec::check(),
         Command::Diff => spec::diff(),
         Command::Test => test::run_all(),
-        Command::Bench { operations, seconds } => bench::run(operations, seconds),
+        Command::Bench { operations, seconds, export_only } => bench::run(operations, seconds, export_only),
     }
 }

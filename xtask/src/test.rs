@@ -14,7 +14,7 @@ use std::{
 /// openapi-spec-validator release the test command installs.
 const SPEC_VALIDATOR: &str = "openapi-spec-validator==0.8.5";
 /// Azurite (the Azure Storage emulator) release the export tests run against.
-const AZURITE: &str = "azurite@3.37.0";
+pub const AZURITE: &str = "azurite@3.37.0";
 /// schemathesis release the conformance step runs.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// Microsoft's JavaScript Graph SDK release the interop test drives.

@@ -33,8 +33,8 @@ const ACTIVITY_BATCH: u64 = 1000;
 const ACTIVITY_WEIGHT: u64 = 200;
 /// Longest time between two progress updates in the store.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
-/// Bytes read from a drive file at a time.
-const READ_CHUNK: usize = 1024 * 1024;
+/// Bytes read from a drive file at a time: one block, so that each read fills a block to upload.
+const READ_CHUNK: usize = super::sink::BLOCK_SIZE;
 
 /// Runs a store call on the blocking pool.
 pub async fn blocking<T: Send + 'static>(

@@ -11,6 +11,7 @@
 //! lists every object with its size and SHA-256. A reader knows an export is whole when `manifest.json`
 //! exists; an operation is only reported `complete` after it was written.
 
+pub mod emulator;
 pub mod engine;
 pub mod job;
 pub mod sink;

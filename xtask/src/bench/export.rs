@@ -1,0 +1,255 @@
+//! Export throughput: one user with a 1 GiB drive file exported by a release server to a local folder
+//! and to Azurite, each next to a plain upload of the same bytes by a single client (the ceiling), and
+//! the server's peak RSS.
+
+use super::load::{Process, free_port, peak_rss_mib, start_listening, wait_for_port};
+use crate::test::{AZURITE, npm_tool};
+use anyhow::{Context, bail};
+use dpo_server::{
+    auth::LOCAL_TENANT,
+    export::emulator,
+    store::{OperationStore, UserRecord, sqlite::SqliteStore},
+};
+use std::{
+    io::{Read, Write},
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+const CONTAINER: &str = "exports";
+
+/// Megabytes per second of `bytes` moved in `elapsed`.
+fn rate(bytes: f64, elapsed: Duration) -> f64 {
+    bytes / elapsed.as_secs_f64() / 1e6
+}
+
+/// Writes 1 GiB of non-repeating-looking bytes to `path`.
+fn write_source(path: &Path) -> anyhow::Result<()> {
+    let block: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let mut file = std::fs::File::create(path)?;
+    for _ in 0..256 {
+        file.write_all(&block)?;
+    }
+    file.sync_all()?;
+    Ok(())
+}
+
+/// A single client writing the file to a folder: 4 MiB reads and writes (no fsync: neither does the
+/// export's local sink, so both end in the page cache).
+fn plain_local_upload(source: &Path, target: &Path) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut from = std::fs::File::open(source)?;
+    let mut to = std::fs::File::create(target)?;
+    let mut buffer = vec![0u8; 4 * 1024 * 1024];
+    loop {
+        let n = from.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buffer[..n])?;
+    }
+    drop(to);
+    let elapsed = started.elapsed();
+    std::fs::remove_file(target)?;
+    Ok(elapsed)
+}
+
+/// A single client uploading the file to a blob in one `PUT` (curl).
+fn plain_blob_upload(source: &Path, container_url: &str, sas: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "x-ms-blob-type: BlockBlob", "-T"])
+        .arg(source)
+        .arg(format!("{container_url}/plain-upload.bin?{sas}"))
+        .output()?;
+    let status = String::from_utf8_lossy(&out.stdout).to_string();
+    if status != "201" {
+        bail!("the plain upload to Azurite answered {status}");
+    }
+    Ok(started.elapsed())
+}
+
+/// A single client uploading the file as Azure's SDKs upload files over 64 MiB: Put Block of 4 MiB
+/// blocks, one at a time, then Put Block List.
+fn plain_block_upload(source: &Path, container_url: &str, sas: &str) -> anyhow::Result<Duration> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let blob = format!("{container_url}/plain-blocks.bin");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    runtime.block_on(async {
+        let mut from = std::fs::File::open(source)?;
+        let mut ids = Vec::new();
+        loop {
+            let mut block = vec![0u8; 4 * 1024 * 1024];
+            let n = from.read(&mut block)?;
+            if n == 0 {
+                break;
+            }
+            block.truncate(n);
+            let id = STANDARD.encode(format!("block-{:06}", ids.len()));
+            let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+            let answer = http.put(format!("{blob}?comp=block&blockid={encoded}&{sas}")).body(block).send().await?;
+            if answer.status().as_u16() != 201 {
+                bail!("Put Block answered {}", answer.status());
+            }
+            ids.push(id);
+        }
+        let list: String = ids.iter().map(|id| format!("<Latest>{id}</Latest>")).collect();
+        let body = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>{list}</BlockList>");
+        let answer = http.put(format!("{blob}?comp=blocklist&{sas}")).body(body).send().await?;
+        if answer.status().as_u16() != 201 {
+            bail!("Put Block List answered {}", answer.status());
+        }
+        Ok(())
+    })?;
+    Ok(started.elapsed())
+}
+
+/// A release server over `state`, and a token for it.
+struct Server {
+    process: Process,
+    url: String,
+    token: String,
+}
+
+impl Server {
+    fn start(release: &Path, state: &Path, emulator_host: &str) -> anyhow::Result<Server> {
+        let mut serve = Command::new(release.join("dpo-server"));
+        serve
+            .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--retry-after", "1"])
+            .args(["--emulator-host", emulator_host, "--state-dir"])
+            .arg(state);
+        let (process, url) = start_listening(serve)?;
+        let minted = Command::new(release.join("dpo-server"))
+            .args(["token", "--user", "bench", "--admin", "--state-dir"])
+            .arg(state)
+            .output()?;
+        let token = String::from_utf8(minted.stdout)?.trim().to_string();
+        Ok(Server { process, url, token })
+    }
+
+    /// Exports `user` to `destination` and waits until the operation is complete; returns how long it took.
+    fn export(&self, user: &str, destination: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let head = Command::new("curl")
+            .args(["-s", "-D", "-", "-o", "/dev/null", "-X", "POST", "-H", "content-type: application/json", "-H"])
+            .arg(format!("Authorization: Bearer {}", self.token))
+            .arg("-d")
+            .arg(serde_json::json!({ "storageLocation": destination }).to_string())
+            .arg(format!("{}/v1.0/users/{user}/exportPersonalData", self.url))
+            .output()?;
+        let head = String::from_utf8_lossy(&head.stdout).to_string();
+        if !head.starts_with("HTTP/1.1 202") {
+            bail!("the export was not accepted: {}", head.lines().next().unwrap_or_default());
+        }
+        let location = head
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("location")))
+            .map(|(_, value)| value.trim().to_string())
+            .context("no Location in the 202")?;
+        loop {
+            let out = Command::new("curl")
+                .args(["-s", "-H"])
+                .arg(format!("Authorization: Bearer {}", self.token))
+                .arg(&location)
+                .output()?;
+            let operation: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            match operation["status"].as_str() {
+                Some("complete") => return Ok(started.elapsed()),
+                Some("failed") => bail!("the export failed: {}", operation["@dpo.failureReason"]),
+                _ if started.elapsed() > Duration::from_secs(900) => bail!("the export did not finish in 15 minutes"),
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}
+
+fn start_azurite(data: &Path) -> anyhow::Result<(Process, String)> {
+    let exe = npm_tool(AZURITE, ".bin/azurite-blob")?;
+    let port = free_port()?;
+    let child = Command::new(exe)
+        .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"])
+        .args(["--blobPort", &port.to_string(), "--location"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting Azurite")?;
+    let process = Process(child);
+    wait_for_port(port, Duration::from_secs(60))?;
+    Ok((process, format!("127.0.0.1:{port}")))
+}
+
+fn create_container(container_url: &str, sas: &str) -> anyhow::Result<()> {
+    for _ in 0..40 {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H", "content-length: 0"])
+            .arg(format!("{container_url}?restype=container&{sas}"))
+            .output()?;
+        if out.stdout == b"201" {
+            return Ok(());
+        }
+        // Azurite may accept connections a moment before it answers them.
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!("Azurite did not create the container")
+}
+
+/// Measures and returns the Markdown section.
+pub fn throughput(release: &Path, dir: &Path) -> anyhow::Result<String> {
+    println!("==> export of a 1 GiB drive file to a local folder and to Azurite");
+    let _ = std::fs::remove_dir_all(dir);
+    let state = dir.join("state");
+    let store = SqliteStore::open(&state)?;
+    let user = |id: &str| UserRecord {
+        id: id.into(),
+        user_principal_name: format!("{id}@contoso.example"),
+        display_name: None,
+        mail: None,
+    };
+    store.upsert_users(LOCAL_TENANT, &[user("big")])?;
+    drop(store);
+    let drive = dpo_server::export::sources::drive_dir(&state.join("drives"), LOCAL_TENANT, "big");
+    std::fs::create_dir_all(&drive)?;
+    let source = drive.join("big.bin");
+    write_source(&source)?;
+
+    let (_azurite, azurite_host) = start_azurite(&dir.join("azurite"))?;
+    let container_url = format!("http://{azurite_host}/{}/{CONTAINER}", emulator::ACCOUNT);
+    let sas = emulator::account_sas("racwdl", "2099-01-01T00:00:00Z", emulator::ACCOUNT_KEY)?;
+    create_container(&container_url, &sas)?;
+
+    let plain_local = rate(GIB, plain_local_upload(&source, &dir.join("plain-copy.bin"))?);
+    let plain_blob = rate(GIB, plain_blob_upload(&source, &container_url, &sas)?);
+    let plain_blocks = rate(GIB, plain_block_upload(&source, &container_url, &sas)?);
+
+    let server = Server::start(release, &state, &azurite_host)?;
+    let local_target = format!("file://{}/", dpo_server::config::absolute(&state.join("exports/big")).display());
+    let local = rate(GIB, server.export("big", &local_target)?);
+    let blob = rate(GIB, server.export("big", &format!("{container_url}?{sas}"))?);
+    let rss = peak_rss_mib(server.process.0.id());
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(format!(
+        "\n## Export\n\nOne user whose drive holds a 1 GiB file, exported through the API (submission to \
+         `complete`, SHA-256 of every object, manifest last), next to a single client uploading the same \
+         bytes (the ceiling; target: export ≥ 80% of it).\n\n\
+         | what | MB/s | of the plain upload |\n|---|---:|---:|\n\
+         | dpo: export to a local folder | {local:.0} | {:.0}% |\n\
+         | plain upload to a local folder (4 MiB reads and writes) | {plain_local:.0} | |\n\
+         | dpo: export to Azurite (SAS URL) | {blob:.0} | {:.0}% |\n\
+         | plain upload to Azurite in 4 MiB blocks, one at a time (as Azure's SDKs upload large files) | \
+         {plain_blocks:.0} | |\n\
+         | plain upload to Azurite in one `PUT` (curl) | {plain_blob:.0} | |\n\
+         \nThe export writes files in blocks (Put Block, Put Block List) so that its memory stays bounded \
+         whatever their size; against the single `PUT`, which Azurite stores much faster than blocks, it \
+         reaches {:.0}%.\n\
+         \nPeak RSS of the server over both exports: {rss:.1} MiB (target < 100 MiB).\n",
+        100.0 * local / plain_local,
+        100.0 * blob / plain_blocks,
+        100.0 * blob / plain_blob,
+    ))
+}

@@ -1,0 +1,125 @@
+//! Driving servers and the load tool: processes stopped when dropped, and wrk runs read into figures.
+
+use anyhow::{Context, bail};
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A child process, killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One wrk run's figures.
+#[derive(Clone, Copy)]
+pub struct Figures {
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub non_2xx: u64,
+}
+
+/// Installs wrk with apt-get if it is missing.
+pub fn ensure_wrk() -> anyhow::Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    println!("==> installing wrk (apt-get)");
+    let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+    let ok =
+        Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]).status().map(|s| s.success()).unwrap_or(false);
+    if !ok {
+        bail!("wrk is needed: install it (Debian: apt-get install wrk)");
+    }
+    Ok(())
+}
+
+/// Starts `command`, reads its first line of output (which says where it listens), and returns both.
+pub fn start_listening(mut command: Command) -> anyhow::Result<(Process, String)> {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let stdout = child.stdout.take().context("output")?;
+    let process = Process(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).context("no URL in the first line")?.to_string();
+    Ok((process, url.trim_end_matches('/').to_string()))
+}
+
+/// Waits until something accepts connections on loopback `port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > timeout {
+            bail!("nothing listens on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// A free loopback port.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn millis(text: &str) -> f64 {
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().unwrap_or(f64::NAN) * factor
+}
+
+/// Runs wrk (2 threads, 32 connections) against `url` for `seconds`, with a bearer token and a Lua script.
+pub fn wrk(url: &str, token: Option<&str>, script: Option<&Path>, seconds: u64) -> anyhow::Result<Figures> {
+    let mut command = Command::new("wrk");
+    command.args(["-t2", "-c32", "--latency", "-d"]).arg(format!("{seconds}s"));
+    if let Some(token) = token {
+        command.arg("-H").arg(format!("Authorization: Bearer {token}"));
+    }
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let out = command.arg(url).output().context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |prefix: &str| {
+        text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.trim().to_string())).unwrap_or_default()
+    };
+    Ok(Figures {
+        requests_per_second: field("Requests/sec:").parse().unwrap_or(0.0),
+        p50_ms: millis(&field("50%")),
+        p99_ms: millis(&field("99%")),
+        non_2xx: field("Non-2xx or 3xx responses:").parse().unwrap_or(0),
+    })
+}
+
+/// The run with the median requests/s of `runs` (which must not be empty).
+pub fn median(mut runs: Vec<Figures>) -> Figures {
+    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+    runs[runs.len() / 2]
+}
+
+/// Peak resident memory of a process in MiB (Linux's VmHWM).
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches("kB").trim().to_string()))
+        })
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}

@@ -1,0 +1,211 @@
+//! `cargo xtask bench`: throughput and latency of dpo next to the ceiling of its stack and to what a user
+//! would pick instead, over loopback, written to BENCHMARKS.md. Not part of the tests.
+//!
+//! Side by side in one run: dpo (release build, SQLite holding `--operations` operations) for
+//! `GET /dataPolicyOperations/{id}`, a list with `$filter`, and durable `exportPersonalData` submissions; a
+//! bare dropshot handler answering a constant (the ceiling); Stoplight Prism mocking the bundled document.
+//! The load tool is wrk (Debian's package, installed with apt-get if missing).
+
+mod export;
+mod load;
+
+use crate::test::{npm_tool, workspace_root};
+use anyhow::{Context, bail};
+use dpo_server::{
+    auth::LOCAL_TENANT,
+    store::{OperationRecord, OperationStore, UserRecord, sqlite::SqliteStore},
+};
+use load::{Figures, Process, ensure_wrk, median, start_listening, wait_for_port, wrk};
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const PRISM: &str = "@stoplight/prism-cli@5.16.0";
+/// Rounds of the dpo GET and ceiling rows, alternated so that both see the same machine; the median counts.
+const ROUNDS: usize = 3;
+
+/// What seeding leaves for the load: one operation to poll, and a sample of ids to read at random.
+struct Seeded {
+    probe: String,
+    sample: Vec<String>,
+}
+
+fn seed(state: &Path, operations: u64) -> anyhow::Result<Seeded> {
+    let store = SqliteStore::open(state)?;
+    let users: Vec<UserRecord> = (0..1000)
+        .map(|i| UserRecord {
+            id: format!("user{i}"),
+            user_principal_name: format!("user{i}@contoso.example"),
+            display_name: None,
+            mail: None,
+        })
+        .collect();
+    store.upsert_users(LOCAL_TENANT, &users)?;
+    let start = chrono::Utc::now() - chrono::Duration::days(365);
+    let mut probe = String::new();
+    let mut sample = Vec::new();
+    let batch = 50_000;
+    for chunk in 0..operations.div_ceil(batch) {
+        let records: Vec<OperationRecord> = (chunk * batch..((chunk + 1) * batch).min(operations))
+            .map(|i| OperationRecord {
+                id: uuid::Uuid::now_v7(),
+                tenant_id: LOCAL_TENANT.into(),
+                user_id: format!("user{}", i % 1000),
+                status: dpo_api::model::DataPolicyOperationStatus::Complete,
+                progress: 100.0,
+                storage_location: Some(
+                    "https://acct.blob.core.windows.net/exports?sv=1&sp=cw&se=2099-01-01T00:00:00Z&sig=x".into(),
+                ),
+                submitted_at: start + chrono::Duration::milliseconds(i as i64 * 10),
+                completed_at: Some(start + chrono::Duration::milliseconds(i as i64 * 10 + 5000)),
+                version: 2,
+                failure_reason: None,
+            })
+            .collect();
+        if probe.is_empty() {
+            probe = records[records.len() / 2].id.to_string();
+        }
+        sample.extend(records.iter().step_by(10).map(|r| r.id.to_string()));
+        store.insert_many(&records)?;
+    }
+    Ok(Seeded { probe, sample })
+}
+
+/// Runs the benchmarks and writes BENCHMARKS.md; with `export_only`, only prints the export section.
+pub fn run(operations: u64, seconds: u64, export_only: bool) -> anyhow::Result<()> {
+    ensure_wrk()?;
+    let root = workspace_root();
+    println!("==> cargo build --release");
+    let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "-p", "dpo-server", "-p", "xtask", "--bins"])
+        .current_dir(&root)
+        .status()?;
+    if !built.success() {
+        bail!("release build failed");
+    }
+    let release = root.join("target/release");
+    if export_only {
+        println!("{}", export::throughput(&release, &root.join("target/bench-export"))?);
+        return Ok(());
+    }
+    let prism = npm_tool(PRISM, ".bin/prism")?;
+    let state = root.join("target/bench-state");
+    let _ = std::fs::remove_dir_all(&state);
+    println!("==> seeding {operations} operations");
+    let seeded = Instant::now();
+    let seeded_ops = seed(&state, operations)?;
+    println!("    seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+
+    let mut serve = Command::new(release.join("dpo-server"));
+    serve
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--export-workers", "0", "--state-dir"])
+        .arg(&state);
+    let (dpo, dpo_url) = start_listening(serve)?;
+    let token_out = Command::new(release.join("dpo-server"))
+        .args(["token", "--user", "bench", "--admin", "--lifetime", "7200", "--state-dir"])
+        .arg(&state)
+        .output()?;
+    let token = String::from_utf8(token_out.stdout)?.trim().to_string();
+    let (ceiling, ceiling_url) = start_listening(Command::new(release.join("dropshot-ceiling")))?;
+    let post = root.join("target/bench-post.lua");
+    std::fs::write(
+        &post,
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = \
+         '{\"storageLocation\":\"https://acct.blob.core.windows.net/exports?sv=1&sp=cw&se=2099-01-01T00:00:00Z&sig=x\"}'\n",
+    )?;
+    let ids = root.join("target/bench-ids.txt");
+    std::fs::write(&ids, seeded_ops.sample.join("\n") + "\n")?;
+    let random = root.join("target/bench-random-get.lua");
+    std::fs::write(
+        &random,
+        format!(
+            "local ids = {{}}\nfor line in io.lines(\"{}\") do ids[#ids + 1] = line end\n\
+             math.randomseed(os.time())\n\
+             request = function()\n  return wrk.format(\"GET\", \"/v1.0/dataPolicyOperations/\" .. ids[math.random(#ids)])\nend\n",
+            ids.display()
+        ),
+    )?;
+    let get_url = format!("{dpo_url}/v1.0/dataPolicyOperations/{}", seeded_ops.probe);
+    let ceiling_get = format!("{ceiling_url}/dataPolicyOperations/x");
+    let list_url = format!("{dpo_url}/v1.0/dataPolicyOperations?$filter=userId%20eq%20'user42'&$top=20");
+    let (mut dpo_gets, mut ceiling_gets) = (Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        println!("==> GET round {round} of {ROUNDS}");
+        dpo_gets.push(wrk(&get_url, Some(&token), None, seconds)?);
+        ceiling_gets.push(wrk(&ceiling_get, None, None, seconds)?);
+    }
+    drop(ceiling);
+    let polled = median(dpo_gets);
+    let ceiling = median(ceiling_gets);
+    let random_get = wrk(&format!("{dpo_url}/v1.0/dataPolicyOperations/x"), Some(&token), Some(&random), seconds)?;
+    let list = wrk(&list_url, Some(&token), None, seconds)?;
+    let submissions =
+        wrk(&format!("{dpo_url}/v1.0/users/user1/exportPersonalData"), Some(&token), Some(&post), seconds)?;
+    drop(dpo);
+    // Prism runs alone: after a load it keeps a core busy for a while, which would weigh on other rows.
+    let prism = {
+        let port = load::free_port()?;
+        let _prism = Process(
+            Command::new(&prism)
+                .args(["mock", "openapi/dpo.json", "--host", "127.0.0.1", "--port", &port.to_string()])
+                .current_dir(&root)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting Prism")?,
+        );
+        wait_for_port(port, Duration::from_secs(60))?;
+        wrk(&format!("http://127.0.0.1:{port}/dataPolicyOperations/x"), Some(&token), None, seconds)?
+    };
+    let runs: Vec<(&str, Figures)> = vec![
+        ("dpo: GET /dataPolicyOperations/{id} (one operation, polled)", polled),
+        ("dropshot ceiling: constant GET", ceiling),
+        ("dpo: GET /dataPolicyOperations/{id} (100,000 ids at random)", random_get),
+        ("Prism mock: GET /dataPolicyOperations/{id}", prism),
+        ("dpo: list with $filter (userId eq, top 20)", list),
+        ("dpo: POST exportPersonalData (durable 202s)", submissions),
+    ];
+    let export = export::throughput(&release, &root.join("target/bench-export"))?;
+    let report = render(&runs, operations, seconds) + &export;
+    std::fs::write(root.join("BENCHMARKS.md"), &report)?;
+    println!("{report}");
+    Ok(())
+}
+
+fn render(runs: &[(&str, Figures)], operations: u64, seconds: u64) -> String {
+    let rps =
+        |name: &str| runs.iter().find(|(n, _)| n.starts_with(name)).map(|(_, f)| f.requests_per_second).unwrap_or(0.0);
+    let mut out = String::from("# Benchmarks\n\n");
+    out.push_str(&format!(
+        "Measured by `cargo xtask bench --operations {operations} --seconds {seconds}` on {} ({} cores), {}.\n\
+         Load: wrk, 2 threads, 32 connections, {seconds} s per row, over loopback, on the same machine as the \
+         servers (they share its cores). dpo is the release build over SQLite holding {operations} operations. \
+         The first two rows alternate {ROUNDS} times and show the median round. \"One operation, polled\" is \
+         what a client waiting for its export does: after the first read dpo answers it from its memory of \
+         recently read operations; \"at random\" reads mostly operations it has not read yet, from SQLite.\n\n",
+        std::env::consts::ARCH,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        chrono::Utc::now().format("%Y-%m-%d"),
+    ));
+    out.push_str("| what | requests/s | p50 | p99 | non-2xx |\n|---|---:|---:|---:|---:|\n");
+    for (name, f) in runs {
+        out.push_str(&format!(
+            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {} |\n",
+            f.requests_per_second, f.p50_ms, f.p99_ms, f.non_2xx
+        ));
+    }
+    let (polled, random) =
+        (rps("dpo: GET /dataPolicyOperations/{id} (one"), rps("dpo: GET /dataPolicyOperations/{id} (100"));
+    let (ceiling, prism) = (rps("dropshot ceiling").max(1.0), rps("Prism").max(1.0));
+    out.push_str(&format!(
+        "\nRatios (targets: ≥ 70% of the bare dropshot ceiling, ≥ 20× Prism): dpo GET of a polled operation is \
+         {:.0}% of the ceiling and {:.1}× Prism; of operations at random {:.0}% and {:.1}×.\n",
+        100.0 * polled / ceiling,
+        polled / prism,
+        100.0 * random / ceiling,
+        random / prism,
+    ));
+    out
+}
