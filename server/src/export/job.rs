@@ -3,7 +3,7 @@
 use super::{
     ExportError,
     sink::{Sink, Written},
-    sources,
+    sources::{self, ChunkReader},
     target::{self, Target, TargetPolicy},
 };
 use crate::store::{OperationRecord, OperationStore, StoreError};
@@ -15,7 +15,6 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::io::AsyncReadExt;
 
 /// What a job needs from the server.
 pub struct JobContext {
@@ -35,6 +34,8 @@ const ACTIVITY_WEIGHT: u64 = 200;
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// Bytes read from a drive file at a time: one block, so that each read fills a block to upload.
 const READ_CHUNK: usize = super::sink::BLOCK_SIZE;
+/// Chunks of a drive file read ahead of the upload.
+const READ_AHEAD: usize = 2;
 
 /// Runs a store call on the blocking pool.
 pub async fn blocking<T: Send + 'static>(
@@ -139,20 +140,12 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
         still_valid(&target)?;
         let mut upload = sink.upload(&format!("drive/{}", file.relative)).await?;
         let result = async {
-            let mut handle = tokio::fs::File::open(&file.absolute)
-                .await
-                .map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
-            let mut buffer = vec![0u8; READ_CHUNK];
-            loop {
-                let n = handle
-                    .read(&mut buffer)
-                    .await
-                    .map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
-                if n == 0 {
-                    break;
-                }
-                upload.write(&buffer[..n]).await?;
-                progress.advance(n as u64).await?;
+            let mut chunks = ChunkReader::open(file.absolute.clone(), READ_CHUNK, READ_AHEAD);
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
+                let n = chunk.len() as u64;
+                upload.write(chunk).await?;
+                progress.advance(n).await?;
             }
             Ok::<_, ExportError>(())
         }
@@ -179,7 +172,7 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
             serde_json::to_writer(&mut lines, record).map_err(|e| ExportError::Source(e.to_string()))?;
             lines.push(b'\n');
         }
-        upload.write(&lines).await?;
+        upload.write(Bytes::from(lines)).await?;
         progress.advance(batch.len() as u64 * ACTIVITY_WEIGHT).await?;
     }
     written.push(upload.finish().await?);

@@ -65,7 +65,9 @@ impl Sink {
             Target::Local { dir } => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| ExportError::Storage(format!("creating {}: {e}", dir.display())))?;
-                Arc::new(LocalFileSystem::new_with_prefix(dir)?)
+                // fsync every object before it counts as written, as a blob service stores it durably
+                // before it answers: the manifest (last) then only names objects that survive a crash.
+                Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_fsync(true))
             }
         };
         Ok(Sink { store, folder })
@@ -105,12 +107,13 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// Adds bytes, waiting while too many blocks are in flight.
-    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+    /// Adds bytes, waiting while too many blocks are in flight. The bytes are not copied: whole
+    /// chunks of [`BLOCK_SIZE`] go out as blocks as they are.
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), ExportError> {
         self.writer.wait_for_capacity(BLOCKS_IN_FLIGHT).await?;
-        self.hasher.update(bytes);
+        self.hasher.update(&bytes);
         self.size += bytes.len() as u64;
-        self.writer.write(bytes);
+        self.writer.put(bytes);
         Ok(())
     }
 

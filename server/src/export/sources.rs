@@ -3,7 +3,64 @@
 //! records (in the store).
 
 use super::ExportError;
-use std::path::{Path, PathBuf};
+use bytes::Bytes;
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+};
+use tokio::sync::mpsc;
+
+/// Chunks of a file read ahead on a blocking thread, so that reading the next chunk overlaps with
+/// hashing and uploading this one. At most `ahead` chunks wait in memory.
+pub struct ChunkReader {
+    chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl ChunkReader {
+    /// Starts reading `path` in chunks of `chunk_size` bytes.
+    pub fn open(path: PathBuf, chunk_size: usize, ahead: usize) -> ChunkReader {
+        let (sender, chunks) = mpsc::channel(ahead.max(1));
+        tokio::task::spawn_blocking(move || {
+            let mut file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                let mut chunk = vec![0u8; chunk_size];
+                let mut filled = 0;
+                // Fill the chunk: short reads would otherwise make short blocks.
+                while filled < chunk_size {
+                    match file.read(&mut chunk[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            let _ = sender.blocking_send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if filled == 0 {
+                    return;
+                }
+                chunk.truncate(filled);
+                // A closed channel means the export stopped reading: stop too.
+                if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() || filled < chunk_size {
+                    return;
+                }
+            }
+        });
+        ChunkReader { chunks }
+    }
+
+    /// The next chunk, or `None` at the end of the file.
+    pub async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        self.chunks.recv().await
+    }
+}
 
 /// A file of a user's drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,5 +140,31 @@ mod tests {
         assert_eq!(files[1].size, 5);
         assert!(drive_files(dir.path(), "t1", "nobody").unwrap().is_empty());
         assert!(drive_files(dir.path(), "t2", "u1").unwrap().is_empty(), "another tenant's drive is another folder");
+    }
+
+    #[tokio::test]
+    async fn a_file_is_read_in_whole_chunks_and_a_shorter_last_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.bin");
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let mut reader = ChunkReader::open(path, 4096, 2);
+        let mut sizes = Vec::new();
+        let mut read = Vec::new();
+        while let Some(chunk) = reader.next().await {
+            let chunk = chunk.unwrap();
+            sizes.push(chunk.len());
+            read.extend_from_slice(&chunk);
+        }
+        assert_eq!(sizes, [4096, 4096, 1808]);
+        assert_eq!(read, content);
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_an_error_not_an_empty_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reader = ChunkReader::open(dir.path().join("gone.bin"), 4096, 2);
+        assert!(matches!(reader.next().await, Some(Err(_))));
+        assert!(reader.next().await.is_none());
     }
 }
