@@ -89,6 +89,45 @@ async fn bad_input_gets_odata_errors_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn paths_that_name_nothing_get_graphs_odata_answer() {
+    let server = TestServer::start(60).await;
+    let http = server.http();
+    let id = "d007e3da-cd9b-4b02-8d66-422403c53e3f";
+    let cases = [
+        (reqwest::Method::GET, format!("/v1.0/dataPolicyOperations/{id}/owner"), "owner"),
+        (reqwest::Method::DELETE, format!("/dataPolicyOperations/{id}/a/b/c"), "a"),
+        (reqwest::Method::POST, "/beta/users/alice/exportPersonalData/now".to_string(), "now"),
+        (reqwest::Method::GET, "/v1.0/users/alice".to_string(), "alice"),
+        (reqwest::Method::GET, "/v1.0/users".to_string(), "users"),
+        (reqwest::Method::PUT, "/users".to_string(), "users"),
+    ];
+    for (method, path, segment) in cases {
+        let (status, body) = odata_error(http.request(method.clone(), server.url(&path)).send().await.unwrap()).await;
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "BadRequest", "{method} {path}");
+        assert_eq!(body["error"]["message"], format!("Resource not found for the segment '{segment}'."));
+        assert!(body["error"]["innerError"]["request-id"].is_string(), "{body}");
+    }
+    for root in ["/", "/v1.0", "/beta/"] {
+        let (status, body) = odata_error(http.get(server.url(root)).send().await.unwrap()).await;
+        assert_eq!(status, 400, "{root}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("/dataPolicyOperations"), "{body}");
+    }
+    // The known routes beside them still answer as before.
+    let (status, _) =
+        odata_error(http.get(server.url(&format!("/v1.0/dataPolicyOperations/{id}"))).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    let accepted = http
+        .post(server.url("/v1.0/users/dave/exportPersonalData"))
+        .json(&json!({"storageLocation": sas_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status().as_u16(), 202);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn read_only_properties_are_refused_on_create_and_patch() {
     let server = TestServer::start(60).await;
     let http = server.http();

@@ -365,6 +365,71 @@ pub async fn method_not_allowed_on_user(
     Ok(not_allowed(&rqctx, "POST"))
 }
 
+/// Path variables of a route below an operation, e.g. `/dataPolicyOperations/{id}/foo/bar`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct BelowOperation {
+    #[serde(rename = "dataPolicyOperation-id")]
+    _id: String,
+    segment: String,
+    #[serde(rename = "rest")]
+    _rest: Vec<String>,
+}
+
+/// Path variables of a route below the export action, e.g. `/users/{id}/exportPersonalData/foo`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct BelowExport {
+    #[serde(rename = "user-id")]
+    _user: String,
+    segment: String,
+    #[serde(rename = "rest")]
+    _rest: Vec<String>,
+}
+
+/// Answers a path below a single operation, which has no further resources.
+pub async fn unknown_below_operation(
+    rqctx: RequestContext<AppContext>,
+    path: Path<BelowOperation>,
+) -> Result<Answer<NoContent>, GraphError> {
+    Ok(unknown_segment(&rqctx, &path.into_inner().segment))
+}
+
+/// Answers a path below the export action, which has no further resources.
+pub async fn unknown_below_export(
+    rqctx: RequestContext<AppContext>,
+    path: Path<BelowExport>,
+) -> Result<Answer<NoContent>, GraphError> {
+    Ok(unknown_segment(&rqctx, &path.into_inner().segment))
+}
+
+/// Answers a user, which dpo knows only as the subject of the export action.
+pub async fn unknown_user_resource(
+    rqctx: RequestContext<AppContext>,
+    path: Path<UserPath>,
+) -> Result<Answer<NoContent>, GraphError> {
+    Ok(unknown_segment(&rqctx, &path.into_inner().user_id))
+}
+
+/// Answers a service root or `/users`, which have no resources of their own here.
+pub async fn unknown_resource(rqctx: RequestContext<AppContext>) -> Result<Answer<NoContent>, GraphError> {
+    let path = rqctx.request.uri().path().trim_end_matches('/').to_string();
+    let segment = path.rsplit('/').next().unwrap_or_default();
+    if segment.is_empty() || VERSION_PREFIXES.contains(&path.as_str()) {
+        let call = Call::new(&rqctx);
+        let message = "The service root has no content: use /dataPolicyOperations or \
+                       /users/{id}/exportPersonalData below it.";
+        let error = call.fail(&rqctx, GraphError::bad_request(message));
+        return Ok(Answer::Refused { error, headers: call.headers() });
+    }
+    Ok(unknown_segment(&rqctx, segment))
+}
+
+/// 400 naming the first segment of the path that names nothing, in Graph's words.
+fn unknown_segment(rqctx: &RequestContext<AppContext>, segment: &str) -> Answer<NoContent> {
+    let call = Call::new(rqctx);
+    let error = call.fail(rqctx, GraphError::bad_request(format!("Resource not found for the segment '{segment}'.")));
+    Answer::Refused { error, headers: call.headers() }
+}
+
 /// 405 with the `Allow` header HTTP requires; for `OPTIONS`, 204 with `Allow`.
 fn not_allowed(rqctx: &RequestContext<AppContext>, allow: &'static str) -> Answer<NoContent> {
     if rqctx.request.method() == http::Method::OPTIONS {

@@ -2,12 +2,15 @@
 //! (`/v1.0`, `/beta`), `OPTIONS` (204 with `Allow`), and an OData `405` with `Allow` for every other method
 //! on those paths.
 //!
-//! dropshot's router answers unknown paths itself, in its own error shape (not OData); it offers no hook
-//! for that.
+//! Paths dpo does not serve get Graph's answer, 400 `BadRequest` "Resource not found for the segment …",
+//! wherever dropshot's router can route them: the service roots and `/users` themselves, `/users/{id}`,
+//! and anything below an operation or the export action. A node of dropshot's router has either literal
+//! or variable children, so an unknown name beside a known one (`/v1.0/foo`, `/users/{id}/foo`) cannot be
+//! routed to a handler: dropshot answers it with its own 404 body, and offers no hook to change that.
 
 use crate::handlers::{
     AppContext, DpoApi, VERSION_PREFIXES, method_not_allowed, method_not_allowed_on_operation,
-    method_not_allowed_on_user,
+    method_not_allowed_on_user, unknown_below_export, unknown_below_operation, unknown_resource, unknown_user_resource,
 };
 use dpo_api::{DataPolicyOperationsApi, data_policy_operations_api_mod};
 use dropshot::{ApiDescription, ApiEndpoint, ApiEndpointVersions};
@@ -16,6 +19,10 @@ use http::Method;
 const COLLECTION: &str = "/dataPolicyOperations";
 const OPERATION: &str = "/dataPolicyOperations/{dataPolicyOperation-id}";
 const EXPORT: &str = "/users/{user-id}/exportPersonalData";
+const USERS: &str = "/users";
+const USER: &str = "/users/{user-id}";
+/// Below a route with handlers, a wildcard would also take the route itself: one segment comes first.
+const BELOW: &str = "/{segment}/{rest:.*}";
 const METHODS: [Method; 6] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
 
 /// The full router description of the server.
@@ -107,6 +114,42 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
                     ApiEndpointVersions::All,
                 ))?;
             }
+            let unknown = |what: &str| format!("{prefix}{what}_{}_unknown", method.as_str().to_lowercase());
+            let root = if prefix.is_empty() { "/".to_string() } else { prefix.to_string() };
+            for (what, path) in [("root", root), ("users", format!("{prefix}{USERS}"))] {
+                add(ApiEndpoint::new(
+                    unknown(what),
+                    unknown_resource,
+                    method.clone(),
+                    "application/json",
+                    &path,
+                    ApiEndpointVersions::All,
+                ))?;
+            }
+            add(ApiEndpoint::new(
+                unknown("user"),
+                unknown_user_resource,
+                method.clone(),
+                "application/json",
+                &format!("{prefix}{USER}"),
+                ApiEndpointVersions::All,
+            ))?;
+            add(ApiEndpoint::new(
+                unknown("below_operation"),
+                unknown_below_operation,
+                method.clone(),
+                "application/json",
+                &format!("{prefix}{OPERATION}{BELOW}"),
+                ApiEndpointVersions::All,
+            ))?;
+            add(ApiEndpoint::new(
+                unknown("below_export"),
+                unknown_below_export,
+                method.clone(),
+                "application/json",
+                &format!("{prefix}{EXPORT}{BELOW}"),
+                ApiEndpointVersions::All,
+            ))?;
         }
     }
     Ok(api)
