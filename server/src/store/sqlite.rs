@@ -13,7 +13,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use rusqlite_migration::{M, Migrations};
 use sea_query::SqliteQueryBuilder;
 use sea_query_rusqlite::RusqliteBinder;
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+};
 use uuid::Uuid;
 
 /// Name of the database file inside the state directory.
@@ -23,6 +26,28 @@ pub const DATABASE_FILE: &str = "dpo.sqlite";
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    /// Writers take turns here rather than in SQLite, whose busy handler waits by sleeping with
+    /// back-off: under many concurrent submissions that sleep, not the disk, made the slowest answers.
+    turn: Arc<Mutex<()>>,
+}
+
+/// A connection for writing, held with the writers' turn.
+struct Writer<'a> {
+    conn: r2d2::PooledConnection<SqliteConnectionManager>,
+    _turn: MutexGuard<'a, ()>,
+}
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = rusqlite::Connection;
+    fn deref(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer<'_> {
+    fn deref_mut(&mut self) -> &mut rusqlite::Connection {
+        &mut self.conn
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -53,7 +78,14 @@ impl SqliteStore {
         let pool = r2d2::Pool::builder().max_size(8).test_on_check_out(false).build(manager).map_err(backend)?;
         let mut conn = pool.get().map_err(backend)?;
         migrations().to_latest(&mut conn).map_err(|e| backend(format!("migrating the database: {e}")))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, turn: Arc::new(Mutex::new(())) })
+    }
+
+    /// A connection to write with, once it is this caller's turn.
+    fn writer(&self) -> Result<Writer<'_>, StoreError> {
+        // The guarded value is `()`: a panic elsewhere cannot leave it inconsistent.
+        let turn = self.turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(Writer { conn: self.conn()?, _turn: turn })
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
@@ -130,7 +162,7 @@ fn insert_operation(conn: &rusqlite::Connection, r: &OperationRecord) -> rusqlit
 impl SqliteStore {
     /// Stores many operations in one transaction (bulk loads: benchmarks, migrations from elsewhere).
     pub fn insert_many(&self, records: &[OperationRecord]) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(backend)?;
         for r in records {
             insert_operation(&tx, r).map_err(backend)?;
@@ -142,7 +174,7 @@ impl SqliteStore {
 
 impl OperationStore for SqliteStore {
     fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
-        let conn = self.conn()?;
+        let conn = self.writer()?;
         let result = insert_operation(&conn, r);
         match result {
             Ok(_) => Ok(()),
@@ -185,7 +217,7 @@ impl OperationStore for SqliteStore {
     }
 
     fn replace(&self, r: &OperationRecord) -> Result<(), StoreError> {
-        let conn = self.conn()?;
+        let conn = self.writer()?;
         let changed = conn
             .execute(
                 "UPDATE operations SET user_id = ?2, status = ?3, progress = ?4, storage_location = ?5, \
@@ -219,7 +251,7 @@ impl OperationStore for SqliteStore {
     }
 
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
-        let conn = self.conn()?;
+        let conn = self.writer()?;
         let changed = match version {
             Some(v) => conn
                 .execute("DELETE FROM operations WHERE id = ?1 AND version = ?2", params![id.to_string(), to_i64(v)]),
@@ -236,7 +268,7 @@ impl OperationStore for SqliteStore {
     }
 
     fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(backend)?;
         {
             let mut stmt = tx
@@ -269,7 +301,7 @@ impl OperationStore for SqliteStore {
     }
 
     fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(backend)?;
         {
             let mut stmt = tx
@@ -332,7 +364,7 @@ impl OperationStore for SqliteStore {
     }
 
     fn claim_next(&self) -> Result<Option<OperationRecord>, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.writer()?;
         let sql = format!(
             "UPDATE operations SET status = {running}, version = version + 1 WHERE id = \
              (SELECT id FROM operations WHERE status = {waiting} ORDER BY submitted_at, id LIMIT 1) RETURNING {}",
@@ -349,7 +381,7 @@ impl OperationStore for SqliteStore {
     }
 
     fn requeue_running(&self) -> Result<u64, StoreError> {
-        let conn = self.conn()?;
+        let conn = self.writer()?;
         let n = conn
             .execute(
                 &format!(
