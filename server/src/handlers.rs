@@ -23,7 +23,6 @@ use dpo_api::{
 };
 use dropshot::{ErrorStatusCode, Header, Path, RequestContext};
 use http::{HeaderMap, HeaderValue, header};
-use serde_json::Value;
 use std::sync::OnceLock;
 
 /// Path prefixes the API also answers under, as Graph's service roots (`https://graph.microsoft.com/v1.0`).
@@ -100,11 +99,9 @@ impl Call {
         headers
     }
 
-    /// The operation as JSON with its `@odata.context`.
-    fn entity(&self, op: &Operation, selected: Option<&[String]>) -> Result<Value, GraphError> {
-        let mut json = wire::entity_json(op, selected)?;
-        json["@odata.context"] = Value::String(wire::context_url(&self.root, selected, true));
-        Ok(json)
+    /// The operation as a serialised JSON body with its `@odata.context`.
+    fn entity(&self, op: &Operation, selected: Option<&[String]>) -> Result<Vec<u8>, GraphError> {
+        wire::entity_body(op, &wire::context_url(&self.root, selected, true), selected)
     }
 
     /// Adds correlation data to a failure, and logs what the client is not told.
@@ -178,21 +175,14 @@ fn raw_query(rqctx: &RequestContext<AppContext>) -> &str {
 }
 
 impl DpoApi {
-    async fn list(rqctx: &RequestContext<AppContext>, call: &Call, caller: &Caller) -> Result<Value, GraphError> {
+    async fn list(rqctx: &RequestContext<AppContext>, call: &Call, caller: &Caller) -> Result<Vec<u8>, GraphError> {
         let ctx = rqctx.context();
         let q = query::parse_for_tenant(raw_query(rqctx), allowed::LIST, &caller.tenant)?;
         let selected = q.select.clone();
         let raw = q.raw.clone();
         let count = q.count;
         let page = ctx.operations.list(&caller.tenant, q, ctx.page_sizes()).await?;
-        let items =
-            page.items.iter().map(|op| wire::entity_json(op, selected.as_deref())).collect::<Result<Vec<_>, _>>()?;
-        let mut body = serde_json::Map::new();
-        body.insert("@odata.context".into(), Value::String(wire::context_url(&call.root, selected.as_deref(), false)));
-        if let Some(total) = page.total {
-            body.insert("@odata.count".into(), Value::from(total));
-        }
-        if let Some(token) = page.next {
+        let next_link = page.next.map(|token| {
             let token = token.encode();
             let mut pairs: Vec<(&str, &str)> = Vec::new();
             for (name, value) in [
@@ -209,11 +199,12 @@ impl DpoApi {
                 pairs.push(("$count", "true"));
             }
             pairs.push(("$skiptoken", &token));
-            let link = format!("{}/dataPolicyOperations?{}", call.root, wire::link_query(&pairs));
-            body.insert("@odata.nextLink".into(), Value::String(link));
-        }
-        body.insert("value".into(), Value::Array(items));
-        Ok(Value::Object(body))
+            format!("{}/dataPolicyOperations?{}", call.root, wire::link_query(&pairs))
+        });
+        let context = wire::context_url(&call.root, selected.as_deref(), false);
+        let annotations =
+            wire::PageAnnotations { context: &context, count: page.total, next_link: next_link.as_deref() };
+        wire::collection_body(&page.items, selected.as_deref(), annotations)
     }
 }
 
@@ -274,9 +265,7 @@ impl DataPolicyOperationsApi for DpoApi {
             if !op.status.is_final() {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(ctx.config.retry_after_seconds));
             }
-            let context = wire::context_url(&call.root, q.select.as_deref(), true);
-            let body = wire::entity_body(&op, &context, q.select.as_deref())?;
-            Ok(Answer::Ok(EntityOrCount::Entity { body, headers }))
+            Ok(Answer::Ok(EntityOrCount::Entity { body: call.entity(&op, q.select.as_deref())?, headers }))
         };
         answer.await.map_err(|e| call.fail(&rqctx, e))
     }

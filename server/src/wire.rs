@@ -75,6 +75,50 @@ pub fn entity_body(op: &Operation, context: &str, selected: Option<&[String]>) -
     }
 }
 
+/// A page of the collection on the wire.
+#[derive(serde::Serialize)]
+struct CollectionBody<'a> {
+    #[serde(rename = "@odata.context")]
+    context: &'a str,
+    #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    value: Items<'a>,
+    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+    next_link: Option<&'a str>,
+}
+
+/// The entities of a page: whole, straight from the operations, or projected by `$select`.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Items<'a> {
+    Whole(Vec<EntityBody<'a>>),
+    Projected(Vec<Value>),
+}
+
+/// What a page of the collection says besides its operations.
+pub struct PageAnnotations<'a> {
+    /// `@odata.context`.
+    pub context: &'a str,
+    /// `@odata.count`, when asked for.
+    pub count: Option<u64>,
+    /// `@odata.nextLink`, when there is a next page.
+    pub next_link: Option<&'a str>,
+}
+
+/// A page of the collection as the serialised body of a list answer.
+pub fn collection_body(
+    ops: &[Operation],
+    selected: Option<&[String]>,
+    page: PageAnnotations<'_>,
+) -> Result<Vec<u8>, GraphError> {
+    let value = match selected {
+        None => Items::Whole(ops.iter().map(|op| EntityBody::new(op, None)).collect()),
+        Some(_) => Items::Projected(ops.iter().map(|op| entity_json(op, selected)).collect::<Result<_, _>>()?),
+    };
+    let body = CollectionBody { context: page.context, count: page.count, value, next_link: page.next_link };
+    serde_json::to_vec(&body).map_err(internal)
+}
+
 /// `@odata.context` of the entity set (`entity = false`) or of one entity, with a `$select` projection.
 pub fn context_url(base: &str, selected: Option<&[String]>, entity: bool) -> String {
     let projection = selected.map(|names| format!("({})", names.join(","))).unwrap_or_default();
@@ -165,6 +209,24 @@ mod tests {
         assert_eq!(body["@odata.etag"], "W/\"3\"");
         assert_eq!(body["completedDateTime"], "2026-01-02T03:05:00Z");
         assert!(!body["storageLocation"].as_str().unwrap().contains("secret"));
+    }
+
+    #[test]
+    fn a_page_says_what_its_entities_say_with_its_annotations() {
+        let op = failed_operation();
+        let page = |selected: Option<&[String]>| -> Value {
+            let annotations = PageAnnotations { context: "ctx", count: Some(7), next_link: Some("next") };
+            serde_json::from_slice(&collection_body(&[op.clone(), op.clone()], selected, annotations).unwrap()).unwrap()
+        };
+        let whole = page(None);
+        assert_eq!(whole["@odata.context"], "ctx");
+        assert_eq!(whole["@odata.count"], 7);
+        assert_eq!(whole["@odata.nextLink"], "next");
+        assert_eq!(whole["value"][1], entity_json(&op, None).unwrap());
+        let selected = ["progress".to_string()];
+        assert_eq!(page(Some(&selected))["value"][0], entity_json(&op, Some(&selected)).unwrap());
+        let bare = collection_body(&[], None, PageAnnotations { context: "c", count: None, next_link: None }).unwrap();
+        assert_eq!(String::from_utf8(bare).unwrap(), r#"{"@odata.context":"c","value":[]}"#);
     }
 
     #[test]

@@ -129,8 +129,8 @@ impl HttpResponse for EntityOrCount {
 /// and OData annotations (`@odata.context`, `@odata.etag`) can be added; `CREATED` picks 201 over 200.
 #[derive(Debug, Clone)]
 pub struct Shaped<T, const CREATED: bool = false> {
-    /// The JSON body.
-    pub body: serde_json::Value,
+    /// The JSON body, serialised.
+    pub body: Vec<u8>,
     /// Extra headers (`ETag`, `request-id`, ...).
     pub headers: HeaderMap,
     documented_as: PhantomData<fn() -> T>,
@@ -142,20 +142,14 @@ pub type ShapedOk<T> = Shaped<T, false>;
 pub type ShapedCreated<T> = Shaped<T, true>;
 
 impl<T, const CREATED: bool> Shaped<T, CREATED> {
-    /// An answer with this body and these extra headers.
-    pub fn new(body: serde_json::Value, headers: HeaderMap) -> Self {
+    /// An answer with this serialised JSON body and these extra headers.
+    pub fn new(body: Vec<u8>, headers: HeaderMap) -> Self {
         Shaped { body, headers, documented_as: PhantomData }
     }
 }
 
-fn json_response(
-    status: StatusCode,
-    body: &serde_json::Value,
-    headers: HeaderMap,
-) -> Result<Response<Body>, HttpError> {
-    let bytes =
-        serde_json::to_vec(body).map_err(|e| HttpError::for_internal_error(format!("serialising the body: {e}")))?;
-    let mut response = Response::new(Body::from(bytes));
+fn json_response(status: StatusCode, body: Vec<u8>, headers: HeaderMap) -> Result<Response<Body>, HttpError> {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.headers_mut().extend(headers);
@@ -167,7 +161,7 @@ where
     T: JsonSchema + Serialize + Send + Sync + 'static,
 {
     fn to_result(self) -> Result<Response<Body>, HttpError> {
-        json_response(self.status_code(), &self.body, self.headers)
+        json_response(self.status_code(), self.body, self.headers)
     }
 
     fn response_metadata() -> ApiEndpointResponse {
@@ -203,9 +197,9 @@ impl<R: HttpResponse + Send + Sync + 'static> HttpResponse for Answer<R> {
         match self {
             Answer::Ok(r) => r.to_result(),
             Answer::Refused { error, headers } => {
-                let body = serde_json::to_value(&error)
+                let body = serde_json::to_vec(&error)
                     .map_err(|e| HttpError::for_internal_error(format!("serialising the error: {e}")))?;
-                json_response(error.status().as_status(), &body, headers)
+                json_response(error.status().as_status(), body, headers)
             }
         }
     }
