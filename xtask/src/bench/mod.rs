@@ -139,10 +139,16 @@ pub fn run(operations: u64, seconds: u64, export_only: bool) -> anyhow::Result<(
     drop(ceiling);
     let polled = median(dpo_gets);
     let ceiling = median(ceiling_gets);
-    let random_get = wrk(&format!("{dpo_url}/v1.0/dataPolicyOperations/x"), Some(&token), Some(&random), seconds)?;
-    let list = wrk(&list_url, Some(&token), None, seconds)?;
-    let submissions =
-        wrk(&format!("{dpo_url}/v1.0/users/user1/exportPersonalData"), Some(&token), Some(&post), seconds)?;
+    let (mut random_gets, mut lists, mut submissions) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        println!("==> dpo round {round} of {ROUNDS}");
+        let random_url = format!("{dpo_url}/v1.0/dataPolicyOperations/x");
+        random_gets.push(wrk(&random_url, Some(&token), Some(&random), seconds)?);
+        lists.push(wrk(&list_url, Some(&token), None, seconds)?);
+        let export_url = format!("{dpo_url}/v1.0/users/user1/exportPersonalData");
+        submissions.push(wrk(&export_url, Some(&token), Some(&post), seconds)?);
+    }
+    let (random_get, list, submissions) = (median(random_gets), median(lists), median(submissions));
     drop(dpo);
     // Prism runs alone: after a load it keeps a core busy for a while, which would weigh on other rows.
     let prism = {
@@ -182,7 +188,8 @@ fn render(runs: &[(&str, Figures)], operations: u64, seconds: u64) -> String {
         "Measured by `cargo xtask bench --operations {operations} --seconds {seconds}` on {} ({} cores), {}.\n\
          Load: wrk, 2 threads, 32 connections, {seconds} s per row, over loopback, on the same machine as the \
          servers (they share its cores). dpo is the release build over SQLite holding {operations} operations. \
-         The first two rows alternate {ROUNDS} times and show the median round. \"One operation, polled\" is \
+         Every dpo row and the ceiling are measured {ROUNDS} times (the first two rows \
+         alternating) and show the median round by requests/s; Prism runs once, alone. \"One operation, polled\" is \
          what a client waiting for its export does: after the first read dpo answers it from its memory of \
          recently read operations; \"at random\" reads mostly operations it has not read yet, from SQLite.\n\n",
         std::env::consts::ARCH,
