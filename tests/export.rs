@@ -312,13 +312,28 @@ async fn a_slow_export_does_not_hold_up_another_one() {
 }
 
 #[tokio::test]
-async fn an_export_interrupted_by_a_server_stop_runs_again_and_ends_complete_and_whole() {
+async fn an_export_interrupted_by_a_server_stop_resumes_and_ends_complete_and_whole() {
     let ThroughProxy { azurite, proxy: _slow, server, location } =
         through_proxy(0, Duration::from_millis(300), 1, 100).await;
     let options = server.options.clone();
     let id = submit_to(&server, "alice", &location).await;
     wait_running(&server, &id).await;
-    // Stop mid-export: the database still says `running`, as after a crash.
+    // Stop once a drive file is whole in the target, before the export ends.
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let done_before = loop {
+        let done = server.store.exported(uuid).unwrap();
+        if !done.is_empty() {
+            break done;
+        }
+        assert!(std::time::Instant::now() < deadline, "no drive file was written in a minute");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut etags_before = Vec::new();
+    for object in &done_before {
+        etags_before.push(azurite.etag("exports", &format!("{id}/{}", object.path)).await);
+    }
+    // The database still says `running`, as after a crash.
     let server = server.restart_with(Options { workers: 0, ..options.clone() }).await;
     let (_, op) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(op["status"], "running", "{op}");
@@ -326,6 +341,16 @@ async fn an_export_interrupted_by_a_server_stop_runs_again_and_ends_complete_and
     let op = wait_final(&server, &id).await;
     assert_eq!(op["status"], "complete", "{op}");
     assert_eq!(op["progress"], 100.0);
-    verify_export(&azurite, "exports", &id).await;
+    let manifest = verify_export(&azurite, "exports", &id).await;
+    assert_eq!(manifest["objects"].as_array().unwrap().len(), 5, "profile, 3 drive files, activity: {manifest}");
+    // What the first run wrote whole was not written again.
+    for (object, before) in done_before.iter().zip(etags_before) {
+        assert_eq!(
+            azurite.etag("exports", &format!("{id}/{}", object.path)).await,
+            before,
+            "{} rewritten",
+            object.path
+        );
+    }
     server.stop().await;
 }

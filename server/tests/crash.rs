@@ -1,6 +1,6 @@
 //! The real `dpo-server` binary killed with SIGKILL in the middle of an export: started again over the same
-//! state directory, it runs the export anew and ends `complete` and whole; meanwhile its memory stays
-//! bounded by its buffers, not by the size of the file it streams.
+//! state directory, it runs the export again (its one file was not finished, so it is written once more)
+//! and ends `complete` and whole; meanwhile its memory stays bounded by its buffers, not by the file size.
 
 use dpo_server::{
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},

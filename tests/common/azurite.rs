@@ -107,6 +107,16 @@ impl Azurite {
         xml.split("<Name>").skip(1).filter_map(|s| s.split("</Name>").next()).map(xml_unescape).collect()
     }
 
+    /// The ETag of a blob (it changes whenever the blob is written again).
+    pub async fn etag(&self, container: &str, blob: &str) -> String {
+        let mut url = reqwest::Url::parse(&format!("{}/{container}", self.account_url())).expect("URL");
+        url.path_segments_mut().expect("base URL").extend(blob.split('/'));
+        url.set_query(Some(&self.sas("r", "2099-01-01T00:00:00Z")));
+        let response = reqwest::Client::new().head(url).send().await.expect("Azurite answers");
+        assert_eq!(response.status().as_u16(), 200, "HEAD {blob}");
+        response.headers()["etag"].to_str().expect("an ETag").to_string()
+    }
+
     /// The content of a blob.
     pub async fn download(&self, container: &str, blob: &str) -> Vec<u8> {
         let mut url = reqwest::Url::parse(&format!("{}/{container}", self.account_url())).expect("URL");

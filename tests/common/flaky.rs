@@ -59,6 +59,7 @@ impl FlakyProxy {
                                 "http://{upstream}{}",
                                 parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
                             );
+                            let head = parts.method == hyper::Method::HEAD;
                             let mut forward = client.request(parts.method, url).body(body);
                             for (name, value) in &parts.headers {
                                 if name != "host" {
@@ -76,7 +77,8 @@ impl FlakyProxy {
                             };
                             let mut response = Response::builder().status(answer.status());
                             for (name, value) in answer.headers() {
-                                if name != "transfer-encoding" && name != "content-length" {
+                                // A HEAD answer has no body: its Content-Length is the object's, kept.
+                                if name != "transfer-encoding" && (head || name != "content-length") {
                                     response = response.header(name, value);
                                 }
                             }

@@ -1,6 +1,7 @@
 //! The worker pool: claims queued operations and runs them, at most `workers` at a time, so one slow export
 //! never holds up the others beyond that bound. A crash leaves nothing `running`: on start, operations
-//! found running are queued again and exported anew (an export is only `complete` once whole).
+//! found running are queued again and resume after the files they had finished (an export is only
+//! `complete` once whole).
 
 use super::{
     ExportError,

@@ -6,11 +6,12 @@ use super::{
     sources::{self, ChunkReader},
     target::{self, Target, TargetPolicy},
 };
-use crate::store::{OperationRecord, OperationStore, StoreError};
+use crate::store::{ExportedObject, OperationRecord, OperationStore, StoreError};
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
 use dpo_api::model::DataPolicyOperationStatus;
 use std::{
+    collections::HashMap,
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -136,9 +137,22 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
     written.push(sink.put("profile.json", profile).await?);
     progress.advance(profile_len).await?;
 
+    // What an earlier, interrupted run of this export wrote whole: skipped if the target still has it.
+    let op_id = progress.op.id;
+    let mut earlier: HashMap<String, ExportedObject> =
+        blocking(&ctx.store, move |s| s.exported(op_id)).await?.into_iter().map(|o| (o.path.clone(), o)).collect();
+
     for file in &files {
         still_valid(&target)?;
-        let mut upload = sink.upload(&format!("drive/{}", file.relative)).await?;
+        let name = format!("drive/{}", file.relative);
+        if let Some(done) = earlier.remove(&name).filter(|done| done.size == file.size)
+            && sink.size_of(&name).await? == Some(done.size)
+        {
+            written.push(done.into());
+            progress.advance(file.size).await?;
+            continue;
+        }
+        let mut upload = sink.upload(&name).await?;
         let result = async {
             let mut chunks = ChunkReader::open(file.absolute.clone(), READ_CHUNK, READ_AHEAD);
             while let Some(chunk) = chunks.next().await {
@@ -151,7 +165,12 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
         }
         .await;
         match result {
-            Ok(()) => written.push(upload.finish().await?),
+            Ok(()) => {
+                let object = upload.finish().await?;
+                let record: ExportedObject = object.clone().into();
+                blocking(&ctx.store, move |s| s.record_exported(op_id, &record)).await?;
+                written.push(object);
+            }
             Err(e) => {
                 upload.abort().await;
                 return Err(e);

@@ -9,7 +9,8 @@
 //! An export writes, under `<storage location>/<operation id>/`: `profile.json`, `drive/<path>` for every
 //! drive file (paths kept), `activity.jsonl` (one activity record a line), and last `manifest.json`, which
 //! lists every object with its size and SHA-256. A reader knows an export is whole when `manifest.json`
-//! exists; an operation is only reported `complete` after it was written.
+//! exists; an operation is only reported `complete` after it was written. Each drive file written whole is
+//! recorded in the store, so an export interrupted by a crash resumes after the files it had finished.
 
 pub mod emulator;
 pub mod engine;

@@ -3,6 +3,7 @@
 //! failures (429, 5xx, dropped connections) are retried with exponential backoff by `object_store`.
 
 use super::{ExportError, target::Target};
+use crate::store::ExportedObject;
 use bytes::Bytes;
 use object_store::{
     BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
@@ -27,6 +28,18 @@ pub struct Written {
     pub size: u64,
     /// SHA-256 of the content, lower-case hex.
     pub sha256: String,
+}
+
+impl From<Written> for ExportedObject {
+    fn from(w: Written) -> Self {
+        ExportedObject { path: w.path, size: w.size, sha256: w.sha256 }
+    }
+}
+
+impl From<ExportedObject> for Written {
+    fn from(o: ExportedObject) -> Self {
+        Written { path: o.path, size: o.size, sha256: o.sha256 }
+    }
 }
 
 /// The export folder of one operation in its target.
@@ -84,6 +97,15 @@ impl Sink {
         let size = content.len() as u64;
         self.store.put(&self.path(name)?, PutPayload::from(content)).await?;
         Ok(Written { path: name.to_string(), size, sha256 })
+    }
+
+    /// The size of object `name` in the target, or `None` if it is not there.
+    pub async fn size_of(&self, name: &str) -> Result<Option<u64>, ExportError> {
+        match self.store.head(&self.path(name)?).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Starts a streamed object: feed it with [`Upload::write`], then [`Upload::finish`].

@@ -7,7 +7,7 @@
 //! write never leaves the older record behind: every write forgets what it touched and advances an
 //! epoch under a lock, and a read only remembers what it found if no write finished meanwhile.
 
-use super::{ActivityRecord, ListRequest, OperationRecord, OperationStore, StoreError, UserRecord};
+use super::{ActivityRecord, ExportedObject, ListRequest, OperationRecord, OperationStore, StoreError, UserRecord};
 use crate::odata::filter::Filter;
 use quick_cache::sync::Cache;
 use std::sync::{
@@ -158,6 +158,14 @@ impl OperationStore for CachedStore {
     fn requeue_running(&self) -> Result<u64, StoreError> {
         self.write(None, || self.inner.requeue_running())
     }
+
+    fn record_exported(&self, operation: Uuid, object: &ExportedObject) -> Result<(), StoreError> {
+        self.inner.record_exported(operation, object)
+    }
+
+    fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
+        self.inner.exported(operation)
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +226,19 @@ mod tests {
         assert_eq!(store.get(op.id).unwrap().map(|r| r.status), Some(DataPolicyOperationStatus::Running));
         assert_eq!(store.requeue_running().unwrap(), 1);
         assert_eq!(store.get(op.id).unwrap().map(|r| r.status), Some(DataPolicyOperationStatus::NotStarted));
+    }
+
+    #[test]
+    fn exported_objects_are_recorded_replaced_and_go_with_their_operation() {
+        let (_dir, _sqlite, store) = stores();
+        let op = record(1);
+        store.insert(&op).unwrap();
+        let object = |size, sha: &str| ExportedObject { path: "drive/a.txt".into(), size, sha256: sha.into() };
+        store.record_exported(op.id, &object(1, "aa")).unwrap();
+        store.record_exported(op.id, &object(2, "bb")).unwrap();
+        assert_eq!(store.exported(op.id).unwrap(), [object(2, "bb")]);
+        store.delete(op.id, None).unwrap();
+        assert!(store.exported(op.id).unwrap().is_empty());
     }
 
     #[test]

@@ -38,6 +38,17 @@ pub struct OperationRecord {
     pub failure_reason: Option<String>,
 }
 
+/// An object an export has written whole to its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedObject {
+    /// Path relative to the export folder.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+}
+
 /// One activity record of a user (a sign-in, a file access, ...), exported as a line of JSON.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -164,4 +175,9 @@ pub trait OperationStore: Send + Sync + 'static {
     fn claim_next(&self) -> Result<Option<OperationRecord>, StoreError>;
     /// Puts every `running` operation back to `notStarted` (after a crash nothing is running); returns how many.
     fn requeue_running(&self) -> Result<u64, StoreError>;
+    /// Records that the export of `operation` has written `object` whole (replacing an earlier record of
+    /// the same path).
+    fn record_exported(&self, operation: Uuid, object: &ExportedObject) -> Result<(), StoreError>;
+    /// The objects recorded for the export of `operation`.
+    fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError>;
 }

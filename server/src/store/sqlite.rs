@@ -2,7 +2,7 @@
 //! crash), migrated on open from `server/migrations/`.
 
 use super::{
-    ActivityRecord, ListRequest, OperationRecord, OperationStore, StoreError, UserRecord,
+    ActivityRecord, ExportedObject, ListRequest, OperationRecord, OperationStore, StoreError, UserRecord,
     sql::{self, status_from_ordinal, status_ordinal, timestamp},
 };
 use crate::odata::filter::Filter;
@@ -61,6 +61,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0003_export.sql")),
         M::up(include_str!("../../migrations/0004_tenants.sql")),
         M::up(include_str!("../../migrations/0005_tenant_indexes.sql")),
+        M::up(include_str!("../../migrations/0006_export_objects.sql")),
     ])
 }
 
@@ -393,5 +394,29 @@ impl OperationStore for SqliteStore {
             )
             .map_err(backend)?;
         Ok(n as u64)
+    }
+
+    fn record_exported(&self, operation: Uuid, object: &ExportedObject) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        conn.execute(
+            "INSERT INTO export_objects (operation_id, path, size, sha256) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (operation_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256",
+            params![operation.to_string(), object.path, to_i64(object.size), object.sha256],
+        )
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT path, size, sha256 FROM export_objects WHERE operation_id = ?1 ORDER BY path")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![operation.to_string()], |row| {
+                Ok(ExportedObject { path: row.get(0)?, size: row.get::<_, i64>(1)?.max(0) as u64, sha256: row.get(2)? })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
     }
 }
