@@ -2,7 +2,7 @@
 
 use super::{
     ExportError,
-    sink::{Sink, Written},
+    sink::Sink,
     sources::{self, ChunkReader},
     target::{self, Target, TargetPolicy},
 };
@@ -131,7 +131,7 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
 
     let total = profile.len() as u64 + files.iter().map(|f| f.size).sum::<u64>() + activity_count * ACTIVITY_WEIGHT;
     let mut progress = Progress { store: ctx.store.clone(), op, total, done: 0, last_saved: Instant::now() };
-    let mut written: Vec<Written> = Vec::new();
+    let mut written: Vec<ExportedObject> = Vec::new();
 
     let profile_len = profile.len() as u64;
     written.push(sink.put("profile.json", profile).await?);
@@ -148,7 +148,7 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
         if let Some(done) = earlier.remove(&name).filter(|done| done.size == file.size)
             && sink.size_of(&name).await? == Some(done.size)
         {
-            written.push(done.into());
+            written.push(done);
             progress.advance(file.size).await?;
             continue;
         }
@@ -167,7 +167,7 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
         match result {
             Ok(()) => {
                 let object = upload.finish().await?;
-                let record: ExportedObject = object.clone().into();
+                let record = object.clone();
                 blocking(&ctx.store, move |s| s.record_exported(op_id, &record)).await?;
                 written.push(object);
             }

@@ -19,29 +19,6 @@ pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
 /// Blocks of one file in flight at once.
 pub const BLOCKS_IN_FLIGHT: usize = 2;
 
-/// An object written: where, how big, and its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Written {
-    /// Path relative to the export folder.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// SHA-256 of the content, lower-case hex.
-    pub sha256: String,
-}
-
-impl From<Written> for ExportedObject {
-    fn from(w: Written) -> Self {
-        ExportedObject { path: w.path, size: w.size, sha256: w.sha256 }
-    }
-}
-
-impl From<ExportedObject> for Written {
-    fn from(o: ExportedObject) -> Self {
-        Written { path: o.path, size: o.size, sha256: o.sha256 }
-    }
-}
-
 /// The export folder of one operation in its target.
 pub struct Sink {
     store: Arc<dyn ObjectStore>,
@@ -92,11 +69,11 @@ impl Sink {
     }
 
     /// Writes a small object in one request.
-    pub async fn put(&self, name: &str, content: Bytes) -> Result<Written, ExportError> {
+    pub async fn put(&self, name: &str, content: Bytes) -> Result<ExportedObject, ExportError> {
         let sha256 = hex::encode(Sha256::digest(&content));
         let size = content.len() as u64;
         self.store.put(&self.path(name)?, PutPayload::from(content)).await?;
-        Ok(Written { path: name.to_string(), size, sha256 })
+        Ok(ExportedObject { path: name.to_string(), size, sha256 })
     }
 
     /// The size of object `name` in the target, or `None` if it is not there.
@@ -140,9 +117,9 @@ impl Upload {
     }
 
     /// Commits the object.
-    pub async fn finish(self) -> Result<Written, ExportError> {
+    pub async fn finish(self) -> Result<ExportedObject, ExportError> {
         self.writer.finish().await?;
-        Ok(Written { path: self.name, size: self.size, sha256: hex::encode(self.hasher.finalize()) })
+        Ok(ExportedObject { path: self.name, size: self.size, sha256: hex::encode(self.hasher.finalize()) })
     }
 
     /// Gives up on the object (its blocks are discarded by the service).

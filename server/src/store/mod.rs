@@ -38,8 +38,8 @@ pub struct OperationRecord {
     pub failure_reason: Option<String>,
 }
 
-/// An object an export has written whole to its target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An object an export has written whole to its target, as its manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportedObject {
     /// Path relative to the export folder.
     pub path: String,
