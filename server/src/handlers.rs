@@ -400,22 +400,25 @@ pub async fn unknown_user_resource(
 
 /// Answers a service root or `/users`, which have no resources of their own here.
 pub async fn unknown_resource(rqctx: RequestContext<AppContext>) -> Result<Answer<NoContent>, GraphError> {
-    let path = rqctx.request.uri().path().trim_end_matches('/').to_string();
+    let path = rqctx.request.uri().path().trim_end_matches('/');
     let segment = path.rsplit('/').next().unwrap_or_default();
-    if segment.is_empty() || VERSION_PREFIXES.contains(&path.as_str()) {
-        let call = Call::new(&rqctx);
-        let message = "The service root has no content: use /dataPolicyOperations or \
-                       /users/{id}/exportPersonalData below it.";
-        let error = call.fail(&rqctx, GraphError::bad_request(message));
-        return Ok(Answer::Refused { error, headers: call.headers() });
+    if segment.is_empty() || VERSION_PREFIXES.contains(&path) {
+        let message = "The service root has no content: use /dataPolicyOperations or /users/{id}/exportPersonalData \
+                       below it.";
+        return Ok(bad_path(&rqctx, message));
     }
     Ok(unknown_segment(&rqctx, segment))
 }
 
 /// 400 naming the first segment of the path that names nothing, in Graph's words.
 fn unknown_segment(rqctx: &RequestContext<AppContext>, segment: &str) -> Answer<NoContent> {
+    bad_path(rqctx, format!("Resource not found for the segment '{segment}'."))
+}
+
+/// 400 `BadRequest` for a path that names nothing, saying why.
+fn bad_path(rqctx: &RequestContext<AppContext>, message: impl Into<String>) -> Answer<NoContent> {
     let call = Call::new(rqctx);
-    let error = call.fail(rqctx, GraphError::bad_request(format!("Resource not found for the segment '{segment}'.")));
+    let error = call.fail(rqctx, GraphError::bad_request(message));
     Answer::Refused { error, headers: call.headers() }
 }
 

@@ -52,7 +52,13 @@ fn internal(e: serde_json::Error) -> GraphError {
 
 /// The entity as JSON with `@odata.etag`, keeping only the selected properties (and `id`).
 pub fn entity_json(op: &Operation, selected: Option<&[String]>) -> Result<Value, GraphError> {
-    let Value::Object(all) = serde_json::to_value(EntityBody::new(op, None)).map_err(internal)? else {
+    projected(op, None, selected)
+}
+
+/// The entity as JSON with its annotations (and `@odata.context` when given), keeping only the selected
+/// properties and `id`.
+fn projected(op: &Operation, context: Option<&str>, selected: Option<&[String]>) -> Result<Value, GraphError> {
+    let Value::Object(all) = serde_json::to_value(EntityBody::new(op, context)).map_err(internal)? else {
         return Err(GraphError::internal("entity did not serialise to an object"));
     };
     let keep = |key: &str| match selected {
@@ -67,11 +73,7 @@ pub fn entity_body(op: &Operation, context: &str, selected: Option<&[String]>) -
     match selected {
         // The common case (a client polling an operation) goes straight to bytes.
         None => serde_json::to_vec(&EntityBody::new(op, Some(context))).map_err(internal),
-        Some(_) => {
-            let mut json = entity_json(op, selected)?;
-            json["@odata.context"] = Value::String(context.to_string());
-            serde_json::to_vec(&json).map_err(internal)
-        }
+        Some(_) => serde_json::to_vec(&projected(op, Some(context), selected)?).map_err(internal),
     }
 }
 
