@@ -2,7 +2,7 @@
 //! and to Azurite, each next to a plain upload of the same bytes by a single client (the ceiling), and
 //! the server's peak RSS.
 
-use super::load::{Process, free_port, peak_rss_mib, start_listening, wait_for_port};
+use super::load::{DpoServer, Process, free_port, peak_rss_mib, wait_for_port};
 use crate::test::{AZURITE, npm_tool};
 use anyhow::{Context, bail};
 use dpo_server::{
@@ -116,29 +116,7 @@ fn plain_block_upload(source: &Path, container_url: &str, sas: &str) -> anyhow::
     Ok(started.elapsed())
 }
 
-/// A release server over `state`, and a token for it.
-struct Server {
-    process: Process,
-    url: String,
-    token: String,
-}
-
-impl Server {
-    fn start(release: &Path, state: &Path, emulator_host: &str) -> anyhow::Result<Server> {
-        let mut serve = Command::new(release.join("dpo-server"));
-        serve
-            .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--retry-after", "1"])
-            .args(["--emulator-host", emulator_host, "--state-dir"])
-            .arg(state);
-        let (process, url) = start_listening(serve)?;
-        let minted = Command::new(release.join("dpo-server"))
-            .args(["token", "--user", "bench", "--admin", "--state-dir"])
-            .arg(state)
-            .output()?;
-        let token = String::from_utf8(minted.stdout)?.trim().to_string();
-        Ok(Server { process, url, token })
-    }
-
+impl DpoServer {
     /// Exports `user` to `destination` and waits until the operation is complete; returns how long it took.
     fn export(&self, user: &str, destination: &str) -> anyhow::Result<Duration> {
         let started = Instant::now();
@@ -232,7 +210,7 @@ pub fn throughput(release: &Path, dir: &Path) -> anyhow::Result<String> {
 
     // Each export runs right after its ceiling, and every step starts with the disk's write-back done,
     // so that no step pays for the writes of the one before.
-    let server = Server::start(release, &state, &azurite_host)?;
+    let server = DpoServer::start(release, &state, &["--retry-after", "1", "--emulator-host", &azurite_host])?;
     let local_target = format!("file://{}/", dpo_server::config::absolute(&state.join("exports/big")).display());
     flush_writes()?;
     let plain_local = rate(GIB, plain_local_upload(&source, &dir.join("plain-copy.bin"))?);

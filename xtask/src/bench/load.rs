@@ -18,6 +18,28 @@ impl Drop for Process {
     }
 }
 
+/// A release `dpo-server` over a state directory, and an administrator's token for it.
+pub struct DpoServer {
+    pub process: Process,
+    pub url: String,
+    pub token: String,
+}
+
+impl DpoServer {
+    /// Starts `<release>/dpo-server serve` over `state` on a free loopback port, with `args` added.
+    pub fn start(release: &Path, state: &Path, args: &[&str]) -> anyhow::Result<DpoServer> {
+        let mut serve = Command::new(release.join("dpo-server"));
+        serve.args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error"]).args(args).arg("--state-dir").arg(state);
+        let (process, url) = start_listening(serve)?;
+        let minted = Command::new(release.join("dpo-server"))
+            .args(["token", "--user", "bench", "--admin", "--lifetime", "7200", "--state-dir"])
+            .arg(state)
+            .output()?;
+        let token = String::from_utf8(minted.stdout)?.trim().to_string();
+        Ok(DpoServer { process, url, token })
+    }
+}
+
 /// One wrk run's figures.
 #[derive(Clone, Copy)]
 pub struct Figures {

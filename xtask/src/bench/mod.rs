@@ -15,7 +15,7 @@ use dpo_server::{
     auth::LOCAL_TENANT,
     store::{OperationRecord, OperationStore, UserRecord, sqlite::SqliteStore},
 };
-use load::{Figures, Process, ensure_wrk, median, start_listening, wait_for_port, wrk};
+use load::{DpoServer, Figures, Process, ensure_wrk, median, start_listening, wait_for_port, wrk};
 use std::{
     path::Path,
     process::{Command, Stdio},
@@ -98,16 +98,8 @@ pub fn run(operations: u64, seconds: u64, export_only: bool) -> anyhow::Result<(
     let seeded_ops = seed(&state, operations)?;
     println!("    seeded in {:.1} s", seeded.elapsed().as_secs_f64());
 
-    let mut serve = Command::new(release.join("dpo-server"));
-    serve
-        .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--export-workers", "0", "--state-dir"])
-        .arg(&state);
-    let (dpo, dpo_url) = start_listening(serve)?;
-    let token_out = Command::new(release.join("dpo-server"))
-        .args(["token", "--user", "bench", "--admin", "--lifetime", "7200", "--state-dir"])
-        .arg(&state)
-        .output()?;
-    let token = String::from_utf8(token_out.stdout)?.trim().to_string();
+    let DpoServer { process: dpo, url: dpo_url, token } =
+        DpoServer::start(&release, &state, &["--export-workers", "0"])?;
     let (ceiling, ceiling_url) = start_listening(Command::new(release.join("dropshot-ceiling")))?;
     let post = root.join("target/bench-post.lua");
     std::fs::write(
