@@ -67,7 +67,11 @@ impl Call {
         let client_request_id =
             rqctx.request.headers().get("client-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         let path = rqctx.request.uri().path();
-        let prefix = VERSION_PREFIXES.iter().find(|p| path.starts_with(&format!("{p}/"))).copied().unwrap_or("");
+        let prefix = VERSION_PREFIXES
+            .iter()
+            .find(|p| path.strip_prefix(**p).is_some_and(|rest| rest.starts_with('/')))
+            .copied()
+            .unwrap_or("");
         Call {
             request_id: rqctx.request_id.clone(),
             client_request_id,
