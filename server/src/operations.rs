@@ -7,7 +7,7 @@
 //! property that may change is `storageLocation`, and only before the export has started.
 
 use crate::{
-    export::target::{self, TargetPolicy, redact},
+    export::target::{self, StoredLocation, TargetPolicy},
     odata::{QueryError, query::CollectionQuery, skiptoken::SkipToken},
     store::{Cursor, ListRequest, OperationRecord, OperationStore, StoreError, sql::sort_values},
 };
@@ -129,7 +129,8 @@ impl OperationService {
             user_id: user.id,
             status: DataPolicyOperationStatus::NotStarted,
             progress: 0.0,
-            storage_location: Some(location),
+            storage_location: Some(location.shown),
+            storage_secret: location.secret,
             submitted_at: now(),
             completed_at: None,
             version: 1,
@@ -142,7 +143,7 @@ impl OperationService {
     }
 
     /// A storage location must be acceptable to the export engine (see [`crate::export::target`]).
-    fn validate_storage_location(&self, location: Option<&str>) -> Result<String, OperationError> {
+    fn validate_storage_location(&self, location: Option<&str>) -> Result<StoredLocation, OperationError> {
         let location = location.map(str::trim).unwrap_or_default();
         if location.is_empty() {
             return Err(OperationError::Invalid {
@@ -158,9 +159,9 @@ impl OperationService {
                 message: "storageLocation is longer than 4096 characters".into(),
             });
         }
-        target::parse(location, &self.policy, Utc::now())
-            .map_err(|e| OperationError::Invalid { property: "storageLocation", message: e.0 })?;
-        Ok(location.to_string())
+        target::accept(location, &self.policy, Utc::now())
+            .map(|(_, stored)| stored)
+            .map_err(|e| OperationError::Invalid { property: "storageLocation", message: e.0 })
     }
 
     /// Runs a store call on the blocking pool (SQLite calls block, and a durable commit waits for the disk).
@@ -194,6 +195,7 @@ impl OperationService {
             status: DataPolicyOperationStatus::NotStarted,
             progress: 0.0,
             storage_location: None,
+            storage_secret: None,
             submitted_at: now(),
             completed_at: None,
             version: 1,
@@ -285,9 +287,14 @@ impl OperationService {
             return Err(read_only("id"));
         }
         let mut next = current.clone();
-        // The entity shows storageLocation with its SAS signature redacted; sending that back is no change.
-        let unchanged =
-            |given: &str| current.storage_location.as_deref().is_some_and(|now| now == given || redact(now) == given);
+        // The entity shows storageLocation with its SAS signature redacted; sending that back is no change,
+        // and neither is the whole location in any spelling that means the same.
+        let unchanged = |given: &str| {
+            current.storage_location.as_deref() == Some(given)
+                || target::stored_form(given).is_some_and(|g| {
+                    Some(&g.shown) == current.storage_location.as_ref() && g.secret == current.storage_secret
+                })
+        };
         if let Some(location) = &patch.storage_location
             && !unchanged(location)
         {
@@ -300,7 +307,9 @@ impl OperationService {
                     ),
                 });
             }
-            next.storage_location = Some(self.validate_storage_location(Some(location))?);
+            let stored = self.validate_storage_location(Some(location))?;
+            next.storage_location = Some(stored.shown);
+            next.storage_secret = stored.secret;
         }
         if next == current {
             return Ok(current);

@@ -2,7 +2,6 @@
 //! ETags, and domain errors as OData errors.
 
 use crate::{
-    export::target::redact,
     odata::QueryError,
     operations::{Operation, OperationError, Precondition},
 };
@@ -20,7 +19,7 @@ pub fn entity(op: &Operation) -> DataPolicyOperation {
         completed_date_time: op.completed_at,
         progress: Some(op.progress),
         status: Some(op.status),
-        storage_location: op.storage_location.as_deref().map(redact),
+        storage_location: op.storage_location.clone(),
         submitted_date_time: Some(op.submitted_at),
         user_id: Some(op.user_id.clone()),
     }
@@ -192,7 +191,8 @@ mod tests {
             user_id: "u".into(),
             status: dpo_api::model::DataPolicyOperationStatus::Failed,
             progress: 40.0,
-            storage_location: Some("https://a.blob.core.windows.net/c?sv=1&sig=secret".into()),
+            storage_location: Some("https://a.blob.core.windows.net/c?sv=1&sig=REDACTED".into()),
+            storage_secret: Some("https://a.blob.core.windows.net/c?sv=1&sig=secret".into()),
             submitted_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
             completed_at: Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 5, 0).unwrap()),
             version: 3,

@@ -116,7 +116,7 @@ fn still_valid(target: &Target) -> Result<(), ExportError> {
 
 /// Exports the data of `op`'s user to `op`'s storage location and returns the completed operation.
 pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecord, ExportError> {
-    let location = op.storage_location.clone().unwrap_or_default();
+    let location = op.storage_secret.clone().or_else(|| op.storage_location.clone()).unwrap_or_default();
     let target = target::parse(&location, &ctx.policy, Utc::now())?;
     let sink = Sink::open(&target, &op.id.to_string())?;
     let (tenant, user_id) = (op.tenant_id.clone(), op.user_id.clone());

@@ -12,6 +12,7 @@
 //! hosts the operator allows it for, and the SAS must grant write (`sp` has `w`) and not have expired (`se`).
 
 use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use std::path::{Component, PathBuf};
 use url::Url;
 
@@ -60,6 +61,18 @@ pub enum Target {
     },
 }
 
+/// A storage location as dpo keeps it, in canonical form (query names decoded and lower-case, each once).
+///
+/// `shown` has the SAS signature replaced and is the only form answers, logs and query options ever see;
+/// `secret` is what the export writes with, kept apart so that no `$filter` or `$search` can reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLocation {
+    /// The location with `sig=REDACTED`: shown, logged and matched by queries.
+    pub shown: String,
+    /// The whole location with its signature, when it has one.
+    pub secret: Option<String>,
+}
+
 /// Why a storage location was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -74,14 +87,62 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 
 /// Parses and checks `location` under `policy`, at time `now`.
 pub fn parse(location: &str, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<Target, TargetError> {
+    accept(location, policy, now).map(|(target, _)| target)
+}
+
+/// Parses and checks `location` under `policy`, at time `now`, and gives the form to store it in.
+pub fn accept(
+    location: &str,
+    policy: &TargetPolicy,
+    now: DateTime<Utc>,
+) -> Result<(Target, StoredLocation), TargetError> {
+    if location.chars().any(char::is_control) {
+        return Err(TargetError("storageLocation may not contain control characters".into()));
+    }
     let url = Url::parse(location.trim()).map_err(|_| {
         TargetError("storageLocation must be an absolute URL: a SAS URL of an Azure Storage container".into())
     })?;
     match url.scheme() {
-        "file" => local(&url, policy),
-        "https" | "http" => azure(&url, policy, now),
+        "file" => {
+            let target = local(&url, policy)?;
+            Ok((target, StoredLocation { shown: url.to_string(), secret: None }))
+        }
+        "https" | "http" => azure(url, policy, now),
         other => Err(TargetError(format!("storageLocation must be an https SAS URL, not a {other}: URL"))),
     }
+}
+
+/// Characters escaped in a canonical query value: those that would end or re-shape the pair.
+const QUERY_VALUE: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'&').add(b'+').add(b'/').add(b'=').add(b'?');
+
+/// The query of a SAS URL as pairs with decoded, lower-case names (SAS names are all lower-case, and the
+/// storage service decodes them), each name at most once: `%73ig`, `SIG` and `sig` are one parameter.
+fn sas_pairs(url: &Url) -> Result<Vec<(String, String)>, TargetError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (name, value) in url.query_pairs() {
+        let name = name.to_ascii_lowercase();
+        if pairs.iter().any(|(seen, _)| *seen == name) {
+            return Err(TargetError(format!("the SAS names the parameter '{name}' more than once")));
+        }
+        pairs.push((name, value.into_owned()));
+    }
+    Ok(pairs)
+}
+
+/// The pairs as a query string, with the signature's value replaced when `redacted`.
+fn sas_query(pairs: &[(String, String)], redacted: bool) -> String {
+    let mut query = String::new();
+    for (name, value) in pairs {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        let value = if redacted && name == "sig" { REDACTED } else { value.as_str() };
+        query.push_str(&utf8_percent_encode(name, QUERY_VALUE).to_string());
+        query.push('=');
+        query.push_str(&utf8_percent_encode(value, QUERY_VALUE).to_string());
+    }
+    query
 }
 
 fn local(url: &Url, policy: &TargetPolicy) -> Result<Target, TargetError> {
@@ -90,16 +151,43 @@ fn local(url: &Url, policy: &TargetPolicy) -> Result<Target, TargetError> {
         .as_ref()
         .ok_or_else(|| TargetError("file: storage locations are not enabled on this server".into()))?;
     let path = url.to_file_path().map_err(|_| TargetError("the file: URL does not name a local folder".into()))?;
+    if path.as_os_str().as_encoded_bytes().iter().any(u8::is_ascii_control) {
+        return Err(TargetError("the file: URL may not contain control characters".into()));
+    }
     if path.components().any(|c| matches!(c, Component::ParentDir)) {
         return Err(TargetError("the file: URL may not contain '..'".into()));
     }
     if !path.starts_with(root) {
         return Err(TargetError(format!("file: storage locations must lie inside {}", root.display())));
     }
+    inside_after_links(&path, root)?;
     Ok(Target::Local { dir: path })
 }
 
-fn azure(url: &Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<Target, TargetError> {
+/// Checks that `path`, with every symbolic link on its way resolved, still lies inside `root` (also
+/// resolved): a link inside the export root must not carry an export out of it. Parts of `path` that
+/// do not exist yet are created later as plain folders, so the deepest existing ancestor decides.
+pub fn inside_after_links(path: &std::path::Path, root: &std::path::Path) -> Result<(), TargetError> {
+    let outside = || TargetError(format!("file: storage locations must lie inside {}", root.display()));
+    let root = match std::fs::canonicalize(root) {
+        Ok(root) => root,
+        // No root yet: nothing inside it can be a link.
+        Err(_) => return Ok(()),
+    };
+    let mut existing = path;
+    let resolved = loop {
+        match std::fs::canonicalize(existing) {
+            Ok(resolved) => break resolved,
+            Err(_) => match existing.parent() {
+                Some(parent) => existing = parent,
+                None => return Err(outside()),
+            },
+        }
+    };
+    if resolved.starts_with(&root) { Ok(()) } else { Err(outside()) }
+}
+
+fn azure(url: Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<(Target, StoredLocation), TargetError> {
     let host = url.host_str().ok_or_else(|| TargetError("the storage URL has no host".into()))?.to_ascii_lowercase();
     let host_port = match url.port() {
         Some(p) => format!("{host}:{p}"),
@@ -136,13 +224,19 @@ fn azure(url: &Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<Target,
             "the storage URL names no container: https://<account>.blob.core.windows.net/<container>?<sas>".into(),
         ));
     }
-    let container = segments.remove(0);
-    if segments.iter().any(|s| s == "..") {
-        return Err(TargetError("the storage URL may not contain '..'".into()));
+    // Decoded segments are names of one level each: an encoded `/`, `\` or `..` could climb out of the
+    // container or the virtual directory once the storage service decodes them.
+    let odd = |s: &String| s == "." || s == ".." || s.contains(['/', '\\']) || s.chars().any(char::is_control);
+    if segments.iter().any(odd) {
+        return Err(TargetError(
+            "the storage URL's path may not contain '.', '..', or an encoded '/' or '\\' (%2F, %5C)".into(),
+        ));
     }
+    let container = segments.remove(0);
     let prefix = segments.join("/");
-    let sas = url.query().unwrap_or_default().to_string();
-    let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let pairs = sas_pairs(&url)?;
+    let sas = sas_query(&pairs, false);
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if param("sig").is_none_or(|s| s.is_empty()) {
         return Err(TargetError("storageLocation must be a SAS URL: its query has no signature (sig)".into()));
     }
@@ -155,7 +249,27 @@ fn azure(url: &Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<Target,
     if expires <= now {
         return Err(TargetError(format!("the SAS token expired at {}", expires.to_rfc3339())));
     }
-    Ok(Target::AzureBlob { endpoint, account, container, prefix, sas, expires })
+    let stored = canonical(url, &pairs);
+    Ok((Target::AzureBlob { endpoint, account, container, prefix, sas, expires }, stored))
+}
+
+/// `url` with its query written anew from `pairs`: whole, and with the signature redacted.
+fn canonical(mut url: Url, pairs: &[(String, String)]) -> StoredLocation {
+    url.set_fragment(None);
+    url.set_query(Some(&sas_query(pairs, false)));
+    let secret = url.to_string();
+    url.set_query(Some(&sas_query(pairs, true)));
+    StoredLocation { shown: url.to_string(), secret: Some(secret) }
+}
+
+/// The stored form of a location accepted earlier, without checking it against today's policy or clock
+/// (for data written before locations were kept apart); `None` if it no longer parses.
+pub fn stored_form(location: &str) -> Option<StoredLocation> {
+    let url = Url::parse(location.trim()).ok()?;
+    match url.scheme() {
+        "file" => Some(StoredLocation { shown: url.to_string(), secret: None }),
+        _ => sas_pairs(&url).ok().map(|pairs| canonical(url, &pairs)),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -177,10 +291,8 @@ fn parse_sas_time(text: &str) -> Result<DateTime<Utc>, TargetError> {
         .map_err(|_| TargetError(format!("the SAS expiry se={text} is not a UTC time such as 2030-01-01T00:00:00Z")))
 }
 
-/// The location with its SAS signature replaced, for logs and answers; everything else stays as written.
-pub fn redact(location: &str) -> String {
-    redact_text(location)
-}
+/// What a SAS signature is replaced with wherever it would be shown.
+pub const REDACTED: &str = "REDACTED";
 
 /// `text` with the value of every `sig=` parameter replaced, wherever a URL appears in it.
 pub fn redact_text(text: &str) -> String {
@@ -194,7 +306,7 @@ pub fn redact_text(text: &str) -> String {
             continue;
         }
         out.push_str(&rest[..i + 4]);
-        out.push_str("REDACTED");
+        out.push_str(REDACTED);
         let tail = &rest[i + 4..];
         let end = tail
             .find(|c: char| c == '&' || c.is_whitespace() || c == '"' || c == '\'' || c == ')')
@@ -271,6 +383,12 @@ mod tests {
             (format!("https://acct.blob.core.windows.net/{sas}"), "no container"),
             ("file:///etc".to_string(), "inside /srv/exports"),
             ("ftp://x/y".to_string(), "ftp"),
+            (format!("https://acct.blob.core.windows.net/c/%2F..%2Fother{sas}"), "encoded '/'"),
+            (format!("https://acct.blob.core.windows.net/c/a%5C..{sas}"), "encoded '/'"),
+            ("file:///srv/exports/a%00b".to_string(), "control characters"),
+            (format!("https://acct.blob.core.windows.net/c{sas}&SIG=y"), "more than once"),
+            (format!("https://acct.blob.core.windows.net/c{sas}&%73ig=y"), "more than once"),
+            (format!("https://acct.blob.core.windows.net/c{sas}&sig=y"), "more than once"),
             ("not a url".to_string(), "absolute URL"),
         ] {
             let err = parse(&bad, &policy(), now()).expect_err(&bad).0;
@@ -281,9 +399,49 @@ mod tests {
 
     #[test]
     fn redaction_hides_the_signature_only() {
-        let r = redact("https://a.blob.core.windows.net/c?sv=1&sig=secret%2Bx&sp=w");
+        let r = redact_text("https://a.blob.core.windows.net/c?sv=1&sig=secret%2Bx&sp=w");
         assert!(!r.contains("secret") && r.contains("sig=REDACTED") && r.contains("sp=w"), "{r}");
         let t = redact_text("error sending request for url (http://h/c/x?sv=1&sig=abc%2B&sp=w): 403");
         assert_eq!(t, "error sending request for url (http://h/c/x?sv=1&sig=REDACTED&sp=w): 403");
+    }
+
+    #[test]
+    fn encoded_or_upper_case_names_are_the_signature_and_are_kept_apart() {
+        for spelled in ["%73ig", "SIG", "Sig", "%53%49%47"] {
+            let location =
+                format!("https://acct.blob.core.windows.net/c?sv=1&sp=cw&se=2030-01-01T00:00:00Z&{spelled}=SECRET");
+            let (target, stored) = accept(&location, &policy(), now()).expect(&location);
+            assert!(
+                !stored.shown.contains("SECRET") && stored.shown.ends_with("&sig=REDACTED"),
+                "{spelled}: {stored:?}"
+            );
+            assert!(stored.secret.as_deref().is_some_and(|s| s.ends_with("&sig=SECRET")), "{spelled}: {stored:?}");
+            let Target::AzureBlob { sas, .. } = target else { panic!("{target:?}") };
+            assert!(sas.ends_with("&sig=SECRET"), "the SAS handed to the storage client names sig plainly: {sas}");
+        }
+    }
+
+    #[test]
+    fn the_stored_form_keeps_what_the_values_mean() {
+        let location =
+            "https://acct.blob.core.windows.net/c/d?sv=2022-11-02&se=2030-01-01T00:00:00Z&sp=cw&sig=a%2Bb%2F%3D";
+        let (_, stored) = accept(location, &policy(), now()).unwrap();
+        assert_eq!(stored.secret.as_deref(), Some(location), "a plainly written SAS is stored as written");
+        assert_eq!(stored.shown, location.replace("a%2Bb%2F%3D", "REDACTED"));
+        assert_eq!(stored_form(location), Some(stored));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_inside_the_local_root_cannot_carry_an_export_out() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
+        let policy = TargetPolicy { local_root: Some(root.path().to_path_buf()), ..TargetPolicy::default() };
+        let through_link = url::Url::from_directory_path(root.path().join("link/alice")).unwrap();
+        let err = parse(through_link.as_str(), &policy, now()).unwrap_err().0;
+        assert!(err.contains("must lie inside"), "{err}");
+        let plain = url::Url::from_directory_path(root.path().join("plain/alice")).unwrap();
+        assert!(parse(plain.as_str(), &policy, now()).is_ok());
     }
 }

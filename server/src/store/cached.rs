@@ -183,6 +183,7 @@ mod tests {
             status: DataPolicyOperationStatus::NotStarted,
             progress: 0.0,
             storage_location: None,
+            storage_secret: None,
             submitted_at: Utc::now().trunc_subsecs(3),
             completed_at: None,
             version,

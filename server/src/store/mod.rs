@@ -26,8 +26,10 @@ pub struct OperationRecord {
     pub status: DataPolicyOperationStatus,
     /// Progress, 0 to 100.
     pub progress: f64,
-    /// Where the export goes.
+    /// Where the export goes, with its SAS signature redacted: the form answers show and queries match.
     pub storage_location: Option<String>,
+    /// Where the export goes, whole (with the signature): only the export reads it, never a query.
+    pub storage_secret: Option<String>,
     /// When the operation was submitted (millisecond precision).
     pub submitted_at: DateTime<Utc>,
     /// When it completed or failed.

@@ -14,7 +14,7 @@ use sea_query::{Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectState
 /// The operations table.
 pub const OPERATIONS: &str = "operations";
 /// Its columns, in the order [`select_operations`] reads them.
-pub const COLUMNS: [&str; 10] = [
+pub const COLUMNS: [&str; 11] = [
     "id",
     "user_id",
     "status",
@@ -25,6 +25,7 @@ pub const COLUMNS: [&str; 10] = [
     "version",
     "failure_reason",
     "tenant_id",
+    "storage_secret",
 ];
 
 /// Timestamps are stored as text in this one format, so text order is time order.

@@ -62,7 +62,26 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0004_tenants.sql")),
         M::up(include_str!("../../migrations/0005_tenant_indexes.sql")),
         M::up(include_str!("../../migrations/0006_export_objects.sql")),
+        M::up_with_hook(include_str!("../../migrations/0007_storage_secret.sql"), redact_stored_locations),
     ])
+}
+
+/// Migration 0007's data step: locations stored whole before it move to `storage_secret`, and
+/// `storage_location` keeps them redacted (in canonical form when they still parse).
+fn redact_stored_locations(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
+    let moved: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT id, storage_secret FROM operations WHERE storage_secret IS NOT NULL")?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?
+    };
+    let mut update = tx.prepare("UPDATE operations SET storage_location = ?2, storage_secret = ?3 WHERE id = ?1")?;
+    for (id, whole) in moved {
+        let (shown, secret) = match crate::export::target::stored_form(&whole) {
+            Some(stored) => (stored.shown, stored.secret),
+            None => (crate::export::target::redact_text(&whole), Some(whole)),
+        };
+        update.execute(params![id, shown, secret])?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -130,6 +149,7 @@ fn record(row: &Row<'_>) -> Result<OperationRecord, StoreError> {
         version: u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
         failure_reason: row.get(8).map_err(get_err)?,
         tenant_id: row.get(9).map_err(get_err)?,
+        storage_secret: row.get(10).map_err(get_err)?,
     })
 }
 
@@ -142,7 +162,8 @@ fn to_i64(v: u64) -> i64 {
 }
 
 const INSERT_OPERATION: &str = "INSERT INTO operations (id, user_id, status, progress, storage_location, \
-     submitted_at, completed_at, version, failure_reason, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     submitted_at, completed_at, version, failure_reason, tenant_id, storage_secret) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 /// Inserts one operation on `conn` (a connection or a transaction).
 fn insert_operation(conn: &rusqlite::Connection, r: &OperationRecord) -> rusqlite::Result<usize> {
@@ -157,6 +178,7 @@ fn insert_operation(conn: &rusqlite::Connection, r: &OperationRecord) -> rusqlit
         to_i64(r.version),
         r.failure_reason,
         r.tenant_id,
+        r.storage_secret,
     ])
 }
 
@@ -222,7 +244,7 @@ impl OperationStore for SqliteStore {
         let changed = conn
             .execute(
                 "UPDATE operations SET user_id = ?2, status = ?3, progress = ?4, storage_location = ?5, \
-                 submitted_at = ?6, completed_at = ?7, version = ?8, failure_reason = ?10 \
+                 submitted_at = ?6, completed_at = ?7, version = ?8, failure_reason = ?10, storage_secret = ?11 \
                  WHERE id = ?1 AND version = ?9",
                 params![
                     r.id.to_string(),
@@ -235,6 +257,7 @@ impl OperationStore for SqliteStore {
                     to_i64(r.version),
                     to_i64(r.version.saturating_sub(1)),
                     r.failure_reason,
+                    r.storage_secret,
                 ],
             )
             .map_err(backend)?;
@@ -418,5 +441,37 @@ impl OperationStore for SqliteStore {
             })
             .map_err(backend)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_stored_whole_before_0007_are_moved_out_of_reach_of_queries() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let whole = "https://a.blob.core.windows.net/c?sv=1&sp=cw&se=2030-01-01T00:00:00Z&%73ig=SECRET";
+        {
+            let mut conn = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).expect("opens");
+            migrations().to_version(&mut conn, 6).expect("migrates to 0006");
+            conn.execute(
+                "INSERT INTO operations (id, user_id, status, progress, storage_location, submitted_at, version, \
+                 tenant_id) VALUES (?1, 'u', 0, 0, ?2, '2026-01-01T00:00:00.000Z', 1, 't')",
+                params![Uuid::nil().to_string(), whole],
+            )
+            .expect("old row");
+        }
+        let store = SqliteStore::open(dir.path()).expect("opens and migrates");
+        let op = store.get(Uuid::nil()).expect("reads").expect("row kept");
+        assert_eq!(
+            op.storage_location.as_deref(),
+            Some("https://a.blob.core.windows.net/c?sv=1&sp=cw&se=2030-01-01T00:00:00Z&sig=REDACTED")
+        );
+        assert_eq!(
+            op.storage_secret.as_deref(),
+            Some("https://a.blob.core.windows.net/c?sv=1&sp=cw&se=2030-01-01T00:00:00Z&sig=SECRET")
+        );
+        assert_eq!(store.count("t", None, Some("SECRET")).expect("counts"), 0);
     }
 }

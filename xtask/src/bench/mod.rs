@@ -56,6 +56,9 @@ fn seed(state: &Path, operations: u64) -> anyhow::Result<Seeded> {
                 status: dpo_api::model::DataPolicyOperationStatus::Complete,
                 progress: 100.0,
                 storage_location: Some(
+                    "https://acct.blob.core.windows.net/exports?sv=1&sp=cw&se=2099-01-01T00:00:00Z&sig=REDACTED".into(),
+                ),
+                storage_secret: Some(
                     "https://acct.blob.core.windows.net/exports?sv=1&sp=cw&se=2099-01-01T00:00:00Z&sig=x".into(),
                 ),
                 submitted_at: start + chrono::Duration::milliseconds(i as i64 * 10),

@@ -1,0 +1,79 @@
+//! Regression tests for what a hostile caller found (issue 15): each test fails on the code before its fix.
+
+mod common;
+
+use common::{TENANT, TestServer, count, get_json, ids, submit_to};
+use dpo_server::auth::{USER_READ_ALL, tokens::MintRequest};
+
+/// A SAS whose signature a reader must never be able to learn.
+const SECRET_SAS: &str = "https://account.blob.core.windows.net/exports?sv=2023-11-03&sp=racwl&se=2099-01-01T00:00:00Z&sr=c&sig=Zx9SECRETsig%2B";
+
+/// An application token that may only read (`User.Read.All`).
+fn reader(server: &TestServer) -> reqwest::Client {
+    server.http_with(&server.token(&MintRequest {
+        user: None,
+        admin: false,
+        permissions: vec![USER_READ_ALL.into()],
+        ..MintRequest::admin(TENANT)
+    }))
+}
+
+async fn matches(client: &reqwest::Client, server: &TestServer, query: &str) -> (u16, String) {
+    let response = client.get(server.url(&format!("/dataPolicyOperations/$count?{query}"))).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn no_query_option_can_reach_the_sas_signature() {
+    let server = TestServer::start(60).await;
+    let id = submit_to(&server, "alice", SECRET_SAS).await;
+    let client = reader(&server);
+    // The oracle of the attack: a yes/no answer per guessed prefix of the signature.
+    for query in [
+        "$filter=contains(storageLocation,'sig=Z')",
+        "$filter=contains(storageLocation,'SECRET')",
+        "$filter=endswith(storageLocation,'sig%2B')",
+        "$filter=storageLocation ge 'https://account.blob.core.windows.net/exports?sv=2023-11-03&sp=racwl&se=2099-01-01T00:00:00Z&sr=c&sig=Z'",
+        "$search=\"SECRET\"",
+        "$search=\"sig=Zx9\"",
+    ] {
+        let query = query.replace(' ', "%20").replace('&', "%26");
+        let (status, text) = matches(&client, &server, &query).await;
+        assert_eq!((status, text.as_str()), (200, "0"), "{query} must not match the secret");
+    }
+    // The redacted form is what queries see, so they still work on it.
+    let (status, text) = matches(&client, &server, "$filter=contains(storageLocation,'sig=REDACTED')").await;
+    assert_eq!((status, text.as_str()), (200, "1"));
+    let (_, page) = get_json(&server, "/dataPolicyOperations?$orderby=storageLocation").await;
+    assert_eq!(ids(&page), [id.clone()]);
+    let shown = page["value"][0]["storageLocation"].as_str().unwrap();
+    assert!(!shown.contains("SECRET") && shown.ends_with("&sig=REDACTED"), "{shown}");
+    assert_eq!(count(&server, "/dataPolicyOperations/$count").await, "1");
+}
+
+#[tokio::test]
+async fn an_encoded_or_repeated_signature_is_still_the_signature() {
+    let server = TestServer::start(60).await;
+    let base = "https://account.blob.core.windows.net/exports?sv=2023-11-03&sp=cw&se=2099-01-01T00:00:00Z";
+    for spelled in ["%73ig", "SIG", "%53ig"] {
+        let id = submit_to(&server, "alice", &format!("{base}&{spelled}=TOPSECRET")).await;
+        let (status, op) = get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+        assert_eq!(status, 200);
+        let shown = op["storageLocation"].as_str().unwrap();
+        assert!(!shown.contains("TOPSECRET") && shown.ends_with("&sig=REDACTED"), "{spelled}: {shown}");
+    }
+    let (_, page) = get_json(&server, "/dataPolicyOperations").await;
+    assert!(!page.to_string().contains("TOPSECRET"), "{page}");
+    for twice in [format!("{base}&sig=a&sig=b"), format!("{base}&sig=a&%73ig=b"), format!("{base}&sig=a&SIG=b")] {
+        let response = server
+            .http()
+            .post(server.url("/users/alice/exportPersonalData"))
+            .json(&serde_json::json!({ "storageLocation": twice }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{twice}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains("more than once"), "{body}");
+    }
+}
