@@ -77,3 +77,45 @@ async fn an_encoded_or_repeated_signature_is_still_the_signature() {
         assert!(body["error"]["message"].as_str().unwrap().contains("more than once"), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_skip_beyond_what_sql_counts_is_a_bad_request_not_a_crash() {
+    let server = TestServer::start(60).await;
+    for skip in ["9223372036854775808", "18446744073709551615", "99999999999999999999"] {
+        let (status, body) = get_json(&server, &format!("/dataPolicyOperations?$skip={skip}")).await;
+        assert_eq!(status, 400, "$skip={skip}: {body}");
+        assert_eq!(body["error"]["code"], "BadRequest");
+    }
+    let (status, body) = get_json(&server, "/dataPolicyOperations?$skip=9223372036854775807").await;
+    assert_eq!((status, ids(&body).len()), (200, 0));
+}
+
+#[tokio::test]
+async fn a_body_with_anything_after_its_json_value_is_refused_and_nothing_is_queued() {
+    let server = TestServer::start(60).await;
+    let body = format!(r#"{{"storageLocation":"{}"}} trailing ][ {{"#, common::sas_url());
+    for garbage in [body.clone(), format!(r#"{{"storageLocation":"{}"}}{{}}"#, common::sas_url())] {
+        let response = server
+            .http()
+            .post(server.url("/users/alice/exportPersonalData"))
+            .header("content-type", "application/json")
+            .body(garbage.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{garbage}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "BadRequest", "{error}");
+    }
+    assert_eq!(count(&server, "/dataPolicyOperations/$count").await, "0");
+    let fine = format!("{{\"storageLocation\":\"{}\"}}\r\n ", common::sas_url());
+    let response = server
+        .http()
+        .post(server.url("/users/alice/exportPersonalData"))
+        .header("content-type", "application/json")
+        .body(fine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202, "white space after the value is fine");
+}

@@ -6,7 +6,7 @@ use crate::error::GraphError;
 use async_trait::async_trait;
 use dropshot::{
     ApiEndpointBodyContentType, ExclusiveExtractor, ExtractorMetadata, Query, RequestContext, ServerContext,
-    SharedExtractor, TypedBody,
+    SharedExtractor, TypedBody, UntypedBody,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -59,11 +59,43 @@ where
         rqctx: &RequestContext<Context>,
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, dropshot::HttpError> {
-        let parsed = <TypedBody<T> as ExclusiveExtractor>::from_request(rqctx, request).await;
-        Ok(CheckedBody(parsed.map(TypedBody::into_inner).map_err(|e| Box::new(GraphError::from(e)))))
+        // dropshot reads one JSON value and ignores what follows it; a body is one value and nothing
+        // else, so the bytes are read here (with dropshot's size limit), checked to end after the value,
+        // and handed to dropshot's own parser (which keeps its content-type rules and messages).
+        let (parts, body) = request.into_parts();
+        let bytes = match <UntypedBody as ExclusiveExtractor>::from_request(
+            rqctx,
+            hyper::Request::from_parts(parts.clone(), body),
+        )
+        .await
+        {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(CheckedBody(Err(Box::new(GraphError::from(e))))),
+        };
+        let bytes = bytes::Bytes::copy_from_slice(bytes.as_bytes());
+        let parsed = <TypedBody<T> as ExclusiveExtractor>::from_request(
+            rqctx,
+            hyper::Request::from_parts(parts, dropshot::Body::from(bytes.clone())),
+        )
+        .await
+        .map(TypedBody::into_inner)
+        .map_err(|e| Box::new(GraphError::from(e)))
+        .and_then(|value| nothing_after_the_value(&bytes).map(|()| value));
+        Ok(CheckedBody(parsed))
     }
 
     fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         <TypedBody<T> as ExclusiveExtractor>::metadata(body_content_type)
     }
+}
+
+/// 400 unless `body` is one JSON value followed by nothing but white space.
+fn nothing_after_the_value(body: &[u8]) -> Result<(), Box<GraphError>> {
+    use serde::Deserialize;
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    serde::de::IgnoredAny::deserialize(&mut reader).and_then(|_| reader.end()).map_err(|e| {
+        Box::new(GraphError::bad_request(format!(
+            "unable to parse JSON body: {e}: the body must be one JSON object and nothing after it"
+        )))
+    })
 }

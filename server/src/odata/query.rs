@@ -178,11 +178,11 @@ fn comma_list(option: &str, value: &str) -> Result<Vec<String>, QueryError> {
     Ok(items)
 }
 
+/// A whole number from 0 to `i64::MAX` (what SQL can take as a count of rows).
 fn non_negative(option: &str, value: &str) -> Result<u64, QueryError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| QueryError::new(option, format!("{option} must be a whole number of 0 or more, not '{value}'")))
+    value.trim().parse::<u64>().ok().filter(|n| i64::try_from(*n).is_ok()).ok_or_else(|| {
+        QueryError::new(option, format!("{option} must be a whole number from 0 to {}, not '{value}'", i64::MAX))
+    })
 }
 
 /// `$search="term"` (Graph's form) or `$search=term`.
@@ -222,6 +222,8 @@ mod tests {
         assert!(parse("$top=1", allowed::COUNT).is_err());
         assert!(parse("$count=yes", allowed::LIST).is_err());
         assert!(parse("$top=-1", allowed::LIST).is_err());
+        assert!(parse("$skip=9223372036854775808", allowed::LIST).unwrap_err().message.contains("from 0 to"));
+        assert!(parse("$skip=9223372036854775807", allowed::LIST).is_ok());
         assert!(parse("$search=%22%22", allowed::LIST).is_err());
         assert!(parse("$filter=&$select=&$orderby=%20", allowed::LIST).is_ok(), "empty options are absent");
         assert!(parse("$select=,,", allowed::LIST).is_err());
