@@ -115,7 +115,13 @@ async fn top_skip_count_select_and_search_behave_as_odata_says() {
     let (_, page) = get_json(&server, "/dataPolicyOperations?$top=2&$skip=1&$count=true").await;
     assert_eq!(ids(&page), vec![ops[1].clone(), ops[2].clone()]);
     assert_eq!(page["@odata.count"], 5, "the count ignores $top and $skip");
-    assert!(page.get("@odata.nextLink").is_none(), "$top=2 was served whole");
+    // As on Graph, $top is the page size: the next link repeats it (and $count), not $skip.
+    let next = page["@odata.nextLink"].as_str().expect("more remain after a page of $top");
+    assert!(next.contains("$top=2") && next.contains("$count=true") && !next.contains("$skip="), "{next}");
+    let (_, page) = get_json(&server, next.strip_prefix(&server.base_url).unwrap()).await;
+    assert_eq!(ids(&page), vec![ops[3].clone(), ops[4].clone()]);
+    assert_eq!(page["@odata.count"], 5);
+    assert!(page.get("@odata.nextLink").is_none(), "the last page has no next link");
 
     let (_, page) = get_json(&server, "/dataPolicyOperations?$select=status,progress&$top=1").await;
     let first = page["value"][0].as_object().unwrap();
@@ -225,10 +231,14 @@ async fn paging_stays_correct_when_operations_are_added_and_removed_between_page
     let (status, _) = get_json(&server, "/dataPolicyOperations?$skiptoken=garbage").await;
     assert_eq!(status, 400);
 
-    // $top sets the page size (as on Graph), up to the server's maximum.
+    // $top sets the page size (as on Graph), larger than the default here; following the links with it
+    // walks every operation, seven at a time.
     let page: serde_json::Value =
         server.http().get(server.url("/dataPolicyOperations?$top=7")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ids(&page).len(), 7);
-    assert!(page.get("@odata.nextLink").is_none());
+    assert!(page["@odata.nextLink"].as_str().unwrap().contains("$top=7"));
+    let all = follow_all(&server, "/dataPolicyOperations?$top=7", async |_| {}).await;
+    let (_, every) = get_json(&server, "/dataPolicyOperations?$top=1000").await;
+    assert_eq!(all, ids(&every));
     server.stop().await;
 }

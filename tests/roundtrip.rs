@@ -156,10 +156,14 @@ async fn listing_all_operations_follows_next_links_across_pages() {
     assert_eq!(all.len(), 250);
     assert_eq!(seen, submitted);
 
-    // $top bounds the whole stream, not just a page.
-    let some: Vec<Operation> =
+    // $top is the page size, as on Graph: pages of 30, and the stream still walks every operation.
+    let first = client.list_operations_page(&ListOptions { top: Some(30), ..Default::default() }).await.unwrap();
+    assert_eq!(first.value.len(), 30);
+    assert!(first.odata_next_link.as_deref().is_some_and(|next| next.contains("$top=30")));
+    let paged: Vec<Operation> =
         client.list_all_operations(ListOptions { top: Some(30), ..Default::default() }).try_collect().await.unwrap();
-    assert_eq!(some.len(), 30);
+    assert_eq!(paged.iter().filter_map(|op| op.id.clone()).collect::<HashSet<_>>(), submitted);
+    assert_eq!(paged.len(), 250);
     server.stop().await;
 }
 

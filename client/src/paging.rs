@@ -23,7 +23,8 @@ pub struct ListOptions {
     pub orderby: Vec<String>,
     /// `$select` properties.
     pub select: Vec<String>,
-    /// `$top`: at most this many operations in all.
+    /// `$top`: the page size (as on Graph, up to the service's maximum); every page repeats it.
+    /// To stop after some number of operations, `take` that many from [`Client::list_all_operations`].
     pub top: Option<u64>,
     /// `$skip`.
     pub skip: Option<u64>,

@@ -185,6 +185,7 @@ impl DpoApi {
         let selected = q.select.clone();
         let raw = q.raw.clone();
         let count = q.count;
+        let top = q.top.map(|top| top.to_string());
         let page = ctx.operations.list(&caller.tenant, q, ctx.page_sizes()).await?;
         let next_link = page.next.map(|token| {
             let token = token.encode();
@@ -201,6 +202,9 @@ impl DpoApi {
             }
             if count {
                 pairs.push(("$count", "true"));
+            }
+            if let Some(top) = &top {
+                pairs.push(("$top", top));
             }
             pairs.push(("$skiptoken", &token));
             format!("{}/dataPolicyOperations?{}", call.root, wire::link_query(&pairs))

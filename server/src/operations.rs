@@ -222,13 +222,11 @@ impl OperationService {
     }
 
     /// One page of the operations `query` selects, in its order (submission order by default).
+    ///
+    /// As on Graph, `$top` is the page size (up to `sizes.max`), not a bound on the whole list: while more
+    /// operations match, the page ends with a next link, which repeats `$top`.
     pub async fn list(&self, tenant: &str, query: CollectionQuery, sizes: PageSizes) -> Result<Page, OperationError> {
-        // What `$top` still allows: from the token on later pages, from `$top` on the first.
-        let budget = match &query.skiptoken {
-            Some(token) => token.remaining,
-            None => query.top,
-        };
-        let page_size = budget.map_or(sizes.default, |b| b.min(sizes.max));
+        let page_size = query.top.map_or(sizes.default, |top| top.min(sizes.max));
         let skip = if query.skiptoken.is_some() { 0 } else { query.skip };
         let cursor = query.skiptoken.as_ref().map(|t| Cursor { keys: t.keys.clone(), last_id: t.last_id.clone() });
         let want_count = query.count;
@@ -253,12 +251,10 @@ impl OperationService {
             .await?;
         let more = items.len() as u64 > page_size;
         items.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
-        let remaining = budget.map(|b| b.saturating_sub(items.len() as u64));
-        let next = match (more && remaining != Some(0), items.last()) {
+        let next = match (more, items.last()) {
             (true, Some(last)) => Some(SkipToken {
                 keys: sort_values(last, &query.orderby),
                 last_id: last.id.to_string(),
-                remaining,
                 query: query.fingerprint.clone(),
             }),
             _ => None,

@@ -69,7 +69,7 @@ pub enum Command {
         /// OData $orderby keys, e.g. "submittedDateTime desc" (repeat or comma-separate).
         #[arg(long, value_delimiter = ',')]
         orderby: Vec<String>,
-        /// At most this many operations.
+        /// Page size (OData $top): this many operations a page, up to the service's maximum.
         #[arg(long)]
         top: Option<u64>,
         /// Follow @odata.nextLink until the end instead of showing one page.

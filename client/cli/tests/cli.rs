@@ -145,3 +145,34 @@ async fn failures_print_the_odata_code_and_message_and_exit_with_a_useful_code()
     let run = dpo(&base, None, &["export"]).await;
     assert_eq!(run.code, 2, "usage errors are clap's exit 2");
 }
+
+#[tokio::test]
+async fn list_shows_one_page_of_top_and_all_walks_every_page() {
+    let state = tempfile::tempdir().unwrap();
+    let (server, token) = server(state.path()).await;
+    let base = format!("{}/v1.0", server.base_url());
+    let exports = url::Url::from_directory_path(state.path().join("exports/alice")).unwrap().to_string();
+    let http = reqwest::Client::new();
+    for _ in 0..25 {
+        let response = http
+            .post(format!("{base}/users/alice/exportPersonalData"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "storageLocation": exports }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+    }
+    let listed = |args: &'static [&'static str]| {
+        let (base, token) = (base.clone(), token.clone());
+        async move {
+            let run = dpo(&base, Some(&token), args).await;
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            serde_json::from_str::<Vec<serde_json::Value>>(&run.stdout).unwrap().len()
+        }
+    };
+    assert_eq!(listed(&["list", "--top", "10", "-o", "json"]).await, 10, "one page of $top");
+    assert_eq!(listed(&["list", "--top", "10", "--all", "-o", "json"]).await, 25, "every page, ten at a time");
+    assert_eq!(listed(&["list", "--all", "-o", "json"]).await, 25);
+    server.close().await.unwrap();
+}

@@ -1,8 +1,9 @@
 //! `$skiptoken`: the opaque continuation in `@odata.nextLink`.
 //!
 //! It holds the sort-key values and id of the last operation served (keyset paging), so a page continues
-//! right after that operation whatever was inserted or deleted meanwhile, plus how many operations `$top`
-//! still allows, and a fingerprint of the query so a token cannot be replayed against another query.
+//! right after that operation whatever was inserted or deleted meanwhile, and a fingerprint of the query
+//! so a token cannot be replayed against another query. The page size is not in it: the next link
+//! repeats `$top`.
 
 use super::QueryError;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -17,9 +18,6 @@ pub struct SkipToken {
     /// Id of the last operation served.
     #[serde(rename = "i")]
     pub last_id: String,
-    /// How many more operations `$top` allows, if it was given.
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
-    pub remaining: Option<u64>,
     /// Fingerprint of `$filter`, `$search` and `$orderby`.
     #[serde(rename = "q")]
     pub query: String,
@@ -68,12 +66,7 @@ mod tests {
     #[test]
     fn a_token_round_trips_and_is_bound_to_its_query() {
         let q = fingerprint("t", Some("status eq 'running'"), None, &[]);
-        let token = SkipToken {
-            keys: vec![serde_json::json!("2024")],
-            last_id: "x".into(),
-            remaining: Some(3),
-            query: q.clone(),
-        };
+        let token = SkipToken { keys: vec![serde_json::json!("2024")], last_id: "x".into(), query: q.clone() };
         assert_eq!(SkipToken::decode(&token.encode(), &q).unwrap(), token);
         assert!(SkipToken::decode(&token.encode(), &fingerprint("t", None, None, &[])).is_err());
         assert!(SkipToken::decode("not-a-token", &q).is_err());
