@@ -30,6 +30,17 @@ pub struct ServerConfig {
     pub storage: TargetPolicy,
     /// How callers are authenticated.
     pub auth: AuthConfig,
+    /// Serve https with this certificate, instead of plain http.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The certificate chain and private key of an https listener, as PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, end-entity certificate first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS #8).
+    pub key: PathBuf,
 }
 
 /// Where the keys that sign accepted tokens come from, and what tokens must say.
@@ -86,6 +97,7 @@ impl Default for ServerConfig {
             export_workers: 2,
             storage: TargetPolicy::default(),
             auth: AuthConfig::default(),
+            tls: None,
         }
     }
 }

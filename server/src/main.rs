@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use dpo_server::{
     ServerConfig,
     auth::tokens::{MintRequest, TokenRules},
-    config::AuthConfig,
+    config::{AuthConfig, TlsFiles},
     demo,
     export::target::TargetPolicy,
     import,
@@ -144,6 +144,15 @@ struct ServeArgs {
     /// Refuse tokens signed with this state directory's own key (`dpo-server token`).
     #[arg(long, env = "DPO_NO_LOCAL_KEY")]
     no_local_key: bool,
+    /// Serve https with this PEM certificate chain (with --tls-key); links then start with https://.
+    #[arg(long, env = "DPO_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM (PKCS #8) private key of --tls-cert.
+    #[arg(long, env = "DPO_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Largest page a list answers, whatever $top asks for.
+    #[arg(long, env = "DPO_MAX_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_page_size: u64,
 }
 
 impl ServeArgs {
@@ -155,6 +164,8 @@ impl ServeArgs {
             log_level: self.log_level,
             state_dir: self.state_dir,
             export_workers: self.export_workers,
+            max_page_size: self.max_page_size,
+            tls: self.tls_cert.zip(self.tls_key).map(|(cert, key)| TlsFiles { cert, key }),
             storage: TargetPolicy {
                 allowed_hosts: self.storage_hosts,
                 http_hosts: self.emulator_hosts,

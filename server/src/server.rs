@@ -20,7 +20,7 @@ use crate::{
         sqlite::SqliteStore,
     },
 };
-use dropshot::{ConfigDropshot, HttpServer, ServerBuilder};
+use dropshot::{ConfigDropshot, ConfigTls, HttpServer, ServerBuilder};
 use std::{
     net::SocketAddr,
     sync::{Arc, OnceLock},
@@ -181,15 +181,18 @@ pub async fn start_with_store(
         default_request_body_max_bytes: config.max_request_body_bytes,
         ..Default::default()
     };
+    let tls = config.tls.as_ref().map(|t| ConfigTls::AsFile { cert_file: t.cert.clone(), key_file: t.key.clone() });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
+        .tls(tls)
         .start()
         .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
     // The base URL can only be known once the listener is bound (port 0 picks the port).
     let base_url = config
         .public_base_url
         .map(|u| u.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| format!("http://{}", server.local_addr()));
+        .unwrap_or_else(|| format!("{scheme}://{}", server.local_addr()));
     let _ = server.app_private().base_url.set(base_url);
     Ok(RunningServer { server, engine, store, _state_lock: state_lock })
 }

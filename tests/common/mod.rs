@@ -8,7 +8,7 @@ pub mod flaky;
 use dpo_server::{
     RunningServer, ServerConfig,
     auth::tokens::MintRequest,
-    config::AuthConfig,
+    config::{AuthConfig, TlsFiles},
     export::target::TargetPolicy,
     server::start_with_store,
     store::{OperationStore, UserRecord, sqlite::SqliteStore},
@@ -47,13 +47,35 @@ pub struct Options {
     pub emulator_hosts: Vec<String>,
     /// How callers are authenticated.
     pub auth: AuthConfig,
+    /// Serve https with a self-signed certificate for 127.0.0.1 (written to `<state>/tls/`).
+    pub tls: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         // No exports by default: these servers' storage locations point at Azure, which tests never reach.
-        Options { retry_after: 60, page_size: 100, workers: 0, emulator_hosts: Vec::new(), auth: AuthConfig::default() }
+        Options {
+            retry_after: 60,
+            page_size: 100,
+            workers: 0,
+            emulator_hosts: Vec::new(),
+            auth: AuthConfig::default(),
+            tls: false,
+        }
     }
+}
+
+/// A self-signed certificate for 127.0.0.1 in `dir` (`cert.pem`, `key.pem`), made once per folder.
+pub fn self_signed_certificate(dir: &std::path::Path) -> TlsFiles {
+    let files = TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    if !files.cert.exists() {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("certificate made");
+        std::fs::create_dir_all(dir).expect("tls folder");
+        std::fs::write(&files.cert, made.cert.pem()).expect("certificate written");
+        std::fs::write(&files.key, made.signing_key.serialize_pem()).expect("key written");
+    }
+    files
 }
 
 /// A running test server with the store it uses.
@@ -97,6 +119,7 @@ impl TestServer {
             export_workers: options.workers,
             storage: TargetPolicy { http_hosts: options.emulator_hosts.clone(), ..TargetPolicy::default() },
             auth: options.auth.clone(),
+            tls: options.tls.then(|| self_signed_certificate(&state.path().join("tls"))),
             ..Default::default()
         };
         let server = start_with_store(config, store as Arc<dyn OperationStore>).await.expect("server starts");
@@ -139,7 +162,12 @@ impl TestServer {
     pub fn http_with(&self, token: &str) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
-        reqwest::Client::builder().default_headers(headers).build().expect("client")
+        let mut builder = reqwest::Client::builder().default_headers(headers);
+        if self.options.tls {
+            let pem = std::fs::read(self.state.path().join("tls/cert.pem")).expect("certificate");
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM certificate"));
+        }
+        builder.build().expect("client")
     }
 
     /// An HTTP client that sends an administrator's token.

@@ -3,24 +3,7 @@
 // Environment: GRAPH_SDK (the package folder), BASE_URL (server root, no version), TOKEN, USER_ID, STORAGE.
 const { Client, HTTPMessageHandler, ResponseType } = require(process.env.GRAPH_SDK);
 
-// The SDK's AuthenticationHandler signs only https Graph (or https custom) hosts and strips Authorization
-// elsewhere, so against a plain-http server the token comes from a middleware of our own, plugged in
-// through the SDK's public middleware API.
-class BearerToken {
-  constructor(token) {
-    this.token = token;
-  }
-  setNext(next) {
-    this.next = next;
-  }
-  async execute(context) {
-    const headers = context.options.headers || {};
-    if (typeof headers.set === "function") headers.set("Authorization", `Bearer ${this.token}`);
-    else headers["Authorization"] = `Bearer ${this.token}`;
-    context.options.headers = headers;
-    return this.next.execute(context);
-  }
-}
+const { BearerToken } = require("./bearer-token.cjs");
 
 async function main() {
   const auth = new BearerToken(process.env.TOKEN);

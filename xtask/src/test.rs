@@ -2,8 +2,9 @@
 //!
 //! Steps, in order: formatting, clippy, the spec gate (`cargo xtask check`), the OpenAPI validator
 //! (openapi-spec-validator from PyPI, in `.tools/venv`), schemathesis (PyPI, same venv) against a live
-//! server, and every test of the workspace, with Azurite and
-//! Microsoft's JavaScript Graph SDK (from npm, in `.tools/node_modules`) for the export and interop tests.
+//! server, and every test of the workspace, with Azurite and Microsoft's JavaScript Graph SDK (from npm, in
+//! `.tools/node_modules`) and Python Graph SDK (msgraph-sdk from PyPI, in `.tools/venv`) for the export and
+//! interop tests.
 
 use anyhow::{Context, bail};
 use std::{
@@ -19,6 +20,8 @@ pub const AZURITE: &str = "azurite@3.37.0";
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// Microsoft's JavaScript Graph SDK release the interop test drives.
 const GRAPH_SDK: &str = "@microsoft/microsoft-graph-client@3.0.7";
+/// Microsoft's Python Graph SDK release whose page iterator the interop test drives.
+const PYTHON_GRAPH_SDK: &str = "msgraph-sdk==1.65.0";
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -38,13 +41,16 @@ fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
 }
 
 /// A Python virtual environment under `.tools/venv` with `package` installed; returns its bin folder.
-pub fn python_tool(package: &str, executable: &str) -> anyhow::Result<PathBuf> {
+/// `installed` is a file of the venv that exists once the package is there (its executable, or a marker
+/// this function writes for a library, relative to the venv).
+pub fn python_tool(package: &str, installed: &str) -> anyhow::Result<PathBuf> {
     let venv = workspace_root().join(".tools").join("venv");
     let bin = venv.join("bin");
     if !bin.join("python").exists() {
         run("create .tools/venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    if !bin.join(executable).exists() {
+    let marker = venv.join(installed);
+    if !marker.exists() {
         run(
             &format!("install {package} into .tools/venv"),
             Command::new(bin.join("python")).args([
@@ -56,6 +62,9 @@ pub fn python_tool(package: &str, executable: &str) -> anyhow::Result<PathBuf> {
                 package,
             ]),
         )?;
+        if !marker.exists() {
+            std::fs::write(&marker, format!("{package}\n"))?;
+        }
     }
     Ok(bin)
 }
@@ -86,7 +95,7 @@ pub fn run_all() -> anyhow::Result<()> {
     run("cargo clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     println!("==> cargo xtask check");
     crate::spec::check()?;
-    let bin = python_tool(SPEC_VALIDATOR, "openapi-spec-validator")?;
+    let bin = python_tool(SPEC_VALIDATOR, "bin/openapi-spec-validator")?;
     run(
         "openapi-spec-validator openapi/dpo.json",
         Command::new(bin.join("openapi-spec-validator")).arg("openapi/dpo.json"),
@@ -95,7 +104,12 @@ pub fn run_all() -> anyhow::Result<()> {
     let azurite = npm_tool(AZURITE, ".bin/azurite-blob")?;
     let graph_sdk = npm_tool(GRAPH_SDK, "@microsoft/microsoft-graph-client/package.json")?;
     let graph_sdk = graph_sdk.parent().map(Path::to_path_buf).unwrap_or_default();
-    let (passed, failed) = cargo_test(&[("DPO_AZURITE", azurite), ("DPO_GRAPH_SDK", graph_sdk)])?;
+    let python_graph_sdk = python_tool(PYTHON_GRAPH_SDK, "msgraph-sdk.installed")?.join("python");
+    let (passed, failed) = cargo_test(&[
+        ("DPO_AZURITE", azurite),
+        ("DPO_GRAPH_SDK", graph_sdk),
+        ("DPO_PYTHON_GRAPH_SDK", python_graph_sdk),
+    ])?;
     // One closing line for the whole run (cargo prints one per test binary, the last often a doc-test
     // binary with nothing in it).
     println!("tests: {passed} passed, {failed} failed");
@@ -118,7 +132,7 @@ impl Drop for Server {
 /// schemathesis against a live server: every operation, its examples and generated cases, every check.
 fn conformance() -> anyhow::Result<()> {
     use std::io::{BufRead, BufReader};
-    let bin = python_tool(SCHEMATHESIS, "st")?;
+    let bin = python_tool(SCHEMATHESIS, "bin/st")?;
     run("cargo build --bins", cargo().args(["build", "--workspace", "--bins", "--quiet"]))?;
     let root = workspace_root();
     let server_bin = root.join("target/debug/dpo-server");
