@@ -119,3 +119,27 @@ async fn a_body_with_anything_after_its_json_value_is_refused_and_nothing_is_que
         .unwrap();
     assert_eq!(response.status().as_u16(), 202, "white space after the value is fine");
 }
+
+#[tokio::test]
+async fn concurrent_patches_without_if_match_all_succeed_and_each_one_counts() {
+    let server = TestServer::start(60).await;
+    let id = common::submit(&server, "alice").await;
+    let url = server.url(&format!("/dataPolicyOperations/{id}"));
+    let http = server.http();
+    let patches = (0..50).map(|i| {
+        let (http, url) = (http.clone(), url.clone());
+        let moved = format!(
+            "https://account.blob.core.windows.net/exports{i}?sv=2023-11-03&sp=cw&se=2099-01-01T00:00:00Z&sig=s{i}"
+        );
+        async move { http.patch(&url).json(&serde_json::json!({ "storageLocation": moved })).send().await.unwrap() }
+    });
+    let answers = futures::future::join_all(patches).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "no precondition was sent, so none can fail: {statuses:?}");
+    let (_, op) = get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    assert_eq!(op["@odata.etag"], "W/\"51\"", "every patch applied once, on the version before it");
+    // With If-Match, a stale tag is still refused.
+    let stale =
+        http.patch(&url).header("If-Match", "W/\"1\"").json(&serde_json::json!({ "storageLocation": SECRET_SAS }));
+    assert_eq!(stale.send().await.unwrap().status().as_u16(), 412);
+}

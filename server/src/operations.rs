@@ -269,7 +269,27 @@ impl OperationService {
     }
 
     /// Applies a PATCH (see the module documentation) under `precondition`.
+    ///
+    /// Without a precondition the client asked for no version, so a concurrent write (another PATCH, the
+    /// export's progress) is no reason to refuse it: the patch is applied again to the newer version.
+    /// Only a client that sent `If-Match` gets 412 (RFC 9110 §13.1.1).
     pub async fn update(
+        &self,
+        tenant: &str,
+        id: &str,
+        patch: &DataPolicyOperation,
+        precondition: Precondition,
+    ) -> Result<Operation, OperationError> {
+        loop {
+            match self.update_once(tenant, id, patch, precondition).await {
+                Err(OperationError::PreconditionFailed { .. }) if precondition == Precondition::Any => continue,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One read-check-write of [`OperationService::update`].
+    async fn update_once(
         &self,
         tenant: &str,
         id: &str,

@@ -5,7 +5,7 @@
 
 use super::{
     ExportError,
-    job::{JobContext, blocking, run},
+    job::{JobContext, blocking, run, update},
 };
 use crate::store::{OperationRecord, StoreError};
 use chrono::{SubsecRound, Utc};
@@ -98,25 +98,13 @@ async fn record_outcome(ctx: &JobContext, id: uuid::Uuid, outcome: Result<Operat
         Err(e) => e,
     };
     slog::warn!(log, "export failed"; "operation" => %id, "reason" => %error);
-    // Mark it failed; retry on a concurrent progress write, give up if it was deleted.
-    for _ in 0..3 {
-        let current = match blocking(&ctx.store, move |s| s.get(id)).await {
-            Ok(Some(op)) => op,
-            Ok(None) => return,
-            Err(e) => {
-                slog::error!(log, "reading the failed export"; "operation" => %id, "error" => %e);
-                continue;
-            }
-        };
-        let mut failed = current;
-        failed.status = DataPolicyOperationStatus::Failed;
-        failed.completed_at = Some(Utc::now().trunc_subsecs(3));
-        failed.failure_reason = Some(error.to_string());
-        failed.version += 1;
-        match blocking(&ctx.store, move |s| s.replace(&failed)).await {
-            Ok(()) | Err(StoreError::Missing(_)) => return,
-            Err(StoreError::VersionMismatch { .. }) => continue,
-            Err(e) => slog::error!(log, "recording the failed export"; "operation" => %id, "error" => %e),
-        }
+    let (completed_at, reason) = (Some(Utc::now().trunc_subsecs(3)), Some(error.to_string()));
+    let failed = update(&ctx.store, id, move |op| {
+        op.status = DataPolicyOperationStatus::Failed;
+        op.completed_at = completed_at;
+        op.failure_reason = reason.clone();
+    });
+    if let Err(e) = failed.await {
+        slog::error!(log, "recording the failed export"; "operation" => %id, "error" => %e);
     }
 }

@@ -207,27 +207,33 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
     let manifest = Bytes::from(serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::Source(e.to_string()))?);
     sink.put("manifest.json", manifest).await?;
 
-    let mut done = progress.op.clone();
-    done.status = DataPolicyOperationStatus::Complete;
-    done.progress = 100.0;
-    done.completed_at = Some(Utc::now().trunc_subsecs(3));
-    done.version += 1;
-    let stored = done.clone();
-    match blocking(&ctx.store, move |s| s.replace(&stored)).await {
-        Ok(()) => Ok(done),
-        Err(StoreError::Missing(_)) => Err(ExportError::Cancelled),
-        Err(StoreError::VersionMismatch { .. }) => {
-            // Only a progress write can race here; take the current version and finish on it.
-            let id = done.id;
-            let mut now = blocking(&ctx.store, move |s| s.get(id)).await?.ok_or(ExportError::Cancelled)?;
-            now.status = DataPolicyOperationStatus::Complete;
-            now.progress = 100.0;
-            now.completed_at = done.completed_at;
-            now.version += 1;
-            let stored = now.clone();
-            blocking(&ctx.store, move |s| s.replace(&stored)).await?;
-            Ok(now)
+    let completed_at = Some(Utc::now().trunc_subsecs(3));
+    let done = update(&ctx.store, progress.op.id, move |op| {
+        op.status = DataPolicyOperationStatus::Complete;
+        op.progress = 100.0;
+        op.completed_at = completed_at;
+    })
+    .await?;
+    done.ok_or(ExportError::Cancelled)
+}
+
+/// Applies `change` to the current version of operation `id` and stores it, again on the newer version
+/// whenever another write (a PATCH, a progress update) came first. `None` if the operation is gone.
+pub async fn update(
+    store: &Arc<dyn OperationStore>,
+    id: uuid::Uuid,
+    change: impl Fn(&mut OperationRecord) + Send + Clone + 'static,
+) -> Result<Option<OperationRecord>, StoreError> {
+    loop {
+        let Some(mut next) = blocking(store, move |s| s.get(id)).await? else { return Ok(None) };
+        change(&mut next);
+        next.version += 1;
+        let stored = next.clone();
+        match blocking(store, move |s| s.replace(&stored)).await {
+            Ok(()) => return Ok(Some(next)),
+            Err(StoreError::VersionMismatch { .. }) => continue,
+            Err(StoreError::Missing(_)) => return Ok(None),
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e.into()),
     }
 }
