@@ -143,3 +143,60 @@ async fn concurrent_patches_without_if_match_all_succeed_and_each_one_counts() {
         http.patch(&url).header("If-Match", "W/\"1\"").json(&serde_json::json!({ "storageLocation": SECRET_SAS }));
     assert_eq!(stale.send().await.unwrap().status().as_u16(), 412);
 }
+
+/// A token signed with the test server's local key, with `header` and `claims` as given.
+fn signed(server: &TestServer, header: jsonwebtoken::Header, claims: serde_json::Value) -> String {
+    let key = dpo_server::auth::keys::LocalKey::open(server.state.path()).unwrap();
+    jsonwebtoken::encode(&header, &claims, &key.signing()).unwrap()
+}
+
+fn local_header() -> jsonwebtoken::Header {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(dpo_server::auth::keys::LOCAL_KEY_ID.into());
+    header
+}
+
+fn reader_claims(aud: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "iss": format!("https://login.microsoftonline.com/{TENANT}/v2.0"), "aud": aud,
+        "exp": jsonwebtoken::get_current_timestamp() + 600, "tid": TENANT, "appid": "app", "roles": [USER_READ_ALL],
+    })
+}
+
+async fn count_status(server: &TestServer, authorization: &str) -> u16 {
+    let response = reqwest::Client::new()
+        .get(server.url("/dataPolicyOperations/$count"))
+        .header("Authorization", authorization)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn tokens_follow_the_jwt_and_http_rules_to_the_letter() {
+    let server = TestServer::start(60).await;
+    let plain = signed(&server, local_header(), reader_claims("https://graph.microsoft.com".into()));
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(count_status(&server, &format!("{scheme} {plain}")).await, 200, "scheme {scheme}");
+    }
+    assert_eq!(count_status(&server, &format!("Bearer   {plain}")).await, 200, "more than one space");
+    assert_eq!(count_status(&server, &format!("Basic {plain}")).await, 401, "another scheme");
+    assert_eq!(count_status(&server, &format!("Bearer{plain}")).await, 401, "no space after the scheme");
+
+    // An array aud (RFC 7519 §4.1.3) is accepted when it holds an accepted audience, and only then.
+    let many = signed(
+        &server,
+        local_header(),
+        reader_claims(serde_json::json!(["api://other", "https://graph.microsoft.com"])),
+    );
+    assert_eq!(count_status(&server, &format!("Bearer {many}")).await, 200);
+    let none = signed(&server, local_header(), reader_claims(serde_json::json!(["api://other", "api://else"])));
+    assert_eq!(count_status(&server, &format!("Bearer {none}")).await, 401);
+
+    // A critical extension dpo does not understand (RFC 7515 §4.1.11) makes the token unusable.
+    let mut header = local_header();
+    header.crit = Some(vec!["http://example.com/must-understand".into()]);
+    let critical = signed(&server, header, reader_claims("https://graph.microsoft.com".into()));
+    assert_eq!(count_status(&server, &format!("Bearer {critical}")).await, 401);
+}

@@ -149,8 +149,7 @@ impl Call {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
+            .and_then(bearer_credentials);
         let outcome = match token {
             None | Some("") => {
                 Err(AuthError::Unauthenticated("Access token is empty: send Authorization: Bearer <token>".into()))
@@ -172,6 +171,13 @@ impl Call {
             Box::new((self.fail(rqctx, error), headers))
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110
+/// §11.1) and may be followed by more than one space.
+fn bearer_credentials(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn raw_query(rqctx: &RequestContext<AppContext>) -> &str {

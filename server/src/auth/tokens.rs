@@ -35,8 +35,8 @@ impl Default for TokenRules {
 pub struct Claims {
     /// Issuer.
     pub iss: String,
-    /// Audience.
-    pub aud: String,
+    /// Audience: one, or several (RFC 7519 §4.1.3); the validation checks that one is accepted.
+    pub aud: Audience,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
     /// Not before.
@@ -66,6 +66,22 @@ pub struct Claims {
     /// Directory role template ids of the signed-in user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wids: Vec<String>,
+}
+
+/// The `aud` claim: a string or an array of strings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Default for Audience {
+    fn default() -> Self {
+        Audience::One(String::new())
+    }
 }
 
 /// A token that passed every check: who is calling, and when the token is valid.
@@ -110,6 +126,12 @@ pub fn authenticate_at(
     now: u64,
 ) -> Result<Verified, AuthError> {
     let header = decode_header(token).map_err(|_| invalid("the token is not a JWT".into()))?;
+    // RFC 7515 §4.1.11: extensions named critical must be understood, and dpo understands none.
+    if let Some(critical) = &header.crit {
+        return Err(invalid(format!(
+            "the token's header names critical extensions dpo does not support: {critical:?}"
+        )));
+    }
     let key = keys
         .iter()
         .find(|k| k.algorithm == header.alg && (k.kid.is_none() || k.kid == header.kid))
@@ -170,7 +192,7 @@ pub fn mint(key: &EncodingKey, request: &MintRequest) -> Result<String, jsonwebt
     let now = jsonwebtoken::get_current_timestamp() as i64;
     let claims = Claims {
         iss: request.issuer.replace("{tid}", &request.tenant),
-        aud: request.audience.clone(),
+        aud: Audience::One(request.audience.clone()),
         exp: (now + request.lifetime_seconds).max(0) as u64,
         nbf: Some((now - 5).max(0) as u64),
         iat: Some(now as u64),
