@@ -36,7 +36,7 @@ pub fn generate() -> anyhow::Result<()> {
     let layout = layout();
     let document = bundle::read_document(&layout.bundled())?;
     let source = generate_client(&document)?;
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/generated/client.rs");
+    let out = layout.root().join("target/generated/client.rs");
     std::fs::create_dir_all(out.parent().context("target dir")?)?;
     std::fs::write(&out, source)?;
     println!("wrote target/generated/client.rs (for reading; client/build.rs generates the one that is compiled)");

@@ -23,8 +23,10 @@ const GRAPH_SDK: &str = "@microsoft/microsoft-graph-client@3.0.7";
 /// Microsoft's Python Graph SDK release whose page iterator the interop test drives.
 const PYTHON_GRAPH_SDK: &str = "msgraph-sdk==1.65.0";
 
+/// The root of the checkout xtask was run in (found at run time, see
+/// [`dpo_openapi::layout::SpecLayout::of_this_checkout`]).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    dpo_openapi::layout::SpecLayout::of_this_checkout().root().to_path_buf()
 }
 
 fn cargo() -> Command {
