@@ -89,7 +89,7 @@ async fn through_proxy(every: u64, delay: Duration, workers: usize, activities: 
         "http://{}/{}/exports?{}",
         proxy.host,
         common::azurite::ACCOUNT,
-        azurite.sas("rwl", "2099-01-01T00:00:00Z")
+        azurite.sas("rwdl", "2099-01-01T00:00:00Z")
     );
     ThroughProxy { azurite, proxy, server, location }
 }
@@ -274,10 +274,18 @@ async fn progress_is_reported_while_running_and_deleting_a_running_export_stops_
 
     let deleted = server.http().delete(server.url(&format!("/dataPolicyOperations/{id}"))).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
-    // The job notices at its next progress write and stops: no manifest appears, however long we wait.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let written = azurite.list("exports", &id).await;
-    assert!(!written.iter().any(|b| b.ends_with("manifest.json")), "{written:?}");
+    // The job notices at its next progress write, stops, and removes what it had written (the SAS grants
+    // delete): no manifest appears, and no partial copy of the person's data stays behind.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let written = azurite.list("exports", &id).await;
+        assert!(!written.iter().any(|b| b.ends_with("manifest.json")), "{written:?}");
+        if written.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "left behind after the cancel: {written:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let (status, _) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(status, 404);
     server.stop().await;
@@ -352,5 +360,87 @@ async fn an_export_interrupted_by_a_server_stop_resumes_and_ends_complete_and_wh
             object.path
         );
     }
+    server.stop().await;
+}
+
+/// A `file:` storage location for `folder`.
+fn file_url(folder: &std::path::Path) -> String {
+    url::Url::from_directory_path(folder).unwrap().to_string()
+}
+
+/// Checks a local export folder against its manifest: every object listed, hashed as listed, nothing else.
+fn verify_local_export(folder: &std::path::Path) -> Value {
+    let manifest: Value = serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let mut listed: BTreeSet<String> = BTreeSet::from(["manifest.json".to_string()]);
+    for object in manifest["objects"].as_array().unwrap() {
+        let path = object["path"].as_str().unwrap();
+        let bytes = std::fs::read(folder.join(path)).unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap(), "{path} checksum");
+        listed.insert(path.to_string());
+    }
+    let on_disk: BTreeSet<String> = walkdir::WalkDir::new(folder)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(folder).unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(on_disk, listed, "the folder holds exactly what the manifest lists");
+    manifest
+}
+
+#[tokio::test]
+async fn a_resumed_export_writes_again_an_object_changed_in_the_target_and_clears_crash_leftovers() {
+    let options = Options { retry_after: 1, workers: 1, ..Options::default() };
+    let server = TestServer::start_with(options.clone()).await;
+    give_alice_data(&server, 10);
+    let folder = server.state.path().join("exports/alice");
+    let id = submit_to(&server, "alice", &file_url(&folder)).await;
+    assert_eq!(wait_final(&server, &id).await["status"], "complete");
+    // As a crash would leave it: the operation still running, no manifest yet, a staged upload cut off,
+    // and (by someone else) one finished object altered in the target with its size kept.
+    let export = folder.join(&id);
+    std::fs::remove_file(export.join("manifest.json")).unwrap();
+    std::fs::write(export.join("drive/Pictures/holiday.mov#1"), b"half an upload").unwrap();
+    let altered = export.join("drive/todo.txt");
+    let original = std::fs::read(&altered).unwrap();
+    std::fs::write(&altered, original.to_ascii_uppercase()).unwrap();
+    let server = server.restart_with(Options { workers: 0, ..options.clone() }).await;
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let mut op = server.store.get(uuid).unwrap().unwrap();
+    op.status = dpo_api::model::DataPolicyOperationStatus::Running;
+    op.progress = 50.0;
+    op.completed_at = None;
+    op.version += 1;
+    server.store.replace(&op).unwrap();
+    let unchanged_before = std::fs::metadata(export.join("drive/Pictures/holiday.mov")).unwrap().modified().unwrap();
+
+    let server = server.restart_with(options).await;
+    assert_eq!(wait_final(&server, &id).await["status"], "complete");
+    verify_local_export(&export);
+    assert_eq!(std::fs::read(&altered).unwrap(), original, "the altered object was written again");
+    let unchanged_after = std::fs::metadata(export.join("drive/Pictures/holiday.mov")).unwrap().modified().unwrap();
+    assert_eq!(unchanged_before, unchanged_after, "the untouched object was not written again");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_export_says_why_and_leaves_no_partial_personal_data_behind() {
+    let server = TestServer::start_with(Options { retry_after: 1, workers: 1, ..Options::default() }).await;
+    give_alice_data(&server, 10);
+    // An activity record that cannot be read back: the export fails after the profile and the drive.
+    let db = rusqlite::Connection::open(server.state.path().join("dpo.sqlite")).unwrap();
+    db.execute(
+        "INSERT INTO activities (tenant_id, user_id, occurred_at, kind, detail) \
+         VALUES (?1, 'alice', '2026-01-01T00:00:00.000Z', 'signIn', 'not json')",
+        [common::TENANT],
+    )
+    .unwrap();
+    let folder = server.state.path().join("exports/alice");
+    let id = submit_to(&server, "alice", &file_url(&folder)).await;
+    let op = wait_final(&server, &id).await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let reason = op["@dpo.failureReason"].as_str().unwrap();
+    assert!(reason.contains("corrupt"), "{reason}");
+    assert!(!folder.join(&id).exists(), "the profile and drive files written before the failure are gone");
     server.stop().await;
 }

@@ -130,6 +130,14 @@ async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_mem
         assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap());
     }
     assert!(manifest["objects"].as_array().unwrap().iter().any(|o| o["size"] == 256 * 1024 * 1024));
+    // The upload the kill cut off was staged as `<name>#<n>`; the rerun removed it.
+    let leftovers: Vec<String> = walkdir::WalkDir::new(&folder)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains('#'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging files left in the export: {leftovers:?}");
     if let Some(peak) = peak_rss_kib(pid) {
         assert!(peak < 100 * 1024, "peak RSS {peak} KiB while streaming a 256 MiB file");
     }

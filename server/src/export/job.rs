@@ -115,10 +115,34 @@ fn still_valid(target: &Target) -> Result<(), ExportError> {
 }
 
 /// Exports the data of `op`'s user to `op`'s storage location and returns the completed operation.
+///
+/// An export that fails or is cancelled removes what it wrote (where the target lets it), so no partial
+/// copy of a person's data stays behind; one interrupted by a stop or a crash keeps it, to resume.
 pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecord, ExportError> {
     let location = op.storage_secret.clone().or_else(|| op.storage_location.clone()).unwrap_or_default();
+    // Checked again now: the policy may have changed, and links may have appeared in a local root.
     let target = target::parse(&location, &ctx.policy, Utc::now())?;
     let sink = Sink::open(&target, &op.id.to_string())?;
+    if let (Target::Local { dir }, Some(root)) = (&target, &ctx.policy.local_root) {
+        target::inside_after_links(dir, root)?;
+    }
+    sink.remove_staging_leftovers().await?;
+    match write(ctx, &target, &sink, op).await {
+        Ok(done) => Ok(done),
+        Err(failure) => match sink.remove_all().await {
+            Ok(_) => Err(failure),
+            Err(removal) => Err(ExportError::NotRemoved { cause: Box::new(failure), removal: Box::new(removal) }),
+        },
+    }
+}
+
+/// Writes every object of the export, the manifest last, and marks the operation complete.
+async fn write(
+    ctx: &JobContext,
+    target: &Target,
+    sink: &Sink,
+    op: OperationRecord,
+) -> Result<OperationRecord, ExportError> {
     let (tenant, user_id) = (op.tenant_id.clone(), op.user_id.clone());
     let user = blocking(&ctx.store, move |s| s.find_user(&tenant, &user_id))
         .await?
@@ -143,10 +167,12 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
         blocking(&ctx.store, move |s| s.exported(op_id)).await?.into_iter().map(|o| (o.path.clone(), o)).collect();
 
     for file in &files {
-        still_valid(&target)?;
+        still_valid(target)?;
         let name = format!("drive/{}", file.relative);
-        if let Some(done) = earlier.remove(&name).filter(|done| done.size == file.size)
-            && sink.size_of(&name).await? == Some(done.size)
+        // Skipped only if the target still holds the very object written then (its ETag), not merely
+        // one of the same size: an object changed in the target meanwhile is written again.
+        if let Some(done) = earlier.remove(&name).filter(|done| done.size == file.size && done.etag.is_some())
+            && sink.version_of(&name).await? == Some((done.size, done.etag.clone()))
         {
             written.push(done);
             progress.advance(file.size).await?;
@@ -168,7 +194,11 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
             Ok(()) => {
                 let object = upload.finish().await?;
                 let record = object.clone();
-                blocking(&ctx.store, move |s| s.record_exported(op_id, &record)).await?;
+                match blocking(&ctx.store, move |s| s.record_exported(op_id, &record)).await {
+                    // Deleted while running: that is how an export is cancelled.
+                    Err(StoreError::Missing(_)) => return Err(ExportError::Cancelled),
+                    other => other?,
+                }
                 written.push(object);
             }
             Err(e) => {
@@ -178,7 +208,7 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
         }
     }
 
-    still_valid(&target)?;
+    still_valid(target)?;
     let mut upload = sink.upload("activity.jsonl").await?;
     let mut after = 0;
     loop {
@@ -197,7 +227,7 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
     written.push(upload.finish().await?);
 
     // The manifest goes last: its presence is what tells a reader the export is whole.
-    still_valid(&target)?;
+    still_valid(target)?;
     let manifest = serde_json::json!({
         "operationId": progress.op.id.to_string(),
         "userId": user.id,

@@ -39,6 +39,15 @@ pub enum ExportError {
     /// The operation was deleted while it ran.
     #[error("the operation was cancelled")]
     Cancelled,
+    /// The export failed, and what it had written could not be removed either.
+    #[error("{cause}; what was written so far could not be removed: {removal}")]
+    NotRemoved {
+        /// Why the export failed.
+        #[source]
+        cause: Box<ExportError>,
+        /// Why removing its objects failed.
+        removal: Box<ExportError>,
+    },
 }
 
 impl From<object_store::Error> for ExportError {

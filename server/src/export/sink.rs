@@ -2,9 +2,13 @@
 //! blocks (Azure Put Block / Put Block List) so that memory stays bounded whatever their size. Transient
 //! failures (429, 5xx, dropped connections) are retried with exponential backoff by `object_store`.
 
-use super::{ExportError, target::Target};
+use super::{
+    ExportError,
+    target::{self, Target},
+};
 use crate::store::ExportedObject;
 use bytes::Bytes;
+use futures::TryStreamExt;
 use object_store::{
     BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
     azure::{AzureConfigKey, MicrosoftAzureBuilder},
@@ -12,7 +16,11 @@ use object_store::{
     path::Path as ObjectPath,
 };
 use sha2::{Digest, Sha256};
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
+use url::Url;
+
+/// Version of the Blob service REST API of the requests dpo makes itself.
+const AZURE_API_VERSION: &str = "2021-08-06";
 
 /// Size of one uploaded block, and the most a single upload holds in memory per block in flight.
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
@@ -23,6 +31,10 @@ pub const BLOCKS_IN_FLIGHT: usize = 2;
 pub struct Sink {
     store: Arc<dyn ObjectStore>,
     folder: String,
+    /// The folder on disk, for a local target.
+    local_folder: Option<PathBuf>,
+    /// The container's URL and its SAS, for an Azure target (see [`Sink::remove_all`]).
+    container: Option<(Url, String)>,
 }
 
 fn retry() -> RetryConfig {
@@ -41,6 +53,15 @@ impl Sink {
     /// Opens the folder `operation` of `target`.
     pub fn open(target: &Target, operation: &str) -> Result<Sink, ExportError> {
         let folder = target.folder_for(operation);
+        let (local_folder, container) = match target {
+            Target::Local { dir } => (Some(dir.join(&folder)), None),
+            Target::AzureBlob { endpoint, container, sas, .. } => {
+                let url = Url::parse(&format!("{endpoint}/"))
+                    .and_then(|u| u.join(container))
+                    .map_err(|e| ExportError::Storage(format!("the container URL: {e}")))?;
+                (None, Some((url, sas.clone())))
+            }
+        };
         let store: Arc<dyn ObjectStore> = match target {
             Target::AzureBlob { endpoint, account, container, sas, .. } => Arc::new(
                 MicrosoftAzureBuilder::new()
@@ -60,7 +81,67 @@ impl Sink {
                 Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_fsync(true))
             }
         };
-        Ok(Sink { store, folder })
+        Ok(Sink { store, folder, local_folder, container })
+    }
+
+    /// Removes what a crash left of uploads in progress in a local target: object_store stages a
+    /// streamed file as `<name>#<n>` and renames it when whole, so such a file is never an export object.
+    pub async fn remove_staging_leftovers(&self) -> Result<usize, ExportError> {
+        let Some(folder) = self.local_folder.clone() else { return Ok(0) };
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            for entry in walkdir::WalkDir::new(&folder).follow_links(false).into_iter().filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy();
+                let staged =
+                    name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                if entry.file_type().is_file() && staged {
+                    std::fs::remove_file(entry.path())
+                        .map_err(|e| ExportError::Storage(format!("removing {}: {e}", entry.path().display())))?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| ExportError::Storage(format!("cleaning the export folder: {e}")))?
+    }
+
+    /// Removes every object of this export folder (an export that failed leaves no partial personal data
+    /// behind where it can remove it); returns how many objects were removed.
+    pub async fn remove_all(&self) -> Result<usize, ExportError> {
+        if let Some(folder) = self.local_folder.clone() {
+            return tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&folder) {
+                Ok(()) => Ok(1),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                Err(e) => Err(ExportError::Storage(format!("removing {}: {e}", folder.display()))),
+            })
+            .await
+            .map_err(|e| ExportError::Storage(format!("removing the export folder: {e}")))?;
+        }
+        let prefix = ObjectPath::parse(&self.folder)
+            .map_err(|e| ExportError::Storage(format!("invalid folder {:?}: {e}", self.folder)))?;
+        let objects: Vec<_> = self.store.list(Some(&prefix)).map_ok(|meta| meta.location).try_collect().await?;
+        let Some((container, sas)) = &self.container else { return Ok(0) };
+        // One Delete Blob request per object: object_store deletes through Blob Batch, which a container
+        // SAS and the Azurite emulator do not always allow.
+        let client = reqwest::Client::new();
+        for object in &objects {
+            let mut url = container.clone();
+            url.path_segments_mut()
+                .map_err(|()| ExportError::Storage("the container URL cannot hold a path".into()))?
+                .extend(object.parts().map(|part| part.as_ref().to_string()));
+            url.set_query(Some(sas));
+            let response = client
+                .delete(url)
+                .header("x-ms-version", AZURE_API_VERSION)
+                .send()
+                .await
+                .map_err(|e| ExportError::Storage(target::redact_text(&e.to_string())))?;
+            if !response.status().is_success() && response.status() != reqwest::StatusCode::NOT_FOUND {
+                return Err(ExportError::Storage(format!("deleting {object} answered {}", response.status())));
+            }
+        }
+        Ok(objects.len())
     }
 
     fn path(&self, name: &str) -> Result<ObjectPath, ExportError> {
@@ -72,14 +153,14 @@ impl Sink {
     pub async fn put(&self, name: &str, content: Bytes) -> Result<ExportedObject, ExportError> {
         let sha256 = hex::encode(Sha256::digest(&content));
         let size = content.len() as u64;
-        self.store.put(&self.path(name)?, PutPayload::from(content)).await?;
-        Ok(ExportedObject { path: name.to_string(), size, sha256 })
+        let written = self.store.put(&self.path(name)?, PutPayload::from(content)).await?;
+        Ok(ExportedObject { path: name.to_string(), size, sha256, etag: written.e_tag })
     }
 
-    /// The size of object `name` in the target, or `None` if it is not there.
-    pub async fn size_of(&self, name: &str) -> Result<Option<u64>, ExportError> {
+    /// The size and ETag of object `name` in the target, or `None` if it is not there.
+    pub async fn version_of(&self, name: &str) -> Result<Option<(u64, Option<String>)>, ExportError> {
         match self.store.head(&self.path(name)?).await {
-            Ok(meta) => Ok(Some(meta.size)),
+            Ok(meta) => Ok(Some((meta.size, meta.e_tag))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -118,8 +199,13 @@ impl Upload {
 
     /// Commits the object.
     pub async fn finish(self) -> Result<ExportedObject, ExportError> {
-        self.writer.finish().await?;
-        Ok(ExportedObject { path: self.name, size: self.size, sha256: hex::encode(self.hasher.finalize()) })
+        let written = self.writer.finish().await?;
+        Ok(ExportedObject {
+            path: self.name,
+            size: self.size,
+            sha256: hex::encode(self.hasher.finalize()),
+            etag: written.e_tag,
+        })
     }
 
     /// Gives up on the object (its blocks are discarded by the service).

@@ -234,7 +234,12 @@ mod tests {
         let (_dir, _sqlite, store) = stores();
         let op = record(1);
         store.insert(&op).unwrap();
-        let object = |size, sha: &str| ExportedObject { path: "drive/a.txt".into(), size, sha256: sha.into() };
+        let object = |size, sha: &str| ExportedObject {
+            path: "drive/a.txt".into(),
+            size,
+            sha256: sha.into(),
+            etag: Some(format!("e{size}")),
+        };
         store.record_exported(op.id, &object(1, "aa")).unwrap();
         store.record_exported(op.id, &object(2, "bb")).unwrap();
         assert_eq!(store.exported(op.id).unwrap(), [object(2, "bb")]);

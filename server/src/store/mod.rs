@@ -49,6 +49,10 @@ pub struct ExportedObject {
     pub size: u64,
     /// SHA-256 of the content, lower-case hex.
     pub sha256: String,
+    /// The target's ETag of the object as written, so that a resumed export can tell that the object
+    /// is still the one it wrote (size alone cannot). Not part of the manifest.
+    #[serde(skip)]
+    pub etag: Option<String>,
 }
 
 /// One activity record of a user (a sign-in, a file access, ...), exported as a line of JSON.

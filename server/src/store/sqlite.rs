@@ -63,6 +63,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0005_tenant_indexes.sql")),
         M::up(include_str!("../../migrations/0006_export_objects.sql")),
         M::up_with_hook(include_str!("../../migrations/0007_storage_secret.sql"), redact_stored_locations),
+        M::up(include_str!("../../migrations/0008_export_object_etags.sql")),
     ])
 }
 
@@ -422,22 +423,34 @@ impl OperationStore for SqliteStore {
     fn record_exported(&self, operation: Uuid, object: &ExportedObject) -> Result<(), StoreError> {
         let conn = self.writer()?;
         conn.execute(
-            "INSERT INTO export_objects (operation_id, path, size, sha256) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (operation_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256",
-            params![operation.to_string(), object.path, to_i64(object.size), object.sha256],
+            "INSERT INTO export_objects (operation_id, path, size, sha256, etag) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (operation_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
+             etag = excluded.etag",
+            params![operation.to_string(), object.path, to_i64(object.size), object.sha256, object.etag],
         )
-        .map_err(backend)?;
+        .map_err(|e| match e {
+            // The operation is gone (deleted meanwhile): its objects go with it.
+            rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                StoreError::Missing(operation)
+            }
+            other => backend(other),
+        })?;
         Ok(())
     }
 
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
-            .prepare_cached("SELECT path, size, sha256 FROM export_objects WHERE operation_id = ?1 ORDER BY path")
+            .prepare_cached("SELECT path, size, sha256, etag FROM export_objects WHERE operation_id = ?1 ORDER BY path")
             .map_err(backend)?;
         let rows = stmt
             .query_map(params![operation.to_string()], |row| {
-                Ok(ExportedObject { path: row.get(0)?, size: row.get::<_, i64>(1)?.max(0) as u64, sha256: row.get(2)? })
+                Ok(ExportedObject {
+                    path: row.get(0)?,
+                    size: row.get::<_, i64>(1)?.max(0) as u64,
+                    sha256: row.get(2)?,
+                    etag: row.get(3)?,
+                })
             })
             .map_err(backend)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(backend)
