@@ -1,6 +1,6 @@
 //! Server settings.
 
-use crate::{auth::tokens::TokenRules, export::target::TargetPolicy};
+use crate::{auth::tokens::TokenRules, connection_guard::ConnectionLimits, export::target::TargetPolicy};
 use std::{net::SocketAddr, path::PathBuf};
 
 /// How a dpo server runs.
@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// Serve https with this certificate, instead of plain http.
     pub tls: Option<TlsFiles>,
+    /// Limits on client connections (idle ones, and how many at once).
+    pub connections: ConnectionLimits,
 }
 
 /// The certificate chain and private key of an https listener, as PEM files.
@@ -98,6 +100,7 @@ impl Default for ServerConfig {
             storage: TargetPolicy::default(),
             auth: AuthConfig::default(),
             tls: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connection_guard;
 pub mod demo;
 pub mod export;
 pub mod handlers;

@@ -6,6 +6,7 @@ use dpo_server::{
     ServerConfig,
     auth::tokens::{MintRequest, TokenRules},
     config::{AuthConfig, TlsFiles},
+    connection_guard::ConnectionLimits,
     demo,
     export::target::TargetPolicy,
     import,
@@ -150,6 +151,16 @@ struct ServeArgs {
     /// PEM (PKCS #8) private key of --tls-cert.
     #[arg(long, env = "DPO_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Client connections open at once; more wait until one closes (lowered to what the open-file
+    /// limit allows).
+    #[arg(long, env = "DPO_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Seconds a new connection has to start its request before it is closed.
+    #[arg(long, env = "DPO_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a connection may stay silent (between requests, or waiting for an answer) before it is closed.
+    #[arg(long, env = "DPO_IDLE_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
     /// Largest page a list answers, whatever $top asks for.
     #[arg(long, env = "DPO_MAX_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     max_page_size: u64,
@@ -165,6 +176,11 @@ impl ServeArgs {
             state_dir: self.state_dir,
             export_workers: self.export_workers,
             max_page_size: self.max_page_size,
+            connections: ConnectionLimits {
+                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+                header_timeout: Duration::from_secs(self.header_timeout),
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+            },
             tls: self.tls_cert.zip(self.tls_key).map(|(cert, key)| TlsFiles { cert, key }),
             storage: TargetPolicy {
                 allowed_hosts: self.storage_hosts,

@@ -6,6 +6,7 @@ use crate::{
         verified::{self, TokenVerifier},
     },
     config::ServerConfig,
+    connection_guard::{self, ConnectionGuard, ConnectionLimits},
     export::{
         engine::{self, EngineHandle},
         job::JobContext,
@@ -57,6 +58,10 @@ pub enum StartError {
 /// A server that is running; stop it with [`RunningServer::close`].
 pub struct RunningServer {
     server: HttpServer<AppContext>,
+    /// The public listener, forwarding to dropshot's private one.
+    guard: ConnectionGuard,
+    /// Where clients connect.
+    address: SocketAddr,
     engine: Option<EngineHandle>,
     store: Arc<dyn OperationStore>,
     /// Held while the server runs: one server per state directory (see [`lock_state_dir`]).
@@ -66,7 +71,7 @@ pub struct RunningServer {
 impl RunningServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        self.address
     }
 
     /// The store the server reads and writes. Operations written behind its back (to the database
@@ -90,6 +95,7 @@ impl RunningServer {
         if let Some(engine) = &self.engine {
             engine.stop();
         }
+        drop(self.guard);
         self.server.close().await
     }
 }
@@ -176,8 +182,22 @@ pub async fn start_with_store(
     } else {
         None
     };
+    // Clients connect to the guard's listener; dropshot listens on a private loopback port behind it.
+    let public = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
+    let public_address = public.local_addr().map_err(|e| StartError::Listen { address, message: e.to_string() })?;
+    let limits = ConnectionLimits {
+        max_connections: connection_guard::connections_that_fit(config.connections.max_connections),
+        ..config.connections
+    };
+    if limits.max_connections < config.connections.max_connections {
+        slog::warn!(log, "fewer connections than asked for fit in the open-file limit";
+            "max_connections" => limits.max_connections);
+    }
+    let guard_log = log.new(slog::o!("component" => "connections"));
     let dropshot_config = ConfigDropshot {
-        bind_address: address,
+        bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         default_request_body_max_bytes: config.max_request_body_bytes,
         ..Default::default()
     };
@@ -192,7 +212,8 @@ pub async fn start_with_store(
     let base_url = config
         .public_base_url
         .map(|u| u.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| format!("{scheme}://{}", server.local_addr()));
+        .unwrap_or_else(|| format!("{scheme}://{public_address}"));
     let _ = server.app_private().base_url.set(base_url);
-    Ok(RunningServer { server, engine, store, _state_lock: state_lock })
+    let guard = ConnectionGuard::start(public, server.local_addr(), limits, guard_log);
+    Ok(RunningServer { server, guard, address: public_address, engine, store, _state_lock: state_lock })
 }

@@ -2,42 +2,19 @@
 //! state directory, it runs the export again (its one file was not finished, so it is written once more)
 //! and ends `complete` and whole; meanwhile its memory stays bounded by its buffers, not by the file size.
 
+mod common;
+
+use common::serve;
 use dpo_server::{
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
     export::sources::drive_dir,
 };
 use sha2::{Digest, Sha256};
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(state: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--retry-after", "1", "--state-dir"])
-        .arg(state)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dpo-server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("it says where it listens");
-    let base = line.trim().rsplit(' ').next().expect("a URL").to_string();
-    Server { child, base }
-}
 
 /// Peak resident memory of a process, in KiB (Linux).
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -81,7 +58,7 @@ async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_mem
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
     let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
 
-    let first = serve(state.path());
+    let first = serve(state.path(), &[]);
     let destination = state.path().join("exports/alice");
     let location = url_of(&destination);
     let accepted = http
@@ -108,7 +85,7 @@ async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_mem
     drop(first); // kill -9
     assert!(!destination.join(&id).join("manifest.json").exists(), "killed before the manifest");
 
-    let second = serve(state.path());
+    let second = serve(state.path(), &[]);
     let pid = second.child.id();
     let deadline = Instant::now() + Duration::from_secs(300);
     let done = loop {

@@ -9,6 +9,7 @@ use dpo_server::{
     RunningServer, ServerConfig,
     auth::tokens::MintRequest,
     config::{AuthConfig, TlsFiles},
+    connection_guard::ConnectionLimits,
     export::target::TargetPolicy,
     server::start_with_store,
     store::{OperationStore, UserRecord, sqlite::SqliteStore},
@@ -49,6 +50,8 @@ pub struct Options {
     pub auth: AuthConfig,
     /// Serve https with a self-signed certificate for 127.0.0.1 (written to `<state>/tls/`).
     pub tls: bool,
+    /// Limits on client connections.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             emulator_hosts: Vec::new(),
             auth: AuthConfig::default(),
             tls: false,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -120,6 +124,7 @@ impl TestServer {
             storage: TargetPolicy { http_hosts: options.emulator_hosts.clone(), ..TargetPolicy::default() },
             auth: options.auth.clone(),
             tls: options.tls.then(|| self_signed_certificate(&state.path().join("tls"))),
+            connections: options.connections,
             ..Default::default()
         };
         let server = start_with_store(config, store as Arc<dyn OperationStore>).await.expect("server starts");
