@@ -45,7 +45,7 @@ async fn no_query_option_can_reach_the_sas_signature() {
     let (status, text) = matches(&client, &server, "$filter=contains(storageLocation,'sig=REDACTED')").await;
     assert_eq!((status, text.as_str()), (200, "1"));
     let (_, page) = get_json(&server, "/dataPolicyOperations?$orderby=storageLocation").await;
-    assert_eq!(ids(&page), [id.clone()]);
+    assert_eq!(ids(&page), [id]);
     let shown = page["value"][0]["storageLocation"].as_str().unwrap();
     assert!(!shown.contains("SECRET") && shown.ends_with("&sig=REDACTED"), "{shown}");
     assert_eq!(count(&server, "/dataPolicyOperations/$count").await, "1");

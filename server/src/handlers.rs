@@ -1,9 +1,10 @@
-//! The HTTP handlers: parse the request, call the domain, shape the answer. Every failure leaves as an
-//! OData error carrying the request's ids (`innerError`).
+//! The HTTP handlers: parse the request, call the domain, shape the answer. Every handler runs through
+//! [`Call::run`], which authenticates and authorizes the caller first, then runs the handler's body, and
+//! sends every failure as an OData error carrying the request's ids (`innerError`).
 
 use crate::{
     auth::{
-        AuthError, Caller,
+        Caller,
         permissions::{Action, authorize},
         verified::TokenVerifier,
     },
@@ -13,7 +14,7 @@ use crate::{
     wire,
 };
 use chrono::{SubsecRound, Utc};
-use dpo_api::extract::{CheckedBody, CheckedQuery};
+use dpo_api::extract::{CheckedBody, ODataQuery};
 use dpo_api::{
     DataPolicyOperationsApi, GraphError,
     error::InnerError,
@@ -21,7 +22,7 @@ use dpo_api::{
     params::{GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
     responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
-use dropshot::{ErrorStatusCode, Header, Path, RequestContext};
+use dropshot::{Header, Path, RequestContext};
 use http::{HeaderMap, HeaderValue, header};
 use std::sync::OnceLock;
 
@@ -55,15 +56,16 @@ impl AppContext {
 pub enum DpoApi {}
 
 /// Per-request facts every answer needs: ids for correlation and the service root the client used.
-struct Call {
+pub(crate) struct Call<'r> {
+    rqctx: &'r RequestContext<AppContext>,
     request_id: String,
     client_request_id: Option<String>,
     /// Absolute service root of this request: the base URL plus `/v1.0` or `/beta` if the path had it.
     root: String,
 }
 
-impl Call {
-    fn new(rqctx: &RequestContext<AppContext>) -> Self {
+impl<'r> Call<'r> {
+    pub(crate) fn new(rqctx: &'r RequestContext<AppContext>) -> Self {
         let client_request_id =
             rqctx.request.headers().get("client-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
         let path = rqctx.request.uri().path();
@@ -73,15 +75,60 @@ impl Call {
             .copied()
             .unwrap_or("");
         Call {
+            rqctx,
             request_id: rqctx.request_id.clone(),
             client_request_id,
             root: format!("{}{prefix}", rqctx.context().base_url()),
         }
     }
 
+    /// Runs a handler's `body` for a caller allowed to do `action`: a refused caller gets its 401/403,
+    /// a failure its OData error, each with the request's ids.
+    async fn run<R>(
+        &self,
+        action: Action,
+        body: impl AsyncFnOnce(Caller) -> Result<R, GraphError>,
+    ) -> Result<Answer<R>, GraphError> {
+        let caller = match self.caller(action) {
+            Ok(caller) => caller,
+            Err(refusal) => return Ok(self.refused(refusal)),
+        };
+        body(caller).await.map(Answer::Ok).map_err(|e| self.fail(e))
+    }
+
+    /// Who is calling, if they may do `action`.
+    fn caller(&self, action: Action) -> Result<Caller, crate::auth::AuthError> {
+        let token = self
+            .rqctx
+            .request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_credentials)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                crate::auth::AuthError::Unauthenticated(
+                    "Access token is empty: send Authorization: Bearer <token>".into(),
+                )
+            })?;
+        let caller = self.rqctx.context().tokens.check(token)?;
+        authorize(&caller, action)?;
+        Ok(caller)
+    }
+
+    /// A refused caller's answer: 401 carries `WWW-Authenticate: Bearer`, which only an [`Answer`] can send.
+    pub(crate) fn refused<R>(&self, error: impl Into<wire::Refusal>) -> Answer<R> {
+        let wire::Refusal { error, challenge } = error.into();
+        let mut headers = self.headers();
+        if challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        Answer::Refused { error: self.fail(error), headers }
+    }
+
     /// `request-id` and the echoed `client-request-id`, as Graph sends them on every answer, and headers
     /// that keep answers about personal data out of caches and content sniffing.
-    fn headers(&self) -> HeaderMap {
+    pub(crate) fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -108,11 +155,21 @@ impl Call {
         wire::entity_body(op, &wire::context_url(&self.root, selected, true), selected)
     }
 
+    /// `Location` of an operation, with the ids headers.
+    fn location_headers(&self, op: &Operation, mut headers: HeaderMap) -> Result<HeaderMap, GraphError> {
+        let location = format!("{}/dataPolicyOperations/{}", self.root, op.id);
+        headers.insert(
+            header::LOCATION,
+            HeaderValue::from_str(&location).map_err(|e| GraphError::internal(e.to_string()))?,
+        );
+        Ok(headers)
+    }
+
     /// Adds correlation data to a failure, and logs what the client is not told.
-    fn fail(&self, rqctx: &RequestContext<AppContext>, error: impl Into<GraphError>) -> GraphError {
+    pub(crate) fn fail(&self, error: impl Into<GraphError>) -> GraphError {
         let error = error.into();
         if let Some(detail) = error.internal_message() {
-            slog::warn!(rqctx.log, "request failed"; "code" => &error.error.code, "detail" => detail);
+            slog::warn!(self.rqctx.log, "request failed"; "code" => &error.error.code, "detail" => detail);
         }
         error.with_inner_error(InnerError {
             request_id: Some(self.request_id.clone()),
@@ -120,74 +177,11 @@ impl Call {
             date: Some(Utc::now().trunc_subsecs(0)),
         })
     }
-}
 
-/// Authenticates and authorizes the request, or returns early with the refusal (401 carries
-/// `WWW-Authenticate: Bearer`, which only an [`Answer`] can send).
-macro_rules! authorized {
-    ($call:expr, $rqctx:expr, $action:expr) => {
-        match $call.authorize(&$rqctx, $action) {
-            Ok(caller) => caller,
-            Err(refusal) => {
-                let (error, headers) = *refusal;
-                return Ok(Answer::Refused { error, headers });
-            }
-        }
-    };
-}
-
-impl Call {
-    /// Who is calling, if they may do `action`.
-    fn authorize(
-        &self,
-        rqctx: &RequestContext<AppContext>,
-        action: Action,
-    ) -> Result<Caller, Box<(GraphError, HeaderMap)>> {
-        let ctx = rqctx.context();
-        let token = rqctx
-            .request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_credentials);
-        let outcome = match token {
-            None | Some("") => {
-                Err(AuthError::Unauthenticated("Access token is empty: send Authorization: Bearer <token>".into()))
-            }
-            Some(token) => ctx.tokens.check(token),
-        }
-        .and_then(|caller| authorize(&caller, action).map(|()| caller));
-        outcome.map_err(|e| {
-            let mut headers = self.headers();
-            let error = match e {
-                AuthError::Unauthenticated(message) => {
-                    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                    GraphError::new(ErrorStatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
-                }
-                AuthError::Forbidden(message) => {
-                    GraphError::new(ErrorStatusCode::FORBIDDEN, "Authorization_RequestDenied", message)
-                }
-            };
-            Box::new((self.fail(rqctx, error), headers))
-        })
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110
-/// §11.1) and may be followed by more than one space.
-fn bearer_credentials(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim_start().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-fn raw_query(rqctx: &RequestContext<AppContext>) -> &str {
-    rqctx.request.uri().query().unwrap_or_default()
-}
-
-impl DpoApi {
-    async fn list(rqctx: &RequestContext<AppContext>, call: &Call, caller: &Caller) -> Result<Vec<u8>, GraphError> {
-        let ctx = rqctx.context();
-        let q = query::parse_for_tenant(raw_query(rqctx), allowed::LIST, &caller.tenant)?;
+    /// One page of the collection, as the list's query string asks.
+    async fn list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
+        let ctx = self.rqctx.context();
+        let q = query::parse_for_tenant(raw_query, allowed::LIST, &caller.tenant)?;
         let selected = q.select.clone();
         let raw = q.raw.clone();
         let count = q.count;
@@ -213,13 +207,20 @@ impl DpoApi {
                 pairs.push(("$top", top));
             }
             pairs.push(("$skiptoken", &token));
-            format!("{}/dataPolicyOperations?{}", call.root, wire::link_query(&pairs))
+            format!("{}/dataPolicyOperations?{}", self.root, wire::link_query(&pairs))
         });
-        let context = wire::context_url(&call.root, selected.as_deref(), false);
+        let context = wire::context_url(&self.root, selected.as_deref(), false);
         let annotations =
             wire::PageAnnotations { context: &context, count: page.total, next_link: next_link.as_deref() };
         wire::collection_body(&page.items, selected.as_deref(), annotations)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110
+/// §11.1) and may be followed by more than one space.
+fn bearer_credentials(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl DataPolicyOperationsApi for DpoApi {
@@ -227,15 +228,11 @@ impl DataPolicyOperationsApi for DpoApi {
 
     async fn list_data_policy_operations(
         rqctx: RequestContext<AppContext>,
-        query: CheckedQuery<ListQuery>,
+        query: ODataQuery<ListQuery>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperationCollection>>, GraphError> {
         let call = Call::new(&rqctx);
-        let caller = authorized!(call, rqctx, Action::Read);
-        query.into_inner().map_err(|e| call.fail(&rqctx, e))?;
-        match DpoApi::list(&rqctx, &call, &caller).await {
-            Ok(body) => Ok(Answer::Ok(ShapedOk::new(body, call.headers()))),
-            Err(e) => Err(call.fail(&rqctx, e)),
-        }
+        call.run(Action::Read, async |caller| Ok(ShapedOk::new(call.list(&caller, query.raw()).await?, call.headers())))
+            .await
     }
 
     async fn create_data_policy_operation(
@@ -243,45 +240,38 @@ impl DataPolicyOperationsApi for DpoApi {
         body: CheckedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedCreated<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
-        let caller = authorized!(call, rqctx, Action::Export);
-        let answer = async {
+        call.run(Action::Export, async |caller| {
             let op = rqctx.context().operations.create(&caller.tenant, &body.into_inner()?).await?;
-            let mut headers = call.entity_headers(&op);
-            let location = format!("{}/dataPolicyOperations/{}", call.root, op.id);
-            headers.insert(
-                header::LOCATION,
-                HeaderValue::from_str(&location).map_err(|e| GraphError::internal(e.to_string()))?,
-            );
-            Ok::<_, GraphError>(Answer::Ok(ShapedCreated::new(call.entity(&op, None)?, headers)))
-        };
-        answer.await.map_err(|e| call.fail(&rqctx, e))
+            let headers = call.location_headers(&op, call.entity_headers(&op))?;
+            Ok(ShapedCreated::new(call.entity(&op, None)?, headers))
+        })
+        .await
     }
 
     async fn get_data_policy_operation(
         rqctx: RequestContext<AppContext>,
         path: Path<OperationPath>,
-        query: CheckedQuery<GetQuery>,
+        query: ODataQuery<GetQuery>,
     ) -> Result<Answer<EntityOrCount>, GraphError> {
         let call = Call::new(&rqctx);
-        let caller = authorized!(call, rqctx, Action::Read);
-        query.into_inner().map_err(|e| call.fail(&rqctx, e))?;
-        let ctx = rqctx.context();
-        let id = path.into_inner().id;
-        let answer = async {
+        call.run(Action::Read, async |caller| {
+            let ctx = rqctx.context();
+            let id = path.into_inner().id;
+            // dropshot routes `/dataPolicyOperations/$count` here (it cannot route it beside `{id}`).
             if id == "$count" {
-                let q = query::parse(raw_query(&rqctx), allowed::COUNT)?;
+                let q = query::parse(query.raw(), allowed::COUNT)?;
                 let count = ctx.operations.count(&caller.tenant, q).await?;
-                return Ok::<_, GraphError>(Answer::Ok(EntityOrCount::Count { count, headers: call.headers() }));
+                return Ok(EntityOrCount::Count { count, headers: call.headers() });
             }
-            let q = query::parse(raw_query(&rqctx), allowed::ENTITY)?;
+            let q = query::parse(query.raw(), allowed::ENTITY)?;
             let op = ctx.operations.get(&caller.tenant, &id).await?;
             let mut headers = call.entity_headers(&op);
             if !op.status.is_final() {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(ctx.config.retry_after_seconds));
             }
-            Ok(Answer::Ok(EntityOrCount::Entity { body: call.entity(&op, q.select.as_deref())?, headers }))
-        };
-        answer.await.map_err(|e| call.fail(&rqctx, e))
+            Ok(EntityOrCount::Entity { body: call.entity(&op, q.select.as_deref())?, headers })
+        })
+        .await
     }
 
     async fn update_data_policy_operation(
@@ -290,18 +280,14 @@ impl DataPolicyOperationsApi for DpoApi {
         body: CheckedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
-        let caller = authorized!(call, rqctx, Action::Export);
-        let if_match = rqctx.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok());
-        let precondition = wire::precondition(if_match);
-        let answer = async {
-            let op = rqctx
-                .context()
-                .operations
-                .update(&caller.tenant, &path.into_inner().id, &body.into_inner()?, precondition)
-                .await?;
-            Ok::<_, GraphError>(Answer::Ok(ShapedOk::new(call.entity(&op, None)?, call.entity_headers(&op))))
-        };
-        answer.await.map_err(|e| call.fail(&rqctx, e))
+        call.run(Action::Export, async |caller| {
+            let if_match = rqctx.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+            let precondition = wire::precondition(if_match);
+            let id = path.into_inner().id;
+            let op = rqctx.context().operations.update(&caller.tenant, &id, &body.into_inner()?, precondition).await?;
+            Ok(ShapedOk::new(call.entity(&op, None)?, call.entity_headers(&op)))
+        })
+        .await
     }
 
     async fn delete_data_policy_operation(
@@ -310,12 +296,12 @@ impl DataPolicyOperationsApi for DpoApi {
         if_match: Header<IfMatchHeader>,
     ) -> Result<Answer<NoContent>, GraphError> {
         let call = Call::new(&rqctx);
-        let caller = authorized!(call, rqctx, Action::Export);
-        let precondition = wire::precondition(if_match.into_inner().if_match.as_deref());
-        match rqctx.context().operations.delete(&caller.tenant, &path.into_inner().id, precondition).await {
-            Ok(()) => Ok(Answer::Ok(NoContent { headers: call.headers() })),
-            Err(e) => Err(call.fail(&rqctx, e)),
-        }
+        call.run(Action::Export, async |caller| {
+            let precondition = wire::precondition(if_match.into_inner().if_match.as_deref());
+            rqctx.context().operations.delete(&caller.tenant, &path.into_inner().id, precondition).await?;
+            Ok(NoContent { headers: call.headers() })
+        })
+        .await
     }
 
     async fn export_personal_data(
@@ -324,137 +310,18 @@ impl DataPolicyOperationsApi for DpoApi {
         body: CheckedBody<ExportPersonalDataRequest>,
     ) -> Result<Answer<AcceptedNoContent<ExportAcceptedHeaders>>, GraphError> {
         let call = Call::new(&rqctx);
-        let caller = authorized!(call, rqctx, Action::Export);
-        let ctx = rqctx.context();
-        let request = body.into_inner().map_err(|e| call.fail(&rqctx, e))?;
-        match ctx
-            .operations
-            .submit_export(&caller.tenant, &path.into_inner().user_id, request.storage_location.as_deref())
-            .await
-        {
-            Ok(op) => {
-                let mut accepted = AcceptedNoContent::new(ExportAcceptedHeaders {
-                    location: format!("{}/dataPolicyOperations/{}", call.root, op.id),
-                    retry_after: ctx.config.retry_after_seconds,
-                });
-                accepted.extra_headers = call.headers();
-                Ok(Answer::Ok(accepted))
-            }
-            Err(e) => Err(call.fail(&rqctx, e)),
-        }
+        call.run(Action::Export, async |caller| {
+            let ctx = rqctx.context();
+            let request = body.into_inner()?;
+            let user = path.into_inner().user_id;
+            let op = ctx.operations.submit_export(&caller.tenant, &user, request.storage_location.as_deref()).await?;
+            let mut accepted = AcceptedNoContent::new(ExportAcceptedHeaders {
+                location: format!("{}/dataPolicyOperations/{}", call.root, op.id),
+                retry_after: ctx.config.retry_after_seconds,
+            });
+            accepted.extra_headers = call.headers();
+            Ok(accepted)
+        })
+        .await
     }
-}
-
-/// Answers a method the collection does not support.
-pub async fn method_not_allowed(rqctx: RequestContext<AppContext>) -> Result<Answer<NoContent>, GraphError> {
-    Ok(not_allowed(&rqctx, "GET, POST"))
-}
-
-/// Answers a method a single operation does not support.
-pub async fn method_not_allowed_on_operation(
-    rqctx: RequestContext<AppContext>,
-    path: Path<OperationPath>,
-) -> Result<Answer<NoContent>, GraphError> {
-    // The same route serves `/dataPolicyOperations/$count`, which only answers GET.
-    let allow = if path.into_inner().id == "$count" { "GET" } else { "GET, PATCH, DELETE" };
-    Ok(not_allowed(&rqctx, allow))
-}
-
-/// Answers a method the user action does not support.
-pub async fn method_not_allowed_on_user(
-    rqctx: RequestContext<AppContext>,
-    _path: Path<UserPath>,
-) -> Result<Answer<NoContent>, GraphError> {
-    Ok(not_allowed(&rqctx, "POST"))
-}
-
-/// Path variables of a route below an operation, e.g. `/dataPolicyOperations/{id}/foo/bar`.
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-pub struct BelowOperation {
-    #[serde(rename = "dataPolicyOperation-id")]
-    _id: String,
-    segment: String,
-    #[serde(rename = "rest")]
-    _rest: Vec<String>,
-}
-
-/// Path variables of a route below the export action, e.g. `/users/{id}/exportPersonalData/foo`.
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-pub struct BelowExport {
-    #[serde(rename = "user-id")]
-    _user: String,
-    segment: String,
-    #[serde(rename = "rest")]
-    _rest: Vec<String>,
-}
-
-/// Answers a path below a single operation, which has no further resources.
-pub async fn unknown_below_operation(
-    rqctx: RequestContext<AppContext>,
-    path: Path<BelowOperation>,
-) -> Result<Answer<NoContent>, GraphError> {
-    Ok(unknown_segment(&rqctx, &path.into_inner().segment))
-}
-
-/// Answers a path below the export action, which has no further resources.
-pub async fn unknown_below_export(
-    rqctx: RequestContext<AppContext>,
-    path: Path<BelowExport>,
-) -> Result<Answer<NoContent>, GraphError> {
-    Ok(unknown_segment(&rqctx, &path.into_inner().segment))
-}
-
-/// Answers a user, which dpo knows only as the subject of the export action.
-pub async fn unknown_user_resource(
-    rqctx: RequestContext<AppContext>,
-    path: Path<UserPath>,
-) -> Result<Answer<NoContent>, GraphError> {
-    Ok(unknown_segment(&rqctx, &path.into_inner().user_id))
-}
-
-/// Answers a service root or `/users`, which have no resources of their own here.
-pub async fn unknown_resource(rqctx: RequestContext<AppContext>) -> Result<Answer<NoContent>, GraphError> {
-    let path = rqctx.request.uri().path().trim_end_matches('/');
-    let segment = path.rsplit('/').next().unwrap_or_default();
-    if segment.is_empty() || VERSION_PREFIXES.contains(&path) {
-        let message = "The service root has no content: use /dataPolicyOperations or /users/{id}/exportPersonalData \
-                       below it.";
-        return Ok(bad_path(&rqctx, message));
-    }
-    Ok(unknown_segment(&rqctx, segment))
-}
-
-/// 400 naming the first segment of the path that names nothing, in Graph's words.
-fn unknown_segment(rqctx: &RequestContext<AppContext>, segment: &str) -> Answer<NoContent> {
-    bad_path(rqctx, format!("Resource not found for the segment '{segment}'."))
-}
-
-/// 400 `BadRequest` for a path that names nothing, saying why.
-fn bad_path(rqctx: &RequestContext<AppContext>, message: impl Into<String>) -> Answer<NoContent> {
-    let call = Call::new(rqctx);
-    let error = call.fail(rqctx, GraphError::bad_request(message));
-    Answer::Refused { error, headers: call.headers() }
-}
-
-/// 405 with the `Allow` header HTTP requires; for `OPTIONS`, 204 with `Allow`.
-fn not_allowed(rqctx: &RequestContext<AppContext>, allow: &'static str) -> Answer<NoContent> {
-    if rqctx.request.method() == http::Method::OPTIONS {
-        let mut headers = Call::new(rqctx).headers();
-        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-        return Answer::Ok(NoContent { headers });
-    }
-    let call = Call::new(rqctx);
-    let method = rqctx.request.method().clone();
-    let path = rqctx.request.uri().path().to_string();
-    let error = call.fail(
-        rqctx,
-        GraphError::new(
-            dropshot::ErrorStatusCode::METHOD_NOT_ALLOWED,
-            dpo_api::error::codes::METHOD_NOT_ALLOWED,
-            format!("The HTTP method '{method}' is not allowed for the resource {path}; allowed: {allow}"),
-        ),
-    );
-    let mut headers = call.headers();
-    headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-    Answer::Refused { error, headers }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection_guard;
 pub mod demo;
 pub mod export;
+pub mod fallbacks;
 pub mod handlers;
 pub mod import;
 pub mod logging;

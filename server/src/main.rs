@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API until interrupted (Ctrl-C or SIGTERM).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load demo users, export one of them to a local folder, verify the export and say where it is.
     Demo {
         /// Folder of the demo's state (created; reused if it exists).

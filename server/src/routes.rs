@@ -8,9 +8,12 @@
 //! or variable children, so an unknown name beside a known one (`/v1.0/foo`, `/users/{id}/foo`) cannot be
 //! routed to a handler: dropshot answers it with its own 404 body, and offers no hook to change that.
 
-use crate::handlers::{
-    AppContext, DpoApi, VERSION_PREFIXES, method_not_allowed, method_not_allowed_on_operation,
-    method_not_allowed_on_user, unknown_below_export, unknown_below_operation, unknown_resource, unknown_user_resource,
+use crate::{
+    fallbacks::{
+        method_not_allowed, method_not_allowed_on_operation, method_not_allowed_on_user, unknown_below_export,
+        unknown_below_operation, unknown_resource, unknown_user_resource,
+    },
+    handlers::{AppContext, DpoApi, VERSION_PREFIXES},
 };
 use dpo_api::{DataPolicyOperationsApi, data_policy_operations_api_mod};
 use dropshot::{ApiDescription, ApiEndpoint, ApiEndpointVersions};

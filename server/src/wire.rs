@@ -2,10 +2,12 @@
 //! ETags, and domain errors as OData errors.
 
 use crate::{
+    auth::AuthError,
     odata::QueryError,
     operations::{Operation, OperationError, Precondition},
 };
 use dpo_api::{GraphError, model::DataPolicyOperation};
+use dropshot::ErrorStatusCode;
 use serde_json::{Map, Value};
 
 /// Instance annotation that says why a failed operation failed.
@@ -157,6 +159,45 @@ impl From<OperationError> for GraphError {
             OperationError::Store(e) => GraphError::internal(e.to_string()),
         }
     }
+}
+
+/// A refusal as it goes on the wire: the OData error, and whether it challenges the client to
+/// authenticate (`WWW-Authenticate: Bearer`, with 401).
+pub struct Refusal {
+    /// The error.
+    pub error: GraphError,
+    /// Whether to send `WWW-Authenticate: Bearer`.
+    pub challenge: bool,
+}
+
+impl From<GraphError> for Refusal {
+    fn from(error: GraphError) -> Self {
+        Refusal { error, challenge: false }
+    }
+}
+
+impl From<AuthError> for Refusal {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Unauthenticated(message) => Refusal {
+                error: GraphError::new(ErrorStatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message),
+                challenge: true,
+            },
+            AuthError::Forbidden(message) => Refusal {
+                error: GraphError::new(ErrorStatusCode::FORBIDDEN, "Authorization_RequestDenied", message),
+                challenge: false,
+            },
+        }
+    }
+}
+
+/// 405 `MethodNotAllowed` for `method` on `path`, naming the methods it allows.
+pub fn method_not_allowed(method: &http::Method, path: &str, allow: &str) -> GraphError {
+    GraphError::new(
+        ErrorStatusCode::METHOD_NOT_ALLOWED,
+        dpo_api::error::codes::METHOD_NOT_ALLOWED,
+        format!("The HTTP method '{method}' is not allowed for the resource {path}; allowed: {allow}"),
+    )
 }
 
 impl From<QueryError> for GraphError {

@@ -2,7 +2,7 @@
 
 use crate::{
     error::GraphError,
-    extract::{CheckedBody, CheckedQuery},
+    extract::{CheckedBody, ODataQuery},
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
     params::{CountQuery, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
     responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
@@ -24,7 +24,7 @@ pub trait DataPolicyOperationsApi {
     }]
     async fn list_data_policy_operations(
         rqctx: RequestContext<Self::Context>,
-        query: CheckedQuery<ListQuery>,
+        query: ODataQuery<ListQuery>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperationCollection>>, GraphError>;
 
     /// Add new entity to dataPolicyOperations.
@@ -51,7 +51,7 @@ pub trait DataPolicyOperationsApi {
     async fn get_data_policy_operation(
         rqctx: RequestContext<Self::Context>,
         path: Path<OperationPath>,
-        query: CheckedQuery<GetQuery>,
+        query: ODataQuery<GetQuery>,
     ) -> Result<Answer<EntityOrCount>, GraphError>;
 
     /// Update entity in dataPolicyOperations.

@@ -1,6 +1,7 @@
-//! Request extractors that never fail on their own: they keep a malformed query or body as an error for the
-//! handler to report, so that the handler can authenticate the caller first (an anonymous request with a
-//! bad body must get 401, not 400). They are documented exactly as dropshot's `Query` and `TypedBody`.
+//! Request extractors that never fail on their own: they keep a malformed body as an error for the handler
+//! to report, and the query string as it came, so that the handler can authenticate the caller first (an
+//! anonymous request with a bad body must get 401, not 400). They are documented exactly as dropshot's
+//! `Query` and `TypedBody`.
 
 use crate::error::GraphError;
 use async_trait::async_trait;
@@ -11,27 +12,32 @@ use dropshot::{
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-/// The query string as `T`, or why it is not one.
+/// OData query options, documented as `T` (the options Microsoft's document lists) and kept as the raw
+/// query string: the server reads them once, with OData's rules (unknown and repeated system options,
+/// `$skiptoken`, comma lists), which serde's reading of `T` would only repeat less strictly.
 #[derive(Debug)]
-pub struct CheckedQuery<T>(pub Result<T, Box<GraphError>>);
+pub struct ODataQuery<T> {
+    raw: String,
+    documented_as: std::marker::PhantomData<fn() -> T>,
+}
 
-impl<T> CheckedQuery<T> {
-    /// The query, or the error to answer with.
-    pub fn into_inner(self) -> Result<T, GraphError> {
-        self.0.map_err(|e| *e)
+impl<T> ODataQuery<T> {
+    /// The query string as received (without `?`; empty when there is none).
+    pub fn raw(&self) -> &str {
+        &self.raw
     }
 }
 
 #[async_trait]
-impl<T> SharedExtractor for CheckedQuery<T>
+impl<T> SharedExtractor for ODataQuery<T>
 where
     T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
 {
     async fn from_request<Context: ServerContext>(
         rqctx: &RequestContext<Context>,
     ) -> Result<Self, dropshot::HttpError> {
-        let parsed = <Query<T> as SharedExtractor>::from_request(rqctx).await;
-        Ok(CheckedQuery(parsed.map(Query::into_inner).map_err(|e| Box::new(GraphError::from(e)))))
+        let raw = rqctx.request.uri().query().unwrap_or_default().to_string();
+        Ok(ODataQuery { raw, documented_as: std::marker::PhantomData })
     }
 
     fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {

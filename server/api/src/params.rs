@@ -1,16 +1,18 @@
 //! Request parameters: path segments, OData query options and headers.
 //!
-//! Query options keep their OData names (`$top`, `$filter`, ...). Microsoft declares `$select`, `$orderby`
-//! and `$expand` as arrays sent comma-separated (`style: form, explode: false`); dropshot accepts only
-//! scalar query parameters, so they are read as one string and split ([`CommaList`]). That difference is
-//! listed, with this reason, in `openapi/drift-allowlist.toml`.
+//! Query options keep their OData names (`$top`, `$filter`, ...). These types describe them for the
+//! document; the server reads the query string itself with OData's rules (see
+//! [`crate::extract::ODataQuery`]). Microsoft declares `$select`, `$orderby` and `$expand` as arrays sent
+//! comma-separated (`style: form, explode: false`); dropshot describes only scalar query parameters, so
+//! they are described as one string ([`CommaList`]). That difference is listed, with this reason, in
+//! `openapi/drift-allowlist.toml`.
 
 use schemars::{
     JsonSchema,
     r#gen::SchemaGenerator,
     schema::{InstanceType, NumberValidation, Schema, SchemaObject},
 };
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// Path of a single operation: `/dataPolicyOperations/{dataPolicyOperation-id}`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -89,23 +91,11 @@ pub struct IfMatchHeader {
     pub if_match: Option<String>,
 }
 
-/// A comma-separated list in one query parameter, e.g. `$select=id,status`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CommaList(pub Vec<String>);
-
-impl CommaList {
-    /// The items, trimmed, without empty ones.
-    pub fn items(&self) -> &[String] {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for CommaList {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Ok(CommaList(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()))
-    }
-}
+/// A comma-separated list in one query parameter, e.g. `$select=id,status`, as sent: the server's OData
+/// reader splits and checks it (an empty item or one named twice is an error there).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct CommaList(pub String);
 
 impl JsonSchema for CommaList {
     fn schema_name() -> String {
@@ -139,16 +129,5 @@ impl JsonSchema for NonNegativeInteger {
             number: Some(Box::new(NumberValidation { minimum: Some(0.0), ..Default::default() })),
             ..Default::default()
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn comma_lists_split_and_trim() {
-        let q: GetQuery = serde_urlencoded::from_str("$select=id,%20status,,userId").unwrap();
-        assert_eq!(q.select.unwrap().items(), ["id", "status", "userId"]);
     }
 }
