@@ -32,8 +32,9 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// Serve https with this certificate, instead of plain http.
     pub tls: Option<TlsFiles>,
-    /// Limits on client connections (idle ones, and how many at once).
-    pub connections: ConnectionLimits,
+    /// Limits on client connections (idle ones, and how many at once), enforced by a guard in front of
+    /// dropshot; `None` lets dropshot listen itself (behind a load balancer that enforces them).
+    pub connections: Option<ConnectionLimits>,
 }
 
 /// The certificate chain and private key of an https listener, as PEM files.
@@ -100,7 +101,7 @@ impl Default for ServerConfig {
             storage: TargetPolicy::default(),
             auth: AuthConfig::default(),
             tls: None,
-            connections: ConnectionLimits::default(),
+            connections: Some(ConnectionLimits::default()),
         }
     }
 }

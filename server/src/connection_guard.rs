@@ -13,15 +13,15 @@
 //!
 //! The soft limit on open files is raised to the hard limit at start, and `max_connections` is lowered
 //! to what that limit allows (a forwarded connection holds three descriptors).
+//!
+//! The hop costs about a third of the throughput of small requests (BENCHMARKS.md); behind a load
+//! balancer that already enforces such limits, `--no-connection-guard` lets dropshot listen itself.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{
-        TcpListener, TcpStream,
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-    },
-    sync::{Semaphore, watch},
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
     task::JoinHandle,
 };
 
@@ -110,39 +110,74 @@ async fn forward(client: TcpStream, upstream: SocketAddr, limits: ConnectionLimi
     }
     let Ok(server) = TcpStream::connect(upstream).await else { return };
     let _ = server.set_nodelay(true);
-    let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
-    let (activity_tx, mut activity) = watch::channel(());
-    let upload = pump(client_read, server_write, activity_tx.clone());
-    let download = pump(server_read, client_write, activity_tx);
+    let activity = Arc::new(AtomicU64::new(0));
+    let mut client = Marked { inner: client, activity: activity.clone() };
+    let mut server = server;
+    let copy = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut server, BUFFER, BUFFER);
+    // Checked a few times per timeout rather than on every byte: the hot path only bumps a counter.
     let idle = async {
+        let (mut seen, mut since) = (0, tokio::time::Instant::now());
         loop {
-            match tokio::time::timeout(limits.idle_timeout, activity.changed()).await {
-                Ok(Ok(())) => continue,
-                // Silent too long, or both directions finished.
-                _ => return,
+            tokio::time::sleep(limits.idle_timeout / 4).await;
+            let now = activity.load(Ordering::Relaxed);
+            if now != seen {
+                (seen, since) = (now, tokio::time::Instant::now());
+            } else if since.elapsed() >= limits.idle_timeout {
+                return;
             }
         }
     };
     tokio::select! {
-        _ = async { tokio::join!(upload, download) } => {}
+        _ = copy => {}
         () = idle => {}
     }
 }
 
-/// Copies `from` to `to` until `from` ends, noting every chunk in `activity`; then ends `to`.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, activity: watch::Sender<()>) {
-    let mut buffer = vec![0u8; BUFFER];
-    loop {
-        match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                activity.send_replace(());
-                if to.write_all(&buffer[..n]).await.is_err() {
-                    break;
-                }
-            }
+/// The client's socket, counting the reads and writes that moved bytes (the idle check compares counts).
+struct Marked {
+    inner: TcpStream,
+    activity: Arc<AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for Marked {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.fetch_add(1, Ordering::Relaxed);
         }
+        polled
     }
-    let _ = to.shutdown().await;
+}
+
+impl tokio::io::AsyncWrite for Marked {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.fetch_add(1, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

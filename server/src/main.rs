@@ -161,6 +161,10 @@ struct ServeArgs {
     /// Seconds a connection may stay silent (between requests, or waiting for an answer) before it is closed.
     #[arg(long, env = "DPO_IDLE_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
+    /// Let dropshot listen on --bind itself, without the guard that enforces the three limits above and
+    /// costs a loopback hop per request: only behind a load balancer that enforces such limits.
+    #[arg(long, env = "DPO_NO_CONNECTION_GUARD")]
+    no_connection_guard: bool,
     /// Largest page a list answers, whatever $top asks for.
     #[arg(long, env = "DPO_MAX_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     max_page_size: u64,
@@ -176,11 +180,11 @@ impl ServeArgs {
             state_dir: self.state_dir,
             export_workers: self.export_workers,
             max_page_size: self.max_page_size,
-            connections: ConnectionLimits {
+            connections: (!self.no_connection_guard).then(|| ConnectionLimits {
                 max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
                 header_timeout: Duration::from_secs(self.header_timeout),
                 idle_timeout: Duration::from_secs(self.idle_timeout),
-            },
+            }),
             tls: self.tls_cert.zip(self.tls_key).map(|(cert, key)| TlsFiles { cert, key }),
             storage: TargetPolicy {
                 allowed_hosts: self.storage_hosts,

@@ -58,8 +58,8 @@ pub enum StartError {
 /// A server that is running; stop it with [`RunningServer::close`].
 pub struct RunningServer {
     server: HttpServer<AppContext>,
-    /// The public listener, forwarding to dropshot's private one.
-    guard: ConnectionGuard,
+    /// The public listener, forwarding to dropshot's private one (unless turned off).
+    guard: Option<ConnectionGuard>,
     /// Where clients connect.
     address: SocketAddr,
     engine: Option<EngineHandle>,
@@ -182,22 +182,26 @@ pub async fn start_with_store(
     } else {
         None
     };
-    // Clients connect to the guard's listener; dropshot listens on a private loopback port behind it.
-    let public = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
-    let public_address = public.local_addr().map_err(|e| StartError::Listen { address, message: e.to_string() })?;
-    let limits = ConnectionLimits {
-        max_connections: connection_guard::connections_that_fit(config.connections.max_connections),
-        ..config.connections
+    // With the guard, clients connect to its listener and dropshot listens on a private loopback port.
+    let guarded = match config.connections {
+        Some(wanted) => {
+            let public = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
+            let limits = ConnectionLimits {
+                max_connections: connection_guard::connections_that_fit(wanted.max_connections),
+                ..wanted
+            };
+            if limits.max_connections < wanted.max_connections {
+                slog::warn!(log, "fewer connections than asked for fit in the open-file limit";
+                    "max_connections" => limits.max_connections);
+            }
+            Some((public, limits, log.new(slog::o!("component" => "connections"))))
+        }
+        None => None,
     };
-    if limits.max_connections < config.connections.max_connections {
-        slog::warn!(log, "fewer connections than asked for fit in the open-file limit";
-            "max_connections" => limits.max_connections);
-    }
-    let guard_log = log.new(slog::o!("component" => "connections"));
     let dropshot_config = ConfigDropshot {
-        bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        bind_address: if guarded.is_some() { SocketAddr::from(([127, 0, 0, 1], 0)) } else { address },
         default_request_body_max_bytes: config.max_request_body_bytes,
         ..Default::default()
     };
@@ -209,11 +213,17 @@ pub async fn start_with_store(
         .start()
         .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
     // The base URL can only be known once the listener is bound (port 0 picks the port).
+    let public_address = match &guarded {
+        Some((public, ..)) => {
+            public.local_addr().map_err(|e| StartError::Listen { address, message: e.to_string() })?
+        }
+        None => server.local_addr(),
+    };
     let base_url = config
         .public_base_url
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("{scheme}://{public_address}"));
     let _ = server.app_private().base_url.set(base_url);
-    let guard = ConnectionGuard::start(public, server.local_addr(), limits, guard_log);
+    let guard = guarded.map(|(public, limits, log)| ConnectionGuard::start(public, server.local_addr(), limits, log));
     Ok(RunningServer { server, guard, address: public_address, engine, store, _state_lock: state_lock })
 }

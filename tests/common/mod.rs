@@ -124,7 +124,7 @@ impl TestServer {
             storage: TargetPolicy { http_hosts: options.emulator_hosts.clone(), ..TargetPolicy::default() },
             auth: options.auth.clone(),
             tls: options.tls.then(|| self_signed_certificate(&state.path().join("tls"))),
-            connections: options.connections,
+            connections: Some(options.connections),
             ..Default::default()
         };
         let server = start_with_store(config, store as Arc<dyn OperationStore>).await.expect("server starts");
