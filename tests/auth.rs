@@ -183,7 +183,7 @@ async fn a_tenant_never_sees_or_changes_another_tenants_operations() {
     let ours = submit(&server, "alice").await;
     // Tenant B has its own directory, with a user of the same id.
     const OTHER: &str = "00000000-0000-0000-0000-0000000000b2";
-    server.store.upsert_users(OTHER, &common::test_users()[..1]).unwrap();
+    server.store.directory.upsert_users(OTHER, &common::test_users()[..1]).unwrap();
     let theirs_client = server.http_with(&server.token(&MintRequest::admin(OTHER)));
 
     // Every operation on A's operation, as B: 404, as if it did not exist.
@@ -252,7 +252,7 @@ async fn a_tenant_never_sees_or_changes_another_tenants_operations() {
     }
     let (_, first) = common::get_json(&paged, "/dataPolicyOperations").await;
     let next = first["@odata.nextLink"].as_str().unwrap().to_string();
-    paged.store.upsert_users(OTHER, &common::test_users()[..1]).unwrap();
+    paged.store.directory.upsert_users(OTHER, &common::test_users()[..1]).unwrap();
     let other_on_paged = paged.http_with(&paged.token(&MintRequest::admin(OTHER)));
     let response = other_on_paged.get(&next).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 400, "the token belongs to another tenant");

@@ -25,7 +25,7 @@ fn give_alice_data(server: &TestServer, activities: usize) -> u64 {
             detail: serde_json::json!({ "n": i }),
         })
         .collect();
-    server.store.add_activities(common::TENANT, &records).unwrap();
+    server.store.directory.add_activities(common::TENANT, &records).unwrap();
     300_000 + big.len() as u64 + 15
 }
 
@@ -330,7 +330,7 @@ async fn an_export_interrupted_by_a_server_stop_resumes_and_ends_complete_and_wh
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let done_before = loop {
-        let done = server.store.exported(uuid).unwrap();
+        let done = server.store.ledger.exported(uuid).unwrap();
         if !done.is_empty() {
             break done;
         }
@@ -406,12 +406,12 @@ async fn a_resumed_export_writes_again_an_object_changed_in_the_target_and_clear
     std::fs::write(&altered, original.to_ascii_uppercase()).unwrap();
     let server = server.restart_with(Options { workers: 0, ..options.clone() }).await;
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
-    let mut op = server.store.get(uuid).unwrap().unwrap();
+    let mut op = server.store.operations.get(uuid).unwrap().unwrap();
     op.status = dpo_api::model::DataPolicyOperationStatus::Running;
     op.progress = 50.0;
     op.completed_at = None;
     op.version += 1;
-    server.store.replace(&op).unwrap();
+    server.store.operations.replace(&op).unwrap();
     let unchanged_before = std::fs::metadata(export.join("drive/Pictures/holiday.mov")).unwrap().modified().unwrap();
 
     let server = server.restart_with(options).await;

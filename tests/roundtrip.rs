@@ -182,7 +182,7 @@ async fn waiting_polls_as_retry_after_says_until_the_operation_finishes() {
     assert!(started.elapsed() >= Duration::from_secs(2), "slept per Retry-After: {:?}", started.elapsed());
 
     // The server completes the operation a little later; the waiter sees it.
-    let store = server.store.clone();
+    let store = server.store.operations.clone();
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -207,7 +207,7 @@ async fn an_operation_handle_waits_for_completion_and_reports_failure_as_a_typed
     assert_eq!(export.retry_after, Some(Duration::from_secs(1)));
     let id = export.id.clone();
     let complete_later = |status, server: &TestServer| {
-        let store = server.store.clone();
+        let store = server.store.operations.clone();
         let uuid = uuid::Uuid::parse_str(&id).unwrap();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -226,7 +226,7 @@ async fn an_operation_handle_waits_for_completion_and_reports_failure_as_a_typed
 
     let failing = client.export_personal_data("erin", &sas_url()).await.unwrap();
     let id = failing.id.clone();
-    let store = server.store.clone();
+    let store = server.store.operations.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut record = store.get(uuid::Uuid::parse_str(&id).unwrap()).unwrap().unwrap();

@@ -11,7 +11,7 @@
 //! ```
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # use dpo_server::{auth, store::{OperationStore, UserRecord, sqlite::SqliteStore}};
+//! # use dpo_server::{auth, store::{Directory, UserRecord, sqlite::SqliteStore}};
 //! # let state = tempfile::tempdir()?;
 //! # let config = dpo_server::ServerConfig { state_dir: state.path().into(), log_level: "error".into(), retry_after_seconds: 1, ..Default::default() };
 //! # let alice = UserRecord { id: "alice".into(), user_principal_name: "alice@contoso.com".into(), display_name: None, mail: None };

@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub max_page_size: u64,
     /// Exports run at once; 0 accepts exports but runs none on this server.
     pub export_workers: usize,
+    /// How long an export's claim lasts without renewal: how soon another worker resumes the exports of
+    /// a server that is gone.
+    pub export_lease: std::time::Duration,
     /// Which storage locations exports may go to. Its `local_root`, when `None`, defaults to
     /// `<state_dir>/exports`.
     pub storage: TargetPolicy,
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             default_page_size: 100,
             max_page_size: 1000,
             export_workers: 2,
+            export_lease: std::time::Duration::from_secs(30),
             storage: TargetPolicy::default(),
             auth: AuthConfig::default(),
             tls: None,

@@ -2,7 +2,7 @@
 
 use crate::{
     export::sources::drive_dir,
-    store::{ActivityRecord, OperationStore, StoreError, UserRecord},
+    store::{ActivityRecord, Directory, StoreError, UserRecord},
 };
 use chrono::{Duration, TimeZone, Utc};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -27,12 +27,7 @@ const ACTIVITY_KINDS: [&str; 5] = ["signIn", "fileAccessed", "fileModified", "ma
 
 /// Writes the demo users, their drives under `drives_root` and their activity records; the same `seed`
 /// gives the same data.
-pub fn generate(
-    store: &dyn OperationStore,
-    drives_root: &Path,
-    tenant: &str,
-    seed: u64,
-) -> Result<DemoData, StoreError> {
+pub fn generate(store: &dyn Directory, drives_root: &Path, tenant: &str, seed: u64) -> Result<DemoData, StoreError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let io = |e: std::io::Error| StoreError::Backend(format!("writing demo drive files: {e}"));
     let users: Vec<UserRecord> = USERS

@@ -10,7 +10,7 @@ use dpo_server::{
     demo,
     export::target::TargetPolicy,
     import,
-    store::{OperationStore, sqlite::SqliteStore},
+    store::{Directory, sqlite::SqliteStore},
 };
 use sha2::{Digest, Sha256};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -248,7 +248,8 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let server = dpo_server::start(config).await.context("starting dpo-server")?;
     println!("dpo-server listening on {}", server.base_url());
     shutdown_signal().await;
-    server.close().await.map_err(anyhow::Error::msg).context("stopping dpo-server")
+    // Running exports go back to the queue at once, for another replica (or the next start) to resume.
+    server.shutdown().await.map_err(anyhow::Error::msg).context("stopping dpo-server")
 }
 
 async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {

@@ -9,7 +9,9 @@
 use crate::{
     export::target::{self, StoredLocation, TargetPolicy},
     odata::{QueryError, query::CollectionQuery, skiptoken::SkipToken},
-    store::{Cursor, ListRequest, OperationRecord, OperationStore, StoreError, sql::sort_values},
+    store::{
+        Cursor, ListRequest, OperationRecord, Operations, StoreError, Stores, blocking::blocking, sql::sort_values,
+    },
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use dpo_api::model::{DataPolicyOperation, DataPolicyOperationStatus};
@@ -95,16 +97,15 @@ pub struct PageSizes {
 /// The operations service.
 #[derive(Clone)]
 pub struct OperationService {
-    store: Arc<dyn OperationStore>,
+    store: Stores,
     policy: TargetPolicy,
     submitted: Arc<Notify>,
 }
 
 impl OperationService {
-    /// A service over `store`.
     /// A service over `store` that accepts storage locations under `policy` and notifies `submitted` of
     /// every newly queued export.
-    pub fn new(store: Arc<dyn OperationStore>, policy: TargetPolicy, submitted: Arc<Notify>) -> Self {
+    pub fn new(store: Stores, policy: TargetPolicy, submitted: Arc<Notify>) -> Self {
         OperationService { store, policy, submitted }
     }
 
@@ -118,8 +119,7 @@ impl OperationService {
         let location = self.validate_storage_location(storage_location)?;
         let wanted = user_id.trim().to_string();
         let in_tenant = tenant.to_string();
-        let user = self
-            .blocking(move |store| store.find_user(&in_tenant, &wanted))
+        let user = blocking(&self.store.directory, move |directory| directory.find_user(&in_tenant, &wanted))
             .await?
             .ok_or_else(|| OperationError::UserNotFound(user_id.to_string()))?;
         let record = OperationRecord {
@@ -164,16 +164,12 @@ impl OperationService {
             .map_err(|e| OperationError::Invalid { property: "storageLocation", message: e.0 })
     }
 
-    /// Runs a store call on the blocking pool (SQLite calls block, and a durable commit waits for the disk).
+    /// Runs a call of the operations store on the blocking pool.
     async fn blocking<T: Send + 'static>(
         &self,
-        call: impl FnOnce(&dyn OperationStore) -> Result<T, StoreError> + Send + 'static,
+        call: impl FnOnce(&dyn Operations) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, OperationError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || call(store.as_ref()))
-            .await
-            .map_err(|e| OperationError::Store(StoreError::Backend(format!("store task failed: {e}"))))?
-            .map_err(OperationError::from)
+        Ok(blocking(&self.store.operations, move |operations| call(operations)).await?)
     }
 
     /// Creates an operation from a POSTed entity (see the module documentation for read-only properties).
@@ -211,7 +207,7 @@ impl OperationService {
         let id = parse_id(id)?;
         // The hot read: answered on this thread when the store can do so at once, sparing two thread
         // hand-offs per request; otherwise on the blocking pool.
-        let found = match self.store.get_without_waiting(id) {
+        let found = match self.store.operations.get_without_waiting(id) {
             Some(found) => found?,
             None => self.blocking(move |store| store.get(id)).await?,
         };

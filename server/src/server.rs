@@ -8,18 +8,14 @@ use crate::{
     config::ServerConfig,
     connection_guard::{self, ConnectionGuard, ConnectionLimits},
     export::{
-        engine::{self, EngineHandle},
+        engine::{self, EngineHandle, EngineSettings},
         job::JobContext,
     },
     handlers::AppContext,
     logging,
     operations::OperationService,
     routes,
-    store::{
-        OperationStore,
-        cached::{self, CachedStore},
-        sqlite::SqliteStore,
-    },
+    store::{Stores, cached, sqlite::SqliteStore},
 };
 use dropshot::{ConfigDropshot, ConfigTls, HttpServer, ServerBuilder};
 use std::{
@@ -63,7 +59,7 @@ pub struct RunningServer {
     /// Where clients connect.
     address: SocketAddr,
     engine: Option<EngineHandle>,
-    store: Arc<dyn OperationStore>,
+    store: Stores,
     /// Held while the server runs: one server per state directory (see [`lock_state_dir`]).
     _state_lock: std::fs::File,
 }
@@ -74,9 +70,9 @@ impl RunningServer {
         self.address
     }
 
-    /// The store the server reads and writes. Operations written behind its back (to the database
+    /// The stores the server reads and writes. Operations written behind its back (to the database
     /// file directly) may be answered from its memory of recent reads until they change again.
-    pub fn store(&self) -> Arc<dyn OperationStore> {
+    pub fn stores(&self) -> Stores {
         self.store.clone()
     }
 
@@ -90,10 +86,22 @@ impl RunningServer {
         self.server.await
     }
 
-    /// Stops accepting requests, finishes those in flight, and returns.
+    /// Stops accepting requests, finishes those in flight, and returns. Exports in flight stop where
+    /// they are and keep their leases until they end, as after a crash.
     pub async fn close(self) -> Result<(), String> {
         if let Some(engine) = &self.engine {
             engine.stop();
+        }
+        drop(self.guard);
+        self.server.close().await
+    }
+
+    /// Shuts down in order (SIGTERM): stops taking exports and hands the running ones back to the queue,
+    /// so another server resumes them at once, then stops accepting requests and finishes those in
+    /// flight.
+    pub async fn shutdown(mut self) -> Result<(), String> {
+        if let Some(engine) = self.engine.take() {
+            engine.hand_over().await;
         }
         drop(self.guard);
         self.server.close().await
@@ -127,7 +135,7 @@ async fn verification_keys(config: &ServerConfig) -> Result<Vec<VerificationKey>
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let store = SqliteStore::open(&config.state_dir)
         .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;
-    start_with_store(config, Arc::new(store)).await
+    start_with_store(config, Stores::over(Arc::new(store))).await
 }
 
 /// Name of the lock file in the state directory.
@@ -153,13 +161,11 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
     }
 }
 
-/// Starts a server over `store`, which must keep its data in `config.state_dir`.
-pub async fn start_with_store(
-    config: ServerConfig,
-    store: Arc<dyn OperationStore>,
-) -> Result<RunningServer, StartError> {
+/// Starts a server over `store`, a SQLite store that keeps its data in `config.state_dir`.
+pub async fn start_with_store(config: ServerConfig, store: Stores) -> Result<RunningServer, StartError> {
     let state_lock = lock_state_dir(&config.state_dir)?;
-    let store: Arc<dyn OperationStore> = Arc::new(CachedStore::new(store, cached::DEFAULT_CAPACITY));
+    // The state directory is this server's alone, so every write goes through it: reads may be remembered.
+    let store = store.cached(cached::DEFAULT_CAPACITY);
     let log = logging::stderr_logger(logging::level(&config.log_level).map_err(|e| StartError::Config(e.to_string()))?);
     let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
@@ -174,8 +180,9 @@ pub async fn start_with_store(
         tokens: TokenVerifier::new(keys, config.auth.rules.clone(), verified::DEFAULT_CAPACITY),
     };
     let engine = if config.export_workers > 0 {
-        let jobs = Arc::new(JobContext { store: store.clone(), drives_root: config.drives_root(), policy });
-        let handle = engine::start(jobs, config.export_workers, submitted, log.new(slog::o!("component" => "export")))
+        let jobs = Arc::new(JobContext { stores: store.clone(), drives_root: config.drives_root(), policy });
+        let settings = EngineSettings { workers: config.export_workers, lease: config.export_lease, exclusive: true };
+        let handle = engine::start(jobs, settings, submitted, log.new(slog::o!("component" => "export")))
             .await
             .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;
         Some(handle)

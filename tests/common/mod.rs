@@ -12,7 +12,7 @@ use dpo_server::{
     connection_guard::ConnectionLimits,
     export::target::TargetPolicy,
     server::start_with_store,
-    store::{OperationStore, UserRecord, sqlite::SqliteStore},
+    store::{Stores, UserRecord, sqlite::SqliteStore},
 };
 use std::sync::Arc;
 
@@ -85,8 +85,8 @@ pub fn self_signed_certificate(dir: &std::path::Path) -> TlsFiles {
 /// A running test server with the store it uses.
 pub struct TestServer {
     pub server: RunningServer,
-    /// The server's own store (writes through it are seen by the server at once).
-    pub store: Arc<dyn OperationStore>,
+    /// The server's own stores (writes through them are seen by the server at once).
+    pub store: Stores,
     pub base_url: String,
     pub state: tempfile::TempDir,
     pub options: Options,
@@ -109,12 +109,12 @@ impl TestServer {
     pub async fn start_with(options: Options) -> TestServer {
         let state = tempfile::tempdir().expect("temporary state directory");
         let server = Self::start_in(state, options).await;
-        server.store.upsert_users(TENANT, &test_users()).expect("users load");
+        server.store.directory.upsert_users(TENANT, &test_users()).expect("users load");
         server
     }
 
     async fn start_in(state: tempfile::TempDir, options: Options) -> TestServer {
-        let store = Arc::new(SqliteStore::open(state.path()).expect("store opens"));
+        let store = Stores::over(Arc::new(SqliteStore::open(state.path()).expect("store opens")));
         let config = ServerConfig {
             retry_after_seconds: options.retry_after,
             log_level: "error".into(),
@@ -127,8 +127,8 @@ impl TestServer {
             connections: Some(options.connections),
             ..Default::default()
         };
-        let server = start_with_store(config, store as Arc<dyn OperationStore>).await.expect("server starts");
-        let store = server.store();
+        let server = start_with_store(config, store).await.expect("server starts");
+        let store = server.stores();
         let base_url = server.base_url();
         let page_size = options.page_size;
         TestServer { server, store, base_url, state, options, page_size }
@@ -228,14 +228,14 @@ pub async fn submit_to(server: &TestServer, user: &str, location: &str) -> Strin
 /// Moves an operation to `status` directly in the store (as the export engine would).
 pub fn set_status(server: &TestServer, id: &str, status: dpo_api::model::DataPolicyOperationStatus, progress: f64) {
     let uuid = uuid::Uuid::parse_str(id).expect("operation id is a GUID");
-    let mut record = server.store.get(uuid).expect("store reads").expect("operation exists");
+    let mut record = server.store.operations.get(uuid).expect("store reads").expect("operation exists");
     record.status = status;
     record.progress = progress;
     if status.is_final() {
         record.completed_at = Some(chrono::Utc::now());
     }
     record.version += 1;
-    server.store.replace(&record).expect("store writes");
+    server.store.operations.replace(&record).expect("store writes");
 }
 
 /// GETs a URL on the server and returns status and JSON body.

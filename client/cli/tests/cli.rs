@@ -4,7 +4,7 @@ use dpo_server::{
     ServerConfig,
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
     server::start_with_store,
-    store::{OperationStore, UserRecord, sqlite::SqliteStore},
+    store::{Directory, Stores, UserRecord, sqlite::SqliteStore},
 };
 use std::{path::Path, sync::Arc};
 
@@ -53,7 +53,7 @@ async fn server(state: &Path) -> (dpo_server::RunningServer, String) {
         export_workers: 1,
         ..Default::default()
     };
-    let server = start_with_store(config, store as Arc<dyn OperationStore>).await.unwrap();
+    let server = start_with_store(config, Stores::over(store)).await.unwrap();
     let token = mint_local(state, &MintRequest::admin(LOCAL_TENANT)).unwrap();
     (server, token)
 }

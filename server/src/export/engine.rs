@@ -1,34 +1,80 @@
-//! The worker pool: claims queued operations and runs them, at most `workers` at a time, so one slow export
-//! never holds up the others beyond that bound. A crash leaves nothing `running`: on start, operations
-//! found running are queued again and resume after the files they had finished (an export is only
-//! `complete` once whole).
+//! The worker pool: claims queued exports and runs them, at most `workers` at a time, so one slow export
+//! never holds up the others beyond that bound.
+//!
+//! Every export runs under a lease in the store (see [`crate::store::JobQueue`]): its worker renews it
+//! while the export runs, and an export whose worker is gone (a crash, a lost machine) is claimed again
+//! by any worker once its lease ends, and resumes after the files already written. Every write of the
+//! export names its claim's attempt, so a worker that lost its lease cannot overwrite the one that took
+//! over. A server that stops hands its running exports back to the queue at once; a server over a store
+//! only it can use (SQLite) ends the leases of earlier servers when it starts, since they are gone.
 
 use super::{
     ExportError,
-    job::{JobContext, blocking, run, update},
+    job::{JobContext, fenced, run},
 };
-use crate::store::{OperationRecord, StoreError};
+use crate::store::{Claim, JobQueue, OperationRecord, StoreError, blocking::blocking};
 use chrono::{SubsecRound, Utc};
-use dpo_api::model::DataPolicyOperationStatus;
+use futures::FutureExt;
 use slog::Logger;
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tokio::{
     sync::{Notify, Semaphore},
     task::JoinSet,
 };
+use uuid::Uuid;
 
-/// How often the queue is looked at when nobody signals new work.
+/// How often the queue is looked at when nobody signals new work (also how soon an expired lease of
+/// another server is noticed).
 const IDLE_POLL: Duration = Duration::from_secs(2);
 
-/// The running engine; dropping it (or [`EngineHandle::stop`]) stops every worker.
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Exports run at once.
+    pub workers: usize,
+    /// How long a claim holds an export without being renewed (renewed every third of it).
+    pub lease: Duration,
+    /// Whether this server is the only one that can use the store (then every other lease is ended).
+    pub exclusive: bool,
+}
+
+/// The exports this engine is running, by operation.
+type Running = Arc<Mutex<HashMap<Uuid, Claim>>>;
+
+/// The running engine; dropping it stops every worker, leaving its exports to be claimed again once
+/// their leases end (as a crash would); [`EngineHandle::hand_over`] gives them back at once.
 pub struct EngineHandle {
     task: tokio::task::JoinHandle<()>,
+    running: Running,
+    queue: Arc<dyn JobQueue>,
+    /// This engine's owner id in the store's leases.
+    pub owner: String,
 }
 
 impl EngineHandle {
-    /// Stops the engine; exports in flight are abandoned and run again on the next start.
+    /// Stops the engine at once; exports in flight keep their leases until they end.
     pub fn stop(&self) {
         self.task.abort();
+    }
+
+    /// Stops taking work, stops the running exports and gives them back to the queue, so that another
+    /// server (or this one, restarted) resumes them at once.
+    pub async fn hand_over(mut self) -> usize {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        let claims: Vec<Claim> = lock(&self.running).drain().map(|(_, claim)| claim).collect();
+        let mut released = 0;
+        for claim in claims {
+            if blocking(&self.queue, move |q| q.release(&claim)).await.is_ok() {
+                released += 1;
+            }
+        }
+        released
     }
 }
 
@@ -38,54 +84,120 @@ impl Drop for EngineHandle {
     }
 }
 
-/// Starts the engine: requeues what a crash left running, then runs queued exports with `workers` workers,
-/// waking early when `wake` is notified.
+fn lock(running: &Running) -> std::sync::MutexGuard<'_, HashMap<Uuid, Claim>> {
+    // Plain inserts and removals: a panic elsewhere cannot leave the map inconsistent.
+    running.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts the engine: runs queued exports with `settings.workers` workers, waking early when `wake` is
+/// notified.
 pub async fn start(
     ctx: Arc<JobContext>,
-    workers: usize,
+    settings: EngineSettings,
     wake: Arc<Notify>,
     log: Logger,
 ) -> Result<EngineHandle, StoreError> {
-    let requeued = blocking(&ctx.store, |s| s.requeue_running()).await?;
-    if requeued > 0 {
-        slog::info!(log, "requeued exports left running by an earlier run"; "count" => requeued);
-    }
-    let task = tokio::spawn(async move {
-        let slots = Arc::new(Semaphore::new(workers));
-        let mut jobs = JoinSet::new();
-        loop {
-            let Ok(slot) = slots.clone().acquire_owned().await else { break };
-            while jobs.try_join_next().is_some() {}
-            match blocking(&ctx.store, |s| s.claim_next()).await {
-                Ok(Some(op)) => {
-                    let (ctx, log) = (ctx.clone(), log.clone());
-                    jobs.spawn(async move {
-                        let id = op.id;
-                        slog::info!(log, "export started"; "operation" => %id);
-                        let outcome = run(&ctx, op).await;
-                        record_outcome(&ctx, id, outcome, &log).await;
-                        drop(slot);
-                    });
-                }
-                Ok(None) => {
-                    drop(slot);
-                    tokio::select! {
-                        _ = wake.notified() => {}
-                        _ = tokio::time::sleep(IDLE_POLL) => {}
-                    }
-                }
-                Err(e) => {
-                    drop(slot);
-                    slog::error!(log, "claiming an export failed"; "error" => %e);
-                    tokio::time::sleep(IDLE_POLL).await;
-                }
-            }
+    let owner = format!("dpo-{}-{}", std::process::id(), Uuid::new_v4().simple());
+    let queue = ctx.stores.queue.clone();
+    if settings.exclusive {
+        let me = owner.clone();
+        let ended = blocking(&queue, move |q| q.expire_leases_of_others(&me, Utc::now())).await?;
+        if ended > 0 {
+            slog::info!(log, "resuming exports an earlier run left unfinished"; "count" => ended);
         }
-    });
-    Ok(EngineHandle { task })
+    }
+    let running: Running = Arc::default();
+    let task = tokio::spawn(work(ctx, settings.clone(), owner.clone(), running.clone(), wake, log));
+    Ok(EngineHandle { task, running, queue, owner })
 }
 
-async fn record_outcome(ctx: &JobContext, id: uuid::Uuid, outcome: Result<OperationRecord, ExportError>, log: &Logger) {
+/// Claims and runs exports until aborted.
+async fn work(
+    ctx: Arc<JobContext>,
+    settings: EngineSettings,
+    owner: String,
+    running: Running,
+    wake: Arc<Notify>,
+    log: Logger,
+) {
+    let slots = Arc::new(Semaphore::new(settings.workers));
+    let mut jobs = JoinSet::new();
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        while jobs.try_join_next().is_some() {}
+        let (me, lease) = (owner.clone(), settings.lease);
+        let claimed = blocking(&ctx.stores.queue, move |q| q.claim(&me, Utc::now(), Utc::now() + lease)).await;
+        match claimed {
+            Ok(Some(claim)) => {
+                lock(&running).insert(claim.operation.id, claim.clone());
+                let (ctx, log, running) = (ctx.clone(), log.clone(), running.clone());
+                jobs.spawn(async move {
+                    let id = claim.operation.id;
+                    export(&ctx, claim, lease, &log).await;
+                    lock(&running).remove(&id);
+                    drop(slot);
+                });
+            }
+            Ok(None) => {
+                drop(slot);
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            }
+            Err(e) => {
+                drop(slot);
+                slog::error!(log, "claiming an export failed"; "error" => %e);
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+    }
+}
+
+/// Runs one claimed export while renewing its lease, and records how it ended. A panic in the export
+/// fails the operation rather than leaving it `running`.
+async fn export(ctx: &JobContext, claim: Claim, lease: Duration, log: &Logger) {
+    let id = claim.operation.id;
+    slog::info!(log, "export started"; "operation" => %id, "attempt" => claim.attempt);
+    let work = AssertUnwindSafe(run(ctx, claim.clone())).catch_unwind();
+    let outcome = tokio::select! {
+        outcome = work => outcome.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(ExportError::Panicked(what))
+        }),
+        lost = keep_lease(ctx.stores.queue.clone(), claim.clone(), lease, log) => Err(lost),
+    };
+    record_outcome(ctx, &claim, outcome, log).await;
+}
+
+/// Renews the claim's lease every third of it; returns only when the claim is lost (another worker
+/// took the export over, or the lease ran out while the store could not be reached), and the export
+/// must stop writing. A deleted operation is left for the export to notice at its next write, so that it
+/// removes what it wrote.
+async fn keep_lease(queue: Arc<dyn JobQueue>, claim: Claim, lease: Duration, log: &Logger) -> ExportError {
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let (held, until) = (claim.clone(), Utc::now() + lease);
+        match blocking(&queue, move |q| q.heartbeat(&held, until)).await {
+            Ok(()) => renewed = tokio::time::Instant::now(),
+            Err(StoreError::Missing(_)) => std::future::pending::<()>().await,
+            Err(StoreError::LeaseLost(_)) => return ExportError::LeaseLost,
+            Err(e) if renewed.elapsed() >= lease => {
+                slog::warn!(log, "the export's lease ran out while the store failed"; "error" => %e);
+                return ExportError::LeaseLost;
+            }
+            Err(e) => slog::warn!(log, "renewing an export's lease failed"; "error" => %e),
+        }
+    }
+}
+
+async fn record_outcome(ctx: &JobContext, claim: &Claim, outcome: Result<OperationRecord, ExportError>, log: &Logger) {
+    let id = claim.operation.id;
     let error = match outcome {
         Ok(_) => {
             slog::info!(log, "export complete"; "operation" => %id);
@@ -95,16 +207,16 @@ async fn record_outcome(ctx: &JobContext, id: uuid::Uuid, outcome: Result<Operat
             slog::info!(log, "export cancelled: the operation was deleted"; "operation" => %id);
             return;
         }
+        Err(ExportError::LeaseLost) => {
+            slog::info!(log, "export taken over by another worker"; "operation" => %id);
+            return;
+        }
         Err(e) => e,
     };
     slog::warn!(log, "export failed"; "operation" => %id, "reason" => %error);
-    let (completed_at, reason) = (Some(Utc::now().trunc_subsecs(3)), Some(error.to_string()));
-    let failed = update(&ctx.store, id, move |op| {
-        op.status = DataPolicyOperationStatus::Failed;
-        op.completed_at = completed_at;
-        op.failure_reason = reason.clone();
-    });
-    if let Err(e) = failed.await {
-        slog::error!(log, "recording the failed export"; "operation" => %id, "error" => %e);
+    let (held, reason, at) = (claim.clone(), error.to_string(), Utc::now().trunc_subsecs(3));
+    match blocking(&ctx.stores.queue, move |q| q.fail(&held, &reason, at)).await.map_err(fenced) {
+        Ok(()) | Err(ExportError::Cancelled | ExportError::LeaseLost) => {}
+        Err(e) => slog::error!(log, "recording the failed export"; "operation" => %id, "error" => %e),
     }
 }

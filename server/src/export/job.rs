@@ -6,10 +6,9 @@ use super::{
     sources::{self, ChunkReader},
     target::{self, Target, TargetPolicy},
 };
-use crate::store::{ExportedObject, OperationRecord, OperationStore, StoreError};
+use crate::store::{Claim, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking};
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
-use dpo_api::model::DataPolicyOperationStatus;
 use std::{
     collections::HashMap,
     path::PathBuf,
@@ -19,8 +18,8 @@ use std::{
 
 /// What a job needs from the server.
 pub struct JobContext {
-    /// The store.
-    pub store: Arc<dyn OperationStore>,
+    /// The stores.
+    pub stores: Stores,
     /// Folder holding one drive folder per user.
     pub drives_root: PathBuf,
     /// Which storage locations are acceptable.
@@ -38,24 +37,24 @@ const READ_CHUNK: usize = super::sink::BLOCK_SIZE;
 /// Chunks of a drive file read ahead of the upload.
 const READ_AHEAD: usize = 2;
 
-/// Runs a store call on the blocking pool.
-pub async fn blocking<T: Send + 'static>(
-    store: &Arc<dyn OperationStore>,
-    call: impl FnOnce(&dyn OperationStore) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || call(store.as_ref()))
-        .await
-        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+/// What a fenced write's refusal means for the export: the operation was deleted (cancelled), or
+/// another worker holds it now.
+pub fn fenced(error: StoreError) -> ExportError {
+    match error {
+        StoreError::Missing(_) => ExportError::Cancelled,
+        StoreError::LeaseLost(_) => ExportError::LeaseLost,
+        other => ExportError::Store(other),
+    }
 }
 
 /// Keeps the operation's `progress` honest: done units over total units, written at most every
 /// [`PROGRESS_INTERVAL`], never 100 before the manifest is written.
 struct Progress {
-    store: Arc<dyn OperationStore>,
-    op: OperationRecord,
+    queue: Arc<dyn JobQueue>,
+    claim: Claim,
     total: u64,
     done: u64,
+    saved: f64,
     last_saved: Instant,
 }
 
@@ -71,37 +70,14 @@ impl Progress {
     async fn save(&mut self) -> Result<(), ExportError> {
         let percent = if self.total == 0 { 0.0 } else { (self.done as f64 * 100.0 / self.total as f64).min(99.0) };
         let percent = (percent * 10.0).floor() / 10.0;
-        if percent == self.op.progress {
+        if percent == self.saved {
             return Ok(());
         }
-        let mut next = self.op.clone();
-        next.progress = percent;
-        next.version += 1;
-        let stored = next.clone();
-        match blocking(&self.store, move |s| s.replace(&stored)).await {
-            Ok(()) => {
-                self.op = next;
-                self.last_saved = Instant::now();
-                Ok(())
-            }
-            // Deleted while running: that is how an export is cancelled.
-            Err(StoreError::Missing(_)) => Err(ExportError::Cancelled),
-            Err(StoreError::VersionMismatch { .. }) => {
-                match blocking(&self.store, {
-                    let id = self.op.id;
-                    move |s| s.get(id)
-                })
-                .await?
-                {
-                    Some(now) => {
-                        self.op = now;
-                        Ok(())
-                    }
-                    None => Err(ExportError::Cancelled),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        let claim = self.claim.clone();
+        blocking(&self.queue, move |q| q.progress(&claim, percent)).await.map_err(fenced)?;
+        self.saved = percent;
+        self.last_saved = Instant::now();
+        Ok(())
     }
 }
 
@@ -114,11 +90,14 @@ fn still_valid(target: &Target) -> Result<(), ExportError> {
     }
 }
 
-/// Exports the data of `op`'s user to `op`'s storage location and returns the completed operation.
+/// Exports the data of the claimed operation's user to its storage location and returns the completed
+/// operation.
 ///
 /// An export that fails or is cancelled removes what it wrote (where the target lets it), so no partial
-/// copy of a person's data stays behind; one interrupted by a stop or a crash keeps it, to resume.
-pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecord, ExportError> {
+/// copy of a person's data stays behind; one interrupted by a stop or a crash keeps it, to resume, and so
+/// does one whose claim another worker took over (it is still writing there).
+pub async fn run(ctx: &JobContext, claim: Claim) -> Result<OperationRecord, ExportError> {
+    let op = &claim.operation;
     let location = op.storage_secret.clone().or_else(|| op.storage_location.clone()).unwrap_or_default();
     // Checked again now: the policy may have changed, and links may have appeared in a local root.
     let target = target::parse(&location, &ctx.policy, Utc::now())?;
@@ -127,8 +106,9 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
         target::inside_after_links(dir, root)?;
     }
     sink.remove_staging_leftovers().await?;
-    match write(ctx, &target, &sink, op).await {
+    match write(ctx, &target, &sink, claim).await {
         Ok(done) => Ok(done),
+        Err(ExportError::LeaseLost) => Err(ExportError::LeaseLost),
         Err(failure) => match sink.remove_all().await {
             Ok(_) => Err(failure),
             Err(removal) => Err(ExportError::NotRemoved { cause: Box::new(failure), removal: Box::new(removal) }),
@@ -137,24 +117,25 @@ pub async fn run(ctx: &JobContext, op: OperationRecord) -> Result<OperationRecor
 }
 
 /// Writes every object of the export, the manifest last, and marks the operation complete.
-async fn write(
-    ctx: &JobContext,
-    target: &Target,
-    sink: &Sink,
-    op: OperationRecord,
-) -> Result<OperationRecord, ExportError> {
+async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> Result<OperationRecord, ExportError> {
+    let op = &claim.operation;
+    let directory = &ctx.stores.directory;
     let (tenant, user_id) = (op.tenant_id.clone(), op.user_id.clone());
-    let user = blocking(&ctx.store, move |s| s.find_user(&tenant, &user_id))
+    let user = blocking(directory, move |s| s.find_user(&tenant, &user_id))
         .await?
         .ok_or_else(|| ExportError::Source(format!("user {} is no longer in the directory", op.user_id)))?;
     let tenant = op.tenant_id.clone();
     let files = sources::drive_files(&ctx.drives_root, &tenant, &user.id)?;
     let (t, uid) = (tenant.clone(), user.id.clone());
-    let activity_count = blocking(&ctx.store, move |s| s.count_activities(&t, &uid)).await?;
+    let activity_count = blocking(directory, move |s| s.count_activities(&t, &uid)).await?;
     let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::Source(e.to_string()))?);
 
     let total = profile.len() as u64 + files.iter().map(|f| f.size).sum::<u64>() + activity_count * ACTIVITY_WEIGHT;
-    let mut progress = Progress { store: ctx.store.clone(), op, total, done: 0, last_saved: Instant::now() };
+    let op_id = op.id;
+    let saved = op.progress;
+    let queue = ctx.stores.queue.clone();
+    let mut progress =
+        Progress { queue: queue.clone(), claim: claim.clone(), total, done: 0, saved, last_saved: Instant::now() };
     let mut written: Vec<ExportedObject> = Vec::new();
 
     let profile_len = profile.len() as u64;
@@ -162,9 +143,9 @@ async fn write(
     progress.advance(profile_len).await?;
 
     // What an earlier, interrupted run of this export wrote whole: skipped if the target still has it.
-    let op_id = progress.op.id;
+    let ledger = &ctx.stores.ledger;
     let mut earlier: HashMap<String, ExportedObject> =
-        blocking(&ctx.store, move |s| s.exported(op_id)).await?.into_iter().map(|o| (o.path.clone(), o)).collect();
+        blocking(ledger, move |s| s.exported(op_id)).await?.into_iter().map(|o| (o.path.clone(), o)).collect();
 
     for file in &files {
         still_valid(target)?;
@@ -193,12 +174,8 @@ async fn write(
         match result {
             Ok(()) => {
                 let object = upload.finish().await?;
-                let record = object.clone();
-                match blocking(&ctx.store, move |s| s.record_exported(op_id, &record)).await {
-                    // Deleted while running: that is how an export is cancelled.
-                    Err(StoreError::Missing(_)) => return Err(ExportError::Cancelled),
-                    other => other?,
-                }
+                let (record, claim) = (object.clone(), claim.clone());
+                blocking(ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)?;
                 written.push(object);
             }
             Err(e) => {
@@ -213,7 +190,7 @@ async fn write(
     let mut after = 0;
     loop {
         let (t, uid) = (tenant.clone(), user.id.clone());
-        let batch = blocking(&ctx.store, move |s| s.activities(&t, &uid, after, ACTIVITY_BATCH)).await?;
+        let batch = blocking(directory, move |s| s.activities(&t, &uid, after, ACTIVITY_BATCH)).await?;
         let Some((last, _)) = batch.last() else { break };
         after = *last;
         let mut lines = Vec::with_capacity(batch.len() * ACTIVITY_WEIGHT as usize);
@@ -229,7 +206,7 @@ async fn write(
     // The manifest goes last: its presence is what tells a reader the export is whole.
     still_valid(target)?;
     let manifest = serde_json::json!({
-        "operationId": progress.op.id.to_string(),
+        "operationId": op_id.to_string(),
         "userId": user.id,
         "exportedDateTime": Utc::now().trunc_subsecs(3).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "objects": written,
@@ -237,33 +214,6 @@ async fn write(
     let manifest = Bytes::from(serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::Source(e.to_string()))?);
     sink.put("manifest.json", manifest).await?;
 
-    let completed_at = Some(Utc::now().trunc_subsecs(3));
-    let done = update(&ctx.store, progress.op.id, move |op| {
-        op.status = DataPolicyOperationStatus::Complete;
-        op.progress = 100.0;
-        op.completed_at = completed_at;
-    })
-    .await?;
-    done.ok_or(ExportError::Cancelled)
-}
-
-/// Applies `change` to the current version of operation `id` and stores it, again on the newer version
-/// whenever another write (a PATCH, a progress update) came first. `None` if the operation is gone.
-pub async fn update(
-    store: &Arc<dyn OperationStore>,
-    id: uuid::Uuid,
-    change: impl Fn(&mut OperationRecord) + Send + Clone + 'static,
-) -> Result<Option<OperationRecord>, StoreError> {
-    loop {
-        let Some(mut next) = blocking(store, move |s| s.get(id)).await? else { return Ok(None) };
-        change(&mut next);
-        next.version += 1;
-        let stored = next.clone();
-        match blocking(store, move |s| s.replace(&stored)).await {
-            Ok(()) => return Ok(Some(next)),
-            Err(StoreError::VersionMismatch { .. }) => continue,
-            Err(StoreError::Missing(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    }
+    let at = Utc::now().trunc_subsecs(3);
+    blocking(&queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
 }

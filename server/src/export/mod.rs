@@ -39,6 +39,12 @@ pub enum ExportError {
     /// The operation was deleted while it ran.
     #[error("the operation was cancelled")]
     Cancelled,
+    /// The export stopped on a bug (a panic), which the text describes.
+    #[error("the export stopped unexpectedly: {0}")]
+    Panicked(String),
+    /// Another worker claimed the operation (this one's lease ran out): it carries on, this one stops.
+    #[error("another worker took the export over")]
+    LeaseLost,
     /// The export failed, and what it had written could not be removed either.
     #[error("{cause}; what was written so far could not be removed: {removal}")]
     NotRemoved {

@@ -2,13 +2,15 @@
 //! again and again (`GET /dataPolicyOperations/{id}` until it is `complete`).
 //!
 //! Only lookups by id are answered from memory; lists and counts always go to the store. The memory
-//! is coherent with the store as long as every write of operations goes through this wrapper, which
-//! is why a server holds its state directory exclusively ([`crate::server`]). A read that races a
+//! is coherent with the store as long as every write of operations goes through this wrapper (it wraps
+//! both traits that write them, [`Operations`] and [`JobQueue`]), which is why a server holds its state
+//! directory exclusively ([`crate::server`]), and why a store shared by several servers is not wrapped. A read that races a
 //! write never leaves the older record behind: every write forgets what it touched and advances an
 //! epoch under a lock, and a read only remembers what it found if no write finished meanwhile.
 
-use super::{ActivityRecord, ExportedObject, ListRequest, OperationRecord, OperationStore, StoreError, UserRecord};
+use super::{Claim, JobQueue, ListRequest, OperationRecord, Operations, StoreError, Stores};
 use crate::odata::filter::Filter;
+use chrono::{DateTime, Utc};
 use quick_cache::sync::Cache;
 use std::sync::{
     Arc, Mutex,
@@ -21,7 +23,8 @@ pub const DEFAULT_CAPACITY: usize = 16_384;
 
 /// `inner` with a bounded memory of operations read by id.
 pub struct CachedStore {
-    inner: Arc<dyn OperationStore>,
+    inner: Arc<dyn Operations>,
+    queue: Arc<dyn JobQueue>,
     remembered: Cache<Uuid, OperationRecord>,
     /// Advanced by every finished write of operations.
     epoch: AtomicU64,
@@ -29,11 +32,21 @@ pub struct CachedStore {
     ordering: Mutex<()>,
 }
 
+impl Stores {
+    /// The same stores, with up to `capacity` operations read by id remembered (see the module
+    /// documentation for when that is coherent).
+    pub fn cached(self, capacity: usize) -> Stores {
+        let cached = Arc::new(CachedStore::new(self.operations, self.queue, capacity));
+        Stores { operations: cached.clone(), queue: cached, ..self }
+    }
+}
+
 impl CachedStore {
-    /// Remembers up to `capacity` operations read from `inner`.
-    pub fn new(inner: Arc<dyn OperationStore>, capacity: usize) -> Self {
+    /// Remembers up to `capacity` operations read from `inner`, forgetting what `queue` writes too.
+    pub fn new(inner: Arc<dyn Operations>, queue: Arc<dyn JobQueue>, capacity: usize) -> Self {
         CachedStore {
             inner,
+            queue,
             remembered: Cache::new(capacity.max(1)),
             epoch: AtomicU64::new(0),
             ordering: Mutex::new(()),
@@ -75,7 +88,7 @@ impl CachedStore {
     }
 }
 
-impl OperationStore for CachedStore {
+impl Operations for CachedStore {
     fn insert(&self, record: &OperationRecord) -> Result<(), StoreError> {
         self.write(Some(record.id), || self.inner.insert(record))
     }
@@ -117,61 +130,51 @@ impl OperationStore for CachedStore {
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
         self.write(Some(id), || self.inner.delete(id, version))
     }
+}
 
-    fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError> {
-        self.inner.upsert_users(tenant, users)
-    }
-
-    fn find_user(&self, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.inner.find_user(tenant, id_or_upn)
-    }
-
-    fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
-        self.inner.add_activities(tenant, activities)
-    }
-
-    fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError> {
-        self.inner.count_activities(tenant, user_id)
-    }
-
-    fn activities(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        after: i64,
-        limit: u64,
-    ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
-        self.inner.activities(tenant, user_id, after, limit)
-    }
-
-    fn claim_next(&self) -> Result<Option<OperationRecord>, StoreError> {
-        let claimed = self.inner.claim_next();
+impl JobQueue for CachedStore {
+    fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError> {
+        let claimed = self.queue.claim(owner, now, until);
         // Which operation changed is known only now; a failed claim may have changed any.
         let touched = match &claimed {
-            Ok(Some(record)) => Some(record.id),
+            Ok(Some(claim)) => Some(claim.operation.id),
             Ok(None) => return claimed,
             Err(_) => None,
         };
         self.write(touched, || claimed)
     }
 
-    fn requeue_running(&self) -> Result<u64, StoreError> {
-        self.write(None, || self.inner.requeue_running())
+    fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
+        // The lease is not part of the entity: nothing remembered changes.
+        self.queue.heartbeat(claim, until)
     }
 
-    fn record_exported(&self, operation: Uuid, object: &ExportedObject) -> Result<(), StoreError> {
-        self.inner.record_exported(operation, object)
+    fn progress(&self, claim: &Claim, percent: f64) -> Result<(), StoreError> {
+        self.write(Some(claim.operation.id), || self.queue.progress(claim, percent))
     }
 
-    fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
-        self.inner.exported(operation)
+    fn complete(&self, claim: &Claim, at: DateTime<Utc>) -> Result<OperationRecord, StoreError> {
+        self.write(Some(claim.operation.id), || self.queue.complete(claim, at))
+    }
+
+    fn fail(&self, claim: &Claim, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.write(Some(claim.operation.id), || self.queue.fail(claim, reason, at))
+    }
+
+    fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        self.write(Some(claim.operation.id), || self.queue.release(claim))
+    }
+
+    fn expire_leases_of_others(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        // The lease is not part of the entity, but the write may race reads: forget everything.
+        self.write(None, || self.queue.expire_leases_of_others(owner, now))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::SqliteStore;
+    use crate::store::{ExportLedger, ExportedObject, sqlite::SqliteStore};
     use chrono::{SubsecRound, Utc};
     use dpo_api::model::DataPolicyOperationStatus;
 
@@ -194,7 +197,7 @@ mod tests {
     fn stores() -> (tempfile::TempDir, Arc<SqliteStore>, CachedStore) {
         let dir = tempfile::tempdir().expect("temp dir");
         let sqlite = Arc::new(SqliteStore::open(dir.path()).expect("store opens"));
-        let cached = CachedStore::new(sqlite.clone(), 64);
+        let cached = CachedStore::new(sqlite.clone(), sqlite.clone(), 64);
         (dir, sqlite, cached)
     }
 
@@ -216,35 +219,80 @@ mod tests {
         assert_eq!(store.remembered(), 0, "absence is not remembered");
     }
 
+    fn later(seconds: i64) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(seconds)
+    }
+
     #[test]
-    fn claims_and_requeues_are_seen() {
+    fn claims_progress_and_completion_are_seen() {
         let (_dir, _sqlite, store) = stores();
         let op = record(1);
         store.insert(&op).unwrap();
         assert_eq!(store.get(op.id).unwrap().map(|r| r.status), Some(DataPolicyOperationStatus::NotStarted));
-        let claimed = store.claim_next().unwrap().expect("claimed");
-        assert_eq!(claimed.id, op.id);
+        let claim = store.claim("a", Utc::now(), later(30)).unwrap().expect("claimed");
+        assert_eq!((claim.operation.id, claim.attempt), (op.id, 1));
         assert_eq!(store.get(op.id).unwrap().map(|r| r.status), Some(DataPolicyOperationStatus::Running));
-        assert_eq!(store.requeue_running().unwrap(), 1);
+        store.progress(&claim, 40.0).unwrap();
+        assert_eq!(store.get(op.id).unwrap().map(|r| r.progress), Some(40.0));
+        let done = store.complete(&claim, Utc::now()).unwrap();
+        assert_eq!(store.get(op.id).unwrap(), Some(done));
+    }
+
+    #[test]
+    fn a_lease_that_ended_is_claimed_anew_and_the_old_claim_can_write_nothing() {
+        let (_dir, sqlite, store) = stores();
+        let op = record(1);
+        store.insert(&op).unwrap();
+        let first = store.claim("a", Utc::now(), later(30)).unwrap().expect("claimed");
+        assert!(store.claim("b", Utc::now(), later(30)).unwrap().is_none(), "the lease still runs");
+        // Worker a is gone: once its lease ends, b takes the operation over.
+        let second = store.claim("b", later(31), later(60)).unwrap().expect("taken over");
+        assert_eq!((second.operation.id, second.attempt), (op.id, 2));
+        for lost in [
+            store.progress(&first, 50.0),
+            store.heartbeat(&first, later(90)),
+            store.fail(&first, "late", Utc::now()),
+            store.complete(&first, Utc::now()).map(|_| ()),
+            sqlite.record_exported(&first, &object(1, "aa")),
+        ] {
+            assert!(matches!(lost, Err(StoreError::LeaseLost(id)) if id == op.id), "{lost:?}");
+        }
+        assert!(sqlite.exported(op.id).unwrap().is_empty(), "the old claim recorded nothing");
+        store.progress(&second, 10.0).unwrap();
+        store.release(&second).unwrap();
         assert_eq!(store.get(op.id).unwrap().map(|r| r.status), Some(DataPolicyOperationStatus::NotStarted));
+        let third = store.claim("c", Utc::now(), later(30)).unwrap().expect("released, so claimable at once");
+        assert_eq!(third.attempt, 3);
+        store.delete(op.id, None).unwrap();
+        assert!(matches!(store.progress(&third, 1.0), Err(StoreError::Missing(_))), "deleted: cancelled");
+    }
+
+    #[test]
+    fn leases_of_other_owners_end_at_once_when_asked() {
+        let (_dir, _sqlite, store) = stores();
+        let op = record(1);
+        store.insert(&op).unwrap();
+        store.claim("gone", Utc::now(), later(300)).unwrap().expect("claimed");
+        assert_eq!(store.expire_leases_of_others("me", Utc::now()).unwrap(), 1);
+        let taken = store.claim("me", Utc::now(), later(30)).unwrap().expect("taken over at once");
+        assert_eq!(taken.attempt, 2);
+    }
+
+    fn object(size: u64, sha: &str) -> ExportedObject {
+        ExportedObject { path: "drive/a.txt".into(), size, sha256: sha.into(), etag: Some(format!("e{size}")) }
     }
 
     #[test]
     fn exported_objects_are_recorded_replaced_and_go_with_their_operation() {
-        let (_dir, _sqlite, store) = stores();
+        let (_dir, sqlite, store) = stores();
         let op = record(1);
         store.insert(&op).unwrap();
-        let object = |size, sha: &str| ExportedObject {
-            path: "drive/a.txt".into(),
-            size,
-            sha256: sha.into(),
-            etag: Some(format!("e{size}")),
-        };
-        store.record_exported(op.id, &object(1, "aa")).unwrap();
-        store.record_exported(op.id, &object(2, "bb")).unwrap();
-        assert_eq!(store.exported(op.id).unwrap(), [object(2, "bb")]);
+        let claim = store.claim("a", Utc::now(), later(30)).unwrap().expect("claimed");
+        sqlite.record_exported(&claim, &object(1, "aa")).unwrap();
+        sqlite.record_exported(&claim, &object(2, "bb")).unwrap();
+        assert_eq!(sqlite.exported(op.id).unwrap(), [object(2, "bb")]);
         store.delete(op.id, None).unwrap();
-        assert!(store.exported(op.id).unwrap().is_empty());
+        assert!(sqlite.exported(op.id).unwrap().is_empty());
     }
 
     #[test]

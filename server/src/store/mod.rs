@@ -1,12 +1,18 @@
-//! Persistence of operations and of the user directory.
+//! Persistence, one trait per concern: [`Operations`] (the entities), [`JobQueue`] (exports claimed under
+//! a lease, every later write fenced by the claim's attempt), [`Directory`] (users and their activity
+//! records) and [`ExportLedger`] (objects an export has written whole). A backend implements the four;
+//! [`Stores`] holds them, so a wrapper such as the read cache ([`cached`]) wraps only what it must.
 //!
-//! [`OperationStore`] is what the domain needs from storage. [`sqlite::SqliteStore`] is the embedded default;
-//! the SQL comes from [`sql`], which builds dialect-neutral statements (sea-query), so a PostgreSQL store
-//! can reuse it with another query builder.
+//! The traits are synchronous, as SQLite is; [`blocking`] is the one hop from async code to the blocking
+//! pool. Every statement comes from [`sql`] (sea-query), built once for every dialect.
 
+pub mod blocking;
 pub mod cached;
+pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use crate::odata::{filter::Filter, orderby::SortKey};
 use chrono::{DateTime, Utc};
@@ -133,6 +139,10 @@ pub enum StoreError {
     /// The operation does not exist.
     #[error("operation {0} does not exist")]
     Missing(Uuid),
+    /// The claim is no longer the operation's current one: its lease expired and another worker claimed
+    /// it, or it was released or finished. Its holder must stop writing.
+    #[error("the claim on operation {0} was lost to a newer one")]
+    LeaseLost(Uuid),
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -141,13 +151,13 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// Storage of operations and users. Every method is atomic and, once it returns, durable.
-pub trait OperationStore: Send + Sync + 'static {
+/// The data policy operations. Every method is atomic and, once it returns, durable.
+pub trait Operations: Send + Sync + 'static {
     /// Stores a new operation.
     fn insert(&self, record: &OperationRecord) -> Result<(), StoreError>;
     /// The operation with this id, if any.
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError>;
-    /// [`OperationStore::get`] if the store can answer at once, without waiting for a connection or a
+    /// [`Operations::get`] if the store can answer at once, without waiting for a connection or a
     /// lock; `None` when it cannot (the caller then uses `get` on a thread that may block).
     fn get_without_waiting(&self, id: Uuid) -> Option<Result<Option<OperationRecord>, StoreError>> {
         let _ = id;
@@ -161,6 +171,41 @@ pub trait OperationStore: Send + Sync + 'static {
     fn replace(&self, record: &OperationRecord) -> Result<(), StoreError>;
     /// Deletes an operation if it is at `version` (any version when `None`).
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError>;
+}
+
+/// An operation claimed by an export worker: the operation as claimed, and the claim's attempt number.
+/// Every write the export makes afterwards names the attempt, and fails with [`StoreError::LeaseLost`] once
+/// a newer claim exists, so a worker that lost its lease can never overwrite the one that took over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The operation, `running`, as the claim left it.
+    pub operation: OperationRecord,
+    /// Bumped by every claim of the operation.
+    pub attempt: u64,
+}
+
+/// The export queue: `notStarted` operations, and `running` ones whose lease expired, wait to be claimed.
+pub trait JobQueue: Send + Sync + 'static {
+    /// Claims the oldest operation waiting at `now` for `owner` until `until`: one `notStarted`, or one
+    /// `running` whose lease expired (its worker is gone). Bumps its attempt and version.
+    fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError>;
+    /// Extends the claim's lease to `until`.
+    fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records the export's progress (0 to 100).
+    fn progress(&self, claim: &Claim, percent: f64) -> Result<(), StoreError>;
+    /// Marks the operation `complete` at `at` and returns it.
+    fn complete(&self, claim: &Claim, at: DateTime<Utc>) -> Result<OperationRecord, StoreError>;
+    /// Marks the operation `failed` at `at`, saying why.
+    fn fail(&self, claim: &Claim, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Gives the operation back to the queue at once (a worker that stops hands its exports over).
+    fn release(&self, claim: &Claim) -> Result<(), StoreError>;
+    /// Ends at `now` the leases of every owner but `owner`: for a store only one server can use (SQLite,
+    /// whose state directory the server holds), every other owner is a server that is gone.
+    fn expire_leases_of_others(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The user directory and the users' activity records.
+pub trait Directory: Send + Sync + 'static {
     /// Adds or updates users of `tenant`; returns how many were written.
     fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError>;
     /// The user of `tenant` with this id or userPrincipalName (case-insensitive), if any.
@@ -177,13 +222,38 @@ pub trait OperationStore: Send + Sync + 'static {
         after: i64,
         limit: u64,
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError>;
-    /// Atomically moves the oldest `notStarted` operation to `running` and returns it.
-    fn claim_next(&self) -> Result<Option<OperationRecord>, StoreError>;
-    /// Puts every `running` operation back to `notStarted` (after a crash nothing is running); returns how many.
-    fn requeue_running(&self) -> Result<u64, StoreError>;
-    /// Records that the export of `operation` has written `object` whole (replacing an earlier record of
-    /// the same path).
-    fn record_exported(&self, operation: Uuid, object: &ExportedObject) -> Result<(), StoreError>;
+}
+
+/// What each export has written whole, so that a resumed export skips it.
+pub trait ExportLedger: Send + Sync + 'static {
+    /// Records, under `claim`, that its export has written `object` whole (replacing an earlier record
+    /// of the same path).
+    fn record_exported(&self, claim: &Claim, object: &ExportedObject) -> Result<(), StoreError>;
     /// The objects recorded for the export of `operation`.
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError>;
+}
+
+/// A backend: all four concerns.
+pub trait Backend: Operations + JobQueue + Directory + ExportLedger {}
+
+impl<B: Operations + JobQueue + Directory + ExportLedger> Backend for B {}
+
+/// The store's concerns, each behind its own trait object.
+#[derive(Clone)]
+pub struct Stores {
+    /// The entities.
+    pub operations: Arc<dyn Operations>,
+    /// The export queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Users and activity records.
+    pub directory: Arc<dyn Directory>,
+    /// Objects exports have written.
+    pub ledger: Arc<dyn ExportLedger>,
+}
+
+impl Stores {
+    /// Every concern served by `backend`.
+    pub fn over<B: Backend>(backend: Arc<B>) -> Stores {
+        Stores { operations: backend.clone(), queue: backend.clone(), directory: backend.clone(), ledger: backend }
+    }
 }

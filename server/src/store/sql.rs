@@ -1,7 +1,7 @@
 //! SQL for the operations table, built with sea-query so that any of its dialects can run it. Every value
 //! from a request travels as a bound parameter, never as SQL text.
 
-use super::{Cursor, ListRequest, OperationRecord};
+use super::{ActivityRecord, Claim, Cursor, ExportedObject, ListRequest, OperationRecord, UserRecord};
 use crate::odata::{
     filter::{CmpOp, Filter, TextFunc, Value},
     orderby::SortKey,
@@ -9,7 +9,11 @@ use crate::odata::{
 };
 use chrono::{DateTime, Utc};
 use dpo_api::model::DataPolicyOperationStatus;
-use sea_query::{Cond, Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement};
+use sea_query::{
+    Cond, DeleteStatement, Expr, ExprTrait, Func, InsertStatement, LikeExpr, LockBehavior, LockType, OnConflict, Order,
+    Query, SelectStatement, UpdateStatement,
+};
+use uuid::Uuid;
 
 /// The operations table.
 pub const OPERATIONS: &str = "operations";
@@ -121,17 +125,22 @@ pub fn condition(filter: &Filter) -> Expr {
                 TextFunc::EndsWith => format!("%{n}"),
                 TextFunc::Contains => format!("%{n}%"),
             };
-            Expr::col(column(*property)).like(LikeExpr::new(pattern).escape('\\'))
+            case_insensitive_like(Expr::col(column(*property)), pattern)
         }
     }
+}
+
+/// `LOWER(expr) LIKE LOWER(pattern)`: case-insensitive in every dialect (SQLite's LIKE already is for
+/// ASCII letters and its LOWER folds exactly those; PostgreSQL's LIKE is not).
+fn case_insensitive_like(expr: Expr, pattern: String) -> Expr {
+    Expr::expr(Func::lower(expr)).like(LikeExpr::new(pattern.to_ascii_lowercase()).escape('\\'))
 }
 
 /// `$search`: the term anywhere in userId or storageLocation (case-insensitive for ASCII letters).
 pub fn search_condition(term: &str) -> Expr {
     let pattern = format!("%{}%", like_escaped(term));
-    Expr::col("user_id")
-        .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        .or(Expr::col("storage_location").like(LikeExpr::new(pattern).escape('\\')))
+    case_insensitive_like(Expr::col("user_id"), pattern.clone())
+        .or(case_insensitive_like(Expr::col("storage_location"), pattern))
 }
 
 fn matching(tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Cond {
@@ -218,4 +227,285 @@ pub fn count_operations(tenant: &str, filter: Option<&Filter>, search: Option<&s
     let mut query = Query::select();
     query.expr(Expr::col("id").count()).from(OPERATIONS).cond_where(matching(tenant, filter, search));
     query
+}
+
+/// The values of a record's columns, in [`COLUMNS`] order.
+fn record_values(r: &OperationRecord) -> [sea_query::Value; 11] {
+    [
+        r.id.to_string().into(),
+        r.user_id.clone().into(),
+        status_ordinal(r.status).into(),
+        r.progress.into(),
+        r.storage_location.clone().into(),
+        timestamp(&r.submitted_at).into(),
+        r.completed_at.as_ref().map(timestamp).into(),
+        to_i64(r.version).into(),
+        r.failure_reason.clone().into(),
+        r.tenant_id.clone().into(),
+        r.storage_secret.clone().into(),
+    ]
+}
+
+/// A count or version as SQL stores it (both dialects' integers are signed 64-bit).
+pub fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The INSERT of new operations (one statement for one or many).
+pub fn insert_operations(records: &[OperationRecord]) -> InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table(OPERATIONS).columns(COLUMNS);
+    for r in records {
+        insert.values_panic(record_values(r).map(Expr::val));
+    }
+    insert
+}
+
+/// The UPDATE that replaces an operation still at the version before `r`'s.
+pub fn replace_operation(r: &OperationRecord) -> UpdateStatement {
+    let mut update = Query::update();
+    update
+        .table(OPERATIONS)
+        .values(COLUMNS.into_iter().zip(record_values(r).map(Expr::val)).filter(|(c, _)| *c != "id"))
+        .and_where(Expr::col("id").eq(r.id.to_string()))
+        .and_where(Expr::col("version").eq(to_i64(r.version.saturating_sub(1))));
+    update
+}
+
+/// The SELECT of one operation.
+pub fn get_operation(id: Uuid) -> SelectStatement {
+    let mut select = Query::select();
+    select.columns(COLUMNS).from(OPERATIONS).and_where(Expr::col("id").eq(id.to_string()));
+    select
+}
+
+/// The DELETE of an operation, at `version` if given.
+pub fn delete_operation(id: Uuid, version: Option<u64>) -> DeleteStatement {
+    let mut delete = Query::delete();
+    delete.from_table(OPERATIONS).and_where(Expr::col("id").eq(id.to_string()));
+    if let Some(v) = version {
+        delete.and_where(Expr::col("version").eq(to_i64(v)));
+    }
+    delete
+}
+
+/// Columns a claim reads back: the record's, then the attempt.
+pub fn claim_columns() -> Vec<&'static str> {
+    COLUMNS.iter().copied().chain(["attempt"]).collect()
+}
+
+/// The claim: the oldest operation that is `notStarted`, or `running` with a lease that ended by `now`,
+/// becomes `running` for `owner` until `until`, one attempt and one version further. Rows another
+/// transaction is claiming are skipped (`FOR UPDATE SKIP LOCKED`; SQLite has one writer and no locks).
+pub fn claim(owner: &str, now: &DateTime<Utc>, until: &DateTime<Utc>) -> UpdateStatement {
+    let waiting = Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::NotStarted)).or(Expr::col("status")
+        .eq(status_ordinal(DataPolicyOperationStatus::Running))
+        .and(Expr::col("lease_expires").lte(timestamp(now))));
+    let mut oldest = Query::select();
+    oldest
+        .column("id")
+        .from(OPERATIONS)
+        .and_where(waiting)
+        .order_by("submitted_at", Order::Asc)
+        .order_by("id", Order::Asc)
+        .limit(1)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    let mut update = Query::update();
+    update
+        .table(OPERATIONS)
+        .value("status", status_ordinal(DataPolicyOperationStatus::Running))
+        .value("version", Expr::col("version").add(1i64))
+        .value("attempt", Expr::col("attempt").add(1i64))
+        .value("lease_owner", owner)
+        .value("lease_expires", timestamp(until))
+        .and_where(Expr::col("id").in_subquery(oldest))
+        .returning(Query::returning().columns(claim_columns()));
+    update
+}
+
+/// An UPDATE of the claimed operation that only applies while `claim` is its current claim.
+fn fenced(claim: &Claim) -> UpdateStatement {
+    let mut update = Query::update();
+    update
+        .table(OPERATIONS)
+        .and_where(Expr::col("id").eq(claim.operation.id.to_string()))
+        .and_where(Expr::col("attempt").eq(to_i64(claim.attempt)))
+        .and_where(Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::Running)));
+    update
+}
+
+/// A write that changes nothing but only matches while `claim` is current (it takes the row's lock, so
+/// what the same transaction writes next cannot race a new claim).
+pub fn fence(claim: &Claim) -> UpdateStatement {
+    let mut update = fenced(claim);
+    update.value("attempt", Expr::col("attempt"));
+    update
+}
+
+/// Extends the claim's lease.
+pub fn heartbeat(claim: &Claim, until: &DateTime<Utc>) -> UpdateStatement {
+    let mut update = fenced(claim);
+    update.value("lease_expires", timestamp(until));
+    update
+}
+
+/// Records progress under the claim.
+pub fn progress(claim: &Claim, percent: f64) -> UpdateStatement {
+    let mut update = fenced(claim);
+    update.value("progress", percent).value("version", Expr::col("version").add(1i64));
+    update
+}
+
+/// Ends the claim with `status`, at `at` (or back in the queue, without a time), returning the record.
+fn finish(claim: &Claim, status: DataPolicyOperationStatus, at: Option<&DateTime<Utc>>) -> UpdateStatement {
+    let mut update = fenced(claim);
+    update
+        .value("status", status_ordinal(status))
+        .value("completed_at", at.map(timestamp))
+        .value("version", Expr::col("version").add(1i64))
+        .value("lease_owner", Option::<String>::None)
+        .value("lease_expires", Option::<String>::None)
+        .returning(Query::returning().columns(COLUMNS));
+    update
+}
+
+/// Marks the claimed operation complete.
+pub fn complete(claim: &Claim, at: &DateTime<Utc>) -> UpdateStatement {
+    let mut update = finish(claim, DataPolicyOperationStatus::Complete, Some(at));
+    update.value("progress", 100.0);
+    update
+}
+
+/// Marks the claimed operation failed, saying why.
+pub fn fail(claim: &Claim, reason: &str, at: &DateTime<Utc>) -> UpdateStatement {
+    let mut update = finish(claim, DataPolicyOperationStatus::Failed, Some(at));
+    update.value("failure_reason", reason);
+    update
+}
+
+/// Puts the claimed operation back in the queue.
+pub fn release(claim: &Claim) -> UpdateStatement {
+    finish(claim, DataPolicyOperationStatus::NotStarted, None)
+}
+
+/// Ends the leases of every owner but `owner` at `now`.
+pub fn expire_leases_of_others(owner: &str, now: &DateTime<Utc>) -> UpdateStatement {
+    let mut update = Query::update();
+    update
+        .table(OPERATIONS)
+        .value("lease_expires", timestamp(now))
+        .and_where(Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::Running)))
+        .and_where(Expr::col("lease_owner").ne(owner).or(Expr::col("lease_owner").is_null()));
+    update
+}
+
+/// The export ledger's table.
+pub const EXPORT_OBJECTS: &str = "export_objects";
+
+/// Records (or replaces) an object an export wrote.
+pub fn record_exported(operation: Uuid, object: &ExportedObject) -> InsertStatement {
+    let mut insert = Query::insert();
+    insert
+        .into_table(EXPORT_OBJECTS)
+        .columns(["operation_id", "path", "size", "sha256", "etag"])
+        .values_panic([
+            operation.to_string().into(),
+            object.path.clone().into(),
+            to_i64(object.size).into(),
+            object.sha256.clone().into(),
+            object.etag.clone().into(),
+        ])
+        .on_conflict(
+            OnConflict::columns(["operation_id", "path"]).update_columns(["size", "sha256", "etag"]).to_owned(),
+        );
+    insert
+}
+
+/// The objects recorded for an operation, by path.
+pub fn exported(operation: Uuid) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .columns(["path", "size", "sha256", "etag"])
+        .from(EXPORT_OBJECTS)
+        .and_where(Expr::col("operation_id").eq(operation.to_string()))
+        .order_by("path", Order::Asc);
+    select
+}
+
+/// Adds or updates users of `tenant`.
+pub fn upsert_users(tenant: &str, users: &[UserRecord]) -> InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table("users").columns(["tenant_id", "id", "user_principal_name", "display_name", "mail"]);
+    for u in users {
+        insert.values_panic([
+            tenant.into(),
+            u.id.clone().into(),
+            u.user_principal_name.clone().into(),
+            u.display_name.clone().into(),
+            u.mail.clone().into(),
+        ]);
+    }
+    insert.on_conflict(
+        OnConflict::columns(["tenant_id", "id"])
+            .update_columns(["user_principal_name", "display_name", "mail"])
+            .to_owned(),
+    );
+    insert
+}
+
+/// The user of `tenant` with this id, or this userPrincipalName in any case (ASCII).
+pub fn find_user(tenant: &str, id_or_upn: &str) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .columns(["id", "user_principal_name", "display_name", "mail"])
+        .from("users")
+        .and_where(Expr::col("tenant_id").eq(tenant))
+        .and_where(
+            Expr::col("id")
+                .eq(id_or_upn)
+                .or(Expr::expr(Func::lower(Expr::col("user_principal_name"))).eq(id_or_upn.to_ascii_lowercase())),
+        )
+        .limit(1);
+    select
+}
+
+/// Records activities of users of `tenant`.
+pub fn add_activities(tenant: &str, activities: &[ActivityRecord]) -> InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table("activities").columns(["tenant_id", "user_id", "occurred_at", "kind", "detail"]);
+    for a in activities {
+        insert.values_panic([
+            tenant.into(),
+            a.user_id.clone().into(),
+            timestamp(&a.occurred_at).into(),
+            a.kind.clone().into(),
+            a.detail.to_string().into(),
+        ]);
+    }
+    insert
+}
+
+/// How many activity records a user has.
+pub fn count_activities(tenant: &str, user_id: &str) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .expr(Expr::col("seq").count())
+        .from("activities")
+        .and_where(Expr::col("tenant_id").eq(tenant))
+        .and_where(Expr::col("user_id").eq(user_id));
+    select
+}
+
+/// A page of a user's activity records after sequence number `after`.
+pub fn activities(tenant: &str, user_id: &str, after: i64, limit: u64) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .columns(["seq", "user_id", "occurred_at", "kind", "detail"])
+        .from("activities")
+        .and_where(Expr::col("tenant_id").eq(tenant))
+        .and_where(Expr::col("user_id").eq(user_id))
+        .and_where(Expr::col("seq").gt(after))
+        .order_by("seq", Order::Asc)
+        .limit(limit);
+    select
 }

@@ -1,18 +1,19 @@
 //! The embedded default store: one SQLite file (WAL, `synchronous=FULL`, so an answered write survives a
-//! crash), migrated on open from `server/migrations/`.
+//! crash), migrated on open from `server/migrations/`. One server uses it at a time (the state directory's
+//! lock), so its writers take turns in the process.
 
 use super::{
-    ActivityRecord, ExportedObject, ListRequest, OperationRecord, OperationStore, StoreError, UserRecord,
-    sql::{self, status_from_ordinal, status_ordinal, timestamp},
+    ActivityRecord, Claim, Directory, ExportLedger, ExportedObject, JobQueue, ListRequest, OperationRecord, Operations,
+    StoreError, UserRecord,
+    sql::{self, status_from_ordinal},
 };
 use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
-use dpo_api::model::DataPolicyOperationStatus;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 use rusqlite_migration::{M, Migrations};
-use sea_query::SqliteQueryBuilder;
-use sea_query_rusqlite::RusqliteBinder;
+use sea_query::{DeleteStatement, InsertStatement, SelectStatement, SqliteQueryBuilder, UpdateStatement};
+use sea_query_rusqlite::{RusqliteBinder, RusqliteValues};
 use std::{
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
@@ -64,6 +65,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0006_export_objects.sql")),
         M::up_with_hook(include_str!("../../migrations/0007_storage_secret.sql"), redact_stored_locations),
         M::up(include_str!("../../migrations/0008_export_object_etags.sql")),
+        M::up(include_str!("../../migrations/0009_leases.sql")),
     ])
 }
 
@@ -112,18 +114,113 @@ impl SqliteStore {
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
         self.pool.get().map_err(backend)
     }
+
+    /// Stores many operations in one statement (bulk loads: benchmarks, migrations from elsewhere).
+    pub fn insert_many(&self, records: &[OperationRecord]) -> Result<usize, StoreError> {
+        let conn = self.writer()?;
+        for chunk in records.chunks(1000) {
+            execute(&conn, built(sql::insert_operations(chunk)))?;
+        }
+        Ok(records.len())
+    }
+
+    /// The row of a fenced write that matched nothing: gone, or claimed anew.
+    fn lost(&self, conn: &rusqlite::Connection, id: Uuid) -> StoreError {
+        match get_operation(conn, id) {
+            Ok(None) => StoreError::Missing(id),
+            Ok(Some(_)) => StoreError::LeaseLost(id),
+            Err(e) => e,
+        }
+    }
+
+    /// Runs a fenced UPDATE of `claim`'s operation that returns the record.
+    fn finish(&self, claim: &Claim, update: UpdateStatement) -> Result<OperationRecord, StoreError> {
+        let conn = self.writer()?;
+        let found = query(&conn, built(update), record)?.pop();
+        found.ok_or_else(|| self.lost(&conn, claim.operation.id))
+    }
+
+    /// Runs a fenced UPDATE of `claim`'s operation.
+    fn fenced(&self, claim: &Claim, update: UpdateStatement) -> Result<(), StoreError> {
+        let conn = self.writer()?;
+        match execute(&conn, built(update))? {
+            0 => Err(self.lost(&conn, claim.operation.id)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A statement as SQLite text and values.
+struct Built(String, RusqliteValues);
+
+fn built(statement: impl Into<Statement>) -> Built {
+    let (text, values) = match statement.into() {
+        Statement::Select(s) => s.build_rusqlite(SqliteQueryBuilder),
+        Statement::Insert(s) => s.build_rusqlite(SqliteQueryBuilder),
+        Statement::Update(s) => s.build_rusqlite(SqliteQueryBuilder),
+        Statement::Delete(s) => s.build_rusqlite(SqliteQueryBuilder),
+    };
+    Built(text, values)
+}
+
+/// The kinds of statement the store runs.
+enum Statement {
+    Select(SelectStatement),
+    Insert(InsertStatement),
+    Update(UpdateStatement),
+    Delete(DeleteStatement),
+}
+
+impl From<SelectStatement> for Statement {
+    fn from(s: SelectStatement) -> Self {
+        Statement::Select(s)
+    }
+}
+impl From<InsertStatement> for Statement {
+    fn from(s: InsertStatement) -> Self {
+        Statement::Insert(s)
+    }
+}
+impl From<UpdateStatement> for Statement {
+    fn from(s: UpdateStatement) -> Self {
+        Statement::Update(s)
+    }
+}
+impl From<DeleteStatement> for Statement {
+    fn from(s: DeleteStatement) -> Self {
+        Statement::Delete(s)
+    }
+}
+
+fn execute(conn: &rusqlite::Connection, Built(text, values): Built) -> Result<usize, StoreError> {
+    conn.prepare_cached(&text).and_then(|mut s| s.execute(&*values.as_params())).map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            StoreError::Duplicate(Uuid::nil())
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+            StoreError::Missing(Uuid::nil())
+        }
+        other => backend(other),
+    })
+}
+
+fn query<T>(
+    conn: &rusqlite::Connection,
+    Built(text, values): Built,
+    read: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(&text).map_err(backend)?;
+    let mut rows = stmt.query(&*values.as_params()).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        out.push(read(row)?);
+    }
+    Ok(out)
 }
 
 /// The operation with this id, over `conn`.
 fn get_operation(conn: &rusqlite::Connection, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT {} FROM operations WHERE id = ?1", sql::COLUMNS.join(", ")))
-        .map_err(backend)?;
-    let mut rows = stmt.query(params![id.to_string()]).map_err(backend)?;
-    match rows.next().map_err(backend)? {
-        Some(row) => record(row).map(Some),
-        None => Ok(None),
-    }
+    Ok(query(conn, built(sql::get_operation(id)), record)?.pop())
 }
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -132,86 +229,53 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
 }
 
+fn corrupt(e: rusqlite::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// A row of [`sql::COLUMNS`].
 fn record(row: &Row<'_>) -> Result<OperationRecord, StoreError> {
-    let get_err = |e: rusqlite::Error| StoreError::Corrupt(e.to_string());
-    let id: String = row.get(0).map_err(get_err)?;
-    let status: i64 = row.get(2).map_err(get_err)?;
-    let submitted: String = row.get(5).map_err(get_err)?;
-    let completed: Option<String> = row.get(6).map_err(get_err)?;
-    let version: i64 = row.get(7).map_err(get_err)?;
+    let id: String = row.get(0).map_err(corrupt)?;
+    let status: i64 = row.get(2).map_err(corrupt)?;
+    let submitted: String = row.get(5).map_err(corrupt)?;
+    let completed: Option<String> = row.get(6).map_err(corrupt)?;
+    let version: i64 = row.get(7).map_err(corrupt)?;
     Ok(OperationRecord {
         id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(format!("id {id:?}: {e}")))?,
-        user_id: row.get(1).map_err(get_err)?,
+        user_id: row.get(1).map_err(corrupt)?,
         status: status_from_ordinal(status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
-        progress: row.get(3).map_err(get_err)?,
-        storage_location: row.get(4).map_err(get_err)?,
+        progress: row.get(3).map_err(corrupt)?,
+        storage_location: row.get(4).map_err(corrupt)?,
         submitted_at: parse_time(&submitted)?,
         completed_at: completed.as_deref().map(parse_time).transpose()?,
         version: u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
-        failure_reason: row.get(8).map_err(get_err)?,
-        tenant_id: row.get(9).map_err(get_err)?,
-        storage_secret: row.get(10).map_err(get_err)?,
+        failure_reason: row.get(8).map_err(corrupt)?,
+        tenant_id: row.get(9).map_err(corrupt)?,
+        storage_secret: row.get(10).map_err(corrupt)?,
     })
 }
 
-fn user(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
-    Ok(UserRecord { id: row.get(0)?, user_principal_name: row.get(1)?, display_name: row.get(2)?, mail: row.get(3)? })
+/// A row of [`sql::claim_columns`].
+fn claim(row: &Row<'_>) -> Result<Claim, StoreError> {
+    let attempt: i64 = row.get(sql::COLUMNS.len()).map_err(corrupt)?;
+    Ok(Claim { operation: record(row)?, attempt: u64::try_from(attempt).unwrap_or_default() })
 }
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+fn count(row: &Row<'_>) -> Result<u64, StoreError> {
+    Ok(u64::try_from(row.get::<_, i64>(0).map_err(corrupt)?).unwrap_or_default())
 }
 
-const INSERT_OPERATION: &str = "INSERT INTO operations (id, user_id, status, progress, storage_location, \
-     submitted_at, completed_at, version, failure_reason, tenant_id, storage_secret) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-
-/// Inserts one operation on `conn` (a connection or a transaction).
-fn insert_operation(conn: &rusqlite::Connection, r: &OperationRecord) -> rusqlite::Result<usize> {
-    conn.prepare_cached(INSERT_OPERATION)?.execute(params![
-        r.id.to_string(),
-        r.user_id,
-        status_ordinal(r.status),
-        r.progress,
-        r.storage_location,
-        timestamp(&r.submitted_at),
-        r.completed_at.as_ref().map(timestamp),
-        to_i64(r.version),
-        r.failure_reason,
-        r.tenant_id,
-        r.storage_secret,
-    ])
-}
-
-impl SqliteStore {
-    /// Stores many operations in one transaction (bulk loads: benchmarks, migrations from elsewhere).
-    pub fn insert_many(&self, records: &[OperationRecord]) -> Result<usize, StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().map_err(backend)?;
-        for r in records {
-            insert_operation(&tx, r).map_err(backend)?;
-        }
-        tx.commit().map_err(backend)?;
-        Ok(records.len())
-    }
-}
-
-impl OperationStore for SqliteStore {
+impl Operations for SqliteStore {
     fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
         let conn = self.writer()?;
-        let result = insert_operation(&conn, r);
-        match result {
-            Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                Err(StoreError::Duplicate(r.id))
-            }
-            Err(e) => Err(backend(e)),
+        match execute(&conn, built(sql::insert_operations(std::slice::from_ref(r)))) {
+            Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(r.id)),
+            other => other.map(|_| ()),
         }
     }
 
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-        let conn = self.conn()?;
-        get_operation(&conn, id)
+        get_operation(&*self.conn()?, id)
     }
 
     fn get_without_waiting(&self, id: Uuid) -> Option<Result<Option<OperationRecord>, StoreError>> {
@@ -221,51 +285,20 @@ impl OperationStore for SqliteStore {
     }
 
     fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError> {
-        let (text, values) = sql::select_operations(request).build_rusqlite(SqliteQueryBuilder);
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&text).map_err(backend)?;
-        let mut rows = stmt.query(&*values.as_params()).map_err(backend)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(backend)? {
-            out.push(record(row)?);
-        }
-        Ok(out)
+        query(&*self.conn()?, built(sql::select_operations(request)), record)
     }
 
     fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
-        let (text, values) = sql::count_operations(tenant, filter, search).build_rusqlite(SqliteQueryBuilder);
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&text).map_err(backend)?;
-        let n: i64 = stmt.query_row(&*values.as_params(), |row| row.get(0)).map_err(backend)?;
-        Ok(u64::try_from(n).unwrap_or_default())
+        let counted = query(&*self.conn()?, built(sql::count_operations(tenant, filter, search)), count)?;
+        Ok(counted.first().copied().unwrap_or_default())
     }
 
     fn replace(&self, r: &OperationRecord) -> Result<(), StoreError> {
         let conn = self.writer()?;
-        let changed = conn
-            .execute(
-                "UPDATE operations SET user_id = ?2, status = ?3, progress = ?4, storage_location = ?5, \
-                 submitted_at = ?6, completed_at = ?7, version = ?8, failure_reason = ?10, storage_secret = ?11 \
-                 WHERE id = ?1 AND version = ?9",
-                params![
-                    r.id.to_string(),
-                    r.user_id,
-                    status_ordinal(r.status),
-                    r.progress,
-                    r.storage_location,
-                    timestamp(&r.submitted_at),
-                    r.completed_at.as_ref().map(timestamp),
-                    to_i64(r.version),
-                    to_i64(r.version.saturating_sub(1)),
-                    r.failure_reason,
-                    r.storage_secret,
-                ],
-            )
-            .map_err(backend)?;
-        if changed == 1 {
+        if execute(&conn, built(sql::replace_operation(r)))? == 1 {
             return Ok(());
         }
-        match self.get(r.id)? {
+        match get_operation(&conn, r.id)? {
             None => Err(StoreError::Missing(r.id)),
             Some(now) => Err(StoreError::VersionMismatch {
                 id: r.id,
@@ -277,82 +310,84 @@ impl OperationStore for SqliteStore {
 
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
         let conn = self.writer()?;
-        let changed = match version {
-            Some(v) => conn
-                .execute("DELETE FROM operations WHERE id = ?1 AND version = ?2", params![id.to_string(), to_i64(v)]),
-            None => conn.execute("DELETE FROM operations WHERE id = ?1", params![id.to_string()]),
-        }
-        .map_err(backend)?;
-        if changed == 1 {
+        if execute(&conn, built(sql::delete_operation(id, version)))? == 1 {
             return Ok(());
         }
-        match (self.get(id)?, version) {
+        match (get_operation(&conn, id)?, version) {
             (Some(now), Some(expected)) => Err(StoreError::VersionMismatch { id, expected, actual: now.version }),
             _ => Err(StoreError::Missing(id)),
         }
     }
+}
 
+impl JobQueue for SqliteStore {
+    fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError> {
+        let conn = self.writer()?;
+        Ok(query(&conn, built(sql::claim(owner, &now, &until)), claim)?.pop())
+    }
+
+    fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.fenced(claim, sql::heartbeat(claim, &until))
+    }
+
+    fn progress(&self, claim: &Claim, percent: f64) -> Result<(), StoreError> {
+        self.fenced(claim, sql::progress(claim, percent))
+    }
+
+    fn complete(&self, claim: &Claim, at: DateTime<Utc>) -> Result<OperationRecord, StoreError> {
+        self.finish(claim, sql::complete(claim, &at))
+    }
+
+    fn fail(&self, claim: &Claim, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.finish(claim, sql::fail(claim, reason, &at)).map(|_| ())
+    }
+
+    fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        self.finish(claim, sql::release(claim)).map(|_| ())
+    }
+
+    fn expire_leases_of_others(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let conn = self.writer()?;
+        Ok(execute(&conn, built(sql::expire_leases_of_others(owner, &now)))? as u64)
+    }
+}
+
+impl Directory for SqliteStore {
     fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError> {
         let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(backend)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO users (tenant_id, id, user_principal_name, display_name, mail) \
-                     VALUES (?5, ?1, ?2, ?3, ?4) \
-                     ON CONFLICT (tenant_id, id) DO UPDATE SET user_principal_name = excluded.user_principal_name, \
-                     display_name = excluded.display_name, mail = excluded.mail",
-                )
-                .map_err(backend)?;
-            for u in users {
-                stmt.execute(params![u.id, u.user_principal_name, u.display_name, u.mail, tenant])
-                    .map_err(|e| backend(format!("user {}: {e}", u.id)))?;
-            }
+        for chunk in users.chunks(500) {
+            execute(&tx, built(sql::upsert_users(tenant, chunk)))?;
         }
         tx.commit().map_err(backend)?;
         Ok(users.len())
     }
 
     fn find_user(&self, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
-        let conn = self.conn()?;
-        conn.query_row(
-            "SELECT id, user_principal_name, display_name, mail FROM users \
-             WHERE tenant_id = ?2 AND (id = ?1 OR user_principal_name = ?1 COLLATE NOCASE) LIMIT 1",
-            params![id_or_upn, tenant],
-            user,
-        )
-        .optional()
-        .map_err(backend)
+        let read = |row: &Row<'_>| -> Result<UserRecord, StoreError> {
+            Ok(UserRecord {
+                id: row.get(0).map_err(corrupt)?,
+                user_principal_name: row.get(1).map_err(corrupt)?,
+                display_name: row.get(2).map_err(corrupt)?,
+                mail: row.get(3).map_err(corrupt)?,
+            })
+        };
+        Ok(query(&*self.conn()?, built(sql::find_user(tenant, id_or_upn)), read)?.pop())
     }
 
     fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
         let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(backend)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO activities (tenant_id, user_id, occurred_at, kind, detail) VALUES (?5, ?1, ?2, ?3, ?4)",
-                )
-                .map_err(backend)?;
-            for a in activities {
-                stmt.execute(params![a.user_id, timestamp(&a.occurred_at), a.kind, a.detail.to_string(), tenant])
-                    .map_err(backend)?;
-            }
+        for chunk in activities.chunks(500) {
+            execute(&tx, built(sql::add_activities(tenant, chunk)))?;
         }
         tx.commit().map_err(backend)?;
         Ok(activities.len())
     }
 
     fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError> {
-        let conn = self.conn()?;
-        let n: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM activities WHERE tenant_id = ?2 AND user_id = ?1",
-                params![user_id, tenant],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
-        Ok(u64::try_from(n).unwrap_or_default())
+        let counted = query(&*self.conn()?, built(sql::count_activities(tenant, user_id)), count)?;
+        Ok(counted.first().copied().unwrap_or_default())
     }
 
     fn activities(
@@ -362,98 +397,44 @@ impl OperationStore for SqliteStore {
         after: i64,
         limit: u64,
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, user_id, occurred_at, kind, detail FROM activities WHERE tenant_id = ?4 AND user_id = ?1 AND seq > ?2 \
-                 ORDER BY seq LIMIT ?3",
-            )
-            .map_err(backend)?;
-        let mut rows = stmt.query(params![user_id, after, to_i64(limit), tenant]).map_err(backend)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(backend)? {
-            let get_err = |e: rusqlite::Error| StoreError::Corrupt(e.to_string());
-            let occurred: String = row.get(2).map_err(get_err)?;
-            let detail: String = row.get(4).map_err(get_err)?;
-            out.push((
-                row.get(0).map_err(get_err)?,
+        let read = |row: &Row<'_>| -> Result<(i64, ActivityRecord), StoreError> {
+            let occurred: String = row.get(2).map_err(corrupt)?;
+            let detail: String = row.get(4).map_err(corrupt)?;
+            Ok((
+                row.get(0).map_err(corrupt)?,
                 ActivityRecord {
-                    user_id: row.get(1).map_err(get_err)?,
+                    user_id: row.get(1).map_err(corrupt)?,
                     occurred_at: parse_time(&occurred)?,
-                    kind: row.get(3).map_err(get_err)?,
+                    kind: row.get(3).map_err(corrupt)?,
                     detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 },
-            ));
+            ))
+        };
+        query(&*self.conn()?, built(sql::activities(tenant, user_id, after, limit)), read)
+    }
+}
+
+impl ExportLedger for SqliteStore {
+    fn record_exported(&self, claim: &Claim, object: &ExportedObject) -> Result<(), StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().map_err(backend)?;
+        if execute(&tx, built(sql::fence(claim)))? == 0 {
+            return Err(self.lost(&tx, claim.operation.id));
         }
-        Ok(out)
-    }
-
-    fn claim_next(&self) -> Result<Option<OperationRecord>, StoreError> {
-        let conn = self.writer()?;
-        let sql = format!(
-            "UPDATE operations SET status = {running}, version = version + 1 WHERE id = \
-             (SELECT id FROM operations WHERE status = {waiting} ORDER BY submitted_at, id LIMIT 1) RETURNING {}",
-            sql::COLUMNS.join(", "),
-            running = status_ordinal(DataPolicyOperationStatus::Running),
-            waiting = status_ordinal(DataPolicyOperationStatus::NotStarted),
-        );
-        let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-        let mut rows = stmt.query([]).map_err(backend)?;
-        match rows.next().map_err(backend)? {
-            Some(row) => record(row).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn requeue_running(&self) -> Result<u64, StoreError> {
-        let conn = self.writer()?;
-        let n = conn
-            .execute(
-                &format!(
-                    "UPDATE operations SET status = {waiting}, progress = 0, version = version + 1 WHERE status = {running}",
-                    running = status_ordinal(DataPolicyOperationStatus::Running),
-                    waiting = status_ordinal(DataPolicyOperationStatus::NotStarted),
-                ),
-                [],
-            )
-            .map_err(backend)?;
-        Ok(n as u64)
-    }
-
-    fn record_exported(&self, operation: Uuid, object: &ExportedObject) -> Result<(), StoreError> {
-        let conn = self.writer()?;
-        conn.execute(
-            "INSERT INTO export_objects (operation_id, path, size, sha256, etag) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (operation_id, path) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
-             etag = excluded.etag",
-            params![operation.to_string(), object.path, to_i64(object.size), object.sha256, object.etag],
-        )
-        .map_err(|e| match e {
-            // The operation is gone (deleted meanwhile): its objects go with it.
-            rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
-                StoreError::Missing(operation)
-            }
-            other => backend(other),
-        })?;
-        Ok(())
+        execute(&tx, built(sql::record_exported(claim.operation.id, object)))?;
+        tx.commit().map_err(backend)
     }
 
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached("SELECT path, size, sha256, etag FROM export_objects WHERE operation_id = ?1 ORDER BY path")
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map(params![operation.to_string()], |row| {
-                Ok(ExportedObject {
-                    path: row.get(0)?,
-                    size: row.get::<_, i64>(1)?.max(0) as u64,
-                    sha256: row.get(2)?,
-                    etag: row.get(3)?,
-                })
+        let read = |row: &Row<'_>| -> Result<ExportedObject, StoreError> {
+            Ok(ExportedObject {
+                path: row.get(0).map_err(corrupt)?,
+                size: u64::try_from(row.get::<_, i64>(1).map_err(corrupt)?).unwrap_or_default(),
+                sha256: row.get(2).map_err(corrupt)?,
+                etag: row.get(3).map_err(corrupt)?,
             })
-            .map_err(backend)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        };
+        query(&*self.conn()?, built(sql::exported(operation)), read)
     }
 }
 

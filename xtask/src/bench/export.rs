@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use dpo_server::{
     auth::LOCAL_TENANT,
     export::emulator,
-    store::{OperationStore, UserRecord, sqlite::SqliteStore},
+    store::{Directory, UserRecord, sqlite::SqliteStore},
 };
 use std::{
     io::{Read, Write},

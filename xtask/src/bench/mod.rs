@@ -13,7 +13,7 @@ use crate::test::{npm_tool, workspace_root};
 use anyhow::{Context, bail};
 use dpo_server::{
     auth::LOCAL_TENANT,
-    store::{OperationRecord, OperationStore, UserRecord, sqlite::SqliteStore},
+    store::{Directory, OperationRecord, UserRecord, sqlite::SqliteStore},
 };
 use load::{DpoServer, Figures, Process, ensure_wrk, median, start_listening, wait_for_port, wrk};
 use std::{
