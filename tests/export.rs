@@ -428,13 +428,11 @@ async fn a_failed_export_says_why_and_leaves_no_partial_personal_data_behind() {
     let server = TestServer::start_with(Options { retry_after: 1, workers: 1, ..Options::default() }).await;
     give_alice_data(&server, 10);
     // An activity record that cannot be read back: the export fails after the profile and the drive.
-    let db = rusqlite::Connection::open(server.state.path().join("dpo.sqlite")).unwrap();
-    db.execute(
+    server.raw_sql(&format!(
         "INSERT INTO activities (tenant_id, user_id, occurred_at, kind, detail) \
-         VALUES (?1, 'alice', '2026-01-01T00:00:00.000Z', 'signIn', 'not json')",
-        [common::TENANT],
-    )
-    .unwrap();
+         VALUES ('{}', 'alice', '2026-01-01T00:00:00.000Z', 'signIn', 'not json')",
+        common::TENANT
+    ));
     let folder = server.state.path().join("exports/alice");
     let id = submit_to(&server, "alice", &file_url(&folder)).await;
     let op = wait_final(&server, &id).await;

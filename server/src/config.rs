@@ -17,8 +17,12 @@ pub struct ServerConfig {
     pub max_request_body_bytes: usize,
     /// Log level: `trace`, `debug`, `info`, `warn`, `error` or `critical`.
     pub log_level: String,
-    /// Folder of the server's durable state (the SQLite database).
+    /// Folder of the server's durable state: the SQLite database (without `database`), the token key,
+    /// users' drives and local exports.
     pub state_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://…`): the operations live there, shared by every server that names
+    /// it, instead of in SQLite under `state_dir`.
+    pub database: Option<String>,
     /// Page size of lists when the client does not ask for fewer.
     pub default_page_size: u64,
     /// Largest page a list ever answers, whatever `$top` says.
@@ -98,6 +102,7 @@ impl Default for ServerConfig {
             max_request_body_bytes: 64 * 1024,
             log_level: "info".to_string(),
             state_dir: PathBuf::from("dpo-state"),
+            database: None,
             default_page_size: 100,
             max_page_size: 1000,
             export_workers: 2,

@@ -10,7 +10,7 @@ use dpo_server::{
     demo,
     export::target::TargetPolicy,
     import,
-    store::{Directory, sqlite::SqliteStore},
+    store::{Directory, postgres::PostgresStore, sqlite::SqliteStore},
 };
 use sha2::{Digest, Sha256};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -85,6 +85,9 @@ enum ImportCommand {
         /// Folder of the server's durable state.
         #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
         state_dir: PathBuf,
+        /// PostgreSQL URL of the servers' shared database (instead of SQLite in the state folder).
+        #[arg(long, env = "DPO_DATABASE_URL")]
+        database: Option<String>,
     },
 }
 
@@ -111,6 +114,14 @@ struct ServeArgs {
     /// Exports run at once (0: accept exports but run none here).
     #[arg(long, env = "DPO_EXPORT_WORKERS", default_value_t = 2)]
     export_workers: usize,
+    /// PostgreSQL URL (postgres://user:password@host:port/database) of a database several servers share:
+    /// any of them answers any request and they share the exports. Without it: SQLite in --state-dir.
+    #[arg(long, env = "DPO_DATABASE_URL")]
+    database: Option<String>,
+    /// Seconds an export's claim lasts without renewal: how soon another server resumes the exports of a
+    /// server that is gone.
+    #[arg(long, env = "DPO_EXPORT_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    export_lease: u64,
     /// Storage hosts exports may go to, over https (repeat for several; `*.suffix` matches subdomains).
     #[arg(
         long = "storage-host",
@@ -179,6 +190,8 @@ impl ServeArgs {
             log_level: self.log_level,
             state_dir: self.state_dir,
             export_workers: self.export_workers,
+            database: self.database,
+            export_lease: Duration::from_secs(self.export_lease),
             max_page_size: self.max_page_size,
             connections: (!self.no_connection_guard).then(|| ConnectionLimits {
                 max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
@@ -224,17 +237,17 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", dpo_server::auth::mint_local(&args.state_dir, &request)?);
             Ok(())
         }
-        Command::Users { command: ImportCommand::Import { file, tenant, state_dir } } => {
+        Command::Users { command: ImportCommand::Import { file, tenant, state_dir, database } } => {
             let users = import::read_users(&file)?;
-            let store = open(&state_dir)?;
-            println!("imported {} users into {}", store.upsert_users(&tenant, &users)?, state_dir.display());
+            let (store, name) = open_directory(&state_dir, database.as_deref())?;
+            println!("imported {} users into {name}", store.upsert_users(&tenant, &users)?);
             Ok(())
         }
-        Command::Activities { command: ImportCommand::Import { file, tenant, state_dir } } => {
+        Command::Activities { command: ImportCommand::Import { file, tenant, state_dir, database } } => {
             let records = import::read_activities(&file)?;
-            let store = open(&state_dir)?;
+            let (store, name) = open_directory(&state_dir, database.as_deref())?;
             let n = store.add_activities(&tenant, &records)?;
-            println!("imported {n} activity records into {}", state_dir.display());
+            println!("imported {n} activity records into {name}");
             Ok(())
         }
     }
@@ -242,6 +255,15 @@ async fn main() -> anyhow::Result<()> {
 
 fn open(state_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(state_dir).with_context(|| format!("opening the state in {}", state_dir.display()))
+}
+
+/// The directory of `database` (PostgreSQL) if given, else of the SQLite store in `state_dir`; and what
+/// to call it in messages (never the URL, which may hold a password).
+fn open_directory(state_dir: &std::path::Path, database: Option<&str>) -> anyhow::Result<(Box<dyn Directory>, String)> {
+    Ok(match database {
+        Some(url) => (Box::new(PostgresStore::open(url, 2).context("opening the database")?), "the database".into()),
+        None => (Box::new(open(state_dir)?), state_dir.display().to_string()),
+    })
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {

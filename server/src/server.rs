@@ -15,7 +15,7 @@ use crate::{
     logging,
     operations::OperationService,
     routes,
-    store::{Stores, cached, sqlite::SqliteStore},
+    store::{StoreError, Stores, cached, postgres::PostgresStore, sqlite::SqliteStore},
 };
 use dropshot::{ConfigDropshot, ConfigTls, HttpServer, ServerBuilder};
 use std::{
@@ -60,8 +60,8 @@ pub struct RunningServer {
     address: SocketAddr,
     engine: Option<EngineHandle>,
     store: Stores,
-    /// Held while the server runs: one server per state directory (see [`lock_state_dir`]).
-    _state_lock: std::fs::File,
+    /// Held while a SQLite server runs: one server per state directory (see [`lock_state_dir`]).
+    _state_lock: Option<std::fs::File>,
 }
 
 impl RunningServer {
@@ -131,11 +131,33 @@ async fn verification_keys(config: &ServerConfig) -> Result<Vec<VerificationKey>
     Ok(keys)
 }
 
-/// Starts a server over the SQLite database in `config.state_dir`.
+/// Starts a server over `config.database` (PostgreSQL, shared with other servers), or else over the SQLite
+/// database in `config.state_dir`.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
-    let store = SqliteStore::open(&config.state_dir)
-        .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;
-    start_with_store(config, Stores::over(Arc::new(store))).await
+    let state_error =
+        |e: StoreError| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() };
+    match config.database.clone() {
+        Some(url) => {
+            let store = tokio::task::spawn_blocking(move || PostgresStore::open(&url, POSTGRES_CONNECTIONS))
+                .await
+                .map_err(|e| StartError::Config(e.to_string()))?
+                .map_err(state_error)?;
+            start_shared(config, Stores::over(Arc::new(store))).await
+        }
+        None => {
+            let store = SqliteStore::open(&config.state_dir).map_err(state_error)?;
+            start_with_store(config, Stores::over(Arc::new(store))).await
+        }
+    }
+}
+
+/// Connections of a server's PostgreSQL pool.
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+/// Starts a server over `store`, shared with other servers (PostgreSQL): nothing is remembered between
+/// requests, the state directory is not locked, and exports are claimed under leases among all servers.
+pub async fn start_shared(config: ServerConfig, store: Stores) -> Result<RunningServer, StartError> {
+    launch(config, store, None).await
 }
 
 /// Name of the lock file in the state directory.
@@ -165,7 +187,16 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
 pub async fn start_with_store(config: ServerConfig, store: Stores) -> Result<RunningServer, StartError> {
     let state_lock = lock_state_dir(&config.state_dir)?;
     // The state directory is this server's alone, so every write goes through it: reads may be remembered.
-    let store = store.cached(cached::DEFAULT_CAPACITY);
+    launch(config, store.cached(cached::DEFAULT_CAPACITY), Some(state_lock)).await
+}
+
+/// Starts the server; `state_lock` is held by a server that is the store's only user.
+async fn launch(
+    config: ServerConfig,
+    store: Stores,
+    state_lock: Option<std::fs::File>,
+) -> Result<RunningServer, StartError> {
+    let exclusive = state_lock.is_some();
     let log = logging::stderr_logger(logging::level(&config.log_level).map_err(|e| StartError::Config(e.to_string()))?);
     let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
@@ -181,7 +212,7 @@ pub async fn start_with_store(config: ServerConfig, store: Stores) -> Result<Run
     };
     let engine = if config.export_workers > 0 {
         let jobs = Arc::new(JobContext { stores: store.clone(), drives_root: config.drives_root(), policy });
-        let settings = EngineSettings { workers: config.export_workers, lease: config.export_lease, exclusive: true };
+        let settings = EngineSettings { workers: config.export_workers, lease: config.export_lease, exclusive };
         let handle = engine::start(jobs, settings, submitted, log.new(slog::o!("component" => "export")))
             .await
             .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;

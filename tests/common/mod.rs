@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a real dpo server on 127.0.0.1:0 over a real SQLite file in a
-//! temporary state directory, and clients for it.
+//! temporary state directory, or, with `DPO_TEST_STORE=postgres`, over a database of its own in a real
+//! PostgreSQL cluster (`DPO_TEST_DATABASE_URL`'s, or one the tests start); and clients for it.
 #![allow(dead_code)]
 
 pub mod azurite;
@@ -11,10 +12,13 @@ use dpo_server::{
     config::{AuthConfig, TlsFiles},
     connection_guard::ConnectionLimits,
     export::target::TargetPolicy,
-    server::start_with_store,
-    store::{Stores, UserRecord, sqlite::SqliteStore},
+    store::{Stores, UserRecord},
 };
-use std::sync::Arc;
+
+/// Whether the suites run over PostgreSQL (`DPO_TEST_STORE=postgres`) rather than SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("DPO_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
 
 /// The tenant of test tokens.
 pub const TENANT: &str = dpo_server::auth::LOCAL_TENANT;
@@ -89,6 +93,8 @@ pub struct TestServer {
     pub store: Stores,
     pub base_url: String,
     pub state: tempfile::TempDir,
+    /// The PostgreSQL database it uses, if not SQLite.
+    pub database: Option<String>,
     pub options: Options,
     pub page_size: u64,
 }
@@ -108,13 +114,14 @@ impl TestServer {
     /// Starts a server set up as `options` say, with the test users loaded.
     pub async fn start_with(options: Options) -> TestServer {
         let state = tempfile::tempdir().expect("temporary state directory");
-        let server = Self::start_in(state, options).await;
+        let database = on_postgres()
+            .then(|| dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster"));
+        let server = Self::start_in(state, database, options).await;
         server.store.directory.upsert_users(TENANT, &test_users()).expect("users load");
         server
     }
 
-    async fn start_in(state: tempfile::TempDir, options: Options) -> TestServer {
-        let store = Stores::over(Arc::new(SqliteStore::open(state.path()).expect("store opens")));
+    async fn start_in(state: tempfile::TempDir, database: Option<String>, options: Options) -> TestServer {
         let config = ServerConfig {
             retry_after_seconds: options.retry_after,
             log_level: "error".into(),
@@ -125,13 +132,29 @@ impl TestServer {
             auth: options.auth.clone(),
             tls: options.tls.then(|| self_signed_certificate(&state.path().join("tls"))),
             connections: Some(options.connections),
+            database: database.clone(),
             ..Default::default()
         };
-        let server = start_with_store(config, store).await.expect("server starts");
+        let server = dpo_server::start(config).await.expect("server starts");
         let store = server.stores();
         let base_url = server.base_url();
         let page_size = options.page_size;
-        TestServer { server, store, base_url, state, options, page_size }
+        TestServer { server, store, base_url, state, database, options, page_size }
+    }
+
+    /// Runs `statement` on the server's database directly, behind its back (to plant what the API
+    /// would never write).
+    pub fn raw_sql(&self, statement: &str) {
+        match &self.database {
+            Some(url) => {
+                let mut client = postgres::Client::connect(url, postgres::NoTls).expect("database");
+                client.batch_execute(statement).expect("statement runs");
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.state.path().join("dpo.sqlite")).expect("database");
+                db.execute_batch(statement).expect("statement runs");
+            }
+        }
     }
 
     /// Stops the server and starts a new one over the same state directory.
@@ -142,10 +165,10 @@ impl TestServer {
 
     /// Stops the server and starts a new one over the same state directory, set up anew.
     pub async fn restart_with(self, options: Options) -> TestServer {
-        let TestServer { server, state, store, .. } = self;
+        let TestServer { server, state, store, database, .. } = self;
         server.close().await.expect("server stops");
         drop(store);
-        Self::start_in(state, options).await
+        Self::start_in(state, database, options).await
     }
 
     /// Where user `id`'s drive files go.

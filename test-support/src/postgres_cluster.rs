@@ -1,0 +1,183 @@
+//! A throwaway PostgreSQL cluster: `initdb` and `postgres` from the system's PostgreSQL (the folder
+//! `pg_config --bindir` names), in a temporary folder, on a free loopback port, stopped when dropped.
+//!
+//! `initdb` refuses to run as root, so as root the cluster runs as the `postgres` system user that
+//! Debian's package creates. Tests get a database of their own each ([`fresh_database`]); the cluster is
+//! the one named by `DPO_TEST_DATABASE_URL` (as `cargo xtask test` starts it), or else one this process
+//! starts for itself and stops when it exits.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+/// The variable naming a cluster to use: `postgres://user@host:port` (no database).
+pub const DATABASE_URL_VARIABLE: &str = "DPO_TEST_DATABASE_URL";
+
+/// A running cluster; stopped (immediately, its files removed) when dropped.
+pub struct Cluster {
+    postgres: Child,
+    folder: tempfile::TempDir,
+    data: PathBuf,
+    bin: PathBuf,
+    /// `postgres://postgres@127.0.0.1:<port>`, without a database.
+    pub url: String,
+}
+
+/// Why a cluster could not be started.
+#[derive(Debug)]
+pub struct ClusterError(pub String);
+
+impl std::fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ClusterError {}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> ClusterError {
+    ClusterError(format!("{what}: {e}"))
+}
+
+/// The folder of PostgreSQL's server programs.
+pub fn bin_dir() -> Result<PathBuf, ClusterError> {
+    let out = Command::new("pg_config").arg("--bindir").output().map_err(|e| {
+        failed("running pg_config (install PostgreSQL: apt-get install postgresql; or set DPO_TEST_DATABASE_URL)", e)
+    })?;
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `program` run as the `postgres` user when this process is root (initdb refuses root).
+fn command(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+impl Cluster {
+    /// Starts a new cluster; `durable` keeps fsync on (benchmarks), otherwise it is off (tests).
+    pub fn start(durable: bool) -> Result<Cluster, ClusterError> {
+        let bin = bin_dir()?;
+        let folder =
+            tempfile::Builder::new().prefix("dpo-pg-").tempdir().map_err(|e| failed("a temporary folder", e))?;
+        let data = folder.path().join("data");
+        if is_root() {
+            let owned = Command::new("chown").arg("-R").arg("postgres").arg(folder.path()).status();
+            if !owned.is_ok_and(|s| s.success()) {
+                return Err(ClusterError("giving the cluster's folder to the postgres user failed".into()));
+            }
+        }
+        let init = command(&bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| failed("running initdb", e))?;
+        if !init.status.success() {
+            return Err(ClusterError(format!("initdb failed: {}", String::from_utf8_lossy(&init.stderr))));
+        }
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| failed("a port", e))?.port();
+        let mut server = command(&bin.join("postgres"));
+        server
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"])
+            .arg("-k")
+            .arg(folder.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if !durable {
+            server.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+        }
+        let postgres = server.spawn().map_err(|e| failed("starting postgres", e))?;
+        let cluster = Cluster { postgres, folder, data, bin, url: format!("postgres://postgres@127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while postgres::Client::connect(&format!("{}/postgres", cluster.url), postgres::NoTls).is_err() {
+            if Instant::now() > deadline {
+                return Err(ClusterError(format!("postgres did not accept connections on port {port}")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(cluster)
+    }
+
+    /// The folder the cluster lives in.
+    pub fn folder(&self) -> &Path {
+        self.folder.path()
+    }
+}
+
+impl Cluster {
+    /// The command that stops the cluster at once (it is thrown away).
+    fn stop_command(&self) -> Command {
+        let mut stop = command(&self.bin.join("pg_ctl"));
+        stop.arg("-D").arg(&self.data).args(["stop", "-m", "immediate"]).stdout(Stdio::null()).stderr(Stdio::null());
+        stop
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.stop_command().status();
+        let _ = self.postgres.wait();
+    }
+}
+
+/// A new, empty database in `server` (a `postgres://…` URL without a database); returns its URL.
+pub fn create_database(server: &str) -> Result<String, ClusterError> {
+    let mut admin =
+        postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls).map_err(|e| failed(server, e))?;
+    let name = format!("dpo_test_{}", uuid::Uuid::new_v4().simple());
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).map_err(|e| failed("CREATE DATABASE", e))?;
+    Ok(format!("{server}/{name}"))
+}
+
+/// The cluster of this test process: `DPO_TEST_DATABASE_URL`'s, or one started for this process (it
+/// stops when the process exits: a watchdog ends it once its parent is gone).
+pub fn shared_server() -> Result<String, ClusterError> {
+    static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| match std::env::var(DATABASE_URL_VARIABLE) {
+            Ok(url) => Ok(url.trim_end_matches('/').to_string()),
+            Err(_) => {
+                let cluster = Cluster::start(false).map_err(|e| e.0)?;
+                let url = cluster.url.clone();
+                watch_until_this_process_exits(cluster);
+                Ok(url)
+            }
+        })
+        .clone()
+        .map_err(ClusterError)
+}
+
+/// Keeps `cluster` for the life of this process: a shell waits for this process to exit, then ends it.
+fn watch_until_this_process_exits(cluster: Cluster) {
+    let stop = format!("{:?}", cluster.stop_command()).replace('"', "");
+    let _ = Command::new("sh")
+        .args(["-c", &format!("while kill -0 {} 2>/dev/null; do sleep 1; done; {stop}", std::process::id())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    // The cluster's folder must outlive this function; the watchdog stops the server, the OS the rest.
+    std::mem::forget(cluster);
+}
+
+/// A fresh database for one test, in the shared cluster.
+pub fn fresh_database() -> Result<String, ClusterError> {
+    create_database(&shared_server()?)
+}
