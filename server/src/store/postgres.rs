@@ -13,13 +13,13 @@
 use super::{
     ActivityRecord, Claim, Directory, ExportLedger, ExportedObject, JobQueue, ListRequest, OperationRecord, Operations,
     StoreError, UserRecord,
-    sql::{self, status_from_ordinal},
+    sql::{self, Statement, status_from_ordinal},
 };
 use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
 use postgres::{NoTls, Row, types::ToSql};
 use r2d2_postgres::PostgresConnectionManager;
-use sea_query::{DeleteStatement, InsertStatement, PostgresQueryBuilder, SelectStatement, UpdateStatement};
+use sea_query::{PostgresQueryBuilder, UpdateStatement};
 use sea_query_postgres::{PostgresBinder, PostgresValues};
 use uuid::Uuid;
 
@@ -143,25 +143,6 @@ impl PostgresStore {
 
 /// A statement as PostgreSQL text and values.
 struct Built(String, PostgresValues);
-
-/// The kinds of statement the store runs.
-enum Statement {
-    Select(SelectStatement),
-    Insert(InsertStatement),
-    Update(UpdateStatement),
-    Delete(DeleteStatement),
-}
-
-macro_rules! statement_from {
-    ($($kind:ident: $ty:ty),*) => {$(
-        impl From<$ty> for Statement {
-            fn from(s: $ty) -> Self {
-                Statement::$kind(s)
-            }
-        }
-    )*};
-}
-statement_from!(Select: SelectStatement, Insert: InsertStatement, Update: UpdateStatement, Delete: DeleteStatement);
 
 fn built(statement: impl Into<Statement>) -> Built {
     let (text, values) = match statement.into() {

@@ -509,3 +509,26 @@ pub fn activities(tenant: &str, user_id: &str, after: i64, limit: u64) -> Select
         .limit(limit);
     select
 }
+
+/// A statement of any kind, for a backend to build in its dialect.
+pub enum Statement {
+    /// SELECT.
+    Select(SelectStatement),
+    /// INSERT.
+    Insert(InsertStatement),
+    /// UPDATE.
+    Update(UpdateStatement),
+    /// DELETE.
+    Delete(DeleteStatement),
+}
+
+macro_rules! statement_from {
+    ($($kind:ident: $ty:ty),*) => {$(
+        impl From<$ty> for Statement {
+            fn from(s: $ty) -> Self {
+                Statement::$kind(s)
+            }
+        }
+    )*};
+}
+statement_from!(Select: SelectStatement, Insert: InsertStatement, Update: UpdateStatement, Delete: DeleteStatement);

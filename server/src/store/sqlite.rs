@@ -5,14 +5,14 @@
 use super::{
     ActivityRecord, Claim, Directory, ExportLedger, ExportedObject, JobQueue, ListRequest, OperationRecord, Operations,
     StoreError, UserRecord,
-    sql::{self, status_from_ordinal},
+    sql::{self, Statement, status_from_ordinal},
 };
 use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Row, params};
 use rusqlite_migration::{M, Migrations};
-use sea_query::{DeleteStatement, InsertStatement, SelectStatement, SqliteQueryBuilder, UpdateStatement};
+use sea_query::{SqliteQueryBuilder, UpdateStatement};
 use sea_query_rusqlite::{RusqliteBinder, RusqliteValues};
 use std::{
     path::Path,
@@ -161,35 +161,6 @@ fn built(statement: impl Into<Statement>) -> Built {
         Statement::Delete(s) => s.build_rusqlite(SqliteQueryBuilder),
     };
     Built(text, values)
-}
-
-/// The kinds of statement the store runs.
-enum Statement {
-    Select(SelectStatement),
-    Insert(InsertStatement),
-    Update(UpdateStatement),
-    Delete(DeleteStatement),
-}
-
-impl From<SelectStatement> for Statement {
-    fn from(s: SelectStatement) -> Self {
-        Statement::Select(s)
-    }
-}
-impl From<InsertStatement> for Statement {
-    fn from(s: InsertStatement) -> Self {
-        Statement::Insert(s)
-    }
-}
-impl From<UpdateStatement> for Statement {
-    fn from(s: UpdateStatement) -> Self {
-        Statement::Update(s)
-    }
-}
-impl From<DeleteStatement> for Statement {
-    fn from(s: DeleteStatement) -> Self {
-        Statement::Delete(s)
-    }
 }
 
 fn execute(conn: &rusqlite::Connection, Built(text, values): Built) -> Result<usize, StoreError> {
