@@ -35,7 +35,23 @@ async fn operations_survive_a_restart_over_the_same_state_directory() {
 #[tokio::test]
 async fn a_second_server_over_the_same_state_directory_is_refused_until_the_first_stops() {
     let server = TestServer::start(60).await;
-    let config = dpo_server::ServerConfig { state_dir: server.state.path().to_path_buf(), ..Default::default() };
+    let config = dpo_server::ServerConfig {
+        state_dir: server.state.path().to_path_buf(),
+        database: server.database.clone(),
+        ..Default::default()
+    };
+    if server.database.is_some() {
+        // The lock is SQLite's rule: replicas over one PostgreSQL database may share a state directory,
+        // and each answers for what the other wrote.
+        let second = dpo_server::start(config).await.expect("a second replica starts");
+        let id = submit(&server, "alice").await;
+        let url = format!("{}/dataPolicyOperations/{id}", second.base_url());
+        let seen = server.http().get(url).send().await.unwrap();
+        assert_eq!(seen.status().as_u16(), 200, "the second replica reads the first's operation");
+        second.close().await.expect("second server stops");
+        server.stop().await;
+        return;
+    }
     let refused = dpo_server::start(config.clone()).await.err().expect("a second server is refused");
     let message = refused.to_string();
     assert!(message.contains("another dpo server is using this state directory"), "{message}");

@@ -213,6 +213,11 @@ async fn launch(
     let engine = if config.export_workers > 0 {
         let jobs = Arc::new(JobContext { stores: store.clone(), drives_root: config.drives_root(), policy });
         let settings = EngineSettings { workers: config.export_workers, lease: config.export_lease, exclusive };
+        // Exports other servers queue or hand back wake this one too (PostgreSQL's LISTEN/NOTIFY).
+        store
+            .queue
+            .watch(submitted.clone(), log.new(slog::o!("component" => "queue")))
+            .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;
         let handle = engine::start(jobs, settings, submitted, log.new(slog::o!("component" => "export")))
             .await
             .map_err(|e| StartError::State { path: config.state_dir.display().to_string(), message: e.to_string() })?;

@@ -106,7 +106,7 @@ impl Cluster {
         let postgres = server.spawn().map_err(|e| failed("starting postgres", e))?;
         let cluster = Cluster { postgres, folder, data, bin, url: format!("postgres://postgres@127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while postgres::Client::connect(&format!("{}/postgres", cluster.url), postgres::NoTls).is_err() {
+        while execute(&format!("{}/postgres", cluster.url), "SELECT 1").is_err() {
             if Instant::now() > deadline {
                 return Err(ClusterError(format!("postgres did not accept connections on port {port}")));
             }
@@ -137,12 +137,23 @@ impl Drop for Cluster {
     }
 }
 
+/// Runs `statements` in the database at `url`, from any thread (the synchronous client starts a runtime
+/// of its own, which a thread already driving one may not, so it runs on a thread of its own).
+pub fn execute(url: &str, statements: &str) -> Result<(), ClusterError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| failed(url, e))?;
+            client.batch_execute(statements).map_err(|e| failed(statements, e))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(ClusterError("the statement's thread panicked".into())))
+    })
+}
+
 /// A new, empty database in `server` (a `postgres://…` URL without a database); returns its URL.
 pub fn create_database(server: &str) -> Result<String, ClusterError> {
-    let mut admin =
-        postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls).map_err(|e| failed(server, e))?;
     let name = format!("dpo_test_{}", uuid::Uuid::new_v4().simple());
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).map_err(|e| failed("CREATE DATABASE", e))?;
+    execute(&format!("{server}/postgres"), &format!("CREATE DATABASE {name}"))?;
     Ok(format!("{server}/{name}"))
 }
 

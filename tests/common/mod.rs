@@ -146,10 +146,7 @@ impl TestServer {
     /// would never write).
     pub fn raw_sql(&self, statement: &str) {
         match &self.database {
-            Some(url) => {
-                let mut client = postgres::Client::connect(url, postgres::NoTls).expect("database");
-                client.batch_execute(statement).expect("statement runs");
-            }
+            Some(url) => dpo_test_support::postgres_cluster::execute(url, statement).expect("statement runs"),
             None => {
                 let db = rusqlite::Connection::open(self.state.path().join("dpo.sqlite")).expect("database");
                 db.execute_batch(statement).expect("statement runs");

@@ -169,6 +169,10 @@ impl JobQueue for CachedStore {
         // The lease is not part of the entity, but the write may race reads: forget everything.
         self.write(None, || self.queue.expire_leases_of_others(owner, now))
     }
+
+    fn watch(&self, wake: Arc<tokio::sync::Notify>, log: slog::Logger) -> Result<(), StoreError> {
+        self.queue.watch(wake, log)
+    }
 }
 
 #[cfg(test)]

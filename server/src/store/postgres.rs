@@ -1,14 +1,19 @@
 //! PostgreSQL, for several servers over one database (`--database postgres://…`).
 //!
-//! Driver and pool: the synchronous `postgres` client (tokio-postgres underneath, the maintained
-//! PostgreSQL client of the Rust ecosystem) pooled by `r2d2`. The store's traits are synchronous, as
-//! SQLite's nature makes them, so one shape serves both backends and async code reaches either through
-//! the same hop to the blocking pool ([`super::blocking`]); an async pool would only add a second way in.
+//! Driver and pool: `tokio-postgres` (the maintained PostgreSQL client of the Rust ecosystem, with
+//! pipelining and LISTEN/NOTIFY) pooled by `deadpool-postgres` (which also caches prepared statements per
+//! connection, so a statement costs one round trip). Both run on a small runtime the store owns. The
+//! store's traits are synchronous, as SQLite's nature makes them, so each method hands its work to that
+//! runtime and waits for the answer on a plain channel: safe from any thread, including a test's async
+//! one, and never blocking the server's own runtime (which reaches the store through
+//! [`super::blocking`], as for SQLite). The synchronous `postgres` crate could not be used that way: it
+//! starts a runtime of its own per connection and panics when called, or dropped, inside another.
 //! Statements are the same sea-query statements as SQLite's ([`super::sql`]), built for PostgreSQL.
 //!
 //! Migrations (`server/migrations/postgres/`, numbered as SQLite's) run at start inside a transaction
 //! holding an advisory lock, so replicas starting together apply each one once. Nothing is cached: other
-//! servers write the same rows.
+//! servers write the same rows. New exports and exports handed back are announced on the channel
+//! [`QUEUE_CHANNEL`] (`NOTIFY`), which [`PostgresStore::listen`] turns into a wake-up of the engine.
 
 use super::{
     ActivityRecord, Claim, Directory, ExportLedger, ExportedObject, JobQueue, ListRequest, OperationRecord, Operations,
@@ -17,14 +22,14 @@ use super::{
 };
 use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
-use postgres::{NoTls, Row, types::ToSql};
-use r2d2_postgres::PostgresConnectionManager;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use dpo_api::model::DataPolicyOperationStatus;
 use sea_query::{PostgresQueryBuilder, UpdateStatement};
 use sea_query_postgres::{PostgresBinder, PostgresValues};
+use std::{future::Future, sync::Arc, time::Duration};
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
-
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type Connection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
 const MIGRATIONS: [(i64, &str); 9] = [
@@ -42,103 +47,180 @@ const MIGRATIONS: [(i64, &str); 9] = [
 /// Key of the advisory lock migrations run under ("dpo" in ASCII).
 const MIGRATION_LOCK: i64 = 0x64_70_6f;
 
+/// The channel on which new and handed-back exports are announced to every replica.
+pub const QUEUE_CHANNEL: &str = "dpo_export_queue";
+
+/// Prepared statements a pooled connection keeps before it forgets them all (list queries vary with
+/// their `$filter`, so the cache must not grow without bound).
+const STATEMENTS_PER_CONNECTION: usize = 512;
+
 /// Operations, users and the export queue in a PostgreSQL database.
-#[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    config: tokio_postgres::Config,
+    /// Runs every statement; shut down in the background when the store is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads, which a caller's async thread may not do.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// The SQLSTATE of a database error, if it is one.
-fn sqlstate(e: &postgres::Error) -> Option<&postgres::error::SqlState> {
-    e.code()
-}
-
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL), with up to `connections` pooled connections, and brings
     /// the schema up to date.
     pub fn open(url: &str, connections: u32) -> Result<PostgresStore, StoreError> {
-        let config: postgres::Config = url.parse().map_err(|e| backend(format!("the database URL: {e}")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool = r2d2::Pool::builder()
-            .max_size(connections.max(2))
-            .connection_timeout(std::time::Duration::from_secs(10))
-            .build(manager)
-            .map_err(|e| backend(format!("connecting to the database: {e}")))?;
-        let store = PostgresStore { pool };
-        store.migrate()?;
+        let config: tokio_postgres::Config = url.parse().map_err(|e| backend(format!("the database URL: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("dpo-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| backend(format!("starting the database runtime: {e}")))?;
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(connections.max(2) as usize)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| backend(format!("the database pool: {e}")))?;
+        let store = PostgresStore { pool, config, runtime: Some(runtime) };
+        let pool = store.pool.clone();
+        store.run(async move { migrate(&pool).await })?;
         Ok(store)
     }
 
-    /// Applies the migrations not applied yet, one transaction each, under the migration lock.
-    fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(backend)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(backend)?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS dpo_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL \
-             DEFAULT now())",
-        )
-        .map_err(backend)?;
-        let applied: Vec<i64> = tx
-            .query("SELECT version FROM dpo_migrations", &[])
-            .map_err(backend)?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        for (version, text) in MIGRATIONS {
-            if applied.contains(&version) {
-                continue;
-            }
-            tx.batch_execute(text).map_err(|e| backend(format!("migration {version:04}: {e}")))?;
-            tx.execute("INSERT INTO dpo_migrations (version) VALUES ($1)", &[&version]).map_err(backend)?;
-        }
-        tx.commit().map_err(backend)
+    /// Runs `work` on the store's runtime and waits for it on this thread.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let runtime = self.runtime.as_ref().ok_or_else(|| backend("the store is closed"))?;
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = answer.send(work.await);
+        });
+        answered.recv().map_err(|_| backend("the database task ended without an answer"))?
     }
 
-    fn conn(&self) -> Result<Connection, StoreError> {
-        self.pool.get().map_err(backend)
+    /// Runs `work` with a pooled connection.
+    fn with<T, F>(&self, work: impl FnOnce(deadpool_postgres::Client) -> F + Send + 'static) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        self.run(async move { work(connection(&pool).await?).await })
     }
 
-    /// Stores many operations (bulk loads: benchmarks, migrations from elsewhere).
+    /// Stores many operations in one transaction (bulk loads: benchmarks, migrations from elsewhere).
     pub fn insert_many(&self, records: &[OperationRecord]) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(backend)?;
-        for chunk in records.chunks(1000) {
-            execute(&mut tx, built(sql::insert_operations(chunk)))?;
-        }
-        tx.commit().map_err(backend)?;
+        self.in_transaction(records.chunks(1000).map(|chunk| built(sql::insert_operations(chunk))).collect())?;
         Ok(records.len())
     }
 
-    /// The row of a fenced write that matched nothing: gone, or claimed anew.
-    fn lost(conn: &mut impl postgres::GenericClient, id: Uuid) -> StoreError {
-        match get_operation(conn, id) {
-            Ok(None) => StoreError::Missing(id),
-            Ok(Some(_)) => StoreError::LeaseLost(id),
-            Err(e) => e,
-        }
-    }
-
+    /// Runs a fenced update that returns the record; a match of nothing means the claim is lost.
     fn finish(&self, claim: &Claim, update: UpdateStatement) -> Result<OperationRecord, StoreError> {
-        let mut conn = self.conn()?;
-        let found = query(&mut *conn, built(update), record)?.pop();
-        match found {
-            Some(op) => Ok(op),
-            None => Err(Self::lost(&mut *conn, claim.operation.id)),
-        }
+        let (id, statement) = (claim.operation.id, built(update));
+        self.with(move |conn| async move {
+            match query(&conn, statement, record).await?.pop() {
+                Some(op) => Ok(op),
+                None => Err(lost(&conn, id).await),
+            }
+        })
     }
 
+    /// Runs a fenced update; a match of nothing means the claim is lost.
     fn fenced(&self, claim: &Claim, update: UpdateStatement) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        match execute(&mut *conn, built(update))? {
-            0 => Err(Self::lost(&mut *conn, claim.operation.id)),
-            _ => Ok(()),
-        }
+        let (id, statement) = (claim.operation.id, built(update));
+        self.with(move |conn| async move {
+            match execute(&conn, statement).await? {
+                0 => Err(lost(&conn, id).await),
+                _ => Ok(()),
+            }
+        })
     }
+
+    /// Tells every replica's engine that an export waits.
+    async fn announce(conn: &impl GenericClient) -> Result<(), StoreError> {
+        conn.execute("SELECT pg_notify($1, '')", &[&QUEUE_CHANNEL]).await.map(|_| ()).map_err(backend)
+    }
+}
+
+/// A connection from `pool`, with its statement cache kept bounded.
+async fn connection(pool: &Pool) -> Result<deadpool_postgres::Client, StoreError> {
+    let conn = pool.get().await.map_err(|e| backend(format!("connecting to the database: {e}")))?;
+    if conn.statement_cache.size() > STATEMENTS_PER_CONNECTION {
+        conn.statement_cache.clear();
+    }
+    Ok(conn)
+}
+
+/// Applies the migrations not applied yet, in one transaction under the migration lock.
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    let mut conn = connection(pool).await?;
+    let tx = conn.transaction().await.map_err(backend)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS dpo_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL \
+         DEFAULT now())",
+    )
+    .await
+    .map_err(backend)?;
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM dpo_migrations", &[])
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for (version, text) in MIGRATIONS {
+        if applied.contains(&version) {
+            continue;
+        }
+        tx.batch_execute(text).await.map_err(|e| backend(format!("migration {version:04}: {e}")))?;
+        tx.execute("INSERT INTO dpo_migrations (version) VALUES ($1)", &[&version]).await.map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)
+}
+
+/// How long a failed listening connection waits before it is made again.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// One listening connection: `LISTEN`, then a wake-up per notification until the connection fails.
+async fn listen_once(config: &tokio_postgres::Config, wake: &Notify) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(AsyncMessage::Notification(_)) => {
+                    if sender.send(()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {QUEUE_CHANNEL}")).await?;
+    while notifications.recv().await.is_some() {
+        wake.notify_one();
+    }
+    driver.abort();
+    Ok(())
 }
 
 /// A statement as PostgreSQL text and values.
@@ -154,27 +236,34 @@ fn built(statement: impl Into<Statement>) -> Built {
     Built(text, values)
 }
 
-fn params(values: &PostgresValues) -> Vec<&(dyn ToSql + Sync)> {
-    values.as_params()
-}
-
-fn execute(conn: &mut impl postgres::GenericClient, Built(text, values): Built) -> Result<u64, StoreError> {
-    conn.execute(text.as_str(), &params(&values)).map_err(|e| match sqlstate(&e) {
-        Some(code) if *code == postgres::error::SqlState::UNIQUE_VIOLATION => StoreError::Duplicate(Uuid::nil()),
+async fn execute(conn: &impl GenericClient, Built(text, values): Built) -> Result<u64, StoreError> {
+    let statement = conn.prepare_cached(&text).await.map_err(backend)?;
+    conn.execute(&statement, &values.as_params()).await.map_err(|e| match e.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Duplicate(Uuid::nil()),
         _ => backend(e),
     })
 }
 
-fn query<T>(
-    conn: &mut impl postgres::GenericClient,
+async fn query<T>(
+    conn: &impl GenericClient,
     Built(text, values): Built,
     read: impl Fn(&Row) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    conn.query(text.as_str(), &params(&values)).map_err(backend)?.iter().map(read).collect()
+    let statement = conn.prepare_cached(&text).await.map_err(backend)?;
+    conn.query(&statement, &values.as_params()).await.map_err(backend)?.iter().map(read).collect()
 }
 
-fn get_operation(conn: &mut impl postgres::GenericClient, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-    Ok(query(conn, built(sql::get_operation(id)), record)?.pop())
+async fn get_operation(conn: &impl GenericClient, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
+    Ok(query(conn, built(sql::get_operation(id)), record).await?.pop())
+}
+
+/// Why a fenced write matched nothing: the operation is gone, or was claimed anew.
+async fn lost(conn: &impl GenericClient, id: Uuid) -> StoreError {
+    match get_operation(conn, id).await {
+        Ok(None) => StoreError::Missing(id),
+        Ok(Some(_)) => StoreError::LeaseLost(id),
+        Err(e) => e,
+    }
 }
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -183,7 +272,7 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
 }
 
-fn corrupt(e: postgres::Error) -> StoreError {
+fn corrupt(e: tokio_postgres::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
@@ -219,57 +308,103 @@ fn count(row: &Row) -> Result<u64, StoreError> {
     Ok(u64::try_from(row.try_get::<_, i64>(0).map_err(corrupt)?).unwrap_or_default())
 }
 
+fn user(row: &Row) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: row.try_get(0).map_err(corrupt)?,
+        user_principal_name: row.try_get(1).map_err(corrupt)?,
+        display_name: row.try_get(2).map_err(corrupt)?,
+        mail: row.try_get(3).map_err(corrupt)?,
+    })
+}
+
+fn activity(row: &Row) -> Result<(i64, ActivityRecord), StoreError> {
+    let occurred: String = row.try_get(2).map_err(corrupt)?;
+    let detail: String = row.try_get(4).map_err(corrupt)?;
+    Ok((
+        row.try_get(0).map_err(corrupt)?,
+        ActivityRecord {
+            user_id: row.try_get(1).map_err(corrupt)?,
+            occurred_at: parse_time(&occurred)?,
+            kind: row.try_get(3).map_err(corrupt)?,
+            detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        },
+    ))
+}
+
+fn exported_object(row: &Row) -> Result<ExportedObject, StoreError> {
+    Ok(ExportedObject {
+        path: row.try_get(0).map_err(corrupt)?,
+        size: u64::try_from(row.try_get::<_, i64>(1).map_err(corrupt)?).unwrap_or_default(),
+        sha256: row.try_get(2).map_err(corrupt)?,
+        etag: row.try_get(3).map_err(corrupt)?,
+    })
+}
+
 impl Operations for PostgresStore {
     fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
-        match execute(&mut *self.conn()?, built(sql::insert_operations(std::slice::from_ref(r)))) {
-            Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(r.id)),
-            other => other.map(|_| ()),
-        }
+        let (id, statement, queued) = (
+            r.id,
+            built(sql::insert_operations(std::slice::from_ref(r))),
+            r.status == DataPolicyOperationStatus::NotStarted,
+        );
+        self.with(move |conn| async move {
+            match execute(&conn, statement).await {
+                Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
+                Err(e) => Err(e),
+                // Announced after the commit (autocommit): a replica woken by it finds the row.
+                Ok(_) if queued => Self::announce(&conn).await,
+                Ok(_) => Ok(()),
+            }
+        })
     }
 
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-        get_operation(&mut *self.conn()?, id)
+        self.with(move |conn| async move { get_operation(&conn, id).await })
     }
 
     fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError> {
-        query(&mut *self.conn()?, built(sql::select_operations(request)), record)
+        let statement = built(sql::select_operations(request));
+        self.with(move |conn| async move { query(&conn, statement, record).await })
     }
 
     fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
-        let counted = query(&mut *self.conn()?, built(sql::count_operations(tenant, filter, search)), count)?;
-        Ok(counted.first().copied().unwrap_or_default())
+        let statement = built(sql::count_operations(tenant, filter, search));
+        self.with(
+            move |conn| async move { Ok(query(&conn, statement, count).await?.first().copied().unwrap_or_default()) },
+        )
     }
 
     fn replace(&self, r: &OperationRecord) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        if execute(&mut *conn, built(sql::replace_operation(r)))? == 1 {
-            return Ok(());
-        }
-        match get_operation(&mut *conn, r.id)? {
-            None => Err(StoreError::Missing(r.id)),
-            Some(now) => Err(StoreError::VersionMismatch {
-                id: r.id,
-                expected: r.version.saturating_sub(1),
-                actual: now.version,
-            }),
-        }
+        let (id, expected, statement) = (r.id, r.version.saturating_sub(1), built(sql::replace_operation(r)));
+        self.with(move |conn| async move {
+            if execute(&conn, statement).await? == 1 {
+                return Ok(());
+            }
+            match get_operation(&conn, id).await? {
+                None => Err(StoreError::Missing(id)),
+                Some(now) => Err(StoreError::VersionMismatch { id, expected, actual: now.version }),
+            }
+        })
     }
 
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        if execute(&mut *conn, built(sql::delete_operation(id, version)))? == 1 {
-            return Ok(());
-        }
-        match (get_operation(&mut *conn, id)?, version) {
-            (Some(now), Some(expected)) => Err(StoreError::VersionMismatch { id, expected, actual: now.version }),
-            _ => Err(StoreError::Missing(id)),
-        }
+        let statement = built(sql::delete_operation(id, version));
+        self.with(move |conn| async move {
+            if execute(&conn, statement).await? == 1 {
+                return Ok(());
+            }
+            match (get_operation(&conn, id).await?, version) {
+                (Some(now), Some(expected)) => Err(StoreError::VersionMismatch { id, expected, actual: now.version }),
+                _ => Err(StoreError::Missing(id)),
+            }
+        })
     }
 }
 
 impl JobQueue for PostgresStore {
     fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError> {
-        Ok(query(&mut *self.conn()?, built(sql::claim(owner, &now, &until)), claim)?.pop())
+        let statement = built(sql::claim(owner, &now, &until));
+        self.with(move |conn| async move { Ok(query(&conn, statement, claim).await?.pop()) })
     }
 
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
@@ -289,50 +424,70 @@ impl JobQueue for PostgresStore {
     }
 
     fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        self.finish(claim, sql::release(claim)).map(|_| ())
+        self.finish(claim, sql::release(claim))?;
+        // Another replica may take it over at once.
+        self.with(|conn| async move { Self::announce(&conn).await })
     }
 
     fn expire_leases_of_others(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        execute(&mut *self.conn()?, built(sql::expire_leases_of_others(owner, &now)))
+        let statement = built(sql::expire_leases_of_others(owner, &now));
+        self.with(move |conn| async move { execute(&conn, statement).await })
+    }
+
+    /// Listens on [`QUEUE_CHANNEL`] for as long as the store lives, making the connection again after a
+    /// failure. A missed announcement costs only time: the engine also polls.
+    fn watch(&self, wake: Arc<Notify>, log: slog::Logger) -> Result<(), StoreError> {
+        let runtime = self.runtime.as_ref().ok_or_else(|| backend("the store is closed"))?;
+        let config = self.config.clone();
+        runtime.spawn(async move {
+            loop {
+                match listen_once(&config, &wake).await {
+                    Ok(()) => slog::warn!(log, "the database closed the connection listening for exports"),
+                    Err(e) => slog::warn!(log, "listening for exports failed"; "error" => %e),
+                }
+                // Whatever was announced meanwhile is found by looking.
+                wake.notify_one();
+                tokio::time::sleep(LISTEN_RETRY).await;
+            }
+        });
+        Ok(())
+    }
+}
+
+impl PostgresStore {
+    /// Runs `statements` in one transaction.
+    fn in_transaction(&self, statements: Vec<Built>) -> Result<(), StoreError> {
+        self.with(move |mut conn| async move {
+            let tx = conn.transaction().await.map_err(backend)?;
+            for statement in statements {
+                execute(&tx, statement).await?;
+            }
+            tx.commit().await.map_err(backend)
+        })
     }
 }
 
 impl Directory for PostgresStore {
     fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(backend)?;
-        for chunk in users.chunks(500) {
-            execute(&mut tx, built(sql::upsert_users(tenant, chunk)))?;
-        }
-        tx.commit().map_err(backend)?;
+        self.in_transaction(users.chunks(500).map(|chunk| built(sql::upsert_users(tenant, chunk))).collect())?;
         Ok(users.len())
     }
 
     fn find_user(&self, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
-        let read = |row: &Row| -> Result<UserRecord, StoreError> {
-            Ok(UserRecord {
-                id: row.try_get(0).map_err(corrupt)?,
-                user_principal_name: row.try_get(1).map_err(corrupt)?,
-                display_name: row.try_get(2).map_err(corrupt)?,
-                mail: row.try_get(3).map_err(corrupt)?,
-            })
-        };
-        Ok(query(&mut *self.conn()?, built(sql::find_user(tenant, id_or_upn)), read)?.pop())
+        let statement = built(sql::find_user(tenant, id_or_upn));
+        self.with(move |conn| async move { Ok(query(&conn, statement, user).await?.pop()) })
     }
 
     fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(backend)?;
-        for chunk in activities.chunks(500) {
-            execute(&mut tx, built(sql::add_activities(tenant, chunk)))?;
-        }
-        tx.commit().map_err(backend)?;
+        self.in_transaction(activities.chunks(500).map(|chunk| built(sql::add_activities(tenant, chunk))).collect())?;
         Ok(activities.len())
     }
 
     fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError> {
-        let counted = query(&mut *self.conn()?, built(sql::count_activities(tenant, user_id)), count)?;
-        Ok(counted.first().copied().unwrap_or_default())
+        let statement = built(sql::count_activities(tenant, user_id));
+        self.with(
+            move |conn| async move { Ok(query(&conn, statement, count).await?.first().copied().unwrap_or_default()) },
+        )
     }
 
     fn activities(
@@ -342,44 +497,28 @@ impl Directory for PostgresStore {
         after: i64,
         limit: u64,
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
-        let read = |row: &Row| -> Result<(i64, ActivityRecord), StoreError> {
-            let occurred: String = row.try_get(2).map_err(corrupt)?;
-            let detail: String = row.try_get(4).map_err(corrupt)?;
-            Ok((
-                row.try_get(0).map_err(corrupt)?,
-                ActivityRecord {
-                    user_id: row.try_get(1).map_err(corrupt)?,
-                    occurred_at: parse_time(&occurred)?,
-                    kind: row.try_get(3).map_err(corrupt)?,
-                    detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                },
-            ))
-        };
-        query(&mut *self.conn()?, built(sql::activities(tenant, user_id, after, limit)), read)
+        let statement = built(sql::activities(tenant, user_id, after, limit));
+        self.with(move |conn| async move { query(&conn, statement, activity).await })
     }
 }
 
 impl ExportLedger for PostgresStore {
     fn record_exported(&self, claim: &Claim, object: &ExportedObject) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(backend)?;
-        // The fence locks the operation's row until commit: a new claim cannot slip in between.
-        if execute(&mut tx, built(sql::fence(claim)))? == 0 {
-            return Err(Self::lost(&mut tx, claim.operation.id));
-        }
-        execute(&mut tx, built(sql::record_exported(claim.operation.id, object)))?;
-        tx.commit().map_err(backend)
+        let id = claim.operation.id;
+        let (fence, record) = (built(sql::fence(claim)), built(sql::record_exported(id, object)));
+        self.with(move |mut conn| async move {
+            let tx = conn.transaction().await.map_err(backend)?;
+            // The fence locks the operation's row until commit: a new claim cannot slip in between.
+            if execute(&tx, fence).await? == 0 {
+                return Err(lost(&tx, id).await);
+            }
+            execute(&tx, record).await?;
+            tx.commit().await.map_err(backend)
+        })
     }
 
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
-        let read = |row: &Row| -> Result<ExportedObject, StoreError> {
-            Ok(ExportedObject {
-                path: row.try_get(0).map_err(corrupt)?,
-                size: u64::try_from(row.try_get::<_, i64>(1).map_err(corrupt)?).unwrap_or_default(),
-                sha256: row.try_get(2).map_err(corrupt)?,
-                etag: row.try_get(3).map_err(corrupt)?,
-            })
-        };
-        query(&mut *self.conn()?, built(sql::exported(operation)), read)
+        let statement = built(sql::exported(operation));
+        self.with(move |conn| async move { query(&conn, statement, exported_object).await })
     }
 }
