@@ -43,12 +43,32 @@ fn failed(what: &str, e: impl std::fmt::Display) -> ClusterError {
     ClusterError(format!("{what}: {e}"))
 }
 
-/// The folder of PostgreSQL's server programs.
+/// The folder of PostgreSQL's server programs: what `pg_config --bindir` names, else the newest
+/// `/usr/lib/postgresql/<version>/bin` (Debian's layout).
 pub fn bin_dir() -> Result<PathBuf, ClusterError> {
-    let out = Command::new("pg_config").arg("--bindir").output().map_err(|e| {
-        failed("running pg_config (install PostgreSQL: apt-get install postgresql; or set DPO_TEST_DATABASE_URL)", e)
-    })?;
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    let named = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let debian = || {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join("bin"))
+            .collect();
+        versions.sort();
+        versions.pop()
+    };
+    named
+        .filter(|bin| bin.join("initdb").exists())
+        .or_else(debian)
+        .filter(|bin| bin.join("initdb").exists())
+        .ok_or_else(|| {
+            ClusterError("no PostgreSQL server programs (install them: apt-get install postgresql; or set DPO_TEST_DATABASE_URL)".into())
+        })
 }
 
 fn is_root() -> bool {

@@ -4,9 +4,11 @@
 //! (openapi-spec-validator from PyPI, in `.tools/venv`), schemathesis (PyPI, same venv) against a live
 //! server, and every test of the workspace, with Azurite and Microsoft's JavaScript Graph SDK (from npm, in
 //! `.tools/node_modules`) and Python Graph SDK (msgraph-sdk from PyPI, in `.tools/venv`) for the export and
-//! interop tests.
+//! interop tests; then the end-to-end suites once more over a throwaway PostgreSQL cluster (Debian's
+//! `postgresql` package, installed if missing).
 
 use anyhow::{Context, bail};
+use dpo_test_support::postgres_cluster::{self, Cluster, DATABASE_URL_VARIABLE};
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -107,11 +109,23 @@ pub fn run_all() -> anyhow::Result<()> {
     let graph_sdk = npm_tool(GRAPH_SDK, "@microsoft/microsoft-graph-client/package.json")?;
     let graph_sdk = graph_sdk.parent().map(Path::to_path_buf).unwrap_or_default();
     let python_graph_sdk = python_tool(PYTHON_GRAPH_SDK, "msgraph-sdk.installed")?.join("python");
-    let (passed, failed) = cargo_test(&[
-        ("DPO_AZURITE", azurite),
-        ("DPO_GRAPH_SDK", graph_sdk),
-        ("DPO_PYTHON_GRAPH_SDK", python_graph_sdk),
-    ])?;
+    // One throwaway PostgreSQL cluster for the whole run: the replica tests use it in the first pass, and
+    // the second pass runs the end-to-end suites over it instead of SQLite.
+    let cluster = postgres_cluster()?;
+    let tools = [
+        ("DPO_AZURITE", azurite.into_os_string()),
+        ("DPO_GRAPH_SDK", graph_sdk.into_os_string()),
+        ("DPO_PYTHON_GRAPH_SDK", python_graph_sdk.into_os_string()),
+        (DATABASE_URL_VARIABLE, cluster.url.clone().into()),
+    ];
+    println!("==> cargo test (SQLite)");
+    let (mut passed, mut failed) = cargo_test(&["--workspace"], &tools)?;
+    println!("==> cargo test (the end-to-end suites over PostgreSQL)");
+    let mut on_postgres = tools.to_vec();
+    on_postgres.push(("DPO_TEST_STORE", "postgres".into()));
+    let (p, f) = cargo_test(&END_TO_END_SUITES, &on_postgres)?;
+    (passed, failed) = (passed + p, failed + f);
+    drop(cluster);
     // One closing line for the whole run (cargo prints one per test binary, the last often a doc-test
     // binary with nothing in it).
     println!("tests: {passed} passed, {failed} failed");
@@ -187,12 +201,54 @@ fn conformance() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs every test of the workspace, echoing cargo's output, and adds up its per-binary results.
-fn cargo_test(env: &[(&str, PathBuf)]) -> anyhow::Result<(u64, u64)> {
+/// The end-to-end suites, which run once over each store.
+const END_TO_END_SUITES: [&str; 22] = [
+    "-p",
+    "dpo",
+    "--test",
+    "roundtrip",
+    "--test",
+    "wire",
+    "--test",
+    "odata",
+    "--test",
+    "semantics",
+    "--test",
+    "auth",
+    "--test",
+    "export",
+    "--test",
+    "hardening",
+    "--test",
+    "graph_sdk",
+    "-p",
+    "dpo-cli",
+    "--test",
+    "cli",
+];
+
+/// A throwaway PostgreSQL cluster for the run, installing Debian's `postgresql` package first if the
+/// machine has no PostgreSQL and this runs as root.
+fn postgres_cluster() -> anyhow::Result<Cluster> {
+    if postgres_cluster::bin_dir().is_err() {
+        run(
+            "apt-get install postgresql",
+            Command::new("sh")
+                .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql"]),
+        )?;
+    }
+    println!("==> start a PostgreSQL cluster for the tests");
+    Cluster::start(false).map_err(|e| anyhow::anyhow!("starting PostgreSQL: {e}"))
+}
+
+/// Runs `cargo test` with `selection` (packages and test targets), echoing cargo's output, and adds up
+/// its per-binary results.
+fn cargo_test(selection: &[&str], env: &[(&str, std::ffi::OsString)]) -> anyhow::Result<(u64, u64)> {
     use std::io::{BufRead, BufReader};
-    println!("==> cargo test");
     let mut child = cargo()
-        .args(["test", "--workspace", "--no-fail-fast"])
+        .arg("test")
+        .args(selection)
+        .arg("--no-fail-fast")
         .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
         .current_dir(workspace_root())
         .stdout(std::process::Stdio::piped())

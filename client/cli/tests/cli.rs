@@ -1,12 +1,11 @@
-//! The `dpo` binary against a real dpo server (real SQLite, real export to a local folder).
+//! The `dpo` binary against a real dpo server (real SQLite or PostgreSQL, real export to a local folder).
 
 use dpo_server::{
     ServerConfig,
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
-    server::start_with_store,
-    store::{Directory, Stores, UserRecord, sqlite::SqliteStore},
+    store::UserRecord,
 };
-use std::{path::Path, sync::Arc};
+use std::path::Path;
 
 struct Run {
     code: i32,
@@ -28,20 +27,13 @@ async fn dpo(base_url: &str, token: Option<&str>, args: &[&str]) -> Run {
     }
 }
 
-/// A server with user alice (a drive of two files) that runs exports, and an administrator's token.
+/// A server with user alice (a drive of two files) that runs exports, and an administrator's token. It
+/// runs over SQLite in `state`, or over a fresh PostgreSQL database with `DPO_TEST_STORE=postgres` (as
+/// `cargo xtask test` runs the suites a second time).
 async fn server(state: &Path) -> (dpo_server::RunningServer, String) {
-    let store = Arc::new(SqliteStore::open(state).unwrap());
-    store
-        .upsert_users(
-            LOCAL_TENANT,
-            &[UserRecord {
-                id: "alice".into(),
-                user_principal_name: "alice@contoso.example".into(),
-                display_name: None,
-                mail: None,
-            }],
-        )
-        .unwrap();
+    let database = std::env::var("DPO_TEST_STORE")
+        .is_ok_and(|s| s == "postgres")
+        .then(|| dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster"));
     let drive = dpo_server::export::sources::drive_dir(&state.join("drives"), LOCAL_TENANT, "alice");
     std::fs::create_dir_all(drive.join("Documents")).unwrap();
     std::fs::write(drive.join("Documents/cv.docx"), vec![42u8; 200_000]).unwrap();
@@ -51,9 +43,18 @@ async fn server(state: &Path) -> (dpo_server::RunningServer, String) {
         retry_after_seconds: 1,
         log_level: "error".into(),
         export_workers: 1,
+        database,
         ..Default::default()
     };
-    let server = start_with_store(config, Stores::over(store)).await.unwrap();
+    let server = dpo_server::start(config).await.unwrap();
+    let alice = UserRecord {
+        id: "alice".into(),
+        user_principal_name: "alice@contoso.example".into(),
+        display_name: None,
+        mail: None,
+    };
+    let directory = server.stores().directory;
+    tokio::task::spawn_blocking(move || directory.upsert_users(LOCAL_TENANT, &[alice])).await.unwrap().unwrap();
     let token = mint_local(state, &MintRequest::admin(LOCAL_TENANT)).unwrap();
     (server, token)
 }

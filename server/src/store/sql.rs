@@ -294,13 +294,15 @@ pub fn claim_columns() -> Vec<&'static str> {
     COLUMNS.iter().copied().chain(["attempt"]).collect()
 }
 
-/// The claim: the oldest operation that is `notStarted`, or `running` with a lease that ended by `now`,
-/// becomes `running` for `owner` until `until`, one attempt and one version further. Rows another
-/// transaction is claiming are skipped (`FOR UPDATE SKIP LOCKED`; SQLite has one writer and no locks).
+/// The claim: the oldest operation that is `notStarted`, or `running` with a lease that ended by `now`
+/// (or with none: running before leases existed), becomes `running` for `owner` until `until`, one
+/// attempt and one version further. Rows another transaction is claiming are skipped (`FOR UPDATE SKIP
+/// LOCKED`; SQLite has one writer and no locks).
 pub fn claim(owner: &str, now: &DateTime<Utc>, until: &DateTime<Utc>) -> UpdateStatement {
-    let waiting = Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::NotStarted)).or(Expr::col("status")
-        .eq(status_ordinal(DataPolicyOperationStatus::Running))
-        .and(Expr::col("lease_expires").lte(timestamp(now))));
+    let lease_ended = Expr::col("lease_expires").is_null().or(Expr::col("lease_expires").lte(timestamp(now)));
+    let waiting = Expr::col("status")
+        .eq(status_ordinal(DataPolicyOperationStatus::NotStarted))
+        .or(Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::Running)).and(lease_ended));
     let mut oldest = Query::select();
     oldest
         .column("id")
