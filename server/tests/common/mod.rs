@@ -5,7 +5,12 @@ use std::{
     io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Instant,
 };
+
+/// Lines a server logged, each with the moment the test read it.
+pub type Log = Arc<Mutex<Vec<(Instant, String)>>>;
 
 /// A running `dpo-server serve`.
 pub struct Server {
@@ -13,6 +18,21 @@ pub struct Server {
     pub child: Child,
     /// Its base URL, as it printed it.
     pub base: String,
+    /// What it logged so far (with [`serve_logged`]).
+    pub log: Log,
+}
+
+impl Server {
+    /// The lines logged so far that contain `text`.
+    pub fn logged(&self, text: &str) -> Vec<(Instant, String)> {
+        logged(&self.log, text)
+    }
+}
+
+/// The lines of `log` so far that contain `text`.
+pub fn logged(log: &Log, text: &str) -> Vec<(Instant, String)> {
+    let lines = log.lock().unwrap_or_else(|p| p.into_inner());
+    lines.iter().filter(|(_, line)| line.contains(text)).cloned().collect()
 }
 
 impl Drop for Server {
@@ -35,16 +55,29 @@ pub fn serve_with_open_files(state: &Path, open_files: u64, extra: &[&str]) -> S
     serve_command(command, state, extra)
 }
 
+/// Like [`serve`], logging at `info`: every line it logs is kept in [`Server::log`].
+pub fn serve_logged(state: &Path, extra: &[&str]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dpo-server"));
+    command.stderr(Stdio::piped());
+    let mut server = serve_command(command, state, &[&["--log-level", "info"], extra].concat());
+    let stderr = server.child.stderr.take().expect("stderr");
+    let log = server.log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), line));
+        }
+    });
+    server
+}
+
 fn serve_command(mut command: Command, state: &Path, extra: &[&str]) -> Server {
-    let mut child = command
-        .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--retry-after", "1", "--state-dir"])
-        .arg(state)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dpo-server starts");
+    command.args(["serve", "--bind", "127.0.0.1:0", "--retry-after", "1", "--state-dir"]).arg(state);
+    if !extra.contains(&"--log-level") {
+        command.args(["--log-level", "error"]);
+    }
+    let mut child = command.args(extra).stdout(Stdio::piped()).spawn().expect("dpo-server starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("it says where it listens");
     let base = line.trim().rsplit(' ').next().expect("a URL").to_string();
-    Server { child, base }
+    Server { child, base, log: Log::default() }
 }

@@ -1,0 +1,326 @@
+//! Several `dpo-server` replicas over one PostgreSQL database (a fresh database in the throwaway test
+//! cluster, or in `DPO_TEST_DATABASE_URL`'s): they share the export queue, survive the loss of any one of
+//! them, cancel an export wherever it runs, hand running exports over on SIGTERM, and migrate a fresh
+//! database together.
+
+mod common;
+
+use common::{Log, Server, serve_logged};
+use dpo_server::{
+    auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
+    export::sources::drive_dir,
+    store::postgres::PostgresStore,
+};
+use sha2::{Digest, Sha256};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+/// A state folder several replicas share (token key, drives, local exports), and their database.
+struct Shared {
+    state: tempfile::TempDir,
+    database: String,
+    http: reqwest::Client,
+}
+
+impl Shared {
+    /// Users `(id, size of their one big drive file)`, imported into a fresh database.
+    fn new(users: &[(String, usize)]) -> Shared {
+        let state = tempfile::tempdir().unwrap();
+        let database = dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster");
+        let listed: Vec<serde_json::Value> = users
+            .iter()
+            .map(|(id, _)| serde_json::json!({"id": id, "userPrincipalName": format!("{id}@contoso.example")}))
+            .collect();
+        let file = state.path().join("users.json");
+        std::fs::write(&file, serde_json::to_vec(&listed).unwrap()).unwrap();
+        let imported = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
+            .args(["users", "import"])
+            .arg(&file)
+            .args(["--database", &database])
+            .status()
+            .unwrap();
+        assert!(imported.success(), "users imported into the database");
+        for (id, size) in users {
+            let drive = drive_dir(&state.path().join("drives"), LOCAL_TENANT, id);
+            std::fs::create_dir_all(&drive).unwrap();
+            let block: Vec<u8> = (0..*size as u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+            std::fs::write(drive.join("data.bin"), block).unwrap();
+            std::fs::write(drive.join("notes.txt"), format!("notes of {id}")).unwrap();
+        }
+        // The key is made before any replica starts, so that they all find the same one.
+        let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
+        Shared { state, database, http }
+    }
+
+    /// A replica over the shared state and database, logging at `info`.
+    fn replica(&self, extra: &[&str]) -> Server {
+        serve_logged(self.state.path(), &[&["--database", &self.database], extra].concat())
+    }
+
+    /// Where the exports go (under the default local export root).
+    fn exports(&self) -> PathBuf {
+        self.state.path().join("exports/run")
+    }
+
+    fn location(&self) -> String {
+        format!("file://{}/", self.exports().display())
+    }
+
+    async fn submit(&self, replica: &Server, user: &str) -> String {
+        let accepted = self
+            .http
+            .post(format!("{}/v1.0/users/{user}/exportPersonalData", replica.base))
+            .json(&serde_json::json!({ "storageLocation": self.location() }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status().as_u16(), 202, "export of {user} accepted");
+        accepted.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string()
+    }
+
+    async fn operation(&self, replica: &Server, id: &str) -> (u16, serde_json::Value) {
+        let response = self.http.get(format!("{}/v1.0/dataPolicyOperations/{id}", replica.base)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    async fn count(&self, replica: &Server, status: &str) -> u64 {
+        let url = format!("{}/v1.0/dataPolicyOperations/$count", replica.base);
+        let filter = format!("status eq '{status}'");
+        let text = self.http.get(url).query(&[("$filter", filter)]).send().await.unwrap().text().await.unwrap();
+        text.trim().parse().unwrap_or_else(|_| panic!("a count: {text}"))
+    }
+
+    /// Waits until the operation is running with some progress, as `replica` answers.
+    async fn wait_running(&self, replica: &Server, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, op) = self.operation(replica, id).await;
+            if op["status"] == "running" && op["progress"].as_f64().unwrap_or(0.0) > 0.0 {
+                return;
+            }
+            assert!(op["status"] != "complete", "finished too soon: {op}");
+            assert!(Instant::now() < deadline, "never ran: {op}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_final(&self, replica: &Server, id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (_, op) = self.operation(replica, id).await;
+            if op["status"] == "complete" || op["status"] == "failed" {
+                return op;
+            }
+            assert!(Instant::now() < deadline, "did not finish: {op}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Checks an export folder against its manifest: exactly the listed objects, each once, each with its
+/// SHA-256.
+fn verify_export(folder: &Path) {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).expect("a manifest")).unwrap();
+    let mut listed = BTreeSet::new();
+    for object in manifest["objects"].as_array().unwrap() {
+        let path = object["path"].as_str().unwrap();
+        assert!(listed.insert(path.to_string()), "{path} listed twice in {}", folder.display());
+        let bytes = std::fs::read(folder.join(path)).unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap(), "{path}");
+    }
+    let on_disk: BTreeSet<String> = walkdir::WalkDir::new(folder)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(folder).unwrap().to_string_lossy().into_owned())
+        .filter(|p| p != "manifest.json")
+        .collect();
+    assert_eq!(on_disk, listed, "{} holds exactly what its manifest lists", folder.display());
+}
+
+/// The value logged for `key` in a log line (`key: value, ...`).
+fn logged_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("{key}: "))? + key.len() + 2;
+    let rest = &line[start..];
+    Some(rest[..rest.find([',', ' ']).unwrap_or(rest.len())].trim())
+}
+
+/// One run of an export by one replica, from the log: when it started and, if it ended, when.
+#[derive(Debug, Clone)]
+struct Run {
+    replica: usize,
+    attempt: u64,
+    started: Instant,
+    ended: Option<Instant>,
+}
+
+/// Every run of every export in the replicas' logs, by operation.
+fn runs(logs: &[&Log]) -> BTreeMap<String, Vec<Run>> {
+    const ENDS: [&str; 4] = ["export complete", "export cancelled", "export taken over", "export failed"];
+    let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    for (replica, log) in logs.iter().enumerate() {
+        let lines = common::logged(log, "export");
+        for (at, line) in &lines {
+            let Some(op) = logged_value(line, "operation") else { continue };
+            if line.contains("export started") {
+                let attempt = logged_value(line, "attempt").and_then(|a| a.parse().ok()).expect("an attempt");
+                runs.entry(op.to_string()).or_default().push(Run { replica, attempt, started: *at, ended: None });
+            } else if ENDS.iter().any(|end| line.contains(end)) {
+                let run = runs
+                    .get_mut(op)
+                    .and_then(|r| r.iter_mut().rev().find(|r| r.replica == replica && r.ended.is_none()));
+                if let Some(run) = run {
+                    run.ended = Some(*at);
+                }
+            }
+        }
+    }
+    runs
+}
+
+fn sigterm(server: &Server) {
+    let sent = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+}
+
+#[tokio::test]
+async fn three_replicas_share_300_exports_and_lose_none_when_one_is_killed() {
+    // Thirty users; every sixth has a 6 MiB file, so that exports are still running when a replica dies.
+    let users: Vec<(String, usize)> =
+        (0..30).map(|i| (format!("user{i}"), if i % 6 == 0 { 6 << 20 } else { 256 << 10 })).collect();
+    let shared = Shared::new(&users);
+    let args = ["--export-workers", "2", "--export-lease", "3"];
+    let mut replicas: Vec<Option<Server>> = (0..3).map(|_| Some(shared.replica(&args))).collect();
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let replica = replicas[i % 3].as_ref().unwrap();
+        ids.push(shared.submit(replica, &users[i % users.len()].0).await);
+    }
+
+    // Once the victim is in the middle of an export, SIGKILL it.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let victim = loop {
+        let server = replicas[1].as_ref().unwrap();
+        let open: Vec<Run> = runs(&[&server.log]).into_values().flatten().filter(|r| r.ended.is_none()).collect();
+        if !open.is_empty() {
+            break replicas[1].take().unwrap();
+        }
+        assert!(Instant::now() < deadline, "replica 1 never ran an export");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let victim_log = victim.log.clone();
+    drop(victim); // kill -9
+    let killed_at = Instant::now();
+
+    let survivor = replicas[0].as_ref().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while shared.count(survivor, "complete").await + shared.count(survivor, "failed").await < 300 {
+        assert!(Instant::now() < deadline, "not every export finished");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(shared.count(survivor, "complete").await, 300, "every export completed");
+    assert_eq!(shared.count(survivor, "running").await, 0, "none is left running");
+    for id in &ids {
+        verify_export(&shared.exports().join(id));
+    }
+
+    // No export ever ran in two places at once: each run began after the one before it ended (the
+    // killed replica's runs end when it was killed).
+    let everyone = [&replicas[0].as_ref().unwrap().log, &victim_log, &replicas[2].as_ref().unwrap().log];
+    let runs = runs(&everyone);
+    assert_eq!(runs.len(), 300, "every export ran");
+    let mut taken_over = 0;
+    for (op, mut list) in runs {
+        list.sort_by_key(|r| r.started);
+        for pair in list.windows(2) {
+            let before = pair[0].ended.or((pair[0].replica == 1).then_some(killed_at));
+            let before = before.unwrap_or_else(|| panic!("{op}: a run on a live replica never ended: {list:?}"));
+            assert!(pair[1].started >= before, "{op} ran twice at once: {list:?}");
+            assert!(pair[1].attempt > pair[0].attempt, "{op}: every claim is a new attempt: {list:?}");
+        }
+        if list.len() > 1 {
+            taken_over += 1;
+        }
+        assert!(list.last().unwrap().ended.is_some(), "{op}: its last run ended: {list:?}");
+    }
+    assert!(taken_over >= 1, "the exports the killed replica was running were taken over");
+}
+
+#[tokio::test]
+async fn a_delete_on_one_replica_cancels_the_export_running_on_another() {
+    let shared = Shared::new(&[("alice".into(), 128 << 20)]);
+    let front = shared.replica(&["--export-workers", "0"]);
+    let worker = shared.replica(&["--export-workers", "1"]);
+    let id = shared.submit(&front, "alice").await;
+    shared.wait_running(&front, &id).await;
+    let deleted = shared.http.delete(format!("{}/v1.0/dataPolicyOperations/{id}", front.base)).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while worker.logged("export cancelled").is_empty() {
+        assert!(Instant::now() < deadline, "the worker did not stop the export");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(shared.operation(&worker, &id).await.0, 404, "gone on every replica");
+    let folder = shared.exports().join(&id);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while folder.exists() {
+        assert!(Instant::now() < deadline, "the cancelled export's files were not removed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_hands_running_exports_to_another_replica_at_once() {
+    let shared = Shared::new(&[("alice".into(), 128 << 20)]);
+    // A long lease: only the hand-over can explain a quick resumption.
+    let args = ["--export-workers", "1", "--export-lease", "120"];
+    let mut leaving = shared.replica(&args);
+    let id = shared.submit(&leaving, "alice").await;
+    shared.wait_running(&leaving, &id).await;
+    let staying = shared.replica(&args);
+    let asked = Instant::now();
+    sigterm(&leaving);
+    let exited = loop {
+        if let Some(status) = leaving.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(20), "the replica did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exited.success(), "a clean exit: {exited}");
+    let deadline = asked + Duration::from_secs(30);
+    while staying.logged("export started").is_empty() {
+        assert!(Instant::now() < deadline, "the other replica did not take the export over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = staying.logged("export started");
+    assert_eq!(logged_value(&started[0].1, "attempt"), Some("2"), "{}", started[0].1);
+    assert_eq!(shared.wait_final(&staying, &id).await["status"], "complete");
+    verify_export(&shared.exports().join(&id));
+}
+
+#[test]
+fn replicas_migrating_a_fresh_database_at_once_all_start() {
+    let database = dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster");
+    let opened: Vec<_> = std::thread::scope(|s| {
+        let starting: Vec<_> = (0..4).map(|_| s.spawn(|| PostgresStore::open(&database, 2).map(|_| ()))).collect();
+        starting.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for result in opened {
+        result.expect("every replica starts");
+    }
+    let applied = dpo_test_support::postgres_cluster::execute(
+        &database,
+        "DO $$ BEGIN IF (SELECT count(*) FROM dpo_migrations) <> 9 THEN RAISE 'not 9 migrations'; END IF; END $$",
+    );
+    applied.expect("each migration applied once");
+}
