@@ -324,3 +324,27 @@ fn replicas_migrating_a_fresh_database_at_once_all_start() {
     );
     applied.expect("each migration applied once");
 }
+
+#[tokio::test]
+async fn every_replica_answers_with_what_another_just_wrote() {
+    let shared = Shared::new(&[("alice".into(), 1024)]);
+    let (writer, reader) = (shared.replica(&["--export-workers", "0"]), shared.replica(&["--export-workers", "0"]));
+    let id = shared.submit(&writer, "alice").await;
+    // The reader reads it over and over, so that any memory of reads it kept would hold the old versions.
+    for round in 0..100 {
+        assert_eq!(shared.operation(&reader, &id).await.0, 200);
+        let moved = format!("{}round{round}/", shared.location());
+        let patched = shared
+            .http
+            .patch(format!("{}/v1.0/dataPolicyOperations/{id}", writer.base))
+            .json(&serde_json::json!({ "storageLocation": moved }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status().as_u16(), 200);
+        let written: serde_json::Value = patched.json().await.unwrap();
+        let (_, read) = shared.operation(&reader, &id).await;
+        assert_eq!(read["@odata.etag"], written["@odata.etag"], "round {round}: the other replica's answer is current");
+        assert_eq!(read["storageLocation"], written["storageLocation"]);
+    }
+}
