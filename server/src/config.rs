@@ -1,5 +1,6 @@
 //! Server settings.
 
+use crate::export::drives::{self, Drives, DrivesUrlError, LocalDrives};
 use crate::{auth::tokens::TokenRules, connection_guard::ConnectionLimits, export::target::TargetPolicy};
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -23,6 +24,9 @@ pub struct ServerConfig {
     /// A PostgreSQL URL (`postgres://…`): the operations live there, shared by every server that names
     /// it, instead of in SQLite under `state_dir`.
     pub database: Option<String>,
+    /// Where users' drives are (`file:///…`, `s3://bucket/prefix`, `az://container/prefix`); `None`:
+    /// `<state_dir>/drives`.
+    pub drives_url: Option<String>,
     /// Page size of lists when the client does not ask for fewer.
     pub default_page_size: u64,
     /// Largest page a list ever answers, whatever `$top` says.
@@ -73,9 +77,17 @@ impl Default for AuthConfig {
 }
 
 impl ServerConfig {
-    /// Folder holding one drive folder per user.
+    /// Folder holding one drive folder per user, when the drives are local and in the state folder.
     pub fn drives_root(&self) -> PathBuf {
         self.state_dir.join("drives")
+    }
+
+    /// The users' drives: at `drives_url`, or in [`ServerConfig::drives_root`].
+    pub fn drives(&self) -> Result<std::sync::Arc<dyn Drives>, DrivesUrlError> {
+        match &self.drives_url {
+            Some(url) => drives::open(url),
+            None => Ok(std::sync::Arc::new(LocalDrives { root: absolute(&self.drives_root()) })),
+        }
     }
 
     /// The storage policy with its defaults filled in.
@@ -103,6 +115,7 @@ impl Default for ServerConfig {
             log_level: "info".to_string(),
             state_dir: PathBuf::from("dpo-state"),
             database: None,
+            drives_url: None,
             default_page_size: 100,
             max_page_size: 1000,
             export_workers: 2,

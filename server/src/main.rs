@@ -118,6 +118,11 @@ struct ServeArgs {
     /// any of them answers any request and they share the exports. Without it: SQLite in --state-dir.
     #[arg(long, env = "DPO_DATABASE_URL")]
     database: Option<String>,
+    /// Where users' drives are, laid out as <tenant>/<user id>/…: file:///folder, s3://bucket/prefix or
+    /// az://container/prefix (credentials and endpoints from the environment: AWS_*, AZURE_*). Several
+    /// replicas need drives they can all read. Default: <state dir>/drives.
+    #[arg(long, env = "DPO_DRIVES_URL")]
+    drives_url: Option<String>,
     /// Seconds an export's claim lasts without renewal: how soon another server resumes the exports of a
     /// server that is gone.
     #[arg(long, env = "DPO_EXPORT_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -191,6 +196,7 @@ impl ServeArgs {
             state_dir: self.state_dir,
             export_workers: self.export_workers,
             database: self.database,
+            drives_url: self.drives_url,
             export_lease: Duration::from_secs(self.export_lease),
             max_page_size: self.max_page_size,
             connections: (!self.no_connection_guard).then(|| ConnectionLimits {

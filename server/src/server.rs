@@ -211,7 +211,8 @@ async fn launch(
         tokens: TokenVerifier::new(keys, config.auth.rules.clone(), verified::DEFAULT_CAPACITY),
     };
     let engine = if config.export_workers > 0 {
-        let jobs = Arc::new(JobContext { stores: store.clone(), drives_root: config.drives_root(), policy });
+        let drives = config.drives().map_err(|e| StartError::Config(e.to_string()))?;
+        let jobs = Arc::new(JobContext { stores: store.clone(), drives, policy });
         let settings = EngineSettings { workers: config.export_workers, lease: config.export_lease, exclusive };
         // Exports other servers queue or hand back wake this one too (PostgreSQL's LISTEN/NOTIFY).
         store

@@ -3,9 +3,10 @@
 //! Steps, in order: formatting, clippy, the spec gate (`cargo xtask check`), the OpenAPI validator
 //! (openapi-spec-validator from PyPI, in `.tools/venv`), schemathesis (PyPI, same venv) against a live
 //! server, and every test of the workspace, with Azurite and Microsoft's JavaScript Graph SDK (from npm, in
-//! `.tools/node_modules`) and Python Graph SDK (msgraph-sdk from PyPI, in `.tools/venv`) for the export and
-//! interop tests; then the end-to-end suites once more over a throwaway PostgreSQL cluster (Debian's
-//! `postgresql` package, installed if missing).
+//! `.tools/node_modules`), Microsoft's Python Graph SDK (msgraph-sdk from PyPI, in `.tools/venv`) and moto
+//! (PyPI, same venv: the S3 API drives are read from) for the export, interop and drives tests; then the
+//! end-to-end suites once more over a throwaway PostgreSQL cluster (Debian's `postgresql` package,
+//! installed if missing).
 
 use anyhow::{Context, bail};
 use dpo_test_support::postgres_cluster::{self, Cluster, DATABASE_URL_VARIABLE};
@@ -22,6 +23,8 @@ pub const AZURITE: &str = "azurite@3.37.0";
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// Microsoft's JavaScript Graph SDK release the interop test drives.
 const GRAPH_SDK: &str = "@microsoft/microsoft-graph-client@3.0.7";
+/// moto (an S3 API server) release the drives tests read users' drives from.
+const MOTO: &str = "moto[server]==5.1.18";
 /// Microsoft's Python Graph SDK release whose page iterator the interop test drives.
 const PYTHON_GRAPH_SDK: &str = "msgraph-sdk==1.65.0";
 
@@ -109,6 +112,7 @@ pub fn run_all() -> anyhow::Result<()> {
     let graph_sdk = npm_tool(GRAPH_SDK, "@microsoft/microsoft-graph-client/package.json")?;
     let graph_sdk = graph_sdk.parent().map(Path::to_path_buf).unwrap_or_default();
     let python_graph_sdk = python_tool(PYTHON_GRAPH_SDK, "msgraph-sdk.installed")?.join("python");
+    let moto = python_tool(MOTO, "bin/moto_server")?.join("moto_server");
     // One throwaway PostgreSQL cluster for the whole run: the replica tests use it in the first pass, and
     // the second pass runs the end-to-end suites over it instead of SQLite.
     let cluster = postgres_cluster()?;
@@ -116,6 +120,7 @@ pub fn run_all() -> anyhow::Result<()> {
         ("DPO_AZURITE", azurite.into_os_string()),
         ("DPO_GRAPH_SDK", graph_sdk.into_os_string()),
         ("DPO_PYTHON_GRAPH_SDK", python_graph_sdk.into_os_string()),
+        ("DPO_MOTO", moto.into_os_string()),
         (DATABASE_URL_VARIABLE, cluster.url.clone().into()),
     ];
     println!("==> cargo test (SQLite)");

@@ -2,8 +2,8 @@
 
 use super::{
     ExportError,
+    drives::Drives,
     sink::Sink,
-    sources::{self, ChunkReader},
     target::{self, Target, TargetPolicy},
 };
 use crate::store::{Claim, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking};
@@ -11,7 +11,6 @@ use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
 use std::{
     collections::HashMap,
-    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -20,8 +19,8 @@ use std::{
 pub struct JobContext {
     /// The stores.
     pub stores: Stores,
-    /// Folder holding one drive folder per user.
-    pub drives_root: PathBuf,
+    /// Users' drives.
+    pub drives: Arc<dyn Drives>,
     /// Which storage locations are acceptable.
     pub policy: TargetPolicy,
 }
@@ -125,7 +124,7 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         .await?
         .ok_or_else(|| ExportError::Source(format!("user {} is no longer in the directory", op.user_id)))?;
     let tenant = op.tenant_id.clone();
-    let files = sources::drive_files(&ctx.drives_root, &tenant, &user.id)?;
+    let files = ctx.drives.files(&tenant, &user.id).await?;
     let (t, uid) = (tenant.clone(), user.id.clone());
     let activity_count = blocking(directory, move |s| s.count_activities(&t, &uid)).await?;
     let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::Source(e.to_string()))?);
@@ -161,7 +160,7 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         }
         let mut upload = sink.upload(&name).await?;
         let result = async {
-            let mut chunks = ChunkReader::open(file.absolute.clone(), READ_CHUNK, READ_AHEAD);
+            let mut chunks = ctx.drives.read(file, READ_CHUNK, READ_AHEAD);
             while let Some(chunk) = chunks.next().await {
                 let chunk = chunk.map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
                 let n = chunk.len() as u64;

@@ -3,7 +3,7 @@
 //!
 //! [`target`] checks a storage location before the `202`; [`sink`] writes objects there (Azure Blob Storage
 //! through the SAS URL, or a local folder, both through `object_store`); [`sources`] reads the user's data
-//! (profile, drive files, activity records); [`job`] runs one export; [`engine`] runs queued exports on a
+//! (profile, drive files, activity records), the drives through [`drives`] (a local folder or an object store); [`job`] runs one export; [`engine`] runs queued exports on a
 //! bounded pool of workers.
 //!
 //! An export writes, under `<storage location>/<operation id>/`: `profile.json`, `drive/<path>` for every
@@ -12,6 +12,7 @@
 //! exists; an operation is only reported `complete` after it was written. Each drive file written whole is
 //! recorded in the store, so an export interrupted by a crash resumes after the files it had finished.
 
+pub mod drives;
 pub mod emulator;
 pub mod engine;
 pub mod job;

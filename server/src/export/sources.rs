@@ -56,6 +56,53 @@ impl ChunkReader {
         ChunkReader { chunks }
     }
 
+    /// Chunks of the byte stream `open` yields, forwarded by a task as they come (an object store's
+    /// stream chunks are as the network delivered them; the upload gathers them into blocks).
+    pub fn from_stream<S>(
+        open: impl std::future::Future<Output = Result<S, std::io::Error>> + Send + 'static,
+        chunk_size: usize,
+        ahead: usize,
+    ) -> ChunkReader
+    where
+        S: futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    {
+        use futures::StreamExt;
+        let (sender, chunks) = mpsc::channel(ahead.max(1));
+        tokio::spawn(async move {
+            let mut stream = match open.await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    let _ = sender.send(Err(e)).await;
+                    return;
+                }
+            };
+            while let Some(chunk) = stream.next().await {
+                let mut bytes = match chunk {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        let _ = sender.send(Err(e)).await;
+                        return;
+                    }
+                };
+                // At most `chunk_size` a chunk, whatever the stream delivers.
+                while !bytes.is_empty() {
+                    let piece = bytes.split_to(bytes.len().min(chunk_size.max(1)));
+                    if sender.send(Ok(piece)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        ChunkReader { chunks }
+    }
+
+    /// A reader whose first and only chunk is `error`.
+    pub fn failed(error: std::io::Error) -> ChunkReader {
+        let (sender, chunks) = mpsc::channel(1);
+        let _ = sender.try_send(Err(error));
+        ChunkReader { chunks }
+    }
+
     /// The next chunk, or `None` at the end of the file.
     pub async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
         self.chunks.recv().await
@@ -67,10 +114,19 @@ impl ChunkReader {
 pub struct DriveFile {
     /// Path inside the drive, with `/` separators (kept in the export).
     pub relative: String,
-    /// Where it is on disk.
-    pub absolute: PathBuf,
+    /// Where it is.
+    pub location: DriveLocation,
     /// Its size when listed.
     pub size: u64,
+}
+
+/// Where a drive file is, as the drives that listed it ([`super::drives::Drives`]) read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriveLocation {
+    /// A file on disk.
+    Local(PathBuf),
+    /// An object in an object store.
+    Object(object_store::path::Path),
 }
 
 /// The folder name of a user's drive: the id itself when it is a plain name, otherwise `x-<hex of the id>`
@@ -109,7 +165,7 @@ pub fn drive_files(drives_root: &Path, tenant: &str, user_id: &str) -> Result<Ve
             .collect::<Vec<_>>()
             .join("/");
         let size = entry.metadata().map_err(|e| ExportError::Source(format!("{relative}: {e}")))?.len();
-        files.push(DriveFile { relative, absolute: entry.path().to_path_buf(), size });
+        files.push(DriveFile { relative, location: DriveLocation::Local(entry.path().to_path_buf()), size });
     }
     Ok(files)
 }

@@ -47,6 +47,13 @@ pub fn serve(state: &Path, extra: &[&str]) -> Server {
     serve_command(Command::new(env!("CARGO_BIN_EXE_dpo-server")), state, extra)
 }
 
+/// Like [`serve`], with `env` added to its environment.
+pub fn serve_with_env(state: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dpo-server"));
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    serve_command(command, state, extra)
+}
+
 /// Like [`serve`], started with a soft limit of `open_files` open files, as a service manager may
 /// start it (the hard limit stays).
 pub fn serve_with_open_files(state: &Path, open_files: u64, extra: &[&str]) -> Server {

@@ -1,0 +1,160 @@
+//! Where users' drives live: a folder tree per user, `<drives>/<tenant>/<user>/…`, either in a local folder
+//! (the default, `<state dir>/drives`, or `--drives-url file:///…`) or in an object store every replica
+//! can read (`--drives-url s3://bucket/prefix` or `az://container/prefix`, through `object_store`).
+//! [`Drives`] is the one small interface the export reads them through.
+
+use super::{
+    ExportError,
+    sources::{self, ChunkReader, DriveFile, DriveLocation, drive_folder_name},
+};
+use futures::StreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, path::Path as ObjectPath};
+use std::{path::PathBuf, sync::Arc};
+use url::Url;
+
+/// Users' drives, as an export reads them.
+#[async_trait::async_trait]
+pub trait Drives: Send + Sync + 'static {
+    /// Every file of the user's drive, sorted by path; an empty list for a user without a drive.
+    async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError>;
+    /// Starts reading `file` in chunks of up to `chunk_size` bytes, at most `ahead` of them waiting.
+    fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader;
+    /// Where the drives are, for people (no secrets: credentials come from the environment).
+    fn describe(&self) -> String;
+}
+
+/// Why a drives URL was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum DrivesUrlError {
+    /// Not a URL.
+    #[error("--drives-url {url:?} is not a URL: {source}")]
+    NotAUrl {
+        /// What was given.
+        url: String,
+        /// Why it did not parse.
+        #[source]
+        source: url::ParseError,
+    },
+    /// A `file:` URL that names no local folder.
+    #[error("--drives-url {0:?} does not name a local folder")]
+    NotAFolder(String),
+    /// A scheme object_store does not serve, or settings it refused.
+    #[error("--drives-url {url:?}: {source}")]
+    Store {
+        /// What was given.
+        url: String,
+        /// What object_store said.
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+/// The drives at `url`: `file:///folder`, `s3://bucket/prefix` or `az://container/prefix`. Credentials and
+/// endpoints of object stores come from the environment, as object_store reads them (`AWS_*`, `AZURE_*`).
+pub fn open(url: &str) -> Result<Arc<dyn Drives>, DrivesUrlError> {
+    let parsed = Url::parse(url).map_err(|source| DrivesUrlError::NotAUrl { url: url.into(), source })?;
+    if parsed.scheme() == "file" {
+        // Not object_store's local store: it follows symbolic links, which must not reach out of a drive.
+        let root = parsed.to_file_path().map_err(|()| DrivesUrlError::NotAFolder(url.into()))?;
+        return Ok(Arc::new(LocalDrives { root }));
+    }
+    let options = std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v));
+    let (store, prefix) = object_store::parse_url_opts(&parsed, options)
+        .map_err(|source| DrivesUrlError::Store { url: url.into(), source })?;
+    let mut shown = parsed.clone();
+    shown.set_query(None);
+    let _ = shown.set_password(None);
+    Ok(Arc::new(ObjectDrives { store: Arc::from(store), prefix, shown: shown.to_string() }))
+}
+
+/// The error of reading a file listed by another kind of drives.
+fn elsewhere(file: &DriveFile) -> std::io::Error {
+    std::io::Error::other(format!("{} was not listed by these drives", file.relative))
+}
+
+/// Drives in a local folder; symbolic links are skipped, so a drive cannot reach files outside itself.
+pub struct LocalDrives {
+    /// The folder holding `<tenant>/<user>/`.
+    pub root: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl Drives for LocalDrives {
+    async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
+        let (root, tenant, user_id) = (self.root.clone(), tenant.to_string(), user_id.to_string());
+        tokio::task::spawn_blocking(move || sources::drive_files(&root, &tenant, &user_id))
+            .await
+            .map_err(|e| ExportError::Source(format!("listing the drive: {e}")))?
+    }
+
+    fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader {
+        match &file.location {
+            DriveLocation::Local(path) => ChunkReader::open(path.clone(), chunk_size, ahead),
+            DriveLocation::Object(_) => ChunkReader::failed(elsewhere(file)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+/// Drives in an object store: the objects under `<prefix>/<tenant>/<user>/`.
+pub struct ObjectDrives {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    shown: String,
+}
+
+impl ObjectDrives {
+    fn drive(&self, tenant: &str, user_id: &str) -> ObjectPath {
+        self.prefix.clone().join(drive_folder_name(tenant)).join(drive_folder_name(user_id))
+    }
+}
+
+#[async_trait::async_trait]
+impl Drives for ObjectDrives {
+    async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
+        let drive = self.drive(tenant, user_id);
+        let mut listed = self.store.list(Some(&drive));
+        let mut files = Vec::new();
+        while let Some(object) = listed.next().await {
+            let object =
+                object.map_err(|e| ExportError::Source(format!("listing the drive in {}: {e}", self.shown)))?;
+            // Names as people gave them: object_store keeps some characters percent-encoded.
+            let relative = object
+                .location
+                .prefix_match(&drive)
+                .map(|parts| {
+                    parts
+                        .map(|p| percent_encoding::percent_decode_str(p.as_ref()).decode_utf8_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .unwrap_or_default();
+            if relative.is_empty() {
+                continue;
+            }
+            files.push(DriveFile { relative, location: DriveLocation::Object(object.location), size: object.size });
+        }
+        files.sort_by(|a, b| a.relative.cmp(&b.relative));
+        Ok(files)
+    }
+
+    fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader {
+        let DriveLocation::Object(location) = &file.location else { return ChunkReader::failed(elsewhere(file)) };
+        let (store, location) = (self.store.clone(), location.clone());
+        ChunkReader::from_stream(
+            async move {
+                let got = store.get(&location).await.map_err(std::io::Error::other)?;
+                Ok(got.into_stream().map(|chunk| chunk.map_err(std::io::Error::other)))
+            },
+            chunk_size,
+            ahead,
+        )
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+}

@@ -1,0 +1,213 @@
+//! Users' drives elsewhere than the state folder (`--drives-url`): in a local folder of its own, and in an
+//! S3 bucket (a real S3 API: moto's server, from PyPI, installed into `.tools/venv` by `cargo xtask test`),
+//! exported through the real binary.
+
+mod common;
+
+use common::serve_with_env;
+use dpo_server::{
+    auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
+    export::sources::drive_folder_name,
+};
+use object_store::{ObjectStoreExt, PutPayload, aws::AmazonS3Builder, path::Path as ObjectPath};
+use sha2::{Digest, Sha256};
+use std::{
+    collections::BTreeMap,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A moto S3 server on a free loopback port, stopped when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_executable() -> PathBuf {
+    match std::env::var("DPO_MOTO") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/moto_server"),
+    }
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let exe = moto_executable();
+        assert!(exe.exists(), "moto is not installed at {}: run `cargo xtask test` or set DPO_MOTO", exe.display());
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+        let child = Command::new(exe)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto starts");
+        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start listening");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// What the server (and object_store here) needs to reach it.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+/// A state folder with user `alice` in its directory and an administrator's token.
+fn state_with_alice() -> (tempfile::TempDir, String) {
+    let state = tempfile::tempdir().unwrap();
+    let users = state.path().join("users.json");
+    std::fs::write(&users, r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#).unwrap();
+    let imported = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
+        .args(["users", "import"])
+        .arg(&users)
+        .arg("--state-dir")
+        .arg(state.path())
+        .status()
+        .unwrap();
+    assert!(imported.success());
+    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    (state, token)
+}
+
+/// Exports alice through the server at `base` into `<state>/exports/alice` and returns the export's
+/// folder once complete.
+async fn export_alice(base: &str, token: &str, state: &Path) -> PathBuf {
+    let http = reqwest::Client::new();
+    let destination = state.join("exports/alice");
+    let accepted = http
+        .post(format!("{base}/v1.0/users/alice/exportPersonalData"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "storageLocation": format!("file://{}/", destination.display()) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status().as_u16(), 202);
+    let id = accepted.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let op: serde_json::Value = http
+            .get(format!("{base}/v1.0/dataPolicyOperations/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if op["status"] == "complete" {
+            return destination.join(&id);
+        }
+        assert!(op["status"] != "failed", "export failed: {op}");
+        assert!(Instant::now() < deadline, "export did not finish: {op}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The drive files the export's manifest lists, with their SHA-256, each checked against the file written.
+fn exported_drive(folder: &Path) -> BTreeMap<String, String> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let mut drive = BTreeMap::new();
+    for object in manifest["objects"].as_array().unwrap() {
+        let path = object["path"].as_str().unwrap();
+        let sha = object["sha256"].as_str().unwrap().to_string();
+        assert_eq!(hex::encode(Sha256::digest(std::fs::read(folder.join(path)).unwrap())), sha, "{path}");
+        if let Some(name) = path.strip_prefix("drive/") {
+            drive.insert(name.to_string(), sha);
+        }
+    }
+    drive
+}
+
+/// Files of a drive: a big one (several blocks), one in a folder with a space, one with a `#`.
+fn drive_content() -> BTreeMap<String, Vec<u8>> {
+    let big: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    BTreeMap::from([
+        ("archive.bin".to_string(), big),
+        ("My Documents/cv.txt".to_string(), b"curriculum vitae".to_vec()),
+        ("notes #1.txt".to_string(), b"first notes".to_vec()),
+    ])
+}
+
+fn digests(content: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
+    content.iter().map(|(name, bytes)| (name.clone(), hex::encode(Sha256::digest(bytes)))).collect()
+}
+
+#[tokio::test]
+async fn drives_in_an_s3_bucket_are_exported_whole() {
+    let moto = Moto::start();
+    let s3 = AmazonS3Builder::new()
+        .with_endpoint(&moto.endpoint)
+        .with_allow_http(true)
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .with_region("us-east-1")
+        .with_bucket_name("drives");
+    // moto creates the bucket on a plain PUT.
+    let created = reqwest::Client::new().put(format!("{}/drives", moto.endpoint)).send().await.unwrap();
+    assert!(created.status().is_success(), "bucket created: {}", created.status());
+    let s3 = s3.build().unwrap();
+    let content = drive_content();
+    let alice = format!("org/{}/alice", drive_folder_name(LOCAL_TENANT));
+    for (name, bytes) in &content {
+        let key = ObjectPath::from_iter(alice.split('/').chain(name.split('/')));
+        s3.put(&key, PutPayload::from(bytes.clone())).await.unwrap();
+    }
+    // Another user's file beside alice's drive is not hers.
+    s3.put(&ObjectPath::from("org/other/bob/secret.txt"), PutPayload::from_static(b"bob's")).await.unwrap();
+
+    let (state, token) = state_with_alice();
+    let server =
+        serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", "s3://drives/org"], &moto.env());
+    let folder = export_alice(&server.base, &token, state.path()).await;
+    assert_eq!(exported_drive(&folder), digests(&content), "exactly alice's objects, whole");
+}
+
+#[tokio::test]
+async fn drives_in_a_folder_of_their_own_are_exported_and_links_stay_out() {
+    let drives = tempfile::tempdir().unwrap();
+    let content = drive_content();
+    let alice = drives.path().join(drive_folder_name(LOCAL_TENANT)).join("alice");
+    for (name, bytes) in &content {
+        std::fs::create_dir_all(alice.join(name).parent().unwrap()).unwrap();
+        std::fs::write(alice.join(name), bytes).unwrap();
+    }
+    std::os::unix::fs::symlink("/etc/hostname", alice.join("escape")).unwrap();
+    let (state, token) = state_with_alice();
+    let url = format!("file://{}", drives.path().display());
+    let server = serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", &url], &[]);
+    let folder = export_alice(&server.base, &token, state.path()).await;
+    assert_eq!(exported_drive(&folder), digests(&content));
+}
+
+#[test]
+fn a_drives_url_dpo_cannot_read_stops_the_server_with_a_clear_message() {
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--drives-url", "ftp://drives.example/x", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--drives-url \"ftp://drives.example/x\""), "{said}");
+}
