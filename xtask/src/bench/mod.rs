@@ -8,12 +8,13 @@
 
 mod export;
 mod load;
+mod postgres;
 
 use crate::test::{npm_tool, workspace_root};
 use anyhow::{Context, bail};
 use dpo_server::{
     auth::LOCAL_TENANT,
-    store::{Directory, OperationRecord, UserRecord, sqlite::SqliteStore},
+    store::{Directory, OperationRecord, StoreError, UserRecord, sqlite::SqliteStore},
 };
 use load::{DpoServer, Figures, Process, ensure_wrk, median, start_listening, wait_for_port, wrk};
 use std::{
@@ -32,8 +33,13 @@ struct Seeded {
     sample: Vec<String>,
 }
 
-fn seed(state: &Path, operations: u64) -> anyhow::Result<Seeded> {
-    let store = SqliteStore::open(state)?;
+/// Seeds `operations` operations (and the 1,000 users they belong to) through `directory` and
+/// `insert_many`, the same data whichever the store.
+fn seed(
+    directory: &dyn Directory,
+    insert_many: impl Fn(&[OperationRecord]) -> Result<usize, StoreError>,
+    operations: u64,
+) -> anyhow::Result<Seeded> {
     let users: Vec<UserRecord> = (0..1000)
         .map(|i| UserRecord {
             id: format!("user{i}"),
@@ -42,7 +48,7 @@ fn seed(state: &Path, operations: u64) -> anyhow::Result<Seeded> {
             mail: None,
         })
         .collect();
-    store.upsert_users(LOCAL_TENANT, &users)?;
+    directory.upsert_users(LOCAL_TENANT, &users)?;
     let start = chrono::Utc::now() - chrono::Duration::days(365);
     let mut probe = String::new();
     let mut sample = Vec::new();
@@ -71,9 +77,34 @@ fn seed(state: &Path, operations: u64) -> anyhow::Result<Seeded> {
             probe = records[records.len() / 2].id.to_string();
         }
         sample.extend(records.iter().step_by(10).map(|r| r.id.to_string()));
-        store.insert_many(&records)?;
+        insert_many(&records)?;
     }
     Ok(Seeded { probe, sample })
+}
+
+/// A wrk script that GETs the ids listed in `ids_file` at random.
+fn random_get_script(path: &Path, ids: &[String], ids_file: &Path) -> anyhow::Result<()> {
+    std::fs::write(ids_file, ids.join("\n") + "\n")?;
+    std::fs::write(
+        path,
+        format!(
+            "local ids = {{}}\nfor line in io.lines(\"{}\") do ids[#ids + 1] = line end\n\
+             math.randomseed(os.time())\n\
+             request = function()\n  return wrk.format(\"GET\", \"/v1.0/dataPolicyOperations/\" .. ids[math.random(#ids)])\nend\n",
+            ids_file.display()
+        ),
+    )?;
+    Ok(())
+}
+
+/// The wrk script of durable submissions.
+fn post_script(path: &Path) -> anyhow::Result<()> {
+    std::fs::write(
+        path,
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = \
+         '{\"storageLocation\":\"https://acct.blob.core.windows.net/exports?sv=1&sp=cw&se=2099-01-01T00:00:00Z&sig=x\"}'\n",
+    )?;
+    Ok(())
 }
 
 /// Runs the benchmarks and writes BENCHMARKS.md; with `export_only`, only prints the export section.
@@ -98,30 +129,18 @@ pub fn run(operations: u64, seconds: u64, export_only: bool) -> anyhow::Result<(
     let _ = std::fs::remove_dir_all(&state);
     println!("==> seeding {operations} operations");
     let seeded = Instant::now();
-    let seeded_ops = seed(&state, operations)?;
+    let sqlite = SqliteStore::open(&state)?;
+    let seeded_ops = seed(&sqlite, |records| sqlite.insert_many(records), operations)?;
+    drop(sqlite);
     println!("    seeded in {:.1} s", seeded.elapsed().as_secs_f64());
 
     let DpoServer { process: dpo, url: dpo_url, token } =
         DpoServer::start(&release, &state, &["--export-workers", "0"])?;
     let (ceiling, ceiling_url) = start_listening(Command::new(release.join("dropshot-ceiling")))?;
     let post = root.join("target/bench-post.lua");
-    std::fs::write(
-        &post,
-        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = \
-         '{\"storageLocation\":\"https://acct.blob.core.windows.net/exports?sv=1&sp=cw&se=2099-01-01T00:00:00Z&sig=x\"}'\n",
-    )?;
-    let ids = root.join("target/bench-ids.txt");
-    std::fs::write(&ids, seeded_ops.sample.join("\n") + "\n")?;
+    post_script(&post)?;
     let random = root.join("target/bench-random-get.lua");
-    std::fs::write(
-        &random,
-        format!(
-            "local ids = {{}}\nfor line in io.lines(\"{}\") do ids[#ids + 1] = line end\n\
-             math.randomseed(os.time())\n\
-             request = function()\n  return wrk.format(\"GET\", \"/v1.0/dataPolicyOperations/\" .. ids[math.random(#ids)])\nend\n",
-            ids.display()
-        ),
-    )?;
+    random_get_script(&random, &seeded_ops.sample, &root.join("target/bench-ids.txt"))?;
     let get_url = format!("{dpo_url}/v1.0/dataPolicyOperations/{}", seeded_ops.probe);
     let ceiling_get = format!("{ceiling_url}/dataPolicyOperations/x");
     let list_url = format!("{dpo_url}/v1.0/dataPolicyOperations?$filter=userId%20eq%20'user42'&$top=20");
@@ -181,8 +200,9 @@ pub fn run(operations: u64, seconds: u64, export_only: bool) -> anyhow::Result<(
         ("dpo: list with $filter (userId eq, top 20)", list),
         ("dpo: POST exportPersonalData (durable 202s)", submissions),
     ];
+    let on_postgres = postgres::rows(&release, &root, operations, seconds, &post)?;
     let export = export::throughput(&release, &root.join("target/bench-export"))?;
-    let report = render(&runs, operations, seconds) + &export;
+    let report = render(&runs, operations, seconds) + &postgres::render(&on_postgres, &runs) + &export;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
     Ok(())
