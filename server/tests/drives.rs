@@ -9,7 +9,9 @@ use dpo_server::{
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
     export::sources::drive_folder_name,
 };
-use object_store::{ObjectStoreExt, PutPayload, aws::AmazonS3Builder, path::Path as ObjectPath};
+use object_store::{
+    ObjectStoreExt, PutPayload, aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, path::Path as ObjectPath,
+};
 use sha2::{Digest, Sha256};
 use std::{
     collections::BTreeMap,
@@ -68,6 +70,64 @@ impl Moto {
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
         ]
+    }
+}
+
+/// An Azurite blob service (from npm, installed into `.tools/` by `cargo xtask test`) on a free loopback
+/// port, stopped when dropped.
+struct Azurite {
+    child: Child,
+    _data: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Azurite {
+    fn start() -> Azurite {
+        let exe = match std::env::var("DPO_AZURITE") {
+            Ok(path) => PathBuf::from(path),
+            Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/node_modules/.bin/azurite-blob"),
+        };
+        assert!(exe.exists(), "Azurite is not installed at {}: run `cargo xtask test`", exe.display());
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+        let data = tempfile::tempdir().unwrap();
+        let child = Command::new(exe)
+            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"])
+            .args(["--blobPort", &port.to_string(), "--location"])
+            .arg(data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Azurite starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "Azurite did not start listening");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Azurite { child, _data: data, port }
+    }
+
+    /// What the server needs to reach it with the emulator's well-known account.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
+            ("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.port)),
+        ]
+    }
+}
+
+/// Writes `content` as alice's drive through `store`, under `prefix`.
+async fn put_drive(store: &dyn object_store::ObjectStore, prefix: &str, content: &BTreeMap<String, Vec<u8>>) {
+    let alice = format!("{prefix}/{}/alice", drive_folder_name(LOCAL_TENANT));
+    for (name, bytes) in content {
+        let key = ObjectPath::from_iter(alice.split('/').chain(name.split('/')));
+        store.put(&key, PutPayload::from(bytes.clone())).await.unwrap();
     }
 }
 
@@ -167,11 +227,7 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
     assert!(created.status().is_success(), "bucket created: {}", created.status());
     let s3 = s3.build().unwrap();
     let content = drive_content();
-    let alice = format!("org/{}/alice", drive_folder_name(LOCAL_TENANT));
-    for (name, bytes) in &content {
-        let key = ObjectPath::from_iter(alice.split('/').chain(name.split('/')));
-        s3.put(&key, PutPayload::from(bytes.clone())).await.unwrap();
-    }
+    put_drive(&s3, "org", &content).await;
     // Another user's file beside alice's drive is not hers.
     s3.put(&ObjectPath::from("org/other/bob/secret.txt"), PutPayload::from_static(b"bob's")).await.unwrap();
 
@@ -180,6 +236,32 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
         serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", "s3://drives/org"], &moto.env());
     let folder = export_alice(&server.base, &token, state.path()).await;
     assert_eq!(exported_drive(&folder), digests(&content), "exactly alice's objects, whole");
+}
+
+#[tokio::test]
+async fn drives_in_an_azure_container_are_exported_whole() {
+    let azurite = Azurite::start();
+    use dpo_server::export::emulator::{ACCOUNT, ACCOUNT_KEY, account_sas};
+    let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", azurite.port);
+    let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).unwrap();
+    let created =
+        reqwest::Client::new().put(format!("{endpoint}/drives?restype=container&{sas}")).send().await.unwrap();
+    assert_eq!(created.status().as_u16(), 201, "container created");
+    let azure = MicrosoftAzureBuilder::new()
+        .with_account(ACCOUNT)
+        .with_access_key(ACCOUNT_KEY)
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_container_name("drives")
+        .build()
+        .unwrap();
+    let content = drive_content();
+    put_drive(&azure, "gdpr", &content).await;
+    let (state, token) = state_with_alice();
+    let server =
+        serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", "az://drives/gdpr"], &azurite.env());
+    let folder = export_alice(&server.base, &token, state.path()).await;
+    assert_eq!(exported_drive(&folder), digests(&content), "exactly alice's blobs, whole");
 }
 
 #[tokio::test]
