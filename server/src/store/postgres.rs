@@ -348,12 +348,18 @@ impl Operations for PostgresStore {
             r.status == DataPolicyOperationStatus::NotStarted,
         );
         self.with(move |conn| async move {
-            match execute(&conn, statement).await {
+            let inserted = if queued {
+                // Pipelined on the one connection, so in order: the insert commits (autocommit) before the
+                // announcement, and a replica woken by it finds the row. A failed insert only costs a
+                // needless wake-up, a failed announcement only time (the engines also poll).
+                let (inserted, _announced) = futures::join!(execute(&conn, statement), Self::announce(&conn));
+                inserted
+            } else {
+                execute(&conn, statement).await
+            };
+            match inserted {
                 Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
-                Err(e) => Err(e),
-                // Announced after the commit (autocommit): a replica woken by it finds the row.
-                Ok(_) if queued => Self::announce(&conn).await,
-                Ok(_) => Ok(()),
+                other => other.map(|_| ()),
             }
         })
     }
