@@ -12,7 +12,6 @@ use dpo_server::{
 use sha2::{Digest, Sha256};
 use std::{
     path::Path,
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -32,16 +31,7 @@ async fn operation(http: &reqwest::Client, base: &str, id: &str) -> serde_json::
 #[tokio::test]
 async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_memory() {
     let state = tempfile::tempdir().unwrap();
-    let users = state.path().join("users.json");
-    std::fs::write(&users, r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#).unwrap();
-    let imported = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
-        .args(["users", "import"])
-        .arg(&users)
-        .arg("--state-dir")
-        .arg(state.path())
-        .status()
-        .unwrap();
-    assert!(imported.success());
+    common::import_users(state.path(), r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#, None);
     // 256 MiB in one file: far more than the server may hold in memory.
     let drive = drive_dir(&state.path().join("drives"), LOCAL_TENANT, "alice");
     std::fs::create_dir_all(&drive).unwrap();

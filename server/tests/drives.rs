@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::serve_with_env;
+use common::{Helper, import_users, serve_with_env, start_helper, tool};
 use dpo_server::{
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
     export::sources::drive_folder_name,
@@ -15,56 +15,28 @@ use object_store::{
 use sha2::{Digest, Sha256};
 use std::{
     collections::BTreeMap,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-/// A moto S3 server on a free loopback port, stopped when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_executable() -> PathBuf {
-    match std::env::var("DPO_MOTO") {
-        Ok(path) => PathBuf::from(path),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/moto_server"),
-    }
-}
+/// A moto S3 server (from PyPI, installed into `.tools/venv` by `cargo xtask test`).
+struct Moto(Helper);
 
 impl Moto {
     fn start() -> Moto {
-        let exe = moto_executable();
-        assert!(exe.exists(), "moto is not installed at {}: run `cargo xtask test` or set DPO_MOTO", exe.display());
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
-        let child = Command::new(exe)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto starts");
-        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start listening");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
+        let program = tool("DPO_MOTO", ".tools/venv/bin/moto_server");
+        Moto(start_helper("moto", &program, &["-H", "127.0.0.1", "-p", "{port}"], "run `cargo xtask test`"))
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.0.port)
     }
 
     /// What the server (and object_store here) needs to reach it.
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ENDPOINT", self.endpoint()),
             ("AWS_ALLOW_HTTP", "true".into()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
@@ -73,51 +45,25 @@ impl Moto {
     }
 }
 
-/// An Azurite blob service (from npm, installed into `.tools/` by `cargo xtask test`) on a free loopback
-/// port, stopped when dropped.
-struct Azurite {
-    child: Child,
-    _data: tempfile::TempDir,
-    port: u16,
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// An Azurite blob service (from npm, installed into `.tools/` by `cargo xtask test`), with the folder its
+/// blobs live in (removed with it).
+struct Azurite(Helper, #[allow(dead_code)] tempfile::TempDir);
 
 impl Azurite {
     fn start() -> Azurite {
-        let exe = match std::env::var("DPO_AZURITE") {
-            Ok(path) => PathBuf::from(path),
-            Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/node_modules/.bin/azurite-blob"),
-        };
-        assert!(exe.exists(), "Azurite is not installed at {}: run `cargo xtask test`", exe.display());
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+        let program = tool("DPO_AZURITE", ".tools/node_modules/.bin/azurite-blob");
+        let args = ["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"];
         let data = tempfile::tempdir().unwrap();
-        let child = Command::new(exe)
-            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"])
-            .args(["--blobPort", &port.to_string(), "--location"])
-            .arg(data.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Azurite starts");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Azurite did not start listening");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Azurite { child, _data: data, port }
+        let location = data.path().to_string_lossy().into_owned();
+        let args = [&args[..], &["--blobPort", "{port}", "--location", &location]].concat();
+        Azurite(start_helper("Azurite", &program, &args, "run `cargo xtask test`"), data)
     }
 
     /// What the server needs to reach it with the emulator's well-known account.
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
-            ("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.port)),
+            ("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.0.port)),
         ]
     }
 }
@@ -134,16 +80,7 @@ async fn put_drive(store: &dyn object_store::ObjectStore, prefix: &str, content:
 /// A state folder with user `alice` in its directory and an administrator's token.
 fn state_with_alice() -> (tempfile::TempDir, String) {
     let state = tempfile::tempdir().unwrap();
-    let users = state.path().join("users.json");
-    std::fs::write(&users, r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#).unwrap();
-    let imported = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
-        .args(["users", "import"])
-        .arg(&users)
-        .arg("--state-dir")
-        .arg(state.path())
-        .status()
-        .unwrap();
-    assert!(imported.success());
+    import_users(state.path(), r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#, None);
     let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
     (state, token)
 }
@@ -216,14 +153,14 @@ fn digests(content: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
 async fn drives_in_an_s3_bucket_are_exported_whole() {
     let moto = Moto::start();
     let s3 = AmazonS3Builder::new()
-        .with_endpoint(&moto.endpoint)
+        .with_endpoint(moto.endpoint())
         .with_allow_http(true)
         .with_access_key_id("testing")
         .with_secret_access_key("testing")
         .with_region("us-east-1")
         .with_bucket_name("drives");
     // moto creates the bucket on a plain PUT.
-    let created = reqwest::Client::new().put(format!("{}/drives", moto.endpoint)).send().await.unwrap();
+    let created = reqwest::Client::new().put(format!("{}/drives", moto.endpoint())).send().await.unwrap();
     assert!(created.status().is_success(), "bucket created: {}", created.status());
     let s3 = s3.build().unwrap();
     let content = drive_content();
@@ -242,7 +179,7 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
 async fn drives_in_an_azure_container_are_exported_whole() {
     let azurite = Azurite::start();
     use dpo_server::export::emulator::{ACCOUNT, ACCOUNT_KEY, account_sas};
-    let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", azurite.port);
+    let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", azurite.0.port);
     let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).unwrap();
     let created =
         reqwest::Client::new().put(format!("{endpoint}/drives?restype=container&{sas}")).send().await.unwrap();

@@ -35,15 +35,7 @@ impl Shared {
             .iter()
             .map(|(id, _)| serde_json::json!({"id": id, "userPrincipalName": format!("{id}@contoso.example")}))
             .collect();
-        let file = state.path().join("users.json");
-        std::fs::write(&file, serde_json::to_vec(&listed).unwrap()).unwrap();
-        let imported = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
-            .args(["users", "import"])
-            .arg(&file)
-            .args(["--database", &database])
-            .status()
-            .unwrap();
-        assert!(imported.success(), "users imported into the database");
+        common::import_users(state.path(), &serde_json::to_string(&listed).unwrap(), Some(&database));
         for (id, size) in users {
             let drive = drive_dir(&state.path().join("drives"), LOCAL_TENANT, id);
             std::fs::create_dir_all(&drive).unwrap();

@@ -9,6 +9,61 @@ use std::{
     time::Instant,
 };
 
+/// Imports the users of `users_json` with the real binary, into the SQLite store of `state` or, with
+/// `database`, into that PostgreSQL database.
+pub fn import_users(state: &Path, users_json: &str, database: Option<&str>) {
+    let file = state.join("users.json");
+    std::fs::create_dir_all(state).expect("state folder");
+    std::fs::write(&file, users_json).expect("users file");
+    let mut import = Command::new(env!("CARGO_BIN_EXE_dpo-server"));
+    import.args(["users", "import"]).arg(&file).arg("--state-dir").arg(state);
+    if let Some(url) = database {
+        import.args(["--database", url]);
+    }
+    assert!(import.status().expect("dpo-server runs").success(), "users imported");
+}
+
+/// A helper process (an emulator) listening on a loopback port; killed when dropped.
+pub struct Helper {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `program` with `args`, where `{port}` stands for a free loopback port, and waits until it
+/// listens there. `what` names it in messages; `installed_by` says how to install it when it is missing.
+pub fn start_helper(what: &str, program: &Path, args: &[&str], installed_by: &str) -> Helper {
+    assert!(program.exists(), "{what} is not installed at {}: {installed_by}", program.display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let child = Command::new(program)
+        .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} starts: {e}"));
+    let helper = Helper { child, port };
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening on port {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    helper
+}
+
+/// A tool `cargo xtask test` installs: the path in `variable`, else `relative` to the checkout.
+pub fn tool(variable: &str, relative: &str) -> std::path::PathBuf {
+    std::env::var_os(variable)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative))
+}
+
 /// Lines a server logged, each with the moment the test read it.
 pub type Log = Arc<Mutex<Vec<(Instant, String)>>>;
 
