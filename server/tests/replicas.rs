@@ -186,32 +186,46 @@ fn sigterm(server: &Server) {
 
 #[tokio::test]
 async fn three_replicas_share_300_exports_and_lose_none_when_one_is_killed() {
-    // Thirty users; every sixth has a 6 MiB file, so that exports are still running when a replica dies.
+    // Thirty users; every tenth has a 16 MiB file, so that some exports take long enough to be cut off.
     let users: Vec<(String, usize)> =
-        (0..30).map(|i| (format!("user{i}"), if i % 6 == 0 { 6 << 20 } else { 256 << 10 })).collect();
+        (0..30).map(|i| (format!("user{i}"), if i % 10 == 0 { 16 << 20 } else { 256 << 10 })).collect();
     let shared = Shared::new(&users);
     let args = ["--export-workers", "2", "--export-lease", "3"];
     let mut replicas: Vec<Option<Server>> = (0..3).map(|_| Some(shared.replica(&args))).collect();
-    let mut ids = Vec::new();
-    for i in 0..300 {
-        let replica = replicas[i % 3].as_ref().unwrap();
-        ids.push(shared.submit(replica, &users[i % users.len()].0).await);
-    }
-
-    // Once the victim is in the middle of an export, SIGKILL it.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let victim = loop {
-        let server = replicas[1].as_ref().unwrap();
-        let open: Vec<Run> = runs(&[&server.log]).into_values().flatten().filter(|r| r.ended.is_none()).collect();
-        if !open.is_empty() {
-            break replicas[1].take().unwrap();
-        }
-        assert!(Instant::now() < deadline, "replica 1 never ran an export");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let (mut ids, mut big) = (Vec::new(), BTreeSet::new());
+    // The victim is SIGKILLed in the middle of a big export: while submissions still come in, or after.
+    let in_a_big_export = |victim: &Server, big: &BTreeSet<String>| {
+        runs(&[&victim.log]).iter().any(|(op, list)| big.contains(op) && list.iter().any(|r| r.ended.is_none()))
     };
-    let victim_log = victim.log.clone();
-    drop(victim); // kill -9
-    let killed_at = Instant::now();
+    let mut killed: Option<(Log, Instant)> = None;
+    let mut kill = |replicas: &mut Vec<Option<Server>>| {
+        let victim = replicas[1].take().expect("the victim runs");
+        let log = victim.log.clone();
+        drop(victim); // kill -9
+        killed = Some((log, Instant::now()));
+    };
+    for i in 0..300 {
+        let replica = replicas[i % 3].as_ref().or(replicas[0].as_ref()).unwrap();
+        let (user, size) = &users[i % users.len()];
+        let id = shared.submit(replica, user).await;
+        if *size > 1 << 20 {
+            big.insert(id.clone());
+        }
+        ids.push(id);
+        if replicas[1].as_ref().is_some_and(|victim| in_a_big_export(victim, &big)) {
+            kill(&mut replicas);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while replicas[1].is_some() {
+        if in_a_big_export(replicas[1].as_ref().unwrap(), &big) {
+            kill(&mut replicas);
+            break;
+        }
+        assert!(Instant::now() < deadline, "replica 1 never ran a big export");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (victim_log, killed_at) = killed.expect("the victim was killed");
 
     let survivor = replicas[0].as_ref().unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
