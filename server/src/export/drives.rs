@@ -19,8 +19,6 @@ pub trait Drives: Send + Sync + 'static {
     async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError>;
     /// Starts reading `file` in chunks of up to `chunk_size` bytes, at most `ahead` of them waiting.
     fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader;
-    /// Where the drives are, for people (no secrets: credentials come from the environment).
-    fn describe(&self) -> String;
 }
 
 /// Why a drives URL was not accepted.
@@ -93,16 +91,13 @@ impl Drives for LocalDrives {
             DriveLocation::Object(_) => ChunkReader::failed(elsewhere(file)),
         }
     }
-
-    fn describe(&self) -> String {
-        self.root.display().to_string()
-    }
 }
 
 /// Drives in an object store: the objects under `<prefix>/<tenant>/<user>/`.
 pub struct ObjectDrives {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
+    /// The drives URL without secrets, for messages.
     shown: String,
 }
 
@@ -152,9 +147,5 @@ impl Drives for ObjectDrives {
             chunk_size,
             ahead,
         )
-    }
-
-    fn describe(&self) -> String {
-        self.shown.clone()
     }
 }

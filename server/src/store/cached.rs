@@ -5,8 +5,11 @@
 //! is coherent with the store as long as every write of operations goes through this wrapper (it wraps
 //! both traits that write them, [`Operations`] and [`JobQueue`]), which is why a server holds its state
 //! directory exclusively ([`crate::server`]), and why a store shared by several servers is not wrapped. A read that races a
-//! write never leaves the older record behind: every write forgets what it touched and advances an
-//! epoch under a lock, and a read only remembers what it found if no write finished meanwhile.
+//! write never leaves the older record behind: before it starts, a write forgets what it may change and is
+//! counted as in flight, and when it ends it advances an epoch, all under a lock; a read only remembers
+//! what it found if no write was in flight when it began or when it would remember, and none ended
+//! meanwhile. (A write in flight may have committed already, and another reader seen its result in the
+//! store: from then on nothing older may be answered from memory.)
 
 use super::{Claim, JobQueue, ListRequest, OperationRecord, Operations, StoreError, Stores};
 use crate::odata::filter::Filter;
@@ -28,6 +31,8 @@ pub struct CachedStore {
     remembered: Cache<Uuid, OperationRecord>,
     /// Advanced by every finished write of operations.
     epoch: AtomicU64,
+    /// Writes of operations begun and not finished.
+    in_flight: AtomicU64,
     /// Orders "forget and advance" (writers) against "check and remember" (readers).
     ordering: Mutex<()>,
 }
@@ -49,6 +54,7 @@ impl CachedStore {
             queue,
             remembered: Cache::new(capacity.max(1)),
             epoch: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
             ordering: Mutex::new(()),
         }
     }
@@ -63,41 +69,73 @@ impl CachedStore {
         self.ordering.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Remembers what a lookup begun at epoch `started` found, unless a write finished meanwhile.
-    fn remember(&self, started: u64, found: &Option<OperationRecord>) {
-        if let Some(record) = found {
+    /// Where a lookup begins: the epoch, if no write is in flight (otherwise it will not remember).
+    fn begin_read(&self) -> Option<u64> {
+        let _order = self.lock();
+        (self.in_flight.load(Ordering::Acquire) == 0).then(|| self.epoch.load(Ordering::Acquire))
+    }
+
+    /// Remembers what a lookup begun at `started` found, unless a write ended meanwhile or is in flight.
+    fn remember(&self, started: Option<u64>, found: &Option<OperationRecord>) {
+        if let (Some(started), Some(record)) = (started, found) {
             let _order = self.lock();
-            if self.epoch.load(Ordering::Acquire) == started {
+            if self.epoch.load(Ordering::Acquire) == started && self.in_flight.load(Ordering::Acquire) == 0 {
                 self.remembered.insert(record.id, record.clone());
             }
         }
     }
 
-    /// Runs a write, then forgets `touched` (everything when `None`) and advances the epoch.
-    fn write<T>(&self, touched: Option<Uuid>, write: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let outcome = write();
-        let _order = self.lock();
-        match touched {
-            Some(id) => {
-                self.remembered.remove(&id);
+    /// Runs a write, counted as in flight: what it may change is forgotten before it starts (once it has
+    /// committed, a reader may see its result in the store, so nothing older may be answered from memory
+    /// any more), nothing is remembered while it is in flight, and when it ends the epoch advances (so a
+    /// read begun before it cannot remember what it found).
+    fn write<T>(&self, forget: Forget, write: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        {
+            let _order = self.lock();
+            match forget {
+                Forget::One(id) => {
+                    self.remembered.remove(&id);
+                }
+                Forget::Everything => self.remembered.clear(),
             }
-            None => self.remembered.clear(),
+            self.in_flight.fetch_add(1, Ordering::AcqRel);
         }
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        outcome
+        let _finish = Finish(self);
+        write()
+    }
+}
+
+/// What a write may change.
+#[derive(Clone, Copy)]
+enum Forget {
+    /// This operation.
+    One(Uuid),
+    /// Any operation.
+    Everything,
+}
+
+/// Ends a write in flight when dropped (also when the write panics).
+struct Finish<'a>(&'a CachedStore);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        let store = self.0;
+        let _order = store.lock();
+        store.epoch.fetch_add(1, Ordering::AcqRel);
+        store.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Operations for CachedStore {
     fn insert(&self, record: &OperationRecord) -> Result<(), StoreError> {
-        self.write(Some(record.id), || self.inner.insert(record))
+        self.write(Forget::One(record.id), || self.inner.insert(record))
     }
 
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
         if let Some(record) = self.remembered.get(&id) {
             return Ok(Some(record));
         }
-        let started = self.epoch.load(Ordering::Acquire);
+        let started = self.begin_read();
         let found = self.inner.get(id)?;
         self.remember(started, &found);
         Ok(found)
@@ -107,7 +145,7 @@ impl Operations for CachedStore {
         if let Some(record) = self.remembered.get(&id) {
             return Some(Ok(Some(record)));
         }
-        let started = self.epoch.load(Ordering::Acquire);
+        let started = self.begin_read();
         let found = self.inner.get_without_waiting(id)?;
         if let Ok(found) = &found {
             self.remember(started, found);
@@ -124,24 +162,18 @@ impl Operations for CachedStore {
     }
 
     fn replace(&self, record: &OperationRecord) -> Result<(), StoreError> {
-        self.write(Some(record.id), || self.inner.replace(record))
+        self.write(Forget::One(record.id), || self.inner.replace(record))
     }
 
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
-        self.write(Some(id), || self.inner.delete(id, version))
+        self.write(Forget::One(id), || self.inner.delete(id, version))
     }
 }
 
 impl JobQueue for CachedStore {
     fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError> {
-        let claimed = self.queue.claim(owner, now, until);
-        // Which operation changed is known only now; a failed claim may have changed any.
-        let touched = match &claimed {
-            Ok(Some(claim)) => Some(claim.operation.id),
-            Ok(None) => return claimed,
-            Err(_) => None,
-        };
-        self.write(touched, || claimed)
+        // Which operation it changes is known only afterwards.
+        self.write(Forget::Everything, || self.queue.claim(owner, now, until))
     }
 
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
@@ -150,24 +182,24 @@ impl JobQueue for CachedStore {
     }
 
     fn progress(&self, claim: &Claim, percent: f64) -> Result<(), StoreError> {
-        self.write(Some(claim.operation.id), || self.queue.progress(claim, percent))
+        self.write(Forget::One(claim.operation.id), || self.queue.progress(claim, percent))
     }
 
     fn complete(&self, claim: &Claim, at: DateTime<Utc>) -> Result<OperationRecord, StoreError> {
-        self.write(Some(claim.operation.id), || self.queue.complete(claim, at))
+        self.write(Forget::One(claim.operation.id), || self.queue.complete(claim, at))
     }
 
     fn fail(&self, claim: &Claim, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.write(Some(claim.operation.id), || self.queue.fail(claim, reason, at))
+        self.write(Forget::One(claim.operation.id), || self.queue.fail(claim, reason, at))
     }
 
     fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        self.write(Some(claim.operation.id), || self.queue.release(claim))
+        self.write(Forget::One(claim.operation.id), || self.queue.release(claim))
     }
 
     fn expire_leases_of_others(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         // The lease is not part of the entity, but the write may race reads: forget everything.
-        self.write(None, || self.queue.expire_leases_of_others(owner, now))
+        self.write(Forget::Everything, || self.queue.expire_leases_of_others(owner, now))
     }
 
     fn watch(&self, wake: Arc<tokio::sync::Notify>, log: slog::Logger) -> Result<(), StoreError> {
@@ -305,8 +337,8 @@ mod tests {
         let store = Arc::new(store);
         let mut op = record(1);
         store.insert(&op).unwrap();
-        let last = 300;
-        let readers: Vec<_> = (0..3)
+        let last = 1000;
+        let readers: Vec<_> = (0..6)
             .map(|_| {
                 let store = store.clone();
                 let id = op.id;
