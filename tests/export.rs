@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Options, TestServer, azurite::Azurite, submit_to};
+use dpo_client::manifest::Manifest;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::{collections::BTreeSet, time::Duration};
@@ -42,23 +43,16 @@ async fn wait_final(server: &TestServer, id: &str) -> Value {
 }
 
 /// Lists the export, downloads every object and checks it against the manifest; returns the manifest.
-async fn verify_export(azurite: &Azurite, container: &str, folder: &str) -> Value {
+async fn verify_export(azurite: &Azurite, container: &str, folder: &str) -> Manifest {
     let blobs: BTreeSet<String> = azurite.list(container, folder).await.into_iter().collect();
-    let manifest: Value =
-        serde_json::from_slice(&azurite.download(container, &format!("{folder}/manifest.json")).await).unwrap();
-    let mut listed: BTreeSet<String> = manifest["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| format!("{folder}/{}", o["path"].as_str().unwrap()))
-        .collect();
+    let manifest =
+        Manifest::parse(&azurite.download(container, &format!("{folder}/manifest.json")).await).expect("a manifest");
+    let mut listed: BTreeSet<String> = manifest.objects.iter().map(|o| format!("{folder}/{}", o.path)).collect();
     listed.insert(format!("{folder}/manifest.json"));
     assert_eq!(blobs, listed, "the container holds exactly what the manifest lists");
-    for object in manifest["objects"].as_array().unwrap() {
-        let path = object["path"].as_str().unwrap();
-        let bytes = azurite.download(container, &format!("{folder}/{path}")).await;
-        assert_eq!(bytes.len() as u64, object["size"].as_u64().unwrap(), "{path} size");
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap(), "{path} checksum");
+    for object in &manifest.objects {
+        let bytes = azurite.download(container, &format!("{folder}/{}", object.path)).await;
+        object.check(bytes.len() as u64, &hex::encode(Sha256::digest(&bytes))).expect("the object is as listed");
     }
     manifest
 }
@@ -128,10 +122,9 @@ async fn an_export_to_azurite_writes_every_object_and_a_manifest_that_verifies()
 
     let folder = format!("gdpr/requests/{id}");
     let manifest = verify_export(&azurite, "exports", &folder).await;
-    assert_eq!(manifest["operationId"], id.as_str());
-    assert_eq!(manifest["userId"], "alice");
-    let paths: Vec<&str> =
-        manifest["objects"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
+    assert_eq!(manifest.operation_id, id);
+    assert_eq!(manifest.user_id, "alice");
+    let paths: Vec<&str> = manifest.objects.iter().map(|o| o.path.as_str()).collect();
     assert_eq!(
         paths,
         [
@@ -142,13 +135,7 @@ async fn an_export_to_azurite_writes_every_object_and_a_manifest_that_verifies()
             "activity.jsonl"
         ]
     );
-    let drive_total: u64 = manifest["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["path"].as_str().unwrap().starts_with("drive/"))
-        .map(|o| o["size"].as_u64().unwrap())
-        .sum();
+    let drive_total: u64 = manifest.objects.iter().filter(|o| o.path.starts_with("drive/")).map(|o| o.size).sum();
     assert_eq!(drive_total, drive_bytes);
     let activity = azurite.download("exports", &format!("{folder}/activity.jsonl")).await;
     let lines: Vec<Value> =
@@ -350,7 +337,7 @@ async fn an_export_interrupted_by_a_server_stop_resumes_and_ends_complete_and_wh
     assert_eq!(op["status"], "complete", "{op}");
     assert_eq!(op["progress"], 100.0);
     let manifest = verify_export(&azurite, "exports", &id).await;
-    assert_eq!(manifest["objects"].as_array().unwrap().len(), 5, "profile, 3 drive files, activity: {manifest}");
+    assert_eq!(manifest.objects.len(), 5, "profile, 3 drive files, activity: {manifest:?}");
     // What the first run wrote whole was not written again.
     for (object, before) in done_before.iter().zip(etags_before) {
         assert_eq!(
@@ -369,15 +356,11 @@ fn file_url(folder: &std::path::Path) -> String {
 }
 
 /// Checks a local export folder against its manifest: every object listed, hashed as listed, nothing else.
-fn verify_local_export(folder: &std::path::Path) -> Value {
-    let manifest: Value = serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+fn verify_local_export(folder: &std::path::Path) -> Manifest {
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).expect("a manifest");
+    manifest.verify_folder(folder).expect("every object is as listed");
     let mut listed: BTreeSet<String> = BTreeSet::from(["manifest.json".to_string()]);
-    for object in manifest["objects"].as_array().unwrap() {
-        let path = object["path"].as_str().unwrap();
-        let bytes = std::fs::read(folder.join(path)).unwrap();
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap(), "{path} checksum");
-        listed.insert(path.to_string());
-    }
+    listed.extend(manifest.objects.iter().map(|o| o.path.clone()));
     let on_disk: BTreeSet<String> = walkdir::WalkDir::new(folder)
         .into_iter()
         .map(Result::unwrap)

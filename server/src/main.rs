@@ -12,7 +12,6 @@ use dpo_server::{
     import,
     store::{Directory, postgres::PostgresStore, sqlite::SqliteStore},
 };
-use sha2::{Digest, Sha256};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// The dpo server: Microsoft Graph data policy operations, self-hosted.
@@ -329,16 +328,11 @@ async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {
     }
     let folder = destination.join(&id);
     let manifest_path = folder.join("manifest.json");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)?;
-    let objects = manifest["objects"].as_array().context("manifest lists objects")?;
-    for object in objects {
-        let path = object["path"].as_str().context("object path")?;
-        let bytes = std::fs::read(folder.join(path)).with_context(|| format!("reading {path}"))?;
-        if hex::encode(Sha256::digest(&bytes)) != object["sha256"].as_str().unwrap_or_default() {
-            bail!("{path}: checksum does not match the manifest");
-        }
-    }
-    println!("operation {id}: {status}, {} objects verified against their SHA-256", objects.len());
+    let manifest = dpo_client::manifest::Manifest::parse(&std::fs::read(&manifest_path)?)?;
+    let checked = folder.clone();
+    let verified = manifest.clone();
+    tokio::task::spawn_blocking(move || verified.verify_folder(&checked)).await??;
+    println!("operation {id}: {status}, {} objects verified against their SHA-256", manifest.objects.len());
     println!("files:    {}", folder.display());
     println!("manifest: {}", manifest_path.display());
     Ok(())

@@ -5,11 +5,11 @@
 mod common;
 
 use common::serve;
+use dpo_client::manifest::Manifest;
 use dpo_server::{
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
     export::sources::drive_dir,
 };
-use sha2::{Digest, Sha256};
 use std::{
     path::Path,
     time::{Duration, Instant},
@@ -90,13 +90,9 @@ async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_mem
     assert_eq!(done["progress"], 100.0);
 
     let folder = destination.join(&id);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
-    for object in manifest["objects"].as_array().unwrap() {
-        let bytes = std::fs::read(folder.join(object["path"].as_str().unwrap())).unwrap();
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap());
-    }
-    assert!(manifest["objects"].as_array().unwrap().iter().any(|o| o["size"] == 256 * 1024 * 1024));
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).expect("a manifest");
+    manifest.verify_folder(&folder).expect("every object is as listed");
+    assert!(manifest.objects.iter().any(|o| o.size == 256 * 1024 * 1024));
     // The upload the kill cut off was staged as `<name>#<n>`; the rerun removed it.
     let leftovers: Vec<String> = walkdir::WalkDir::new(&folder)
         .into_iter()

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Helper, import_users, serve_with_env, start_helper, tool};
+use dpo_client::manifest::Manifest;
 use dpo_server::{
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
     export::sources::drive_folder_name,
@@ -121,18 +122,11 @@ async fn export_alice(base: &str, token: &str, state: &Path) -> PathBuf {
 
 /// The drive files the export's manifest lists, with their SHA-256, each checked against the file written.
 fn exported_drive(folder: &Path) -> BTreeMap<String, String> {
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
-    let mut drive = BTreeMap::new();
-    for object in manifest["objects"].as_array().unwrap() {
-        let path = object["path"].as_str().unwrap();
-        let sha = object["sha256"].as_str().unwrap().to_string();
-        assert_eq!(hex::encode(Sha256::digest(std::fs::read(folder.join(path)).unwrap())), sha, "{path}");
-        if let Some(name) = path.strip_prefix("drive/") {
-            drive.insert(name.to_string(), sha);
-        }
-    }
-    drive
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).expect("a manifest");
+    manifest.verify_folder(folder).expect("every object is as listed");
+    let drive =
+        manifest.objects.iter().filter_map(|o| Some((o.path.strip_prefix("drive/")?.to_string(), o.sha256.clone())));
+    drive.collect()
 }
 
 /// Files of a drive: a big one (several blocks), one in a folder with a space, one with a `#`.

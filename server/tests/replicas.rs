@@ -6,12 +6,12 @@
 mod common;
 
 use common::{Log, Server, serve_logged};
+use dpo_client::manifest::Manifest;
 use dpo_server::{
     auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
     export::sources::drive_dir,
     store::postgres::PostgresStore,
 };
-use sha2::{Digest, Sha256};
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
@@ -120,14 +120,11 @@ impl Shared {
 /// Checks an export folder against its manifest: exactly the listed objects, each once, each with its
 /// SHA-256.
 fn verify_export(folder: &Path) {
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).expect("a manifest")).unwrap();
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).expect("a manifest")).unwrap();
+    manifest.verify_folder(folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display()));
     let mut listed = BTreeSet::new();
-    for object in manifest["objects"].as_array().unwrap() {
-        let path = object["path"].as_str().unwrap();
-        assert!(listed.insert(path.to_string()), "{path} listed twice in {}", folder.display());
-        let bytes = std::fs::read(folder.join(path)).unwrap();
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), object["sha256"].as_str().unwrap(), "{path}");
+    for object in &manifest.objects {
+        assert!(listed.insert(object.path.clone()), "{} listed twice in {}", object.path, folder.display());
     }
     let on_disk: BTreeSet<String> = walkdir::WalkDir::new(folder)
         .into_iter()

@@ -13,20 +13,38 @@ fn layout() -> SpecLayout {
     SpecLayout::of_this_checkout()
 }
 
-/// Writes (or, with `check_only`, verifies) the bundled document.
+/// The published JSON Schema of the export manifest, beside the bundled document.
+fn manifest_schema_path() -> std::path::PathBuf {
+    layout().root().join("openapi/manifest.schema.json")
+}
+
+/// The manifest schema as it is published.
+fn manifest_schema() -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(&dpo_client::manifest::Manifest::schema())? + "\n")
+}
+
+/// Writes (or, with `check_only`, verifies) the bundled document and the manifest's JSON Schema.
 pub fn bundle(check_only: bool) -> anyhow::Result<()> {
     let layout = layout();
     if check_only {
         if !bundled_is_fresh(&layout)? {
             bail!("openapi/dpo.json is stale: it differs from bundling openapi/sources. Run `cargo xtask bundle`.");
         }
-        println!("openapi/dpo.json is current");
+        let published = std::fs::read_to_string(manifest_schema_path()).unwrap_or_default();
+        if published != manifest_schema()? {
+            bail!(
+                "openapi/manifest.schema.json is stale: it differs from the Manifest type. Run `cargo xtask bundle`."
+            );
+        }
+        println!("openapi/dpo.json and openapi/manifest.schema.json are current");
         return Ok(());
     }
     let document = bundle::bundle(&layout)?;
     std::fs::write(layout.bundled(), bundle::render(&document))
         .with_context(|| format!("writing {}", layout.bundled().display()))?;
     println!("wrote {}", layout.display(&layout.bundled()));
+    std::fs::write(manifest_schema_path(), manifest_schema()?).context("writing openapi/manifest.schema.json")?;
+    println!("wrote openapi/manifest.schema.json");
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! `dpo download`: fetch a finished export from its storage location and check it against its manifest.
 
 use crate::{Output, commands::Failure};
-use dpo_client::{Client, ClientInfo};
+use dpo_client::{Client, ClientInfo, manifest::Manifest};
 use futures::StreamExt;
 use object_store::{
     ObjectStore, ObjectStoreExt,
@@ -10,10 +10,7 @@ use object_store::{
     path::Path as ObjectPath,
 };
 use sha2::{Digest, Sha256};
-use std::{
-    path::{Component, Path},
-    sync::Arc,
-};
+use std::{path::Path, sync::Arc};
 use tokio::io::AsyncWriteExt;
 
 fn other(message: impl Into<String>) -> Failure {
@@ -100,18 +97,12 @@ pub async fn run(client: &Client, id: &str, to: &Path, from: Option<&str>, out: 
         .bytes()
         .await
         .map_err(|e| other(format!("reading the manifest: {e}")))?;
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| Failure::Verification(format!("manifest.json: {e}")))?;
-    let objects =
-        manifest["objects"].as_array().ok_or_else(|| Failure::Verification("manifest.json lists no objects".into()))?;
+    let manifest = Manifest::parse(&manifest_bytes).map_err(|e| Failure::Verification(e.to_string()))?;
     tokio::fs::create_dir_all(to).await.map_err(|e| other(format!("{}: {e}", to.display())))?;
     let mut total = 0u64;
-    for object in objects {
-        let name = object["path"].as_str().unwrap_or_default();
-        let relative = Path::new(name);
-        if name.is_empty() || relative.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(Failure::Verification(format!("manifest names an unsafe path {name:?}")));
-        }
+    for object in &manifest.objects {
+        let name = object.path.as_str();
+        let relative = object.relative_path().map_err(|e| Failure::Verification(e.to_string()))?;
         let target = to.join(relative);
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(|e| other(format!("{}: {e}", parent.display())))?;
@@ -128,20 +119,18 @@ pub async fn run(client: &Client, id: &str, to: &Path, from: Option<&str>, out: 
             file.write_all(&chunk).await.map_err(|e| other(format!("{}: {e}", target.display())))?;
         }
         file.flush().await.map_err(|e| other(format!("{}: {e}", target.display())))?;
-        let sha = hex::encode(hasher.finalize());
-        if Some(size) != object["size"].as_u64() || Some(sha.as_str()) != object["sha256"].as_str() {
-            return Err(Failure::Verification(format!("{name}: size or SHA-256 does not match the manifest")));
-        }
+        object.check(size, &hex::encode(hasher.finalize())).map_err(|e| Failure::Verification(e.to_string()))?;
         total += size;
     }
     tokio::fs::write(to.join("manifest.json"), &manifest_bytes).await.map_err(|e| other(e.to_string()))?;
     match out {
         Output::Json => {
-            println!("{}", serde_json::json!({ "id": id, "objects": objects.len(), "bytes": total, "folder": to }))
+            let objects = manifest.objects.len();
+            println!("{}", serde_json::json!({ "id": id, "objects": objects, "bytes": total, "folder": to }))
         }
         Output::Table => println!(
             "downloaded {} objects ({total} bytes) of {id} into {}; all match the manifest",
-            objects.len(),
+            manifest.objects.len(),
             to.display()
         ),
     }

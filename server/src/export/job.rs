@@ -9,6 +9,7 @@ use super::{
 use crate::store::{Claim, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking};
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
+use dpo_client::manifest::{self, Manifest, ManifestObject};
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -204,14 +205,14 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
 
     // The manifest goes last: its presence is what tells a reader the export is whole.
     still_valid(target)?;
-    let manifest = serde_json::json!({
-        "operationId": op_id.to_string(),
-        "userId": user.id,
-        "exportedDateTime": Utc::now().trunc_subsecs(3).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "objects": written,
-    });
-    let manifest = Bytes::from(serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::Source(e.to_string()))?);
-    sink.put("manifest.json", manifest).await?;
+    let manifest = Manifest {
+        format_version: manifest::FORMAT_VERSION,
+        operation_id: op_id.to_string(),
+        user_id: user.id.clone(),
+        exported_date_time: Utc::now().trunc_subsecs(3).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        objects: written.into_iter().map(|o| ManifestObject { path: o.path, size: o.size, sha256: o.sha256 }).collect(),
+    };
+    sink.put("manifest.json", Bytes::from(manifest.to_json())).await?;
 
     let at = Utc::now().trunc_subsecs(3);
     blocking(&queue, move |q| q.complete(&claim, at)).await.map_err(fenced)

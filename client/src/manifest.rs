@@ -1,0 +1,185 @@
+//! The manifest of an export (`<storage location>/<operation id>/manifest.json`): one type for its writer
+//! (the server) and its readers (`dpo download`, the demo, the tests), versioned by `formatVersion`. Its
+//! JSON Schema is published beside the OpenAPI document, in `openapi/manifest.schema.json`
+//! (`cargo xtask bundle` writes it; a test fails while it is stale).
+//!
+//! An export is whole exactly when its manifest exists: the server writes it last.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Component, Path};
+
+/// The format this crate writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What an export holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Version of this format. Manifests written before the field existed are version 1.
+    #[serde(default = "first_version")]
+    pub format_version: u32,
+    /// The data policy operation that made the export.
+    pub operation_id: String,
+    /// The user whose data it is.
+    pub user_id: String,
+    /// When the export was finished (RFC 3339, UTC, milliseconds).
+    pub exported_date_time: String,
+    /// Every object of the export but the manifest itself, in the order written.
+    pub objects: Vec<ManifestObject>,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+/// One object of an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestObject {
+    /// Path relative to the export's folder, `/`-separated, never leaving it.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+}
+
+/// Why a manifest, or the export it describes, is not right.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not JSON of a manifest.
+    #[error("manifest.json is not a manifest: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// Written by a newer dpo than this reader.
+    #[error("manifest.json has format version {0}; this reader knows versions up to {FORMAT_VERSION}")]
+    TooNew(u32),
+    /// A path that would leave the export's folder, or is empty.
+    #[error("manifest.json names an unsafe path {0:?}")]
+    UnsafePath(String),
+    /// An object could not be read.
+    #[error("{path}: {source}")]
+    Unreadable {
+        /// The object.
+        path: String,
+        /// What reading it said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An object's size or SHA-256 differs from the manifest's.
+    #[error("{0}: size or SHA-256 does not match the manifest")]
+    Mismatch(String),
+}
+
+impl Manifest {
+    /// Reads a manifest, refusing newer formats and paths that leave the export's folder.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = serde_json::from_slice(bytes)?;
+        if manifest.format_version > FORMAT_VERSION {
+            return Err(ManifestError::TooNew(manifest.format_version));
+        }
+        for object in &manifest.objects {
+            object.relative_path()?;
+        }
+        Ok(manifest)
+    }
+
+    /// The manifest as it is written: pretty JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // A struct of strings and numbers always serialises.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks every object in `folder` (a local copy of the export) against the manifest and returns
+    /// the bytes checked. Blocking: reads every file.
+    pub fn verify_folder(&self, folder: &Path) -> Result<u64, ManifestError> {
+        let mut total = 0;
+        for object in &self.objects {
+            let path = folder.join(object.relative_path()?);
+            let unreadable = |source| ManifestError::Unreadable { path: object.path.clone(), source };
+            let mut file = std::fs::File::open(&path).map_err(unreadable)?;
+            let mut hasher = Sha256::new();
+            let size = std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
+            object.check(size, &hex::encode(hasher.finalize()))?;
+            total += size;
+        }
+        Ok(total)
+    }
+
+    /// The JSON Schema of the format.
+    pub fn schema() -> schemars::schema::RootSchema {
+        schemars::schema_for!(Manifest)
+    }
+}
+
+impl ManifestObject {
+    /// The path, checked to stay inside the export's folder.
+    pub fn relative_path(&self) -> Result<&Path, ManifestError> {
+        let path = Path::new(&self.path);
+        let normal = path.components().all(|c| matches!(c, Component::Normal(_)));
+        if self.path.is_empty() || !normal || self.path.contains('\\') {
+            return Err(ManifestError::UnsafePath(self.path.clone()));
+        }
+        Ok(path)
+    }
+
+    /// Whether content of `size` bytes with SHA-256 `sha256` (hex) is this object.
+    pub fn check(&self, size: u64, sha256: &str) -> Result<(), ManifestError> {
+        if size == self.size && sha256.eq_ignore_ascii_case(&self.sha256) {
+            Ok(())
+        } else {
+            Err(ManifestError::Mismatch(self.path.clone()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(paths: &[&str]) -> Vec<u8> {
+        let objects: Vec<_> = paths.iter().map(|p| serde_json::json!({"path": p, "size": 1, "sha256": "00"})).collect();
+        serde_json::to_vec(&serde_json::json!({
+            "operationId": "op", "userId": "u", "exportedDateTime": "2026-01-01T00:00:00.000Z", "objects": objects
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn manifests_without_a_version_are_the_first_and_newer_ones_are_refused() {
+        assert_eq!(Manifest::parse(&manifest(&["drive/a.txt"])).unwrap().format_version, 1);
+        let mut newer: serde_json::Value = serde_json::from_slice(&manifest(&[])).unwrap();
+        newer["formatVersion"] = 99.into();
+        let refused = Manifest::parse(&serde_json::to_vec(&newer).unwrap()).unwrap_err();
+        assert!(matches!(refused, ManifestError::TooNew(99)), "{refused}");
+    }
+
+    #[test]
+    fn paths_that_leave_the_folder_are_refused() {
+        for bad in ["../etc/passwd", "/etc/passwd", "drive/../../x", "", "a\\..\\b", "./a"] {
+            let refused = Manifest::parse(&manifest(&[bad])).unwrap_err();
+            assert!(matches!(refused, ManifestError::UnsafePath(_)), "{bad:?}: {refused}");
+        }
+    }
+
+    #[test]
+    fn a_folder_verifies_only_when_every_object_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("drive")).unwrap();
+        std::fs::write(dir.path().join("drive/a.txt"), b"hello").unwrap();
+        let object =
+            ManifestObject { path: "drive/a.txt".into(), size: 5, sha256: hex::encode(Sha256::digest(b"hello")) };
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            operation_id: "op".into(),
+            user_id: "u".into(),
+            exported_date_time: "2026-01-01T00:00:00.000Z".into(),
+            objects: vec![object],
+        };
+        assert_eq!(manifest.verify_folder(dir.path()).unwrap(), 5);
+        assert_eq!(Manifest::parse(&manifest.to_json()).unwrap(), manifest);
+        std::fs::write(dir.path().join("drive/a.txt"), b"HELLO").unwrap();
+        assert!(matches!(manifest.verify_folder(dir.path()), Err(ManifestError::Mismatch(_))));
+        std::fs::remove_file(dir.path().join("drive/a.txt")).unwrap();
+        assert!(matches!(manifest.verify_folder(dir.path()), Err(ManifestError::Unreadable { .. })));
+    }
+}
