@@ -172,7 +172,7 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
 #[tokio::test]
 async fn drives_in_an_azure_container_are_exported_whole() {
     let azurite = Azurite::start();
-    use dpo_server::export::emulator::{ACCOUNT, ACCOUNT_KEY, account_sas};
+    use dpo_test_support::azurite::{ACCOUNT, ACCOUNT_KEY, account_sas};
     let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", azurite.0.port);
     let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).unwrap();
     let created =

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-pub use dpo_server::export::emulator::ACCOUNT;
-use dpo_server::export::emulator::{ACCOUNT_KEY as KEY, account_sas};
+pub use dpo_test_support::azurite::ACCOUNT;
+use dpo_test_support::azurite::{ACCOUNT_KEY as KEY, account_sas};
 use std::{
     net::TcpListener,
     path::PathBuf,

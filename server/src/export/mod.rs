@@ -13,7 +13,6 @@
 //! recorded in the store, so an export interrupted by a crash resumes after the files it had finished.
 
 pub mod drives;
-pub mod emulator;
 pub mod engine;
 pub mod job;
 pub mod sink;

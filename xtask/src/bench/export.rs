@@ -7,9 +7,9 @@ use crate::test::{AZURITE, npm_tool};
 use anyhow::{Context, bail};
 use dpo_server::{
     auth::LOCAL_TENANT,
-    export::emulator,
     store::{Directory, UserRecord, sqlite::SqliteStore},
 };
+use dpo_test_support::azurite as emulator;
 use std::{
     io::{Read, Write},
     path::Path,

@@ -1,5 +1,6 @@
 //! Azurite, the Azure Storage emulator: its documented development account, and account SAS URLs
-//! signed with that account's public key, for local runs, tests and benchmarks (`--emulator-host`).
+//! signed with that account's public key, for tests and benchmarks (the server reaches Azurite through
+//! `--emulator-host`; it never signs anything itself).
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
