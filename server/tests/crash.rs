@@ -6,10 +6,7 @@ mod common;
 
 use common::serve;
 use dpo_client::manifest::Manifest;
-use dpo_server::{
-    auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
-    export::sources::drive_dir,
-};
+use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_dir};
 use std::{
     path::Path,
     time::{Duration, Instant},
@@ -25,7 +22,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 async fn operation(http: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
-    http.get(format!("{base}/v1.0/dataPolicyOperations/{id}")).send().await.unwrap().json().await.unwrap()
+    common::operation(http, base, id).await.1
 }
 
 #[tokio::test]
@@ -43,22 +40,11 @@ async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_mem
             file.write_all(&block).unwrap();
         }
     }
-    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let http = common::admin_http(state.path());
 
     let first = serve(state.path(), &[]);
     let destination = state.path().join("exports/alice");
-    let location = url_of(&destination);
-    let accepted = http
-        .post(format!("{}/v1.0/users/alice/exportPersonalData", first.base))
-        .json(&serde_json::json!({ "storageLocation": location }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status().as_u16(), 202);
-    let id = accepted.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let id = common::submit_export(&http, &first.base, "alice", &url_of(&destination)).await;
 
     // Wait until it is well under way, then SIGKILL.
     let deadline = Instant::now() + Duration::from_secs(120);

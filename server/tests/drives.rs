@@ -4,12 +4,9 @@
 
 mod common;
 
-use common::{Helper, import_users, serve_with_env, start_helper, tool};
+use common::{Helper, admin_http, import_users, operation, serve_with_env, start_helper, submit_export, tool};
 use dpo_client::manifest::Manifest;
-use dpo_server::{
-    auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
-    export::sources::drive_folder_name,
-};
+use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_folder_name};
 use object_store::{
     ObjectStoreExt, PutPayload, aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, path::Path as ObjectPath,
 };
@@ -78,39 +75,22 @@ async fn put_drive(store: &dyn object_store::ObjectStore, prefix: &str, content:
     }
 }
 
-/// A state folder with user `alice` in its directory and an administrator's token.
-fn state_with_alice() -> (tempfile::TempDir, String) {
+/// A state folder with user `alice` in its directory, and an administrator's client.
+fn state_with_alice() -> (tempfile::TempDir, reqwest::Client) {
     let state = tempfile::tempdir().unwrap();
     import_users(state.path(), r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#, None);
-    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
-    (state, token)
+    let http = admin_http(state.path());
+    (state, http)
 }
 
 /// Exports alice through the server at `base` into `<state>/exports/alice` and returns the export's
 /// folder once complete.
-async fn export_alice(base: &str, token: &str, state: &Path) -> PathBuf {
-    let http = reqwest::Client::new();
+async fn export_alice(base: &str, http: &reqwest::Client, state: &Path) -> PathBuf {
     let destination = state.join("exports/alice");
-    let accepted = http
-        .post(format!("{base}/v1.0/users/alice/exportPersonalData"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "storageLocation": format!("file://{}/", destination.display()) }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status().as_u16(), 202);
-    let id = accepted.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let id = submit_export(http, base, "alice", &format!("file://{}/", destination.display())).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let op: serde_json::Value = http
-            .get(format!("{base}/v1.0/dataPolicyOperations/{id}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, op) = operation(http, base, &id).await;
         if op["status"] == "complete" {
             return destination.join(&id);
         }
@@ -162,10 +142,10 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
     // Another user's file beside alice's drive is not hers.
     s3.put(&ObjectPath::from("org/other/bob/secret.txt"), PutPayload::from_static(b"bob's")).await.unwrap();
 
-    let (state, token) = state_with_alice();
+    let (state, http) = state_with_alice();
     let server =
         serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", "s3://drives/org"], &moto.env());
-    let folder = export_alice(&server.base, &token, state.path()).await;
+    let folder = export_alice(&server.base, &http, state.path()).await;
     assert_eq!(exported_drive(&folder), digests(&content), "exactly alice's objects, whole");
 }
 
@@ -188,10 +168,10 @@ async fn drives_in_an_azure_container_are_exported_whole() {
         .unwrap();
     let content = drive_content();
     put_drive(&azure, "gdpr", &content).await;
-    let (state, token) = state_with_alice();
+    let (state, http) = state_with_alice();
     let server =
         serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", "az://drives/gdpr"], &azurite.env());
-    let folder = export_alice(&server.base, &token, state.path()).await;
+    let folder = export_alice(&server.base, &http, state.path()).await;
     assert_eq!(exported_drive(&folder), digests(&content), "exactly alice's blobs, whole");
 }
 
@@ -205,10 +185,10 @@ async fn drives_in_a_folder_of_their_own_are_exported_and_links_stay_out() {
         std::fs::write(alice.join(name), bytes).unwrap();
     }
     std::os::unix::fs::symlink("/etc/hostname", alice.join("escape")).unwrap();
-    let (state, token) = state_with_alice();
+    let (state, http) = state_with_alice();
     let url = format!("file://{}", drives.path().display());
     let server = serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", &url], &[]);
-    let folder = export_alice(&server.base, &token, state.path()).await;
+    let folder = export_alice(&server.base, &http, state.path()).await;
     assert_eq!(exported_drive(&folder), digests(&content));
 }
 

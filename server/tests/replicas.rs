@@ -7,11 +7,7 @@ mod common;
 
 use common::{Log, Server, serve_logged};
 use dpo_client::manifest::Manifest;
-use dpo_server::{
-    auth::{LOCAL_TENANT, mint_local, tokens::MintRequest},
-    export::sources::drive_dir,
-    store::postgres::PostgresStore,
-};
+use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_dir, store::postgres::PostgresStore};
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
@@ -44,10 +40,7 @@ impl Shared {
             std::fs::write(drive.join("notes.txt"), format!("notes of {id}")).unwrap();
         }
         // The key is made before any replica starts, so that they all find the same one.
-        let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-        let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
+        let http = common::admin_http(state.path());
         Shared { state, database, http }
     }
 
@@ -66,21 +59,11 @@ impl Shared {
     }
 
     async fn submit(&self, replica: &Server, user: &str) -> String {
-        let accepted = self
-            .http
-            .post(format!("{}/v1.0/users/{user}/exportPersonalData", replica.base))
-            .json(&serde_json::json!({ "storageLocation": self.location() }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(accepted.status().as_u16(), 202, "export of {user} accepted");
-        accepted.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string()
+        common::submit_export(&self.http, &replica.base, user, &self.location()).await
     }
 
     async fn operation(&self, replica: &Server, id: &str) -> (u16, serde_json::Value) {
-        let response = self.http.get(format!("{}/v1.0/dataPolicyOperations/{id}", replica.base)).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or_default())
+        common::operation(&self.http, &replica.base, id).await
     }
 
     async fn count(&self, replica: &Server, status: &str) -> u64 {

@@ -23,6 +23,35 @@ pub fn import_users(state: &Path, users_json: &str, database: Option<&str>) {
     assert!(import.status().expect("dpo-server runs").success(), "users imported");
 }
 
+/// An HTTP client with an administrator's token minted with `state`'s local key (made there if missing).
+pub fn admin_http(state: &Path) -> reqwest::Client {
+    use dpo_server::auth::{LOCAL_TENANT, mint_local, tokens::MintRequest};
+    let token = mint_local(state, &MintRequest::admin(LOCAL_TENANT)).expect("token minted");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
+    reqwest::Client::builder().default_headers(headers).build().expect("client")
+}
+
+/// Submits an export of `user`'s data to `location` through the server at `base`; returns its id.
+pub async fn submit_export(http: &reqwest::Client, base: &str, user: &str, location: &str) -> String {
+    let accepted = http
+        .post(format!("{base}/v1.0/users/{user}/exportPersonalData"))
+        .json(&serde_json::json!({ "storageLocation": location }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(accepted.status().as_u16(), 202, "export of {user} accepted");
+    let location = accepted.headers()["location"].to_str().expect("Location is text");
+    location.rsplit('/').next().expect("Location names the operation").to_string()
+}
+
+/// `GET /v1.0/dataPolicyOperations/{id}` on the server at `base`: status and body.
+pub async fn operation(http: &reqwest::Client, base: &str, id: &str) -> (u16, serde_json::Value) {
+    let response = http.get(format!("{base}/v1.0/dataPolicyOperations/{id}")).send().await.expect("request sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
 /// A helper process (an emulator) listening on a loopback port; killed when dropped.
 pub struct Helper {
     child: Child,

@@ -29,6 +29,8 @@ pub fn rows(release: &Path, root: &Path, operations: u64, seconds: u64, post: &P
     let store = PostgresStore::open(&database, 4)?;
     let seeded_ops = seed(&store, |records| store.insert_many(records), operations)?;
     drop(store);
+    // As after any bulk load: fresh planner statistics (autovacuum would take them a minute later).
+    dpo_test_support::postgres_cluster::execute(&database, "ANALYZE").map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("    seeded in {:.1} s", seeded.elapsed().as_secs_f64());
     let state = root.join("target/bench-state-postgres");
     let _ = std::fs::remove_dir_all(&state);
