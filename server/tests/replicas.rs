@@ -306,7 +306,7 @@ fn replicas_migrating_a_fresh_database_at_once_all_start() {
     }
     let applied = dpo_test_support::postgres_cluster::execute(
         &database,
-        "DO $$ BEGIN IF (SELECT count(*) FROM dpo_migrations) <> 9 THEN RAISE 'not 9 migrations'; END IF; END $$",
+        "DO $$ BEGIN IF (SELECT count(*) FROM dpo_migrations) <> 10 THEN RAISE 'not 10 migrations'; END IF; END $$",
     );
     applied.expect("each migration applied once");
 }

@@ -32,7 +32,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
-const MIGRATIONS: [(i64, &str); 9] = [
+const MIGRATIONS: [(i64, &str); 10] = [
     (1, include_str!("../../migrations/postgres/0001_operations.sql")),
     (2, include_str!("../../migrations/postgres/0002_users.sql")),
     (3, include_str!("../../migrations/postgres/0003_export.sql")),
@@ -42,6 +42,7 @@ const MIGRATIONS: [(i64, &str); 9] = [
     (7, include_str!("../../migrations/postgres/0007_storage_secret.sql")),
     (8, include_str!("../../migrations/postgres/0008_export_object_etags.sql")),
     (9, include_str!("../../migrations/postgres/0009_leases.sql")),
+    (10, include_str!("../../migrations/postgres/0010_id_order_indexes.sql")),
 ];
 
 /// Key of the advisory lock migrations run under ("dpo" in ASCII).

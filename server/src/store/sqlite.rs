@@ -66,6 +66,7 @@ fn migrations() -> Migrations<'static> {
         M::up_with_hook(include_str!("../../migrations/0007_storage_secret.sql"), redact_stored_locations),
         M::up(include_str!("../../migrations/0008_export_object_etags.sql")),
         M::up(include_str!("../../migrations/0009_leases.sql")),
+        M::up(include_str!("../../migrations/0010_id_order_indexes.sql")),
     ])
 }
 
