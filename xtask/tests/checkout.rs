@@ -7,7 +7,7 @@ fn copy_spec(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.join("openapi/sources")).unwrap();
     std::fs::create_dir_all(to.join("xtask")).unwrap();
     std::fs::copy(from.join("Cargo.toml"), to.join("Cargo.toml")).unwrap();
-    for file in ["openapi/dpo.json", "openapi/drift-allowlist.toml"] {
+    for file in ["openapi/dpo.json", "openapi/manifest.schema.json", "openapi/drift-allowlist.toml"] {
         std::fs::copy(from.join(file), to.join(file)).unwrap();
     }
     for entry in std::fs::read_dir(from.join("openapi/sources")).unwrap() {
