@@ -100,6 +100,15 @@ async fn export_alice(base: &str, http: &reqwest::Client, state: &Path) -> PathB
     }
 }
 
+/// Exports alice through a server reading drives at `drives_url` (with `env` added to its environment);
+/// returns her drive files as the export's manifest lists them.
+async fn export_alice_with_drives(drives_url: &str, env: &[(&str, String)]) -> BTreeMap<String, String> {
+    let (state, http) = state_with_alice();
+    let server = serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", drives_url], env);
+    let folder = export_alice(&server.base, &http, state.path()).await;
+    exported_drive(&folder)
+}
+
 /// The drive files the export's manifest lists, with their SHA-256, each checked against the file written.
 fn exported_drive(folder: &Path) -> BTreeMap<String, String> {
     let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).expect("a manifest");
@@ -142,11 +151,8 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
     // Another user's file beside alice's drive is not hers.
     s3.put(&ObjectPath::from("org/other/bob/secret.txt"), PutPayload::from_static(b"bob's")).await.unwrap();
 
-    let (state, http) = state_with_alice();
-    let server =
-        serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", "s3://drives/org"], &moto.env());
-    let folder = export_alice(&server.base, &http, state.path()).await;
-    assert_eq!(exported_drive(&folder), digests(&content), "exactly alice's objects, whole");
+    let exported = export_alice_with_drives("s3://drives/org", &moto.env()).await;
+    assert_eq!(exported, digests(&content), "exactly alice's objects, whole");
 }
 
 #[tokio::test]
@@ -168,11 +174,8 @@ async fn drives_in_an_azure_container_are_exported_whole() {
         .unwrap();
     let content = drive_content();
     put_drive(&azure, "gdpr", &content).await;
-    let (state, http) = state_with_alice();
-    let server =
-        serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", "az://drives/gdpr"], &azurite.env());
-    let folder = export_alice(&server.base, &http, state.path()).await;
-    assert_eq!(exported_drive(&folder), digests(&content), "exactly alice's blobs, whole");
+    let exported = export_alice_with_drives("az://drives/gdpr", &azurite.env()).await;
+    assert_eq!(exported, digests(&content), "exactly alice's blobs, whole");
 }
 
 #[tokio::test]
@@ -185,11 +188,8 @@ async fn drives_in_a_folder_of_their_own_are_exported_and_links_stay_out() {
         std::fs::write(alice.join(name), bytes).unwrap();
     }
     std::os::unix::fs::symlink("/etc/hostname", alice.join("escape")).unwrap();
-    let (state, http) = state_with_alice();
-    let url = format!("file://{}", drives.path().display());
-    let server = serve_with_env(state.path(), &["--export-workers", "1", "--drives-url", &url], &[]);
-    let folder = export_alice(&server.base, &http, state.path()).await;
-    assert_eq!(exported_drive(&folder), digests(&content));
+    let exported = export_alice_with_drives(&format!("file://{}", drives.path().display()), &[]).await;
+    assert_eq!(exported, digests(&content));
 }
 
 #[test]
