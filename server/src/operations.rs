@@ -10,7 +10,8 @@ use crate::{
     export::target::{self, StoredLocation, TargetPolicy},
     odata::{QueryError, query::CollectionQuery, skiptoken::SkipToken},
     store::{
-        Cursor, ListRequest, OperationRecord, Operations, StoreError, Stores, blocking::blocking, sql::sort_values,
+        AsyncOperations, Cursor, ListRequest, OperationRecord, Operations, Pending, StoreError, Stores,
+        blocking::blocking, sql::sort_values,
     },
 };
 use chrono::{DateTime, SubsecRound, Utc};
@@ -119,9 +120,11 @@ impl OperationService {
         let location = self.validate_storage_location(storage_location)?;
         let wanted = user_id.trim().to_string();
         let in_tenant = tenant.to_string();
-        let user = blocking(&self.store.directory, move |directory| directory.find_user(&in_tenant, &wanted))
-            .await?
-            .ok_or_else(|| OperationError::UserNotFound(user_id.to_string()))?;
+        let user = match self.store.directory.lookup_without_blocking() {
+            Some(directory) => directory.find_user(&in_tenant, &wanted).await?,
+            None => blocking(&self.store.directory, move |directory| directory.find_user(&in_tenant, &wanted)).await?,
+        }
+        .ok_or_else(|| OperationError::UserNotFound(user_id.to_string()))?;
         let record = OperationRecord {
             // Version 7: time-ordered, so ids (the last sort key) follow submission order.
             id: Uuid::now_v7(),
@@ -137,7 +140,7 @@ impl OperationService {
             failure_reason: None,
         };
         let stored = record.clone();
-        self.blocking(move |store| store.insert(&stored)).await?;
+        self.call(|store| store.insert(&record), move |store| store.insert(&stored)).await?;
         self.submitted.notify_one();
         Ok(record)
     }
@@ -162,6 +165,19 @@ impl OperationService {
         target::accept(location, &self.policy, Utc::now())
             .map(|(_, stored)| stored)
             .map_err(|e| OperationError::Invalid { property: "storageLocation", message: e.0 })
+    }
+
+    /// Runs a call of the operations store: awaited as is when the store offers it without blocking,
+    /// otherwise (`blocking`, the same call) on the blocking pool.
+    async fn call<T: Send + 'static>(
+        &self,
+        nonblocking: impl FnOnce(&dyn AsyncOperations) -> Pending<T>,
+        blocking: impl FnOnce(&dyn Operations) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, OperationError> {
+        match self.store.operations.without_blocking() {
+            Some(store) => Ok(nonblocking(store).await?),
+            None => self.blocking(blocking).await,
+        }
     }
 
     /// Runs a call of the operations store on the blocking pool.
@@ -209,7 +225,7 @@ impl OperationService {
         // hand-offs per request; otherwise on the blocking pool.
         let found = match self.store.operations.get_without_waiting(id) {
             Some(found) => found?,
-            None => self.blocking(move |store| store.get(id)).await?,
+            None => self.call(|store| store.get(id), move |store| store.get(id)).await?,
         };
         match found {
             Some(op) if op.tenant_id == tenant => Ok(op),
@@ -226,10 +242,29 @@ impl OperationService {
         let skip = if query.skiptoken.is_some() { 0 } else { query.skip };
         let cursor = query.skiptoken.as_ref().map(|t| Cursor { keys: t.keys.clone(), last_id: t.last_id.clone() });
         let want_count = query.count;
-        let q = query.clone();
-        let tenant = tenant.to_string();
-        let (mut items, total) = self
-            .blocking(move |store| {
+        let (mut items, total) = if let Some(store) = self.store.operations.without_blocking() {
+            let request = ListRequest {
+                tenant,
+                filter: query.filter.as_ref(),
+                search: query.search.as_deref(),
+                order: &query.orderby,
+                after: cursor.as_ref(),
+                skip,
+                limit: page_size.saturating_add(1),
+            };
+            // The page and its count at once, on two pooled connections.
+            let counted = want_count.then(|| store.count(tenant, query.filter.as_ref(), query.search.as_deref()));
+            let counted = async move {
+                match counted {
+                    Some(counted) => counted.await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            futures::try_join!(store.list(&request), counted)?
+        } else {
+            let q = query.clone();
+            let tenant = tenant.to_string();
+            self.blocking(move |store| {
                 let request = ListRequest {
                     tenant: &tenant,
                     filter: q.filter.as_ref(),
@@ -244,7 +279,8 @@ impl OperationService {
                     if want_count { Some(store.count(&tenant, q.filter.as_ref(), q.search.as_deref())?) } else { None };
                 Ok((items, total))
             })
-            .await?;
+            .await?
+        };
         let more = items.len() as u64 > page_size;
         items.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
         let next = match (more, items.last()) {
@@ -261,6 +297,9 @@ impl OperationService {
     /// How many operations match `query`'s `$filter` and `$search`.
     pub async fn count(&self, tenant: &str, query: CollectionQuery) -> Result<u64, OperationError> {
         let tenant = tenant.to_string();
+        if let Some(store) = self.store.operations.without_blocking() {
+            return Ok(store.count(&tenant, query.filter.as_ref(), query.search.as_deref()).await?);
+        }
         self.blocking(move |store| store.count(&tenant, query.filter.as_ref(), query.search.as_deref())).await
     }
 
@@ -328,7 +367,7 @@ impl OperationService {
         }
         next.version += 1;
         let stored = next.clone();
-        match self.blocking(move |store| store.replace(&stored)).await {
+        match self.call(|store| store.replace(&next), move |store| store.replace(&stored)).await {
             Ok(()) => Ok(next),
             Err(OperationError::Store(StoreError::VersionMismatch { actual, .. })) => {
                 Err(OperationError::PreconditionFailed { current_etag: format!("W/\"{actual}\"") })
@@ -347,7 +386,7 @@ impl OperationService {
             _ => Some(current.version),
         };
         let id = current.id;
-        match self.blocking(move |store| store.delete(id, version)).await {
+        match self.call(|store| store.delete(id, version), move |store| store.delete(id, version)).await {
             Err(OperationError::Store(StoreError::VersionMismatch { actual, .. })) => {
                 Err(OperationError::PreconditionFailed { current_etag: format!("W/\"{actual}\"") })
             }

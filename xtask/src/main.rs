@@ -42,6 +42,9 @@ enum Command {
         /// Only measure exports, and print instead of writing BENCHMARKS.md.
         #[arg(long)]
         export_only: bool,
+        /// Only measure the PostgreSQL rows, and print instead of writing BENCHMARKS.md.
+        #[arg(long, conflicts_with = "export_only")]
+        postgres_only: bool,
     },
 }
 
@@ -52,6 +55,8 @@ fn main() -> anyhow::Result<()> {
         Command::Check => spec::check(),
         Command::Diff => spec::diff(),
         Command::Test => test::run_all(),
-        Command::Bench { operations, seconds, export_only } => bench::run(operations, seconds, export_only),
+        Command::Bench { operations, seconds, export_only, postgres_only } => {
+            bench::run(operations, seconds, bench::Only::from_flags(export_only, postgres_only))
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! [`Stores`] holds them, so a wrapper such as the read cache ([`cached`]) wraps only what it must.
 //!
 //! The traits are synchronous, as SQLite is; [`blocking`] is the one hop from async code to the blocking
-//! pool. Every statement comes from [`sql`] (sea-query), built once for every dialect.
+//! pool. A store whose driver is asynchronous (PostgreSQL) also offers the calls of the request path as
+//! futures ([`AsyncOperations`], [`AsyncDirectory`]), which async code awaits without that hop. Every
+//! statement comes from [`sql`] (sea-query), built once for every dialect.
 
 pub mod blocking;
 pub mod cached;
@@ -12,7 +14,7 @@ pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::odata::{filter::Filter, orderby::SortKey};
 use chrono::{DateTime, Utc};
@@ -171,6 +173,36 @@ pub trait Operations: Send + Sync + 'static {
     fn replace(&self, record: &OperationRecord) -> Result<(), StoreError>;
     /// Deletes an operation if it is at `version` (any version when `None`).
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError>;
+    /// The same calls as futures that hold no thread while they wait, when the store's driver is
+    /// asynchronous; `None` when its calls block (callers then run them on the blocking pool).
+    fn without_blocking(&self) -> Option<&dyn AsyncOperations> {
+        None
+    }
+}
+
+/// A store call in flight; it owns what it needs (statements are built before it is returned).
+pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
+
+/// [`Operations`] as futures, for stores whose driver is asynchronous: the same meaning, call by call.
+pub trait AsyncOperations: Send + Sync {
+    /// [`Operations::insert`].
+    fn insert(&self, record: &OperationRecord) -> Pending<()>;
+    /// [`Operations::get`].
+    fn get(&self, id: Uuid) -> Pending<Option<OperationRecord>>;
+    /// [`Operations::list`].
+    fn list(&self, request: &ListRequest<'_>) -> Pending<Vec<OperationRecord>>;
+    /// [`Operations::count`].
+    fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Pending<u64>;
+    /// [`Operations::replace`].
+    fn replace(&self, record: &OperationRecord) -> Pending<()>;
+    /// [`Operations::delete`].
+    fn delete(&self, id: Uuid, version: Option<u64>) -> Pending<()>;
+}
+
+/// The lookup of the request path ([`Directory::find_user`]) as a future, for asynchronous drivers.
+pub trait AsyncDirectory: Send + Sync {
+    /// [`Directory::find_user`].
+    fn find_user(&self, tenant: &str, id_or_upn: &str) -> Pending<Option<UserRecord>>;
 }
 
 /// An operation claimed by an export worker: the operation as claimed, and the claim's attempt number.
@@ -229,6 +261,10 @@ pub trait Directory: Send + Sync + 'static {
         after: i64,
         limit: u64,
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError>;
+    /// [`Directory::find_user`] as a future that holds no thread, when the store's driver is asynchronous.
+    fn lookup_without_blocking(&self) -> Option<&dyn AsyncDirectory> {
+        None
+    }
 }
 
 /// What each export has written whole, so that a resumed export skips it.

@@ -2,12 +2,13 @@
 //!
 //! Driver and pool: `tokio-postgres` (the maintained PostgreSQL client of the Rust ecosystem, with
 //! pipelining and LISTEN/NOTIFY) pooled by `deadpool-postgres` (which also caches prepared statements per
-//! connection, so a statement costs one round trip). Both run on a small runtime the store owns. The
-//! store's traits are synchronous, as SQLite's nature makes them, so each method hands its work to that
-//! runtime and waits for the answer on a plain channel: safe from any thread, including a test's async
-//! one, and never blocking the server's own runtime (which reaches the store through
-//! [`super::blocking`], as for SQLite). The synchronous `postgres` crate could not be used that way: it
-//! starts a runtime of its own per connection and panics when called, or dropped, inside another.
+//! connection, so a statement costs one round trip). The store's synchronous traits (the engine's and the
+//! tools' way in, as SQLite's nature makes them) hand each call to a small runtime the store owns and wait
+//! for the answer on a plain channel: safe from any thread, including a test's async one. The request
+//! path instead awaits the same calls as futures ([`AsyncOperations`], [`AsyncDirectory`]) on the server's
+//! own runtime: no thread hand-off at all, which on a small machine was most of a GET's cost. The
+//! synchronous `postgres` crate could not be used: it starts a runtime of its own per connection and
+//! panics when called, or dropped, inside another.
 //! Statements are the same sea-query statements as SQLite's ([`super::sql`]), built for PostgreSQL.
 //!
 //! Migrations (`server/migrations/postgres/`, numbered as SQLite's) run at start inside a transaction
@@ -16,8 +17,8 @@
 //! [`QUEUE_CHANNEL`] (`NOTIFY`), which [`PostgresStore::listen`] turns into a wake-up of the engine.
 
 use super::{
-    ActivityRecord, Claim, Directory, ExportLedger, ExportedObject, JobQueue, ListRequest, OperationRecord, Operations,
-    StoreError, UserRecord,
+    ActivityRecord, AsyncDirectory, AsyncOperations, Claim, Directory, ExportLedger, ExportedObject, JobQueue,
+    ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
     sql::{self, Statement, status_from_ordinal},
 };
 use crate::odata::filter::Filter;
@@ -55,9 +56,15 @@ pub const QUEUE_CHANNEL: &str = "dpo_export_queue";
 /// their `$filter`, so the cache must not grow without bound).
 const STATEMENTS_PER_CONNECTION: usize = 512;
 
+mod readers;
+
+/// Connections shared by the request path's reads (see [`readers`]).
+const SHARED_READERS: usize = 2;
+
 /// Operations, users and the export queue in a PostgreSQL database.
 pub struct PostgresStore {
     pool: Pool,
+    readers: Arc<readers::Readers>,
     config: tokio_postgres::Config,
     /// Runs every statement; shut down in the background when the store is dropped.
     runtime: Option<tokio::runtime::Runtime>,
@@ -96,7 +103,8 @@ impl PostgresStore {
             .create_timeout(Some(Duration::from_secs(10)))
             .build()
             .map_err(|e| backend(format!("the database pool: {e}")))?;
-        let store = PostgresStore { pool, config, runtime: Some(runtime) };
+        let readers = Arc::new(readers::Readers::new(config.clone(), runtime.handle().clone(), SHARED_READERS));
+        let store = PostgresStore { pool, readers, config, runtime: Some(runtime) };
         let pool = store.pool.clone();
         store.run(async move { migrate(&pool).await })?;
         Ok(store)
@@ -115,7 +123,7 @@ impl PostgresStore {
         answered.recv().map_err(|_| backend("the database task ended without an answer"))?
     }
 
-    /// Runs `work` with a pooled connection.
+    /// Runs `work` with a pooled connection on the store's runtime, and waits for it.
     fn with<T, F>(&self, work: impl FnOnce(deadpool_postgres::Client) -> F + Send + 'static) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -123,6 +131,21 @@ impl PostgresStore {
     {
         let pool = self.pool.clone();
         self.run(async move { work(connection(&pool).await?).await })
+    }
+
+    /// `work` with a pooled connection, run on the store's runtime, as a future the caller awaits on its
+    /// own: the async request path reaches the database with one task hand-off and no thread blocked.
+    fn pending<T, F>(&self, work: impl FnOnce(deadpool_postgres::Client) -> F + Send + 'static) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return Box::pin(std::future::ready(Err(backend("the store is closed"))));
+        };
+        let pool = self.pool.clone();
+        let task = runtime.spawn(async move { work(connection(&pool).await?).await });
+        Box::pin(async move { task.await.map_err(|e| backend(format!("the database task failed: {e}")))? })
     }
 
     /// Stores many operations in one transaction (bulk loads: benchmarks, migrations from elsewhere).
@@ -341,14 +364,14 @@ fn exported_object(row: &Row) -> Result<ExportedObject, StoreError> {
     })
 }
 
-impl Operations for PostgresStore {
-    fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
+impl AsyncOperations for PostgresStore {
+    fn insert(&self, r: &OperationRecord) -> Pending<()> {
         let (id, statement, queued) = (
             r.id,
             built(sql::insert_operations(std::slice::from_ref(r))),
             r.status == DataPolicyOperationStatus::NotStarted,
         );
-        self.with(move |conn| async move {
+        self.pending(move |conn| async move {
             let inserted = if queued {
                 // Pipelined on the one connection, so in order: the insert commits (autocommit) before the
                 // announcement, and a replica woken by it finds the row. A failed insert only costs a
@@ -365,25 +388,24 @@ impl Operations for PostgresStore {
         })
     }
 
-    fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-        self.with(move |conn| async move { get_operation(&conn, id).await })
+    fn get(&self, id: Uuid) -> Pending<Option<OperationRecord>> {
+        let (readers, statement) = (self.readers.clone(), built(sql::get_operation(id)));
+        Box::pin(async move { readers.query(statement).await?.first().map(record).transpose() })
     }
 
-    fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError> {
-        let statement = built(sql::select_operations(request));
-        self.with(move |conn| async move { query(&conn, statement, record).await })
+    fn list(&self, request: &ListRequest<'_>) -> Pending<Vec<OperationRecord>> {
+        let (readers, statement) = (self.readers.clone(), built(sql::select_operations(request)));
+        Box::pin(async move { readers.query(statement).await?.iter().map(record).collect() })
     }
 
-    fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
-        let statement = built(sql::count_operations(tenant, filter, search));
-        self.with(
-            move |conn| async move { Ok(query(&conn, statement, count).await?.first().copied().unwrap_or_default()) },
-        )
+    fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Pending<u64> {
+        let (readers, statement) = (self.readers.clone(), built(sql::count_operations(tenant, filter, search)));
+        Box::pin(async move { Ok(readers.query(statement).await?.first().map(count).transpose()?.unwrap_or_default()) })
     }
 
-    fn replace(&self, r: &OperationRecord) -> Result<(), StoreError> {
+    fn replace(&self, r: &OperationRecord) -> Pending<()> {
         let (id, expected, statement) = (r.id, r.version.saturating_sub(1), built(sql::replace_operation(r)));
-        self.with(move |conn| async move {
+        self.pending(move |conn| async move {
             if execute(&conn, statement).await? == 1 {
                 return Ok(());
             }
@@ -394,9 +416,9 @@ impl Operations for PostgresStore {
         })
     }
 
-    fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
+    fn delete(&self, id: Uuid, version: Option<u64>) -> Pending<()> {
         let statement = built(sql::delete_operation(id, version));
-        self.with(move |conn| async move {
+        self.pending(move |conn| async move {
             if execute(&conn, statement).await? == 1 {
                 return Ok(());
             }
@@ -405,6 +427,37 @@ impl Operations for PostgresStore {
                 _ => Err(StoreError::Missing(id)),
             }
         })
+    }
+}
+
+/// The synchronous calls wait for the asynchronous ones on the store's runtime.
+impl Operations for PostgresStore {
+    fn insert(&self, record: &OperationRecord) -> Result<(), StoreError> {
+        self.run(AsyncOperations::insert(self, record))
+    }
+
+    fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
+        self.run(AsyncOperations::get(self, id))
+    }
+
+    fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError> {
+        self.run(AsyncOperations::list(self, request))
+    }
+
+    fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
+        self.run(AsyncOperations::count(self, tenant, filter, search))
+    }
+
+    fn replace(&self, record: &OperationRecord) -> Result<(), StoreError> {
+        self.run(AsyncOperations::replace(self, record))
+    }
+
+    fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
+        self.run(AsyncOperations::delete(self, id, version))
+    }
+
+    fn without_blocking(&self) -> Option<&dyn AsyncOperations> {
+        Some(self)
     }
 }
 
@@ -481,8 +534,7 @@ impl Directory for PostgresStore {
     }
 
     fn find_user(&self, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
-        let statement = built(sql::find_user(tenant, id_or_upn));
-        self.with(move |conn| async move { Ok(query(&conn, statement, user).await?.pop()) })
+        self.run(AsyncDirectory::find_user(self, tenant, id_or_upn))
     }
 
     fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
@@ -506,6 +558,17 @@ impl Directory for PostgresStore {
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
         let statement = built(sql::activities(tenant, user_id, after, limit));
         self.with(move |conn| async move { query(&conn, statement, activity).await })
+    }
+
+    fn lookup_without_blocking(&self) -> Option<&dyn AsyncDirectory> {
+        Some(self)
+    }
+}
+
+impl AsyncDirectory for PostgresStore {
+    fn find_user(&self, tenant: &str, id_or_upn: &str) -> Pending<Option<UserRecord>> {
+        let statement = built(sql::find_user(tenant, id_or_upn));
+        self.pending(move |conn| async move { Ok(query(&conn, statement, user).await?.pop()) })
     }
 }
 

@@ -107,8 +107,29 @@ fn post_script(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the benchmarks and writes BENCHMARKS.md; with `export_only`, only prints the export section.
-pub fn run(operations: u64, seconds: u64, export_only: bool) -> anyhow::Result<()> {
+/// Which part of the benchmarks to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Everything, written to BENCHMARKS.md.
+    Nothing,
+    /// The export section, printed.
+    Export,
+    /// The PostgreSQL rows, printed (their ratio against SQLite is left out).
+    Postgres,
+}
+
+impl Only {
+    pub fn from_flags(export: bool, postgres: bool) -> Only {
+        match (export, postgres) {
+            (true, _) => Only::Export,
+            (false, true) => Only::Postgres,
+            (false, false) => Only::Nothing,
+        }
+    }
+}
+
+/// Runs the benchmarks and writes BENCHMARKS.md, or prints the one part asked for.
+pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     ensure_wrk()?;
     let root = workspace_root();
     println!("==> cargo build --release");
@@ -120,9 +141,19 @@ pub fn run(operations: u64, seconds: u64, export_only: bool) -> anyhow::Result<(
         bail!("release build failed");
     }
     let release = root.join("target/release");
-    if export_only {
-        println!("{}", export::throughput(&release, &root.join("target/bench-export"))?);
-        return Ok(());
+    match only {
+        Only::Export => {
+            println!("{}", export::throughput(&release, &root.join("target/bench-export"))?);
+            return Ok(());
+        }
+        Only::Postgres => {
+            let post = root.join("target/bench-post.lua");
+            post_script(&post)?;
+            let rows = postgres::rows(&release, &root, operations, seconds, &post)?;
+            println!("{}", postgres::render(&rows, &[]));
+            return Ok(());
+        }
+        Only::Nothing => {}
     }
     let prism = npm_tool(PRISM, ".bin/prism")?;
     let state = root.join("target/bench-state");
