@@ -1,6 +1,7 @@
 //! Server settings.
 
 use crate::export::drives::{self, Drives, DrivesUrlError, LocalDrives};
+use crate::sources::{Sources, SourcesFileError};
 use crate::{auth::tokens::TokenRules, connection_guard::ConnectionLimits, export::target::TargetPolicy};
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -27,6 +28,8 @@ pub struct ServerConfig {
     /// Where users' drives are (`file:///…`, `s3://bucket/prefix`, `az://container/prefix`); `None`:
     /// `<state_dir>/drives`.
     pub drives_url: Option<String>,
+    /// The sources file: the organisation's systems an export also reads (see [`crate::sources`]).
+    pub sources_file: Option<PathBuf>,
     /// Page size of lists when the client does not ask for fewer.
     pub default_page_size: u64,
     /// Largest page a list ever answers, whatever `$top` says.
@@ -90,6 +93,14 @@ impl ServerConfig {
         }
     }
 
+    /// The configured data sources, read and checked now (none without a sources file).
+    pub fn sources(&self) -> Result<std::sync::Arc<Sources>, SourcesFileError> {
+        Ok(std::sync::Arc::new(match &self.sources_file {
+            Some(path) => Sources::load(path)?,
+            None => Sources::none(),
+        }))
+    }
+
     /// The storage policy with its defaults filled in.
     pub fn storage_policy(&self) -> TargetPolicy {
         let mut policy = self.storage.clone();
@@ -116,6 +127,7 @@ impl Default for ServerConfig {
             state_dir: PathBuf::from("dpo-state"),
             database: None,
             drives_url: None,
+            sources_file: None,
             default_page_size: 100,
             max_page_size: 1000,
             export_workers: 2,

@@ -19,6 +19,7 @@ pub mod odata;
 pub mod operations;
 pub mod routes;
 pub mod server;
+pub mod sources;
 pub mod store;
 pub mod wire;
 

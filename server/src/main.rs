@@ -122,6 +122,10 @@ struct ServeArgs {
     /// replicas need drives they can all read. Default: <state dir>/drives.
     #[arg(long, env = "DPO_DRIVES_URL")]
     drives_url: Option<String>,
+    /// A sources file (TOML): the organisation's own databases an export also reads the person's data
+    /// from, one folder of the export per source (see the README). Checked at start.
+    #[arg(long, env = "DPO_SOURCES")]
+    sources: Option<PathBuf>,
     /// Seconds an export's claim lasts without renewal: how soon another server resumes the exports of a
     /// server that is gone.
     #[arg(long, env = "DPO_EXPORT_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
@@ -196,6 +200,7 @@ impl ServeArgs {
             export_workers: self.export_workers,
             database: self.database,
             drives_url: self.drives_url,
+            sources_file: self.sources,
             export_lease: Duration::from_secs(self.export_lease),
             max_page_size: self.max_page_size,
             connections: (!self.no_connection_guard).then(|| ConnectionLimits {

@@ -210,9 +210,11 @@ async fn launch(
         base_url: OnceLock::new(),
         tokens: TokenVerifier::new(keys, config.auth.rules.clone(), verified::DEFAULT_CAPACITY),
     };
+    // Read even when this server runs no exports: a broken file stops every server at start.
+    let sources = config.sources().map_err(|e| StartError::Config(e.to_string()))?;
     let engine = if config.export_workers > 0 {
         let drives = config.drives().map_err(|e| StartError::Config(e.to_string()))?;
-        let jobs = Arc::new(JobContext { stores: store.clone(), drives, policy });
+        let jobs = Arc::new(JobContext { stores: store.clone(), drives, sources, policy });
         let settings = EngineSettings { workers: config.export_workers, lease: config.export_lease, exclusive };
         // Exports other servers queue or hand back wake this one too (PostgreSQL's LISTEN/NOTIFY).
         store

@@ -6,7 +6,10 @@ use super::{
     sink::Sink,
     target::{self, Target, TargetPolicy},
 };
-use crate::store::{Claim, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking};
+use crate::{
+    sources::{self, Identities, Query, SourceKind, Sources, SqlSource, encode::Encoder},
+    store::{Claim, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking},
+};
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
 use dpo_client::manifest::{self, Manifest, ManifestObject};
@@ -22,6 +25,8 @@ pub struct JobContext {
     pub stores: Stores,
     /// Users' drives.
     pub drives: Arc<dyn Drives>,
+    /// The organisation's systems the export also reads.
+    pub sources: Arc<Sources>,
     /// Which storage locations are acceptable.
     pub policy: TargetPolicy,
 }
@@ -36,6 +41,8 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 const READ_CHUNK: usize = super::sink::BLOCK_SIZE;
 /// Chunks of a drive file read ahead of the upload.
 const READ_AHEAD: usize = 2;
+/// Progress units a configured query counts for (its rows are not counted before they are read).
+const QUERY_WEIGHT: u64 = 1 << 20;
 
 /// What a fenced write's refusal means for the export: the operation was deleted (cancelled), or
 /// another worker holds it now.
@@ -130,7 +137,10 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
     let activity_count = blocking(directory, move |s| s.count_activities(&t, &uid)).await?;
     let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::Source(e.to_string()))?);
 
-    let total = profile.len() as u64 + files.iter().map(|f| f.size).sum::<u64>() + activity_count * ACTIVITY_WEIGHT;
+    let total = profile.len() as u64
+        + files.iter().map(|f| f.size).sum::<u64>()
+        + activity_count * ACTIVITY_WEIGHT
+        + ctx.sources.query_count() as u64 * QUERY_WEIGHT;
     let op_id = op.id;
     let saved = op.progress;
     let queue = ctx.stores.queue.clone();
@@ -203,6 +213,30 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
     }
     written.push(upload.finish().await?);
 
+    // The organisation's own systems: a file per query, `<source>/<query>.<format>`.
+    let who = Identities::of(&user);
+    for source in &ctx.sources.sources {
+        let SourceKind::Sql(sql) = &source.kind;
+        for query in &sql.queries {
+            still_valid(target)?;
+            let name = format!("{}/{}.{}", source.name, query.name, query.format.extension());
+            // A file an interrupted run finished is kept if the target still holds that very object: its
+            // rows are never written twice, and a file cut off by the crash is written again whole.
+            if let Some(done) = earlier.remove(&name).filter(|done| done.etag.is_some())
+                && sink.version_of(&name).await? == Some((done.size, done.etag.clone()))
+            {
+                written.push(done);
+                progress.advance(QUERY_WEIGHT).await?;
+                continue;
+            }
+            let object = export_query(sink, &name, &source.name, sql, query, &who).await?;
+            let (record, claim) = (object.clone(), claim.clone());
+            blocking(ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)?;
+            written.push(object);
+            progress.advance(QUERY_WEIGHT).await?;
+        }
+    }
+
     // The manifest goes last: its presence is what tells a reader the export is whole.
     still_valid(target)?;
     let manifest = Manifest {
@@ -216,4 +250,40 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
 
     let at = Utc::now().trunc_subsecs(3);
     blocking(&queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
+}
+
+/// Writes the rows of `query` of the source `source` for the person `who` to `path`, streamed: a batch of
+/// rows at a time goes from the database to the upload.
+async fn export_query(
+    sink: &Sink,
+    path: &str,
+    source: &str,
+    sql: &SqlSource,
+    query: &Query,
+    who: &Identities,
+) -> Result<ExportedObject, ExportError> {
+    let failed =
+        |cause| ExportError::DataSource { name: source.to_string(), query: query.name.clone(), cause: Box::new(cause) };
+    let mut rows = sources::sql::run(&sql.database, &query.sql, who).await.map_err(failed)?;
+    let mut encoder = Encoder::new(query.format, rows.columns.clone());
+    let mut upload = sink.upload(path).await?;
+    let result = async {
+        let header = encoder.header().map_err(failed)?;
+        if !header.is_empty() {
+            upload.write(Bytes::from(header)).await?;
+        }
+        while let Some(batch) = rows.next().await {
+            let lines = encoder.rows(&batch.map_err(failed)?).map_err(failed)?;
+            upload.write(Bytes::from(lines)).await?;
+        }
+        Ok::<_, ExportError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => upload.finish().await,
+        Err(e) => {
+            upload.abort().await;
+            Err(e)
+        }
+    }
 }

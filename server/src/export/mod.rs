@@ -33,6 +33,17 @@ pub enum ExportError {
     /// The user's data could not be read.
     #[error("reading the user's data failed: {0}")]
     Source(String),
+    /// A configured data source failed.
+    #[error("reading the source {name}, query {query}: {cause}")]
+    DataSource {
+        /// The source.
+        name: String,
+        /// Its query.
+        query: String,
+        /// Why.
+        #[source]
+        cause: Box<crate::sources::SourceError>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -5,8 +5,9 @@
 //! connection, so a statement costs one round trip). The store's synchronous traits (the engine's and the
 //! tools' way in, as SQLite's nature makes them) hand each call to a small runtime the store owns and wait
 //! for the answer on a plain channel: safe from any thread, including a test's async one. The request
-//! path instead awaits the same calls as futures ([`AsyncOperations`], [`AsyncDirectory`]) on the server's
-//! own runtime: no thread hand-off at all, which on a small machine was most of a GET's cost. The
+//! path instead awaits the same calls as futures ([`AsyncOperations`], [`AsyncDirectory`]): no thread
+//! waits for them, and its reads (a GET, a page, a count) share a few pipelined connections
+//! ([`readers`]). On a small machine those thread hand-offs were most of a GET's cost. The
 //! synchronous `postgres` crate could not be used: it starts a runtime of its own per connection and
 //! panics when called, or dropped, inside another.
 //! Statements are the same sea-query statements as SQLite's ([`super::sql`]), built for PostgreSQL.

@@ -1,0 +1,418 @@
+//! The sources file (`--sources sources.toml`): which of the organisation's systems an export reads,
+//! checked whole when the server starts so that a mistake stops it with the file, the line and the reason.
+
+use super::params::positional;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The identities of the person being exported that a query may name as parameters (`:mail`).
+pub const IDENTITIES: [&str; 3] = ["id", "user_principal_name", "mail"];
+
+/// Names the export itself uses at its top level; a source may not take them.
+const RESERVED: [&str; 5] = ["profile", "drive", "activity", "manifest", "index"];
+
+/// Every configured source, in the file's order (the export's order too).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sources {
+    /// The file they came from.
+    pub path: PathBuf,
+    /// The sources.
+    pub sources: Vec<Source>,
+}
+
+/// One source: a folder of the export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// Its name, the folder its files go to.
+    pub name: String,
+    /// Where in the file it is defined.
+    pub line: usize,
+    /// What it reads.
+    pub kind: SourceKind,
+}
+
+/// What a source reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    /// Rows of a database's queries.
+    Sql(SqlSource),
+}
+
+/// A database and the queries that find a person's rows in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlSource {
+    /// The database.
+    pub database: Database,
+    /// The queries, each a file of the export.
+    pub queries: Vec<Query>,
+}
+
+/// A database a `sql` source reads (never writes: PostgreSQL in a read-only transaction, SQLite opened
+/// read-only).
+#[derive(Clone, PartialEq)]
+pub enum Database {
+    /// A `postgres://` URL (secrets may be in it: it is only shown redacted).
+    Postgres(String),
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Database {
+    /// The database as it may be shown: without a password.
+    pub fn redacted(&self) -> String {
+        match self {
+            Database::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        let _ = parsed.set_password(Some("***"));
+                    }
+                    parsed.to_string()
+                }
+                Err(_) => "postgres://…".to_string(),
+            },
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+        }
+    }
+}
+
+/// A named query: its rows are one file of the export, `<source>/<name>.<format>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// Its name, the file's.
+    pub name: String,
+    /// The SQL, with identities as named parameters (`:id`).
+    pub sql: String,
+    /// How its rows are written.
+    pub format: Format,
+}
+
+/// How a query's rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One JSON object a line, types kept.
+    #[default]
+    Jsonl,
+    /// A header line, then one line a row (for spreadsheets).
+    Csv,
+}
+
+impl Format {
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// Why the sources file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesFileError {
+    /// The file could not be read.
+    #[error("{}: {cause}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        cause: std::io::Error,
+    },
+    /// The file is not TOML of the expected shape (the cause names the line and column).
+    #[error("{}: {cause}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        cause: toml::de::Error,
+    },
+    /// A source is not usable as written.
+    #[error("{}, line {line}: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The line of the source (or query) at fault.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    #[serde(default)]
+    source: Vec<Spanned<SourceToml>>,
+}
+
+/// One `[[source]]` table as written; the fields a kind does not use must be absent (checked after, so
+/// that every error keeps its line).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceToml {
+    name: String,
+    kind: Spanned<String>,
+    url: Option<String>,
+    url_env: Option<String>,
+    #[serde(default)]
+    query: Vec<Spanned<QueryToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryToml {
+    name: String,
+    sql: String,
+    #[serde(default)]
+    format: Format,
+}
+
+impl Sources {
+    /// No sources: the export holds the built-in ones only.
+    pub fn none() -> Sources {
+        Sources { path: PathBuf::new(), sources: Vec::new() }
+    }
+
+    /// How many queries the sources run for one export.
+    pub fn query_count(&self) -> usize {
+        self.sources
+            .iter()
+            .map(|s| match &s.kind {
+                SourceKind::Sql(sql) => sql.queries.len(),
+            })
+            .sum()
+    }
+
+    /// Reads and checks the sources file at `path` (environment variables it names are read now).
+    pub fn load(path: &Path) -> Result<Sources, SourcesFileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|cause| SourcesFileError::Read { path: path.to_path_buf(), cause })?;
+        Sources::parse(path, &text, |name| std::env::var(name).ok())
+    }
+
+    /// Checks the sources file `text` (read from `path`), reading environment variables with `env`.
+    pub fn parse(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Sources, SourcesFileError> {
+        let file: FileToml =
+            toml::from_str(text).map_err(|cause| SourcesFileError::Parse { path: path.to_path_buf(), cause })?;
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let invalid =
+            |line: usize, reason: String| SourcesFileError::Invalid { path: path.to_path_buf(), line, reason };
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let mut sources: Vec<Source> = Vec::new();
+        for spanned in file.source {
+            let line = line_of(spanned.span().start);
+            let sql = spanned.into_inner();
+            if sql.kind.get_ref() != "sql" {
+                return Err(invalid(
+                    line_of(sql.kind.span().start),
+                    format!("source {:?} is of kind {:?}; the kinds are: sql", sql.name, sql.kind.get_ref()),
+                ));
+            }
+            check_name("source", &sql.name).map_err(|reason| invalid(line, reason))?;
+            if RESERVED.contains(&sql.name.to_ascii_lowercase().as_str()) {
+                return Err(invalid(
+                    line,
+                    format!("the source name {:?} is the export's own; choose another", sql.name),
+                ));
+            }
+            if let Some(other) = sources.iter().find(|s| s.name.eq_ignore_ascii_case(&sql.name)) {
+                return Err(invalid(
+                    line,
+                    format!("a source named {:?} is already defined on line {}", sql.name, other.line),
+                ));
+            }
+            let url = match (sql.url, sql.url_env) {
+                (Some(url), None) => url,
+                (None, Some(variable)) => env(&variable).ok_or_else(|| {
+                    invalid(line, format!("url_env names the environment variable {variable}, which is not set"))
+                })?,
+                _ => {
+                    return Err(invalid(
+                        line,
+                        format!(
+                            "source {:?} needs exactly one of url and url_env (a variable holding the URL)",
+                            sql.name
+                        ),
+                    ));
+                }
+            };
+            let database = database(&url, folder).map_err(|reason| invalid(line, reason))?;
+            if sql.query.is_empty() {
+                return Err(invalid(line, format!("source {:?} has no [[source.query]]", sql.name)));
+            }
+            let mut queries: Vec<Query> = Vec::new();
+            for spanned in sql.query {
+                let query_line = line_of(spanned.span().start);
+                let query = spanned.into_inner();
+                check_name("query", &query.name).map_err(|reason| invalid(query_line, reason))?;
+                if queries.iter().any(|q| q.name.eq_ignore_ascii_case(&query.name)) {
+                    return Err(invalid(
+                        query_line,
+                        format!("source {:?} has two queries named {:?}", sql.name, query.name),
+                    ));
+                }
+                let unknown: Vec<String> = positional(&query.sql, |n| format!("${n}"))
+                    .names
+                    .into_iter()
+                    .filter(|n| !IDENTITIES.contains(&n.as_str()))
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(invalid(
+                        query_line,
+                        format!(
+                            "query {:?} names :{}, which is not an identity of the person (they are :{})",
+                            query.name,
+                            unknown.join(", :"),
+                            IDENTITIES.join(", :")
+                        ),
+                    ));
+                }
+                queries.push(Query { name: query.name, sql: query.sql, format: query.format });
+            }
+            sources.push(Source { name: sql.name, line, kind: SourceKind::Sql(SqlSource { database, queries }) });
+        }
+        Ok(Sources { path: path.to_path_buf(), sources })
+    }
+}
+
+/// A source's or query's name becomes a folder or file name of the export: plain characters only.
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with('-');
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "the {what} name {name:?} must be 1 to 64 letters, digits, '-' or '_' (it names a {} of the export)",
+            if what == "source" { "folder" } else { "file" }
+        ))
+    }
+}
+
+/// The database a URL names: `postgres://…` (or `postgresql://…`), `sqlite:///absolute/path.db`, or
+/// `sqlite:relative/path.db` (beside the sources file).
+fn database(url: &str, folder: &Path) -> Result<Database, String> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+    match scheme.as_str() {
+        "postgres" | "postgresql" => {
+            url.parse::<tokio_postgres::Config>().map_err(|e| format!("the PostgreSQL URL: {e}"))?;
+            Ok(Database::Postgres(url.to_string()))
+        }
+        "sqlite" => {
+            let rest = &url["sqlite:".len()..];
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err("a sqlite URL names a file: sqlite:///srv/app.db or sqlite:app.db".into());
+            }
+            let path = PathBuf::from(path);
+            Ok(Database::Sqlite(if path.is_absolute() { path } else { folder.join(path) }))
+        }
+        _ => Err(format!(
+            "the database URL must start with postgres://, postgresql:// or sqlite: (it starts with {:?})",
+            url.chars().take(12).collect::<String>()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Sources, SourcesFileError> {
+        Sources::parse(Path::new("/etc/dpo/sources.toml"), text, |name| {
+            (name == "SHOP_DATABASE_URL").then(|| "postgres://dpo:secret@db.internal/shop".to_string())
+        })
+    }
+
+    fn invalid_line(text: &str) -> (usize, String) {
+        match parse(text) {
+            Err(SourcesFileError::Invalid { line, reason, .. }) => (line, reason),
+            other => panic!("expected an invalid source, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_file_reads_in_order_with_lines() {
+        let sources = parse(
+            r#"
+[[source]]
+name = "shop"
+kind = "sql"
+url_env = "SHOP_DATABASE_URL"
+
+[[source.query]]
+name = "orders"
+sql = "SELECT * FROM orders WHERE customer = :mail"
+
+[[source.query]]
+name = "invoices"
+sql = "SELECT * FROM invoices WHERE customer = :id"
+format = "csv"
+
+[[source]]
+name = "legacy"
+kind = "sql"
+url = "sqlite:legacy/app.db"
+[[source.query]]
+name = "notes"
+sql = "SELECT * FROM notes WHERE upn = :user_principal_name"
+"#,
+        )
+        .unwrap();
+        assert_eq!(sources.sources.len(), 2);
+        let shop = &sources.sources[0];
+        assert_eq!((shop.name.as_str(), shop.line), ("shop", 2));
+        let SourceKind::Sql(sql) = &shop.kind;
+        assert_eq!(sql.database.redacted(), "postgres://dpo:***@db.internal/shop");
+        assert_eq!(sql.queries.iter().map(|q| q.format).collect::<Vec<_>>(), [Format::Jsonl, Format::Csv]);
+        let SourceKind::Sql(legacy) = &sources.sources[1].kind;
+        assert_eq!(legacy.database, Database::Sqlite(PathBuf::from("/etc/dpo/legacy/app.db")));
+    }
+
+    #[test]
+    fn mistakes_name_their_line_and_reason() {
+        let (line, reason) = invalid_line(
+            "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"sqlite:a.db\"\n[[source.query]]\nname = \"o\"\nsql = \
+             \"SELECT :phone\"\n",
+        );
+        assert_eq!(line, 5);
+        assert!(reason.contains(":phone") && reason.contains(":mail"), "{reason}");
+        let (line, reason) = invalid_line(
+            "[[source]]\nname = \"a\"\nkind = \"sql\"\nurl = \"sqlite:a.db\"\n[[source.query]]\nname = \"q\"\nsql = \
+             \"SELECT 1\"\n\n[[source]]\nname = \"A\"\nkind = \"sql\"\nurl = \"sqlite:b.db\"\n",
+        );
+        assert_eq!(line, 9);
+        assert!(reason.contains("line 1"), "{reason}");
+        let (_, reason) = invalid_line("[[source]]\nname = \"../up\"\nkind = \"sql\"\nurl = \"sqlite:a.db\"\n");
+        assert!(reason.contains("letters, digits"), "{reason}");
+        let (_, reason) = invalid_line("[[source]]\nname = \"drive\"\nkind = \"sql\"\nurl = \"sqlite:a.db\"\n");
+        assert!(reason.contains("export's own"), "{reason}");
+        let (_, reason) = invalid_line("[[source]]\nname = \"s\"\nkind = \"sql\"\nurl_env = \"NOT_SET_ANYWHERE\"\n");
+        assert!(reason.contains("NOT_SET_ANYWHERE"), "{reason}");
+        let (_, reason) = invalid_line("[[source]]\nname = \"s\"\nkind = \"sql\"\nurl = \"mysql://x/y\"\n");
+        assert!(reason.contains("postgres://"), "{reason}");
+        let (_, reason) = invalid_line("[[source]]\nname = \"s\"\nkind = \"sql\"\nurl = \"sqlite:a.db\"\n");
+        assert!(reason.contains("no [[source.query]]"), "{reason}");
+    }
+
+    #[test]
+    fn toml_errors_name_the_line() {
+        let err = parse("[[source]]\nname = \"s\"\nkind = \"sql\"\nurl = \"sqlite:a.db\"\ncolour = 1\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("/etc/dpo/sources.toml: ") && text.contains("line 5"), "{text}");
+        let (line, reason) = invalid_line("[[source]]\nname = \"s\"\nkind = \"ftp\"\n");
+        assert_eq!(line, 3);
+        assert!(reason.contains("ftp") && reason.contains("sql"), "{reason}");
+    }
+}

@@ -1,0 +1,105 @@
+//! Configured data sources: the organisation's own systems an export reads a person's data from, at
+//! export time, streamed, with nothing copied into dpo first.
+//!
+//! [`file`] reads and checks the sources file; [`params`] binds the person's identities to named
+//! parameters; [`sql`] runs a query on PostgreSQL or SQLite and streams its rows; [`values`] turns
+//! database values into JSON with their types kept; [`encode`] writes rows as JSON lines or CSV.
+
+pub mod encode;
+pub mod file;
+pub mod params;
+pub mod sql;
+pub mod values;
+
+pub use file::{Database, Format, Query, Source, SourceKind, Sources, SourcesFileError, SqlSource};
+
+use crate::store::UserRecord;
+
+/// The identities of the person being exported, as the directory knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identities {
+    /// The directory id.
+    pub id: String,
+    /// The sign-in name.
+    pub user_principal_name: String,
+    /// The mail address, if the directory has one.
+    pub mail: Option<String>,
+}
+
+impl Identities {
+    /// The identities of a directory entry.
+    pub fn of(user: &UserRecord) -> Identities {
+        Identities {
+            id: user.id.clone(),
+            user_principal_name: user.user_principal_name.clone(),
+            mail: user.mail.clone(),
+        }
+    }
+
+    /// The identity a query parameter names (`None`: unknown, or unknown for this person: bound as NULL,
+    /// which matches nothing).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        match name {
+            "id" => Some(&self.id),
+            "user_principal_name" => Some(&self.user_principal_name),
+            "mail" => self.mail.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Why a source could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// PostgreSQL refused or failed (its own message, with its detail and hint when it gives them).
+    #[error("{}", postgres_text(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// SQLite refused or failed.
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The SQLite database file could not be opened.
+    #[error("opening {}: {cause}", path.display())]
+    SqliteOpen {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        cause: rusqlite::Error,
+    },
+    /// A column's type has no faithful JSON form here.
+    #[error(
+        "column {column} is of type {type_name}, which dpo does not export as is: cast it in the query (e.g. {column}::text)"
+    )]
+    UnsupportedType {
+        /// The column.
+        column: String,
+        /// Its PostgreSQL type.
+        type_name: String,
+    },
+    /// A row could not be written out.
+    #[error("writing a row: {0}")]
+    Encode(#[from] csv::Error),
+    /// The task reading the rows ended without an answer.
+    #[error("the query stopped unexpectedly")]
+    Interrupted,
+}
+
+/// PostgreSQL's message for an error (tokio-postgres only says "db error" for a server's refusal).
+fn postgres_text(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{}: {}", db.severity(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => match std::error::Error::source(error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        },
+    }
+}

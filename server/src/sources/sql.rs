@@ -1,0 +1,140 @@
+//! Runs a `sql` source's query for one person and streams its rows, a batch at a time, never the whole
+//! result in memory: PostgreSQL through a cursor (a portal fetched [`BATCH`] rows at a time, in a
+//! read-only transaction), SQLite by stepping the statement on a blocking thread (opened read-only).
+//! Identities are always bound as parameters.
+
+use super::{
+    Identities, SourceError,
+    file::Database,
+    params::positional,
+    values::{self, Value},
+};
+use tokio::sync::mpsc;
+use tokio_postgres::{NoTls, types::ToSql};
+
+/// Rows fetched and handed on at a time.
+pub const BATCH: usize = 1000;
+/// Batches waiting for the writer at most: the bound on a query's memory.
+const AHEAD: usize = 2;
+
+/// A query's result: its column names, then its rows in batches.
+pub struct Rows {
+    /// Column names, in the query's order.
+    pub columns: Vec<String>,
+    batches: mpsc::Receiver<Result<Vec<Vec<Value>>, SourceError>>,
+}
+
+impl Rows {
+    /// The next batch of rows; `None` once every row was read.
+    pub async fn next(&mut self) -> Option<Result<Vec<Vec<Value>>, SourceError>> {
+        self.batches.recv().await
+    }
+}
+
+/// Starts `sql` on `database` for the person `who`; answers once the columns are known (a query that
+/// does not prepare fails here, before anything is written).
+pub async fn run(database: &Database, sql: &str, who: &Identities) -> Result<Rows, SourceError> {
+    match database {
+        Database::Postgres(url) => postgres(url.clone(), sql, who).await,
+        Database::Sqlite(path) => sqlite(path.clone(), sql, who).await,
+    }
+}
+
+async fn postgres(url: String, sql: &str, who: &Identities) -> Result<Rows, SourceError> {
+    let query = positional(sql, |n| format!("${n}"));
+    let bound: Vec<values::TextParameter> =
+        query.names.iter().map(|name| values::TextParameter(who.get(name).map(str::to_string))).collect();
+    let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(SourceError::Postgres)?;
+    let driver = tokio::spawn(connection);
+    let (columns_sender, columns) = tokio::sync::oneshot::channel();
+    let (sender, batches) = mpsc::channel(AHEAD);
+    tokio::spawn(async move {
+        let mut columns_sender = Some(columns_sender);
+        let result = async {
+            let tx = client.build_transaction().read_only(true).start().await?;
+            let statement = tx.prepare(&query.text).await?;
+            let types = values::check_postgres_columns(statement.columns())?;
+            let names = statement.columns().iter().map(|c| c.name().to_string()).collect();
+            let params: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let portal = tx.bind(&statement, &params).await?;
+            if let Some(columns) = columns_sender.take() {
+                let _ = columns.send(Ok(names));
+            }
+            loop {
+                let rows = tx.query_portal(&portal, BATCH as i32).await?;
+                let done = rows.len() < BATCH;
+                let batch = rows.iter().map(|row| values::postgres_row(row, &types)).collect::<Result<Vec<_>, _>>()?;
+                if !batch.is_empty() && sender.send(Ok(batch)).await.is_err() {
+                    break; // the writer stopped reading
+                }
+                if done {
+                    break;
+                }
+            }
+            tx.rollback().await?;
+            Ok::<_, SourceError>(())
+        }
+        .await;
+        drop(client);
+        driver.abort();
+        if let Err(e) = result {
+            // Before the columns were known the error answers `run`; afterwards it ends the rows.
+            match columns_sender.take() {
+                Some(columns) => {
+                    let _ = columns.send(Err(e));
+                }
+                None => {
+                    let _ = sender.send(Err(e)).await;
+                }
+            }
+        }
+    });
+    let columns = columns.await.map_err(|_| SourceError::Interrupted)??;
+    Ok(Rows { columns, batches })
+}
+
+async fn sqlite(path: std::path::PathBuf, sql: &str, who: &Identities) -> Result<Rows, SourceError> {
+    let query = positional(sql, |n| format!("?{n}"));
+    let bound: Vec<Option<String>> = query.names.iter().map(|name| who.get(name).map(str::to_string)).collect();
+    let (columns_sender, columns) = tokio::sync::oneshot::channel();
+    let (sender, batches) = mpsc::channel(AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut columns_sender = Some(columns_sender);
+        let result = (|| {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = rusqlite::Connection::open_with_flags(&path, flags)
+                .map_err(|cause| SourceError::SqliteOpen { path: path.clone(), cause })?;
+            let mut statement = conn.prepare(&query.text)?;
+            let names: Vec<String> = statement.column_names().into_iter().map(str::to_string).collect();
+            let width = names.len();
+            let mut rows = statement.query(rusqlite::params_from_iter(bound.iter()))?;
+            if let Some(columns) = columns_sender.take() {
+                let _ = columns.send(Ok(names));
+            }
+            let mut batch = Vec::with_capacity(BATCH);
+            while let Some(row) = rows.next()? {
+                batch
+                    .push((0..width).map(|i| row.get_ref(i).map(values::sqlite_value)).collect::<Result<Vec<_>, _>>()?);
+                if batch.len() == BATCH && sender.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                    return Ok(());
+                }
+            }
+            if !batch.is_empty() {
+                let _ = sender.blocking_send(Ok(batch));
+            }
+            Ok::<_, SourceError>(())
+        })();
+        if let Err(e) = result {
+            match columns_sender.take() {
+                Some(columns) => {
+                    let _ = columns.send(Err(e));
+                }
+                None => {
+                    let _ = sender.blocking_send(Err(e));
+                }
+            }
+        }
+    });
+    let columns = columns.await.map_err(|_| SourceError::Interrupted)??;
+    Ok(Rows { columns, batches })
+}

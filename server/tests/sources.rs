@@ -1,0 +1,238 @@
+//! Configured data sources (`--sources`), exported through the real binary: a PostgreSQL source in the
+//! test cluster (every column type, NULLs, unicode, a hostile user id bound harmlessly, an empty query,
+//! a failing one) and a SQLite source on a real file.
+
+mod common;
+
+use common::{admin_http, import_users, operation, serve, serve_logged, submit_export};
+use dpo_client::manifest::Manifest;
+use dpo_test_support::postgres_cluster::{execute, fresh_database};
+use serde_json::{Value, json};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+/// A user id with quotes and an injection attempt: bound as a parameter it is only text.
+const HOSTILE: &str = "o'brien\"; DROP TABLE orders; --";
+
+/// Exports `user` through the server at `base` into `<state>/exports/<user>`; returns the operation as
+/// it ended (complete or failed) and the export's folder.
+async fn export(base: &str, http: &reqwest::Client, state: &Path, user: &str) -> (Value, PathBuf) {
+    let destination = state.join("exports/out");
+    let id = submit_export(http, base, &urlencoding(user), &format!("file://{}/", destination.display())).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, op) = operation(http, base, &id).await;
+        if op["status"] == "complete" || op["status"] == "failed" {
+            return (op, destination.join(&id));
+        }
+        assert!(Instant::now() < deadline, "export did not finish: {op}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn urlencoding(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().map(|line| serde_json::from_str(line).expect("each line is JSON")).collect()
+}
+
+/// A state folder whose directory holds alice (with a mail address) and the hostile id.
+fn state_with_users() -> (tempfile::TempDir, reqwest::Client) {
+    let state = tempfile::tempdir().unwrap();
+    let users = json!([
+        {"id": "alice", "userPrincipalName": "alice@contoso.example", "mail": "Alice.Smith@contoso.example"},
+        {"id": HOSTILE, "userPrincipalName": "obrien@contoso.example"}
+    ]);
+    import_users(state.path(), &users.to_string(), None);
+    let http = admin_http(state.path());
+    (state, http)
+}
+
+fn write_sources(state: &Path, text: &str) -> PathBuf {
+    let path = state.join("sources.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const SHOP: &str = "
+CREATE TABLE orders (
+    id BIGINT PRIMARY KEY, customer TEXT NOT NULL, mail TEXT, paid BOOLEAN, quantity INT, weight REAL,
+    total NUMERIC(12, 2), huge NUMERIC, big BIGINT, placed TIMESTAMPTZ, local_time TIMESTAMP, day DATE,
+    details JSONB, raw JSON, receipt BYTEA, ref UUID, note VARCHAR(200), code CHAR(3)
+);
+INSERT INTO orders VALUES
+ (1, 'alice', 'alice.smith@contoso.example', true, 3, 1.5, 1234.50, 123456789012345678901234.5, 9007199254740993,
+  '2026-03-01 10:00:00+02', '2026-03-01 08:00:00', '2026-03-01', '{\"gift\": true, \"tags\": [\"a\", \"é\"]}',
+  '[1, 2]', '\\x00ff10', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'Grüße, 東京 🎉', 'abc'),
+ (2, 'alice', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (3, 'bob', 'bob@contoso.example', false, 1, 2, 5, 5, 5, now(), now(), now(), '{}', '{}', '', NULL, 'b', 'b'),
+ (4, 'o''brien\"; DROP TABLE orders; --', NULL, true, 1, 1, 1, 1, 1, now(), now(), now(), '{}', '{}', '', NULL, 'x', 'x');
+";
+
+fn postgres_sources(database: &str) -> String {
+    format!(
+        r#"
+[[source]]
+name = "shop"
+kind = "sql"
+url = "{database}"
+
+[[source.query]]
+name = "orders"
+sql = "SELECT * FROM orders WHERE customer = :id ORDER BY id"
+
+[[source.query]]
+name = "by_mail"
+sql = "SELECT id, mail FROM orders WHERE lower(mail) = lower(:mail) ORDER BY id"
+
+[[source.query]]
+name = "returns"
+sql = "SELECT id FROM orders WHERE customer = :id AND false"
+
+[[source.query]]
+name = "orders_sheet"
+sql = "SELECT id, note, total FROM orders WHERE customer = :id ORDER BY id"
+format = "csv"
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_postgres_source_exports_every_column_type_with_identities_bound() {
+    let database = fresh_database().expect("a database in the test cluster");
+    execute(&database, SHOP).unwrap();
+    let (state, http) = state_with_users();
+    let sources = write_sources(state.path(), &postgres_sources(&database));
+    let server = serve(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    manifest.verify_folder(&folder).expect("every file as listed");
+    let orders = lines(&folder.join("shop/orders.jsonl"));
+    assert_eq!(orders.len(), 2, "alice's two orders, not bob's: {orders:?}");
+    assert_eq!(
+        orders[0],
+        json!({
+            "id": 1, "customer": "alice", "mail": "alice.smith@contoso.example", "paid": true, "quantity": 3,
+            "weight": 1.5, "total": 1234.5, "huge": "123456789012345678901234.5", "big": "9007199254740993",
+            "placed": "2026-03-01T08:00:00Z", "local_time": "2026-03-01T08:00:00Z", "day": "2026-03-01",
+            "details": {"gift": true, "tags": ["a", "é"]}, "raw": [1, 2], "receipt": "AP8Q",
+            "ref": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "note": "Grüße, 東京 🎉", "code": "abc"
+        })
+    );
+    let keys: Vec<&String> = orders[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 18);
+    assert!(
+        orders[1]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| !["id", "customer"].contains(&k.as_str()))
+            .all(|(_, v)| v.is_null())
+    );
+    // The raw line keeps the query's column order.
+    let raw = std::fs::read_to_string(folder.join("shop/orders.jsonl")).unwrap();
+    assert!(raw.starts_with("{\"id\":1,\"customer\":\"alice\",\"mail\":"), "{raw}");
+    assert_eq!(lines(&folder.join("shop/by_mail.jsonl")), [json!({"id": 1, "mail": "alice.smith@contoso.example"})]);
+    // A query with no rows for the person is an empty file, not an error.
+    assert_eq!(std::fs::read(folder.join("shop/returns.jsonl")).unwrap(), b"");
+    assert_eq!(
+        std::fs::read_to_string(folder.join("shop/orders_sheet.csv")).unwrap(),
+        "id,note,total\n1,\"Grüße, 東京 🎉\",1234.5\n2,,\n"
+    );
+    assert!(manifest.objects.iter().any(|o| o.path == "shop/orders.jsonl"));
+
+    // The hostile id is only a value: it finds its own row, and the table survives.
+    let (op, folder) = export(&server.base, &http, state.path(), HOSTILE).await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let theirs = lines(&folder.join("shop/orders.jsonl"));
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0]["customer"], HOSTILE);
+    // Their directory entry has no mail: :mail is NULL and matches nothing.
+    assert!(lines(&folder.join("shop/by_mail.jsonl")).is_empty());
+    execute(&database, "SELECT count(*) FROM orders").expect("the orders table is still there");
+}
+
+#[tokio::test]
+async fn a_failing_query_fails_the_operation_saying_which_source_and_why() {
+    let database = fresh_database().expect("a database in the test cluster");
+    execute(&database, SHOP).unwrap();
+    let (state, http) = state_with_users();
+    let text = format!(
+        "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"{database}\"\n[[source.query]]\nname = \"orders\"\nsql = \
+         \"SELECT * FROM orders WHERE customer = :id\"\n[[source.query]]\nname = \"refunds\"\nsql = \"SELECT * FROM \
+         refunds WHERE customer = :id\"\n"
+    );
+    let sources = write_sources(state.path(), &text);
+    let server = serve_logged(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let reason = op["@dpo.failureReason"].as_str().expect("a failure reason");
+    assert!(
+        reason.contains("source shop, query refunds") && reason.contains("relation \"refunds\" does not exist"),
+        "{reason}"
+    );
+    assert!(!folder.join("manifest.json").exists(), "a failed export has no manifest");
+    assert!(!server.logged("refunds").is_empty(), "the server log says which source failed");
+}
+
+#[tokio::test]
+async fn a_sqlite_source_on_a_real_file_is_exported_read_only() {
+    let (state, http) = state_with_users();
+    let db = state.path().join("legacy.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, upn TEXT, body TEXT, score REAL, blob BLOB, huge INTEGER);
+             INSERT INTO notes VALUES (1, 'alice@contoso.example', 'première note', 4.5, x'0102', 9223372036854775807);
+             INSERT INTO notes VALUES (2, 'bob@contoso.example', 'not hers', NULL, NULL, NULL);
+             INSERT INTO notes VALUES (3, 'alice@contoso.example', NULL, NULL, NULL, 7);",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let sources = write_sources(
+        state.path(),
+        "[[source]]\nname = \"legacy\"\nkind = \"sql\"\nurl = \"sqlite:legacy.db\"\n[[source.query]]\nname = \
+         \"notes\"\nsql = \"SELECT id, body, score, blob, huge FROM notes WHERE upn = :user_principal_name ORDER BY \
+         id\"\n",
+    );
+    let server = serve(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "complete", "{op}");
+    assert_eq!(
+        lines(&folder.join("legacy/notes.jsonl")),
+        [
+            json!({"id": 1, "body": "première note", "score": 4.5, "blob": "AQI=", "huge": "9223372036854775807"}),
+            json!({"id": 3, "body": null, "score": null, "blob": null, "huge": 7}),
+        ]
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the source database is untouched");
+}
+
+#[test]
+fn a_broken_sources_file_stops_the_server_with_the_file_line_and_reason() {
+    let state = tempfile::tempdir().unwrap();
+    let sources = write_sources(
+        state.path(),
+        "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"sqlite:shop.db\"\n\n[[source.query]]\nname = \
+         \"orders\"\nsql = \"SELECT * FROM orders WHERE phone = :phone\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_dpo-server"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--sources"])
+        .arg(&sources)
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sources.toml, line 6") && stderr.contains(":phone"), "{stderr}");
+}
