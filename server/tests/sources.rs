@@ -236,3 +236,57 @@ fn a_broken_sources_file_stops_the_server_with_the_file_line_and_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("sources.toml, line 6") && stderr.contains(":phone"), "{stderr}");
 }
+
+/// Whether an upload of `name` is under way in `folder` (a local target stages it as `<name>#<n>`).
+fn staging(folder: &Path, name: &str) -> bool {
+    std::fs::read_dir(folder)
+        .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&format!("{name}#"))))
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_server_killed_in_the_middle_of_a_source_finishes_it_after_a_restart_with_each_row_once() {
+    let database = fresh_database().expect("a database in the test cluster");
+    // 4,000 rows that take about a millisecond each to produce: a few seconds in all, 1,000 at a time.
+    let slow = "SELECT g AS n, :id AS owner, pg_sleep(0.001)::text AS slept FROM generate_series(1, 4000) g";
+    let (state, http) = state_with_users();
+    let sources = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"slow\"\nkind = \"sql\"\nurl = \"{database}\"\n[[source.query]]\nname = \"quick\"\nsql = \
+             \"SELECT 1 AS one\"\n[[source.query]]\nname = \"rows\"\nsql = \"{slow}\"\n"
+        ),
+    );
+    let args = ["--export-workers", "1", "--export-lease", "2", "--sources", &sources.to_string_lossy()];
+    let first = serve(state.path(), &args);
+    let destination = state.path().join("exports/out");
+    let id = submit_export(&http, &first.base, "alice", &format!("file://{}/", destination.display())).await;
+    let rows_folder = destination.join(&id).join("slow");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !staging(&rows_folder, "rows.jsonl") {
+        assert!(Instant::now() < deadline, "the slow query never started writing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (_, op) = operation(&http, &first.base, &id).await;
+    assert_eq!(op["status"], "running", "killed in the middle of the source: {op}");
+    drop(first); // kill -9
+
+    let second = serve(state.path(), &args);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let op = loop {
+        let (_, op) = operation(&http, &second.base, &id).await;
+        if op["status"] == "complete" || op["status"] == "failed" {
+            break op;
+        }
+        assert!(Instant::now() < deadline, "the export did not finish after the restart: {op}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(op["status"], "complete", "{op}");
+    let rows = lines(&rows_folder.join("rows.jsonl"));
+    let numbers: Vec<i64> = rows.iter().map(|r| r["n"].as_i64().expect("a number")).collect();
+    assert_eq!(numbers, (1..=4000).collect::<Vec<_>>(), "each row once, in order");
+    assert!(!staging(&rows_folder, "rows.jsonl"), "the upload the kill cut off is gone");
+    let folder = destination.join(&id);
+    Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap().verify_folder(&folder).unwrap();
+}
