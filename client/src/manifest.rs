@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path};
 
-/// The format this crate writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this crate writes and the newest it reads. Version 2 added [`Manifest::sources`] and each
+/// object's source and row count.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What an export holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -27,6 +28,9 @@ pub struct Manifest {
     pub exported_date_time: String,
     /// Every object of the export but the manifest itself, in the order written.
     pub objects: Vec<ManifestObject>,
+    /// What each source of the person's data held, in the order read (none in version 1).
+    #[serde(default)]
+    pub sources: Vec<ManifestSource>,
 }
 
 fn first_version() -> u32 {
@@ -42,6 +46,58 @@ pub struct ManifestObject {
     pub size: u64,
     /// SHA-256 of the content, lower-case hex.
     pub sha256: String,
+    /// The source it came from (a name of [`Manifest::sources`]; absent in version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// How many rows or records it holds, for files of rows (`.jsonl`, `.csv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+/// One source of the person's data and what the export found there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestSource {
+    /// Its name: its folder (or file) in the export.
+    pub name: String,
+    /// What it is: `profile`, `drive` and `activity` (dpo's own), or `sql` (a configured database).
+    pub kind: String,
+    /// Where it was read, secrets redacted (a configured source's database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// What was asked of it: a configured source's queries, each one file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<ManifestQuery>,
+    /// How reading it ended.
+    pub outcome: SourceOutcome,
+    /// Objects it wrote.
+    pub objects: u64,
+    /// Bytes it wrote.
+    pub bytes: u64,
+    /// Rows or records it wrote, for sources of rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+/// A query a source ran for the person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManifestQuery {
+    /// Its name.
+    pub name: String,
+    /// Its text, with the person's identities as named parameters (`:mail`), never their values.
+    pub sql: String,
+    /// The file it wrote.
+    pub path: String,
+}
+
+/// How reading a source ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum SourceOutcome {
+    /// It held data of the person, all written.
+    Complete,
+    /// It held nothing of the person (not an error).
+    Empty,
 }
 
 /// Why a manifest, or the export it describes, is not right.
@@ -166,14 +222,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("drive")).unwrap();
         std::fs::write(dir.path().join("drive/a.txt"), b"hello").unwrap();
-        let object =
-            ManifestObject { path: "drive/a.txt".into(), size: 5, sha256: hex::encode(Sha256::digest(b"hello")) };
+        let object = ManifestObject {
+            path: "drive/a.txt".into(),
+            size: 5,
+            sha256: hex::encode(Sha256::digest(b"hello")),
+            source: Some("drive".into()),
+            rows: None,
+        };
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             operation_id: "op".into(),
             user_id: "u".into(),
             exported_date_time: "2026-01-01T00:00:00.000Z".into(),
             objects: vec![object],
+            sources: Vec::new(),
         };
         assert_eq!(manifest.verify_folder(dir.path()).unwrap(), 5);
         assert_eq!(Manifest::parse(&manifest.to_json()).unwrap(), manifest);

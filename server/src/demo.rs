@@ -84,3 +84,66 @@ pub fn generate(store: &dyn Directory, drives_root: &Path, tenant: &str, seed: u
     }
     Ok(DemoData { users, files, bytes, activities })
 }
+
+/// A demo shop database (SQLite, `demo-shop.db`) with the demo users' orders, and the sources file
+/// (`sources.toml`) that makes exports read it: a data source at work with no service to install.
+#[derive(Debug, Clone)]
+pub struct DemoShop {
+    /// The sources file.
+    pub sources_file: std::path::PathBuf,
+    /// Orders in the shop database, in all.
+    pub orders: usize,
+}
+
+const ITEMS: [(&str, f64); 5] = [
+    ("Surface Laptop", 1299.0),
+    ("USB-C dock", 189.99),
+    ("Headset", 79.5),
+    ("Ergonomic mouse", 49.0),
+    ("Monitor", 329.0),
+];
+
+/// Writes (again) the demo shop database and its sources file into `state_dir`.
+pub fn write_shop(state_dir: &Path, users: &[UserRecord], seed: u64) -> Result<DemoShop, StoreError> {
+    let database = state_dir.join("demo-shop.db");
+    let failed = |e: rusqlite::Error| StoreError::Backend(format!("writing the demo shop database: {e}"));
+    let _ = std::fs::remove_file(&database);
+    let mut conn = rusqlite::Connection::open(&database).map_err(failed)?;
+    let tx = conn.transaction().map_err(failed)?;
+    tx.execute_batch(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_email TEXT NOT NULL, placed_at TEXT NOT NULL, \
+         item TEXT NOT NULL, quantity INTEGER NOT NULL, total REAL NOT NULL, gift_note TEXT);",
+    )
+    .map_err(failed)?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let start = Utc.with_ymd_and_hms(2025, 6, 1, 9, 0, 0).single().unwrap_or_else(Utc::now);
+    let mut orders = 0;
+    for user in users {
+        let Some(mail) = &user.mail else { continue };
+        for n in 0..12 {
+            let (item, price) = ITEMS[rng.random_range(0..ITEMS.len())];
+            let quantity = rng.random_range(1..4);
+            let placed = start + Duration::days(n * 17 + rng.random_range(0..10));
+            let gift =
+                (n % 5 == 0).then(|| format!("Happy birthday, from {}", user.display_name.as_deref().unwrap_or("me")));
+            tx.execute(
+                "INSERT INTO orders (customer_email, placed_at, item, quantity, total, gift_note) VALUES (?1, ?2, ?3, ?4, \
+                 ?5, ?6)",
+                rusqlite::params![mail, placed.to_rfc3339(), item, quantity, price * f64::from(quantity), gift],
+            )
+            .map_err(failed)?;
+            orders += 1;
+        }
+    }
+    tx.commit().map_err(failed)?;
+    let sources_file = state_dir.join("sources.toml");
+    std::fs::write(
+        &sources_file,
+        "# The demo's data source: a shop database of orders, read at export time for the person exported.\n\
+         [[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"sqlite:demo-shop.db\"\n\n[[source.query]]\nname = \
+         \"orders\"\nsql = \"SELECT id, placed_at, item, quantity, total, gift_note FROM orders WHERE customer_email = \
+         :mail ORDER BY placed_at\"\n",
+    )
+    .map_err(|e| StoreError::Backend(format!("writing the demo sources file: {e}")))?;
+    Ok(DemoShop { sources_file, orders })
+}

@@ -10,6 +10,10 @@ use dpo_server::{
     demo,
     export::target::TargetPolicy,
     import,
+    sources::{
+        self, Identities, Sources,
+        tools::{Checked, Previewed},
+    },
     store::{Directory, postgres::PostgresStore, sqlite::SqliteStore},
 };
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -44,6 +48,40 @@ enum Command {
     },
     /// Print a bearer token signed with this state directory's key, for calling the server.
     Token(TokenArgs),
+    /// Check the sources file, or preview what it would export for a person (nothing is written).
+    Sources {
+        #[command(subcommand)]
+        command: SourcesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourcesCommand {
+    /// Read the sources file, connect to every source and prepare every query (without running it);
+    /// say for each whether it is ok or the exact error. Fails if any is not ok.
+    Check {
+        /// The sources file.
+        #[arg(long, env = "DPO_SOURCES")]
+        sources: PathBuf,
+    },
+    /// Run every query for one person and say how many rows and bytes each file of an export would
+    /// hold; nothing is written.
+    Preview {
+        /// The person: a user id or userPrincipalName of the directory.
+        user: String,
+        /// The sources file.
+        #[arg(long, env = "DPO_SOURCES")]
+        sources: PathBuf,
+        /// The tenant the user belongs to.
+        #[arg(long, default_value = dpo_server::auth::LOCAL_TENANT)]
+        tenant: String,
+        /// Folder of the server's durable state (its directory of users).
+        #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
+        state_dir: PathBuf,
+        /// PostgreSQL URL of the servers' shared database (instead of SQLite in the state folder).
+        #[arg(long, env = "DPO_DATABASE_URL")]
+        database: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -253,6 +291,10 @@ async fn main() -> anyhow::Result<()> {
             println!("imported {} users into {name}", store.upsert_users(&tenant, &users)?);
             Ok(())
         }
+        Command::Sources { command: SourcesCommand::Check { sources } } => check_sources(&sources).await,
+        Command::Sources { command: SourcesCommand::Preview { user, sources, tenant, state_dir, database } } => {
+            preview_sources(&sources, &user, &tenant, &state_dir, database.as_deref()).await
+        }
         Command::Activities { command: ImportCommand::Import { file, tenant, state_dir, database } } => {
             let records = import::read_activities(&file)?;
             let (store, name) = open_directory(&state_dir, database.as_deref())?;
@@ -276,6 +318,47 @@ fn open_directory(state_dir: &std::path::Path, database: Option<&str>) -> anyhow
     })
 }
 
+async fn check_sources(path: &std::path::Path) -> anyhow::Result<()> {
+    let sources = Sources::load(path)?;
+    let checked = sources::tools::check(&sources).await;
+    let failed = checked.iter().filter(|c| c.outcome.is_err()).count();
+    for Checked { query, outcome } in &checked {
+        match outcome {
+            Ok(columns) => println!("{query}: ok ({} columns: {})", columns.len(), columns.join(", ")),
+            Err(e) => println!("{query}: {e}"),
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} queries cannot run", checked.len());
+    }
+    println!("{}: {} sources, {} queries, all ok", path.display(), sources.sources.len(), checked.len());
+    Ok(())
+}
+
+async fn preview_sources(
+    path: &std::path::Path,
+    user: &str,
+    tenant: &str,
+    state_dir: &std::path::Path,
+    database: Option<&str>,
+) -> anyhow::Result<()> {
+    let sources = Sources::load(path)?;
+    let (directory, name) = open_directory(state_dir, database)?;
+    let found = directory.find_user(tenant, user)?.with_context(|| format!("user {user} is not in {name}"))?;
+    let previewed = sources::tools::preview(&sources, &Identities::of(&found)).await;
+    let failed = previewed.iter().filter(|p| p.outcome.is_err()).count();
+    for Previewed { path, outcome } in &previewed {
+        match outcome {
+            Ok((rows, bytes)) => println!("{path}: {rows} rows, {bytes} bytes"),
+            Err(e) => println!("{path}: {e}"),
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} queries failed: an export of {} would fail", previewed.len(), found.id);
+    }
+    Ok(())
+}
+
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let server = dpo_server::start(config).await.context("starting dpo-server")?;
     println!("dpo-server listening on {}", server.base_url());
@@ -286,13 +369,15 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
 
 async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {
     let store = open(&state_dir)?;
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         state_dir: state_dir.clone(),
         log_level: "warn".into(),
         retry_after_seconds: 1,
         ..ServerConfig::default()
     };
     let data = demo::generate(&store, &config.drives_root(), dpo_server::auth::LOCAL_TENANT, 2026)?;
+    let shop = demo::write_shop(&state_dir, &data.users, 2026)?;
+    config.sources_file = Some(shop.sources_file.clone());
     println!(
         "demo directory: {} users, {} drive files ({:.1} MiB), {} activity records, in {}",
         data.users.len(),
@@ -300,6 +385,11 @@ async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {
         data.bytes as f64 / (1024.0 * 1024.0),
         data.activities,
         state_dir.display()
+    );
+    println!(
+        "demo data source: a SQLite shop database of {} orders, named in {}",
+        shop.orders,
+        shop.sources_file.display()
     );
     let exports = config.storage_policy().local_root.context("local exports are enabled")?;
     let server = dpo_server::start(config).await.context("starting dpo-server")?;
@@ -338,6 +428,10 @@ async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {
     let verified = manifest.clone();
     tokio::task::spawn_blocking(move || verified.verify_folder(&checked)).await??;
     println!("operation {id}: {status}, {} objects verified against their SHA-256", manifest.objects.len());
+    for source in &manifest.sources {
+        let rows = source.rows.map(|rows| format!(", {rows} rows")).unwrap_or_default();
+        println!("  {}: {} objects, {} bytes{rows}", source.name, source.objects, source.bytes);
+    }
     println!("files:    {}", folder.display());
     println!("manifest: {}", manifest_path.display());
     Ok(())

@@ -10,12 +10,19 @@ fn the_demo_exports_a_user_and_says_where_the_files_and_manifest_are() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("3 users") && stdout.contains("9000 activity records"), "{stdout}");
-    assert!(stdout.contains("complete, 8 objects verified"), "{stdout}");
+    assert!(stdout.contains("a SQLite shop database of 36 orders"), "{stdout}");
+    assert!(stdout.contains("complete, 9 objects verified"), "{stdout}");
+    assert!(stdout.contains("  shop: 1 objects, ") && stdout.contains(", 12 rows"), "{stdout}");
     let manifest = stdout.lines().find_map(|l| l.strip_prefix("manifest: ")).expect("the manifest's path").trim();
     let files = stdout.lines().find_map(|l| l.strip_prefix("files:    ")).expect("the files' folder").trim();
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
     assert_eq!(manifest["userId"], "adele");
     assert!(std::path::Path::new(files).join("drive/Videos/Demo.mp4").exists());
+    // The shop's orders of the person exported, and only hers.
+    let orders = std::fs::read_to_string(std::path::Path::new(files).join("shop/orders.jsonl")).unwrap();
+    assert_eq!(orders.lines().count(), 12);
+    let first: serde_json::Value = serde_json::from_str(orders.lines().next().unwrap()).unwrap();
+    assert!(first["total"].is_number() && first["item"].is_string(), "{first}");
     // Running it again reuses the demo data and exports again.
     let again =
         Command::new(env!("CARGO_BIN_EXE_dpo-server")).args(["demo", "--state-dir"]).arg(&dir).output().unwrap();

@@ -306,7 +306,10 @@ fn replicas_migrating_a_fresh_database_at_once_all_start() {
     }
     let applied = dpo_test_support::postgres_cluster::execute(
         &database,
-        "DO $$ BEGIN IF (SELECT count(*) FROM dpo_migrations) <> 10 THEN RAISE 'not 10 migrations'; END IF; END $$",
+        &format!(
+            "DO $$ BEGIN IF (SELECT count(*) FROM dpo_migrations) <> {n} THEN RAISE 'not {n} migrations'; END IF; END $$",
+            n = dpo_server::store::postgres::MIGRATION_COUNT
+        ),
     );
     applied.expect("each migration applied once");
 }

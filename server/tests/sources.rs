@@ -5,7 +5,7 @@
 mod common;
 
 use common::{admin_http, import_users, operation, serve, serve_logged, submit_export};
-use dpo_client::manifest::Manifest;
+use dpo_client::manifest::{Manifest, SourceOutcome};
 use dpo_test_support::postgres_cluster::{execute, fresh_database};
 use serde_json::{Value, json};
 use std::{
@@ -147,7 +147,30 @@ async fn a_postgres_source_exports_every_column_type_with_identities_bound() {
         std::fs::read_to_string(folder.join("shop/orders_sheet.csv")).unwrap(),
         "id,note,total\n1,\"Grüße, 東京 🎉\",1234.5\n2,,\n"
     );
-    assert!(manifest.objects.iter().any(|o| o.path == "shop/orders.jsonl"));
+    // The manifest says what each source held: kinds, queries, rows per file and per source.
+    let orders_file = manifest.objects.iter().find(|o| o.path == "shop/orders.jsonl").expect("listed");
+    assert_eq!((orders_file.source.as_deref(), orders_file.rows), (Some("shop"), Some(2)));
+    let returns_file = manifest.objects.iter().find(|o| o.path == "shop/returns.jsonl").expect("listed");
+    assert_eq!(returns_file.rows, Some(0));
+    let outcomes: Vec<(&str, &str, SourceOutcome, Option<u64>)> =
+        manifest.sources.iter().map(|s| (s.name.as_str(), s.kind.as_str(), s.outcome, s.rows)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("profile", "profile", SourceOutcome::Complete, None),
+            ("drive", "drive", SourceOutcome::Empty, None),
+            ("activity", "activity", SourceOutcome::Empty, Some(0)),
+            // orders 2, by_mail 1, returns 0, orders_sheet 2
+            ("shop", "sql", SourceOutcome::Complete, Some(5)),
+        ]
+    );
+    let shop = &manifest.sources[3];
+    assert_eq!(
+        shop.queries.iter().map(|q| q.name.as_str()).collect::<Vec<_>>(),
+        ["orders", "by_mail", "returns", "orders_sheet"]
+    );
+    assert_eq!(shop.queries[1].sql, "SELECT id, mail FROM orders WHERE lower(mail) = lower(:mail) ORDER BY id");
+    assert_eq!(shop.objects, 4);
 
     // The hostile id is only a value: it finds its own row, and the table survives.
     let (op, folder) = export(&server.base, &http, state.path(), HOSTILE).await;
@@ -288,5 +311,89 @@ async fn a_server_killed_in_the_middle_of_a_source_finishes_it_after_a_restart_w
     assert_eq!(numbers, (1..=4000).collect::<Vec<_>>(), "each row once, in order");
     assert!(!staging(&rows_folder, "rows.jsonl"), "the upload the kill cut off is gone");
     let folder = destination.join(&id);
-    Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap().verify_folder(&folder).unwrap();
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    manifest.verify_folder(&folder).unwrap();
+    // The file the first run finished was kept, and its rows are still counted.
+    let rows: Vec<(&str, Option<u64>)> = manifest
+        .objects
+        .iter()
+        .filter(|o| o.source.as_deref() == Some("slow"))
+        .map(|o| (o.path.as_str(), o.rows))
+        .collect();
+    assert_eq!(rows, [("slow/quick.jsonl", Some(1)), ("slow/rows.jsonl", Some(4000))]);
+}
+
+fn dpo_server(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dpo-server")).args(args).output().expect("dpo-server runs");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn sources_check_reports_each_query_as_ok_or_its_exact_error() {
+    let database = fresh_database().expect("a database in the test cluster");
+    execute(&database, SHOP).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let sources = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"{database}\"\n[[source.query]]\nname = \"orders\"\nsql = \
+             \"SELECT id, total FROM orders WHERE customer = :id\"\n[[source.query]]\nname = \"refunds\"\nsql = \"SELECT * \
+             FROM refunds WHERE customer = :id\"\n[[source.query]]\nname = \"tags\"\nsql = \"SELECT ARRAY['a'] AS \
+             tags\"\n\n[[source]]\nname = \"gone\"\nkind = \"sql\"\nurl = \"sqlite:missing.db\"\n[[source.query]]\nname = \
+             \"notes\"\nsql = \"SELECT 1\"\n"
+        ),
+    );
+    let (ok, out) = dpo_server(&["sources", "check", "--sources", &sources.to_string_lossy()]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("shop/orders: ok (2 columns: id, total)"), "{out}");
+    assert!(out.contains("shop/refunds: ERROR: relation \"refunds\" does not exist"), "{out}");
+    assert!(out.contains("shop/tags: column tags is of type _text") && out.contains("tags::text"), "{out}");
+    assert!(out.contains("gone/notes: opening") && out.contains("missing.db"), "{out}");
+    assert!(out.contains("3 of 4 queries cannot run"), "{out}");
+
+    let good = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"{database}\"\n[[source.query]]\nname = \"orders\"\nsql = \
+             \"SELECT id FROM orders WHERE customer = :id\"\n"
+        ),
+    );
+    let (ok, out) = dpo_server(&["sources", "check", "--sources", &good.to_string_lossy()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 sources, 1 queries, all ok"), "{out}");
+}
+
+#[test]
+fn sources_preview_counts_what_an_export_would_hold_and_writes_nothing() {
+    let database = fresh_database().expect("a database in the test cluster");
+    execute(&database, SHOP).unwrap();
+    let (state, _http) = state_with_users();
+    let sources = write_sources(state.path(), &postgres_sources(&database));
+    let state_dir = state.path().to_string_lossy().into_owned();
+    let (ok, out) = dpo_server(&[
+        "sources",
+        "preview",
+        "alice",
+        "--sources",
+        &sources.to_string_lossy(),
+        "--state-dir",
+        &state_dir,
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("shop/orders.jsonl: 2 rows, "), "{out}");
+    assert!(out.contains("shop/by_mail.jsonl: 1 rows, "), "{out}");
+    assert!(out.contains("shop/returns.jsonl: 0 rows, 0 bytes"), "{out}");
+    let sheet = "id,note,total\n1,\"Grüße, 東京 🎉\",1234.5\n2,,\n".len();
+    assert!(out.contains(&format!("shop/orders_sheet.csv: 2 rows, {sheet} bytes")), "{out}");
+    assert!(!state.path().join("exports").exists(), "nothing written");
+    let (ok, out) = dpo_server(&[
+        "sources",
+        "preview",
+        "nobody",
+        "--sources",
+        &sources.to_string_lossy(),
+        "--state-dir",
+        &state_dir,
+    ]);
+    assert!(!ok && out.contains("user nobody is not in"), "{out}");
 }

@@ -12,7 +12,7 @@ use crate::{
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
-use dpo_client::manifest::{self, Manifest, ManifestObject};
+use dpo_client::manifest::{self, Manifest, ManifestObject, ManifestQuery, ManifestSource, SourceOutcome};
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -41,6 +41,11 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 const READ_CHUNK: usize = super::sink::BLOCK_SIZE;
 /// Chunks of a drive file read ahead of the upload.
 const READ_AHEAD: usize = 2;
+/// The built-in sources' names (and kinds) in the manifest.
+const PROFILE: &str = "profile";
+const DRIVE: &str = "drive";
+const ACTIVITY: &str = "activity";
+
 /// Progress units a configured query counts for (its rows are not counted before they are read).
 const QUERY_WEIGHT: u64 = 1 << 20;
 
@@ -146,10 +151,10 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
     let queue = ctx.stores.queue.clone();
     let mut progress =
         Progress { queue: queue.clone(), claim: claim.clone(), total, done: 0, saved, last_saved: Instant::now() };
-    let mut written: Vec<ExportedObject> = Vec::new();
+    let mut written: Vec<ManifestObject> = Vec::new();
 
     let profile_len = profile.len() as u64;
-    written.push(sink.put("profile.json", profile).await?);
+    written.push(listed(sink.put("profile.json", profile).await?, PROFILE));
     progress.advance(profile_len).await?;
 
     // What an earlier, interrupted run of this export wrote whole: skipped if the target still has it.
@@ -165,7 +170,7 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         if let Some(done) = earlier.remove(&name).filter(|done| done.size == file.size && done.etag.is_some())
             && sink.version_of(&name).await? == Some((done.size, done.etag.clone()))
         {
-            written.push(done);
+            written.push(listed(done, DRIVE));
             progress.advance(file.size).await?;
             continue;
         }
@@ -186,7 +191,7 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
                 let object = upload.finish().await?;
                 let (record, claim) = (object.clone(), claim.clone());
                 blocking(ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)?;
-                written.push(object);
+                written.push(listed(object, DRIVE));
             }
             Err(e) => {
                 upload.abort().await;
@@ -197,7 +202,7 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
 
     still_valid(target)?;
     let mut upload = sink.upload("activity.jsonl").await?;
-    let mut after = 0;
+    let (mut after, mut records) = (0, 0);
     loop {
         let (t, uid) = (tenant.clone(), user.id.clone());
         let batch = blocking(directory, move |s| s.activities(&t, &uid, after, ACTIVITY_BATCH)).await?;
@@ -209,32 +214,41 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
             lines.push(b'\n');
         }
         upload.write(Bytes::from(lines)).await?;
+        records += batch.len() as u64;
         progress.advance(batch.len() as u64 * ACTIVITY_WEIGHT).await?;
     }
-    written.push(upload.finish().await?);
+    written.push(listed(ExportedObject { rows: Some(records), ..upload.finish().await? }, ACTIVITY));
+    let mut summaries = vec![
+        summary(PROFILE, PROFILE, None, Vec::new(), &written),
+        summary(DRIVE, DRIVE, None, Vec::new(), &written),
+        summary(ACTIVITY, ACTIVITY, None, Vec::new(), &written),
+    ];
 
     // The organisation's own systems: a file per query, `<source>/<query>.<format>`.
     let who = Identities::of(&user);
     for source in &ctx.sources.sources {
         let SourceKind::Sql(sql) = &source.kind;
+        let mut asked = Vec::new();
         for query in &sql.queries {
             still_valid(target)?;
             let name = format!("{}/{}.{}", source.name, query.name, query.format.extension());
+            asked.push(ManifestQuery { name: query.name.clone(), sql: query.sql.clone(), path: name.clone() });
             // A file an interrupted run finished is kept if the target still holds that very object: its
             // rows are never written twice, and a file cut off by the crash is written again whole.
             if let Some(done) = earlier.remove(&name).filter(|done| done.etag.is_some())
                 && sink.version_of(&name).await? == Some((done.size, done.etag.clone()))
             {
-                written.push(done);
+                written.push(listed(done, &source.name));
                 progress.advance(QUERY_WEIGHT).await?;
                 continue;
             }
             let object = export_query(sink, &name, &source.name, sql, query, &who).await?;
             let (record, claim) = (object.clone(), claim.clone());
             blocking(ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)?;
-            written.push(object);
+            written.push(listed(object, &source.name));
             progress.advance(QUERY_WEIGHT).await?;
         }
+        summaries.push(summary(&source.name, "sql", Some(sql.database.redacted()), asked, &written));
     }
 
     // The manifest goes last: its presence is what tells a reader the export is whole.
@@ -244,12 +258,52 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         operation_id: op_id.to_string(),
         user_id: user.id.clone(),
         exported_date_time: Utc::now().trunc_subsecs(3).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        objects: written.into_iter().map(|o| ManifestObject { path: o.path, size: o.size, sha256: o.sha256 }).collect(),
+        objects: written,
+        sources: summaries,
     };
     sink.put("manifest.json", Bytes::from(manifest.to_json())).await?;
 
     let at = Utc::now().trunc_subsecs(3);
     blocking(&queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
+}
+
+/// An object as the manifest lists it, with the source it came from.
+fn listed(object: ExportedObject, source: &str) -> ManifestObject {
+    ManifestObject {
+        path: object.path,
+        size: object.size,
+        sha256: object.sha256,
+        source: Some(source.to_string()),
+        rows: object.rows,
+    }
+}
+
+/// What the source `name` wrote, as the manifest sums it up from the objects listed so far.
+fn summary(
+    name: &str,
+    kind: &str,
+    location: Option<String>,
+    queries: Vec<ManifestQuery>,
+    written: &[ManifestObject],
+) -> ManifestSource {
+    let mine: Vec<&ManifestObject> = written.iter().filter(|o| o.source.as_deref() == Some(name)).collect();
+    let rows = mine.iter().map(|o| o.rows).try_fold(0u64, |sum, rows| rows.map(|r| sum + r));
+    let rows = rows.filter(|_| !mine.is_empty());
+    // Files of rows hold nothing of the person when they hold no row; other objects always do.
+    let empty = match rows {
+        Some(rows) => rows == 0,
+        None => mine.is_empty(),
+    };
+    ManifestSource {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        location,
+        queries,
+        outcome: if empty { SourceOutcome::Empty } else { SourceOutcome::Complete },
+        objects: mine.len() as u64,
+        bytes: mine.iter().map(|o| o.size).sum(),
+        rows,
+    }
 }
 
 /// Writes the rows of `query` of the source `source` for the person `who` to `path`, streamed: a batch of
@@ -267,20 +321,22 @@ async fn export_query(
     let mut rows = sources::sql::run(&sql.database, &query.sql, who).await.map_err(failed)?;
     let mut encoder = Encoder::new(query.format, rows.columns.clone());
     let mut upload = sink.upload(path).await?;
+    let mut count = 0;
     let result = async {
         let header = encoder.header().map_err(failed)?;
         if !header.is_empty() {
             upload.write(Bytes::from(header)).await?;
         }
         while let Some(batch) = rows.next().await {
-            let lines = encoder.rows(&batch.map_err(failed)?).map_err(failed)?;
-            upload.write(Bytes::from(lines)).await?;
+            let batch = batch.map_err(failed)?;
+            count += batch.len() as u64;
+            upload.write(Bytes::from(encoder.rows(&batch).map_err(failed)?)).await?;
         }
         Ok::<_, ExportError>(())
     }
     .await;
     match result {
-        Ok(()) => upload.finish().await,
+        Ok(()) => Ok(ExportedObject { rows: Some(count), ..upload.finish().await? }),
         Err(e) => {
             upload.abort().await;
             Err(e)

@@ -154,7 +154,7 @@ impl Sink {
         let sha256 = hex::encode(Sha256::digest(&content));
         let size = content.len() as u64;
         let written = self.store.put(&self.path(name)?, PutPayload::from(content)).await?;
-        Ok(ExportedObject { path: name.to_string(), size, sha256, etag: written.e_tag })
+        Ok(ExportedObject { path: name.to_string(), size, sha256, etag: written.e_tag, rows: None })
     }
 
     /// The size and ETag of object `name` in the target, or `None` if it is not there.
@@ -205,6 +205,7 @@ impl Upload {
             size: self.size,
             sha256: hex::encode(self.hasher.finalize()),
             etag: written.e_tag,
+            rows: None,
         })
     }
 

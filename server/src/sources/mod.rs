@@ -3,12 +3,14 @@
 //!
 //! [`file`] reads and checks the sources file; [`params`] binds the person's identities to named
 //! parameters; [`sql`] runs a query on PostgreSQL or SQLite and streams its rows; [`values`] turns
-//! database values into JSON with their types kept; [`encode`] writes rows as JSON lines or CSV.
+//! database values into JSON with their types kept; [`encode`] writes rows as JSON lines or CSV;
+//! [`tools`] are the operator's `sources check` and `sources preview`.
 
 pub mod encode;
 pub mod file;
 pub mod params;
 pub mod sql;
+pub mod tools;
 pub mod values;
 
 pub use file::{Database, Format, Query, Source, SourceKind, Sources, SourcesFileError, SqlSource};

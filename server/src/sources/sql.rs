@@ -138,3 +138,37 @@ async fn sqlite(path: std::path::PathBuf, sql: &str, who: &Identities) -> Result
     let columns = columns.await.map_err(|_| SourceError::Interrupted)??;
     Ok(Rows { columns, batches })
 }
+
+/// Prepares `sql` on `database` without running it and returns its column names: what `sources check`
+/// reports (the connection, the statement and its column types are all checked).
+pub async fn describe(database: &Database, sql: &str) -> Result<Vec<String>, SourceError> {
+    match database {
+        Database::Postgres(url) => {
+            let query = positional(sql, |n| format!("${n}"));
+            let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
+            let driver = tokio::spawn(connection);
+            let described = async {
+                let tx = client.build_transaction().read_only(true).start().await?;
+                let statement = tx.prepare(&query.text).await?;
+                values::check_postgres_columns(statement.columns())?;
+                Ok(statement.columns().iter().map(|c| c.name().to_string()).collect())
+            }
+            .await;
+            drop(client);
+            driver.abort();
+            described
+        }
+        Database::Sqlite(path) => {
+            let (path, query) = (path.clone(), positional(sql, |n| format!("?{n}")));
+            tokio::task::spawn_blocking(move || {
+                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = rusqlite::Connection::open_with_flags(&path, flags)
+                    .map_err(|cause| SourceError::SqliteOpen { path: path.clone(), cause })?;
+                let statement = conn.prepare(&query.text)?;
+                Ok(statement.column_names().into_iter().map(str::to_string).collect())
+            })
+            .await
+            .map_err(|_| SourceError::Interrupted)?
+        }
+    }
+}

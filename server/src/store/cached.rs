@@ -315,7 +315,13 @@ mod tests {
     }
 
     fn object(size: u64, sha: &str) -> ExportedObject {
-        ExportedObject { path: "drive/a.txt".into(), size, sha256: sha.into(), etag: Some(format!("e{size}")) }
+        ExportedObject {
+            path: "drive/a.txt".into(),
+            size,
+            sha256: sha.into(),
+            etag: Some(format!("e{size}")),
+            rows: None,
+        }
     }
 
     #[test]

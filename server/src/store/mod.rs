@@ -61,6 +61,9 @@ pub struct ExportedObject {
     /// is still the one it wrote (size alone cannot). Not part of the manifest.
     #[serde(skip)]
     pub etag: Option<String>,
+    /// Rows a data source's query wrote into it (`None` for objects that are not rows).
+    #[serde(skip)]
+    pub rows: Option<u64>,
 }
 
 /// One activity record of a user (a sign-in, a file access, ...), exported as a line of JSON.

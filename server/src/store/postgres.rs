@@ -34,7 +34,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
-const MIGRATIONS: [(i64, &str); 10] = [
+const MIGRATIONS: [(i64, &str); 11] = [
     (1, include_str!("../../migrations/postgres/0001_operations.sql")),
     (2, include_str!("../../migrations/postgres/0002_users.sql")),
     (3, include_str!("../../migrations/postgres/0003_export.sql")),
@@ -45,7 +45,11 @@ const MIGRATIONS: [(i64, &str); 10] = [
     (8, include_str!("../../migrations/postgres/0008_export_object_etags.sql")),
     (9, include_str!("../../migrations/postgres/0009_leases.sql")),
     (10, include_str!("../../migrations/postgres/0010_id_order_indexes.sql")),
+    (11, include_str!("../../migrations/postgres/0011_export_object_rows.sql")),
 ];
+
+/// How many migrations a database brought up to date has applied.
+pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
 /// Key of the advisory lock migrations run under ("dpo" in ASCII).
 const MIGRATION_LOCK: i64 = 0x64_70_6f;
@@ -362,6 +366,7 @@ fn exported_object(row: &Row) -> Result<ExportedObject, StoreError> {
         size: u64::try_from(row.try_get::<_, i64>(1).map_err(corrupt)?).unwrap_or_default(),
         sha256: row.try_get(2).map_err(corrupt)?,
         etag: row.try_get(3).map_err(corrupt)?,
+        rows: row.try_get::<_, Option<i64>>(4).map_err(corrupt)?.map(|n| u64::try_from(n).unwrap_or_default()),
     })
 }
 

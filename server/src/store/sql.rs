@@ -409,16 +409,19 @@ pub fn record_exported(operation: Uuid, object: &ExportedObject) -> InsertStatem
     let mut insert = Query::insert();
     insert
         .into_table(EXPORT_OBJECTS)
-        .columns(["operation_id", "path", "size", "sha256", "etag"])
+        .columns(["operation_id", "path", "size", "sha256", "etag", "row_count"])
         .values_panic([
             operation.to_string().into(),
             object.path.clone().into(),
             to_i64(object.size).into(),
             object.sha256.clone().into(),
             object.etag.clone().into(),
+            object.rows.map(to_i64).into(),
         ])
         .on_conflict(
-            OnConflict::columns(["operation_id", "path"]).update_columns(["size", "sha256", "etag"]).to_owned(),
+            OnConflict::columns(["operation_id", "path"])
+                .update_columns(["size", "sha256", "etag", "row_count"])
+                .to_owned(),
         );
     insert
 }
@@ -427,7 +430,7 @@ pub fn record_exported(operation: Uuid, object: &ExportedObject) -> InsertStatem
 pub fn exported(operation: Uuid) -> SelectStatement {
     let mut select = Query::select();
     select
-        .columns(["path", "size", "sha256", "etag"])
+        .columns(["path", "size", "sha256", "etag", "row_count"])
         .from(EXPORT_OBJECTS)
         .and_where(Expr::col("operation_id").eq(operation.to_string()))
         .order_by("path", Order::Asc);

@@ -67,6 +67,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0008_export_object_etags.sql")),
         M::up(include_str!("../../migrations/0009_leases.sql")),
         M::up(include_str!("../../migrations/0010_id_order_indexes.sql")),
+        M::up(include_str!("../../migrations/0011_export_object_rows.sql")),
     ])
 }
 
@@ -404,6 +405,7 @@ impl ExportLedger for SqliteStore {
                 size: u64::try_from(row.get::<_, i64>(1).map_err(corrupt)?).unwrap_or_default(),
                 sha256: row.get(2).map_err(corrupt)?,
                 etag: row.get(3).map_err(corrupt)?,
+                rows: row.get::<_, Option<i64>>(4).map_err(corrupt)?.map(|n| u64::try_from(n).unwrap_or_default()),
             })
         };
         query(&*self.conn()?, built(sql::exported(operation)), read)
