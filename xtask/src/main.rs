@@ -45,6 +45,9 @@ enum Command {
         /// Only measure the PostgreSQL rows, and print instead of writing BENCHMARKS.md.
         #[arg(long, conflicts_with = "export_only")]
         postgres_only: bool,
+        /// Only measure the PostgreSQL data source, and print instead of writing BENCHMARKS.md.
+        #[arg(long, conflicts_with_all = ["export_only", "postgres_only"])]
+        sources_only: bool,
     },
 }
 
@@ -55,8 +58,8 @@ fn main() -> anyhow::Result<()> {
         Command::Check => spec::check(),
         Command::Diff => spec::diff(),
         Command::Test => test::run_all(),
-        Command::Bench { operations, seconds, export_only, postgres_only } => {
-            bench::run(operations, seconds, bench::Only::from_flags(export_only, postgres_only))
+        Command::Bench { operations, seconds, export_only, postgres_only, sources_only } => {
+            bench::run(operations, seconds, bench::Only::from_flags(export_only, postgres_only, sources_only))
         }
     }
 }

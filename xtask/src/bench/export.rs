@@ -118,7 +118,7 @@ fn plain_block_upload(source: &Path, container_url: &str, sas: &str) -> anyhow::
 
 impl DpoServer {
     /// Exports `user` to `destination` and waits until the operation is complete; returns how long it took.
-    fn export(&self, user: &str, destination: &str) -> anyhow::Result<Duration> {
+    pub(super) fn export(&self, user: &str, destination: &str) -> anyhow::Result<Duration> {
         let started = Instant::now();
         let head = Command::new("curl")
             .args(["-s", "-D", "-", "-o", "/dev/null", "-X", "POST", "-H", "content-type: application/json", "-H"])

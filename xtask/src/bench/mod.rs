@@ -9,6 +9,7 @@
 mod export;
 mod load;
 mod postgres;
+mod sources;
 
 use crate::test::{npm_tool, workspace_root};
 use anyhow::{Context, bail};
@@ -116,14 +117,17 @@ pub enum Only {
     Export,
     /// The PostgreSQL rows, printed (their ratio against SQLite is left out).
     Postgres,
+    /// The data source section, printed.
+    Sources,
 }
 
 impl Only {
-    pub fn from_flags(export: bool, postgres: bool) -> Only {
-        match (export, postgres) {
-            (true, _) => Only::Export,
-            (false, true) => Only::Postgres,
-            (false, false) => Only::Nothing,
+    pub fn from_flags(export: bool, postgres: bool, sources: bool) -> Only {
+        match (export, postgres, sources) {
+            (true, _, _) => Only::Export,
+            (false, true, _) => Only::Postgres,
+            (false, false, true) => Only::Sources,
+            (false, false, false) => Only::Nothing,
         }
     }
 }
@@ -151,6 +155,10 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
             post_script(&post)?;
             let rows = postgres::rows(&release, &root, operations, seconds, &post)?;
             println!("{}", postgres::render(&rows, &[]));
+            return Ok(());
+        }
+        Only::Sources => {
+            println!("{}", sources::rows(&release, &root.join("target/bench-sources"))?);
             return Ok(());
         }
         Only::Nothing => {}
@@ -233,7 +241,8 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     ];
     let on_postgres = postgres::rows(&release, &root, operations, seconds, &post)?;
     let export = export::throughput(&release, &root.join("target/bench-export"))?;
-    let report = render(&runs, operations, seconds) + &postgres::render(&on_postgres, &runs) + &export;
+    let source = sources::rows(&release, &root.join("target/bench-sources"))?;
+    let report = render(&runs, operations, seconds) + &postgres::render(&on_postgres, &runs) + &export + &source;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
     Ok(())
