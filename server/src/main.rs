@@ -324,14 +324,15 @@ async fn check_sources(path: &std::path::Path) -> anyhow::Result<()> {
     let failed = checked.iter().filter(|c| c.outcome.is_err()).count();
     for Checked { query, outcome } in &checked {
         match outcome {
+            Ok(columns) if columns.is_empty() => println!("{query}: ok"),
             Ok(columns) => println!("{query}: ok ({} columns: {})", columns.len(), columns.join(", ")),
             Err(e) => println!("{query}: {e}"),
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} queries cannot run", checked.len());
+        bail!("{failed} of {} checks failed", checked.len());
     }
-    println!("{}: {} sources, {} queries, all ok", path.display(), sources.sources.len(), checked.len());
+    println!("{}: {} sources, {} checks, all ok", path.display(), sources.sources.len(), checked.len());
     Ok(())
 }
 
@@ -349,6 +350,7 @@ async fn preview_sources(
     let failed = previewed.iter().filter(|p| p.outcome.is_err()).count();
     for Previewed { path, outcome } in &previewed {
         match outcome {
+            Ok((objects, bytes)) if path.ends_with('/') => println!("{path}: {objects} objects, {bytes} bytes"),
             Ok((rows, bytes)) => println!("{path}: {rows} rows, {bytes} bytes"),
             Err(e) => println!("{path}: {e}"),
         }

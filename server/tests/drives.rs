@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Helper, admin_http, import_users, operation, serve_with_env, start_helper, submit_export, tool};
+use common::{Azurite, Helper, admin_http, import_users, operation, serve_with_env, start_helper, submit_export, tool};
 use dpo_client::manifest::Manifest;
 use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_folder_name};
 use object_store::{
@@ -39,29 +39,6 @@ impl Moto {
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
-        ]
-    }
-}
-
-/// An Azurite blob service (from npm, installed into `.tools/` by `cargo xtask test`), with the folder its
-/// blobs live in (removed with it).
-struct Azurite(Helper, #[allow(dead_code)] tempfile::TempDir);
-
-impl Azurite {
-    fn start() -> Azurite {
-        let program = tool("DPO_AZURITE", ".tools/node_modules/.bin/azurite-blob");
-        let args = ["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"];
-        let data = tempfile::tempdir().unwrap();
-        let location = data.path().to_string_lossy().into_owned();
-        let args = [&args[..], &["--blobPort", "{port}", "--location", &location]].concat();
-        Azurite(start_helper("Azurite", &program, &args, "run `cargo xtask test`"), data)
-    }
-
-    /// What the server needs to reach it with the emulator's well-known account.
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
-            ("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.0.port)),
         ]
     }
 }

@@ -349,7 +349,7 @@ fn sources_check_reports_each_query_as_ok_or_its_exact_error() {
     assert!(out.contains("shop/refunds: ERROR: relation \"refunds\" does not exist"), "{out}");
     assert!(out.contains("shop/tags: column tags is of type _text") && out.contains("tags::text"), "{out}");
     assert!(out.contains("gone/notes: opening") && out.contains("missing.db"), "{out}");
-    assert!(out.contains("3 of 4 queries cannot run"), "{out}");
+    assert!(out.contains("3 of 4 checks failed"), "{out}");
 
     let good = write_sources(
         state.path(),
@@ -360,7 +360,7 @@ fn sources_check_reports_each_query_as_ok_or_its_exact_error() {
     );
     let (ok, out) = dpo_server(&["sources", "check", "--sources", &good.to_string_lossy()]);
     assert!(ok, "{out}");
-    assert!(out.contains("1 sources, 1 queries, all ok"), "{out}");
+    assert!(out.contains("1 sources, 1 checks, all ok"), "{out}");
 }
 
 #[test]
@@ -396,4 +396,126 @@ fn sources_preview_counts_what_an_export_would_hold_and_writes_nothing() {
         &state_dir,
     ]);
     assert!(!ok && out.contains("user nobody is not in"), "{out}");
+}
+
+/// A state folder whose directory holds alice and mallory, whose mail address tries to climb out of an
+/// objects source's prefix (`../bob`).
+fn state_with_mallory() -> (tempfile::TempDir, reqwest::Client) {
+    let state = tempfile::tempdir().unwrap();
+    let users = json!([
+        {"id": "alice", "userPrincipalName": "alice@contoso.example", "mail": "alice@contoso.example"},
+        {"id": "mallory", "userPrincipalName": "mallory@contoso.example", "mail": "../bob"}
+    ]);
+    import_users(state.path(), &users.to_string(), None);
+    let http = admin_http(state.path());
+    (state, http)
+}
+
+#[tokio::test]
+async fn an_objects_source_in_a_local_folder_copies_the_persons_objects_and_nobody_elses() {
+    let (state, http) = state_with_mallory();
+    let uploads = state.path().join("uploads");
+    for (path, content) in [
+        ("alice@contoso.example/cv.txt", "alice's cv"),
+        ("alice@contoso.example/photos/me.jpg", "jpeg"),
+        ("bob/secret.txt", "bob's"),
+    ] {
+        std::fs::create_dir_all(uploads.join(path).parent().unwrap()).unwrap();
+        std::fs::write(uploads.join(path), content).unwrap();
+    }
+    std::os::unix::fs::symlink(uploads.join("bob/secret.txt"), uploads.join("alice@contoso.example/link.txt")).unwrap();
+    let sources = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"uploads\"\nkind = \"objects\"\nurl = \"file://{}/{{mail}}/\"\n",
+            uploads.display()
+        ),
+    );
+    let server = serve(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    manifest.verify_folder(&folder).unwrap();
+    let copied: Vec<&str> =
+        manifest.objects.iter().filter(|o| o.source.as_deref() == Some("uploads")).map(|o| o.path.as_str()).collect();
+    assert_eq!(copied, ["uploads/cv.txt", "uploads/photos/me.jpg"], "hers, links skipped");
+    assert_eq!(std::fs::read_to_string(folder.join("uploads/cv.txt")).unwrap(), "alice's cv");
+    let uploads_source = manifest.sources.iter().find(|s| s.name == "uploads").unwrap();
+    assert_eq!((uploads_source.kind.as_str(), uploads_source.objects, uploads_source.bytes), ("objects", 2, 14));
+    assert_eq!(uploads_source.outcome, SourceOutcome::Complete);
+
+    // Mallory's `../bob` is one folder name, encoded: nothing of bob's.
+    let (op, folder) = export(&server.base, &http, state.path(), "mallory").await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest.objects.iter().all(|o| o.source.as_deref() != Some("uploads")), "{:?}", manifest.objects);
+    assert_eq!(manifest.sources.iter().find(|s| s.name == "uploads").unwrap().outcome, SourceOutcome::Empty);
+    assert!(!folder.join("uploads").exists());
+
+    // The operator's tools see the same.
+    let state_dir = state.path().to_string_lossy().into_owned();
+    let preview = ["sources", "preview", "alice", "--sources", &sources.to_string_lossy(), "--state-dir", &state_dir];
+    let (ok, out) = dpo_server(&preview);
+    assert!(ok && out.contains("uploads/: 2 objects, 14 bytes"), "{out}");
+    let (ok, out) = dpo_server(&["sources", "check", "--sources", &sources.to_string_lossy()]);
+    assert!(ok && out.contains("uploads: ok"), "{out}");
+}
+
+#[tokio::test]
+async fn an_objects_source_in_an_azure_container_copies_the_persons_blobs() {
+    use dpo_test_support::azurite::{ACCOUNT, ACCOUNT_KEY, account_sas};
+    use object_store::{ObjectStoreExt, PutPayload, azure::MicrosoftAzureBuilder, path::Path as ObjectPath};
+    let azurite = common::Azurite::start();
+    let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", azurite.0.port);
+    let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).unwrap();
+    let created = reqwest::Client::new().put(format!("{endpoint}/crm?restype=container&{sas}")).send().await.unwrap();
+    assert_eq!(created.status().as_u16(), 201, "container created");
+    let azure = MicrosoftAzureBuilder::new()
+        .with_account(ACCOUNT)
+        .with_access_key(ACCOUNT_KEY)
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_container_name("crm")
+        .build()
+        .unwrap();
+    let big: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    azure.put(&ObjectPath::from("people/alice/contract.pdf"), PutPayload::from(big.clone())).await.unwrap();
+    azure.put(&ObjectPath::from("people/alice/notes/call 1.txt"), PutPayload::from_static(b"called")).await.unwrap();
+    azure.put(&ObjectPath::from("people/alicia/other.txt"), PutPayload::from_static(b"not hers")).await.unwrap();
+
+    let (state, http) = state_with_mallory();
+    let sources = write_sources(
+        state.path(),
+        "[[source]]\nname = \"crm\"\nkind = \"objects\"\nurl = \"az://crm/people/{id}/\"\n",
+    );
+    let server = common::serve_with_env(
+        state.path(),
+        &["--export-workers", "1", "--sources", &sources.to_string_lossy()],
+        &azurite.env(),
+    );
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    manifest.verify_folder(&folder).unwrap();
+    let copied: Vec<&str> =
+        manifest.objects.iter().filter(|o| o.source.as_deref() == Some("crm")).map(|o| o.path.as_str()).collect();
+    assert_eq!(copied, ["crm/contract.pdf", "crm/notes/call 1.txt"]);
+    assert_eq!(std::fs::read(folder.join("crm/contract.pdf")).unwrap(), big);
+}
+
+#[test]
+fn an_objects_prefix_without_an_identity_or_with_an_unknown_one_is_refused() {
+    let state = tempfile::tempdir().unwrap();
+    for (url, says) in [
+        ("file:///srv/uploads/", "names no identity"),
+        ("file:///srv/uploads/{phone}/", "{phone} is not an identity"),
+        ("az://{id}/files/", "not in its bucket or host"),
+        ("ftp://host/{id}/", "ftp"),
+    ] {
+        let sources =
+            write_sources(state.path(), &format!("[[source]]\nname = \"up\"\nkind = \"objects\"\nurl = \"{url}\"\n"));
+        let (ok, out) = dpo_server(&["sources", "check", "--sources", &sources.to_string_lossy()]);
+        assert!(!ok && out.contains("sources.toml, line 1") && out.contains(says), "{url}: {out}");
+    }
 }

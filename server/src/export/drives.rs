@@ -16,7 +16,13 @@ use url::Url;
 #[async_trait::async_trait]
 pub trait Drives: Send + Sync + 'static {
     /// Every file of the user's drive, sorted by path; an empty list for a user without a drive.
-    async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError>;
+    async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
+        self.files_under(&[drive_folder_name(tenant), drive_folder_name(user_id)]).await
+    }
+    /// Every file under the folder named by `parts`, each one folder name (a `/` or a `..` in one is
+    /// percent-encoded as object_store encodes path segments, so it cannot climb out), sorted by path
+    /// relative to it; an empty list when there is no such folder.
+    async fn files_under(&self, parts: &[String]) -> Result<Vec<DriveFile>, ExportError>;
     /// Starts reading `file` in chunks of up to `chunk_size` bytes, at most `ahead` of them waiting.
     fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader;
 }
@@ -78,11 +84,15 @@ pub struct LocalDrives {
 
 #[async_trait::async_trait]
 impl Drives for LocalDrives {
-    async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
-        let (root, tenant, user_id) = (self.root.clone(), tenant.to_string(), user_id.to_string());
-        tokio::task::spawn_blocking(move || sources::drive_files(&root, &tenant, &user_id))
+    async fn files_under(&self, parts: &[String]) -> Result<Vec<DriveFile>, ExportError> {
+        // Each part one folder name, encoded as object_store encodes a path segment: a `/`, a `\` or
+        // a `..` in it cannot leave the folder.
+        let folder = parts.iter().fold(self.root.clone(), |folder, part| {
+            folder.join(object_store::path::PathPart::from(part.as_str()).as_ref())
+        });
+        tokio::task::spawn_blocking(move || sources::files_under(&folder))
             .await
-            .map_err(|e| ExportError::Source(format!("listing the drive: {e}")))?
+            .map_err(|e| ExportError::Source(format!("listing files failed: {e}")))?
     }
 
     fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader {
@@ -101,21 +111,15 @@ pub struct ObjectDrives {
     shown: String,
 }
 
-impl ObjectDrives {
-    fn drive(&self, tenant: &str, user_id: &str) -> ObjectPath {
-        self.prefix.clone().join(drive_folder_name(tenant)).join(drive_folder_name(user_id))
-    }
-}
-
 #[async_trait::async_trait]
 impl Drives for ObjectDrives {
-    async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
-        let drive = self.drive(tenant, user_id);
+    async fn files_under(&self, parts: &[String]) -> Result<Vec<DriveFile>, ExportError> {
+        // Each part one path segment: object_store percent-encodes a `/` or a `..` in it.
+        let drive = parts.iter().fold(self.prefix.clone(), |prefix, part| prefix.join(part.as_str()));
         let mut listed = self.store.list(Some(&drive));
         let mut files = Vec::new();
         while let Some(object) = listed.next().await {
-            let object =
-                object.map_err(|e| ExportError::Source(format!("listing the drive in {}: {e}", self.shown)))?;
+            let object = object.map_err(|e| ExportError::Source(format!("listing {}: {e}", self.shown)))?;
             // Names as people gave them: object_store keeps some characters percent-encoded.
             let relative = object
                 .location

@@ -4,11 +4,12 @@ use super::{
     ExportError,
     drives::Drives,
     sink::Sink,
+    sources::DriveFile,
     target::{self, Target, TargetPolicy},
 };
 use crate::{
-    sources::{self, Identities, Query, SourceKind, Sources, SqlSource, encode::Encoder},
-    store::{Claim, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking},
+    sources::{self, Identities, Query, SourceKind, Sources, SqlSource, encode::Encoder, file::ObjectsSource},
+    store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking},
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
@@ -138,6 +139,14 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         .ok_or_else(|| ExportError::Source(format!("user {} is no longer in the directory", op.user_id)))?;
     let tenant = op.tenant_id.clone();
     let files = ctx.drives.files(&tenant, &user.id).await?;
+    let who = Identities::of(&user);
+    // The objects of every objects source, listed now so that progress counts their bytes.
+    let mut objects: HashMap<String, (Arc<dyn Drives>, Vec<DriveFile>)> = HashMap::new();
+    for source in &ctx.sources.sources {
+        if let SourceKind::Objects(source_objects) = &source.kind {
+            objects.insert(source.name.clone(), list_objects(&source.name, source_objects, &who).await?);
+        }
+    }
     let (t, uid) = (tenant.clone(), user.id.clone());
     let activity_count = blocking(directory, move |s| s.count_activities(&t, &uid)).await?;
     let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::Source(e.to_string()))?);
@@ -145,7 +154,8 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
     let total = profile.len() as u64
         + files.iter().map(|f| f.size).sum::<u64>()
         + activity_count * ACTIVITY_WEIGHT
-        + ctx.sources.query_count() as u64 * QUERY_WEIGHT;
+        + ctx.sources.query_count() as u64 * QUERY_WEIGHT
+        + objects.values().flat_map(|(_, files)| files).map(|f| f.size).sum::<u64>();
     let op_id = op.id;
     let saved = op.progress;
     let queue = ctx.stores.queue.clone();
@@ -162,42 +172,9 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
     let mut earlier: HashMap<String, ExportedObject> =
         blocking(ledger, move |s| s.exported(op_id)).await?.into_iter().map(|o| (o.path.clone(), o)).collect();
 
+    let mut copy = Copy { sink, target, ledger, claim: &claim, earlier: &mut earlier, progress: &mut progress };
     for file in &files {
-        still_valid(target)?;
-        let name = format!("drive/{}", file.relative);
-        // Skipped only if the target still holds the very object written then (its ETag), not merely
-        // one of the same size: an object changed in the target meanwhile is written again.
-        if let Some(done) = earlier.remove(&name).filter(|done| done.size == file.size && done.etag.is_some())
-            && sink.version_of(&name).await? == Some((done.size, done.etag.clone()))
-        {
-            written.push(listed(done, DRIVE));
-            progress.advance(file.size).await?;
-            continue;
-        }
-        let mut upload = sink.upload(&name).await?;
-        let result = async {
-            let mut chunks = ctx.drives.read(file, READ_CHUNK, READ_AHEAD);
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
-                let n = chunk.len() as u64;
-                upload.write(chunk).await?;
-                progress.advance(n).await?;
-            }
-            Ok::<_, ExportError>(())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                let object = upload.finish().await?;
-                let (record, claim) = (object.clone(), claim.clone());
-                blocking(ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)?;
-                written.push(listed(object, DRIVE));
-            }
-            Err(e) => {
-                upload.abort().await;
-                return Err(e);
-            }
-        }
+        written.push(copy.file(ctx.drives.as_ref(), file, DRIVE, &format!("drive/{}", file.relative)).await?);
     }
 
     still_valid(target)?;
@@ -224,10 +201,29 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         summary(ACTIVITY, ACTIVITY, None, Vec::new(), &written),
     ];
 
-    // The organisation's own systems: a file per query, `<source>/<query>.<format>`.
-    let who = Identities::of(&user);
+    // The organisation's own systems: a file per query, `<source>/<query>.<format>`, or the person's
+    // objects, `<source>/<path under the prefix>`.
     for source in &ctx.sources.sources {
-        let SourceKind::Sql(sql) = &source.kind;
+        let sql = match &source.kind {
+            SourceKind::Sql(sql) => sql,
+            SourceKind::Objects(source_objects) => {
+                let (drives, files) = objects.remove(&source.name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
+                let mut copy =
+                    Copy { sink, target, ledger, claim: &claim, earlier: &mut earlier, progress: &mut progress };
+                for file in &files {
+                    let name = format!("{}/{}", source.name, file.relative);
+                    written.push(copy.file(drives.as_ref(), file, &source.name, &name).await?);
+                }
+                summaries.push(summary(
+                    &source.name,
+                    "objects",
+                    Some(source_objects.template.clone()),
+                    Vec::new(),
+                    &written,
+                ));
+                continue;
+            }
+        };
         let mut asked = Vec::new();
         for query in &sql.queries {
             still_valid(target)?;
@@ -265,6 +261,78 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
 
     let at = Utc::now().trunc_subsecs(3);
     blocking(&queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
+}
+
+/// Copies files (of the drive or of an objects source) into the export, each skipped when an interrupted
+/// run of this export wrote it whole and the target still holds that very object.
+struct Copy<'a> {
+    sink: &'a Sink,
+    target: &'a Target,
+    ledger: &'a Arc<dyn ExportLedger>,
+    claim: &'a Claim,
+    earlier: &'a mut HashMap<String, ExportedObject>,
+    progress: &'a mut Progress,
+}
+
+impl Copy<'_> {
+    /// Copies `file`, read through `drives`, to `name` in the export, for the source `source`.
+    async fn file(
+        &mut self,
+        drives: &dyn Drives,
+        file: &DriveFile,
+        source: &str,
+        name: &str,
+    ) -> Result<ManifestObject, ExportError> {
+        still_valid(self.target)?;
+        // Skipped only if the target still holds the very object written then (its ETag), not merely
+        // one of the same size: an object changed in the target meanwhile is written again.
+        if let Some(done) = self.earlier.remove(name).filter(|done| done.size == file.size && done.etag.is_some())
+            && self.sink.version_of(name).await? == Some((done.size, done.etag.clone()))
+        {
+            self.progress.advance(file.size).await?;
+            return Ok(listed(done, source));
+        }
+        let mut upload = self.sink.upload(name).await?;
+        let result = async {
+            let mut chunks = drives.read(file, READ_CHUNK, READ_AHEAD);
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
+                let n = chunk.len() as u64;
+                upload.write(chunk).await?;
+                self.progress.advance(n).await?;
+            }
+            Ok::<_, ExportError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                let object = upload.finish().await?;
+                let (record, claim) = (object.clone(), self.claim.clone());
+                blocking(self.ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)?;
+                Ok(listed(object, source))
+            }
+            Err(e) => {
+                upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The store and the person's objects of an objects source (none when an identity its prefix names is
+/// unknown for the person).
+async fn list_objects(
+    name: &str,
+    source: &ObjectsSource,
+    who: &Identities,
+) -> Result<(Arc<dyn Drives>, Vec<DriveFile>), ExportError> {
+    let failed = |e: String| ExportError::Source(format!("the source {name}: {e}"));
+    let drives = super::drives::open(&source.store).map_err(|e| failed(e.to_string()))?;
+    if source.missing_for(who) {
+        return Ok((drives, Vec::new()));
+    }
+    let files = drives.files_under(&source.parts(who)).await.map_err(|e| failed(e.to_string()))?;
+    Ok((drives, files))
 }
 
 /// An object as the manifest lists it, with the source it came from.

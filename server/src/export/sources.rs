@@ -146,7 +146,13 @@ pub fn drive_dir(drives_root: &Path, tenant: &str, user_id: &str) -> PathBuf {
 /// Every regular file of the user's drive, sorted by path. Symbolic links are skipped, so a drive cannot
 /// reach files outside itself. A user without a drive folder has an empty drive.
 pub fn drive_files(drives_root: &Path, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
-    let root = drive_dir(drives_root, tenant, user_id);
+    files_under(&drive_dir(drives_root, tenant, user_id))
+}
+
+/// Every regular file under `root`, sorted by path relative to it; symbolic links are skipped. A folder
+/// that does not exist holds no files.
+pub fn files_under(root: &Path) -> Result<Vec<DriveFile>, ExportError> {
+    let root = root.to_path_buf();
     if !root.exists() {
         return Ok(Vec::new());
     }

@@ -37,6 +37,46 @@ pub struct Source {
 pub enum SourceKind {
     /// Rows of a database's queries.
     Sql(SqlSource),
+    /// Every object under a prefix of an object store (or a local folder).
+    Objects(ObjectsSource),
+}
+
+/// Objects under a prefix made from the person's identities: `s3://bucket/users/{id}/`,
+/// `az://container/{user_principal_name}/`, `file:///srv/uploads/{id}/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectsSource {
+    /// The URL as written, placeholders included (it holds no secret: credentials come from the
+    /// environment, as object_store reads them).
+    pub template: String,
+    /// The store: the URL up to its path (`s3://bucket`, `file:///`).
+    pub store: String,
+    /// The path's segments, each literal text with `{identity}` placeholders.
+    pub segments: Vec<String>,
+}
+
+impl ObjectsSource {
+    /// The folder of the person `who`: each segment with its placeholders replaced by their values (a
+    /// value is never more than part of one segment: the drives encode a `/` or `..` in it).
+    pub fn parts(&self, who: &super::Identities) -> Vec<String> {
+        self.segments
+            .iter()
+            .map(|segment| {
+                let mut part = segment.clone();
+                for name in IDENTITIES {
+                    part = part.replace(&format!("{{{name}}}"), who.get(name).unwrap_or_default());
+                }
+                part
+            })
+            .collect()
+    }
+
+    /// Whether a placeholder's value is missing for `who` (a person without a mail address has no
+    /// objects under a `{mail}` prefix).
+    pub fn missing_for(&self, who: &super::Identities) -> bool {
+        IDENTITIES.iter().any(|name| {
+            who.get(name).is_none_or(str::is_empty) && self.segments.iter().any(|s| s.contains(&format!("{{{name}}}")))
+        })
+    }
 }
 
 /// A database and the queries that find a person's rows in it.
@@ -188,6 +228,7 @@ impl Sources {
             .iter()
             .map(|s| match &s.kind {
                 SourceKind::Sql(sql) => sql.queries.len(),
+                SourceKind::Objects(_) => 0,
             })
             .sum()
     }
@@ -211,10 +252,10 @@ impl Sources {
         for spanned in file.source {
             let line = line_of(spanned.span().start);
             let sql = spanned.into_inner();
-            if sql.kind.get_ref() != "sql" {
+            if !["sql", "objects"].contains(&sql.kind.get_ref().as_str()) {
                 return Err(invalid(
                     line_of(sql.kind.span().start),
-                    format!("source {:?} is of kind {:?}; the kinds are: sql", sql.name, sql.kind.get_ref()),
+                    format!("source {:?} is of kind {:?}; the kinds are: sql, objects", sql.name, sql.kind.get_ref()),
                 ));
             }
             check_name("source", &sql.name).map_err(|reason| invalid(line, reason))?;
@@ -245,6 +286,18 @@ impl Sources {
                     ));
                 }
             };
+            if sql.kind.get_ref() == "objects" {
+                if !sql.query.is_empty() {
+                    return Err(invalid(
+                        line,
+                        format!("source {:?} is of kind objects, which has no queries", sql.name),
+                    ));
+                }
+                let objects =
+                    objects(&url).map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
+                sources.push(Source { name: sql.name, line, kind: SourceKind::Objects(objects) });
+                continue;
+            }
             let database = database(&url, folder).map_err(|reason| invalid(line, reason))?;
             if sql.query.is_empty() {
                 return Err(invalid(line, format!("source {:?} has no [[source.query]]", sql.name)));
@@ -298,6 +351,43 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
             if what == "source" { "folder" } else { "file" }
         ))
     }
+}
+
+/// The store and prefix template of an `objects` source's URL.
+fn objects(url: &str) -> Result<ObjectsSource, String> {
+    let (scheme, rest) = url.split_once("://").ok_or("the URL must look like s3://bucket/users/{id}/")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.contains('{') {
+        return Err("identities may only be in the URL's path, not in its bucket or host".into());
+    }
+    let store = format!("{scheme}://{authority}");
+    crate::export::drives::open(&store).map_err(|e| match std::error::Error::source(&e) {
+        Some(cause) => format!("{store} cannot be opened: {cause}"),
+        None => format!("{store} cannot be opened"),
+    })?;
+    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    for segment in &segments {
+        if segment == "." || segment == ".." {
+            return Err(format!("the path may not hold {segment:?} segments"));
+        }
+        let mut rest = segment.as_str();
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..].find('}').ok_or_else(|| format!("an unclosed {{ in {segment:?}"))? + open;
+            let name = &rest[open + 1..close];
+            if !IDENTITIES.contains(&name) {
+                return Err(format!(
+                    "{{{name}}} is not an identity of the person (they are {{{}}})",
+                    IDENTITIES.join("}, {")
+                ));
+            }
+            rest = &rest[close + 1..];
+        }
+    }
+    if !segments.iter().any(|s| s.contains('{')) {
+        return Err("the prefix names no identity ({id}, {user_principal_name} or {mail}): every export would                     copy the same objects"
+            .into());
+    }
+    Ok(ObjectsSource { template: url.to_string(), store, segments })
 }
 
 /// The database a URL names: `postgres://…` (or `postgresql://…`), `sqlite:///absolute/path.db`, or
@@ -373,10 +463,10 @@ sql = "SELECT * FROM notes WHERE upn = :user_principal_name"
         assert_eq!(sources.sources.len(), 2);
         let shop = &sources.sources[0];
         assert_eq!((shop.name.as_str(), shop.line), ("shop", 2));
-        let SourceKind::Sql(sql) = &shop.kind;
+        let SourceKind::Sql(sql) = &shop.kind else { panic!("a sql source") };
         assert_eq!(sql.database.redacted(), "postgres://dpo:***@db.internal/shop");
         assert_eq!(sql.queries.iter().map(|q| q.format).collect::<Vec<_>>(), [Format::Jsonl, Format::Csv]);
-        let SourceKind::Sql(legacy) = &sources.sources[1].kind;
+        let SourceKind::Sql(legacy) = &sources.sources[1].kind else { panic!("a sql source") };
         assert_eq!(legacy.database, Database::Sqlite(PathBuf::from("/etc/dpo/legacy/app.db")));
     }
 

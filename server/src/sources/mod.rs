@@ -1,8 +1,10 @@
 //! Configured data sources: the organisation's own systems an export reads a person's data from, at
 //! export time, streamed, with nothing copied into dpo first.
 //!
-//! [`file`] reads and checks the sources file; [`params`] binds the person's identities to named
-//! parameters; [`sql`] runs a query on PostgreSQL or SQLite and streams its rows; [`values`] turns
+//! [`file`] reads and checks the sources file (`sql` sources: queries of a database; `objects` sources:
+//! the objects under a prefix of an object store, read through the same drives as users' drives);
+//! [`params`] binds the person's identities to named parameters; [`sql`] runs a query on PostgreSQL or
+//! SQLite and streams its rows; [`values`] turns
 //! database values into JSON with their types kept; [`encode`] writes rows as JSON lines or CSV;
 //! [`tools`] are the operator's `sources check` and `sources preview`.
 
@@ -78,6 +80,9 @@ pub enum SourceError {
         /// Its PostgreSQL type.
         type_name: String,
     },
+    /// An objects source's store could not be listed.
+    #[error("{0}")]
+    Objects(String),
     /// A row could not be written out.
     #[error("writing a row: {0}")]
     Encode(#[from] csv::Error),

@@ -1,59 +1,93 @@
-//! The operator's tools over a sources file: `sources check` (can every query run?) and `sources preview`
-//! (what would an export of this person hold?), both writing nothing anywhere.
+//! The operator's tools over a sources file: `sources check` (can every source be read?) and `sources
+//! preview` (what would an export of this person hold?), both writing nothing anywhere.
 
 use super::{Identities, SourceError, SourceKind, Sources, encode::Encoder, sql};
+use crate::export::drives;
 
-/// What checking one query found.
+/// What checking one query (or one objects source) found.
 #[derive(Debug)]
 pub struct Checked {
-    /// `<source>/<query>`.
+    /// `<source>/<query>`, or `<source>` for an objects source.
     pub query: String,
-    /// Its column names, or why it cannot run.
+    /// Its column names (nothing for objects), or why it cannot be read.
     pub outcome: Result<Vec<String>, SourceError>,
 }
 
-/// Connects to every source and prepares every query (without running it).
+/// Connects to every source: prepares every query (without running it) and lists the start of every
+/// objects source's store.
 pub async fn check(sources: &Sources) -> Vec<Checked> {
     let mut checked = Vec::new();
     for source in &sources.sources {
-        let SourceKind::Sql(sql_source) = &source.kind;
-        for query in &sql_source.queries {
-            let outcome = sql::describe(&sql_source.database, &query.sql).await;
-            checked.push(Checked { query: format!("{}/{}", source.name, query.name), outcome });
+        match &source.kind {
+            SourceKind::Sql(sql_source) => {
+                for query in &sql_source.queries {
+                    let outcome = sql::describe(&sql_source.database, &query.sql).await;
+                    checked.push(Checked { query: format!("{}/{}", source.name, query.name), outcome });
+                }
+            }
+            SourceKind::Objects(objects) => {
+                let literal: Vec<String> = objects.segments.iter().take_while(|s| !s.contains('{')).cloned().collect();
+                let outcome = async {
+                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.to_string()))?;
+                    store.files_under(&literal).await.map_err(|e| SourceError::Objects(e.to_string()))?;
+                    Ok(Vec::new())
+                }
+                .await;
+                checked.push(Checked { query: source.name.clone(), outcome });
+            }
         }
     }
     checked
 }
 
-/// What one query would write for a person.
+/// What one query (or objects source) would write for a person.
 #[derive(Debug)]
 pub struct Previewed {
-    /// The file it would write, `<source>/<query>.<format>`.
+    /// The file it would write, `<source>/<query>.<format>`, or the source's folder (`<source>/`).
     pub path: String,
-    /// Its rows and bytes, or why it failed.
+    /// Its rows (objects, for an objects source) and bytes, or why it failed.
     pub outcome: Result<(u64, u64), SourceError>,
 }
 
-/// Runs every query for the person `who`, counting the rows and bytes each would write; keeps nothing.
+/// Runs every query for the person `who`, counting the rows and bytes each would write, and lists every
+/// objects source's objects of the person; keeps nothing.
 pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
     let mut previewed = Vec::new();
     for source in &sources.sources {
-        let SourceKind::Sql(sql_source) = &source.kind;
-        for query in &sql_source.queries {
-            let outcome = async {
-                let mut rows = sql::run(&sql_source.database, &query.sql, who).await?;
-                let mut encoder = Encoder::new(query.format, rows.columns.clone());
-                let (mut count, mut bytes) = (0u64, encoder.header()?.len() as u64);
-                while let Some(batch) = rows.next().await {
-                    let batch = batch?;
-                    count += batch.len() as u64;
-                    bytes += encoder.rows(&batch)?.len() as u64;
+        match &source.kind {
+            SourceKind::Sql(sql_source) => {
+                for query in &sql_source.queries {
+                    let outcome = async {
+                        let mut rows = sql::run(&sql_source.database, &query.sql, who).await?;
+                        let mut encoder = Encoder::new(query.format, rows.columns.clone());
+                        let (mut count, mut bytes) = (0u64, encoder.header()?.len() as u64);
+                        while let Some(batch) = rows.next().await {
+                            let batch = batch?;
+                            count += batch.len() as u64;
+                            bytes += encoder.rows(&batch)?.len() as u64;
+                        }
+                        Ok((count, bytes))
+                    }
+                    .await;
+                    let path = format!("{}/{}.{}", source.name, query.name, query.format.extension());
+                    previewed.push(Previewed { path, outcome });
                 }
-                Ok((count, bytes))
             }
-            .await;
-            let path = format!("{}/{}.{}", source.name, query.name, query.format.extension());
-            previewed.push(Previewed { path, outcome });
+            SourceKind::Objects(objects) => {
+                let outcome = async {
+                    if objects.missing_for(who) {
+                        return Ok((0, 0));
+                    }
+                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.to_string()))?;
+                    let files = store
+                        .files_under(&objects.parts(who))
+                        .await
+                        .map_err(|e| SourceError::Objects(e.to_string()))?;
+                    Ok((files.len() as u64, files.iter().map(|f| f.size).sum()))
+                }
+                .await;
+                previewed.push(Previewed { path: format!("{}/", source.name), outcome });
+            }
         }
     }
     previewed

@@ -172,3 +172,27 @@ fn serve_command(mut command: Command, state: &Path, extra: &[&str]) -> Server {
     let base = line.trim().rsplit(' ').next().expect("a URL").to_string();
     Server { child, base, log: Log::default() }
 }
+
+/// An Azurite blob service (from npm, installed into `.tools/` by `cargo xtask test`), with the folder its
+/// blobs live in (removed with it).
+pub struct Azurite(pub Helper, tempfile::TempDir);
+
+impl Azurite {
+    /// Starts one on a free loopback port, storing its blobs in a folder of its own.
+    pub fn start() -> Azurite {
+        let program = tool("DPO_AZURITE", ".tools/node_modules/.bin/azurite-blob");
+        let args = ["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"];
+        let data = tempfile::tempdir().unwrap();
+        let location = data.path().to_string_lossy().into_owned();
+        let args = [&args[..], &["--blobPort", "{port}", "--location", &location]].concat();
+        Azurite(start_helper("Azurite", &program, &args, "run `cargo xtask test`"), data)
+    }
+
+    /// What the server needs to reach it with the emulator's well-known account.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
+            ("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.0.port)),
+        ]
+    }
+}

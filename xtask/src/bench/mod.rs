@@ -158,8 +158,9 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
             return Ok(());
         }
         Only::Sources => {
-            println!("{}", sources::rows(&release, &root.join("target/bench-sources"))?);
-            return Ok(());
+            let measured = sources::rows(&release, &root.join("target/bench-sources"))?;
+            println!("{}", measured.section);
+            return memory_kept(&measured);
         }
         Only::Nothing => {}
     }
@@ -242,9 +243,18 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     let on_postgres = postgres::rows(&release, &root, operations, seconds, &post)?;
     let export = export::throughput(&release, &root.join("target/bench-export"))?;
     let source = sources::rows(&release, &root.join("target/bench-sources"))?;
-    let report = render(&runs, operations, seconds) + &postgres::render(&on_postgres, &runs) + &export + &source;
+    let report =
+        render(&runs, operations, seconds) + &postgres::render(&on_postgres, &runs) + &export + &source.section;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
+    memory_kept(&source)
+}
+
+/// The memory bound is a hard one: the bench fails when a source's streaming exceeded it.
+fn memory_kept(measured: &sources::Measured) -> anyhow::Result<()> {
+    if !measured.within_memory {
+        bail!("the server exceeded {} MiB while streaming a data source", sources::RSS_BOUND_MIB);
+    }
     Ok(())
 }
 
