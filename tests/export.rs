@@ -132,7 +132,8 @@ async fn an_export_to_azurite_writes_every_object_and_a_manifest_that_verifies()
             "drive/Documents/Tax returns/2025 final.pdf",
             "drive/Pictures/holiday.mov",
             "drive/todo.txt",
-            "activity.jsonl"
+            "activity.jsonl",
+            "index.html"
         ]
     );
     let drive_total: u64 = manifest.objects.iter().filter(|o| o.path.starts_with("drive/")).map(|o| o.size).sum();
@@ -337,7 +338,7 @@ async fn an_export_interrupted_by_a_server_stop_resumes_and_ends_complete_and_wh
     assert_eq!(op["status"], "complete", "{op}");
     assert_eq!(op["progress"], 100.0);
     let manifest = verify_export(&azurite, "exports", &id).await;
-    assert_eq!(manifest.objects.len(), 5, "profile, 3 drive files, activity: {manifest:?}");
+    assert_eq!(manifest.objects.len(), 6, "profile, 3 drive files, activity, the page: {manifest:?}");
     // What the first run wrote whole was not written again.
     for (object, before) in done_before.iter().zip(etags_before) {
         assert_eq!(

@@ -11,7 +11,7 @@ fn the_demo_exports_a_user_and_says_where_the_files_and_manifest_are() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("3 users") && stdout.contains("9000 activity records"), "{stdout}");
     assert!(stdout.contains("a SQLite shop database of 36 orders"), "{stdout}");
-    assert!(stdout.contains("complete, 9 objects verified"), "{stdout}");
+    assert!(stdout.contains("complete, 10 objects verified"), "{stdout}");
     assert!(stdout.contains("  shop: 1 objects, ") && stdout.contains(", 12 rows"), "{stdout}");
     let manifest = stdout.lines().find_map(|l| l.strip_prefix("manifest: ")).expect("the manifest's path").trim();
     let files = stdout.lines().find_map(|l| l.strip_prefix("files:    ")).expect("the files' folder").trim();

@@ -171,6 +171,13 @@ async fn a_postgres_source_exports_every_column_type_with_identities_bound() {
     );
     assert_eq!(shop.queries[1].sql, "SELECT id, mail FROM orders WHERE lower(mail) = lower(:mail) ORDER BY id");
     assert_eq!(shop.objects, 4);
+    // The page the person reads: every source, with its files linked, and nothing from elsewhere.
+    let page = std::fs::read_to_string(folder.join("index.html")).unwrap();
+    assert!(page.contains("<h2>shop</h2>") && page.contains("records in a database: 4 files"), "{page}");
+    assert!(page.contains("<a href=\"shop/orders.jsonl\">shop/orders.jsonl</a>"), "{page}");
+    assert!(page.contains("<h2>drive</h2>\n<p class=\"empty\">"), "{page}");
+    assert!(!page.contains("https://") && !page.contains("src="), "self-contained");
+    assert_eq!(manifest.objects.last().map(|o| (o.path.as_str(), o.source.as_deref())), Some(("index.html", None)));
 
     // The hostile id is only a value: it finds its own row, and the table survives.
     let (op, folder) = export(&server.base, &http, state.path(), HOSTILE).await;

@@ -3,6 +3,7 @@
 use super::{
     ExportError,
     drives::Drives,
+    index,
     sink::Sink,
     sources::DriveFile,
     target::{self, Target, TargetPolicy},
@@ -247,9 +248,10 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         summaries.push(summary(&source.name, "sql", Some(sql.database.redacted()), asked, &written));
     }
 
-    // The manifest goes last: its presence is what tells a reader the export is whole.
+    // The page a person reads, then the manifest, last: its presence is what tells a reader the export
+    // is whole.
     still_valid(target)?;
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format_version: manifest::FORMAT_VERSION,
         operation_id: op_id.to_string(),
         user_id: user.id.clone(),
@@ -257,6 +259,8 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         objects: written,
         sources: summaries,
     };
+    let page = sink.put("index.html", Bytes::from(index::render(&manifest))).await?;
+    manifest.objects.push(ManifestObject { source: None, ..listed(page, "") });
     sink.put("manifest.json", Bytes::from(manifest.to_json())).await?;
 
     let at = Utc::now().trunc_subsecs(3);

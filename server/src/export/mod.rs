@@ -7,13 +7,15 @@
 //! bounded pool of workers.
 //!
 //! An export writes, under `<storage location>/<operation id>/`: `profile.json`, `drive/<path>` for every
-//! drive file (paths kept), `activity.jsonl` (one activity record a line), and last `manifest.json`, which
+//! drive file (paths kept), `activity.jsonl` (one activity record a line), a folder per configured data
+//! source, `index.html` (what was found, for the person to read: [`index`]), and last `manifest.json`, which
 //! lists every object with its size and SHA-256. A reader knows an export is whole when `manifest.json`
 //! exists; an operation is only reported `complete` after it was written. Each drive file written whole is
 //! recorded in the store, so an export interrupted by a crash resumes after the files it had finished.
 
 pub mod drives;
 pub mod engine;
+pub mod index;
 pub mod job;
 pub mod sink;
 pub mod sources;

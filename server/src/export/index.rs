@@ -1,0 +1,156 @@
+//! `index.html`: the export as a person can read it (GDPR Art. 15 asks for information that is
+//! intelligible). One self-contained page, no external assets, that says per source what was found, with
+//! counts, sizes and links to the files, so the export can be handed to the data subject as it is.
+
+use dpo_client::manifest::{Manifest, SourceOutcome};
+
+/// The page for the export `manifest` describes (its objects so far; the page and the manifest itself
+/// are not among them).
+pub fn render(manifest: &Manifest) -> String {
+    let mut page = String::with_capacity(4096 + manifest.objects.len() * 200);
+    page.push_str(&format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Personal data of {user}</title>\n\
+         <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}}\
+         table{{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}}td,th{{border-bottom:1px solid #ddd;\
+         padding:.3rem .6rem;text-align:left}}td.n{{text-align:right}}.empty{{color:#777}}code{{font-size:.85em}}</style>\n\
+         </head>\n<body>\n<h1>Personal data of {user}</h1>\n<p>Exported on {at} (operation <code>{op}</code>). Each \
+         section below is one place your data was found; the files are in this folder. <code>manifest.json</code> \
+         lists every file with its SHA-256, for checking that nothing was changed.</p>\n",
+        user = escape(&manifest.user_id),
+        at = escape(&manifest.exported_date_time),
+        op = escape(&manifest.operation_id),
+    ));
+    for source in &manifest.sources {
+        page.push_str(&format!("<h2>{}</h2>\n", escape(&source.name)));
+        let rows =
+            source.rows.map(|rows| format!(", {rows} {}", plural(rows, "record", "records"))).unwrap_or_default();
+        match source.outcome {
+            SourceOutcome::Empty => page.push_str(&format!(
+                "<p class=\"empty\">Nothing about you was found here ({}).</p>\n",
+                escape(&describe(&source.kind))
+            )),
+            SourceOutcome::Complete => page.push_str(&format!(
+                "<p>{}: {} {}, {}{rows}.</p>\n",
+                escape(&describe(&source.kind)),
+                source.objects,
+                plural(source.objects, "file", "files"),
+                size(source.bytes)
+            )),
+        }
+        let files: Vec<_> = manifest.objects.iter().filter(|o| o.source.as_deref() == Some(&source.name)).collect();
+        if files.is_empty() || source.outcome == SourceOutcome::Empty {
+            continue;
+        }
+        page.push_str("<table>\n<tr><th>file</th><th>records</th><th>size</th></tr>\n");
+        for file in files {
+            page.push_str(&format!(
+                "<tr><td><a href=\"{}\">{}</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                href(&file.path),
+                escape(&file.path),
+                file.rows.map(|r| r.to_string()).unwrap_or_default(),
+                size(file.size)
+            ));
+        }
+        page.push_str("</table>\n");
+    }
+    page.push_str("</body>\n</html>\n");
+    page
+}
+
+/// What a kind of source is, in words.
+fn describe(kind: &str) -> String {
+    match kind {
+        "profile" => "your directory entry".into(),
+        "drive" => "the files of your drive".into(),
+        "activity" => "records of your activity".into(),
+        "sql" => "records in a database".into(),
+        "objects" => "files kept in storage".into(),
+        other => other.into(),
+    }
+}
+
+fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} bytes"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b if b < 1024 * 1024 * 1024 => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+        b => format!("{:.2} GiB", b as f64 / (1024.0 * 1024.0 * 1024.0)),
+    }
+}
+
+/// Text safe inside HTML elements and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A relative link to an object of the export: each segment percent-encoded (a `#`, `?` or space in a
+/// file name stays part of it), so it opens from the folder, offline.
+fn href(path: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    path.split('/').map(|s| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpo_client::manifest::{FORMAT_VERSION, ManifestObject, ManifestSource};
+
+    fn object(path: &str, source: &str, rows: Option<u64>) -> ManifestObject {
+        ManifestObject { path: path.into(), size: 2048, sha256: "00".into(), source: Some(source.into()), rows }
+    }
+
+    fn source(name: &str, kind: &str, outcome: SourceOutcome, objects: u64, rows: Option<u64>) -> ManifestSource {
+        ManifestSource {
+            name: name.into(),
+            kind: kind.into(),
+            location: None,
+            queries: Vec::new(),
+            outcome,
+            objects,
+            bytes: objects * 2048,
+            rows,
+        }
+    }
+
+    #[test]
+    fn the_page_says_what_each_source_held_links_the_files_and_escapes_everything() {
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            operation_id: "op-1".into(),
+            user_id: "<script>alert(1)</script>".into(),
+            exported_date_time: "2026-12-01T10:00:00.000Z".into(),
+            objects: vec![
+                object("drive/My Notes #1.txt", "drive", None),
+                object("shop/orders.jsonl", "shop", Some(12)),
+            ],
+            sources: vec![
+                source("drive", "drive", SourceOutcome::Complete, 1, None),
+                source("activity", "activity", SourceOutcome::Empty, 1, Some(0)),
+                source("shop", "sql", SourceOutcome::Complete, 1, Some(12)),
+            ],
+        };
+        let page = render(&manifest);
+        assert!(page.contains("Personal data of &lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("<a href=\"drive/My%20Notes%20%231.txt\">drive/My Notes #1.txt</a>"), "{page}");
+        assert!(page.contains("<h2>activity</h2>\n<p class=\"empty\">Nothing about you was found here"), "{page}");
+        assert!(page.contains("records in a database: 1 file, 2.0 KiB, 12 records."), "{page}");
+        assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("src="), "self-contained");
+    }
+}
