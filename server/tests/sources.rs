@@ -467,6 +467,15 @@ async fn an_objects_source_in_a_local_folder_copies_the_persons_objects_and_nobo
     assert!(ok && out.contains("uploads/: 2 objects, 14 bytes"), "{out}");
     let (ok, out) = dpo_server(&["sources", "check", "--sources", &sources.to_string_lossy()]);
     assert!(ok && out.contains("uploads: ok"), "{out}");
+    let nowhere = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"uploads\"\nkind = \"objects\"\nurl = \"file://{}/nowhere/{{mail}}/\"\n",
+            state.path().display()
+        ),
+    );
+    let (ok, out) = dpo_server(&["sources", "check", "--sources", &nowhere.to_string_lossy()]);
+    assert!(!ok && out.contains("uploads: ") && out.contains("nowhere"), "{out}");
 }
 
 #[tokio::test]

@@ -23,6 +23,8 @@ pub trait Drives: Send + Sync + 'static {
     /// percent-encoded as object_store encodes path segments, so it cannot climb out), sorted by path
     /// relative to it; an empty list when there is no such folder.
     async fn files_under(&self, parts: &[String]) -> Result<Vec<DriveFile>, ExportError>;
+    /// Whether the folder named by `parts` can be read, without listing all of it (`sources check`).
+    async fn probe(&self, parts: &[String]) -> Result<(), ExportError>;
     /// Starts reading `file` in chunks of up to `chunk_size` bytes, at most `ahead` of them waiting.
     fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader;
 }
@@ -95,6 +97,15 @@ impl Drives for LocalDrives {
             .map_err(|e| ExportError::Source(format!("listing files failed: {e}")))?
     }
 
+    async fn probe(&self, parts: &[String]) -> Result<(), ExportError> {
+        let folder = parts.iter().fold(self.root.clone(), |folder, part| folder.join(part));
+        match tokio::fs::metadata(&folder).await {
+            Ok(metadata) if metadata.is_dir() => Ok(()),
+            Ok(_) => Err(ExportError::Source(format!("{} is not a folder", folder.display()))),
+            Err(e) => Err(ExportError::Source(format!("{}: {e}", folder.display()))),
+        }
+    }
+
     fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader {
         match &file.location {
             DriveLocation::Local(path) => ChunkReader::open(path.clone(), chunk_size, ahead),
@@ -138,6 +149,14 @@ impl Drives for ObjectDrives {
         }
         files.sort_by(|a, b| a.relative.cmp(&b.relative));
         Ok(files)
+    }
+
+    async fn probe(&self, parts: &[String]) -> Result<(), ExportError> {
+        let prefix = parts.iter().fold(self.prefix.clone(), |prefix, part| prefix.join(part.as_str()));
+        match self.store.list(Some(&prefix)).next().await {
+            Some(Err(e)) => Err(ExportError::Source(format!("listing {}: {e}", self.shown))),
+            _ => Ok(()),
+        }
     }
 
     fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader {

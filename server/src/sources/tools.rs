@@ -13,8 +13,8 @@ pub struct Checked {
     pub outcome: Result<Vec<String>, SourceError>,
 }
 
-/// Connects to every source: prepares every query (without running it) and lists the start of every
-/// objects source's store.
+/// Connects to every source: prepares every query (without running it) and reads the fixed part of every
+/// objects source's prefix (one listing request, never the whole store).
 pub async fn check(sources: &Sources) -> Vec<Checked> {
     let mut checked = Vec::new();
     for source in &sources.sources {
@@ -29,7 +29,7 @@ pub async fn check(sources: &Sources) -> Vec<Checked> {
                 let literal: Vec<String> = objects.segments.iter().take_while(|s| !s.contains('{')).cloned().collect();
                 let outcome = async {
                     let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.to_string()))?;
-                    store.files_under(&literal).await.map_err(|e| SourceError::Objects(e.to_string()))?;
+                    store.probe(&literal).await.map_err(|e| SourceError::Objects(e.to_string()))?;
                     Ok(Vec::new())
                 }
                 .await;
