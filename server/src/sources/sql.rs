@@ -40,8 +40,37 @@ pub async fn run(database: &Database, sql: &str, who: &Identities) -> Result<Row
     }
 }
 
+/// PostgreSQL's positional parameters: `$1`.
+fn dollar(position: usize) -> String {
+    format!("${position}")
+}
+
+/// SQLite's positional parameters: `?1`.
+fn question(position: usize) -> String {
+    format!("?{position}")
+}
+
+/// `text` prepared in `tx`, how each of its columns is read, and their names: a column type dpo cannot
+/// export fails here, before any row.
+async fn prepare(
+    tx: &tokio_postgres::Transaction<'_>,
+    text: &str,
+) -> Result<(tokio_postgres::Statement, Vec<values::PostgresKind>, Vec<String>), SourceError> {
+    let statement = tx.prepare(text).await?;
+    let kinds = values::check_postgres_columns(statement.columns())?;
+    let names = statement.columns().iter().map(|c| c.name().to_string()).collect();
+    Ok((statement, kinds, names))
+}
+
+/// The SQLite database at `path`, opened read-only: an export never writes to it.
+fn open_sqlite(path: &std::path::Path) -> Result<rusqlite::Connection, SourceError> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    rusqlite::Connection::open_with_flags(path, flags)
+        .map_err(|cause| SourceError::SqliteOpen { path: path.to_path_buf(), cause })
+}
+
 async fn postgres(url: String, sql: &str, who: &Identities) -> Result<Rows, SourceError> {
-    let query = positional(sql, |n| format!("${n}"));
+    let query = positional(sql, dollar);
     let bound: Vec<values::TextParameter> =
         query.names.iter().map(|name| values::TextParameter(who.get(name).map(str::to_string))).collect();
     let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(SourceError::Postgres)?;
@@ -52,9 +81,7 @@ async fn postgres(url: String, sql: &str, who: &Identities) -> Result<Rows, Sour
         let mut columns_sender = Some(columns_sender);
         let result = async {
             let tx = client.build_transaction().read_only(true).start().await?;
-            let statement = tx.prepare(&query.text).await?;
-            let types = values::check_postgres_columns(statement.columns())?;
-            let names = statement.columns().iter().map(|c| c.name().to_string()).collect();
+            let (statement, types, names) = prepare(&tx, &query.text).await?;
             let params: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
             let portal = tx.bind(&statement, &params).await?;
             if let Some(columns) = columns_sender.take() {
@@ -94,16 +121,14 @@ async fn postgres(url: String, sql: &str, who: &Identities) -> Result<Rows, Sour
 }
 
 async fn sqlite(path: std::path::PathBuf, sql: &str, who: &Identities) -> Result<Rows, SourceError> {
-    let query = positional(sql, |n| format!("?{n}"));
+    let query = positional(sql, question);
     let bound: Vec<Option<String>> = query.names.iter().map(|name| who.get(name).map(str::to_string)).collect();
     let (columns_sender, columns) = tokio::sync::oneshot::channel();
     let (sender, batches) = mpsc::channel(AHEAD);
     tokio::task::spawn_blocking(move || {
         let mut columns_sender = Some(columns_sender);
         let result = (|| {
-            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn = rusqlite::Connection::open_with_flags(&path, flags)
-                .map_err(|cause| SourceError::SqliteOpen { path: path.clone(), cause })?;
+            let conn = open_sqlite(&path)?;
             let mut statement = conn.prepare(&query.text)?;
             let names: Vec<String> = statement.column_names().into_iter().map(str::to_string).collect();
             let width = names.len();
@@ -144,14 +169,12 @@ async fn sqlite(path: std::path::PathBuf, sql: &str, who: &Identities) -> Result
 pub async fn describe(database: &Database, sql: &str) -> Result<Vec<String>, SourceError> {
     match database {
         Database::Postgres(url) => {
-            let query = positional(sql, |n| format!("${n}"));
+            let query = positional(sql, dollar);
             let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
             let driver = tokio::spawn(connection);
             let described = async {
                 let tx = client.build_transaction().read_only(true).start().await?;
-                let statement = tx.prepare(&query.text).await?;
-                values::check_postgres_columns(statement.columns())?;
-                Ok(statement.columns().iter().map(|c| c.name().to_string()).collect())
+                Ok(prepare(&tx, &query.text).await?.2)
             }
             .await;
             drop(client);
@@ -159,11 +182,9 @@ pub async fn describe(database: &Database, sql: &str) -> Result<Vec<String>, Sou
             described
         }
         Database::Sqlite(path) => {
-            let (path, query) = (path.clone(), positional(sql, |n| format!("?{n}")));
+            let (path, query) = (path.clone(), positional(sql, question));
             tokio::task::spawn_blocking(move || {
-                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let conn = rusqlite::Connection::open_with_flags(&path, flags)
-                    .map_err(|cause| SourceError::SqliteOpen { path: path.clone(), cause })?;
+                let conn = open_sqlite(&path)?;
                 let statement = conn.prepare(&query.text)?;
                 Ok(statement.column_names().into_iter().map(str::to_string).collect())
             })
