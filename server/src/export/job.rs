@@ -9,7 +9,7 @@ use super::{
     target::{self, Target, TargetPolicy},
 };
 use crate::{
-    sources::{self, Identities, Query, SourceKind, Sources, SqlSource, encode::Encoder, file::ObjectsSource},
+    sources::{Identities, Query, SourceKind, Sources, SqlSource, encode::EncodedRows, file::ObjectsSource},
     store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking},
 };
 use bytes::Bytes;
@@ -193,7 +193,7 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         }
         upload.write(Bytes::from(lines)).await?;
         records += batch.len() as u64;
-        progress.advance(batch.len() as u64 * ACTIVITY_WEIGHT).await?;
+        copy.progress.advance(batch.len() as u64 * ACTIVITY_WEIGHT).await?;
     }
     written.push(listed(ExportedObject { rows: Some(records), ..upload.finish().await? }, ACTIVITY));
     let mut summaries = vec![
@@ -209,8 +209,6 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
             SourceKind::Sql(sql) => sql,
             SourceKind::Objects(source_objects) => {
                 let (drives, files) = objects.remove(&source.name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
-                let mut copy =
-                    Copy { sink, target, ledger, claim: &claim, earlier: &mut earlier, progress: &mut progress };
                 for file in &files {
                     let name = format!("{}/{}", source.name, file.relative);
                     written.push(copy.file(drives.as_ref(), file, &source.name, &name).await?);
@@ -232,18 +230,16 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
             asked.push(ManifestQuery { name: query.name.clone(), sql: query.sql.clone(), path: name.clone() });
             // A file an interrupted run finished is kept if the target still holds that very object: its
             // rows are never written twice, and a file cut off by the crash is written again whole.
-            if let Some(done) = earlier.remove(&name).filter(|done| done.etag.is_some())
-                && sink.version_of(&name).await? == Some((done.size, done.etag.clone()))
-            {
-                written.push(listed(done, &source.name));
-                progress.advance(QUERY_WEIGHT).await?;
-                continue;
-            }
-            let object = export_query(sink, &name, &source.name, sql, query, &who).await?;
-            let (record, claim) = (object.clone(), claim.clone());
-            blocking(ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)?;
+            let object = match copy.kept(&name, None).await? {
+                Some(done) => done,
+                None => {
+                    let object = export_query(sink, &name, &source.name, sql, query, &who).await?;
+                    copy.record(&object).await?;
+                    object
+                }
+            };
             written.push(listed(object, &source.name));
-            progress.advance(QUERY_WEIGHT).await?;
+            copy.progress.advance(QUERY_WEIGHT).await?;
         }
         summaries.push(summary(&source.name, "sql", Some(sql.database.redacted()), asked, &written));
     }
@@ -288,11 +284,7 @@ impl Copy<'_> {
         name: &str,
     ) -> Result<ManifestObject, ExportError> {
         still_valid(self.target)?;
-        // Skipped only if the target still holds the very object written then (its ETag), not merely
-        // one of the same size: an object changed in the target meanwhile is written again.
-        if let Some(done) = self.earlier.remove(name).filter(|done| done.size == file.size && done.etag.is_some())
-            && self.sink.version_of(name).await? == Some((done.size, done.etag.clone()))
-        {
+        if let Some(done) = self.kept(name, Some(file.size)).await? {
             self.progress.advance(file.size).await?;
             return Ok(listed(done, source));
         }
@@ -311,8 +303,7 @@ impl Copy<'_> {
         match result {
             Ok(()) => {
                 let object = upload.finish().await?;
-                let (record, claim) = (object.clone(), self.claim.clone());
-                blocking(self.ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)?;
+                self.record(&object).await?;
                 Ok(listed(object, source))
             }
             Err(e) => {
@@ -320,6 +311,25 @@ impl Copy<'_> {
                 Err(e)
             }
         }
+    }
+}
+
+impl Copy<'_> {
+    /// What an interrupted run of this export wrote whole at `name` (of `size`, when the source knows it),
+    /// if the target still holds that very object: its ETag, not merely one of the same size, since an
+    /// object changed in the target meanwhile must be written again.
+    async fn kept(&mut self, name: &str, size: Option<u64>) -> Result<Option<ExportedObject>, ExportError> {
+        let Some(done) = self.earlier.remove(name).filter(|d| d.etag.is_some() && size.is_none_or(|s| d.size == s))
+        else {
+            return Ok(None);
+        };
+        Ok((self.sink.version_of(name).await? == Some((done.size, done.etag.clone()))).then_some(done))
+    }
+
+    /// Records, under the claim, that `object` was written whole.
+    async fn record(&self, object: &ExportedObject) -> Result<(), ExportError> {
+        let (record, claim) = (object.clone(), self.claim.clone());
+        blocking(self.ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)
     }
 }
 
@@ -390,19 +400,14 @@ async fn export_query(
 ) -> Result<ExportedObject, ExportError> {
     let failed =
         |cause| ExportError::DataSource { name: source.to_string(), query: query.name.clone(), cause: Box::new(cause) };
-    let mut rows = sources::sql::run(&sql.database, &query.sql, who).await.map_err(failed)?;
-    let mut encoder = Encoder::new(query.format, rows.columns.clone());
+    let mut encoded = EncodedRows::start(&sql.database, query, who).await.map_err(failed)?;
     let mut upload = sink.upload(path).await?;
     let mut count = 0;
     let result = async {
-        let header = encoder.header().map_err(failed)?;
-        if !header.is_empty() {
-            upload.write(Bytes::from(header)).await?;
-        }
-        while let Some(batch) = rows.next().await {
-            let batch = batch.map_err(failed)?;
-            count += batch.len() as u64;
-            upload.write(Bytes::from(encoder.rows(&batch).map_err(failed)?)).await?;
+        while let Some(piece) = encoded.next().await {
+            let (bytes, rows) = piece.map_err(failed)?;
+            count += rows;
+            upload.write(Bytes::from(bytes)).await?;
         }
         Ok::<_, ExportError>(())
     }

@@ -1,7 +1,41 @@
 //! Rows as the bytes of an export file: JSON lines (one object a row, keys in the query's column order)
 //! or CSV (a header, then a line a row; nested JSON as its text, NULL as an empty field).
 
-use super::{Format, SourceError, values::Value};
+use super::{Database, Format, Identities, Query, SourceError, sql, values::Value};
+
+/// A query's rows for one person as the bytes of its file, a piece at a time: what an export writes and
+/// what `sources preview` counts.
+pub struct EncodedRows {
+    rows: sql::Rows,
+    encoder: Encoder,
+    header_done: bool,
+}
+
+impl EncodedRows {
+    /// Starts `query` on `database` for `who` (see [`sql::run`]).
+    pub async fn start(database: &Database, query: &Query, who: &Identities) -> Result<EncodedRows, SourceError> {
+        let rows = sql::run(database, &query.sql, who).await?;
+        let encoder = Encoder::new(query.format, rows.columns.clone());
+        Ok(EncodedRows { rows, encoder, header_done: false })
+    }
+
+    /// The next piece of the file and how many rows it holds (the CSV header first, with none); `None`
+    /// once every row was read.
+    pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
+        if !self.header_done {
+            self.header_done = true;
+            match self.encoder.header() {
+                Ok(header) if header.is_empty() => {}
+                header => return Some(header.map(|h| (h, 0))),
+            }
+        }
+        let batch = match self.rows.next().await? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.encoder.rows(&batch).map(|bytes| (bytes, batch.len() as u64)))
+    }
+}
 
 /// Writes a query's rows in one format, batch by batch.
 pub struct Encoder {

@@ -1,7 +1,7 @@
 //! The operator's tools over a sources file: `sources check` (can every source be read?) and `sources
 //! preview` (what would an export of this person hold?), both writing nothing anywhere.
 
-use super::{Identities, SourceError, SourceKind, Sources, encode::Encoder, sql};
+use super::{Identities, SourceError, SourceKind, Sources, encode::EncodedRows, sql};
 use crate::export::drives;
 
 /// What checking one query (or one objects source) found.
@@ -58,13 +58,12 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
             SourceKind::Sql(sql_source) => {
                 for query in &sql_source.queries {
                     let outcome = async {
-                        let mut rows = sql::run(&sql_source.database, &query.sql, who).await?;
-                        let mut encoder = Encoder::new(query.format, rows.columns.clone());
-                        let (mut count, mut bytes) = (0u64, encoder.header()?.len() as u64);
-                        while let Some(batch) = rows.next().await {
-                            let batch = batch?;
-                            count += batch.len() as u64;
-                            bytes += encoder.rows(&batch)?.len() as u64;
+                        let mut encoded = EncodedRows::start(&sql_source.database, query, who).await?;
+                        let (mut count, mut bytes) = (0, 0);
+                        while let Some(piece) = encoded.next().await {
+                            let (piece, rows) = piece?;
+                            count += rows;
+                            bytes += piece.len() as u64;
                         }
                         Ok((count, bytes))
                     }
