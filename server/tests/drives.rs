@@ -7,9 +7,7 @@ mod common;
 use common::{Azurite, Helper, admin_http, import_users, operation, serve_with_env, start_helper, submit_export, tool};
 use dpo_client::manifest::Manifest;
 use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_folder_name};
-use object_store::{
-    ObjectStoreExt, PutPayload, aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, path::Path as ObjectPath,
-};
+use object_store::{ObjectStoreExt, PutPayload, aws::AmazonS3Builder, path::Path as ObjectPath};
 use sha2::{Digest, Sha256};
 use std::{
     collections::BTreeMap,
@@ -135,20 +133,7 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
 #[tokio::test]
 async fn drives_in_an_azure_container_are_exported_whole() {
     let azurite = Azurite::start();
-    use dpo_test_support::azurite::{ACCOUNT, ACCOUNT_KEY, account_sas};
-    let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", azurite.0.port);
-    let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).unwrap();
-    let created =
-        reqwest::Client::new().put(format!("{endpoint}/drives?restype=container&{sas}")).send().await.unwrap();
-    assert_eq!(created.status().as_u16(), 201, "container created");
-    let azure = MicrosoftAzureBuilder::new()
-        .with_account(ACCOUNT)
-        .with_access_key(ACCOUNT_KEY)
-        .with_endpoint(endpoint)
-        .with_allow_http(true)
-        .with_container_name("drives")
-        .build()
-        .unwrap();
+    let azure = azurite.container("drives").await;
     let content = drive_content();
     put_drive(&azure, "gdpr", &content).await;
     let exported = export_alice_with_drives("az://drives/gdpr", &azurite.env()).await;

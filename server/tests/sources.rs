@@ -480,21 +480,9 @@ async fn an_objects_source_in_a_local_folder_copies_the_persons_objects_and_nobo
 
 #[tokio::test]
 async fn an_objects_source_in_an_azure_container_copies_the_persons_blobs() {
-    use dpo_test_support::azurite::{ACCOUNT, ACCOUNT_KEY, account_sas};
-    use object_store::{ObjectStoreExt, PutPayload, azure::MicrosoftAzureBuilder, path::Path as ObjectPath};
+    use object_store::{ObjectStoreExt, PutPayload, path::Path as ObjectPath};
     let azurite = common::Azurite::start();
-    let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", azurite.0.port);
-    let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).unwrap();
-    let created = reqwest::Client::new().put(format!("{endpoint}/crm?restype=container&{sas}")).send().await.unwrap();
-    assert_eq!(created.status().as_u16(), 201, "container created");
-    let azure = MicrosoftAzureBuilder::new()
-        .with_account(ACCOUNT)
-        .with_access_key(ACCOUNT_KEY)
-        .with_endpoint(endpoint)
-        .with_allow_http(true)
-        .with_container_name("crm")
-        .build()
-        .unwrap();
+    let azure = azurite.container("crm").await;
     let big: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     azure.put(&ObjectPath::from("people/alice/contract.pdf"), PutPayload::from(big.clone())).await.unwrap();
     azure.put(&ObjectPath::from("people/alice/notes/call 1.txt"), PutPayload::from_static(b"called")).await.unwrap();

@@ -188,6 +188,27 @@ impl Azurite {
         Azurite(start_helper("Azurite", &program, &args, "run `cargo xtask test`"), data)
     }
 
+    /// Creates `container` with the emulator's well-known account and returns a client of it.
+    pub async fn container(&self, container: &str) -> object_store::azure::MicrosoftAzure {
+        use dpo_test_support::azurite::{ACCOUNT, ACCOUNT_KEY, account_sas};
+        let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", self.0.port);
+        let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).expect("a SAS");
+        let created = reqwest::Client::new()
+            .put(format!("{endpoint}/{container}?restype=container&{sas}"))
+            .send()
+            .await
+            .expect("Azurite answers");
+        assert_eq!(created.status().as_u16(), 201, "container {container} created");
+        object_store::azure::MicrosoftAzureBuilder::new()
+            .with_account(ACCOUNT)
+            .with_access_key(ACCOUNT_KEY)
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_container_name(container)
+            .build()
+            .expect("a client of the container")
+    }
+
     /// What the server needs to reach it with the emulator's well-known account.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
