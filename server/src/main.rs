@@ -72,16 +72,23 @@ enum SourcesCommand {
         /// The sources file.
         #[arg(long, env = "DPO_SOURCES")]
         sources: PathBuf,
-        /// The tenant the user belongs to.
-        #[arg(long, default_value = dpo_server::auth::LOCAL_TENANT)]
-        tenant: String,
-        /// Folder of the server's durable state (its directory of users).
-        #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
-        state_dir: PathBuf,
-        /// PostgreSQL URL of the servers' shared database (instead of SQLite in the state folder).
-        #[arg(long, env = "DPO_DATABASE_URL")]
-        database: Option<String>,
+        #[command(flatten)]
+        directory: DirectoryArgs,
     },
+}
+
+/// Which directory a command reads or writes, and for which tenant.
+#[derive(Args)]
+struct DirectoryArgs {
+    /// The tenant the records (or the user) belong to.
+    #[arg(long, default_value = dpo_server::auth::LOCAL_TENANT)]
+    tenant: String,
+    /// Folder of the server's durable state.
+    #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
+    state_dir: PathBuf,
+    /// PostgreSQL URL of the servers' shared database (instead of SQLite in the state folder).
+    #[arg(long, env = "DPO_DATABASE_URL")]
+    database: Option<String>,
 }
 
 #[derive(Args)]
@@ -116,15 +123,8 @@ enum ImportCommand {
     Import {
         /// The file.
         file: PathBuf,
-        /// The tenant the records belong to.
-        #[arg(long, default_value = dpo_server::auth::LOCAL_TENANT)]
-        tenant: String,
-        /// Folder of the server's durable state.
-        #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
-        state_dir: PathBuf,
-        /// PostgreSQL URL of the servers' shared database (instead of SQLite in the state folder).
-        #[arg(long, env = "DPO_DATABASE_URL")]
-        database: Option<String>,
+        #[command(flatten)]
+        directory: DirectoryArgs,
     },
 }
 
@@ -285,20 +285,20 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", dpo_server::auth::mint_local(&args.state_dir, &request)?);
             Ok(())
         }
-        Command::Users { command: ImportCommand::Import { file, tenant, state_dir, database } } => {
+        Command::Users { command: ImportCommand::Import { file, directory } } => {
             let users = import::read_users(&file)?;
-            let (store, name) = open_directory(&state_dir, database.as_deref())?;
-            println!("imported {} users into {name}", store.upsert_users(&tenant, &users)?);
+            let (store, name) = open_directory(&directory)?;
+            println!("imported {} users into {name}", store.upsert_users(&directory.tenant, &users)?);
             Ok(())
         }
         Command::Sources { command: SourcesCommand::Check { sources } } => check_sources(&sources).await,
-        Command::Sources { command: SourcesCommand::Preview { user, sources, tenant, state_dir, database } } => {
-            preview_sources(&sources, &user, &tenant, &state_dir, database.as_deref()).await
+        Command::Sources { command: SourcesCommand::Preview { user, sources, directory } } => {
+            preview_sources(&sources, &user, &directory).await
         }
-        Command::Activities { command: ImportCommand::Import { file, tenant, state_dir, database } } => {
+        Command::Activities { command: ImportCommand::Import { file, directory } } => {
             let records = import::read_activities(&file)?;
-            let (store, name) = open_directory(&state_dir, database.as_deref())?;
-            let n = store.add_activities(&tenant, &records)?;
+            let (store, name) = open_directory(&directory)?;
+            let n = store.add_activities(&directory.tenant, &records)?;
             println!("imported {n} activity records into {name}");
             Ok(())
         }
@@ -309,12 +309,12 @@ fn open(state_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(state_dir).with_context(|| format!("opening the state in {}", state_dir.display()))
 }
 
-/// The directory of `database` (PostgreSQL) if given, else of the SQLite store in `state_dir`; and what
-/// to call it in messages (never the URL, which may hold a password).
-fn open_directory(state_dir: &std::path::Path, database: Option<&str>) -> anyhow::Result<(Box<dyn Directory>, String)> {
-    Ok(match database {
+/// The directory of the PostgreSQL database if one is named, else of the SQLite store in the state
+/// folder; and what to call it in messages (never the URL, which may hold a password).
+fn open_directory(directory: &DirectoryArgs) -> anyhow::Result<(Box<dyn Directory>, String)> {
+    Ok(match &directory.database {
         Some(url) => (Box::new(PostgresStore::open(url, 2).context("opening the database")?), "the database".into()),
-        None => (Box::new(open(state_dir)?), state_dir.display().to_string()),
+        None => (Box::new(open(&directory.state_dir)?), directory.state_dir.display().to_string()),
     })
 }
 
@@ -336,16 +336,10 @@ async fn check_sources(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn preview_sources(
-    path: &std::path::Path,
-    user: &str,
-    tenant: &str,
-    state_dir: &std::path::Path,
-    database: Option<&str>,
-) -> anyhow::Result<()> {
+async fn preview_sources(path: &std::path::Path, user: &str, directory: &DirectoryArgs) -> anyhow::Result<()> {
     let sources = Sources::load(path)?;
-    let (directory, name) = open_directory(state_dir, database)?;
-    let found = directory.find_user(tenant, user)?.with_context(|| format!("user {user} is not in {name}"))?;
+    let (store, name) = open_directory(directory)?;
+    let found = store.find_user(&directory.tenant, user)?.with_context(|| format!("user {user} is not in {name}"))?;
     let previewed = sources::tools::preview(&sources, &Identities::of(&found)).await;
     let failed = previewed.iter().filter(|p| p.outcome.is_err()).count();
     for Previewed { path, outcome } in &previewed {
