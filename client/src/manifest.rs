@@ -3,15 +3,18 @@
 //! JSON Schema is published beside the OpenAPI document, in `openapi/manifest.schema.json`
 //! (`cargo xtask bundle` writes it; a test fails while it is stale).
 //!
-//! An export is whole exactly when its manifest exists: the server writes it last.
+//! The server writes the manifest last. An export is whole when its manifest exists and says `complete`;
+//! one whose configured source failed has a manifest too, saying `failed`, which source and why, and
+//! listing what was written before as it is (the failing file marked `partial`).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path};
 
 /// The format this crate writes and the newest it reads. Version 2 added [`Manifest::sources`] and each
-/// object's source and row count.
-pub const FORMAT_VERSION: u32 = 2;
+/// object's source and row count; version 3 the export's [`Manifest::status`], failed sources and
+/// partial objects.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What an export holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -26,6 +29,10 @@ pub struct Manifest {
     pub user_id: String,
     /// When the export was finished (RFC 3339, UTC, milliseconds).
     pub exported_date_time: String,
+    /// Whether the export holds everything (`complete`) or stopped at a failed source (`failed`, the
+    /// operation's status too). Before version 3 only complete exports had a manifest.
+    #[serde(default)]
+    pub status: ExportStatus,
     /// Every object of the export but the manifest itself, in the order written.
     pub objects: Vec<ManifestObject>,
     /// What each source of the person's data held, in the order read (none in version 1).
@@ -52,6 +59,20 @@ pub struct ManifestObject {
     /// How many rows or records it holds, for files of rows (`.jsonl`, `.csv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
+    /// Whether it holds only part of what its source had: written until the source failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+/// How an export ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ExportStatus {
+    /// Every source was read whole.
+    #[default]
+    Complete,
+    /// A source failed: the export holds what was read before, and no source after it.
+    Failed,
 }
 
 /// One source of the person's data and what the export found there.
@@ -60,9 +81,10 @@ pub struct ManifestObject {
 pub struct ManifestSource {
     /// Its name: its folder (or file) in the export.
     pub name: String,
-    /// What it is: `profile`, `drive` and `activity` (dpo's own), or `sql` (a configured database).
+    /// What it is: `profile`, `drive` and `activity` (dpo's own), or `sql`, `objects` or `http` (a
+    /// configured source).
     pub kind: String,
-    /// Where it was read, secrets redacted (a configured source's database).
+    /// Where it was read, secrets redacted (a configured source's database, prefix or URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     /// What was asked of it: a configured source's queries, each one file.
@@ -70,6 +92,9 @@ pub struct ManifestSource {
     pub queries: Vec<ManifestQuery>,
     /// How reading it ended.
     pub outcome: SourceOutcome,
+    /// Why it failed, for a failed source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Objects it wrote.
     pub objects: u64,
     /// Bytes it wrote.
@@ -98,6 +123,10 @@ pub enum SourceOutcome {
     Complete,
     /// It held nothing of the person (not an error).
     Empty,
+    /// Reading it failed after its retries: what it wrote is listed, the last file as partial.
+    Failed,
+    /// Not read, because a source before it failed.
+    Skipped,
 }
 
 /// Why a manifest, or the export it describes, is not right.
@@ -228,12 +257,14 @@ mod tests {
             sha256: hex::encode(Sha256::digest(b"hello")),
             source: Some("drive".into()),
             rows: None,
+            partial: false,
         };
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             operation_id: "op".into(),
             user_id: "u".into(),
             exported_date_time: "2026-01-01T00:00:00.000Z".into(),
+            status: ExportStatus::Complete,
             objects: vec![object],
             sources: Vec::new(),
         };

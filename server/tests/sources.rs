@@ -1,11 +1,14 @@
 //! Configured data sources (`--sources`), exported through the real binary: a PostgreSQL source in the
 //! test cluster (every column type, NULLs, unicode, a hostile user id bound harmlessly, an empty query,
-//! a failing one) and a SQLite source on a real file.
+//! a failing one), a SQLite source on a real file, and `http` sources against a scripted local server
+//! (paging both ways, a 429 with Retry-After, a 500, a next link to a host that is not allowed).
 
 mod common;
 
-use common::{admin_http, import_users, operation, serve, serve_logged, submit_export};
-use dpo_client::manifest::{Manifest, SourceOutcome};
+use common::{
+    Reply, ScriptedHttp, admin_http, import_users, operation, serve, serve_logged, serve_logged_with_env, submit_export,
+};
+use dpo_client::manifest::{ExportStatus, Manifest, SourceOutcome};
 use dpo_test_support::postgres_cluster::{execute, fresh_database};
 use serde_json::{Value, json};
 use std::{
@@ -198,7 +201,8 @@ async fn a_failing_query_fails_the_operation_saying_which_source_and_why() {
     let text = format!(
         "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"{database}\"\n[[source.query]]\nname = \"orders\"\nsql = \
          \"SELECT * FROM orders WHERE customer = :id\"\n[[source.query]]\nname = \"refunds\"\nsql = \"SELECT * FROM \
-         refunds WHERE customer = :id\"\n"
+         refunds WHERE customer = :id\"\n[[source]]\nname = \"later\"\nkind = \"sql\"\nurl = \"{database}\"\n\
+         [[source.query]]\nname = \"orders\"\nsql = \"SELECT * FROM orders WHERE customer = :id\"\n"
     );
     let sources = write_sources(state.path(), &text);
     let server = serve_logged(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
@@ -209,8 +213,21 @@ async fn a_failing_query_fails_the_operation_saying_which_source_and_why() {
         reason.contains("source shop, query refunds") && reason.contains("relation \"refunds\" does not exist"),
         "{reason}"
     );
-    assert!(!folder.join("manifest.json").exists(), "a failed export has no manifest");
     assert!(!server.logged("refunds").is_empty(), "the server log says which source failed");
+    // What was read before the failure stays, listed in a manifest that says the export is incomplete.
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    manifest.verify_folder(&folder).expect("what was written is as listed");
+    assert_eq!(manifest.status, ExportStatus::Failed);
+    let shop = manifest.sources.iter().find(|s| s.name == "shop").unwrap();
+    assert_eq!(shop.outcome, SourceOutcome::Failed);
+    assert!(shop.reason.as_deref().unwrap().contains("relation \"refunds\" does not exist"), "{shop:?}");
+    assert_eq!((shop.objects, shop.rows), (1, Some(2)), "orders.jsonl, whole: {shop:?}");
+    assert!(!folder.join("shop/refunds.jsonl").exists(), "the failed query wrote nothing");
+    let later = manifest.sources.iter().find(|s| s.name == "later").unwrap();
+    assert_eq!((later.outcome, later.objects), (SourceOutcome::Skipped, 0));
+    assert!(!folder.join("later").exists());
+    let page = std::fs::read_to_string(folder.join("index.html")).unwrap();
+    assert!(page.contains("This export is incomplete"), "{page}");
 }
 
 #[tokio::test]
@@ -522,4 +539,156 @@ fn an_objects_prefix_without_an_identity_or_with_an_unknown_one_is_refused() {
         let (ok, out) = dpo_server(&["sources", "check", "--sources", &sources.to_string_lossy()]);
         assert!(!ok && out.contains("sources.toml, line 1") && out.contains(says), "{url}: {out}");
     }
+}
+
+/// The scripted CRM: alice's records on three pages (an OData page with `@odata.nextLink`, a page whose
+/// `Link` header names the next, a bare array), with a 429 before the first and a 500 before the second;
+/// a ticket system whose second page lies on a host the source does not allow; 404 for anyone else.
+fn crm() -> ScriptedHttp {
+    ScriptedHttp::start(|request, base| {
+        let records = "/people/Alice.Smith@contoso.example/records";
+        let target = request.target.as_str();
+        if request.header("authorization") != Some("Bearer s3cret-token") {
+            return Reply::json(401, json!({"error": "no token"}));
+        }
+        match (target, request.hit) {
+            (t, 1) if t == records => Reply::json(429, json!({"error": "slow down"})).with("Retry-After", "1"),
+            // Written by hand: the keys' order (and the whitespace) are the API's, not serde_json's.
+            (t, _) if t == records => Reply {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: format!(
+                    "{{\n  \"@odata.context\": \"x\",\n  \"value\": [\n    {{\"id\": 1, \"subject\": \"Grüße\", \"b\": 2, \
+                     \"a\": 1}},\n    {{\"id\": 2, \"subject\": \"line\\nbreak\"}}\n  ],\n  \"@odata.nextLink\": \
+                     \"{base}{records}?page=2\"\n}}"
+                ),
+            },
+            (t, 1) if t == format!("{records}?page=2") => Reply::json(500, json!({"error": "oops"})),
+            (t, _) if t == format!("{records}?page=2") => Reply::json(200, json!({"value": [{"id": 3}]}))
+                .with("Link", &format!("<{records}?page=3>; rel=\"next\"")),
+            (t, _) if t == format!("{records}?page=3") => Reply::json(200, json!([{"id": 4}])),
+            ("/tickets/alice", _) => Reply::json(
+                200,
+                json!({"value": [{"ticket": 7}], "@odata.nextLink": base.replace("127.0.0.1", "localhost") + "/tickets/alice?page=2"}),
+            ),
+            _ => Reply::json(404, json!({"error": "unknown person"})),
+        }
+    })
+}
+
+fn http_sources(state: &Path, crm: &ScriptedHttp) -> PathBuf {
+    std::fs::create_dir_all(state.join("uploads")).unwrap();
+    write_sources(
+        state,
+        &format!(
+            r#"
+[[source]]
+name = "crm"
+kind = "http"
+url = "{base}/people/{{mail}}/records"
+token_env = "CRM_TOKEN"
+retries = 3
+
+[[source]]
+name = "tickets"
+kind = "http"
+url = "{base}/tickets/{{id}}"
+token_env = "CRM_TOKEN"
+
+[[source]]
+name = "uploads"
+kind = "objects"
+url = "file://{uploads}/{{id}}/"
+"#,
+            base = crm.base,
+            uploads = state.join("uploads").display()
+        ),
+    )
+}
+
+#[tokio::test]
+async fn http_sources_follow_every_page_retry_when_asked_and_never_leave_their_hosts() {
+    let (state, http) = state_with_users();
+    let crm = crm();
+    let sources = http_sources(state.path(), &crm);
+    let server = serve_logged_with_env(
+        state.path(),
+        &["--export-workers", "1", "--sources", &sources.to_string_lossy()],
+        &[("CRM_TOKEN", "s3cret-token".to_string())],
+    );
+
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "failed", "the tickets' next page is on a host not allowed: {op}");
+    let reason = op["@dpo.failureReason"].as_str().expect("a failure reason");
+    assert!(reason.contains("source tickets") && reason.contains("localhost"), "{reason}");
+
+    // Every CRM page, in order, each record one line with its keys in the API's order.
+    let records = lines(&folder.join("crm/crm.jsonl"));
+    assert_eq!(records.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    let first_line = std::fs::read_to_string(folder.join("crm/crm.jsonl")).unwrap();
+    assert!(first_line.starts_with(r#"{"id":1,"subject":"Grüße","b":2,"a":1}"#), "{first_line}");
+    assert_eq!(records[1]["subject"], "line\nbreak");
+
+    let seen = crm.seen();
+    let path = "/people/Alice.Smith@contoso.example/records";
+    let at = |target: &str, hit: usize| seen.iter().find(|s| s.target == target && s.hit == hit).map(|s| s.at);
+    let (slowed, retried) = (at(path, 1).expect("the first try"), at(path, 2).expect("a second try"));
+    assert!(retried - slowed >= Duration::from_millis(950), "Retry-After: 1 was honoured: {:?}", retried - slowed);
+    assert!(at(&format!("{path}?page=2"), 2).is_some(), "the 500 was asked again");
+    assert!(seen.iter().all(|s| s.header("authorization") == Some("Bearer s3cret-token")));
+    assert!(!seen.iter().any(|s| s.target.contains("tickets/alice?page=2")), "the other host was never asked");
+
+    // The manifest says what each source held; the failed one keeps its first page, marked partial.
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    manifest.verify_folder(&folder).expect("every file as listed");
+    assert_eq!(manifest.status, ExportStatus::Failed);
+    let source = |name: &str| manifest.sources.iter().find(|s| s.name == name).unwrap().clone();
+    let crm_source = source("crm");
+    assert_eq!(
+        (crm_source.kind.as_str(), crm_source.outcome, crm_source.rows),
+        ("http", SourceOutcome::Complete, Some(4))
+    );
+    assert_eq!(crm_source.location.as_deref(), Some(&*format!("{}/people/{{mail}}/records", crm.base)));
+    let tickets = source("tickets");
+    assert_eq!((tickets.outcome, tickets.rows), (SourceOutcome::Failed, Some(1)));
+    assert!(tickets.reason.as_deref().unwrap().contains("allowed hosts"), "{tickets:?}");
+    let cut = manifest.objects.iter().find(|o| o.path == "tickets/tickets.jsonl").expect("the first page");
+    assert!(cut.partial && cut.rows == Some(1), "{cut:?}");
+    assert_eq!(source("uploads").outcome, SourceOutcome::Skipped);
+    assert!(server.logged("s3cret-token").is_empty(), "the token is never logged");
+
+    // Someone the APIs do not know (404) or cannot be asked about (no mail address) has empty sources.
+    let (op, folder) = export(&server.base, &http, state.path(), HOSTILE).await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    for name in ["crm", "tickets", "uploads"] {
+        let source = manifest.sources.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(source.outcome, SourceOutcome::Empty, "{source:?}");
+    }
+    let asked: Vec<String> =
+        crm.seen().iter().map(|s| s.target.clone()).filter(|t| t.starts_with("/tickets/o")).collect();
+    assert_eq!(asked, ["/tickets/o'brien%22;%20DROP%20TABLE%20orders;%20--"], "the id is encoded in one path segment");
+}
+
+#[test]
+fn sources_check_probes_http_sources_and_reports_a_refused_token() {
+    let state = tempfile::tempdir().unwrap();
+    let crm = crm();
+    let sources = http_sources(state.path(), &crm);
+    let check = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_dpo-server"))
+            .args(["sources", "check", "--sources"])
+            .arg(&sources)
+            .env("CRM_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let good = check("s3cret-token");
+    let out = String::from_utf8_lossy(&good.stdout).into_owned() + &String::from_utf8_lossy(&good.stderr);
+    assert!(good.status.success(), "{out}");
+    assert!(out.contains("crm") && out.contains("answered 404"), "{out}");
+    let bad = check("wrong");
+    let out = String::from_utf8_lossy(&bad.stdout).into_owned() + &String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && out.contains("401") && out.contains("token_env"), "{out}");
+    assert!(!out.contains("wrong"), "the token is never printed: {out}");
 }

@@ -2,7 +2,7 @@
 //! intelligible). One self-contained page, no external assets, that says per source what was found, with
 //! counts, sizes and links to the files, so the export can be handed to the data subject as it is.
 
-use dpo_client::manifest::{Manifest, SourceOutcome};
+use dpo_client::manifest::{ExportStatus, Manifest, SourceOutcome};
 
 /// The page for the export `manifest` describes (its objects so far; the page and the manifest itself
 /// are not among them).
@@ -12,7 +12,7 @@ pub fn render(manifest: &Manifest) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Personal data of {user}</title>\n\
          <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}}\
          table{{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}}td,th{{border-bottom:1px solid #ddd;\
-         padding:.3rem .6rem;text-align:left}}td.n{{text-align:right}}.empty{{color:#777}}code{{font-size:.85em}}</style>\n\
+         padding:.3rem .6rem;text-align:left}}td.n{{text-align:right}}.empty{{color:#777}}.failed{{color:#a00}}code{{font-size:.85em}}</style>\n\
          </head>\n<body>\n<h1>Personal data of {user}</h1>\n<p>Exported on {at} (operation <code>{op}</code>). Each \
          section below is one place your data was found; the files are in this folder. <code>manifest.json</code> \
          lists every file with its SHA-256, for checking that nothing was changed.</p>\n",
@@ -20,6 +20,12 @@ pub fn render(manifest: &Manifest) -> String {
         at = escape(&manifest.exported_date_time),
         op = escape(&manifest.operation_id),
     ));
+    if manifest.status == ExportStatus::Failed {
+        page.push_str(
+            "<p class=\"failed\"><strong>This export is incomplete.</strong> Reading one of the places below failed, \
+             so it holds only what was read before; the sections say which.</p>\n",
+        );
+    }
     for source in &manifest.sources {
         page.push_str(&format!("<h2>{}</h2>\n", escape(&source.name)));
         let rows =
@@ -36,6 +42,16 @@ pub fn render(manifest: &Manifest) -> String {
                 plural(source.objects, "file", "files"),
                 size(source.bytes)
             )),
+            SourceOutcome::Failed => page.push_str(&format!(
+                "<p class=\"failed\">{}: reading it failed ({}). What was read before is below{}.</p>\n",
+                escape(&describe(&source.kind)),
+                escape(source.reason.as_deref().unwrap_or("no reason was recorded")),
+                if source.objects == 0 { ": nothing" } else { ", the last file cut off" }
+            )),
+            SourceOutcome::Skipped => page.push_str(&format!(
+                "<p class=\"empty\">Not read, because the export stopped at an earlier failure ({}).</p>\n",
+                escape(&describe(&source.kind))
+            )),
         }
         let files: Vec<_> = manifest.objects.iter().filter(|o| o.source.as_deref() == Some(&source.name)).collect();
         if files.is_empty() || source.outcome == SourceOutcome::Empty {
@@ -44,9 +60,10 @@ pub fn render(manifest: &Manifest) -> String {
         page.push_str("<table>\n<tr><th>file</th><th>records</th><th>size</th></tr>\n");
         for file in files {
             page.push_str(&format!(
-                "<tr><td><a href=\"{}\">{}</a></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
                 href(&file.path),
                 escape(&file.path),
+                if file.partial { " (partial)" } else { "" },
                 file.rows.map(|r| r.to_string()).unwrap_or_default(),
                 size(file.size)
             ));
@@ -65,6 +82,7 @@ fn describe(kind: &str) -> String {
         "activity" => "records of your activity".into(),
         "sql" => "records in a database".into(),
         "objects" => "files kept in storage".into(),
+        "http" => "records kept by a service".into(),
         other => other.into(),
     }
 }
@@ -112,7 +130,14 @@ mod tests {
     use dpo_client::manifest::{FORMAT_VERSION, ManifestObject, ManifestSource};
 
     fn object(path: &str, source: &str, rows: Option<u64>) -> ManifestObject {
-        ManifestObject { path: path.into(), size: 2048, sha256: "00".into(), source: Some(source.into()), rows }
+        ManifestObject {
+            path: path.into(),
+            size: 2048,
+            sha256: "00".into(),
+            source: Some(source.into()),
+            rows,
+            partial: false,
+        }
     }
 
     fn source(name: &str, kind: &str, outcome: SourceOutcome, objects: u64, rows: Option<u64>) -> ManifestSource {
@@ -122,6 +147,7 @@ mod tests {
             location: None,
             queries: Vec::new(),
             outcome,
+            reason: None,
             objects,
             bytes: objects * 2048,
             rows,
@@ -135,6 +161,7 @@ mod tests {
             operation_id: "op-1".into(),
             user_id: "<script>alert(1)</script>".into(),
             exported_date_time: "2026-12-01T10:00:00.000Z".into(),
+            status: ExportStatus::Complete,
             objects: vec![
                 object("drive/My Notes #1.txt", "drive", None),
                 object("shop/orders.jsonl", "shop", Some(12)),
@@ -152,5 +179,31 @@ mod tests {
         assert!(page.contains("<h2>activity</h2>\n<p class=\"empty\">Nothing about you was found here"), "{page}");
         assert!(page.contains("records in a database: 1 file, 2.0 KiB, 12 records."), "{page}");
         assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("src="), "self-contained");
+        assert!(!page.contains("incomplete"));
+    }
+
+    #[test]
+    fn a_failed_export_says_so_and_which_source_failed_and_why() {
+        let mut crm = source("crm", "http", SourceOutcome::Failed, 1, Some(40));
+        crm.reason = Some("https://crm.internal/people/a answered 500: <oops>".into());
+        let mut cut = object("crm/crm.jsonl", "crm", Some(40));
+        cut.partial = true;
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            operation_id: "op-2".into(),
+            user_id: "alice".into(),
+            exported_date_time: "2026-12-01T10:00:00.000Z".into(),
+            status: ExportStatus::Failed,
+            objects: vec![cut],
+            sources: vec![crm, source("shop", "sql", SourceOutcome::Skipped, 0, None)],
+        };
+        let page = render(&manifest);
+        assert!(page.contains("This export is incomplete"), "{page}");
+        assert!(
+            page.contains("reading it failed (https://crm.internal/people/a answered 500: &lt;oops&gt;)"),
+            "{page}"
+        );
+        assert!(page.contains("crm/crm.jsonl</a> (partial)"), "{page}");
+        assert!(page.contains("<h2>shop</h2>\n<p class=\"empty\">Not read"), "{page}");
     }
 }

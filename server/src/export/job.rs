@@ -9,12 +9,17 @@ use super::{
     target::{self, Target, TargetPolicy},
 };
 use crate::{
-    sources::{Identities, Query, SourceKind, Sources, SqlSource, encode::EncodedRows, file::ObjectsSource},
+    sources::{
+        Identities, Pieces, SourceError, SourceKind, Sources, encode::EncodedRows, file::ObjectsSource,
+        http::HttpRecords,
+    },
     store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking},
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
-use dpo_client::manifest::{self, Manifest, ManifestObject, ManifestQuery, ManifestSource, SourceOutcome};
+use dpo_client::manifest::{
+    self, ExportStatus, Manifest, ManifestObject, ManifestQuery, ManifestSource, SourceOutcome,
+};
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -108,7 +113,8 @@ fn still_valid(target: &Target) -> Result<(), ExportError> {
 /// operation.
 ///
 /// An export that fails or is cancelled removes what it wrote (where the target lets it), so no partial
-/// copy of a person's data stays behind; one interrupted by a stop or a crash keeps it, to resume, and so
+/// copy of a person's data stays behind, unless it was a configured source that failed: then the export
+/// keeps what was read before and its manifest says it is incomplete and why. One interrupted by a stop or a crash keeps it, to resume, and so
 /// does one whose claim another worker took over (it is still writing there).
 pub async fn run(ctx: &JobContext, claim: Claim) -> Result<OperationRecord, ExportError> {
     let op = &claim.operation;
@@ -123,6 +129,8 @@ pub async fn run(ctx: &JobContext, claim: Claim) -> Result<OperationRecord, Expo
     match write(ctx, &target, &sink, claim).await {
         Ok(done) => Ok(done),
         Err(ExportError::LeaseLost) => Err(ExportError::LeaseLost),
+        // A configured source failed: the manifest lists what was written before, which stays.
+        Err(failure @ ExportError::DataSource { .. }) => Err(failure),
         Err(failure) => match sink.remove_all().await {
             Ok(_) => Err(failure),
             Err(removal) => Err(ExportError::NotRemoved { cause: Box::new(failure), removal: Box::new(removal) }),
@@ -202,46 +210,59 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         summary(ACTIVITY, ACTIVITY, None, Vec::new(), &written),
     ];
 
-    // The organisation's own systems: a file per query, `<source>/<query>.<format>`, or the person's
-    // objects, `<source>/<path under the prefix>`.
+    // The organisation's own systems: a file per query, `<source>/<query>.<format>`, or per HTTP source,
+    // `<source>/<source>.jsonl`, or the person's objects, `<source>/<path under the prefix>`. The first
+    // that fails stops the export; those after it are not read.
+    let mut failure: Option<ExportError> = None;
     for source in &ctx.sources.sources {
-        let sql = match &source.kind {
-            SourceKind::Sql(sql) => sql,
-            SourceKind::Objects(source_objects) => {
-                let (drives, files) = objects.remove(&source.name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
-                for file in &files {
-                    let name = format!("{}/{}", source.name, file.relative);
-                    written.push(copy.file(drives.as_ref(), file, &source.name, &name).await?);
-                }
-                summaries.push(summary(
-                    &source.name,
-                    "objects",
-                    Some(source_objects.template.clone()),
-                    Vec::new(),
-                    &written,
-                ));
-                continue;
-            }
+        let name = source.name.as_str();
+        let (kind, location) = match &source.kind {
+            SourceKind::Sql(sql) => ("sql", sql.database.redacted()),
+            SourceKind::Objects(objects) => ("objects", objects.template.clone()),
+            SourceKind::Http(http) => ("http", redacted_url(&http.template)),
         };
-        let mut asked = Vec::new();
-        for query in &sql.queries {
-            still_valid(target)?;
-            let name = format!("{}/{}.{}", source.name, query.name, query.format.extension());
-            asked.push(ManifestQuery { name: query.name.clone(), sql: query.sql.clone(), path: name.clone() });
-            // A file an interrupted run finished is kept if the target still holds that very object: its
-            // rows are never written twice, and a file cut off by the crash is written again whole.
-            let object = match copy.kept(&name, None).await? {
-                Some(done) => done,
-                None => {
-                    let object = export_query(sink, &name, &source.name, sql, query, &who).await?;
-                    copy.record(&object).await?;
-                    object
-                }
-            };
-            written.push(listed(object, &source.name));
-            copy.progress.advance(QUERY_WEIGHT).await?;
+        if failure.is_some() {
+            let mut skipped = summary(name, kind, Some(location), Vec::new(), &written);
+            skipped.outcome = SourceOutcome::Skipped;
+            summaries.push(skipped);
+            continue;
         }
-        summaries.push(summary(&source.name, "sql", Some(sql.database.redacted()), asked, &written));
+        let mut asked = Vec::new();
+        match &source.kind {
+            SourceKind::Objects(_) => {
+                let (drives, files) = objects.remove(name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
+                for file in &files {
+                    written.push(copy.file(drives.as_ref(), file, name, &format!("{name}/{}", file.relative)).await?);
+                }
+            }
+            SourceKind::Sql(sql) => {
+                for query in &sql.queries {
+                    let path = format!("{name}/{}.{}", query.name, query.format.extension());
+                    asked.push(ManifestQuery { name: query.name.clone(), sql: query.sql.clone(), path: path.clone() });
+                    let start = async { EncodedRows::start(&sql.database, query, &who).await.map(Pieces::Rows) };
+                    if let Some(cause) = copy.pieces(&path, name, start, &mut written).await? {
+                        failure = Some(failed_source(name, Some(&query.name), cause));
+                        break;
+                    }
+                }
+            }
+            SourceKind::Http(http) => {
+                let path = format!("{name}/{name}.jsonl");
+                let start = async { HttpRecords::start(http, &who).map(Pieces::Records) };
+                if let Some(cause) = copy.pieces(&path, name, start, &mut written).await? {
+                    failure = Some(failed_source(name, None, cause));
+                }
+            }
+        }
+        let mut done = summary(name, kind, Some(location), asked, &written);
+        if let Some(failed) = &failure {
+            done.outcome = SourceOutcome::Failed;
+            done.reason = Some(match failed {
+                ExportError::DataSource { cause, .. } => cause.to_string(),
+                other => other.to_string(),
+            });
+        }
+        summaries.push(done);
     }
 
     // The page a person reads, then the manifest, last: its presence is what tells a reader the export
@@ -252,12 +273,16 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
         operation_id: op_id.to_string(),
         user_id: user.id.clone(),
         exported_date_time: Utc::now().trunc_subsecs(3).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        status: if failure.is_some() { ExportStatus::Failed } else { ExportStatus::Complete },
         objects: written,
         sources: summaries,
     };
     let page = sink.put("index.html", Bytes::from(index::render(&manifest))).await?;
     manifest.objects.push(ManifestObject { source: None, ..listed(page, "") });
     sink.put("manifest.json", Bytes::from(manifest.to_json())).await?;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
 
     let at = Utc::now().trunc_subsecs(3);
     blocking(&queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
@@ -357,6 +382,7 @@ fn listed(object: ExportedObject, source: &str) -> ManifestObject {
         sha256: object.sha256,
         source: Some(source.to_string()),
         rows: object.rows,
+        partial: false,
     }
 }
 
@@ -382,41 +408,86 @@ fn summary(
         location,
         queries,
         outcome: if empty { SourceOutcome::Empty } else { SourceOutcome::Complete },
+        reason: None,
         objects: mine.len() as u64,
         bytes: mine.iter().map(|o| o.size).sum(),
         rows,
     }
 }
 
-/// Writes the rows of `query` of the source `source` for the person `who` to `path`, streamed: a batch of
-/// rows at a time goes from the database to the upload.
-async fn export_query(
-    sink: &Sink,
-    path: &str,
-    source: &str,
-    sql: &SqlSource,
-    query: &Query,
-    who: &Identities,
-) -> Result<ExportedObject, ExportError> {
-    let failed =
-        |cause| ExportError::DataSource { name: source.to_string(), query: query.name.clone(), cause: Box::new(cause) };
-    let mut encoded = EncodedRows::start(&sql.database, query, who).await.map_err(failed)?;
-    let mut upload = sink.upload(path).await?;
-    let mut count = 0;
-    let result = async {
-        while let Some(piece) = encoded.next().await {
-            let (bytes, rows) = piece.map_err(failed)?;
-            count += rows;
-            upload.write(Bytes::from(bytes)).await?;
+/// The export's error for the configured source `name` (its query `query`) failing with `cause`.
+fn failed_source(name: &str, query: Option<&str>, cause: SourceError) -> ExportError {
+    ExportError::DataSource { name: name.to_string(), query: query.map(str::to_string), cause: Box::new(cause) }
+}
+
+/// A source's URL as the manifest shows it: the values of query parameters that look like secrets
+/// (`key`, `token`, `sig`, `secret`, `password`, `auth`) replaced.
+fn redacted_url(template: &str) -> String {
+    let Some((base, query)) = template.split_once('?') else { return template.to_string() };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
+            let lower = name.to_ascii_lowercase();
+            if ["key", "token", "sig", "secret", "pass", "auth"].iter().any(|s| lower.contains(s)) {
+                format!("{name}=***")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
+}
+
+impl Copy<'_> {
+    /// Writes one file of a configured source (a query's rows, an HTTP source's records) to `path`,
+    /// streamed, a piece at a time, and lists it in `written`. A file an interrupted run finished is kept
+    /// if the target still holds that very object: its rows are never written twice, and one cut off by
+    /// a crash is written again whole. When the source fails, what it wrote so far is kept and listed
+    /// as partial, and the cause is returned.
+    async fn pieces(
+        &mut self,
+        path: &str,
+        source: &str,
+        start: impl std::future::Future<Output = Result<Pieces, SourceError>>,
+        written: &mut Vec<ManifestObject>,
+    ) -> Result<Option<SourceError>, ExportError> {
+        still_valid(self.target)?;
+        if let Some(done) = self.kept(path, None).await? {
+            written.push(listed(done, source));
+            self.progress.advance(QUERY_WEIGHT).await?;
+            return Ok(None);
         }
-        Ok::<_, ExportError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => Ok(ExportedObject { rows: Some(count), ..upload.finish().await? }),
-        Err(e) => {
+        let mut pieces = match start.await {
+            Ok(pieces) => pieces,
+            Err(cause) => return Ok(Some(cause)),
+        };
+        let mut upload = self.sink.upload(path).await?;
+        let (mut rows, mut bytes) = (0, 0);
+        let broken = loop {
+            match pieces.next().await {
+                None => break None,
+                Some(Ok((piece, count))) => {
+                    rows += count;
+                    bytes += piece.len();
+                    if let Err(e) = upload.write(Bytes::from(piece)).await {
+                        upload.abort().await;
+                        return Err(e);
+                    }
+                }
+                Some(Err(cause)) => break Some(cause),
+            }
+        };
+        if broken.is_some() && bytes == 0 {
             upload.abort().await;
-            Err(e)
+            return Ok(broken);
         }
+        let object = ExportedObject { rows: Some(rows), ..upload.finish().await? };
+        if broken.is_none() {
+            self.record(&object).await?;
+        }
+        written.push(ManifestObject { partial: broken.is_some(), ..listed(object, source) });
+        self.progress.advance(QUERY_WEIGHT).await?;
+        Ok(broken)
     }
 }

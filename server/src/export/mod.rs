@@ -35,13 +35,13 @@ pub enum ExportError {
     /// The user's data could not be read.
     #[error("reading the user's data failed: {0}")]
     Source(String),
-    /// A configured data source failed.
-    #[error("reading the source {name}, query {query}: {cause}")]
+    /// A configured data source failed (the export's manifest says so, and lists what was written).
+    #[error("reading the source {name}{}: {cause}", query.as_ref().map(|q| format!(", query {q}")).unwrap_or_default())]
     DataSource {
         /// The source.
         name: String,
-        /// Its query.
-        query: String,
+        /// Its query, for a `sql` source.
+        query: Option<String>,
         /// Why.
         #[source]
         cause: Box<crate::sources::SourceError>,

@@ -78,7 +78,19 @@ pub struct StoredLocation {
 #[error("{0}")]
 pub struct TargetError(pub String);
 
-fn host_matches(pattern: &str, host: &str) -> bool {
+/// Whether `url`'s host (with its port, or without one for patterns that name none) matches one of
+/// `patterns`: the one host rule targets and HTTP data sources share.
+pub fn host_listed(patterns: &[String], url: &Url) -> bool {
+    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return false };
+    let host_port = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    patterns.iter().any(|p| host_matches(p, &host_port) || host_matches(p, &host))
+}
+
+/// Whether `host` (`name` or `name:port`) matches `pattern` (`*.suffix` or an exact host).
+pub fn host_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
         Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
         None => pattern.eq_ignore_ascii_case(host),
@@ -193,7 +205,7 @@ fn azure(url: Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<(Target,
         Some(p) => format!("{host}:{p}"),
         None => host.clone(),
     };
-    let listed = |patterns: &[String]| patterns.iter().any(|p| host_matches(p, &host_port) || host_matches(p, &host));
+    let listed = |patterns: &[String]| host_listed(patterns, &url);
     let path_style = listed(&policy.http_hosts);
     if !path_style && !listed(&policy.allowed_hosts) {
         return Err(TargetError(format!(

@@ -39,6 +39,8 @@ pub enum SourceKind {
     Sql(SqlSource),
     /// Every object under a prefix of an object store (or a local folder).
     Objects(ObjectsSource),
+    /// The records an HTTP API answers about the person, every page of them.
+    Http(super::http::HttpSource),
 }
 
 /// Objects under a prefix made from the person's identities: `s3://bucket/users/{id}/`,
@@ -205,7 +207,33 @@ struct SourceToml {
     url_env: Option<String>,
     #[serde(default)]
     query: Vec<Spanned<QueryToml>>,
+    token_env: Option<String>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    allowed_hosts: Option<Vec<String>>,
+    timeout_seconds: Option<u64>,
+    retries: Option<u32>,
 }
+
+impl SourceToml {
+    /// The fields only `http` sources have, that are set here.
+    fn http_fields(&self) -> Vec<&'static str> {
+        [
+            ("token_env", self.token_env.is_some()),
+            ("headers", self.headers.is_some()),
+            ("allowed_hosts", self.allowed_hosts.is_some()),
+            ("timeout_seconds", self.timeout_seconds.is_some()),
+            ("retries", self.retries.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// How long an `http` source's request may take unless the file says.
+pub const HTTP_TIMEOUT_SECONDS: u64 = 30;
+/// How many times an `http` source's failed request is asked again unless the file says.
+pub const HTTP_RETRIES: u32 = 4;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -229,6 +257,7 @@ impl Sources {
             .map(|s| match &s.kind {
                 SourceKind::Sql(sql) => sql.queries.len(),
                 SourceKind::Objects(_) => 0,
+                SourceKind::Http(_) => 1,
             })
             .sum()
     }
@@ -252,11 +281,29 @@ impl Sources {
         for spanned in file.source {
             let line = line_of(spanned.span().start);
             let sql = spanned.into_inner();
-            if !["sql", "objects"].contains(&sql.kind.get_ref().as_str()) {
+            if !["sql", "objects", "http"].contains(&sql.kind.get_ref().as_str()) {
                 return Err(invalid(
                     line_of(sql.kind.span().start),
-                    format!("source {:?} is of kind {:?}; the kinds are: sql, objects", sql.name, sql.kind.get_ref()),
+                    format!(
+                        "source {:?} is of kind {:?}; the kinds are: sql, objects, http",
+                        sql.name,
+                        sql.kind.get_ref()
+                    ),
                 ));
+            }
+            let kind = sql.kind.get_ref().clone();
+            if kind != "http" && !sql.http_fields().is_empty() {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "source {:?} is of kind {kind}; {} belong to http sources only",
+                        sql.name,
+                        sql.http_fields().join(", ")
+                    ),
+                ));
+            }
+            if kind != "sql" && !sql.query.is_empty() {
+                return Err(invalid(line, format!("source {:?} is of kind {kind}, which has no queries", sql.name)));
             }
             check_name("source", &sql.name).map_err(|reason| invalid(line, reason))?;
             if RESERVED.contains(&sql.name.to_ascii_lowercase().as_str()) {
@@ -286,13 +333,32 @@ impl Sources {
                     ));
                 }
             };
-            if sql.kind.get_ref() == "objects" {
-                if !sql.query.is_empty() {
-                    return Err(invalid(
-                        line,
-                        format!("source {:?} is of kind objects, which has no queries", sql.name),
-                    ));
-                }
+            if kind == "http" {
+                let token = match &sql.token_env {
+                    Some(variable) => Some((
+                        variable.clone(),
+                        super::http::Secret(env(variable).ok_or_else(|| {
+                            invalid(
+                                line,
+                                format!("token_env names the environment variable {variable}, which is not set"),
+                            )
+                        })?),
+                    )),
+                    None => None,
+                };
+                let http = super::http::HttpSource::new(
+                    url,
+                    sql.headers.unwrap_or_default().into_iter().collect(),
+                    token,
+                    sql.allowed_hosts,
+                    std::time::Duration::from_secs(sql.timeout_seconds.unwrap_or(HTTP_TIMEOUT_SECONDS)),
+                    sql.retries.unwrap_or(HTTP_RETRIES),
+                )
+                .map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
+                sources.push(Source { name: sql.name, line, kind: SourceKind::Http(http) });
+                continue;
+            }
+            if kind == "objects" {
                 let objects =
                     objects(&url).map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
                 sources.push(Source { name: sql.name, line, kind: SourceKind::Objects(objects) });

@@ -10,6 +10,7 @@
 
 pub mod encode;
 pub mod file;
+pub mod http;
 pub mod params;
 pub mod sql;
 pub mod tools;
@@ -18,6 +19,25 @@ pub mod values;
 pub use file::{Database, Format, Query, Source, SourceKind, Sources, SourcesFileError, SqlSource};
 
 use crate::store::UserRecord;
+
+/// A configured source's file for one person, a piece at a time: a query's rows or an HTTP source's
+/// records.
+pub enum Pieces {
+    /// A query's rows.
+    Rows(encode::EncodedRows),
+    /// An HTTP source's records.
+    Records(http::HttpRecords),
+}
+
+impl Pieces {
+    /// The next piece of the file and how many rows or records it holds; `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
+        match self {
+            Pieces::Rows(rows) => rows.next().await,
+            Pieces::Records(records) => records.next().await,
+        }
+    }
+}
 
 /// The identities of the person being exported, as the directory knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,12 +103,79 @@ pub enum SourceError {
     /// An objects source's store could not be listed.
     #[error("{0}")]
     Objects(String),
+    /// An HTTP source's URL could not be made for the person.
+    #[error("the URL {url}: {reason}")]
+    HttpUrl {
+        /// The template (or the page) it came from.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request, a next page or a redirect would have left the source's allowed hosts (or https).
+    #[error("{url} is not on the source's allowed hosts ({allowed}) over https: not requested")]
+    HttpNotAllowed {
+        /// Where it would have gone (without its query).
+        url: String,
+        /// The allowed host patterns.
+        allowed: String,
+    },
+    /// The HTTP client could not be set up.
+    #[error("setting up the HTTP client: {cause}")]
+    HttpClient {
+        /// Why.
+        #[source]
+        cause: reqwest::Error,
+    },
+    /// The request failed (connecting, a timeout, the connection dropped), after every retry.
+    #[error("requesting {url}: {}", error_chain(.cause))]
+    HttpRequest {
+        /// The URL (without its query).
+        url: String,
+        /// Why.
+        #[source]
+        cause: reqwest::Error,
+    },
+    /// The server answered with an error status (after every retry, for those worth retrying).
+    #[error("{url} answered {status}: {body}")]
+    HttpStatus {
+        /// The URL (without its query).
+        url: String,
+        /// The status.
+        status: u16,
+        /// The start of its body.
+        body: String,
+    },
+    /// A page could not be read as records.
+    #[error("{url}: {reason}")]
+    HttpBody {
+        /// The URL (without its query).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A next link pointed back at a page already read.
+    #[error("{url}: the next link leads back to a page already read")]
+    HttpPaging {
+        /// The URL (without its query).
+        url: String,
+    },
     /// A row could not be written out.
     #[error("writing a row: {0}")]
     Encode(#[from] csv::Error),
     /// The task reading the rows ended without an answer.
     #[error("the query stopped unexpectedly")]
     Interrupted,
+}
+
+/// An error with its causes, which reqwest keeps apart ("error sending request" alone says little).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
 }
 
 /// PostgreSQL's message for an error (tokio-postgres only says "db error" for a server's refusal).

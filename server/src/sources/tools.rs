@@ -1,7 +1,7 @@
 //! The operator's tools over a sources file: `sources check` (can every source be read?) and `sources
 //! preview` (what would an export of this person hold?), both writing nothing anywhere.
 
-use super::{Identities, SourceError, SourceKind, Sources, encode::EncodedRows, sql};
+use super::{Identities, SourceError, SourceKind, Sources, encode::EncodedRows, http::HttpRecords, sql};
 use crate::export::drives;
 
 /// What checking one query (or one objects source) found.
@@ -9,7 +9,7 @@ use crate::export::drives;
 pub struct Checked {
     /// `<source>/<query>`, or `<source>` for an objects source.
     pub query: String,
-    /// Its column names (nothing for objects), or why it cannot be read.
+    /// Its column names (nothing for objects, the status for an HTTP source), or why it cannot be read.
     pub outcome: Result<Vec<String>, SourceError>,
 }
 
@@ -33,6 +33,10 @@ pub async fn check(sources: &Sources) -> Vec<Checked> {
                     Ok(Vec::new())
                 }
                 .await;
+                checked.push(Checked { query: source.name.clone(), outcome });
+            }
+            SourceKind::Http(http) => {
+                let outcome = http.probe().await.map(|status| vec![format!("answered {status}")]);
                 checked.push(Checked { query: source.name.clone(), outcome });
             }
         }
@@ -86,6 +90,20 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
                 }
                 .await;
                 previewed.push(Previewed { path: format!("{}/", source.name), outcome });
+            }
+            SourceKind::Http(http) => {
+                let outcome = async {
+                    let mut records = HttpRecords::start(http, who)?;
+                    let (mut count, mut bytes) = (0, 0);
+                    while let Some(page) = records.next().await {
+                        let (page, n) = page?;
+                        count += n;
+                        bytes += page.len() as u64;
+                    }
+                    Ok((count, bytes))
+                }
+                .await;
+                previewed.push(Previewed { path: format!("{0}/{0}.jsonl", source.name), outcome });
             }
         }
     }

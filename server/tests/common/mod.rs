@@ -148,7 +148,13 @@ pub fn serve_with_open_files(state: &Path, open_files: u64, extra: &[&str]) -> S
 
 /// Like [`serve`], logging at `info`: every line it logs is kept in [`Server::log`].
 pub fn serve_logged(state: &Path, extra: &[&str]) -> Server {
+    serve_logged_with_env(state, extra, &[])
+}
+
+/// Like [`serve_logged`], with `env` added to its environment.
+pub fn serve_logged_with_env(state: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dpo-server"));
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     command.stderr(Stdio::piped());
     let mut server = serve_command(command, state, &[&["--log-level", "info"], extra].concat());
     let stderr = server.child.stderr.take().expect("stderr");
@@ -215,5 +221,122 @@ impl Azurite {
             ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
             ("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.0.port)),
         ]
+    }
+}
+
+/// A request a [`ScriptedHttp`] server received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The method.
+    pub method: String,
+    /// The path and query, as sent.
+    pub target: String,
+    /// The headers, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// How many requests for this target came before it, plus one.
+    pub hit: usize,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Seen {
+    /// The value of the header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An answer of a [`ScriptedHttp`] server.
+pub struct Reply {
+    /// The status.
+    pub status: u16,
+    /// Headers beside Content-Length and Connection.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Reply {
+    /// A JSON answer.
+    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+        Reply { status, headers: vec![("Content-Type".into(), "application/json".into())], body: body.to_string() }
+    }
+
+    /// The answer with the header `name: value` added.
+    pub fn with(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A small HTTP/1.1 server on loopback that answers each request as the test's script says (one
+/// connection per request) and keeps every request it saw: the other end of `http` data sources.
+pub struct ScriptedHttp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl ScriptedHttp {
+    /// Starts answering with `script(request, base)`.
+    pub fn start(script: impl Fn(&Seen, &str) -> Reply + Send + Sync + 'static) -> ScriptedHttp {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("its address"));
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let script = Arc::new(script);
+        let (shared_seen, shared_base) = (seen.clone(), base.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (seen, script, base) = (shared_seen.clone(), script.clone(), shared_base.clone());
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let mut lines = head.split("\r\n");
+                    let mut first = lines.next().unwrap_or_default().split(' ');
+                    let method = first.next().unwrap_or_default().to_string();
+                    let target = first.next().unwrap_or_default().to_string();
+                    let headers = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let request = {
+                        let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                        let hit = seen.iter().filter(|s| s.target == target).count() + 1;
+                        let request = Seen { method, target, headers, hit, at: Instant::now() };
+                        seen.push(request.clone());
+                        request
+                    };
+                    let reply = script(&request, &base);
+                    let mut answer = format!(
+                        "HTTP/1.1 {} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        reply.status,
+                        reply.body.len()
+                    );
+                    for (name, value) in &reply.headers {
+                        answer.push_str(&format!("{name}: {value}\r\n"));
+                    }
+                    answer.push_str("\r\n");
+                    if request.method != "HEAD" {
+                        answer.push_str(&reply.body);
+                    }
+                    let _ = stream.write_all(answer.as_bytes());
+                });
+            }
+        });
+        ScriptedHttp { base, seen }
+    }
+
+    /// Every request so far, in order of arrival.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
