@@ -58,6 +58,7 @@ pub mod count;
 pub mod error;
 pub mod handle;
 pub mod hooks;
+pub mod location;
 pub mod manifest;
 pub mod paging;
 pub mod waiting;

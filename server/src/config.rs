@@ -2,7 +2,8 @@
 
 use crate::export::drives::{self, Drives, DrivesUrlError, LocalDrives};
 use crate::sources::{Sources, SourcesFileError};
-use crate::{auth::tokens::TokenRules, connection_guard::ConnectionLimits, export::target::TargetPolicy};
+use crate::{auth::tokens::TokenRules, connection_guard::ConnectionLimits};
+use dpo_client::location::LocationPolicy;
 use std::{net::SocketAddr, path::PathBuf};
 
 /// How a dpo server runs.
@@ -41,7 +42,7 @@ pub struct ServerConfig {
     pub export_lease: std::time::Duration,
     /// Which storage locations exports may go to. Its `local_root`, when `None`, defaults to
     /// `<state_dir>/exports`.
-    pub storage: TargetPolicy,
+    pub storage: LocationPolicy,
     /// How callers are authenticated.
     pub auth: AuthConfig,
     /// Serve https with this certificate, instead of plain http.
@@ -102,7 +103,7 @@ impl ServerConfig {
     }
 
     /// The storage policy with its defaults filled in.
-    pub fn storage_policy(&self) -> TargetPolicy {
+    pub fn storage_policy(&self) -> LocationPolicy {
         let mut policy = self.storage.clone();
         if policy.local_root.is_none() {
             policy.local_root = Some(absolute(&self.state_dir.join("exports")));
@@ -132,7 +133,7 @@ impl Default for ServerConfig {
             max_page_size: 1000,
             export_workers: 2,
             export_lease: std::time::Duration::from_secs(30),
-            storage: TargetPolicy::default(),
+            storage: LocationPolicy::default(),
             auth: AuthConfig::default(),
             tls: None,
             connections: Some(ConnectionLimits::default()),

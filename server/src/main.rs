@@ -2,14 +2,13 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use dpo_client::location::LocationPolicy;
 use dpo_server::{
     ServerConfig,
     auth::tokens::{MintRequest, TokenRules},
     config::{AuthConfig, TlsFiles},
     connection_guard::ConnectionLimits,
-    demo,
-    export::target::TargetPolicy,
-    import,
+    demo, import,
     sources::{
         self, Identities, Sources,
         tools::{Checked, Previewed},
@@ -173,7 +172,7 @@ struct ServeArgs {
         long = "storage-host",
         env = "DPO_STORAGE_HOSTS",
         value_delimiter = ',',
-        default_value = dpo_server::export::target::DEFAULT_STORAGE_HOST
+        default_value = dpo_client::location::DEFAULT_STORAGE_HOST
     )]
     storage_hosts: Vec<String>,
     /// Storage emulator hosts (host:port) reached over plain http with path-style URLs, e.g. Azurite.
@@ -247,10 +246,11 @@ impl ServeArgs {
                 idle_timeout: Duration::from_secs(self.idle_timeout),
             }),
             tls: self.tls_cert.zip(self.tls_key).map(|(cert, key)| TlsFiles { cert, key }),
-            storage: TargetPolicy {
+            storage: LocationPolicy {
                 allowed_hosts: self.storage_hosts,
                 http_hosts: self.emulator_hosts,
                 local_root: self.local_export_root.map(|p| dpo_server::config::absolute(&p)),
+                require_write: true,
             },
             auth: AuthConfig {
                 rules: TokenRules { issuer: self.token_issuer, audiences: self.token_audiences },

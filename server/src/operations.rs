@@ -7,7 +7,6 @@
 //! property that may change is `storageLocation`, and only before the export has started.
 
 use crate::{
-    export::target::{self, StoredLocation, TargetPolicy},
     odata::{QueryError, query::CollectionQuery, skiptoken::SkipToken},
     store::{
         AsyncOperations, Cursor, ListRequest, OperationRecord, Operations, Pending, StoreError, Stores,
@@ -16,6 +15,7 @@ use crate::{
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use dpo_api::model::{DataPolicyOperation, DataPolicyOperationStatus};
+use dpo_client::location::{LocationPolicy, StorageLocation, StoredLocation};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -99,14 +99,14 @@ pub struct PageSizes {
 #[derive(Clone)]
 pub struct OperationService {
     store: Stores,
-    policy: TargetPolicy,
+    policy: LocationPolicy,
     submitted: Arc<Notify>,
 }
 
 impl OperationService {
     /// A service over `store` that accepts storage locations under `policy` and notifies `submitted` of
     /// every newly queued export.
-    pub fn new(store: Stores, policy: TargetPolicy, submitted: Arc<Notify>) -> Self {
+    pub fn new(store: Stores, policy: LocationPolicy, submitted: Arc<Notify>) -> Self {
         OperationService { store, policy, submitted }
     }
 
@@ -162,7 +162,7 @@ impl OperationService {
                 message: "storageLocation is longer than 4096 characters".into(),
             });
         }
-        target::accept(location, &self.policy, Utc::now())
+        StorageLocation::accept(location, &self.policy, Utc::now())
             .map(|(_, stored)| stored)
             .map_err(|e| OperationError::Invalid { property: "storageLocation", message: e.0 })
     }
@@ -342,7 +342,7 @@ impl OperationService {
         // and neither is the whole location in any spelling that means the same.
         let unchanged = |given: &str| {
             current.storage_location.as_deref() == Some(given)
-                || target::stored_form(given).is_some_and(|g| {
+                || dpo_client::location::stored_form(given).is_some_and(|g| {
                     Some(&g.shown) == current.storage_location.as_ref() && g.secret == current.storage_secret
                 })
         };

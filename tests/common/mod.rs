@@ -6,12 +6,12 @@
 pub mod azurite;
 pub mod flaky;
 
+use dpo_client::location::LocationPolicy;
 use dpo_server::{
     RunningServer, ServerConfig,
     auth::tokens::MintRequest,
     config::{AuthConfig, TlsFiles},
     connection_guard::ConnectionLimits,
-    export::target::TargetPolicy,
     store::{Stores, UserRecord},
 };
 
@@ -128,7 +128,7 @@ impl TestServer {
             state_dir: state.path().to_path_buf(),
             default_page_size: options.page_size,
             export_workers: options.workers,
-            storage: TargetPolicy { http_hosts: options.emulator_hosts.clone(), ..TargetPolicy::default() },
+            storage: LocationPolicy { http_hosts: options.emulator_hosts.clone(), ..LocationPolicy::default() },
             auth: options.auth.clone(),
             tls: options.tls.then(|| self_signed_certificate(&state.path().join("tls"))),
             connections: Some(options.connections),

@@ -1,7 +1,11 @@
 //! `dpo download`: fetch a finished export from its storage location and check it against its manifest.
 
 use crate::{Output, commands::Failure};
-use dpo_client::{Client, ClientInfo, manifest::Manifest};
+use dpo_client::{
+    Client, ClientInfo,
+    location::{LocationPolicy, StorageLocation, redact_text},
+    manifest::Manifest,
+};
 use futures::StreamExt;
 use object_store::{
     ObjectStore, ObjectStoreExt,
@@ -17,44 +21,28 @@ fn other(message: impl Into<String>) -> Failure {
     Failure::Other(anyhow::anyhow!(message.into()))
 }
 
-/// A storage location as a store plus the folder inside it that holds the location's objects.
+/// A storage location as a store plus the folder inside it that holds the location's objects, read by
+/// the same rules as the server's (as a reader: any host, no write grant needed).
 fn open(location: &str) -> Result<(Arc<dyn ObjectStore>, String), Failure> {
-    let url = url::Url::parse(location).map_err(|e| other(format!("{location}: {e}")))?;
-    if url.scheme() == "file" {
-        let dir = url.to_file_path().map_err(|_| other(format!("{location} is not a local folder")))?;
-        let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
-        return Ok((Arc::new(store), String::new()));
-    }
-    let host = url.host_str().ok_or_else(|| other(format!("{location} has no host")))?.to_string();
-    let mut segments: Vec<String> =
-        url.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(str::to_string).collect()).unwrap_or_default();
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    // Azure names the account in the host; emulators and other path-style endpoints in the first segment.
-    let (endpoint, account) = if host.ends_with(".blob.core.windows.net") {
-        (format!("{}://{authority}", url.scheme()), host.split('.').next().unwrap_or_default().to_string())
-    } else {
-        if segments.is_empty() {
-            return Err(other(format!("{location}: a path-style URL starts with the account")));
+    let parsed = StorageLocation::parse(location, &LocationPolicy::reader(), chrono::Utc::now())
+        .map_err(|e| other(format!("{}: {e}", redact_text(location))))?;
+    match parsed {
+        StorageLocation::Local { dir } => {
+            let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
+            Ok((Arc::new(store), String::new()))
         }
-        let account = segments.remove(0);
-        (format!("{}://{authority}/{account}", url.scheme()), account)
-    };
-    if segments.is_empty() {
-        return Err(other(format!("{location} names no container")));
+        StorageLocation::AzureBlob { endpoint, account, container, prefix, sas, .. } => {
+            let store = MicrosoftAzureBuilder::new()
+                .with_account(account)
+                .with_container_name(container)
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_endpoint(endpoint)
+                .with_config(AzureConfigKey::SasKey, sas)
+                .build()
+                .map_err(|e| other(redact_text(&e.to_string())))?;
+            Ok((Arc::new(store), prefix))
+        }
     }
-    let container = segments.remove(0);
-    let store = MicrosoftAzureBuilder::new()
-        .with_account(account)
-        .with_container_name(container)
-        .with_endpoint(endpoint)
-        .with_allow_http(url.scheme() == "http")
-        .with_config(AzureConfigKey::SasKey, url.query().unwrap_or_default())
-        .build()
-        .map_err(|e| other(e.to_string()))?;
-    Ok((Arc::new(store), segments.join("/")))
 }
 
 fn join(prefix: &str, rest: &str) -> Result<ObjectPath, Failure> {

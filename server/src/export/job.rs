@@ -1,13 +1,6 @@
 //! One export, from claimed operation to `complete` (or an error for the engine to record).
 
-use super::{
-    ExportError,
-    drives::Drives,
-    index,
-    sink::Sink,
-    sources::DriveFile,
-    target::{self, Target, TargetPolicy},
-};
+use super::{ExportError, drives::Drives, index, sink::Sink, sources::DriveFile};
 use crate::{
     sources::{
         Identities, Pieces, SourceError, SourceKind, Sources, encode::EncodedRows, file::ObjectsSource,
@@ -17,6 +10,7 @@ use crate::{
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
+use dpo_client::location::{LocationError, LocationPolicy, StorageLocation};
 use dpo_client::manifest::{
     self, ExportStatus, Manifest, ManifestObject, ManifestQuery, ManifestSource, SourceOutcome,
 };
@@ -35,7 +29,7 @@ pub struct JobContext {
     /// The organisation's systems the export also reads.
     pub sources: Arc<Sources>,
     /// Which storage locations are acceptable.
-    pub policy: TargetPolicy,
+    pub policy: LocationPolicy,
 }
 
 /// Activity records read (and written) at a time.
@@ -100,11 +94,11 @@ impl Progress {
     }
 }
 
-fn still_valid(target: &Target) -> Result<(), ExportError> {
+fn still_valid(target: &StorageLocation) -> Result<(), ExportError> {
     match target {
-        Target::AzureBlob { expires, .. } if *expires <= Utc::now() => Err(ExportError::Target(target::TargetError(
-            format!("the SAS token expired at {} before the export finished", expires.to_rfc3339()),
-        ))),
+        StorageLocation::AzureBlob { expires, .. } if *expires <= Utc::now() => Err(ExportError::Target(
+            LocationError(format!("the SAS token expired at {} before the export finished", expires.to_rfc3339())),
+        )),
         _ => Ok(()),
     }
 }
@@ -120,10 +114,10 @@ pub async fn run(ctx: &JobContext, claim: Claim) -> Result<OperationRecord, Expo
     let op = &claim.operation;
     let location = op.storage_secret.clone().or_else(|| op.storage_location.clone()).unwrap_or_default();
     // Checked again now: the policy may have changed, and links may have appeared in a local root.
-    let target = target::parse(&location, &ctx.policy, Utc::now())?;
+    let target = StorageLocation::parse(&location, &ctx.policy, Utc::now())?;
     let sink = Sink::open(&target, &op.id.to_string())?;
-    if let (Target::Local { dir }, Some(root)) = (&target, &ctx.policy.local_root) {
-        target::inside_after_links(dir, root)?;
+    if let (StorageLocation::Local { dir }, Some(root)) = (&target, &ctx.policy.local_root) {
+        dpo_client::location::inside_after_links(dir, root)?;
     }
     sink.remove_staging_leftovers().await?;
     match write(ctx, &target, &sink, claim).await {
@@ -139,7 +133,12 @@ pub async fn run(ctx: &JobContext, claim: Claim) -> Result<OperationRecord, Expo
 }
 
 /// Writes every object of the export, the manifest last, and marks the operation complete.
-async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> Result<OperationRecord, ExportError> {
+async fn write(
+    ctx: &JobContext,
+    target: &StorageLocation,
+    sink: &Sink,
+    claim: Claim,
+) -> Result<OperationRecord, ExportError> {
     let op = &claim.operation;
     let directory = &ctx.stores.directory;
     let (tenant, user_id) = (op.tenant_id.clone(), op.user_id.clone());
@@ -292,7 +291,7 @@ async fn write(ctx: &JobContext, target: &Target, sink: &Sink, claim: Claim) -> 
 /// run of this export wrote it whole and the target still holds that very object.
 struct Copy<'a> {
     sink: &'a Sink,
-    target: &'a Target,
+    target: &'a StorageLocation,
     ledger: &'a Arc<dyn ExportLedger>,
     claim: &'a Claim,
     earlier: &'a mut HashMap<String, ExportedObject>,

@@ -19,16 +19,16 @@ pub mod index;
 pub mod job;
 pub mod sink;
 pub mod sources;
-pub mod target;
 
 use crate::store::StoreError;
+use dpo_client::location::LocationError;
 
 /// Why an export failed; the text becomes the operation's failure reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// The storage location is not acceptable (any more).
     #[error("{0}")]
-    Target(#[from] target::TargetError),
+    Target(#[from] LocationError),
     /// The storage service refused or failed a write.
     #[error("writing to the storage location failed: {0}")]
     Storage(String),
@@ -78,6 +78,6 @@ impl From<object_store::Error> for ExportError {
             } else {
                 ""
             };
-        ExportError::Storage(format!("{}{hint}", target::redact_text(&text)))
+        ExportError::Storage(format!("{}{hint}", dpo_client::location::redact_text(&text)))
     }
 }

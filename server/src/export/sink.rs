@@ -2,12 +2,10 @@
 //! blocks (Azure Put Block / Put Block List) so that memory stays bounded whatever their size. Transient
 //! failures (429, 5xx, dropped connections) are retried with exponential backoff by `object_store`.
 
-use super::{
-    ExportError,
-    target::{self, Target},
-};
+use super::ExportError;
 use crate::store::ExportedObject;
 use bytes::Bytes;
+use dpo_client::location::StorageLocation;
 use futures::TryStreamExt;
 use object_store::{
     BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
@@ -51,11 +49,11 @@ fn retry() -> RetryConfig {
 
 impl Sink {
     /// Opens the folder `operation` of `target`.
-    pub fn open(target: &Target, operation: &str) -> Result<Sink, ExportError> {
+    pub fn open(target: &StorageLocation, operation: &str) -> Result<Sink, ExportError> {
         let folder = target.folder_for(operation);
         let (local_folder, container) = match target {
-            Target::Local { dir } => (Some(dir.join(&folder)), None),
-            Target::AzureBlob { endpoint, container, sas, .. } => {
+            StorageLocation::Local { dir } => (Some(dir.join(&folder)), None),
+            StorageLocation::AzureBlob { endpoint, container, sas, .. } => {
                 let url = Url::parse(&format!("{endpoint}/"))
                     .and_then(|u| u.join(container))
                     .map_err(|e| ExportError::Storage(format!("the container URL: {e}")))?;
@@ -63,7 +61,7 @@ impl Sink {
             }
         };
         let store: Arc<dyn ObjectStore> = match target {
-            Target::AzureBlob { endpoint, account, container, sas, .. } => Arc::new(
+            StorageLocation::AzureBlob { endpoint, account, container, sas, .. } => Arc::new(
                 MicrosoftAzureBuilder::new()
                     .with_account(account)
                     .with_container_name(container)
@@ -73,7 +71,7 @@ impl Sink {
                     .with_retry(retry())
                     .build()?,
             ),
-            Target::Local { dir } => {
+            StorageLocation::Local { dir } => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| ExportError::Storage(format!("creating {}: {e}", dir.display())))?;
                 // fsync every object before it counts as written, as a blob service stores it durably
@@ -136,7 +134,7 @@ impl Sink {
                 .header("x-ms-version", AZURE_API_VERSION)
                 .send()
                 .await
-                .map_err(|e| ExportError::Storage(target::redact_text(&e.to_string())))?;
+                .map_err(|e| ExportError::Storage(dpo_client::location::redact_text(&e.to_string())))?;
             if !response.status().is_success() && response.status() != reqwest::StatusCode::NOT_FOUND {
                 return Err(ExportError::Storage(format!("deleting {object} answered {}", response.status())));
             }

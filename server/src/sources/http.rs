@@ -7,7 +7,7 @@
 //! connection, a timeout) are asked again with backoff, waiting as long as their `Retry-After` says.
 
 use super::{Identities, SourceError, file::IDENTITIES};
-use crate::export::target::host_matches;
+use dpo_client::location::host_matches;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::value::RawValue;

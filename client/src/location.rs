@@ -1,4 +1,6 @@
-//! Where an export goes: the `storageLocation` of a request, parsed and checked before the `202`.
+//! Where an export goes: the `storageLocation` of a request, parsed and checked by one set of rules for
+//! everyone who reads it: the server before the `202` (and again when the export starts), `dpo download`
+//! when it fetches an export, and the tests.
 //!
 //! Accepted forms:
 //! - an Azure Storage SAS URL of a container, optionally with a virtual directory:
@@ -10,6 +12,7 @@
 //! The checks keep the server from being turned against arbitrary or internal addresses (SSRF): the host
 //! must match the configured allow-list (by default only `*.blob.core.windows.net`), plain `http` only for
 //! hosts the operator allows it for, and the SAS must grant write (`sp` has `w`) and not have expired (`se`).
+//! A reader ([`LocationPolicy::reader`]) is the person who holds the SAS URL: any host, no write grant.
 
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -18,27 +21,48 @@ use url::Url;
 
 /// The operator's rules for storage locations.
 #[derive(Debug, Clone)]
-pub struct TargetPolicy {
+pub struct LocationPolicy {
     /// Host patterns exports may go to: `*.suffix` or an exact host (with `:port` if not the default).
     pub allowed_hosts: Vec<String>,
     /// Hosts (same patterns) that may be reached over plain http and use path-style URLs: the emulator.
     pub http_hosts: Vec<String>,
     /// Folder under which `file://` targets may lie; `None` disables them.
     pub local_root: Option<PathBuf>,
+    /// Whether the SAS must grant write (`sp` has `w`): for the server, which writes there.
+    pub require_write: bool,
 }
 
 /// Azure Blob Storage's hosts: where exports may go unless the operator says otherwise.
 pub const DEFAULT_STORAGE_HOST: &str = "*.blob.core.windows.net";
 
-impl Default for TargetPolicy {
+impl Default for LocationPolicy {
     fn default() -> Self {
-        TargetPolicy { allowed_hosts: vec![DEFAULT_STORAGE_HOST.into()], http_hosts: Vec::new(), local_root: None }
+        LocationPolicy {
+            allowed_hosts: vec![DEFAULT_STORAGE_HOST.into()],
+            http_hosts: Vec::new(),
+            local_root: None,
+            require_write: true,
+        }
+    }
+}
+
+impl LocationPolicy {
+    /// The rules for someone reading an export with a SAS URL they were given (`dpo download`): Azure's
+    /// hosts over https, any other host in path style (an emulator, a private endpoint), any local
+    /// folder, and no write grant needed. The URL is theirs, so there is no server to protect.
+    pub fn reader() -> LocationPolicy {
+        LocationPolicy {
+            allowed_hosts: vec![DEFAULT_STORAGE_HOST.into()],
+            http_hosts: vec!["*".into()],
+            local_root: Some(PathBuf::from("/")),
+            require_write: false,
+        }
     }
 }
 
 /// A checked storage location.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum StorageLocation {
     /// An Azure Blob Storage container reached with a SAS token.
     AzureBlob {
         /// `scheme://host[:port]` plus `/<account>` for path-style hosts.
@@ -76,7 +100,7 @@ pub struct StoredLocation {
 /// Why a storage location was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct TargetError(pub String);
+pub struct LocationError(pub String);
 
 /// Whether `url`'s host (with its port, or without one for patterns that name none) matches one of
 /// `patterns`: the one host rule targets and HTTP data sources share.
@@ -91,28 +115,45 @@ pub fn host_listed(patterns: &[String], url: &Url) -> bool {
 
 /// Whether `host` (`name` or `name:port`) matches `pattern` (`*.suffix` or an exact host).
 pub fn host_matches(pattern: &str, host: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
     match pattern.strip_prefix("*.") {
         Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
         None => pattern.eq_ignore_ascii_case(host),
     }
 }
 
-/// Parses and checks `location` under `policy`, at time `now`.
-pub fn parse(location: &str, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<Target, TargetError> {
-    accept(location, policy, now).map(|(target, _)| target)
+impl StorageLocation {
+    /// Parses and checks `location` under `policy`, at time `now`.
+    pub fn parse(
+        location: &str,
+        policy: &LocationPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<StorageLocation, LocationError> {
+        accept(location, policy, now).map(|(target, _)| target)
+    }
+
+    /// Parses and checks `location` under `policy`, at time `now`, and gives the form to store it in.
+    pub fn accept(
+        location: &str,
+        policy: &LocationPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<(StorageLocation, StoredLocation), LocationError> {
+        accept(location, policy, now)
+    }
 }
 
-/// Parses and checks `location` under `policy`, at time `now`, and gives the form to store it in.
-pub fn accept(
+fn accept(
     location: &str,
-    policy: &TargetPolicy,
+    policy: &LocationPolicy,
     now: DateTime<Utc>,
-) -> Result<(Target, StoredLocation), TargetError> {
+) -> Result<(StorageLocation, StoredLocation), LocationError> {
     if location.chars().any(char::is_control) {
-        return Err(TargetError("storageLocation may not contain control characters".into()));
+        return Err(LocationError("storageLocation may not contain control characters".into()));
     }
     let url = Url::parse(location.trim()).map_err(|_| {
-        TargetError("storageLocation must be an absolute URL: a SAS URL of an Azure Storage container".into())
+        LocationError("storageLocation must be an absolute URL: a SAS URL of an Azure Storage container".into())
     })?;
     match url.scheme() {
         "file" => {
@@ -120,7 +161,7 @@ pub fn accept(
             Ok((target, StoredLocation { shown: url.to_string(), secret: None }))
         }
         "https" | "http" => azure(url, policy, now),
-        other => Err(TargetError(format!("storageLocation must be an https SAS URL, not a {other}: URL"))),
+        other => Err(LocationError(format!("storageLocation must be an https SAS URL, not a {other}: URL"))),
     }
 }
 
@@ -130,12 +171,12 @@ const QUERY_VALUE: &AsciiSet =
 
 /// The query of a SAS URL as pairs with decoded, lower-case names (SAS names are all lower-case, and the
 /// storage service decodes them), each name at most once: `%73ig`, `SIG` and `sig` are one parameter.
-fn sas_pairs(url: &Url) -> Result<Vec<(String, String)>, TargetError> {
+fn sas_pairs(url: &Url) -> Result<Vec<(String, String)>, LocationError> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (name, value) in url.query_pairs() {
         let name = name.to_ascii_lowercase();
         if pairs.iter().any(|(seen, _)| *seen == name) {
-            return Err(TargetError(format!("the SAS names the parameter '{name}' more than once")));
+            return Err(LocationError(format!("the SAS names the parameter '{name}' more than once")));
         }
         pairs.push((name, value.into_owned()));
     }
@@ -157,30 +198,30 @@ fn sas_query(pairs: &[(String, String)], redacted: bool) -> String {
     query
 }
 
-fn local(url: &Url, policy: &TargetPolicy) -> Result<Target, TargetError> {
+fn local(url: &Url, policy: &LocationPolicy) -> Result<StorageLocation, LocationError> {
     let root = policy
         .local_root
         .as_ref()
-        .ok_or_else(|| TargetError("file: storage locations are not enabled on this server".into()))?;
-    let path = url.to_file_path().map_err(|_| TargetError("the file: URL does not name a local folder".into()))?;
+        .ok_or_else(|| LocationError("file: storage locations are not enabled on this server".into()))?;
+    let path = url.to_file_path().map_err(|_| LocationError("the file: URL does not name a local folder".into()))?;
     if path.as_os_str().as_encoded_bytes().iter().any(u8::is_ascii_control) {
-        return Err(TargetError("the file: URL may not contain control characters".into()));
+        return Err(LocationError("the file: URL may not contain control characters".into()));
     }
     if path.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(TargetError("the file: URL may not contain '..'".into()));
+        return Err(LocationError("the file: URL may not contain '..'".into()));
     }
     if !path.starts_with(root) {
-        return Err(TargetError(format!("file: storage locations must lie inside {}", root.display())));
+        return Err(LocationError(format!("file: storage locations must lie inside {}", root.display())));
     }
     inside_after_links(&path, root)?;
-    Ok(Target::Local { dir: path })
+    Ok(StorageLocation::Local { dir: path })
 }
 
 /// Checks that `path`, with every symbolic link on its way resolved, still lies inside `root` (also
 /// resolved): a link inside the export root must not carry an export out of it. Parts of `path` that
 /// do not exist yet are created later as plain folders, so the deepest existing ancestor decides.
-pub fn inside_after_links(path: &std::path::Path, root: &std::path::Path) -> Result<(), TargetError> {
-    let outside = || TargetError(format!("file: storage locations must lie inside {}", root.display()));
+pub fn inside_after_links(path: &std::path::Path, root: &std::path::Path) -> Result<(), LocationError> {
+    let outside = || LocationError(format!("file: storage locations must lie inside {}", root.display()));
     let root = match std::fs::canonicalize(root) {
         Ok(root) => root,
         // No root yet: nothing inside it can be a link.
@@ -199,31 +240,38 @@ pub fn inside_after_links(path: &std::path::Path, root: &std::path::Path) -> Res
     if resolved.starts_with(&root) { Ok(()) } else { Err(outside()) }
 }
 
-fn azure(url: Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<(Target, StoredLocation), TargetError> {
-    let host = url.host_str().ok_or_else(|| TargetError("the storage URL has no host".into()))?.to_ascii_lowercase();
+fn azure(
+    url: Url,
+    policy: &LocationPolicy,
+    now: DateTime<Utc>,
+) -> Result<(StorageLocation, StoredLocation), LocationError> {
+    let host = url.host_str().ok_or_else(|| LocationError("the storage URL has no host".into()))?.to_ascii_lowercase();
     let host_port = match url.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.clone(),
     };
     let listed = |patterns: &[String]| host_listed(patterns, &url);
-    let path_style = listed(&policy.http_hosts);
+    // A host on both lists is Azure's own (a reader allows every other host in path style).
+    let path_style = listed(&policy.http_hosts) && !listed(&policy.allowed_hosts);
     if !path_style && !listed(&policy.allowed_hosts) {
-        return Err(TargetError(format!(
+        return Err(LocationError(format!(
             "exports may not go to {host_port}: the host is not on this server's list of storage hosts ({})",
             policy.allowed_hosts.join(", ")
         )));
     }
     if url.scheme() == "http" && !path_style {
-        return Err(TargetError("storageLocation must use https".into()));
+        return Err(LocationError("storageLocation must use https".into()));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(TargetError("storageLocation may not carry a user name or password".into()));
+        return Err(LocationError("storageLocation may not carry a user name or password".into()));
     }
     let mut segments: Vec<String> =
         url.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(percent_decode).collect()).unwrap_or_default();
     let (endpoint, account) = if path_style {
         if segments.is_empty() {
-            return Err(TargetError("a path-style storage URL starts with the account: /<account>/<container>".into()));
+            return Err(LocationError(
+                "a path-style storage URL starts with the account: /<account>/<container>".into(),
+            ));
         }
         let account = segments.remove(0);
         (format!("{}://{host_port}/{account}", url.scheme()), account)
@@ -232,7 +280,7 @@ fn azure(url: Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<(Target,
         (format!("https://{host_port}"), account)
     };
     if segments.is_empty() {
-        return Err(TargetError(
+        return Err(LocationError(
             "the storage URL names no container: https://<account>.blob.core.windows.net/<container>?<sas>".into(),
         ));
     }
@@ -240,7 +288,7 @@ fn azure(url: Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<(Target,
     // container or the virtual directory once the storage service decodes them.
     let odd = |s: &String| s == "." || s == ".." || s.contains(['/', '\\']) || s.chars().any(char::is_control);
     if segments.iter().any(odd) {
-        return Err(TargetError(
+        return Err(LocationError(
             "the storage URL's path may not contain '.', '..', or an encoded '/' or '\\' (%2F, %5C)".into(),
         ));
     }
@@ -250,19 +298,19 @@ fn azure(url: Url, policy: &TargetPolicy, now: DateTime<Utc>) -> Result<(Target,
     let sas = sas_query(&pairs, false);
     let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if param("sig").is_none_or(|s| s.is_empty()) {
-        return Err(TargetError("storageLocation must be a SAS URL: its query has no signature (sig)".into()));
+        return Err(LocationError("storageLocation must be a SAS URL: its query has no signature (sig)".into()));
     }
-    if !param("sp").is_some_and(|p| p.contains('w')) {
-        return Err(TargetError("the SAS token does not grant write permission (sp must include w)".into()));
+    if policy.require_write && !param("sp").is_some_and(|p| p.contains('w')) {
+        return Err(LocationError("the SAS token does not grant write permission (sp must include w)".into()));
     }
     let expires = param("se")
-        .ok_or_else(|| TargetError("the SAS token has no expiry (se)".into()))
+        .ok_or_else(|| LocationError("the SAS token has no expiry (se)".into()))
         .and_then(|se| parse_sas_time(&se))?;
     if expires <= now {
-        return Err(TargetError(format!("the SAS token expired at {}", expires.to_rfc3339())));
+        return Err(LocationError(format!("the SAS token expired at {}", expires.to_rfc3339())));
     }
     let stored = canonical(url, &pairs);
-    Ok((Target::AzureBlob { endpoint, account, container, prefix, sas, expires }, stored))
+    Ok((StorageLocation::AzureBlob { endpoint, account, container, prefix, sas, expires }, stored))
 }
 
 /// `url` with its query written anew from `pairs`: whole, and with the signature redacted.
@@ -292,7 +340,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// SAS times are ISO 8601 UTC, with or without seconds.
-fn parse_sas_time(text: &str) -> Result<DateTime<Utc>, TargetError> {
+fn parse_sas_time(text: &str) -> Result<DateTime<Utc>, LocationError> {
     DateTime::parse_from_rfc3339(text)
         .map(|d| d.with_timezone(&Utc))
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%MZ").map(|n| n.and_utc()))
@@ -300,7 +348,7 @@ fn parse_sas_time(text: &str) -> Result<DateTime<Utc>, TargetError> {
             chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
         })
-        .map_err(|_| TargetError(format!("the SAS expiry se={text} is not a UTC time such as 2030-01-01T00:00:00Z")))
+        .map_err(|_| LocationError(format!("the SAS expiry se={text} is not a UTC time such as 2030-01-01T00:00:00Z")))
 }
 
 /// What a SAS signature is replaced with wherever it would be shown.
@@ -329,11 +377,11 @@ pub fn redact_text(text: &str) -> String {
     out
 }
 
-impl Target {
+impl StorageLocation {
     /// Where in the target an operation's export goes: `<prefix>/<operation id>`.
     pub fn folder_for(&self, operation: &str) -> String {
         match self {
-            Target::AzureBlob { prefix, .. } if !prefix.is_empty() => format!("{prefix}/{operation}"),
+            StorageLocation::AzureBlob { prefix, .. } if !prefix.is_empty() => format!("{prefix}/{operation}"),
             _ => operation.to_string(),
         }
     }
@@ -343,12 +391,41 @@ impl Target {
 mod tests {
     use super::*;
 
-    fn policy() -> TargetPolicy {
-        TargetPolicy {
+    fn policy() -> LocationPolicy {
+        LocationPolicy {
             allowed_hosts: vec!["*.blob.core.windows.net".into()],
             http_hosts: vec!["127.0.0.1:10000".into()],
             local_root: Some(PathBuf::from("/srv/exports")),
+            require_write: true,
         }
+    }
+
+    #[test]
+    fn a_reader_takes_any_host_in_path_style_and_needs_no_write_grant() {
+        let reader = LocationPolicy::reader();
+        let azure = StorageLocation::parse(
+            "https://acct.blob.core.windows.net/exports/gdpr?sp=r&se=2030-01-01T00:00:00Z&sig=abc",
+            &reader,
+            now(),
+        )
+        .unwrap();
+        assert!(
+            matches!(azure, StorageLocation::AzureBlob { ref endpoint, .. } if endpoint == "https://acct.blob.core.windows.net")
+        );
+        let emulator = StorageLocation::parse(
+            "http://127.0.0.1:10000/devstoreaccount1/exports?sp=r&se=2030-01-01T00:00:00Z&sig=abc",
+            &reader,
+            now(),
+        )
+        .unwrap();
+        assert!(
+            matches!(emulator, StorageLocation::AzureBlob { ref endpoint, ref account, .. } if endpoint == "http://127.0.0.1:10000/devstoreaccount1" && account == "devstoreaccount1")
+        );
+        let expired = "https://acct.blob.core.windows.net/exports?sp=r&se=2025-01-01T00:00:00Z&sig=abc";
+        assert!(StorageLocation::parse(expired, &reader, now()).unwrap_err().0.contains("expired"));
+        assert!(StorageLocation::parse("file:///home/me/export", &reader, now()).is_ok());
+        let writer = "https://acct.blob.core.windows.net/exports?sp=r&se=2030-01-01T00:00:00Z&sig=abc";
+        assert!(StorageLocation::parse(writer, &policy(), now()).unwrap_err().0.contains("write"));
     }
 
     fn now() -> DateTime<Utc> {
@@ -357,8 +434,10 @@ mod tests {
 
     #[test]
     fn an_azure_sas_url_with_a_virtual_directory() {
-        let t = parse("https://acct.blob.core.windows.net/exports/gdpr/2026?sv=2022-11-02&sp=cw&se=2030-01-01T00:00:00Z&sr=c&sig=abc%2B", &policy(), now()).unwrap();
-        let Target::AzureBlob { endpoint, account, container, prefix, expires, .. } = &t else { panic!("{t:?}") };
+        let t = StorageLocation::parse("https://acct.blob.core.windows.net/exports/gdpr/2026?sv=2022-11-02&sp=cw&se=2030-01-01T00:00:00Z&sr=c&sig=abc%2B", &policy(), now()).unwrap();
+        let StorageLocation::AzureBlob { endpoint, account, container, prefix, expires, .. } = &t else {
+            panic!("{t:?}")
+        };
         assert_eq!(
             (endpoint.as_str(), account.as_str(), container.as_str(), prefix.as_str()),
             ("https://acct.blob.core.windows.net", "acct", "exports", "gdpr/2026")
@@ -369,14 +448,14 @@ mod tests {
 
     #[test]
     fn the_emulator_in_path_style() {
-        let t = parse(
+        let t = StorageLocation::parse(
             "http://127.0.0.1:10000/devstoreaccount1/c1?sv=2018-11-09&sp=rcwl&se=2030-01-01T00:00:00Z&sr=c&sig=x",
             &policy(),
             now(),
         )
         .unwrap();
         assert!(
-            matches!(t, Target::AzureBlob { ref endpoint, ref container, .. } if endpoint == "http://127.0.0.1:10000/devstoreaccount1" && container == "c1"),
+            matches!(t, StorageLocation::AzureBlob { ref endpoint, ref container, .. } if endpoint == "http://127.0.0.1:10000/devstoreaccount1" && container == "c1"),
             "{t:?}"
         );
     }
@@ -403,10 +482,10 @@ mod tests {
             (format!("https://acct.blob.core.windows.net/c{sas}&sig=y"), "more than once"),
             ("not a url".to_string(), "absolute URL"),
         ] {
-            let err = parse(&bad, &policy(), now()).expect_err(&bad).0;
+            let err = StorageLocation::parse(&bad, &policy(), now()).expect_err(&bad).0;
             assert!(err.contains(why), "{bad}: {err}");
         }
-        assert!(parse("file:///srv/exports/alice", &policy(), now()).is_ok());
+        assert!(StorageLocation::parse("file:///srv/exports/alice", &policy(), now()).is_ok());
     }
 
     #[test]
@@ -428,7 +507,7 @@ mod tests {
                 "{spelled}: {stored:?}"
             );
             assert!(stored.secret.as_deref().is_some_and(|s| s.ends_with("&sig=SECRET")), "{spelled}: {stored:?}");
-            let Target::AzureBlob { sas, .. } = target else { panic!("{target:?}") };
+            let StorageLocation::AzureBlob { sas, .. } = target else { panic!("{target:?}") };
             assert!(sas.ends_with("&sig=SECRET"), "the SAS handed to the storage client names sig plainly: {sas}");
         }
     }
@@ -449,11 +528,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
-        let policy = TargetPolicy { local_root: Some(root.path().to_path_buf()), ..TargetPolicy::default() };
+        let policy = LocationPolicy { local_root: Some(root.path().to_path_buf()), ..LocationPolicy::default() };
         let through_link = url::Url::from_directory_path(root.path().join("link/alice")).unwrap();
-        let err = parse(through_link.as_str(), &policy, now()).unwrap_err().0;
+        let err = StorageLocation::parse(through_link.as_str(), &policy, now()).unwrap_err().0;
         assert!(err.contains("must lie inside"), "{err}");
         let plain = url::Url::from_directory_path(root.path().join("plain/alice")).unwrap();
-        assert!(parse(plain.as_str(), &policy, now()).is_ok());
+        assert!(StorageLocation::parse(plain.as_str(), &policy, now()).is_ok());
     }
 }
