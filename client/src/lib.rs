@@ -14,7 +14,7 @@
 //! # use dpo_server::{auth, store::{Directory, UserRecord, sqlite::SqliteStore}};
 //! # let state = tempfile::tempdir()?;
 //! # let config = dpo_server::ServerConfig { state_dir: state.path().into(), log_level: "error".into(), retry_after_seconds: 1, ..Default::default() };
-//! # let alice = UserRecord { id: "alice".into(), user_principal_name: "alice@contoso.com".into(), display_name: None, mail: None };
+//! # let alice = UserRecord { id: "alice".into(), user_principal_name: "alice@contoso.com".into(), display_name: None, mail: None, attributes: Default::default() };
 //! # SqliteStore::open(state.path())?.upsert_users(auth::LOCAL_TENANT, &[alice])?;
 //! # let server = dpo_server::start(config).await?;
 //! # let base_url = format!("{}/v1.0", server.base_url());

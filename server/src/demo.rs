@@ -37,6 +37,7 @@ pub fn generate(store: &dyn Directory, drives_root: &Path, tenant: &str, seed: u
             user_principal_name: format!("{id}@contoso.example"),
             display_name: Some(name.to_string()),
             mail: Some(format!("{id}@contoso.example")),
+            attributes: Default::default(),
         })
         .collect();
     store.upsert_users(tenant, &users)?;

@@ -692,3 +692,46 @@ fn sources_check_probes_http_sources_and_reports_a_refused_token() {
     assert!(!bad.status.success() && out.contains("401") && out.contains("token_env"), "{out}");
     assert!(!out.contains("wrong"), "the token is never printed: {out}");
 }
+
+#[tokio::test]
+async fn further_directory_attributes_find_a_persons_rows_and_show_in_the_profile() {
+    let state = tempfile::tempdir().unwrap();
+    let users = state.path().join("users.csv");
+    std::fs::write(
+        &users,
+        "id,userPrincipalName,mail,employeeId\nalice,alice@contoso.example,,E-17\nbob,bob@contoso.example,,E-18\n",
+    )
+    .unwrap();
+    let import = |extra: &[&str]| {
+        let (ok, out) = dpo_server(&[&["users", "import", &users.to_string_lossy()], extra].concat());
+        assert!(ok, "{out}");
+    };
+    import(&["--state-dir", &state.path().to_string_lossy()]);
+    {
+        let conn = rusqlite::Connection::open(state.path().join("hr.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE leave (employee TEXT, days INTEGER);
+             INSERT INTO leave VALUES ('E-17', 3), ('E-18', 5), ('E-17', 1);",
+        )
+        .unwrap();
+    }
+    let sources = write_sources(
+        state.path(),
+        "attributes = [\"employeeId\"]\n\n[[source]]\nname = \"hr\"\nkind = \"sql\"\nurl = \"sqlite:hr.db\"\n\
+         [[source.query]]\nname = \"leave\"\nsql = \"SELECT days FROM leave WHERE employee = :employeeId ORDER BY days\"\n",
+    );
+    let server = serve(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+    let http = admin_http(state.path());
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "complete", "{op}");
+    assert_eq!(lines(&folder.join("hr/leave.jsonl")), [json!({"days": 1}), json!({"days": 3})], "alice's rows only");
+    let profile: Value = serde_json::from_slice(&std::fs::read(folder.join("profile.json")).unwrap()).unwrap();
+    assert_eq!(profile["employeeId"], "E-17", "{profile}");
+
+    // The PostgreSQL directory keeps them as well.
+    let database = fresh_database().expect("a database in the test cluster");
+    import(&["--database", &database]);
+    let (ok, out) =
+        dpo_server(&["sources", "preview", "bob", "--sources", &sources.to_string_lossy(), "--database", &database]);
+    assert!(ok && out.contains("hr/leave.jsonl: 1 rows"), "{out}");
+}

@@ -34,6 +34,7 @@ pub fn test_users() -> Vec<UserRecord> {
             user_principal_name: format!("{id}@contoso.example"),
             display_name: Some(id.clone()),
             mail: Some(format!("{id}@contoso.example")),
+            attributes: Default::default(),
             id,
         })
         .collect()

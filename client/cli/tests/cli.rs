@@ -52,6 +52,7 @@ async fn server(state: &Path) -> (dpo_server::RunningServer, String) {
         user_principal_name: "alice@contoso.example".into(),
         display_name: None,
         mail: None,
+        attributes: Default::default(),
     };
     let directory = server.stores().directory;
     tokio::task::spawn_blocking(move || directory.upsert_users(LOCAL_TENANT, &[alice])).await.unwrap().unwrap();

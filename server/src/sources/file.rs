@@ -17,6 +17,8 @@ const RESERVED: [&str; 5] = ["profile", "drive", "activity", "manifest", "index"
 pub struct Sources {
     /// The file they came from.
     pub path: PathBuf,
+    /// The directory's further attributes the sources may name beside the identities (`employeeId`).
+    pub attributes: Vec<String>,
     /// The sources.
     pub sources: Vec<Source>,
 }
@@ -64,7 +66,7 @@ impl ObjectsSource {
             .iter()
             .map(|segment| {
                 let mut part = segment.clone();
-                for name in IDENTITIES {
+                for name in placeholders(segment) {
                     part = part.replace(&format!("{{{name}}}"), who.get(name).unwrap_or_default());
                 }
                 part
@@ -75,10 +77,20 @@ impl ObjectsSource {
     /// Whether a placeholder's value is missing for `who` (a person without a mail address has no
     /// objects under a `{mail}` prefix).
     pub fn missing_for(&self, who: &super::Identities) -> bool {
-        IDENTITIES.iter().any(|name| {
-            who.get(name).is_none_or(str::is_empty) && self.segments.iter().any(|s| s.contains(&format!("{{{name}}}")))
-        })
+        self.segments.iter().flat_map(|s| placeholders(s)).any(|name| who.get(name).is_none_or(str::is_empty))
     }
+}
+
+/// The names of the `{name}` placeholders in `text` (checked when the file was read: none is unclosed).
+fn placeholders(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        names.push(&rest[open + 1..open + close]);
+        rest = &rest[open + close + 1..];
+    }
+    names
 }
 
 /// A database and the queries that find a person's rows in it.
@@ -192,6 +204,7 @@ pub enum SourcesFileError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileToml {
+    attributes: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     source: Vec<Spanned<SourceToml>>,
 }
@@ -247,7 +260,7 @@ struct QueryToml {
 impl Sources {
     /// No sources: the export holds the built-in ones only.
     pub fn none() -> Sources {
-        Sources { path: PathBuf::new(), sources: Vec::new() }
+        Sources { path: PathBuf::new(), attributes: Vec::new(), sources: Vec::new() }
     }
 
     /// How many queries the sources run for one export.
@@ -277,6 +290,26 @@ impl Sources {
         let invalid =
             |line: usize, reason: String| SourcesFileError::Invalid { path: path.to_path_buf(), line, reason };
         let folder = path.parent().unwrap_or(Path::new("."));
+        // The names a query, a prefix or a URL may use: the identities, and the attributes declared.
+        let (attributes_line, attributes) = match file.attributes {
+            Some(declared) => (line_of(declared.span().start), declared.into_inner()),
+            None => (1, Vec::new()),
+        };
+        let mut names: Vec<String> = IDENTITIES.map(String::from).to_vec();
+        for attribute in &attributes {
+            if !crate::import::attribute_name(attribute) {
+                return Err(invalid(
+                    attributes_line,
+                    format!(
+                        "the attribute name {attribute:?} must be letters, digits and _, not starting with a digit"
+                    ),
+                ));
+            }
+            if names.iter().any(|n| n == attribute) {
+                return Err(invalid(attributes_line, format!("{attribute:?} is named twice (or is an identity)")));
+            }
+            names.push(attribute.clone());
+        }
         let mut sources: Vec<Source> = Vec::new();
         for spanned in file.source {
             let line = line_of(spanned.span().start);
@@ -347,6 +380,7 @@ impl Sources {
                     None => None,
                 };
                 let http = super::http::HttpSource::new(
+                    &names,
                     url,
                     sql.headers.unwrap_or_default().into_iter().collect(),
                     token,
@@ -359,8 +393,8 @@ impl Sources {
                 continue;
             }
             if kind == "objects" {
-                let objects =
-                    objects(&url).map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
+                let objects = objects(&url, &names)
+                    .map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
                 sources.push(Source { name: sql.name, line, kind: SourceKind::Objects(objects) });
                 continue;
             }
@@ -382,16 +416,17 @@ impl Sources {
                 let unknown: Vec<String> = positional(&query.sql, |n| format!("${n}"))
                     .names
                     .into_iter()
-                    .filter(|n| !IDENTITIES.contains(&n.as_str()))
+                    .filter(|n| !names.contains(n))
                     .collect();
                 if !unknown.is_empty() {
                     return Err(invalid(
                         query_line,
                         format!(
-                            "query {:?} names :{}, which is not an identity of the person (they are :{})",
+                            "query {:?} names :{}, which is not an identity of the person (they are :{}; further \
+                             attributes of the directory are named in `attributes = [...]` at the top of the file)",
                             query.name,
                             unknown.join(", :"),
-                            IDENTITIES.join(", :")
+                            names.join(", :")
                         ),
                     ));
                 }
@@ -399,7 +434,7 @@ impl Sources {
             }
             sources.push(Source { name: sql.name, line, kind: SourceKind::Sql(SqlSource { database, queries }) });
         }
-        Ok(Sources { path: path.to_path_buf(), sources })
+        Ok(Sources { path: path.to_path_buf(), attributes, sources })
     }
 }
 
@@ -420,7 +455,7 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
 }
 
 /// The store and prefix template of an `objects` source's URL.
-fn objects(url: &str) -> Result<ObjectsSource, String> {
+fn objects(url: &str, names: &[String]) -> Result<ObjectsSource, String> {
     let (scheme, rest) = url.split_once("://").ok_or("the URL must look like s3://bucket/users/{id}/")?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     if authority.contains('{') {
@@ -440,10 +475,10 @@ fn objects(url: &str) -> Result<ObjectsSource, String> {
         while let Some(open) = rest.find('{') {
             let close = rest[open..].find('}').ok_or_else(|| format!("an unclosed {{ in {segment:?}"))? + open;
             let name = &rest[open + 1..close];
-            if !IDENTITIES.contains(&name) {
+            if !names.iter().any(|n| n == name) {
                 return Err(format!(
                     "{{{name}}} is not an identity of the person (they are {{{}}})",
-                    IDENTITIES.join("}, {")
+                    names.join("}, {")
                 ));
             }
             rest = &rest[close + 1..];
@@ -496,6 +531,38 @@ mod tests {
             Err(SourcesFileError::Invalid { line, reason, .. }) => (line, reason),
             other => panic!("expected an invalid source, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn declared_attributes_can_be_named_beside_the_identities() {
+        let sources = parse(
+            "attributes = [\"employeeId\"]\n[[source]]\nname = \"hr\"\nkind = \"sql\"\nurl = \"sqlite:hr.db\"\n\
+             [[source.query]]\nname = \"leave\"\nsql = \"SELECT * FROM leave WHERE employee = :employeeId\"\n\
+             [[source]]\nname = \"badges\"\nkind = \"objects\"\nurl = \"file:///srv/badges/{employeeId}/\"\n",
+        )
+        .unwrap();
+        assert_eq!(sources.attributes, ["employeeId"]);
+        let SourceKind::Objects(badges) = &sources.sources[1].kind else { panic!("an objects source") };
+        let mut who = crate::sources::Identities {
+            id: "a".into(),
+            user_principal_name: "a@x".into(),
+            mail: None,
+            attributes: [("employeeId".to_string(), "E/17".to_string())].into(),
+        };
+        assert_eq!(badges.parts(&who), ["srv", "badges", "E/17"], "a value stays one segment (encoded by the store)");
+        who.attributes.clear();
+        assert!(badges.missing_for(&who));
+        let (line, reason) = invalid_line(
+            "[[source]]\nname = \"hr\"\nkind = \"sql\"\nurl = \"sqlite:hr.db\"\n[[source.query]]\nname = \"q\"\nsql = \
+             \"SELECT :employeeId\"\n",
+        );
+        assert_eq!(line, 5);
+        assert!(reason.contains(":employeeId") && reason.contains("attributes = [...]"), "{reason}");
+        let (line, reason) = invalid_line("attributes = [\"mail\"]\n");
+        assert_eq!(line, 1);
+        assert!(reason.contains("identity"), "{reason}");
+        let (_, reason) = invalid_line("attributes = [\"first-name\"]\n");
+        assert!(reason.contains("letters, digits"), "{reason}");
     }
 
     #[test]

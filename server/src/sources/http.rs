@@ -6,7 +6,7 @@
 //! locations), and never down from https to plain http. Busy or failing servers (429, 5xx, a dropped
 //! connection, a timeout) are asked again with backoff, waiting as long as their `Retry-After` says.
 
-use super::{Identities, SourceError, file::IDENTITIES};
+use super::{Identities, SourceError};
 use dpo_client::location::host_matches;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::{StatusCode, header::HeaderMap};
@@ -83,8 +83,10 @@ const QUERY_VALUE: &AsciiSet =
     &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'&').add(b'+').add(b'=').add(b'?').add(b'<').add(b'>');
 
 impl HttpSource {
-    /// Checks a source as the file writes it: the template's placeholders, its host and the headers.
+    /// Checks a source as the file writes it: the template's placeholders (each one of `names`), its host
+    /// and the headers.
     pub fn new(
+        names: &[String],
         template: String,
         headers: Vec<(String, String)>,
         token: Option<(String, Secret)>,
@@ -107,10 +109,10 @@ impl HttpSource {
         while let Some(open) = rest.find('{') {
             let close = rest[open..].find('}').ok_or("an unclosed { in the URL")? + open;
             let name = &rest[open + 1..close];
-            if !IDENTITIES.contains(&name) {
+            if !names.iter().any(|n| n == name) {
                 return Err(format!(
                     "{{{name}}} is not an identity of the person (they are {{{}}})",
-                    IDENTITIES.join("}, {")
+                    names.join("}, {")
                 ));
             }
             rest = &rest[close + 1..];
@@ -508,11 +510,16 @@ mod tests {
             id: "a/../b".into(),
             user_principal_name: "alice@contoso.com".into(),
             mail: Some("alice+x@contoso.com".into()),
+            attributes: Default::default(),
         }
     }
 
+    fn names() -> Vec<String> {
+        crate::sources::file::IDENTITIES.map(String::from).to_vec()
+    }
+
     fn source(template: &str) -> HttpSource {
-        HttpSource::new(template.into(), Vec::new(), None, None, Duration::from_secs(5), 2).unwrap()
+        HttpSource::new(&names(), template.into(), Vec::new(), None, None, Duration::from_secs(5), 2).unwrap()
     }
 
     #[test]
@@ -531,13 +538,14 @@ mod tests {
 
     #[test]
     fn templates_are_checked() {
-        let new = |t: &str| HttpSource::new(t.into(), Vec::new(), None, None, Duration::from_secs(5), 2);
+        let new = |t: &str| HttpSource::new(&names(), t.into(), Vec::new(), None, None, Duration::from_secs(5), 2);
         assert!(new("https://{id}.crm.internal/x").unwrap_err().contains("host"));
         assert!(new("https://crm.internal/x/{phone}").unwrap_err().contains("{phone}"));
         assert!(new("https://crm.internal/x").unwrap_err().contains("no identity"));
         assert!(new("ftp://crm.internal/{id}").unwrap_err().contains("https://"));
         assert!(new("https://u:p@crm.internal/{id}").unwrap_err().contains("password"));
         let auth = HttpSource::new(
+            &names(),
             "https://crm.internal/{id}".into(),
             vec![("Authorization".into(), "Bearer x".into())],
             None,
@@ -547,6 +555,7 @@ mod tests {
         );
         assert!(auth.unwrap_err().contains("token_env"));
         let elsewhere = HttpSource::new(
+            &names(),
             "https://crm.internal/{id}".into(),
             Vec::new(),
             None,

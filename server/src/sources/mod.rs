@@ -48,6 +48,8 @@ pub struct Identities {
     pub user_principal_name: String,
     /// The mail address, if the directory has one.
     pub mail: Option<String>,
+    /// The entry's further attributes, as text (numbers and booleans as JSON writes them).
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl Identities {
@@ -57,17 +59,28 @@ impl Identities {
             id: user.id.clone(),
             user_principal_name: user.user_principal_name.clone(),
             mail: user.mail.clone(),
+            attributes: user
+                .attributes
+                .iter()
+                .map(|(name, value)| {
+                    let text = match value {
+                        serde_json::Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    (name.clone(), text)
+                })
+                .collect(),
         }
     }
 
-    /// The identity a query parameter names (`None`: unknown, or unknown for this person: bound as NULL,
-    /// which matches nothing).
+    /// The identity (or further attribute) a query parameter names (`None`: unknown, or unknown for this
+    /// person: bound as NULL, which matches nothing).
     pub fn get(&self, name: &str) -> Option<&str> {
         match name {
             "id" => Some(&self.id),
             "user_principal_name" => Some(&self.user_principal_name),
             "mail" => self.mail.as_deref(),
-            _ => None,
+            other => self.attributes.get(other).map(String::as_str),
         }
     }
 }

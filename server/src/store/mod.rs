@@ -82,7 +82,7 @@ pub struct ActivityRecord {
 }
 
 /// A user of the directory.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRecord {
     /// The user's id (a GUID on Graph; any non-empty string here).
@@ -95,6 +95,11 @@ pub struct UserRecord {
     /// Mail address.
     #[serde(default)]
     pub mail: Option<String>,
+    /// Further attributes of the entry (`employeeId`, `customerNumber`…), strings, numbers or booleans:
+    /// the users file's other fields or columns. Exported in the profile, and bound as data sources'
+    /// parameters (`:employeeId`, `{employeeId}`) when the sources file declares them.
+    #[serde(flatten, default)]
+    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Where a list continues: the sort-key values and id of the last operation served.

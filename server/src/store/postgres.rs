@@ -34,7 +34,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
-const MIGRATIONS: [(i64, &str); 11] = [
+const MIGRATIONS: [(i64, &str); 12] = [
     (1, include_str!("../../migrations/postgres/0001_operations.sql")),
     (2, include_str!("../../migrations/postgres/0002_users.sql")),
     (3, include_str!("../../migrations/postgres/0003_export.sql")),
@@ -46,6 +46,7 @@ const MIGRATIONS: [(i64, &str); 11] = [
     (9, include_str!("../../migrations/postgres/0009_leases.sql")),
     (10, include_str!("../../migrations/postgres/0010_id_order_indexes.sql")),
     (11, include_str!("../../migrations/postgres/0011_export_object_rows.sql")),
+    (12, include_str!("../../migrations/postgres/0012_user_attributes.sql")),
 ];
 
 /// How many migrations a database brought up to date has applied.
@@ -343,6 +344,7 @@ fn user(row: &Row) -> Result<UserRecord, StoreError> {
         user_principal_name: row.try_get(1).map_err(corrupt)?,
         display_name: row.try_get(2).map_err(corrupt)?,
         mail: row.try_get(3).map_err(corrupt)?,
+        attributes: sql::attributes(row.try_get(4).map_err(corrupt)?)?,
     })
 }
 

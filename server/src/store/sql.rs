@@ -440,29 +440,50 @@ pub fn exported(operation: Uuid) -> SelectStatement {
 /// Adds or updates users of `tenant`.
 pub fn upsert_users(tenant: &str, users: &[UserRecord]) -> InsertStatement {
     let mut insert = Query::insert();
-    insert.into_table("users").columns(["tenant_id", "id", "user_principal_name", "display_name", "mail"]);
+    insert.into_table("users").columns([
+        "tenant_id",
+        "id",
+        "user_principal_name",
+        "display_name",
+        "mail",
+        "attributes",
+    ]);
     for u in users {
+        // A map of strings to scalars always serialises.
+        let attributes = (!u.attributes.is_empty()).then(|| serde_json::to_string(&u.attributes).unwrap_or_default());
         insert.values_panic([
             tenant.into(),
             u.id.clone().into(),
             u.user_principal_name.clone().into(),
             u.display_name.clone().into(),
             u.mail.clone().into(),
+            attributes.into(),
         ]);
     }
     insert.on_conflict(
         OnConflict::columns(["tenant_id", "id"])
-            .update_columns(["user_principal_name", "display_name", "mail"])
+            .update_columns(["user_principal_name", "display_name", "mail", "attributes"])
             .to_owned(),
     );
     insert
+}
+
+/// A user's further attributes as the `attributes` column holds them (JSON, NULL for none).
+pub fn attributes(
+    column: Option<String>,
+) -> Result<std::collections::BTreeMap<String, serde_json::Value>, super::StoreError> {
+    match column {
+        None => Ok(Default::default()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| super::StoreError::Corrupt(format!("a user's attributes are not a JSON object: {e}"))),
+    }
 }
 
 /// The user of `tenant` with this id, or this userPrincipalName in any case (ASCII).
 pub fn find_user(tenant: &str, id_or_upn: &str) -> SelectStatement {
     let mut select = Query::select();
     select
-        .columns(["id", "user_principal_name", "display_name", "mail"])
+        .columns(["id", "user_principal_name", "display_name", "mail", "attributes"])
         .from("users")
         .and_where(Expr::col("tenant_id").eq(tenant))
         .and_where(

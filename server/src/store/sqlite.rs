@@ -68,6 +68,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0009_leases.sql")),
         M::up(include_str!("../../migrations/0010_id_order_indexes.sql")),
         M::up(include_str!("../../migrations/0011_export_object_rows.sql")),
+        M::up(include_str!("../../migrations/0012_user_attributes.sql")),
     ])
 }
 
@@ -343,6 +344,7 @@ impl Directory for SqliteStore {
                 user_principal_name: row.get(1).map_err(corrupt)?,
                 display_name: row.get(2).map_err(corrupt)?,
                 mail: row.get(3).map_err(corrupt)?,
+                attributes: sql::attributes(row.get(4).map_err(corrupt)?)?,
             })
         };
         Ok(query(&*self.conn()?, built(sql::find_user(tenant, id_or_upn)), read)?.pop())

@@ -195,6 +195,7 @@ pub fn throughput(release: &Path, dir: &Path) -> anyhow::Result<String> {
         user_principal_name: format!("{id}@contoso.example"),
         display_name: None,
         mail: None,
+        attributes: Default::default(),
     };
     store.upsert_users(LOCAL_TENANT, &[user("big")])?;
     drop(store);

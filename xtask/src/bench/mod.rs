@@ -47,6 +47,7 @@ fn seed(
             user_principal_name: format!("user{i}@contoso.example"),
             display_name: None,
             mail: None,
+            attributes: Default::default(),
         })
         .collect();
     directory.upsert_users(LOCAL_TENANT, &users)?;

@@ -76,6 +76,7 @@ pub fn rows(release: &Path, dir: &Path) -> anyhow::Result<Measured> {
         user_principal_name: "heavy@contoso.example".into(),
         display_name: None,
         mail: None,
+        attributes: Default::default(),
     };
     store.upsert_users(LOCAL_TENANT, &[user])?;
     drop(store);
