@@ -717,7 +717,7 @@ async fn further_directory_attributes_find_a_persons_rows_and_show_in_the_profil
     }
     let sources = write_sources(
         state.path(),
-        "attributes = [\"employeeId\"]\n\n[[source]]\nname = \"hr\"\nkind = \"sql\"\nurl = \"sqlite:hr.db\"\n\
+        "attributes = [\"employeeId\"]\nbuiltin = [\"profile\"]\n\n[[source]]\nname = \"hr\"\nkind = \"sql\"\nurl = \"sqlite:hr.db\"\n\
          [[source.query]]\nname = \"leave\"\nsql = \"SELECT days FROM leave WHERE employee = :employeeId ORDER BY days\"\n",
     );
     let server = serve(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
@@ -727,6 +727,11 @@ async fn further_directory_attributes_find_a_persons_rows_and_show_in_the_profil
     assert_eq!(lines(&folder.join("hr/leave.jsonl")), [json!({"days": 1}), json!({"days": 3})], "alice's rows only");
     let profile: Value = serde_json::from_slice(&std::fs::read(folder.join("profile.json")).unwrap()).unwrap();
     assert_eq!(profile["employeeId"], "E-17", "{profile}");
+    // Only the profile of dpo's own sources, as the file says.
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let names: Vec<&str> = manifest.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["profile", "hr"]);
+    assert!(!folder.join("activity.jsonl").exists() && !folder.join("drive").exists());
 
     // The PostgreSQL directory keeps them as well.
     let database = fresh_database().expect("a database in the test cluster");

@@ -146,7 +146,8 @@ async fn write(
         .await?
         .ok_or_else(|| ExportError::Source(format!("user {} is no longer in the directory", op.user_id)))?;
     let tenant = op.tenant_id.clone();
-    let files = ctx.drives.files(&tenant, &user.id).await?;
+    let builtin = ctx.sources.builtin;
+    let files = if builtin.drive { ctx.drives.files(&tenant, &user.id).await? } else { Vec::new() };
     let who = Identities::of(&user);
     // The objects of every objects source, listed now so that progress counts their bytes.
     let mut objects: HashMap<String, (Arc<dyn Drives>, Vec<DriveFile>)> = HashMap::new();
@@ -156,7 +157,8 @@ async fn write(
         }
     }
     let (t, uid) = (tenant.clone(), user.id.clone());
-    let activity_count = blocking(directory, move |s| s.count_activities(&t, &uid)).await?;
+    let activity_count =
+        if builtin.activity { blocking(directory, move |s| s.count_activities(&t, &uid)).await? } else { 0 };
     let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::Source(e.to_string()))?);
 
     let total = profile.len() as u64
@@ -185,29 +187,34 @@ async fn write(
         written.push(copy.file(ctx.drives.as_ref(), file, DRIVE, &format!("drive/{}", file.relative)).await?);
     }
 
-    still_valid(target)?;
-    let mut upload = sink.upload("activity.jsonl").await?;
-    let (mut after, mut records) = (0, 0);
-    loop {
-        let (t, uid) = (tenant.clone(), user.id.clone());
-        let batch = blocking(directory, move |s| s.activities(&t, &uid, after, ACTIVITY_BATCH)).await?;
-        let Some((last, _)) = batch.last() else { break };
-        after = *last;
-        let mut lines = Vec::with_capacity(batch.len() * ACTIVITY_WEIGHT as usize);
-        for (_, record) in &batch {
-            serde_json::to_writer(&mut lines, record).map_err(|e| ExportError::Source(e.to_string()))?;
-            lines.push(b'\n');
+    if builtin.activity {
+        still_valid(target)?;
+        let mut upload = sink.upload("activity.jsonl").await?;
+        let (mut after, mut records) = (0, 0);
+        loop {
+            let (t, uid) = (tenant.clone(), user.id.clone());
+            let batch = blocking(directory, move |s| s.activities(&t, &uid, after, ACTIVITY_BATCH)).await?;
+            let Some((last, _)) = batch.last() else { break };
+            after = *last;
+            let mut lines = Vec::with_capacity(batch.len() * ACTIVITY_WEIGHT as usize);
+            for (_, record) in &batch {
+                serde_json::to_writer(&mut lines, record).map_err(|e| ExportError::Source(e.to_string()))?;
+                lines.push(b'\n');
+            }
+            upload.write(Bytes::from(lines)).await?;
+            records += batch.len() as u64;
+            copy.progress.advance(batch.len() as u64 * ACTIVITY_WEIGHT).await?;
         }
-        upload.write(Bytes::from(lines)).await?;
-        records += batch.len() as u64;
-        copy.progress.advance(batch.len() as u64 * ACTIVITY_WEIGHT).await?;
+        written.push(listed(ExportedObject { rows: Some(records), ..upload.finish().await? }, ACTIVITY));
     }
-    written.push(listed(ExportedObject { rows: Some(records), ..upload.finish().await? }, ACTIVITY));
-    let mut summaries = vec![
-        summary(PROFILE, PROFILE, None, Vec::new(), &written),
-        summary(DRIVE, DRIVE, None, Vec::new(), &written),
-        summary(ACTIVITY, ACTIVITY, None, Vec::new(), &written),
-    ];
+    // The built-in sources the operator left on (the profile always: it says whose data this is).
+    let mut summaries = vec![summary(PROFILE, PROFILE, None, Vec::new(), &written)];
+    if builtin.drive {
+        summaries.push(summary(DRIVE, DRIVE, None, Vec::new(), &written));
+    }
+    if builtin.activity {
+        summaries.push(summary(ACTIVITY, ACTIVITY, None, Vec::new(), &written));
+    }
 
     // The organisation's own systems: a file per query, `<source>/<query>.<format>`, or per HTTP source,
     // `<source>/<source>.jsonl`, or the person's objects, `<source>/<path under the prefix>`. The first

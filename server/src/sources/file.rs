@@ -19,8 +19,26 @@ pub struct Sources {
     pub path: PathBuf,
     /// The directory's further attributes the sources may name beside the identities (`employeeId`).
     pub attributes: Vec<String>,
+    /// Which of dpo's own sources the export holds beside the configured ones.
+    pub builtin: Builtin,
     /// The sources.
     pub sources: Vec<Source>,
+}
+
+/// dpo's own sources, each on unless the file's `builtin = [...]` leaves it out. The profile (the
+/// directory entry) is always exported: it says whose data the export is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Builtin {
+    /// The user's drive, `drive/`.
+    pub drive: bool,
+    /// The activity records, `activity.jsonl`.
+    pub activity: bool,
+}
+
+impl Default for Builtin {
+    fn default() -> Self {
+        Builtin { drive: true, activity: true }
+    }
 }
 
 /// One source: a folder of the export.
@@ -205,6 +223,7 @@ pub enum SourcesFileError {
 #[serde(deny_unknown_fields)]
 struct FileToml {
     attributes: Option<Spanned<Vec<String>>>,
+    builtin: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     source: Vec<Spanned<SourceToml>>,
 }
@@ -260,7 +279,7 @@ struct QueryToml {
 impl Sources {
     /// No sources: the export holds the built-in ones only.
     pub fn none() -> Sources {
-        Sources { path: PathBuf::new(), attributes: Vec::new(), sources: Vec::new() }
+        Sources { path: PathBuf::new(), attributes: Vec::new(), builtin: Builtin::default(), sources: Vec::new() }
     }
 
     /// How many queries the sources run for one export.
@@ -310,6 +329,26 @@ impl Sources {
             }
             names.push(attribute.clone());
         }
+        let builtin = match file.builtin {
+            None => Builtin::default(),
+            Some(listed) => {
+                let line = line_of(listed.span().start);
+                let listed = listed.into_inner();
+                if let Some(unknown) = listed.iter().find(|n| !["profile", "drive", "activity"].contains(&n.as_str())) {
+                    return Err(invalid(
+                        line,
+                        format!("builtin names {unknown:?}; dpo's own sources are profile, drive and activity"),
+                    ));
+                }
+                if !listed.iter().any(|n| n == "profile") {
+                    return Err(invalid(
+                        line,
+                        "builtin must keep \"profile\": it says whose data the export is".into(),
+                    ));
+                }
+                Builtin { drive: listed.iter().any(|n| n == "drive"), activity: listed.iter().any(|n| n == "activity") }
+            }
+        };
         let mut sources: Vec<Source> = Vec::new();
         for spanned in file.source {
             let line = line_of(spanned.span().start);
@@ -434,7 +473,7 @@ impl Sources {
             }
             sources.push(Source { name: sql.name, line, kind: SourceKind::Sql(SqlSource { database, queries }) });
         }
-        Ok(Sources { path: path.to_path_buf(), attributes, sources })
+        Ok(Sources { path: path.to_path_buf(), attributes, builtin, sources })
     }
 }
 
@@ -558,6 +597,11 @@ mod tests {
         );
         assert_eq!(line, 5);
         assert!(reason.contains(":employeeId") && reason.contains("attributes = [...]"), "{reason}");
+        let only_profile = parse("builtin = [\"profile\"]\n").unwrap();
+        assert_eq!(only_profile.builtin, Builtin { drive: false, activity: false });
+        assert_eq!(parse("").unwrap().builtin, Builtin { drive: true, activity: true });
+        assert!(invalid_line("builtin = [\"drive\"]\n").1.contains("profile"));
+        assert!(invalid_line("builtin = [\"profile\", \"mailbox\"]\n").1.contains("mailbox"));
         let (line, reason) = invalid_line("attributes = [\"mail\"]\n");
         assert_eq!(line, 1);
         assert!(reason.contains("identity"), "{reason}");
