@@ -573,6 +573,30 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_sources_file() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n# sources.toml\n").expect("the README's example") + "```toml\n".len();
+        let text = &readme[start..start + readme[start..].find("```").expect("its end")];
+        let sources = Sources::parse(Path::new("/etc/dpo/sources.toml"), text, |name| match name {
+            "SHOP_DATABASE_URL" => Some("postgres://dpo_reader@db.internal/shop".into()),
+            "CRM_TOKEN" => Some("token".into()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| panic!("the README's sources file: {e}"));
+        let kinds: Vec<&str> = sources
+            .sources
+            .iter()
+            .map(|s| match s.kind {
+                SourceKind::Sql(_) => "sql",
+                SourceKind::Objects(_) => "objects",
+                SourceKind::Http(_) => "http",
+            })
+            .collect();
+        assert_eq!(kinds, ["sql", "sql", "objects", "http"]);
+        assert_eq!(sources.attributes, ["employeeId"]);
+    }
+
+    #[test]
     fn declared_attributes_can_be_named_beside_the_identities() {
         let sources = parse(
             "attributes = [\"employeeId\"]\n[[source]]\nname = \"hr\"\nkind = \"sql\"\nurl = \"sqlite:hr.db\"\n\
