@@ -214,7 +214,13 @@ async fn launch(
     let sources = config.sources().map_err(|e| StartError::Config(e.to_string()))?;
     let engine = if config.export_workers > 0 {
         let drives = config.drives().map_err(|e| StartError::Config(e.to_string()))?;
-        let jobs = Arc::new(JobContext { stores: store.clone(), drives, sources, policy });
+        let jobs = Arc::new(JobContext {
+            stores: store.clone(),
+            drives,
+            sources,
+            policy,
+            log: log.new(slog::o!("component" => "export")),
+        });
         let settings = EngineSettings { workers: config.export_workers, lease: config.export_lease, exclusive };
         // Exports other servers queue or hand back wake this one too (PostgreSQL's LISTEN/NOTIFY).
         store

@@ -148,7 +148,7 @@ async fn a_postgres_source_exports_every_column_type_with_identities_bound() {
     assert_eq!(std::fs::read(folder.join("shop/returns.jsonl")).unwrap(), b"");
     assert_eq!(
         std::fs::read_to_string(folder.join("shop/orders_sheet.csv")).unwrap(),
-        "id,note,total\n1,\"Grüße, 東京 🎉\",1234.5\n2,,\n"
+        "id,note,total\n1,\"Grüße, 東京 🎉\",1234.50\n2,,\n"
     );
     // The manifest says what each source held: kinds, queries, rows per file and per source.
     let orders_file = manifest.objects.iter().find(|o| o.path == "shop/orders.jsonl").expect("listed");
@@ -407,7 +407,7 @@ fn sources_preview_counts_what_an_export_would_hold_and_writes_nothing() {
     assert!(out.contains("shop/orders.jsonl: 2 rows, "), "{out}");
     assert!(out.contains("shop/by_mail.jsonl: 1 rows, "), "{out}");
     assert!(out.contains("shop/returns.jsonl: 0 rows, 0 bytes"), "{out}");
-    let sheet = "id,note,total\n1,\"Grüße, 東京 🎉\",1234.5\n2,,\n".len();
+    let sheet = "id,note,total\n1,\"Grüße, 東京 🎉\",1234.50\n2,,\n".len();
     assert!(out.contains(&format!("shop/orders_sheet.csv: 2 rows, {sheet} bytes")), "{out}");
     assert!(!state.path().join("exports").exists(), "nothing written");
     let (ok, out) = dpo_server(&[
@@ -739,4 +739,56 @@ async fn further_directory_attributes_find_a_persons_rows_and_show_in_the_profil
     let (ok, out) =
         dpo_server(&["sources", "preview", "bob", "--sources", &sources.to_string_lossy(), "--database", &database]);
     assert!(ok && out.contains("hr/leave.jsonl: 1 rows"), "{out}");
+}
+
+#[tokio::test]
+async fn a_dropped_database_connection_is_asked_again_and_each_row_written_once() {
+    let database = fresh_database().expect("a database in the test cluster");
+    execute(&database, "CREATE TABLE visits (id INT); INSERT INTO visits SELECT generate_series(1, 3);").unwrap();
+    let (state, http) = state_with_users();
+    let sources = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"web\"\nkind = \"sql\"\nurl = \"{database}\"\n[[source.query]]\nname = \"visits\"\nsql \
+             = \"WITH pause AS (SELECT pg_sleep(2)) SELECT id FROM visits, pause WHERE :id::text IS NOT NULL ORDER BY id\"\n"
+        ),
+    );
+    let server = serve_logged(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+    let destination = state.path().join("exports/out");
+    let id = submit_export(&http, &server.base, "alice", &format!("file://{}/", destination.display())).await;
+
+    // The database ends the export's connection while its query runs (as a failover or a restart would).
+    let (admin, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ended = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'WITH pause%' AND pid <> \
+                 pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        if ended.iter().any(|row| row.get::<_, bool>(0)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the export's query never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let op = loop {
+        let (_, op) = operation(&http, &server.base, &id).await;
+        if op["status"] == "complete" || op["status"] == "failed" {
+            break op;
+        }
+        assert!(Instant::now() < deadline, "export did not finish: {op}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(op["status"], "complete", "the query was asked again: {op}");
+    let folder = destination.join(&id);
+    assert_eq!(lines(&folder.join("web/visits.jsonl")), [json!({"id": 1}), json!({"id": 2}), json!({"id": 3})]);
+    Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap().verify_folder(&folder).unwrap();
+    assert!(!server.logged("writing its file again").is_empty(), "the log says the source was asked again");
 }

@@ -30,6 +30,8 @@ pub struct JobContext {
     pub sources: Arc<Sources>,
     /// Which storage locations are acceptable.
     pub policy: LocationPolicy,
+    /// Where the export says what it does.
+    pub log: slog::Logger,
 }
 
 /// Activity records read (and written) at a time.
@@ -49,6 +51,9 @@ const ACTIVITY: &str = "activity";
 
 /// Progress units a configured query counts for (its rows are not counted before they are read).
 const QUERY_WEIGHT: u64 = 1 << 20;
+/// How many times a configured source's file is written again from its start after a transient failure
+/// (a dropped database connection, a busy SQLite file).
+const SOURCE_RETRIES: u32 = 3;
 
 /// What a fenced write's refusal means for the export: the operation was deleted (cancelled), or
 /// another worker holds it now.
@@ -182,7 +187,8 @@ async fn write(
     let mut earlier: HashMap<String, ExportedObject> =
         blocking(ledger, move |s| s.exported(op_id)).await?.into_iter().map(|o| (o.path.clone(), o)).collect();
 
-    let mut copy = Copy { sink, target, ledger, claim: &claim, earlier: &mut earlier, progress: &mut progress };
+    let mut copy =
+        Copy { sink, target, ledger, claim: &claim, earlier: &mut earlier, progress: &mut progress, log: &ctx.log };
     for file in &files {
         written.push(copy.file(ctx.drives.as_ref(), file, DRIVE, &format!("drive/{}", file.relative)).await?);
     }
@@ -245,7 +251,7 @@ async fn write(
                 for query in &sql.queries {
                     let path = format!("{name}/{}.{}", query.name, query.format.extension());
                     asked.push(ManifestQuery { name: query.name.clone(), sql: query.sql.clone(), path: path.clone() });
-                    let start = async { EncodedRows::start(&sql.database, query, &who).await.map(Pieces::Rows) };
+                    let start = || async { EncodedRows::start(&sql.database, query, &who).await.map(Pieces::Rows) };
                     if let Some(cause) = copy.pieces(&path, name, start, &mut written).await? {
                         failure = Some(failed_source(name, Some(&query.name), cause));
                         break;
@@ -254,7 +260,7 @@ async fn write(
             }
             SourceKind::Http(http) => {
                 let path = format!("{name}/{name}.jsonl");
-                let start = async { HttpRecords::start(http, &who).map(Pieces::Records) };
+                let start = || async { HttpRecords::start(http, &who).map(Pieces::Records) };
                 if let Some(cause) = copy.pieces(&path, name, start, &mut written).await? {
                     failure = Some(failed_source(name, None, cause));
                 }
@@ -303,6 +309,7 @@ struct Copy<'a> {
     claim: &'a Claim,
     earlier: &'a mut HashMap<String, ExportedObject>,
     progress: &'a mut Progress,
+    log: &'a slog::Logger,
 }
 
 impl Copy<'_> {
@@ -449,22 +456,53 @@ impl Copy<'_> {
     /// Writes one file of a configured source (a query's rows, an HTTP source's records) to `path`,
     /// streamed, a piece at a time, and lists it in `written`. A file an interrupted run finished is kept
     /// if the target still holds that very object: its rows are never written twice, and one cut off by
-    /// a crash is written again whole. When the source fails, what it wrote so far is kept and listed
-    /// as partial, and the cause is returned.
-    async fn pieces(
+    /// a crash is written again whole. A transient failure (see [`SourceError::is_transient`]) writes the
+    /// file again from its start, up to [`SOURCE_RETRIES`] times. When the source fails for good, what it
+    /// wrote so far is kept and listed as partial, and the cause is returned.
+    async fn pieces<F>(
         &mut self,
         path: &str,
         source: &str,
-        start: impl std::future::Future<Output = Result<Pieces, SourceError>>,
+        start: impl Fn() -> F,
         written: &mut Vec<ManifestObject>,
-    ) -> Result<Option<SourceError>, ExportError> {
+    ) -> Result<Option<SourceError>, ExportError>
+    where
+        F: std::future::Future<Output = Result<Pieces, SourceError>>,
+    {
         still_valid(self.target)?;
         if let Some(done) = self.kept(path, None).await? {
             written.push(listed(done, source));
             self.progress.advance(QUERY_WEIGHT).await?;
             return Ok(None);
         }
-        let mut pieces = match start.await {
+        let mut attempt = 0;
+        loop {
+            let last = attempt == SOURCE_RETRIES;
+            match self.attempt(path, source, start().await, last, written).await? {
+                Some(cause) if cause.is_transient() && attempt < SOURCE_RETRIES => {
+                    let wait = crate::sources::http::backoff(attempt);
+                    slog::warn!(self.log, "a data source failed; writing its file again";
+                        "operation" => %self.claim.operation.id, "file" => path, "attempt" => attempt + 1,
+                        "wait_ms" => wait.as_millis() as u64, "error" => %cause);
+                    attempt += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                outcome => return Ok(outcome),
+            }
+        }
+    }
+
+    /// One attempt at writing the file of [`Copy::pieces`]; a failure that another attempt will follow
+    /// (a transient one, not on the `last` attempt) leaves nothing behind.
+    async fn attempt(
+        &mut self,
+        path: &str,
+        source: &str,
+        started: Result<Pieces, SourceError>,
+        last: bool,
+        written: &mut Vec<ManifestObject>,
+    ) -> Result<Option<SourceError>, ExportError> {
+        let mut pieces = match started {
             Ok(pieces) => pieces,
             Err(cause) => return Ok(Some(cause)),
         };
@@ -484,7 +522,7 @@ impl Copy<'_> {
                 Some(Err(cause)) => break Some(cause),
             }
         };
-        if broken.is_some() && bytes == 0 {
+        if broken.as_ref().is_some_and(|cause| bytes == 0 || (cause.is_transient() && !last)) {
             upload.abort().await;
             return Ok(broken);
         }

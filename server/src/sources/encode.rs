@@ -1,138 +1,134 @@
 //! Rows as the bytes of an export file: JSON lines (one object a row, keys in the query's column order)
 //! or CSV (a header, then a line a row; nested JSON as its text, NULL as an empty field).
 
-use super::{Database, Format, Identities, Query, SourceError, sql, values::Value};
+use super::{Database, Format, Identities, Query, SourceError, sql, values::Cell};
 
 /// A query's rows for one person as the bytes of its file, a piece at a time: what an export writes and
 /// what `sources preview` counts.
 pub struct EncodedRows {
     rows: sql::Rows,
-    encoder: Encoder,
-    header_done: bool,
 }
 
 impl EncodedRows {
     /// Starts `query` on `database` for `who` (see [`sql::run`]).
     pub async fn start(database: &Database, query: &Query, who: &Identities) -> Result<EncodedRows, SourceError> {
-        let rows = sql::run(database, &query.sql, who).await?;
-        let encoder = Encoder::new(query.format, rows.columns.clone());
-        Ok(EncodedRows { rows, encoder, header_done: false })
+        Ok(EncodedRows { rows: sql::run(database, &query.sql, query.format, who).await? })
     }
 
     /// The next piece of the file and how many rows it holds (the CSV header first, with none); `None`
     /// once every row was read.
     pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
-        if !self.header_done {
-            self.header_done = true;
-            match self.encoder.header() {
-                Ok(header) if header.is_empty() => {}
-                header => return Some(header.map(|h| (h, 0))),
-            }
-        }
-        let batch = match self.rows.next().await? {
-            Ok(batch) => batch,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(self.encoder.rows(&batch).map(|bytes| (bytes, batch.len() as u64)))
+        self.rows.next().await
     }
 }
 
-/// Writes a query's rows in one format, batch by batch.
+/// Writes a query's rows in one format, row by row, into a buffer taken a batch at a time.
 pub struct Encoder {
     format: Format,
     columns: Vec<String>,
-    header_written: bool,
+    /// Each column's key as JSON, with its colon: `"id":`.
+    keys: Vec<Vec<u8>>,
+    out: Vec<u8>,
+    csv: csv::Writer<Vec<u8>>,
 }
 
 impl Encoder {
     /// An encoder of rows with these columns.
     pub fn new(format: Format, columns: Vec<String>) -> Encoder {
-        Encoder { format, columns, header_written: false }
+        let keys = columns
+            .iter()
+            .map(|column| {
+                // Writing a string into a Vec cannot fail.
+                let mut key = serde_json::to_vec(column).unwrap_or_default();
+                key.push(b':');
+                key
+            })
+            .collect();
+        let csv = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        Encoder { format, columns, keys, out: Vec::new(), csv }
     }
 
     /// The bytes of a CSV file's header (nothing for JSON lines); written even when no row follows, so an
     /// empty CSV still says what it would hold.
     pub fn header(&mut self) -> Result<Vec<u8>, SourceError> {
-        if self.format != Format::Csv || self.header_written {
+        if self.format != Format::Csv {
             return Ok(Vec::new());
         }
-        self.header_written = true;
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record(&self.columns)?;
-        writer.into_inner().map_err(|e| SourceError::Encode(e.into_error().into()))
+        self.csv.write_record(&self.columns)?;
+        self.take()
     }
 
-    /// The bytes of `rows`.
-    pub fn rows(&mut self, rows: &[Vec<Value>]) -> Result<Vec<u8>, SourceError> {
+    /// Adds a row of `cells`, one a column in order.
+    pub fn push<'a>(
+        &mut self,
+        cells: impl IntoIterator<Item = Result<Cell<'a>, SourceError>>,
+    ) -> Result<(), SourceError> {
         match self.format {
-            Format::Jsonl => Ok(self.json_lines(rows)),
+            Format::Jsonl => {
+                self.out.push(b'{');
+                for (i, cell) in cells.into_iter().enumerate() {
+                    let Some(key) = self.keys.get(i) else { break };
+                    if i > 0 {
+                        self.out.push(b',');
+                    }
+                    self.out.extend_from_slice(key);
+                    cell?.write_json(&mut self.out);
+                }
+                self.out.extend_from_slice(b"}\n");
+            }
             Format::Csv => {
-                let mut out = self.header()?;
-                let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(&mut out);
-                for row in rows {
-                    writer.write_record(row.iter().map(csv_field))?;
-                }
-                writer.flush().map_err(|e| SourceError::Encode(e.into()))?;
-                drop(writer);
-                Ok(out)
+                let cells = cells.into_iter().collect::<Result<Vec<Cell<'a>>, SourceError>>()?;
+                self.csv.write_record(cells.iter().map(|c| c.csv_field().into_owned()))?;
             }
         }
+        Ok(())
     }
 
-    fn json_lines(&self, rows: &[Vec<Value>]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(rows.len() * 64 * self.columns.len().max(1));
-        for row in rows {
-            out.push(b'{');
-            for (i, (column, value)) in self.columns.iter().zip(row).enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                // Writing a string or a JSON value into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut out, column);
-                out.push(b':');
-                let _ = serde_json::to_writer(&mut out, value);
+    /// The bytes of the rows pushed since the last call.
+    pub fn take(&mut self) -> Result<Vec<u8>, SourceError> {
+        match self.format {
+            Format::Jsonl => {
+                let capacity = self.out.capacity();
+                Ok(std::mem::replace(&mut self.out, Vec::with_capacity(capacity)))
             }
-            out.extend_from_slice(b"}\n");
+            Format::Csv => {
+                let fresh = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+                let full = std::mem::replace(&mut self.csv, fresh);
+                full.into_inner().map_err(|e| SourceError::Encode(e.into_error().into()))
+            }
         }
-        out
-    }
-}
-
-fn csv_field(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use std::borrow::Cow;
+
+    fn text(s: &str) -> Result<Cell<'_>, SourceError> {
+        Ok(Cell::Text(Cow::Borrowed(s)))
+    }
 
     #[test]
     fn json_lines_keep_column_order_and_types() {
         let mut encoder = Encoder::new(Format::Jsonl, vec!["z".into(), "a".into(), "nested".into()]);
         assert!(encoder.header().unwrap().is_empty());
-        let bytes = encoder
-            .rows(&[vec![json!(1), Value::Null, json!({"k": [true]})], vec![json!("é"), json!(2.5), json!(null)]])
-            .unwrap();
+        encoder.push([Ok(Cell::Int(1)), Ok(Cell::Null), Ok(Cell::Json(b"{\"k\": [true]}"))]).unwrap();
+        encoder.push([text("é"), Ok(Cell::Float(2.5)), Ok(Cell::Null)]).unwrap();
         assert_eq!(
-            String::from_utf8(bytes).unwrap(),
+            String::from_utf8(encoder.take().unwrap()).unwrap(),
             "{\"z\":1,\"a\":null,\"nested\":{\"k\":[true]}}\n{\"z\":\"é\",\"a\":2.5,\"nested\":null}\n"
         );
+        assert!(encoder.take().unwrap().is_empty(), "each row is taken once");
     }
 
     #[test]
     fn csv_has_one_header_and_quotes_what_needs_it() {
         let mut encoder = Encoder::new(Format::Csv, vec!["id".into(), "note".into()]);
-        let first = encoder.rows(&[vec![json!(1), json!("a, \"quoted\" note")]]).unwrap();
-        let second = encoder.rows(&[vec![json!(2), Value::Null]]).unwrap();
-        assert_eq!(String::from_utf8(first).unwrap(), "id,note\n1,\"a, \"\"quoted\"\" note\"\n");
-        assert_eq!(String::from_utf8(second).unwrap(), "2,\n");
-        let mut empty = Encoder::new(Format::Csv, vec!["id".into()]);
-        assert_eq!(empty.header().unwrap(), b"id\n");
-        assert!(empty.header().unwrap().is_empty());
+        assert_eq!(encoder.header().unwrap(), b"id,note\n");
+        encoder.push([Ok(Cell::Int(1)), text("a, \"quoted\" note")]).unwrap();
+        assert_eq!(String::from_utf8(encoder.take().unwrap()).unwrap(), "1,\"a, \"\"quoted\"\" note\"\n");
+        encoder.push([Ok(Cell::Int(2)), Ok(Cell::Null)]).unwrap();
+        assert_eq!(String::from_utf8(encoder.take().unwrap()).unwrap(), "2,\n");
     }
 }

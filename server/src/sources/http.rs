@@ -378,7 +378,7 @@ fn retryable(status: StatusCode) -> bool {
 
 /// The wait before attempt `attempt + 1`: doubling from [`FIRST_BACKOFF`], at most 30 s, with up to a
 /// quarter more at random so that many exports do not ask again in step.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     let base = FIRST_BACKOFF.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(30));
     base + base.mul_f64(rand::random::<f64>() / 4.0)
 }

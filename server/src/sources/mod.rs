@@ -191,6 +191,37 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+impl SourceError {
+    /// Whether asking again may well succeed: a connection that failed or was closed, a server shutting
+    /// down or out of connections, a serialization failure or deadlock, a busy SQLite file. (HTTP sources
+    /// ask again per request, so their errors are final.)
+    pub fn is_transient(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            SourceError::Postgres(e) => match e.code() {
+                None => e.as_db_error().is_none(),
+                Some(code) => {
+                    code.code().starts_with("08")
+                        || [
+                            SqlState::ADMIN_SHUTDOWN,
+                            SqlState::CRASH_SHUTDOWN,
+                            SqlState::CANNOT_CONNECT_NOW,
+                            SqlState::TOO_MANY_CONNECTIONS,
+                            SqlState::T_R_SERIALIZATION_FAILURE,
+                            SqlState::T_R_DEADLOCK_DETECTED,
+                        ]
+                        .contains(code)
+                }
+            },
+            SourceError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// PostgreSQL's message for an error (tokio-postgres only says "db error" for a server's refusal).
 fn postgres_text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {

@@ -3,12 +3,7 @@
 //! read-only transaction), SQLite by stepping the statement on a blocking thread (opened read-only).
 //! Identities are always bound as parameters.
 
-use super::{
-    Identities, SourceError,
-    file::Database,
-    params::positional,
-    values::{self, Value},
-};
+use super::{Identities, SourceError, encode::Encoder, file::Database, file::Format, params::positional, values};
 use tokio::sync::mpsc;
 use tokio_postgres::{NoTls, types::ToSql};
 
@@ -17,27 +12,35 @@ pub const BATCH: usize = 1000;
 /// Batches waiting for the writer at most: the bound on a query's memory.
 const AHEAD: usize = 2;
 
-/// A query's result: its column names, then its rows in batches.
+/// A query's result, written in a format as it is read: its column names, then the bytes of its rows a
+/// batch at a time (encoded by the task that reads them, so that no row is held twice).
 pub struct Rows {
     /// Column names, in the query's order.
     pub columns: Vec<String>,
-    batches: mpsc::Receiver<Result<Vec<Vec<Value>>, SourceError>>,
+    batches: mpsc::Receiver<Result<(Vec<u8>, u64), SourceError>>,
 }
 
 impl Rows {
-    /// The next batch of rows; `None` once every row was read.
-    pub async fn next(&mut self) -> Option<Result<Vec<Vec<Value>>, SourceError>> {
+    /// The next piece of the file (the CSV header first) and how many rows it holds; `None` once every
+    /// row was read.
+    pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
         self.batches.recv().await
     }
 }
 
-/// Starts `sql` on `database` for the person `who`; answers once the columns are known (a query that
-/// does not prepare fails here, before anything is written).
-pub async fn run(database: &Database, sql: &str, who: &Identities) -> Result<Rows, SourceError> {
+/// Starts `sql` on `database` for the person `who`, its rows written as `format`; answers once the
+/// columns are known (a query that does not prepare fails here, before anything is written).
+pub async fn run(database: &Database, sql: &str, format: Format, who: &Identities) -> Result<Rows, SourceError> {
     match database {
-        Database::Postgres(url) => postgres(url.clone(), sql, who).await,
-        Database::Sqlite(path) => sqlite(path.clone(), sql, who).await,
+        Database::Postgres(url) => postgres(url.clone(), sql, format, who).await,
+        Database::Sqlite(path) => sqlite(path.clone(), sql, format, who).await,
     }
+}
+
+/// The CSV header, as the first piece (JSON lines have none).
+fn header(encoder: &mut Encoder) -> Result<Option<(Vec<u8>, u64)>, SourceError> {
+    let header = encoder.header()?;
+    Ok((!header.is_empty()).then_some((header, 0)))
 }
 
 /// PostgreSQL's positional parameters: `$1`.
@@ -69,7 +72,7 @@ fn open_sqlite(path: &std::path::Path) -> Result<rusqlite::Connection, SourceErr
         .map_err(|cause| SourceError::SqliteOpen { path: path.to_path_buf(), cause })
 }
 
-async fn postgres(url: String, sql: &str, who: &Identities) -> Result<Rows, SourceError> {
+async fn postgres(url: String, sql: &str, format: Format, who: &Identities) -> Result<Rows, SourceError> {
     let query = positional(sql, dollar);
     let bound: Vec<values::TextParameter> =
         query.names.iter().map(|name| values::TextParameter(who.get(name).map(str::to_string))).collect();
@@ -84,19 +87,36 @@ async fn postgres(url: String, sql: &str, who: &Identities) -> Result<Rows, Sour
             let (statement, types, names) = prepare(&tx, &query.text).await?;
             let params: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
             let portal = tx.bind(&statement, &params).await?;
+            let mut encoder = Encoder::new(format, names.clone());
             if let Some(columns) = columns_sender.take() {
                 let _ = columns.send(Ok(names));
             }
+            if let Some(header) = header(&mut encoder)?
+                && sender.send(Ok(header)).await.is_err()
+            {
+                return Ok(());
+            }
+            let mut rows = tx.query_portal(&portal, BATCH as i32).await?;
             loop {
-                let rows = tx.query_portal(&portal, BATCH as i32).await?;
                 let done = rows.len() < BATCH;
-                let batch = rows.iter().map(|row| values::postgres_row(row, &types)).collect::<Result<Vec<_>, _>>()?;
-                if !batch.is_empty() && sender.send(Ok(batch)).await.is_err() {
+                // The next batch is asked for before this one is written out, so the database works
+                // while dpo encodes.
+                let next = async { if done { Ok(Vec::new()) } else { tx.query_portal(&portal, BATCH as i32).await } };
+                let encode = async {
+                    for row in &rows {
+                        encoder.push(types.iter().enumerate().map(|(i, kind)| values::postgres_cell(row, i, *kind)))?;
+                    }
+                    Ok::<_, SourceError>((encoder.take()?, rows.len() as u64))
+                };
+                let (next, encoded) = futures::join!(next, encode);
+                let encoded = encoded?;
+                if encoded.1 > 0 && sender.send(Ok(encoded)).await.is_err() {
                     break; // the writer stopped reading
                 }
                 if done {
                     break;
                 }
+                rows = next?;
             }
             tx.rollback().await?;
             Ok::<_, SourceError>(())
@@ -120,7 +140,7 @@ async fn postgres(url: String, sql: &str, who: &Identities) -> Result<Rows, Sour
     Ok(Rows { columns, batches })
 }
 
-async fn sqlite(path: std::path::PathBuf, sql: &str, who: &Identities) -> Result<Rows, SourceError> {
+async fn sqlite(path: std::path::PathBuf, sql: &str, format: Format, who: &Identities) -> Result<Rows, SourceError> {
     let query = positional(sql, question);
     let bound: Vec<Option<String>> = query.names.iter().map(|name| who.get(name).map(str::to_string)).collect();
     let (columns_sender, columns) = tokio::sync::oneshot::channel();
@@ -133,19 +153,26 @@ async fn sqlite(path: std::path::PathBuf, sql: &str, who: &Identities) -> Result
             let names: Vec<String> = statement.column_names().into_iter().map(str::to_string).collect();
             let width = names.len();
             let mut rows = statement.query(rusqlite::params_from_iter(bound.iter()))?;
+            let mut encoder = Encoder::new(format, names.clone());
             if let Some(columns) = columns_sender.take() {
                 let _ = columns.send(Ok(names));
             }
-            let mut batch = Vec::with_capacity(BATCH);
+            if let Some(header) = header(&mut encoder)?
+                && sender.blocking_send(Ok(header)).is_err()
+            {
+                return Ok(());
+            }
+            let mut count = 0;
             while let Some(row) = rows.next()? {
-                batch
-                    .push((0..width).map(|i| row.get_ref(i).map(values::sqlite_value)).collect::<Result<Vec<_>, _>>()?);
-                if batch.len() == BATCH && sender.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                encoder.push((0..width).map(|i| row.get_ref(i).map(values::sqlite_cell).map_err(SourceError::from)))?;
+                count += 1;
+                if count == BATCH as u64 && sender.blocking_send(Ok((encoder.take()?, count))).is_err() {
                     return Ok(());
                 }
+                count %= BATCH as u64;
             }
-            if !batch.is_empty() {
-                let _ = sender.blocking_send(Ok(batch));
+            if count > 0 {
+                let _ = sender.blocking_send(Ok((encoder.take()?, count)));
             }
             Ok::<_, SourceError>(())
         })();

@@ -1,39 +1,175 @@
 //! Database values as JSON, types kept: integers and numerics as numbers (as strings where a JSON reader
 //! would lose precision: beyond 2^53, or more than 15 significant digits), timestamps as ISO 8601 UTC,
 //! booleans, json/jsonb as nested JSON, bytea/blob as base64, NULL as null.
+//!
+//! A value is read as a [`Cell`] that borrows from the driver's row where it can (text, JSON, bytes) and
+//! is written straight into the file's bytes: no JSON tree is built per value.
 
 use super::SourceError;
 use base64::Engine;
 use bytes::BytesMut;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Timelike, Utc};
+use std::{borrow::Cow, io::Write};
 use tokio_postgres::{
     Column, Row,
     types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked},
 };
 
-/// A value of a row.
-pub type Value = serde_json::Value;
-
 /// Largest integer every JSON reader holds exactly (JavaScript's `Number.MAX_SAFE_INTEGER`).
 const EXACT: i64 = (1 << 53) - 1;
 
-/// An integer: a number, or a string beyond what JSON readers hold exactly.
-pub fn integer(n: i64) -> Value {
-    if (-EXACT..=EXACT).contains(&n) { Value::from(n) } else { Value::String(n.to_string()) }
+/// One value of a row, as it is written out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer: a number, or a string beyond what JSON readers hold exactly.
+    Int(i64),
+    /// A float: a number, or a string for what JSON has no number for (NaN, infinities).
+    Float(f64),
+    /// A decimal written out (`-12.50`, `NaN`): a number when 15 significant digits or fewer hold it.
+    Decimal(Cow<'a, str>),
+    /// Text.
+    Text(Cow<'a, str>),
+    /// JSON text (of a json or jsonb column): nested as it is, without the whitespace between tokens.
+    Json(&'a [u8]),
+    /// A point in time: ISO 8601 UTC.
+    Timestamp(DateTime<Utc>),
+    /// Bytes: base64.
+    Bytes(&'a [u8]),
 }
 
-/// A float: a number, or a string for what JSON has no number for (NaN, infinities).
-fn float(f: f64) -> Value {
-    serde_json::Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
+impl Cell<'_> {
+    /// Appends the value as JSON.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail.
+        match self {
+            Cell::Null => out.extend_from_slice(b"null"),
+            Cell::Bool(true) => out.extend_from_slice(b"true"),
+            Cell::Bool(false) => out.extend_from_slice(b"false"),
+            Cell::Int(n) if (-EXACT..=EXACT).contains(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            Cell::Int(n) => {
+                let _ = write!(out, "\"{n}\"");
+            }
+            Cell::Float(f) if f.is_finite() => {
+                let _ = serde_json::to_writer(&mut *out, f);
+            }
+            Cell::Float(f) => {
+                let _ = write!(out, "\"{f}\"");
+            }
+            Cell::Decimal(text) if json_number(text) => out.extend_from_slice(text.as_bytes()),
+            Cell::Decimal(text) | Cell::Text(text) => {
+                let _ = serde_json::to_writer(&mut *out, text.as_ref());
+            }
+            Cell::Json(json) => compact(json, out),
+            Cell::Timestamp(at) => {
+                out.push(b'"');
+                write_timestamp(at, out);
+                out.push(b'"');
+            }
+            Cell::Bytes(bytes) => {
+                out.push(b'"');
+                let start = out.len();
+                out.resize(start + base64::encoded_len(bytes.len(), true).unwrap_or_default(), 0);
+                let written = base64::engine::general_purpose::STANDARD.encode_slice(bytes, &mut out[start..]);
+                out.truncate(start + written.unwrap_or_default());
+                out.push(b'"');
+            }
+        }
+    }
+
+    /// The value as a CSV field: NULL empty, JSON as its text, the rest as in JSON but unquoted.
+    pub fn csv_field(&self) -> Cow<'_, str> {
+        match self {
+            Cell::Null => Cow::Borrowed(""),
+            Cell::Text(text) | Cell::Decimal(text) => Cow::Borrowed(text.as_ref()),
+            Cell::Json(json) => {
+                let mut out = Vec::with_capacity(json.len());
+                compact(json, &mut out);
+                Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+            }
+            other => {
+                let mut out = Vec::new();
+                other.write_json(&mut out);
+                let text = String::from_utf8_lossy(&out).into_owned();
+                Cow::Owned(match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                    Some(inner) => inner.to_string(),
+                    None => text,
+                })
+            }
+        }
+    }
 }
 
-/// A decimal written out (`-12.50`): a number when 15 significant digits or fewer hold it, else the text.
-fn decimal(text: String) -> Value {
-    let digits = text.trim_start_matches('-').replace('.', "");
-    let significant = digits.trim_start_matches('0').len();
-    match text.parse::<f64>() {
-        Ok(f) if significant <= 15 && f.is_finite() => float(f),
-        _ => Value::String(text),
+/// Whether a decimal's text is a JSON number a reader holds exactly: finite, at most 15 significant digits.
+fn json_number(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let valid = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|b| *b == b'.').count() <= 1
+        && !digits.starts_with('.')
+        && !digits.ends_with('.')
+        && !(digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0."));
+    valid && digits.bytes().filter(u8::is_ascii_digit).skip_while(|b| *b == b'0').count() <= 15
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, the fraction as long as it needs to be (3, 6 or 9 digits), as
+/// chrono's `to_rfc3339_opts(AutoSi, true)` writes it but without building a string.
+fn write_timestamp(at: &DateTime<Utc>, out: &mut Vec<u8>) {
+    if !(0..=9999).contains(&at.year()) {
+        out.extend_from_slice(at.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes());
+        return;
+    }
+    let two = |out: &mut Vec<u8>, n: u32| out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+    let year = at.year() as u32;
+    two(out, year / 100);
+    two(out, year % 100);
+    out.push(b'-');
+    two(out, at.month());
+    out.push(b'-');
+    two(out, at.day());
+    out.push(b'T');
+    two(out, at.hour());
+    out.push(b':');
+    two(out, at.minute());
+    out.push(b':');
+    two(out, at.second().min(59) + at.nanosecond() / 1_000_000_000);
+    let nanos = at.nanosecond() % 1_000_000_000;
+    if nanos != 0 {
+        let (value, width) = if nanos.is_multiple_of(1_000_000) {
+            (nanos / 1_000_000, 3)
+        } else if nanos.is_multiple_of(1_000) {
+            (nanos / 1_000, 6)
+        } else {
+            (nanos, 9)
+        };
+        let _ = write!(out, ".{value:0width$}");
+    }
+    out.push(b'Z');
+}
+
+/// Appends the JSON text `json` without the whitespace between its tokens, so that it stays on one line
+/// (its strings, escapes included, are copied as they are).
+pub fn compact(json: &[u8], out: &mut Vec<u8>) {
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        if in_string {
+            out.push(byte);
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = byte == b'"';
+            out.push(byte);
+        }
     }
 }
 
@@ -121,56 +257,64 @@ pub fn check_postgres_columns(columns: &[Column]) -> Result<Vec<PostgresKind>, S
         .collect()
 }
 
-/// A row's values, as its columns' kinds say.
-pub fn postgres_row(row: &Row, kinds: &[PostgresKind]) -> Result<Vec<Value>, SourceError> {
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(i, kind)| {
-            let value = match kind {
-                PostgresKind::Bool => row.try_get::<_, Option<bool>>(i)?.map(Value::Bool),
-                PostgresKind::Int2 => row.try_get::<_, Option<i16>>(i)?.map(|n| integer(n.into())),
-                PostgresKind::Int4 => row.try_get::<_, Option<i32>>(i)?.map(|n| integer(n.into())),
-                PostgresKind::Int8 => row.try_get::<_, Option<i64>>(i)?.map(integer),
-                PostgresKind::Oid => row.try_get::<_, Option<u32>>(i)?.map(|n| integer(n.into())),
-                PostgresKind::Float4 => row.try_get::<_, Option<f32>>(i)?.map(|f| float(f.into())),
-                PostgresKind::Float8 => row.try_get::<_, Option<f64>>(i)?.map(float),
-                PostgresKind::Numeric => row.try_get::<_, Option<Numeric>>(i)?.map(|n| match n.0 {
-                    Some(text) => decimal(text),
-                    None => Value::String("NaN".into()),
-                }),
-                PostgresKind::Text => row.try_get::<_, Option<String>>(i)?.map(Value::String),
-                PostgresKind::Uuid => row.try_get::<_, Option<uuid::Uuid>>(i)?.map(|u| Value::String(u.to_string())),
-                PostgresKind::Json => row.try_get::<_, Option<Value>>(i)?,
-                PostgresKind::Timestamptz => row.try_get::<_, Option<DateTime<Utc>>>(i)?.map(timestamp),
-                PostgresKind::Timestamp => row.try_get::<_, Option<NaiveDateTime>>(i)?.map(|t| timestamp(t.and_utc())),
-                PostgresKind::Date => row.try_get::<_, Option<NaiveDate>>(i)?.map(|d| Value::String(d.to_string())),
-                PostgresKind::Time => row.try_get::<_, Option<NaiveTime>>(i)?.map(|t| Value::String(t.to_string())),
-                PostgresKind::Bytea => row.try_get::<_, Option<Vec<u8>>>(i)?.map(base64),
-            };
-            Ok(value.unwrap_or(Value::Null))
-        })
-        .collect()
+/// The value of column `i` of `row`, as its kind says, borrowed from the row where it can be.
+pub fn postgres_cell<'r>(row: &'r Row, i: usize, kind: PostgresKind) -> Result<Cell<'r>, SourceError> {
+    let cell = match kind {
+        PostgresKind::Bool => row.try_get::<_, Option<bool>>(i)?.map(Cell::Bool),
+        PostgresKind::Int2 => row.try_get::<_, Option<i16>>(i)?.map(|n| Cell::Int(n.into())),
+        PostgresKind::Int4 => row.try_get::<_, Option<i32>>(i)?.map(|n| Cell::Int(n.into())),
+        PostgresKind::Int8 => row.try_get::<_, Option<i64>>(i)?.map(Cell::Int),
+        PostgresKind::Oid => row.try_get::<_, Option<u32>>(i)?.map(|n| Cell::Int(n.into())),
+        PostgresKind::Float4 => row.try_get::<_, Option<f32>>(i)?.map(|f| Cell::Float(f.into())),
+        PostgresKind::Float8 => row.try_get::<_, Option<f64>>(i)?.map(Cell::Float),
+        PostgresKind::Numeric => row
+            .try_get::<_, Option<Numeric>>(i)?
+            .map(|n| Cell::Decimal(Cow::Owned(n.0.unwrap_or_else(|| "NaN".into())))),
+        PostgresKind::Text => row.try_get::<_, Option<&str>>(i)?.map(|t| Cell::Text(Cow::Borrowed(t))),
+        PostgresKind::Uuid => {
+            row.try_get::<_, Option<uuid::Uuid>>(i)?.map(|u| Cell::Text(Cow::Owned(u.hyphenated().to_string())))
+        }
+        PostgresKind::Json => row.try_get::<_, Option<RawJson>>(i)?.map(|j| Cell::Json(j.0)),
+        PostgresKind::Timestamptz => row.try_get::<_, Option<DateTime<Utc>>>(i)?.map(Cell::Timestamp),
+        PostgresKind::Timestamp => row.try_get::<_, Option<NaiveDateTime>>(i)?.map(|t| Cell::Timestamp(t.and_utc())),
+        PostgresKind::Date => row.try_get::<_, Option<NaiveDate>>(i)?.map(|d| Cell::Text(Cow::Owned(d.to_string()))),
+        PostgresKind::Time => row.try_get::<_, Option<NaiveTime>>(i)?.map(|t| Cell::Text(Cow::Owned(t.to_string()))),
+        PostgresKind::Bytea => row.try_get::<_, Option<&[u8]>>(i)?.map(Cell::Bytes),
+    };
+    Ok(cell.unwrap_or(Cell::Null))
 }
 
 /// A SQLite value, as its storage class says (SQLite keeps timestamps as the application wrote them).
-pub fn sqlite_value(value: rusqlite::types::ValueRef<'_>) -> Value {
+pub fn sqlite_cell(value: rusqlite::types::ValueRef<'_>) -> Cell<'_> {
     use rusqlite::types::ValueRef;
     match value {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(n) => integer(n),
-        ValueRef::Real(f) => float(f),
-        ValueRef::Text(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
-        ValueRef::Blob(bytes) => base64(bytes.to_vec()),
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(n) => Cell::Int(n),
+        ValueRef::Real(f) => Cell::Float(f),
+        ValueRef::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes)),
+        ValueRef::Blob(bytes) => Cell::Bytes(bytes),
     }
 }
 
-fn timestamp(at: DateTime<Utc>) -> Value {
-    Value::String(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
+/// A json or jsonb column's JSON text, as the server sent it (jsonb's binary form is a version byte, 1,
+/// and the text).
+struct RawJson<'a>(&'a [u8]);
 
-fn base64(bytes: Vec<u8>) -> Value {
-    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+impl<'a> FromSql<'a> for RawJson<'a> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            match raw.split_first() {
+                Some((1, text)) => Ok(RawJson(text)),
+                _ => Err("unsupported jsonb encoding version".into()),
+            }
+        } else {
+            Ok(RawJson(raw))
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::JSONB
+    }
 }
 
 /// A `numeric` in PostgreSQL's binary form, written out in decimal (`None`: NaN).
@@ -229,15 +373,45 @@ impl<'a> FromSql<'a> for Numeric {
 mod tests {
     use super::*;
 
+    fn json(cell: Cell<'_>) -> String {
+        let mut out = Vec::new();
+        cell.write_json(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
-    fn integers_beyond_what_json_readers_hold_are_strings() {
-        assert_eq!(integer(42), Value::from(42));
-        assert_eq!(integer(EXACT), Value::from(EXACT));
-        assert_eq!(integer(i64::MAX), Value::String(i64::MAX.to_string()));
-        assert_eq!(decimal("12.50".into()), Value::from(12.5));
-        assert_eq!(decimal("-0.001".into()), Value::from(-0.001));
-        assert_eq!(decimal("123456789012345678.9".into()), Value::String("123456789012345678.9".into()));
-        assert_eq!(float(f64::NAN), Value::String("NaN".into()));
+    fn integers_and_decimals_beyond_what_json_readers_hold_are_strings() {
+        assert_eq!(json(Cell::Int(42)), "42");
+        assert_eq!(json(Cell::Int(EXACT)), EXACT.to_string());
+        assert_eq!(json(Cell::Int(i64::MAX)), format!("\"{}\"", i64::MAX));
+        assert_eq!(json(Cell::Decimal("12.50".into())), "12.50");
+        assert_eq!(json(Cell::Decimal("-0.001".into())), "-0.001");
+        assert_eq!(json(Cell::Decimal("123456789012345678.9".into())), "\"123456789012345678.9\"");
+        assert_eq!(json(Cell::Decimal("NaN".into())), "\"NaN\"");
+        assert_eq!(json(Cell::Float(f64::NAN)), "\"NaN\"");
+        assert_eq!(json(Cell::Float(2.5)), "2.5");
+    }
+
+    #[test]
+    fn other_values_are_written_as_their_json() {
+        assert_eq!(json(Cell::Text("a \"q\"\n é".into())), r#""a \"q\"\n é""#);
+        assert_eq!(json(Cell::Json(b"{\"a\": [1, 2],\n \"b\": \"x y\"}")), r#"{"a":[1,2],"b":"x y"}"#);
+        assert_eq!(json(Cell::Bytes(&[0, 0xff, 0x10])), "\"AP8Q\"");
+        assert_eq!(json(Cell::Bool(true)), "true");
+        assert_eq!(json(Cell::Null), "null");
+        for (at, written) in [
+            ("2026-03-01T08:00:00Z", "2026-03-01T08:00:00Z"),
+            ("2026-03-01T08:00:00.120Z", "2026-03-01T08:00:00.120Z"),
+            ("2026-03-01T08:00:00.123456Z", "2026-03-01T08:00:00.123456Z"),
+            ("0999-01-02T03:04:05Z", "0999-01-02T03:04:05Z"),
+        ] {
+            let at: DateTime<Utc> = at.parse().unwrap();
+            assert_eq!(json(Cell::Timestamp(at)), format!("\"{written}\""));
+            assert_eq!(json(Cell::Timestamp(at)), format!("\"{}\"", at.to_rfc3339_opts(SecondsFormat::AutoSi, true)));
+        }
+        assert_eq!(Cell::Json(b"{\"a\": 1}").csv_field(), r#"{"a":1}"#);
+        assert_eq!(Cell::Int(i64::MAX).csv_field(), i64::MAX.to_string());
+        assert_eq!(Cell::Null.csv_field(), "");
     }
 
     fn numeric(words: &[u16]) -> Option<String> {
