@@ -792,3 +792,66 @@ async fn a_dropped_database_connection_is_asked_again_and_each_row_written_once(
     Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap().verify_folder(&folder).unwrap();
     assert!(!server.logged("writing its file again").is_empty(), "the log says the source was asked again");
 }
+
+/// The server's peak resident memory so far, in MiB (Linux: `VmHWM`).
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[tokio::test]
+async fn a_million_rows_of_one_person_are_streamed_and_counted_exactly() {
+    let database = fresh_database().expect("a database in the test cluster");
+    // alice has 1,000,000 of the 1,111,111 rows, bob the rest.
+    execute(
+        &database,
+        "CREATE TABLE events (id BIGINT PRIMARY KEY, customer TEXT NOT NULL, at TIMESTAMPTZ NOT NULL,
+           amount NUMERIC(10, 2) NOT NULL, detail JSONB);
+         INSERT INTO events SELECT g, CASE WHEN g % 10 = 0 THEN 'bob' ELSE 'alice' END,
+           timestamptz '2025-01-01 00:00:00+00' + g * interval '1 second', (g % 100000) / 100.0,
+           jsonb_build_object('page', g % 13)
+         FROM generate_series(1, 1111111) g;
+         CREATE INDEX events_customer ON events (customer, id);",
+    )
+    .unwrap();
+    let (client, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let count: i64 =
+        client.query_one("SELECT count(*) FROM events WHERE customer = 'alice'", &[]).await.unwrap().get(0);
+    assert_eq!(count, 1_000_000);
+
+    let (state, http) = state_with_users();
+    let sources = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"web\"\nkind = \"sql\"\nurl = \"{database}\"\n[[source.query]]\nname = \"events\"\nsql \
+             = \"SELECT id, at, amount, detail FROM events WHERE customer = :id ORDER BY id\"\n"
+        ),
+    );
+    let server = serve(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let listed = manifest.objects.iter().find(|o| o.path == "web/events.jsonl").expect("the rows' file");
+    assert_eq!(listed.rows, Some(count as u64), "the manifest counts every row, as count(*) does");
+
+    // Each line one row, in order, read back without holding the file.
+    use std::io::BufRead;
+    let file = std::io::BufReader::new(std::fs::File::open(folder.join("web/events.jsonl")).unwrap());
+    let (mut lines, mut last_id) = (0u64, 0i64);
+    for line in file.lines() {
+        let row: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let id = row["id"].as_i64().unwrap();
+        assert!(id > last_id && id % 10 != 0, "in order, alice's only: {row}");
+        last_id = id;
+        lines += 1;
+    }
+    assert_eq!(lines, count as u64);
+    manifest.verify_folder(&folder).expect("every file as listed");
+    match peak_rss_mib(server.child.id()) {
+        Some(mib) => eprintln!("peak RSS of the server (a debug build) while it streamed 1,000,000 rows: {mib:.1} MiB"),
+        None => eprintln!("peak RSS of the server: not readable here"),
+    }
+}

@@ -7,8 +7,22 @@ use super::{Identities, SourceError, encode::Encoder, file::Database, file::Form
 use tokio::sync::mpsc;
 use tokio_postgres::{NoTls, types::ToSql};
 
-/// Rows fetched and handed on at a time.
+/// Rows fetched and handed on at a time (PostgreSQL's first batch; SQLite's every batch).
 pub const BATCH: usize = 1000;
+/// About how many bytes of rows PostgreSQL sends a batch: small rows come many at a time (fewer round
+/// trips), large ones few (memory stays bounded by bytes, not by rows).
+const BATCH_BYTES: usize = 1 << 20;
+/// The fewest and most rows a PostgreSQL batch asks for.
+const BATCH_ROWS: (usize, usize) = (16, 16_384);
+
+/// How many rows to ask for after a batch of `rows` rows that were written as `bytes` bytes: about
+/// [`BATCH_BYTES`] of rows their size.
+fn batch_after(rows: usize, bytes: usize) -> usize {
+    if rows == 0 {
+        return BATCH;
+    }
+    (BATCH_BYTES.saturating_mul(rows) / bytes.max(1)).clamp(BATCH_ROWS.0, BATCH_ROWS.1)
+}
 /// Batches waiting for the writer at most: the bound on a query's memory.
 const AHEAD: usize = 2;
 
@@ -96,12 +110,13 @@ async fn postgres(url: String, sql: &str, format: Format, who: &Identities) -> R
             {
                 return Ok(());
             }
-            let mut rows = tx.query_portal(&portal, BATCH as i32).await?;
+            let (mut asked, mut size) = (BATCH, BATCH);
+            let mut rows = tx.query_portal(&portal, asked as i32).await?;
             loop {
-                let done = rows.len() < BATCH;
+                let done = rows.len() < asked;
                 // The next batch is asked for before this one is written out, so the database works
-                // while dpo encodes.
-                let next = async { if done { Ok(Vec::new()) } else { tx.query_portal(&portal, BATCH as i32).await } };
+                // while dpo encodes; its size follows the size of the rows written so far.
+                let next = async { if done { Ok(Vec::new()) } else { tx.query_portal(&portal, size as i32).await } };
                 let encode = async {
                     for row in &rows {
                         encoder.push(types.iter().enumerate().map(|(i, kind)| values::postgres_cell(row, i, *kind)))?;
@@ -110,13 +125,15 @@ async fn postgres(url: String, sql: &str, format: Format, who: &Identities) -> R
                 };
                 let (next, encoded) = futures::join!(next, encode);
                 let encoded = encoded?;
+                let asking = size;
+                size = batch_after(rows.len(), encoded.0.len());
                 if encoded.1 > 0 && sender.send(Ok(encoded)).await.is_err() {
                     break; // the writer stopped reading
                 }
                 if done {
                     break;
                 }
-                rows = next?;
+                (rows, asked) = (next?, asking);
             }
             tx.rollback().await?;
             Ok::<_, SourceError>(())

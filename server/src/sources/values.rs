@@ -8,7 +8,7 @@
 use super::SourceError;
 use base64::Engine;
 use bytes::BytesMut;
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use std::{borrow::Cow, io::Write};
 use tokio_postgres::{
     Column, Row,
@@ -35,8 +35,8 @@ pub enum Cell<'a> {
     Text(Cow<'a, str>),
     /// JSON text (of a json or jsonb column): nested as it is, without the whitespace between tokens.
     Json(&'a [u8]),
-    /// A point in time: ISO 8601 UTC.
-    Timestamp(DateTime<Utc>),
+    /// A point in time, in microseconds since 1970-01-01 UTC: ISO 8601 UTC.
+    Timestamp(i64),
     /// Bytes: base64.
     Bytes(&'a [u8]),
 }
@@ -66,9 +66,9 @@ impl Cell<'_> {
                 let _ = serde_json::to_writer(&mut *out, text.as_ref());
             }
             Cell::Json(json) => compact(json, out),
-            Cell::Timestamp(at) => {
+            Cell::Timestamp(micros) => {
                 out.push(b'"');
-                write_timestamp(at, out);
+                write_timestamp(*micros, out);
                 out.push(b'"');
             }
             Cell::Bytes(bytes) => {
@@ -119,37 +119,56 @@ fn json_number(text: &str) -> bool {
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, the fraction as long as it needs to be (3, 6 or 9 digits), as
 /// chrono's `to_rfc3339_opts(AutoSi, true)` writes it but without building a string.
-fn write_timestamp(at: &DateTime<Utc>, out: &mut Vec<u8>) {
-    if !(0..=9999).contains(&at.year()) {
-        out.extend_from_slice(at.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes());
+fn write_timestamp(micros: i64, out: &mut Vec<u8>) {
+    const DAY: i64 = 86_400_000_000;
+    let (days, of_day) = (micros.div_euclid(DAY), micros.rem_euclid(DAY));
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        match DateTime::<Utc>::from_timestamp_micros(micros) {
+            Some(at) => out.extend_from_slice(at.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes()),
+            None => out.extend_from_slice(micros.to_string().as_bytes()),
+        }
         return;
     }
-    let two = |out: &mut Vec<u8>, n: u32| out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
-    let year = at.year() as u32;
+    let two = |out: &mut Vec<u8>, n: i64| out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
     two(out, year / 100);
     two(out, year % 100);
     out.push(b'-');
-    two(out, at.month());
+    two(out, month);
     out.push(b'-');
-    two(out, at.day());
+    two(out, day);
     out.push(b'T');
-    two(out, at.hour());
+    let seconds = of_day / 1_000_000;
+    two(out, seconds / 3600);
     out.push(b':');
-    two(out, at.minute());
+    two(out, seconds / 60 % 60);
     out.push(b':');
-    two(out, at.second().min(59) + at.nanosecond() / 1_000_000_000);
-    let nanos = at.nanosecond() % 1_000_000_000;
-    if nanos != 0 {
-        let (value, width) = if nanos.is_multiple_of(1_000_000) {
-            (nanos / 1_000_000, 3)
-        } else if nanos.is_multiple_of(1_000) {
-            (nanos / 1_000, 6)
-        } else {
-            (nanos, 9)
-        };
-        let _ = write!(out, ".{value:0width$}");
+    two(out, seconds % 60);
+    let fraction = of_day % 1_000_000;
+    if fraction != 0 {
+        let (mut value, width) = if fraction % 1000 == 0 { (fraction / 1000, 3) } else { (fraction, 6) };
+        out.push(b'.');
+        let start = out.len();
+        out.resize(start + width, b'0');
+        for at in (start..start + width).rev() {
+            out[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
     }
     out.push(b'Z');
+}
+
+/// The proleptic Gregorian date of `days` since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// Appends the JSON text `json` without the whitespace between its tokens, so that it stays on one line
@@ -275,8 +294,10 @@ pub fn postgres_cell<'r>(row: &'r Row, i: usize, kind: PostgresKind) -> Result<C
             row.try_get::<_, Option<uuid::Uuid>>(i)?.map(|u| Cell::Text(Cow::Owned(u.hyphenated().to_string())))
         }
         PostgresKind::Json => row.try_get::<_, Option<RawJson>>(i)?.map(|j| Cell::Json(j.0)),
-        PostgresKind::Timestamptz => row.try_get::<_, Option<DateTime<Utc>>>(i)?.map(Cell::Timestamp),
-        PostgresKind::Timestamp => row.try_get::<_, Option<NaiveDateTime>>(i)?.map(|t| Cell::Timestamp(t.and_utc())),
+        PostgresKind::Timestamptz | PostgresKind::Timestamp => row.try_get::<_, Option<Micros>>(i)?.map(|m| match m {
+            Micros::At(micros) => Cell::Timestamp(micros),
+            Micros::Infinity(text) => Cell::Text(Cow::Borrowed(text)),
+        }),
         PostgresKind::Date => row.try_get::<_, Option<NaiveDate>>(i)?.map(|d| Cell::Text(Cow::Owned(d.to_string()))),
         PostgresKind::Time => row.try_get::<_, Option<NaiveTime>>(i)?.map(|t| Cell::Text(Cow::Owned(t.to_string()))),
         PostgresKind::Bytea => row.try_get::<_, Option<&[u8]>>(i)?.map(Cell::Bytes),
@@ -293,6 +314,31 @@ pub fn sqlite_cell(value: rusqlite::types::ValueRef<'_>) -> Cell<'_> {
         ValueRef::Real(f) => Cell::Float(f),
         ValueRef::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes)),
         ValueRef::Blob(bytes) => Cell::Bytes(bytes),
+    }
+}
+
+/// A timestamp or timestamptz in PostgreSQL's binary form: microseconds since 2000-01-01 (UTC for
+/// timestamptz; as written for timestamp, which is then read as UTC), or one of the infinities.
+enum Micros {
+    At(i64),
+    Infinity(&'static str),
+}
+
+/// Microseconds from 1970-01-01 to 2000-01-01.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+impl<'a> FromSql<'a> for Micros {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let raw: [u8; 8] = raw.try_into().map_err(|_| "a timestamp is 8 bytes")?;
+        Ok(match i64::from_be_bytes(raw) {
+            i64::MAX => Micros::Infinity("infinity"),
+            i64::MIN => Micros::Infinity("-infinity"),
+            micros => Micros::At(micros.checked_add(POSTGRES_EPOCH_MICROS).ok_or("a timestamp out of range")?),
+        })
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ || *ty == Type::TIMESTAMP
     }
 }
 
@@ -317,6 +363,15 @@ impl<'a> FromSql<'a> for RawJson<'a> {
     }
 }
 
+/// Appends one base-10000 digit group: four decimal digits when `padded`, else without leading zeros.
+fn push_group(text: &mut String, group: u16, padded: bool) {
+    let digits = [group / 1000, group / 100 % 10, group / 10 % 10, group % 10];
+    let skip = if padded { 0 } else { digits.iter().take(3).take_while(|d| **d == 0).count() };
+    for d in &digits[skip..] {
+        text.push(char::from(b'0' + *d as u8));
+    }
+}
+
 /// A `numeric` in PostgreSQL's binary form, written out in decimal (`None`: NaN).
 struct Numeric(Option<String>);
 
@@ -332,36 +387,40 @@ impl<'a> FromSql<'a> for Numeric {
             0xF000 => return Ok(Numeric(Some("-Infinity".into()))),
             _ => {}
         }
-        let digits = (0..count).map(|i| word(4 + i)).collect::<Result<Vec<u16>, _>>()?;
+        if raw.len() < 8 + count * 2 {
+            return Err("short numeric".into());
+        }
         // Base-10000 digits; the first is worth 10000^weight.
-        let mut integer_part = String::new();
-        for position in 0..=i32::from(weight).max(-1) {
-            let digit = digits.get(position as usize).copied().unwrap_or(0);
-            if integer_part.is_empty() {
-                if digit != 0 {
-                    integer_part = digit.to_string();
-                }
-            } else {
-                integer_part.push_str(&format!("{digit:04}"));
+        let digit = |position: i32| -> u16 {
+            if position < 0 || position as usize >= count { 0 } else { word(4 + position as usize).unwrap_or(0) }
+        };
+        let mut text = String::with_capacity(8 + (count + 2) * 4 + scale);
+        if sign == 0x4000 {
+            text.push('-');
+        }
+        let mut leading = true;
+        for position in 0..=i32::from(weight) {
+            let d = digit(position);
+            if leading && d == 0 {
+                continue;
             }
+            push_group(&mut text, d, !leading);
+            leading = false;
         }
-        if integer_part.is_empty() {
-            integer_part.push('0');
+        if leading {
+            text.push('0');
         }
-        let mut fraction = String::new();
-        let mut position = i32::from(weight) + 1;
-        while fraction.len() < scale {
-            let digit = if position < 0 { 0 } else { digits.get(position as usize).copied().unwrap_or(0) };
-            fraction.push_str(&format!("{digit:04}"));
-            position += 1;
+        if scale > 0 {
+            text.push('.');
+            let start = text.len();
+            let mut position = i32::from(weight) + 1;
+            while text.len() - start < scale {
+                push_group(&mut text, digit(position), true);
+                position += 1;
+            }
+            text.truncate(start + scale);
         }
-        fraction.truncate(scale);
-        let sign = if sign == 0x4000 { "-" } else { "" };
-        Ok(Numeric(Some(if scale == 0 {
-            format!("{sign}{integer_part}")
-        } else {
-            format!("{sign}{integer_part}.{fraction}")
-        })))
+        Ok(Numeric(Some(text)))
     }
 
     fn accepts(ty: &Type) -> bool {
@@ -406,12 +465,36 @@ mod tests {
             ("0999-01-02T03:04:05Z", "0999-01-02T03:04:05Z"),
         ] {
             let at: DateTime<Utc> = at.parse().unwrap();
-            assert_eq!(json(Cell::Timestamp(at)), format!("\"{written}\""));
-            assert_eq!(json(Cell::Timestamp(at)), format!("\"{}\"", at.to_rfc3339_opts(SecondsFormat::AutoSi, true)));
+            assert_eq!(json(Cell::Timestamp(at.timestamp_micros())), format!("\"{written}\""));
+            let chrono = at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            assert_eq!(json(Cell::Timestamp(at.timestamp_micros())), format!("\"{chrono}\""));
         }
         assert_eq!(Cell::Json(b"{\"a\": 1}").csv_field(), r#"{"a":1}"#);
         assert_eq!(Cell::Int(i64::MAX).csv_field(), i64::MAX.to_string());
         assert_eq!(Cell::Null.csv_field(), "");
+    }
+
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them_across_the_calendar() {
+        let mut micros: i64 = -62_135_596_800_000_000; // 0001-01-01
+        let step = 7_919_837_123_457; // about 92 days and an odd fraction
+        while micros < 253_402_300_799_000_000 {
+            for at in [micros, micros - micros % 1_000_000, micros - micros % 1000] {
+                let chrono = DateTime::<Utc>::from_timestamp_micros(at).unwrap();
+                let expected = format!("\"{}\"", chrono.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+                assert_eq!(json(Cell::Timestamp(at)), expected, "{at}");
+            }
+            micros += step;
+        }
+        assert_eq!(
+            Micros::from_sql(&Type::TIMESTAMPTZ, &i64::MAX.to_be_bytes())
+                .map(|m| matches!(m, Micros::Infinity("infinity")))
+                .ok(),
+            Some(true)
+        );
+        let epoch = Micros::from_sql(&Type::TIMESTAMPTZ, &0i64.to_be_bytes()).unwrap();
+        assert!(matches!(epoch, Micros::At(POSTGRES_EPOCH_MICROS)));
+        assert_eq!(json(Cell::Timestamp(POSTGRES_EPOCH_MICROS)), "\"2000-01-01T00:00:00Z\"");
     }
 
     fn numeric(words: &[u16]) -> Option<String> {

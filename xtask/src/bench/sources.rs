@@ -21,6 +21,9 @@ const ROWS: u64 = 1_000_000;
 /// The query, with the person as a parameter (dpo) or a literal (psql).
 const QUERY: &str = "SELECT id, placed, item, amount, paid, details FROM purchases WHERE customer = {who} ORDER BY id";
 
+/// Runs of each side; the best of each is reported (this 2-core machine's runs vary by ±30%).
+const RUNS: usize = 3;
+
 /// The server's memory bound while it streams a source.
 pub const RSS_BOUND_MIB: f64 = 100.0;
 
@@ -57,16 +60,20 @@ pub fn rows(release: &Path, dir: &Path) -> anyhow::Result<Measured> {
     let copied = dir.join("copy.csv");
     std::fs::create_dir_all(dir)?;
     let psql = bin_dir().map(|d| d.join("psql")).unwrap_or_else(|_| "psql".into());
-    let started = Instant::now();
-    let copy = Command::new(psql)
-        .arg(&database)
-        .arg("-c")
-        .arg(format!("\\copy ({}) to '{}'", QUERY.replace("{who}", "'heavy'"), copied.display()))
-        .output()
-        .context("running psql")?;
-    let psql_elapsed = started.elapsed();
-    if !copy.status.success() {
-        bail!("psql \\copy failed: {}", String::from_utf8_lossy(&copy.stderr));
+    let mut psql_elapsed = Duration::MAX;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let copy = Command::new(&psql)
+            .arg(&database)
+            .arg("-c")
+            .arg(format!("\\copy ({}) to '{}'", QUERY.replace("{who}", "'heavy'"), copied.display()))
+            .output()
+            .context("running psql")?;
+        psql_elapsed = psql_elapsed.min(started.elapsed());
+        if !copy.status.success() {
+            bail!("psql \\copy failed: {}", String::from_utf8_lossy(&copy.stderr));
+        }
+        std::fs::remove_file(&copied)?;
     }
 
     let state = dir.join("state");
@@ -91,18 +98,21 @@ pub fn rows(release: &Path, dir: &Path) -> anyhow::Result<Measured> {
     )?;
     let server = DpoServer::start(release, &state, &["--retry-after", "1", "--sources", &sources.to_string_lossy()])?;
     let destination = dpo_server::config::absolute(&state.join("exports/heavy"));
-    let elapsed = server.export("heavy", &format!("file://{}/", destination.display()))?;
+    let (mut elapsed, mut size) = (Duration::MAX, 0);
+    for _ in 0..RUNS {
+        elapsed = elapsed.min(server.export("heavy", &format!("file://{}/", destination.display()))?);
+        // The manifest must count every row, exactly.
+        let folder = std::fs::read_dir(&destination)?.flatten().next().context("the export's folder")?.path();
+        let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json"))?)?;
+        let listed = manifest.objects.iter().find(|o| o.path == "shop/purchases.jsonl").context("the rows' file")?;
+        if listed.rows != Some(ROWS) {
+            bail!("the manifest counts {:?} rows, the database {ROWS}", listed.rows);
+        }
+        size = listed.size;
+        std::fs::remove_dir_all(&destination)?;
+    }
     let rss = peak_rss_mib(server.process.0.id());
     drop(server);
-
-    // The manifest must count every row, exactly.
-    let folder = std::fs::read_dir(&destination)?.flatten().next().context("the export's folder")?.path();
-    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json"))?)?;
-    let listed = manifest.objects.iter().find(|o| o.path == "shop/purchases.jsonl").context("the rows' file")?;
-    if listed.rows != Some(ROWS) {
-        bail!("the manifest counts {:?} rows, the database {ROWS}", listed.rows);
-    }
-    let size = listed.size;
     drop(cluster);
     let _ = std::fs::remove_dir_all(dir);
     let per_second = |d: Duration| ROWS as f64 / d.as_secs_f64();
@@ -112,7 +122,7 @@ pub fn rows(release: &Path, dir: &Path) -> anyhow::Result<Measured> {
          a PostgreSQL 15 cluster on this machine, exported through the API by a `sql` source into \
          `shop/purchases.jsonl` ({:.0} MB; submission to `complete`, with the profile, the manifest and the \
          SHA-256 of every object), next to `psql -c \"\\copy (same query) to file\"` in the same run (the ceiling; \
-         target: ≥ 70% of its rows/s).\n\n\
+         target: ≥ 70% of its rows/s). Each side ran {RUNS} times; the best run of each is shown.\n\n\
          | what | rows/s | of psql's |\n|---|---:|---:|\n\
          | dpo: export of a sql source to a local folder | {dpo:.0} | {:.0}% |\n\
          | psql `\\copy` to a file (text format) | {ceiling:.0} | |\n\
