@@ -3,6 +3,7 @@
 //! sends every failure as an OData error carrying the request's ids (`innerError`).
 
 use crate::{
+    audit::{self, Activity, Subject},
     auth::{
         Caller,
         permissions::{Action, authorize},
@@ -10,7 +11,9 @@ use crate::{
     },
     config::ServerConfig,
     odata::query::{self, allowed},
+    operations::OperationError,
     operations::{Operation, OperationService, PageSizes},
+    store::AuditLog,
     wire,
 };
 use chrono::{SubsecRound, Utc};
@@ -24,7 +27,7 @@ use dpo_api::{
 };
 use dropshot::{Header, Path, RequestContext};
 use http::{HeaderMap, HeaderValue, header};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Path prefixes the API also answers under, as Graph's service roots (`https://graph.microsoft.com/v1.0`).
 pub const VERSION_PREFIXES: [&str; 2] = ["/v1.0", "/beta"];
@@ -33,6 +36,8 @@ pub const VERSION_PREFIXES: [&str; 2] = ["/v1.0", "/beta"];
 pub struct AppContext {
     /// The operations service.
     pub operations: OperationService,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
     /// The server's settings.
     pub config: ServerConfig,
     /// Absolute base URL of the server, without a trailing slash; set once the listener is bound.
@@ -96,8 +101,63 @@ impl<'r> Call<'r> {
         body(caller).await.map(Answer::Ok).map_err(|e| self.fail(e))
     }
 
+    /// Like [`Call::run`], and records the outcome in the audit trail as `activity` on what the body
+    /// says it concerns (`subject`, filled in as it learns it): done, failed, or refused for want of a
+    /// permission. A caller without a valid token has no tenant, so no chain to record it in (it is
+    /// logged).
+    async fn run_audited<R>(
+        &self,
+        action: Action,
+        activity: Activity,
+        subject: Subject,
+        body: impl AsyncFnOnce(Caller, &mut Subject) -> Result<R, GraphError>,
+    ) -> Result<Answer<R>, GraphError> {
+        let mut subject = subject;
+        let caller = match self.authenticate() {
+            Ok(caller) => caller,
+            Err(refusal) => return Ok(self.refused(refusal)),
+        };
+        if let Err(refusal) = authorize(&caller, action) {
+            self.audit(&caller, activity, subject, Err(format!("refused: {refusal}"))).await;
+            return Ok(self.refused(refusal));
+        }
+        let outcome = body(caller.clone(), &mut subject).await;
+        let recorded = match &outcome {
+            Ok(_) => Ok(()),
+            Err(e) => Err(subject.refusal.take().unwrap_or_else(|| format!("{}: {}", e.error.code, e.error.message))),
+        };
+        self.audit(&caller, activity, subject, recorded).await;
+        outcome.map(Answer::Ok).map_err(|e| self.fail(e))
+    }
+
+    /// Records one event; a store that cannot record it is logged as an error (the answer stands: the
+    /// operation already happened).
+    async fn audit(&self, caller: &Caller, activity: Activity, subject: Subject, outcome: Result<(), String>) {
+        let event = audit::event(caller, activity, subject, outcome, &self.request_id);
+        if let Err(e) = audit::record(&self.rqctx.context().audit, event).await {
+            slog::error!(self.rqctx.log, "recording an audit event failed"; "activity" => activity.name(), "error" => %e);
+        }
+    }
+
+    /// `error` as a read answers it; an operation of another tenant is recorded as a refused read first
+    /// (it is answered as not found, as Graph does). Reads are not recorded otherwise.
+    async fn refused_read(&self, caller: &Caller, error: OperationError) -> GraphError {
+        if let OperationError::OtherTenant(id) = &error {
+            let subject = Subject { operation: Some(id.to_string()), ..Subject::default() };
+            self.audit(caller, Activity::ReadOperation, subject, Err(audit::OTHER_TENANT.into())).await;
+        }
+        error.into()
+    }
+
     /// Who is calling, if they may do `action`.
     fn caller(&self, action: Action) -> Result<Caller, crate::auth::AuthError> {
+        let caller = self.authenticate()?;
+        authorize(&caller, action)?;
+        Ok(caller)
+    }
+
+    /// Who is calling: the checked token's caller.
+    fn authenticate(&self) -> Result<Caller, crate::auth::AuthError> {
         let token = self
             .rqctx
             .request
@@ -111,9 +171,7 @@ impl<'r> Call<'r> {
                     "Access token is empty: send Authorization: Bearer <token>".into(),
                 )
             })?;
-        let caller = self.rqctx.context().tokens.check(token)?;
-        authorize(&caller, action)?;
-        Ok(caller)
+        self.rqctx.context().tokens.check(token)
     }
 
     /// A refused caller's answer: 401 carries `WWW-Authenticate: Bearer`, which only an [`Answer`] can send.
@@ -240,8 +298,12 @@ impl DataPolicyOperationsApi for DpoApi {
         body: CheckedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedCreated<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
-        call.run(Action::Export, async |caller| {
-            let op = rqctx.context().operations.create(&caller.tenant, &body.into_inner()?).await?;
+        call.run_audited(Action::Export, Activity::CreateOperation, Subject::default(), async |caller, subject| {
+            let input = body.into_inner()?;
+            subject.user = input.user_id.clone();
+            subject.storage_location = input.storage_location.clone();
+            let op = rqctx.context().operations.create(&caller.tenant, &input).await?;
+            subject.operation = Some(op.id.to_string());
             let headers = call.location_headers(&op, call.entity_headers(&op))?;
             Ok(ShapedCreated::new(call.entity(&op, None)?, headers))
         })
@@ -264,7 +326,10 @@ impl DataPolicyOperationsApi for DpoApi {
                 return Ok(EntityOrCount::Count { count, headers: call.headers() });
             }
             let q = query::parse(query.raw(), allowed::ENTITY)?;
-            let op = ctx.operations.get(&caller.tenant, &id).await?;
+            let op = match ctx.operations.get(&caller.tenant, &id).await {
+                Ok(op) => op,
+                Err(e) => return Err(call.refused_read(&caller, e).await),
+            };
             let mut headers = call.entity_headers(&op);
             if !op.status.is_final() {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(ctx.config.retry_after_seconds));
@@ -280,11 +345,18 @@ impl DataPolicyOperationsApi for DpoApi {
         body: CheckedBody<DataPolicyOperation>,
     ) -> Result<Answer<ShapedOk<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
-        call.run(Action::Export, async |caller| {
+        let id = path.into_inner().id;
+        let subject = Subject { operation: Some(id.clone()), ..Subject::default() };
+        call.run_audited(Action::Export, Activity::UpdateOperation, subject, async |caller, subject| {
             let if_match = rqctx.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok());
             let precondition = wire::precondition(if_match);
-            let id = path.into_inner().id;
-            let op = rqctx.context().operations.update(&caller.tenant, &id, &body.into_inner()?, precondition).await?;
+            let patch = body.into_inner()?;
+            subject.storage_location = patch.storage_location.clone();
+            let op = match rqctx.context().operations.update(&caller.tenant, &id, &patch, precondition).await {
+                Ok(op) => op,
+                Err(e) => return Err(subject.note(e)),
+            };
+            subject.user = op.user_id.clone().into();
             Ok(ShapedOk::new(call.entity(&op, None)?, call.entity_headers(&op)))
         })
         .await
@@ -296,9 +368,13 @@ impl DataPolicyOperationsApi for DpoApi {
         if_match: Header<IfMatchHeader>,
     ) -> Result<Answer<NoContent>, GraphError> {
         let call = Call::new(&rqctx);
-        call.run(Action::Export, async |caller| {
+        let id = path.into_inner().id;
+        let subject = Subject { operation: Some(id.clone()), ..Subject::default() };
+        call.run_audited(Action::Export, Activity::CancelOperation, subject, async |caller, subject| {
             let precondition = wire::precondition(if_match.into_inner().if_match.as_deref());
-            rqctx.context().operations.delete(&caller.tenant, &path.into_inner().id, precondition).await?;
+            if let Err(e) = rqctx.context().operations.delete(&caller.tenant, &id, precondition).await {
+                return Err(subject.note(e));
+            }
             Ok(NoContent { headers: call.headers() })
         })
         .await
@@ -310,11 +386,15 @@ impl DataPolicyOperationsApi for DpoApi {
         body: CheckedBody<ExportPersonalDataRequest>,
     ) -> Result<Answer<AcceptedNoContent<ExportAcceptedHeaders>>, GraphError> {
         let call = Call::new(&rqctx);
-        call.run(Action::Export, async |caller| {
+        let user = path.into_inner().user_id;
+        let subject = Subject { user: Some(user.clone()), ..Subject::default() };
+        call.run_audited(Action::Export, Activity::ExportPersonalData, subject, async |caller, subject| {
             let ctx = rqctx.context();
             let request = body.into_inner()?;
-            let user = path.into_inner().user_id;
+            subject.storage_location = request.storage_location.clone();
             let op = ctx.operations.submit_export(&caller.tenant, &user, request.storage_location.as_deref()).await?;
+            subject.operation = Some(op.id.to_string());
+            subject.user = Some(op.user_id.clone());
             let mut accepted = AcceptedNoContent::new(ExportAcceptedHeaders {
                 location: format!("{}/dataPolicyOperations/{}", call.root, op.id),
                 retry_after: ctx.config.retry_after_seconds,

@@ -13,7 +13,7 @@ use dpo_server::{
         self, Identities, Sources,
         tools::{Checked, Previewed},
     },
-    store::{Directory, postgres::PostgresStore, sqlite::SqliteStore},
+    store::{AuditLog, Directory, postgres::PostgresStore, sqlite::SqliteStore},
 };
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -52,6 +52,38 @@ enum Command {
         #[command(subcommand)]
         command: SourcesCommand,
     },
+    /// Check the audit trail's hash chains, or print their heads to keep outside the database.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk every tenant's chain (or one) from its first event, checking each event's hash and link;
+    /// fails naming the first event that was changed, removed or is missing. With `--head`, also fails
+    /// if the chain no longer reaches that hash (its tail was cut off).
+    Verify {
+        /// Only this tenant's chain.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A head printed earlier by `audit head` (or logged by the server), to prove nothing after it
+        /// was cut.
+        #[arg(long, requires = "tenant")]
+        head: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print each tenant's latest hash and event count (`<tenant> <hash> <events>`), after checking the
+    /// chain, for the operator to keep outside the database.
+    Head {
+        /// Only this tenant's chain.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -82,6 +114,13 @@ struct DirectoryArgs {
     /// The tenant the records (or the user) belong to.
     #[arg(long, default_value = dpo_server::auth::LOCAL_TENANT)]
     tenant: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Which store a command works on.
+#[derive(Args)]
+struct StoreArgs {
     /// Folder of the server's durable state.
     #[arg(long, env = "DPO_STATE_DIR", default_value = "dpo-state")]
     state_dir: PathBuf,
@@ -292,6 +331,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sources { command: SourcesCommand::Check { sources } } => check_sources(&sources).await,
+        Command::Audit { command } => audit(command),
         Command::Sources { command: SourcesCommand::Preview { user, sources, directory } } => {
             preview_sources(&sources, &user, &directory).await
         }
@@ -312,10 +352,47 @@ fn open(state_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
 /// The directory of the PostgreSQL database if one is named, else of the SQLite store in the state
 /// folder; and what to call it in messages (never the URL, which may hold a password).
 fn open_directory(directory: &DirectoryArgs) -> anyhow::Result<(Box<dyn Directory>, String)> {
-    Ok(match &directory.database {
+    let store = &directory.store;
+    Ok(match &store.database {
         Some(url) => (Box::new(PostgresStore::open(url, 2).context("opening the database")?), "the database".into()),
-        None => (Box::new(open(&directory.state_dir)?), directory.state_dir.display().to_string()),
+        None => (Box::new(open(&store.state_dir)?), store.state_dir.display().to_string()),
     })
+}
+
+/// The audit trail of the PostgreSQL database if one is named, else of the SQLite store.
+fn open_audit(store: &StoreArgs) -> anyhow::Result<Box<dyn AuditLog>> {
+    Ok(match &store.database {
+        Some(url) => Box::new(PostgresStore::open(url, 2).context("opening the database")?),
+        None => Box::new(open(&store.state_dir)?),
+    })
+}
+
+/// `audit verify` and `audit head`: every tenant's chain (or one), checked from its first event.
+fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    let (tenant, head, store, verify) = match command {
+        AuditCommand::Verify { tenant, head, store } => (tenant, head, store, true),
+        AuditCommand::Head { tenant, store } => (tenant, None, store, false),
+    };
+    let log = open_audit(&store)?;
+    let tenants = match tenant {
+        Some(tenant) => vec![tenant],
+        None => log.audit_tenants()?,
+    };
+    let mut broken = 0;
+    for tenant in &tenants {
+        match dpo_server::audit::verify(log.as_ref(), tenant, head.as_deref()) {
+            Ok(chain) if verify => println!("{tenant}: {} events, intact; head {}", chain.events, chain.head),
+            Ok(chain) => println!("{tenant} {} {}", chain.head, chain.events),
+            Err(e) => {
+                println!("{e}");
+                broken += 1;
+            }
+        }
+    }
+    if broken > 0 {
+        bail!("{broken} of {} audit chains are broken", tenants.len());
+    }
+    Ok(())
 }
 
 async fn check_sources(path: &std::path::Path) -> anyhow::Result<()> {

@@ -29,6 +29,10 @@ pub enum OperationError {
     /// No operation has this id.
     #[error("dataPolicyOperation '{0}' does not exist")]
     NotFound(Uuid),
+    /// The operation belongs to another tenant: answered exactly as [`OperationError::NotFound`], and
+    /// recorded in the audit trail.
+    #[error("dataPolicyOperation '{0}' does not exist")]
+    OtherTenant(Uuid),
     /// A property has a value that is not allowed.
     #[error("{message}")]
     Invalid {
@@ -229,7 +233,8 @@ impl OperationService {
         };
         match found {
             Some(op) if op.tenant_id == tenant => Ok(op),
-            _ => Err(OperationError::NotFound(id)),
+            Some(_) => Err(OperationError::OtherTenant(id)),
+            None => Err(OperationError::NotFound(id)),
         }
     }
 

@@ -206,6 +206,7 @@ async fn launch(
     let keys = verification_keys(&config).await?;
     let context = AppContext {
         operations,
+        audit: store.audit.clone(),
         config: config.clone(),
         base_url: OnceLock::new(),
         tokens: TokenVerifier::new(keys, config.auth.rules.clone(), verified::DEFAULT_CAPACITY),

@@ -102,6 +102,88 @@ pub struct UserRecord {
     pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
+/// One event of the audit trail, as stored: what happened, who did it, to whom, and the hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// The tenant whose chain it belongs to.
+    pub tenant_id: String,
+    /// Its place in the tenant's chain, from 1.
+    pub seq: i64,
+    /// Its id (a GUID, as Graph's `directoryAudit.id`).
+    pub id: String,
+    /// When it happened (RFC 3339, UTC, milliseconds).
+    pub at: String,
+    /// Graph's `category`: `DataPolicyOperations`.
+    pub category: String,
+    /// Graph's `activityDisplayName`: `Export personal data`, `Cancel data policy operation`…
+    pub activity: String,
+    /// `user` or `app`.
+    pub actor_kind: String,
+    /// The user's `oid` or the app's `appid`.
+    pub actor_id: String,
+    /// The user whose data it concerns.
+    pub target_user: Option<String>,
+    /// The data policy operation it concerns.
+    pub operation_id: Option<String>,
+    /// Where the export goes, with the SAS signature redacted.
+    pub storage_location: Option<String>,
+    /// `success` or `failure`.
+    pub result: String,
+    /// Why it failed or was refused.
+    pub reason: Option<String>,
+    /// The request's `request-id`.
+    pub request_id: String,
+    /// The hash of the tenant's previous event (64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 of `prev_hash` and this event's other fields (see `audit::hash`).
+    pub hash: String,
+}
+
+/// The `prev_hash` of a tenant's first audit event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl AuditEvent {
+    /// The event at place `seq` of its chain after an event whose hash is `prev_hash`, with its own hash.
+    pub fn sealed(mut self, seq: i64, prev_hash: &str) -> AuditEvent {
+        self.seq = seq;
+        self.prev_hash = prev_hash.to_string();
+        self.hash = self.expected_hash();
+        self
+    }
+
+    /// The hash this event must have: SHA-256 (hex) of its fields but `hash`, each written as JSON in
+    /// a fixed order, one a line; any change to a field, its place or its predecessor changes it.
+    pub fn expected_hash(&self) -> String {
+        use sha2::Digest;
+        let fields = serde_json::json!([
+            self.tenant_id,
+            self.seq,
+            self.id,
+            self.at,
+            self.category,
+            self.activity,
+            self.actor_kind,
+            self.actor_id,
+            self.target_user,
+            self.operation_id,
+            self.storage_location,
+            self.result,
+            self.reason,
+            self.request_id,
+            self.prev_hash,
+        ]);
+        let mut hasher = sha2::Sha256::new();
+        if let serde_json::Value::Array(fields) = fields {
+            for field in fields {
+                hasher.update(field.to_string().as_bytes());
+                hasher.update(b"\n");
+            }
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
 /// Where a list continues: the sort-key values and id of the last operation served.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
@@ -284,10 +366,21 @@ pub trait ExportLedger: Send + Sync + 'static {
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError>;
 }
 
-/// A backend: all four concerns.
-pub trait Backend: Operations + JobQueue + Directory + ExportLedger {}
+/// The audit trail: events appended to a hash chain per tenant, never changed.
+pub trait AuditLog: Send + Sync + 'static {
+    /// Appends `event` as the next of its tenant's chain, [sealed](AuditEvent::sealed) at that place (no two
+    /// events ever share one), and returns it as stored.
+    fn append(&self, event: AuditEvent) -> Result<AuditEvent, StoreError>;
+    /// Up to `limit` events of `tenant` after `after_seq`, in order.
+    fn audit_events(&self, tenant: &str, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Every tenant that has events.
+    fn audit_tenants(&self) -> Result<Vec<String>, StoreError>;
+}
 
-impl<B: Operations + JobQueue + Directory + ExportLedger> Backend for B {}
+/// A backend: all five concerns.
+pub trait Backend: Operations + JobQueue + Directory + ExportLedger + AuditLog {}
+
+impl<B: Operations + JobQueue + Directory + ExportLedger + AuditLog> Backend for B {}
 
 /// The store's concerns, each behind its own trait object.
 #[derive(Clone)]
@@ -300,11 +393,19 @@ pub struct Stores {
     pub directory: Arc<dyn Directory>,
     /// Objects exports have written.
     pub ledger: Arc<dyn ExportLedger>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
 }
 
 impl Stores {
     /// Every concern served by `backend`.
     pub fn over<B: Backend>(backend: Arc<B>) -> Stores {
-        Stores { operations: backend.clone(), queue: backend.clone(), directory: backend.clone(), ledger: backend }
+        Stores {
+            operations: backend.clone(),
+            queue: backend.clone(),
+            directory: backend.clone(),
+            ledger: backend.clone(),
+            audit: backend,
+        }
     }
 }

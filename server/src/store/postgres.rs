@@ -18,8 +18,8 @@
 //! [`QUEUE_CHANNEL`] (`NOTIFY`), which [`PostgresStore::listen`] turns into a wake-up of the engine.
 
 use super::{
-    ActivityRecord, AsyncDirectory, AsyncOperations, Claim, Directory, ExportLedger, ExportedObject, JobQueue,
-    ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
+    ActivityRecord, AsyncDirectory, AsyncOperations, AuditEvent, AuditLog, Claim, Directory, ExportLedger,
+    ExportedObject, GENESIS_HASH, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
     sql::{self, Statement, status_from_ordinal},
 };
 use crate::odata::filter::Filter;
@@ -34,7 +34,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
-const MIGRATIONS: [(i64, &str); 12] = [
+const MIGRATIONS: [(i64, &str); 13] = [
     (1, include_str!("../../migrations/postgres/0001_operations.sql")),
     (2, include_str!("../../migrations/postgres/0002_users.sql")),
     (3, include_str!("../../migrations/postgres/0003_export.sql")),
@@ -47,6 +47,7 @@ const MIGRATIONS: [(i64, &str); 12] = [
     (10, include_str!("../../migrations/postgres/0010_id_order_indexes.sql")),
     (11, include_str!("../../migrations/postgres/0011_export_object_rows.sql")),
     (12, include_str!("../../migrations/postgres/0012_user_attributes.sql")),
+    (13, include_str!("../../migrations/postgres/0013_audit.sql")),
 ];
 
 /// How many migrations a database brought up to date has applied.
@@ -577,6 +578,66 @@ impl AsyncDirectory for PostgresStore {
     fn find_user(&self, tenant: &str, id_or_upn: &str) -> Pending<Option<UserRecord>> {
         let statement = built(sql::find_user(tenant, id_or_upn));
         self.pending(move |conn| async move { Ok(query(&conn, statement, user).await?.pop()) })
+    }
+}
+
+impl AuditLog for PostgresStore {
+    fn append(&self, event: AuditEvent) -> Result<AuditEvent, StoreError> {
+        self.with(move |mut conn| async move {
+            // Replicas may append at once: the place is the primary key, so the second writer at a place
+            // fails and takes the next one.
+            for _ in 0..32 {
+                let tx = conn.transaction().await.map_err(backend)?;
+                let last = query(&tx, built(sql::audit_last(&event.tenant_id)), |row| {
+                    Ok((row.try_get::<_, i64>(0).map_err(corrupt)?, row.try_get::<_, String>(1).map_err(corrupt)?))
+                })
+                .await?
+                .pop();
+                let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
+                let sealed = event.clone().sealed(seq, &prev);
+                match execute(&tx, built(sql::audit_insert(&sealed))).await {
+                    Ok(_) => {
+                        tx.commit().await.map_err(backend)?;
+                        return Ok(sealed);
+                    }
+                    Err(StoreError::Duplicate(_)) => continue,
+                    Err(other) => return Err(other),
+                }
+            }
+            Err(backend("the audit chain stayed contended for 32 attempts"))
+        })
+    }
+
+    fn audit_events(&self, tenant: &str, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
+        let statement = built(sql::audit_events(tenant, after_seq, limit));
+        self.with(move |conn| async move {
+            query(&conn, statement, |row| {
+                Ok(AuditEvent {
+                    tenant_id: row.try_get(0).map_err(corrupt)?,
+                    seq: row.try_get(1).map_err(corrupt)?,
+                    id: row.try_get(2).map_err(corrupt)?,
+                    at: row.try_get(3).map_err(corrupt)?,
+                    category: row.try_get(4).map_err(corrupt)?,
+                    activity: row.try_get(5).map_err(corrupt)?,
+                    actor_kind: row.try_get(6).map_err(corrupt)?,
+                    actor_id: row.try_get(7).map_err(corrupt)?,
+                    target_user: row.try_get(8).map_err(corrupt)?,
+                    operation_id: row.try_get(9).map_err(corrupt)?,
+                    storage_location: row.try_get(10).map_err(corrupt)?,
+                    result: row.try_get(11).map_err(corrupt)?,
+                    reason: row.try_get(12).map_err(corrupt)?,
+                    request_id: row.try_get(13).map_err(corrupt)?,
+                    prev_hash: row.try_get(14).map_err(corrupt)?,
+                    hash: row.try_get(15).map_err(corrupt)?,
+                })
+            })
+            .await
+        })
+    }
+
+    fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
+        let statement = built(sql::audit_tenants());
+        self.with(move |conn| async move { query(&conn, statement, |row| row.try_get(0).map_err(corrupt)).await })
     }
 }
 

@@ -1,7 +1,7 @@
 //! SQL for the operations table, built with sea-query so that any of its dialects can run it. Every value
 //! from a request travels as a bound parameter, never as SQL text.
 
-use super::{ActivityRecord, Claim, Cursor, ExportedObject, ListRequest, OperationRecord, UserRecord};
+use super::{ActivityRecord, AuditEvent, Claim, Cursor, ExportedObject, ListRequest, OperationRecord, UserRecord};
 use crate::odata::{
     filter::{CmpOp, Filter, TextFunc, Value},
     orderby::SortKey,
@@ -558,3 +558,79 @@ macro_rules! statement_from {
     )*};
 }
 statement_from!(Select: SelectStatement, Insert: InsertStatement, Update: UpdateStatement, Delete: DeleteStatement);
+
+/// The audit table's columns, in [`AuditEvent`]'s order.
+pub const AUDIT_COLUMNS: [&str; 16] = [
+    "tenant_id",
+    "seq",
+    "id",
+    "at",
+    "category",
+    "activity",
+    "actor_kind",
+    "actor_id",
+    "target_user",
+    "operation_id",
+    "storage_location",
+    "result",
+    "reason",
+    "request_id",
+    "prev_hash",
+    "hash",
+];
+
+/// The last event of `tenant`'s audit chain: its place and hash.
+pub fn audit_last(tenant: &str) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .columns(["seq", "hash"])
+        .from("audit_events")
+        .and_where(Expr::col("tenant_id").eq(tenant))
+        .order_by("seq", Order::Desc)
+        .limit(1);
+    select
+}
+
+/// Appends `event` (its place is the primary key: a second writer at the same place fails).
+pub fn audit_insert(event: &AuditEvent) -> InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table("audit_events").columns(AUDIT_COLUMNS).values_panic([
+        event.tenant_id.clone().into(),
+        event.seq.into(),
+        event.id.clone().into(),
+        event.at.clone().into(),
+        event.category.clone().into(),
+        event.activity.clone().into(),
+        event.actor_kind.clone().into(),
+        event.actor_id.clone().into(),
+        event.target_user.clone().into(),
+        event.operation_id.clone().into(),
+        event.storage_location.clone().into(),
+        event.result.clone().into(),
+        event.reason.clone().into(),
+        event.request_id.clone().into(),
+        event.prev_hash.clone().into(),
+        event.hash.clone().into(),
+    ]);
+    insert
+}
+
+/// Up to `limit` events of `tenant` after place `after`, in order.
+pub fn audit_events(tenant: &str, after: i64, limit: u64) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .columns(AUDIT_COLUMNS)
+        .from("audit_events")
+        .and_where(Expr::col("tenant_id").eq(tenant))
+        .and_where(Expr::col("seq").gt(after))
+        .order_by("seq", Order::Asc)
+        .limit(limit);
+    select
+}
+
+/// Every tenant with audit events.
+pub fn audit_tenants() -> SelectStatement {
+    let mut select = Query::select();
+    select.column("tenant_id").distinct().from("audit_events").order_by("tenant_id", Order::Asc);
+    select
+}

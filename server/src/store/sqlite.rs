@@ -3,8 +3,8 @@
 //! lock), so its writers take turns in the process.
 
 use super::{
-    ActivityRecord, Claim, Directory, ExportLedger, ExportedObject, JobQueue, ListRequest, OperationRecord, Operations,
-    StoreError, UserRecord,
+    ActivityRecord, AuditEvent, AuditLog, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH, JobQueue,
+    ListRequest, OperationRecord, Operations, StoreError, UserRecord,
     sql::{self, Statement, status_from_ordinal},
 };
 use crate::odata::filter::Filter;
@@ -69,6 +69,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0010_id_order_indexes.sql")),
         M::up(include_str!("../../migrations/0011_export_object_rows.sql")),
         M::up(include_str!("../../migrations/0012_user_attributes.sql")),
+        M::up(include_str!("../../migrations/0013_audit.sql")),
     ])
 }
 
@@ -386,6 +387,49 @@ impl Directory for SqliteStore {
             ))
         };
         query(&*self.conn()?, built(sql::activities(tenant, user_id, after, limit)), read)
+    }
+}
+
+impl AuditLog for SqliteStore {
+    fn append(&self, event: AuditEvent) -> Result<AuditEvent, StoreError> {
+        let mut conn = self.writer()?;
+        let tx = conn.transaction().map_err(backend)?;
+        let last = query(&tx, built(sql::audit_last(&event.tenant_id)), |row| {
+            Ok((row.get::<_, i64>(0).map_err(corrupt)?, row.get::<_, String>(1).map_err(corrupt)?))
+        })?
+        .pop();
+        let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
+        let event = event.sealed(seq, &prev);
+        execute(&tx, built(sql::audit_insert(&event)))?;
+        tx.commit().map_err(backend)?;
+        Ok(event)
+    }
+
+    fn audit_events(&self, tenant: &str, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
+        query(&*self.conn()?, built(sql::audit_events(tenant, after_seq, limit)), |row| {
+            Ok(AuditEvent {
+                tenant_id: row.get(0).map_err(corrupt)?,
+                seq: row.get(1).map_err(corrupt)?,
+                id: row.get(2).map_err(corrupt)?,
+                at: row.get(3).map_err(corrupt)?,
+                category: row.get(4).map_err(corrupt)?,
+                activity: row.get(5).map_err(corrupt)?,
+                actor_kind: row.get(6).map_err(corrupt)?,
+                actor_id: row.get(7).map_err(corrupt)?,
+                target_user: row.get(8).map_err(corrupt)?,
+                operation_id: row.get(9).map_err(corrupt)?,
+                storage_location: row.get(10).map_err(corrupt)?,
+                result: row.get(11).map_err(corrupt)?,
+                reason: row.get(12).map_err(corrupt)?,
+                request_id: row.get(13).map_err(corrupt)?,
+                prev_hash: row.get(14).map_err(corrupt)?,
+                hash: row.get(15).map_err(corrupt)?,
+            })
+        })
+    }
+
+    fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
+        query(&*self.conn()?, built(sql::audit_tenants()), |row| row.get(0).map_err(corrupt))
     }
 }
 

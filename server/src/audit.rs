@@ -1,0 +1,250 @@
+//! The audit trail: every export submission (accepted or refused), cancellation and change of a data
+//! policy operation, and every call refused because the operation is another tenant's, appended to a
+//! hash chain per tenant in the store (`audit_events`). Each event carries the SHA-256 of its
+//! predecessor, so that editing or deleting one is detectable ([`verify`]); a truncated tail is detectable
+//! against a head hash anchored elsewhere ([`verify`] with `head`, [`head`]).
+
+use crate::{
+    auth::{Caller, Identity},
+    store::{AuditEvent, AuditLog, GENESIS_HASH, StoreError, blocking::blocking},
+};
+use chrono::{SecondsFormat, SubsecRound, Utc};
+use std::sync::Arc;
+
+/// Graph's `category` for what dpo records.
+pub const CATEGORY: &str = "DataPolicyOperations";
+
+/// What was done, as Graph's `activityDisplayName` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    /// `POST /users/{id}/exportPersonalData`.
+    ExportPersonalData,
+    /// `POST /dataPolicyOperations`.
+    CreateOperation,
+    /// `PATCH /dataPolicyOperations/{id}`.
+    UpdateOperation,
+    /// `DELETE /dataPolicyOperations/{id}`: cancels a running export.
+    CancelOperation,
+    /// `GET /dataPolicyOperations/{id}`: recorded only when refused as another tenant's.
+    ReadOperation,
+}
+
+impl Activity {
+    /// The display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activity::ExportPersonalData => "Export personal data",
+            Activity::CreateOperation => "Create data policy operation",
+            Activity::UpdateOperation => "Update data policy operation",
+            Activity::CancelOperation => "Cancel data policy operation",
+            Activity::ReadOperation => "Read data policy operation",
+        }
+    }
+}
+
+/// What an event is about, filled in as the call learns it.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    /// The user whose data it concerns.
+    pub user: Option<String>,
+    /// The operation.
+    pub operation: Option<String>,
+    /// The storage location, SAS signature redacted.
+    pub storage_location: Option<String>,
+    /// Why the call was refused, when that is more than its error says (the operation is another
+    /// tenant's, which the caller is told is not found).
+    pub refusal: Option<String>,
+}
+
+/// The refusal recorded for a call on another tenant's operation.
+pub const OTHER_TENANT: &str = "refused: the operation belongs to another tenant";
+
+impl Subject {
+    /// `error` as the call answers it, noting first when it was a refusal of another tenant's operation.
+    pub fn note(&mut self, error: crate::operations::OperationError) -> dpo_api::GraphError {
+        if matches!(error, crate::operations::OperationError::OtherTenant(_)) {
+            self.refusal = Some(OTHER_TENANT.into());
+        }
+        error.into()
+    }
+}
+
+/// The event of `caller` doing `activity` to `subject` in request `request_id`, with its outcome
+/// (`Err`: why it failed or was refused), not yet placed in its chain.
+pub fn event(
+    caller: &Caller,
+    activity: Activity,
+    subject: Subject,
+    outcome: Result<(), String>,
+    request_id: &str,
+) -> AuditEvent {
+    let (actor_kind, actor_id) = match &caller.identity {
+        Identity::User { id, .. } => ("user", id.clone()),
+        Identity::App { id, .. } => ("app", id.clone()),
+    };
+    AuditEvent {
+        tenant_id: caller.tenant.clone(),
+        seq: 0,
+        id: uuid::Uuid::now_v7().to_string(),
+        at: Utc::now().trunc_subsecs(3).to_rfc3339_opts(SecondsFormat::Millis, true),
+        category: CATEGORY.into(),
+        activity: activity.name().into(),
+        actor_kind: actor_kind.into(),
+        actor_id,
+        target_user: subject.user,
+        operation_id: subject.operation,
+        storage_location: subject.storage_location.map(|l| dpo_client::location::redact_text(&l)),
+        result: if outcome.is_ok() { "success" } else { "failure" }.into(),
+        reason: outcome.err(),
+        request_id: request_id.into(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// Appends `event` to its tenant's chain.
+pub async fn record(log: &Arc<dyn AuditLog>, event: AuditEvent) -> Result<AuditEvent, StoreError> {
+    blocking(log, move |s| s.append(event)).await
+}
+
+/// Events read at a time while verifying.
+const PAGE: u64 = 1000;
+
+/// A chain that holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Its events.
+    pub events: u64,
+    /// The hash of its last event ([`GENESIS_HASH`] when it has none).
+    pub head: String,
+}
+
+/// Where a chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Broken {
+    /// An event is missing or out of place.
+    #[error("tenant {tenant}: event {expected} is missing (the next one is {found})")]
+    Gap {
+        /// The tenant.
+        tenant: String,
+        /// The place expected.
+        expected: i64,
+        /// The place found.
+        found: i64,
+    },
+    /// An event does not follow its predecessor (the predecessor was changed or removed).
+    #[error("tenant {tenant}: event {seq} ({id}) does not follow event {}: its predecessor was changed", seq - 1)]
+    Unlinked {
+        /// The tenant.
+        tenant: String,
+        /// The event's place.
+        seq: i64,
+        /// Its id.
+        id: String,
+    },
+    /// An event's fields do not match its hash (it was edited).
+    #[error("tenant {tenant}: event {seq} ({id}) was changed after it was recorded: its hash does not match")]
+    Altered {
+        /// The tenant.
+        tenant: String,
+        /// The event's place.
+        seq: i64,
+        /// Its id.
+        id: String,
+    },
+    /// The anchored head is not in the chain: events after some point were cut off.
+    #[error(
+        "tenant {tenant}: the chain ends at event {events} and never reaches the head {head}: its tail was cut off"
+    )]
+    Truncated {
+        /// The tenant.
+        tenant: String,
+        /// Events in the chain now.
+        events: u64,
+        /// The head anchored earlier.
+        head: String,
+    },
+}
+
+/// Why verifying could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The chain is broken.
+    #[error(transparent)]
+    Broken(#[from] Broken),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Walks `tenant`'s chain from its first event; with `head`, also checks that an event with that hash
+/// is in it (so that nothing after an anchored head was cut). Blocking.
+pub fn verify(log: &dyn AuditLog, tenant: &str, head: Option<&str>) -> Result<Verified, VerifyError> {
+    let (mut after, mut prev, mut events, mut reached) = (0i64, GENESIS_HASH.to_string(), 0u64, head.is_none());
+    loop {
+        let page = log.audit_events(tenant, after, PAGE)?;
+        let Some(last) = page.last() else { break };
+        let last_seq = last.seq;
+        for event in &page {
+            let broken =
+                |kind: fn(String, i64, String) -> Broken| kind(tenant.to_string(), event.seq, event.id.clone());
+            if event.seq != after + 1 {
+                return Err(Broken::Gap { tenant: tenant.into(), expected: after + 1, found: event.seq }.into());
+            }
+            if event.prev_hash != prev {
+                return Err(broken(|tenant, seq, id| Broken::Unlinked { tenant, seq, id }).into());
+            }
+            if event.hash != event.expected_hash() {
+                return Err(broken(|tenant, seq, id| Broken::Altered { tenant, seq, id }).into());
+            }
+            reached |= head == Some(event.hash.as_str());
+            prev = event.hash.clone();
+            after = event.seq;
+            events += 1;
+        }
+        after = last_seq;
+    }
+    if !reached {
+        return Err(Broken::Truncated { tenant: tenant.into(), events, head: head.unwrap_or_default().into() }.into());
+    }
+    Ok(Verified { events, head: prev })
+}
+
+/// The hash of `tenant`'s latest event (what an operator anchors outside the database). Blocking.
+pub fn head(log: &dyn AuditLog, tenant: &str) -> Result<Verified, VerifyError> {
+    verify(log, tenant, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    fn admin() -> Caller {
+        Caller { tenant: "t1".into(), identity: Identity::User { id: "oid-1".into(), scopes: Vec::new(), admin: true } }
+    }
+
+    #[test]
+    fn events_chain_in_order_and_never_show_a_sas_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let location = "https://acct.blob.core.windows.net/exports?sp=cw&se=2030-01-01T00:00:00Z&sig=s3cr3t";
+        let subject =
+            Subject { user: Some("alice".into()), storage_location: Some(location.into()), ..Subject::default() };
+        let first = store.append(event(&admin(), Activity::ExportPersonalData, subject, Ok(()), "r-1")).unwrap();
+        assert_eq!((first.seq, first.prev_hash.as_str()), (1, GENESIS_HASH));
+        assert_eq!(first.storage_location.as_deref(), Some(location.replace("s3cr3t", "REDACTED").as_str()));
+        let app = Caller { tenant: "t1".into(), identity: Identity::App { id: "app-9".into(), roles: Vec::new() } };
+        let second =
+            store.append(event(&app, Activity::CancelOperation, Subject::default(), Err("no".into()), "r-2")).unwrap();
+        assert_eq!(
+            (second.seq, second.prev_hash.as_str(), second.actor_kind.as_str()),
+            (2, first.hash.as_str(), "app")
+        );
+        assert_eq!(second.result, "failure");
+        let chain = verify(&store, "t1", Some(&first.hash)).unwrap();
+        assert_eq!((chain.events, chain.head), (2, second.hash.clone()));
+        assert_eq!(verify(&store, "t2", None).unwrap().head, GENESIS_HASH, "a tenant without events");
+        assert!(matches!(verify(&store, "t1", Some("feed")), Err(VerifyError::Broken(Broken::Truncated { .. }))));
+    }
+}

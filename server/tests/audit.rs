@@ -1,0 +1,188 @@
+//! The audit trail through the real binary: every submission (accepted or refused), change and
+//! cancellation, and every call refused as another tenant's, recorded with who, whose, where and the
+//! request-id; then the hash chain edited, deleted from and truncated directly in SQLite and PostgreSQL,
+//! and `dpo-server audit verify` naming the first bad event.
+
+mod common;
+
+use common::{admin_http, import_users, serve};
+use dpo_server::auth::{LOCAL_TENANT, USER_EXPORT_ALL, mint_local, tokens::MintRequest};
+use dpo_test_support::postgres_cluster::fresh_database;
+use serde_json::json;
+use std::{path::Path, process::Command};
+
+/// A client whose token `request` describes, signed with `state`'s local key.
+fn client(state: &Path, request: &MintRequest) -> reqwest::Client {
+    let token = mint_local(state, request).expect("token minted");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
+    reqwest::Client::builder().default_headers(headers).build().expect("client")
+}
+
+/// `dpo-server audit <args>`: whether it succeeded, and what it printed.
+fn audit(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dpo-server")).arg("audit").args(args).output().expect("it runs");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Makes the calls that must be recorded against the server at `base`; returns the export's id and
+/// the request-id of its submission.
+async fn audited_calls(state: &Path, base: &str) -> (String, String) {
+    let admin = admin_http(state);
+    let location = format!("file://{}/", state.join("exports/out").display());
+    // 1: an export, accepted.
+    let accepted = admin
+        .post(format!("{base}/v1.0/users/alice/exportPersonalData"))
+        .json(&json!({ "storageLocation": location }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let request_id = accepted.headers()["request-id"].to_str().unwrap().to_string();
+    let id = accepted.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string();
+    // 2: an export refused: a user without the administrator role.
+    let mut plain = MintRequest::admin(LOCAL_TENANT);
+    (plain.user, plain.admin, plain.permissions) = (Some("mallory".into()), false, vec![USER_EXPORT_ALL.into()]);
+    let refused = client(state, &plain)
+        .post(format!("{base}/v1.0/users/alice/exportPersonalData"))
+        .json(&json!({ "storageLocation": location }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    // 3: a change (PATCH with no real change still counts as a call on the operation).
+    let patched = admin.patch(format!("{base}/v1.0/dataPolicyOperations/{id}")).json(&json!({})).send().await.unwrap();
+    assert!(patched.status().is_success(), "{}", patched.status());
+    // 4: another tenant's administrator reads alice's operation: told it does not exist.
+    let other = client(state, &MintRequest::admin("11111111-2222-3333-4444-555555555555"));
+    let read = other.get(format!("{base}/v1.0/dataPolicyOperations/{id}")).send().await.unwrap();
+    assert_eq!(read.status(), 404, "another tenant's operation does not exist for it");
+    // 5: a cancellation.
+    let cancelled = admin.delete(format!("{base}/v1.0/dataPolicyOperations/{id}")).send().await.unwrap();
+    assert_eq!(cancelled.status(), 204);
+    (id, request_id)
+}
+
+/// An audit event as the test reads it back from the table.
+#[derive(Debug)]
+struct Recorded {
+    activity: String,
+    actor: String,
+    result: String,
+    user: Option<String>,
+    operation: Option<String>,
+    request_id: String,
+    reason: Option<String>,
+    tenant: String,
+}
+
+/// What `audit head` prints for the local tenant: its head hash.
+fn head(store: &[&str]) -> String {
+    let (ok, out) = audit(&[&["head", "--tenant", LOCAL_TENANT], store].concat());
+    assert!(ok, "{out}");
+    out.split_whitespace().nth(1).expect("a hash").to_string()
+}
+
+#[tokio::test]
+async fn every_export_change_and_refusal_is_recorded_and_tampering_in_sqlite_is_found() {
+    let state = tempfile::tempdir().unwrap();
+    import_users(state.path(), r#"[{"id": "alice", "userPrincipalName": "alice@contoso.example"}]"#, None);
+    let server = serve(state.path(), &["--export-workers", "0"]);
+    let (id, request_id) = audited_calls(state.path(), &server.base).await;
+    drop(server);
+    let dir = state.path().to_string_lossy().to_string();
+    let store = ["--state-dir", dir.as_str()];
+
+    let (ok, out) = audit(&[&["verify"], &store[..]].concat());
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("{LOCAL_TENANT}: 4 events, intact")), "{out}");
+    assert!(out.contains("11111111-2222-3333-4444-555555555555: 1 events, intact"), "{out}");
+
+    // What was recorded, read back directly.
+    let db = rusqlite::Connection::open(state.path().join(dpo_server::store::sqlite::DATABASE_FILE)).unwrap();
+    let rows: Vec<Recorded> = db
+        .prepare(
+            "SELECT activity, actor_kind || ':' || actor_id, result, target_user, operation_id, request_id, reason, \
+             tenant_id FROM audit_events ORDER BY tenant_id, seq",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok(Recorded {
+                activity: r.get(0)?,
+                actor: r.get(1)?,
+                result: r.get(2)?,
+                user: r.get(3)?,
+                operation: r.get(4)?,
+                request_id: r.get(5)?,
+                reason: r.get(6)?,
+                tenant: r.get(7)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let (local, other): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.tenant == LOCAL_TENANT);
+    let activities: Vec<(&str, &str, &str)> =
+        local.iter().map(|r| (r.activity.as_str(), r.actor.as_str(), r.result.as_str())).collect();
+    assert_eq!(
+        activities,
+        [
+            ("Export personal data", "user:local-admin", "success"),
+            ("Export personal data", "user:mallory", "failure"),
+            ("Update data policy operation", "user:local-admin", "success"),
+            ("Cancel data policy operation", "user:local-admin", "success"),
+        ]
+    );
+    assert_eq!((local[0].user.as_deref(), local[0].operation.as_deref()), (Some("alice"), Some(id.as_str())));
+    assert_eq!(local[0].request_id, request_id, "the submission's request-id");
+    assert!(local[1].reason.as_deref().unwrap().contains("company administrator"), "{:?}", local[1]);
+    assert_eq!((other[0].activity.as_str(), other[0].result.as_str()), ("Read data policy operation", "failure"));
+    assert!(other[0].reason.as_deref().unwrap().contains("another tenant"), "{:?}", other[0]);
+    assert_eq!(other[0].operation.as_deref(), Some(id.as_str()));
+
+    let anchored = head(&store);
+    // An edited event is named.
+    db.execute("UPDATE audit_events SET actor_id = 'someone-else' WHERE tenant_id = ?1 AND seq = 1", [LOCAL_TENANT])
+        .unwrap();
+    let (ok, out) = audit(&[&["verify"], &store[..]].concat());
+    assert!(!ok && out.contains("event 1") && out.contains("was changed"), "{out}");
+    db.execute("UPDATE audit_events SET actor_id = 'local-admin' WHERE tenant_id = ?1 AND seq = 1", [LOCAL_TENANT])
+        .unwrap();
+    assert!(audit(&[&["verify"], &store[..]].concat()).0, "restored, it holds again");
+    // A deleted event is named.
+    db.execute("DELETE FROM audit_events WHERE tenant_id = ?1 AND seq = 2", [LOCAL_TENANT]).unwrap();
+    let (ok, out) = audit(&[&["verify"], &store[..]].concat());
+    assert!(!ok && out.contains("event 2 is missing"), "{out}");
+    // A cut tail holds as a chain, but not against the head anchored before.
+    db.execute("DELETE FROM audit_events WHERE tenant_id = ?1 AND seq >= 2", [LOCAL_TENANT]).unwrap();
+    let (ok, out) = audit(&[&["verify", "--tenant", LOCAL_TENANT], &store[..]].concat());
+    assert!(ok, "a chain of one event is intact: {out}");
+    let (ok, out) = audit(&[&["verify", "--tenant", LOCAL_TENANT, "--head", &anchored], &store[..]].concat());
+    assert!(!ok && out.contains("cut off"), "{out}");
+}
+
+#[tokio::test]
+async fn the_chain_holds_in_postgresql_and_tampering_there_is_found() {
+    let database = fresh_database().expect("a database in the test cluster");
+    let state = tempfile::tempdir().unwrap();
+    import_users(state.path(), r#"[{"id": "alice", "userPrincipalName": "alice@contoso.example"}]"#, Some(&database));
+    let server = serve(state.path(), &["--export-workers", "0", "--database", &database]);
+    audited_calls(state.path(), &server.base).await;
+    drop(server);
+    let store = ["--database", database.as_str()];
+    let (ok, out) = audit(&[&["verify"], &store[..]].concat());
+    assert!(ok && out.contains(&format!("{LOCAL_TENANT}: 4 events, intact")), "{out}");
+    let anchored = head(&store);
+
+    let (client, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .execute("UPDATE audit_events SET target_user = 'bob' WHERE tenant_id = $1 AND seq = 3", &[&LOCAL_TENANT])
+        .await
+        .unwrap();
+    let (ok, out) = audit(&[&["verify"], &store[..]].concat());
+    assert!(!ok && out.contains("event 3") && out.contains("was changed"), "{out}");
+    client.execute("DELETE FROM audit_events WHERE tenant_id = $1 AND seq >= 3", &[&LOCAL_TENANT]).await.unwrap();
+    let (ok, out) = audit(&[&["verify", "--tenant", LOCAL_TENANT, "--head", &anchored], &store[..]].concat());
+    assert!(!ok && out.contains("cut off"), "{out}");
+}
