@@ -11,6 +11,8 @@ use std::{net::SocketAddr, path::PathBuf};
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free one.
     pub bind_address: SocketAddr,
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`); `None`: none.
+    pub admin_bind: Option<SocketAddr>,
     /// Absolute URL clients reach the API at (used in `Location` and `@odata.*` links); by default
     /// `http://<bound address>`.
     pub public_base_url: Option<String>,
@@ -121,6 +123,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             bind_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_bind: None,
             public_base_url: None,
             retry_after_seconds: 60,
             max_request_body_bytes: 64 * 1024,

@@ -60,9 +60,33 @@ impl AppContext {
 /// The dpo implementation of [`DataPolicyOperationsApi`].
 pub enum DpoApi {}
 
+/// The status each kind of successful answer is sent with (for the request metrics).
+pub(crate) trait SuccessStatus {
+    /// The status.
+    const STATUS: u16;
+}
+
+impl<T, const CREATED: bool> SuccessStatus for dpo_api::responses::Shaped<T, CREATED> {
+    const STATUS: u16 = if CREATED { 201 } else { 200 };
+}
+
+impl<H> SuccessStatus for AcceptedNoContent<H> {
+    const STATUS: u16 = 202;
+}
+
+impl SuccessStatus for NoContent {
+    const STATUS: u16 = 204;
+}
+
+impl SuccessStatus for EntityOrCount {
+    const STATUS: u16 = 200;
+}
+
 /// Per-request facts every answer needs: ids for correlation and the service root the client used.
 pub(crate) struct Call<'r> {
     rqctx: &'r RequestContext<AppContext>,
+    /// When the handler began, for the request metrics.
+    started: std::time::Instant,
     request_id: String,
     client_request_id: Option<String>,
     /// Absolute service root of this request: the base URL plus `/v1.0` or `/beta` if the path had it.
@@ -81,6 +105,7 @@ impl<'r> Call<'r> {
             .unwrap_or("");
         Call {
             rqctx,
+            started: std::time::Instant::now(),
             request_id: rqctx.request_id.clone(),
             client_request_id,
             root: format!("{}{prefix}", rqctx.context().base_url()),
@@ -89,23 +114,45 @@ impl<'r> Call<'r> {
 
     /// Runs a handler's `body` for a caller allowed to do `action`: a refused caller gets its 401/403,
     /// a failure its OData error, each with the request's ids.
-    async fn run<R>(
+    async fn run<R: SuccessStatus>(
         &self,
         action: Action,
         body: impl AsyncFnOnce(Caller) -> Result<R, GraphError>,
     ) -> Result<Answer<R>, GraphError> {
         let caller = match self.caller(action) {
             Ok(caller) => caller,
-            Err(refusal) => return Ok(self.refused(refusal)),
+            Err(refusal) => return self.measured(Ok(self.refused(refusal))),
         };
-        body(caller).await.map(Answer::Ok).map_err(|e| self.fail(e))
+        self.measured(body(caller).await.map(Answer::Ok).map_err(|e| self.fail(e)))
+    }
+
+    /// Counts and times the answer `outcome` (and a refusal for its token), by operationId and status.
+    fn measured<R: SuccessStatus>(&self, outcome: Result<Answer<R>, GraphError>) -> Result<Answer<R>, GraphError> {
+        use crate::admin::names;
+        let status = match &outcome {
+            Ok(Answer::Ok(_)) => R::STATUS,
+            Ok(Answer::Refused { error, .. }) | Err(error) => error.status().as_u16(),
+        };
+        let operation = crate::routes::operation_id(&self.rqctx.endpoint.operation_id).to_string();
+        match status {
+            401 => metrics::counter!(names::TOKEN_FAILURES, "reason" => "unauthenticated").increment(1),
+            403 if matches!(outcome, Ok(Answer::Refused { .. })) => {
+                metrics::counter!(names::TOKEN_FAILURES, "reason" => "forbidden").increment(1)
+            }
+            _ => {}
+        }
+        metrics::counter!(names::REQUESTS, "operation" => operation.clone(), "status" => status.to_string())
+            .increment(1);
+        metrics::histogram!(names::REQUEST_SECONDS, "operation" => operation)
+            .record(self.started.elapsed().as_secs_f64());
+        outcome
     }
 
     /// Like [`Call::run`], and records the outcome in the audit trail as `activity` on what the body
     /// says it concerns (`subject`, filled in as it learns it): done, failed, or refused for want of a
     /// permission. A caller without a valid token has no tenant, so no chain to record it in (it is
     /// logged).
-    async fn run_audited<R>(
+    async fn run_audited<R: SuccessStatus>(
         &self,
         action: Action,
         activity: Activity,
@@ -115,11 +162,11 @@ impl<'r> Call<'r> {
         let mut subject = subject;
         let caller = match self.authenticate() {
             Ok(caller) => caller,
-            Err(refusal) => return Ok(self.refused(refusal)),
+            Err(refusal) => return self.measured(Ok(self.refused(refusal))),
         };
         if let Err(refusal) = authorize(&caller, action) {
             self.audit(&caller, activity, subject, Err(format!("refused: {refusal}"))).await;
-            return Ok(self.refused(refusal));
+            return self.measured(Ok(self.refused(refusal)));
         }
         let outcome = body(caller.clone(), &mut subject).await;
         let recorded = match &outcome {
@@ -127,7 +174,7 @@ impl<'r> Call<'r> {
             Err(e) => Err(subject.refusal.take().unwrap_or_else(|| format!("{}: {}", e.error.code, e.error.message))),
         };
         self.audit(&caller, activity, subject, recorded).await;
-        outcome.map(Answer::Ok).map_err(|e| self.fail(e))
+        self.measured(outcome.map(Answer::Ok).map_err(|e| self.fail(e)))
     }
 
     /// Records one event; a store that cannot record it is logged as an error (the answer stands: the

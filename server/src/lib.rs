@@ -6,6 +6,7 @@
 //! [`handlers`] knows about HTTP.
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -171,6 +171,13 @@ struct ServeArgs {
     /// Address to listen on (loopback by default; port 0 picks a free port).
     #[arg(long, env = "DPO_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+    /// Address of the admin listener: /metrics (Prometheus), /healthz, /readyz, without a token, so keep
+    /// it on loopback or a private network (port 0 picks a free port; the log says which).
+    #[arg(long, env = "DPO_ADMIN_BIND", default_value = "127.0.0.1:0")]
+    admin_bind: SocketAddr,
+    /// No admin listener.
+    #[arg(long)]
+    no_admin: bool,
     /// Absolute URL clients use to reach this server, used in Location headers and OData links
     /// (default: http://<bind address>).
     #[arg(long, env = "DPO_PUBLIC_URL")]
@@ -269,6 +276,7 @@ impl ServeArgs {
     fn config(self) -> ServerConfig {
         ServerConfig {
             bind_address: self.bind,
+            admin_bind: (!self.no_admin).then_some(self.admin_bind),
             public_base_url: self.public_url,
             retry_after_seconds: self.retry_after,
             log_level: self.log_level,

@@ -28,6 +28,24 @@ const USER: &str = "/users/{user-id}";
 const BELOW: &str = "/{segment}/{rest:.*}";
 const METHODS: [Method; 6] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
 
+/// The document's operationId of each handler, by the short name its copies under the service roots are
+/// registered with (`/v1.0` + `list`).
+const OPERATION_IDS: [(&str, &str); 6] = [
+    ("list", "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation"),
+    ("create", "dataPolicyOperations.dataPolicyOperation.CreateDataPolicyOperation"),
+    ("get", "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation"),
+    ("update", "dataPolicyOperations.dataPolicyOperation.UpdateDataPolicyOperation"),
+    ("delete", "dataPolicyOperations.dataPolicyOperation.DeleteDataPolicyOperation"),
+    ("export", "users.user.exportPersonalData"),
+];
+
+/// The document's operationId of the endpoint dropshot knows as `endpoint` (the same for a path and its
+/// copies under `/v1.0` and `/beta`), for metrics and logs.
+pub fn operation_id(endpoint: &str) -> &str {
+    let short = VERSION_PREFIXES.iter().find_map(|prefix| endpoint.strip_prefix(prefix)).unwrap_or(endpoint);
+    OPERATION_IDS.iter().find(|(name, _)| *name == short).map_or(endpoint, |(_, id)| id)
+}
+
 /// The full router description of the server.
 pub fn api() -> Result<ApiDescription<AppContext>, String> {
     let mut api = data_policy_operations_api_mod::api_description::<DpoApi>().map_err(|e| e.to_string())?;
@@ -156,4 +174,20 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
         }
     }
     Ok(api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_under_the_service_roots_count_as_the_documents_operations() {
+        assert_eq!(operation_id("/v1.0list"), "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation");
+        assert_eq!(operation_id("/betaexport"), "users.user.exportPersonalData");
+        assert_eq!(operation_id("users.user.exportPersonalData"), "users.user.exportPersonalData");
+        // Every short name registered above has its operationId.
+        for (name, _) in OPERATION_IDS {
+            assert!(include_str!("routes.rs").contains(&format!("id(\"{name}\")")), "{name}");
+        }
+    }
 }

@@ -60,6 +60,10 @@ pub struct RunningServer {
     address: SocketAddr,
     engine: Option<EngineHandle>,
     store: Stores,
+    /// The admin listener, if any.
+    admin: Option<HttpServer<crate::admin::AdminContext>>,
+    /// Set once the server begins to stop: `/readyz` then answers 503.
+    draining: Arc<std::sync::atomic::AtomicBool>,
     /// Held while a SQLite server runs: one server per state directory (see [`lock_state_dir`]).
     _state_lock: Option<std::fs::File>,
 }
@@ -76,6 +80,11 @@ impl RunningServer {
         self.store.clone()
     }
 
+    /// The admin listener's address, if it has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(HttpServer::local_addr)
+    }
+
     /// Absolute base URL of the API.
     pub fn base_url(&self) -> String {
         self.server.app_private().base_url().to_string()
@@ -89,10 +98,14 @@ impl RunningServer {
     /// Stops accepting requests, finishes those in flight, and returns. Exports in flight stop where
     /// they are and keep their leases until they end, as after a crash.
     pub async fn close(self) -> Result<(), String> {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(engine) = &self.engine {
             engine.stop();
         }
         drop(self.guard);
+        if let Some(admin) = self.admin {
+            admin.close().await?;
+        }
         self.server.close().await
     }
 
@@ -100,11 +113,16 @@ impl RunningServer {
     /// so another server resumes them at once, then stops accepting requests and finishes those in
     /// flight.
     pub async fn shutdown(mut self) -> Result<(), String> {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(engine) = self.engine.take() {
             engine.hand_over().await;
         }
         drop(self.guard);
-        self.server.close().await
+        self.server.close().await?;
+        match self.admin.take() {
+            Some(admin) => admin.close().await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -260,6 +278,7 @@ async fn launch(
     };
     let tls = config.tls.as_ref().map(|t| ConfigTls::AsFile { cert_file: t.cert.clone(), key_file: t.key.clone() });
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let admin_log = log.new(slog::o!("component" => "admin"));
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .tls(tls)
@@ -278,5 +297,24 @@ async fn launch(
         .unwrap_or_else(|| format!("{scheme}://{public_address}"));
     let _ = server.app_private().base_url.set(base_url);
     let guard = guarded.map(|(public, limits, log)| ConnectionGuard::start(public, server.local_addr(), limits, log));
-    Ok(RunningServer { server, guard, address: public_address, engine, store, _state_lock: state_lock })
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let admin = match config.admin_bind {
+        Some(bind) => {
+            let admin = crate::admin::start(bind, store.clone(), draining.clone(), admin_log.clone())
+                .map_err(|message| StartError::Listen { address: bind, message })?;
+            slog::info!(admin_log, "admin listening"; "url" => format!("http://{}", admin.local_addr()));
+            Some(admin)
+        }
+        None => None,
+    };
+    Ok(RunningServer {
+        server,
+        guard,
+        address: public_address,
+        engine,
+        store,
+        admin,
+        draining,
+        _state_lock: state_lock,
+    })
 }

@@ -27,6 +27,8 @@ const GRAPH_SDK: &str = "@microsoft/microsoft-graph-client@3.0.7";
 const MOTO: &str = "moto[server]==5.1.18";
 /// Microsoft's Python Graph SDK release whose page iterator the interop test drives.
 const PYTHON_GRAPH_SDK: &str = "msgraph-sdk==1.65.0";
+/// Prometheus' own Python client, whose parser reads the admin listener's `/metrics` in the tests.
+const PROMETHEUS_CLIENT: &str = "prometheus-client==0.21.1";
 
 /// The root of the checkout xtask was run in (found at run time, see
 /// [`dpo_openapi::layout::SpecLayout::of_this_checkout`]).
@@ -113,6 +115,7 @@ pub fn run_all() -> anyhow::Result<()> {
     let graph_sdk = graph_sdk.parent().map(Path::to_path_buf).unwrap_or_default();
     let python_graph_sdk = python_tool(PYTHON_GRAPH_SDK, "msgraph-sdk.installed")?.join("python");
     let moto = python_tool(MOTO, "bin/moto_server")?.join("moto_server");
+    let prometheus = python_tool(PROMETHEUS_CLIENT, "prometheus-client.installed")?.join("python");
     // One throwaway PostgreSQL cluster for the whole run: the replica tests use it in the first pass, and
     // the second pass runs the end-to-end suites over it instead of SQLite.
     let cluster = postgres_cluster()?;
@@ -121,6 +124,7 @@ pub fn run_all() -> anyhow::Result<()> {
         ("DPO_GRAPH_SDK", graph_sdk.into_os_string()),
         ("DPO_PYTHON_GRAPH_SDK", python_graph_sdk.into_os_string()),
         ("DPO_MOTO", moto.into_os_string()),
+        ("DPO_PROMETHEUS_PYTHON", prometheus.into_os_string()),
         (DATABASE_URL_VARIABLE, cluster.url.clone().into()),
     ];
     println!("==> cargo test (SQLite)");

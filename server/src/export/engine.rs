@@ -12,6 +12,7 @@ use super::{
     ExportError,
     job::{JobContext, fenced, run},
 };
+use crate::admin::names;
 use crate::store::{Claim, JobQueue, OperationRecord, StoreError, blocking::blocking};
 use chrono::{SubsecRound, Utc};
 use futures::FutureExt;
@@ -159,6 +160,7 @@ async fn work(
 async fn export(ctx: &JobContext, claim: Claim, lease: Duration, log: &Logger) {
     let id = claim.operation.id;
     slog::info!(log, "export started"; "operation" => %id, "attempt" => claim.attempt);
+    let running = RunningGauge::start();
     let work = AssertUnwindSafe(run(ctx, claim.clone())).catch_unwind();
     let outcome = tokio::select! {
         outcome = work => outcome.unwrap_or_else(|panic| {
@@ -171,7 +173,33 @@ async fn export(ctx: &JobContext, claim: Claim, lease: Duration, log: &Logger) {
         }),
         lost = keep_lease(ctx.stores.queue.clone(), claim.clone(), lease, log) => Err(lost),
     };
+    let status = match &outcome {
+        Ok(_) => "complete",
+        Err(ExportError::Cancelled) => "cancelled",
+        Err(ExportError::LeaseLost) => "taken_over",
+        Err(_) => "failed",
+    };
+    metrics::counter!(names::EXPORTS_FINISHED, "status" => status).increment(1);
+    metrics::histogram!(names::EXPORT_SECONDS, "status" => status).record(running.started.elapsed().as_secs_f64());
     record_outcome(ctx, &claim, outcome, log).await;
+}
+
+/// Counts an export as running while it lives (also when its task is stopped by a hand-over).
+struct RunningGauge {
+    started: std::time::Instant,
+}
+
+impl RunningGauge {
+    fn start() -> RunningGauge {
+        metrics::gauge!(names::EXPORTS_RUNNING).increment(1.0);
+        RunningGauge { started: std::time::Instant::now() }
+    }
+}
+
+impl Drop for RunningGauge {
+    fn drop(&mut self) {
+        metrics::gauge!(names::EXPORTS_RUNNING).decrement(1.0);
+    }
 }
 
 /// Renews the claim's lease every third of it; returns only when the claim is lost (another worker

@@ -292,6 +292,8 @@ async fn write(
     let page = sink.put("index.html", Bytes::from(index::render(&manifest))).await?;
     manifest.objects.push(ManifestObject { source: None, ..listed(page, "") });
     sink.put("manifest.json", Bytes::from(manifest.to_json())).await?;
+    metrics::counter!(crate::admin::names::EXPORTED_BYTES).increment(manifest.objects.iter().map(|o| o.size).sum());
+    metrics::counter!(crate::admin::names::EXPORTED_OBJECTS).increment(manifest.objects.len() as u64 + 1);
     if let Some(failure) = failure {
         return Err(failure);
     }

@@ -205,6 +205,10 @@ impl JobQueue for CachedStore {
     fn watch(&self, wake: Arc<tokio::sync::Notify>, log: slog::Logger) -> Result<(), StoreError> {
         self.queue.watch(wake, log)
     }
+
+    fn queued(&self) -> Result<u64, StoreError> {
+        self.queue.queued()
+    }
 }
 
 #[cfg(test)]

@@ -324,6 +324,9 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Ends at `now` the leases of every owner but `owner`: for a store only one server can use (SQLite,
     /// whose state directory the server holds), every other owner is a server that is gone.
     fn expire_leases_of_others(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// How many exports wait to be claimed (`notStarted`), in every tenant: the queue's depth, and a
+    /// cheap question that shows the store answers.
+    fn queued(&self) -> Result<u64, StoreError>;
     /// Wakes `wake` whenever another server queues an export or hands one back (a store several
     /// servers share). A server's own submissions wake its engine directly, so a store only one server
     /// uses does nothing here.

@@ -503,6 +503,11 @@ impl JobQueue for PostgresStore {
         self.with(move |conn| async move { execute(&conn, statement).await })
     }
 
+    fn queued(&self) -> Result<u64, StoreError> {
+        let statement = built(sql::count_queued());
+        self.with(move |conn| async move { Ok(query(&conn, statement, count).await?.pop().unwrap_or_default()) })
+    }
+
     /// Listens on [`QUEUE_CHANNEL`] for as long as the store lives, making the connection again after a
     /// failure. A missed announcement costs only time: the engine also polls.
     fn watch(&self, wake: Arc<Notify>, log: slog::Logger) -> Result<(), StoreError> {

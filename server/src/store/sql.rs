@@ -579,6 +579,16 @@ pub const AUDIT_COLUMNS: [&str; 16] = [
     "hash",
 ];
 
+/// How many exports wait to be claimed, in every tenant.
+pub fn count_queued() -> SelectStatement {
+    let mut query = Query::select();
+    query
+        .expr(Expr::col("id").count())
+        .from(OPERATIONS)
+        .and_where(Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::NotStarted)));
+    query
+}
+
 /// The last event of `tenant`'s audit chain: its place and hash.
 pub fn audit_last(tenant: &str) -> SelectStatement {
     let mut select = Query::select();

@@ -325,6 +325,10 @@ impl JobQueue for SqliteStore {
         let conn = self.writer()?;
         Ok(execute(&conn, built(sql::expire_leases_of_others(owner, &now)))? as u64)
     }
+
+    fn queued(&self) -> Result<u64, StoreError> {
+        Ok(query(&*self.conn()?, built(sql::count_queued()), count)?.pop().unwrap_or_default())
+    }
 }
 
 impl Directory for SqliteStore {

@@ -1,0 +1,147 @@
+//! The admin listener (`--admin-bind`, loopback by default, no token): `/metrics` in Prometheus' text
+//! format, `/healthz` (the process answers) and `/readyz` (the store answers and the server is not
+//! draining; 503 otherwise), on a port of its own so that the API's port never exposes them.
+//!
+//! Metrics are recorded through the `metrics` facade anywhere in the server ([`names`]) and rendered by
+//! `metrics-exporter-prometheus`, whose own HTTP listener is off (it would bind 0.0.0.0).
+
+use crate::store::{JobQueue, Stores, blocking::blocking};
+use dropshot::{ApiDescription, Body, ConfigDropshot, HttpError, HttpServer, RequestContext, ServerBuilder, endpoint};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+/// The metrics dpo records.
+pub mod names {
+    /// Requests answered, by `operation` (the OpenAPI operationId) and `status`.
+    pub const REQUESTS: &str = "dpo_http_requests_total";
+    /// Time to answer a request, by `operation`.
+    pub const REQUEST_SECONDS: &str = "dpo_http_request_duration_seconds";
+    /// Requests refused for their token, by `reason` (`unauthenticated`: no valid token; `forbidden`:
+    /// a valid token without the permission).
+    pub const TOKEN_FAILURES: &str = "dpo_token_failures_total";
+    /// Exports that ended on this server, by `status` (`complete`, `failed`, `cancelled`, `taken_over`:
+    /// another worker holds it now).
+    pub const EXPORTS_FINISHED: &str = "dpo_exports_finished_total";
+    /// Time from claiming an export to its end, by `status`.
+    pub const EXPORT_SECONDS: &str = "dpo_export_duration_seconds";
+    /// Exports running on this server now.
+    pub const EXPORTS_RUNNING: &str = "dpo_exports_running";
+    /// Exports waiting to be claimed (`notStarted`), in the whole store, when last scraped.
+    pub const QUEUE_DEPTH: &str = "dpo_export_queue_depth";
+    /// Bytes written by complete exports.
+    pub const EXPORTED_BYTES: &str = "dpo_exported_bytes_total";
+    /// Objects written by complete exports.
+    pub const EXPORTED_OBJECTS: &str = "dpo_exported_objects_total";
+}
+
+/// Buckets of the latency histograms, in seconds.
+const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 600.0];
+
+/// The process's metrics recorder, installed on first use (one per process, shared by every server in
+/// it, as the `metrics` facade has one global recorder).
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed already (a host application's): render an empty set.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// What the admin endpoints read.
+pub struct AdminContext {
+    stores: Stores,
+    draining: Arc<AtomicBool>,
+    metrics: PrometheusHandle,
+}
+
+/// Whether the server can take traffic: not draining, and its store answers. `Err` says why not.
+pub async fn readiness(queue: &Arc<dyn JobQueue>, draining: &AtomicBool) -> Result<u64, String> {
+    if draining.load(Ordering::SeqCst) {
+        return Err("draining: the server is shutting down".into());
+    }
+    blocking(queue, |q| q.queued()).await.map_err(|e| format!("the store does not answer: {e}"))
+}
+
+fn text(status: http::StatusCode, content_type: &'static str, body: String) -> Result<http::Response<Body>, HttpError> {
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Body::from(body))
+        .map_err(|e| HttpError::for_internal_error(e.to_string()))
+}
+
+/// Prometheus' text exposition format.
+#[endpoint { method = GET, path = "/metrics" }]
+async fn scrape(rqctx: RequestContext<AdminContext>) -> Result<http::Response<Body>, HttpError> {
+    let ctx = rqctx.context();
+    if let Ok(depth) = blocking(&ctx.stores.queue, |q| q.queued()).await {
+        metrics::gauge!(names::QUEUE_DEPTH).set(depth as f64);
+    }
+    text(http::StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", ctx.metrics.render())
+}
+
+/// The process is alive.
+#[endpoint { method = GET, path = "/healthz" }]
+async fn healthz(_rqctx: RequestContext<AdminContext>) -> Result<http::Response<Body>, HttpError> {
+    text(http::StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())
+}
+
+/// The server can take traffic: its store answers (migrations were applied when it opened) and it is not
+/// draining.
+#[endpoint { method = GET, path = "/readyz" }]
+async fn readyz(rqctx: RequestContext<AdminContext>) -> Result<http::Response<Body>, HttpError> {
+    let ctx = rqctx.context();
+    match readiness(&ctx.stores.queue, &ctx.draining).await {
+        Ok(_) => text(http::StatusCode::OK, "text/plain; charset=utf-8", "ready\n".into()),
+        Err(why) => text(http::StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", format!("{why}\n")),
+    }
+}
+
+/// Starts the admin listener on `bind`.
+pub fn start(
+    bind: SocketAddr,
+    stores: Stores,
+    draining: Arc<AtomicBool>,
+    log: slog::Logger,
+) -> Result<HttpServer<AdminContext>, String> {
+    let mut api = ApiDescription::new();
+    api.register(scrape).map_err(|e| e.to_string())?;
+    api.register(healthz).map_err(|e| e.to_string())?;
+    api.register(readyz).map_err(|e| e.to_string())?;
+    let context = AdminContext { stores, draining, metrics: handle() };
+    ServerBuilder::new(api, context, log)
+        .config(ConfigDropshot { bind_address: bind, ..Default::default() })
+        .start()
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn a_draining_server_is_not_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Stores::over(Arc::new(SqliteStore::open(dir.path()).unwrap()));
+        let draining = AtomicBool::new(false);
+        assert_eq!(readiness(&stores.queue, &draining).await, Ok(0));
+        draining.store(true, Ordering::SeqCst);
+        assert!(readiness(&stores.queue, &draining).await.unwrap_err().contains("draining"));
+    }
+}
