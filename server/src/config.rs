@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub max_request_body_bytes: usize,
     /// Log level: `trace`, `debug`, `info`, `warn`, `error` or `critical`.
     pub log_level: String,
+    /// How log records are written.
+    pub log_format: crate::logging::LogFormat,
     /// Folder of the server's durable state: the SQLite database (without `database`), the token key,
     /// users' drives and local exports.
     pub state_dir: PathBuf,
@@ -128,6 +130,7 @@ impl Default for ServerConfig {
             retry_after_seconds: 60,
             max_request_body_bytes: 64 * 1024,
             log_level: "info".to_string(),
+            log_format: crate::logging::LogFormat::Text,
             state_dir: PathBuf::from("dpo-state"),
             database: None,
             drives_url: None,

@@ -141,6 +141,10 @@ impl<'r> Call<'r> {
             }
             _ => {}
         }
+        slog::info!(self.rqctx.log, "request answered";
+            "operation" => &operation, "status" => status, "request_id" => &self.request_id,
+            "client_request_id" => self.client_request_id.as_deref().unwrap_or(""),
+            "latency_us" => self.started.elapsed().as_micros() as u64);
         metrics::counter!(names::REQUESTS, "operation" => operation.clone(), "status" => status.to_string())
             .increment(1);
         metrics::histogram!(names::REQUEST_SECONDS, "operation" => operation)

@@ -1,4 +1,5 @@
-//! The server's log: human-readable lines on stderr, written by a background thread.
+//! The server's log on stderr, written by a background thread: human-readable lines, or one JSON object
+//! a line for a log pipeline (`--log-format json`).
 //!
 //! Unlike dropshot's `ConfigLogging`, the level is checked on the calling thread, before a record
 //! is queued: dropshot logs every request at `info`, and queueing records that are then dropped
@@ -24,12 +25,32 @@ pub fn level(name: &str) -> Result<Level, UnknownLevel> {
     })
 }
 
-/// A logger writing records at `level` or more severe to stderr.
-pub fn stderr_logger(level: Level) -> Logger {
-    let decorator = slog_term::TermDecorator::new().stderr().build();
-    let format = slog_term::FullFormat::new(decorator).build().fuse();
-    let queued = slog_async::Async::new(format).chan_size(1024).build().fuse();
-    Logger::root(queued.filter_level(level).fuse(), slog::o!("name" => "dpo"))
+/// How log records are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people: time, level, message, then `key: value` pairs.
+    #[default]
+    Text,
+    /// One JSON object a line: `ts`, `level`, `msg`, and every key of the record and its loggers.
+    Json,
+}
+
+/// A logger writing records at `level` or more severe to stderr in `format`, and the guard that writes
+/// out what is still queued when it is dropped (at shutdown).
+pub fn stderr_logger(level: Level, format: LogFormat) -> (Logger, slog_async::AsyncGuard) {
+    let (queued, guard) = match format {
+        LogFormat::Text => {
+            let decorator = slog_term::TermDecorator::new().stderr().build();
+            let lines = slog_term::FullFormat::new(decorator).build().fuse();
+            slog_async::Async::new(lines).chan_size(1024).build_with_guard()
+        }
+        LogFormat::Json => {
+            let objects = slog_json::Json::new(std::io::stderr()).add_default_keys().build().fuse();
+            slog_async::Async::new(objects).chan_size(1024).build_with_guard()
+        }
+    };
+    // A record logged after the guard wrote the rest out (by a task still stopping) is dropped, not a panic.
+    (Logger::root(queued.ignore_res().filter_level(level).fuse(), slog::o!("name" => "dpo")), guard)
 }
 
 #[cfg(test)]

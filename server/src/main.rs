@@ -188,6 +188,9 @@ struct ServeArgs {
     /// Log level: trace, debug, info, warn, error or critical.
     #[arg(long, env = "DPO_LOG_LEVEL", default_value = "info")]
     log_level: String,
+    /// Log format: text (lines for people) or json (one object a line, for log pipelines).
+    #[arg(long, env = "DPO_LOG_FORMAT", value_enum, default_value_t = dpo_server::logging::LogFormat::Text)]
+    log_format: dpo_server::logging::LogFormat,
     /// Folder of the server's durable state: the SQLite database, its token key, users' drives
     /// (drives/<tenant>/<user id>/) and,
     /// by default, local export folders (exports/).
@@ -280,6 +283,7 @@ impl ServeArgs {
             public_base_url: self.public_url,
             retry_after_seconds: self.retry_after,
             log_level: self.log_level,
+            log_format: self.log_format,
             state_dir: self.state_dir,
             export_workers: self.export_workers,
             database: self.database,

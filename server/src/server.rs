@@ -64,6 +64,8 @@ pub struct RunningServer {
     admin: Option<HttpServer<crate::admin::AdminContext>>,
     /// Set once the server begins to stop: `/readyz` then answers 503.
     draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Writes out the log records still queued when the server is dropped.
+    _log_guard: slog_async::AsyncGuard,
     /// Held while a SQLite server runs: one server per state directory (see [`lock_state_dir`]).
     _state_lock: Option<std::fs::File>,
 }
@@ -215,7 +217,8 @@ async fn launch(
     state_lock: Option<std::fs::File>,
 ) -> Result<RunningServer, StartError> {
     let exclusive = state_lock.is_some();
-    let log = logging::stderr_logger(logging::level(&config.log_level).map_err(|e| StartError::Config(e.to_string()))?);
+    let level = logging::level(&config.log_level).map_err(|e| StartError::Config(e.to_string()))?;
+    let (log, log_guard) = logging::stderr_logger(level, config.log_format);
     let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
     let submitted = Arc::new(Notify::new());
@@ -315,6 +318,7 @@ async fn launch(
         store,
         admin,
         draining,
+        _log_guard: log_guard,
         _state_lock: state_lock,
     })
 }

@@ -221,6 +221,10 @@ async fn write(
     if builtin.activity {
         summaries.push(summary(ACTIVITY, ACTIVITY, None, Vec::new(), &written));
     }
+    for done in &summaries {
+        slog::info!(ctx.log, "data source read"; "operation" => %op_id, "source" => &done.name, "kind" => &done.kind,
+            "objects" => done.objects, "bytes" => done.bytes, "rows" => done.rows, "failed" => false);
+    }
 
     // The organisation's own systems: a file per query, `<source>/<query>.<format>`, or per HTTP source,
     // `<source>/<source>.jsonl`, or the person's objects, `<source>/<path under the prefix>`. The first
@@ -267,6 +271,8 @@ async fn write(
             }
         }
         let mut done = summary(name, kind, Some(location), asked, &written);
+        slog::info!(ctx.log, "data source read"; "operation" => %op_id, "source" => name, "kind" => kind,
+            "objects" => done.objects, "bytes" => done.bytes, "rows" => done.rows, "failed" => failure.is_some());
         if let Some(failed) = &failure {
             done.outcome = SourceOutcome::Failed;
             done.reason = Some(match failed {
@@ -344,6 +350,8 @@ impl Copy<'_> {
             Ok(()) => {
                 let object = upload.finish().await?;
                 self.record(&object).await?;
+                slog::debug!(self.log, "object written"; "operation" => %self.claim.operation.id, "path" => name,
+                    "bytes" => object.size);
                 Ok(listed(object, source))
             }
             Err(e) => {
