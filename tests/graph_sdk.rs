@@ -126,3 +126,68 @@ async fn the_python_sdk_page_iterator_walks_every_page_of_top() {
     walked_every_page(out, &expected, "Python SDK");
     server.stop().await;
 }
+
+/// How many requests the server has answered 429 so far, in this process (its metrics).
+fn throttled_so_far() -> f64 {
+    dpo_server::admin::handle()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("dpo_throttled_requests_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A server that lets each caller send 2 requests a second.
+async fn throttled_server() -> TestServer {
+    let throttle = dpo_server::throttle::ThrottleLimits { per_tenant: None, per_caller: std::num::NonZeroU32::new(2) };
+    TestServer::start_with(common::Options { retry_after: 30, throttle, ..Default::default() }).await
+}
+
+/// Runs `command` (one of the throttled scripts) and checks that all its calls succeeded and that the
+/// server did throttle it meanwhile (no other test of this binary is throttled).
+async fn rides_out_throttling(mut command: tokio::process::Command, who: &str) {
+    let before = throttled_so_far();
+    let out = command.env("CALLS", "6").output().await.expect("the SDK's runtime runs");
+    assert!(out.status.success(), "the {who} script failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(seen["ok"], 6, "{who}: every call succeeded");
+    assert!(throttled_so_far() > before, "{who}: the server did answer 429 meanwhile");
+}
+
+#[tokio::test]
+async fn microsofts_sdks_retry_handlers_ride_out_throttling() {
+    let (sdk, python) = (sdk(), python_sdk());
+    assert!(sdk.join("package.json").exists(), "@microsoft/microsoft-graph-client is not installed");
+    assert!(python.exists(), "no Python with msgraph-sdk at {}", python.display());
+    let server = throttled_server().await;
+    let interop = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let mut node = tokio::process::Command::new("node");
+    node.arg(interop.join("graph-sdk-throttled.cjs"))
+        .env("GRAPH_SDK", &sdk)
+        .env("BASE_URL", format!("{}/", server.base_url))
+        .env("TOKEN", server.admin_token());
+    rides_out_throttling(node, "JavaScript SDK").await;
+    let mut py = tokio::process::Command::new(&python);
+    py.arg(interop.join("graph-sdk-throttled.py"))
+        .env("BASE_URL", format!("{}/v1.0", server.base_url))
+        .env("TOKEN", server.admin_token());
+    rides_out_throttling(py, "Python SDK").await;
+    // What a caller over its rate sees: Graph's 429, saying when to come back.
+    let http = reqwest::Client::new();
+    let mut refused = None;
+    for _ in 0..5 {
+        let answer =
+            http.get(server.url("/v1.0/dataPolicyOperations")).bearer_auth(server.admin_token()).send().await.unwrap();
+        if answer.status() == 429 {
+            refused = Some(answer);
+            break;
+        }
+    }
+    let refused = refused.expect("five requests at once are over 2 a second");
+    let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After: {wait}");
+    assert!(refused.headers().contains_key("request-id"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "TooManyRequests", "{body}");
+    server.stop().await;
+}

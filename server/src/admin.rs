@@ -34,6 +34,8 @@ pub mod names {
     pub const EXPORTS_RUNNING: &str = "dpo_exports_running";
     /// Exports waiting to be claimed (`notStarted`), in the whole store, when last scraped.
     pub const QUEUE_DEPTH: &str = "dpo_export_queue_depth";
+    /// Requests answered 429, by `scope` (`tenant` or `caller`: which limit they were over).
+    pub const THROTTLED: &str = "dpo_throttled_requests_total";
     /// Bytes written by complete exports.
     pub const EXPORTED_BYTES: &str = "dpo_exported_bytes_total";
     /// Objects written by complete exports.

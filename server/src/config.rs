@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub log_level: String,
     /// How log records are written.
     pub log_format: crate::logging::LogFormat,
+    /// Requests a second allowed per tenant and per caller.
+    pub throttle: crate::throttle::ThrottleLimits,
     /// Folder of the server's durable state: the SQLite database (without `database`), the token key,
     /// users' drives and local exports.
     pub state_dir: PathBuf,
@@ -131,6 +133,7 @@ impl Default for ServerConfig {
             max_request_body_bytes: 64 * 1024,
             log_level: "info".to_string(),
             log_format: crate::logging::LogFormat::Text,
+            throttle: crate::throttle::ThrottleLimits::default(),
             state_dir: PathBuf::from("dpo-state"),
             database: None,
             drives_url: None,

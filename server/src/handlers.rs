@@ -38,6 +38,8 @@ pub struct AppContext {
     pub operations: OperationService,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// Requests a second per tenant and caller.
+    pub throttle: Arc<crate::throttle::Throttle>,
     /// The server's settings.
     pub config: ServerConfig,
     /// Absolute base URL of the server, without a trailing slash; set once the listener is bound.
@@ -119,10 +121,16 @@ impl<'r> Call<'r> {
         action: Action,
         body: impl AsyncFnOnce(Caller) -> Result<R, GraphError>,
     ) -> Result<Answer<R>, GraphError> {
-        let caller = match self.caller(action) {
+        let caller = match self.authenticate() {
             Ok(caller) => caller,
             Err(refusal) => return self.measured(Ok(self.refused(refusal))),
         };
+        if let Some(throttled) = self.throttled(&caller) {
+            return self.measured(Ok(throttled));
+        }
+        if let Err(refusal) = authorize(&caller, action) {
+            return self.measured(Ok(self.refused(refusal)));
+        }
         self.measured(body(caller).await.map(Answer::Ok).map_err(|e| self.fail(e)))
     }
 
@@ -168,6 +176,9 @@ impl<'r> Call<'r> {
             Ok(caller) => caller,
             Err(refusal) => return self.measured(Ok(self.refused(refusal))),
         };
+        if let Some(throttled) = self.throttled(&caller) {
+            return self.measured(Ok(throttled));
+        }
         if let Err(refusal) = authorize(&caller, action) {
             self.audit(&caller, activity, subject, Err(format!("refused: {refusal}"))).await;
             return self.measured(Ok(self.refused(refusal)));
@@ -200,11 +211,18 @@ impl<'r> Call<'r> {
         error.into()
     }
 
-    /// Who is calling, if they may do `action`.
-    fn caller(&self, action: Action) -> Result<Caller, crate::auth::AuthError> {
-        let caller = self.authenticate()?;
-        authorize(&caller, action)?;
-        Ok(caller)
+    /// The 429 of a caller over its (or its tenant's) request rate, if it is.
+    fn throttled<R>(&self, caller: &Caller) -> Option<Answer<R>> {
+        let over = self.rqctx.context().throttle.check(caller).err()?;
+        metrics::counter!(crate::admin::names::THROTTLED, "scope" => over.scope).increment(1);
+        let seconds = over.retry_after.as_secs();
+        let error = GraphError::too_many_requests(format!(
+            "Too many requests for this {}: retry after {seconds} s, as Retry-After says",
+            over.scope
+        ));
+        let mut headers = self.headers();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        Some(Answer::Refused { error: self.fail(error), headers })
     }
 
     /// Who is calling: the checked token's caller.

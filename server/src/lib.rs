@@ -23,6 +23,7 @@ pub mod routes;
 pub mod server;
 pub mod sources;
 pub mod store;
+pub mod throttle;
 pub mod wire;
 
 pub use config::ServerConfig;

@@ -178,6 +178,14 @@ struct ServeArgs {
     /// No admin listener.
     #[arg(long)]
     no_admin: bool,
+    /// Requests a second (and burst) each tenant may send, all its callers together; beyond it the answer
+    /// is 429 TooManyRequests with Retry-After, as Graph throttles. 0: no limit.
+    #[arg(long, env = "DPO_THROTTLE_TENANT", default_value_t = 0)]
+    throttle_tenant: u32,
+    /// Requests a second (and burst) each caller (a user or an application) may send within its tenant.
+    /// 0: no limit.
+    #[arg(long, env = "DPO_THROTTLE_CALLER", default_value_t = 0)]
+    throttle_caller: u32,
     /// Absolute URL clients use to reach this server, used in Location headers and OData links
     /// (default: http://<bind address>).
     #[arg(long, env = "DPO_PUBLIC_URL")]
@@ -284,6 +292,10 @@ impl ServeArgs {
             retry_after_seconds: self.retry_after,
             log_level: self.log_level,
             log_format: self.log_format,
+            throttle: dpo_server::throttle::ThrottleLimits {
+                per_tenant: std::num::NonZeroU32::new(self.throttle_tenant),
+                per_caller: std::num::NonZeroU32::new(self.throttle_caller),
+            },
             state_dir: self.state_dir,
             export_workers: self.export_workers,
             database: self.database,

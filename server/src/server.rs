@@ -225,9 +225,22 @@ async fn launch(
     let policy = config.storage_policy();
     let operations = OperationService::new(store.clone(), policy.clone(), submitted.clone());
     let keys = verification_keys(&config).await?;
+    let throttle = Arc::new(crate::throttle::Throttle::new(config.throttle));
+    // Callers whose buckets are full again are forgotten now and then, so that memory stays bounded.
+    let idle = Arc::downgrade(&throttle);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            match idle.upgrade() {
+                Some(throttle) => throttle.forget_idle(),
+                None => return,
+            }
+        }
+    });
     let context = AppContext {
         operations,
         audit: store.audit.clone(),
+        throttle: throttle.clone(),
         config: config.clone(),
         base_url: OnceLock::new(),
         tokens: TokenVerifier::new(keys, config.auth.rules.clone(), verified::DEFAULT_CAPACITY),

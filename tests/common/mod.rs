@@ -57,6 +57,8 @@ pub struct Options {
     pub tls: bool,
     /// Limits on client connections.
     pub connections: ConnectionLimits,
+    /// Requests a second per tenant and caller.
+    pub throttle: dpo_server::throttle::ThrottleLimits,
 }
 
 impl Default for Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             auth: AuthConfig::default(),
             tls: false,
             connections: ConnectionLimits::default(),
+            throttle: dpo_server::throttle::ThrottleLimits::default(),
         }
     }
 }
@@ -134,6 +137,7 @@ impl TestServer {
             tls: options.tls.then(|| self_signed_certificate(&state.path().join("tls"))),
             connections: Some(options.connections),
             database: database.clone(),
+            throttle: options.throttle,
             ..Default::default()
         };
         let server = dpo_server::start(config).await.expect("server starts");

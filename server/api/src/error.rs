@@ -26,6 +26,8 @@ pub mod codes {
     pub const INTERNAL: &str = "InternalServerError";
     /// The server is not able to serve the request now.
     pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
+    /// The caller (or its tenant) sent more requests than it may: it should wait as `Retry-After` says.
+    pub const TOO_MANY_REQUESTS: &str = "TooManyRequests";
 }
 
 /// An API error: the OData error body plus the HTTP status it is sent with.
@@ -113,6 +115,11 @@ impl GraphError {
     /// 404 `Request_ResourceNotFound`.
     pub fn resource_not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorStatusCode::NOT_FOUND, codes::RESOURCE_NOT_FOUND, message)
+    }
+
+    /// 429 `TooManyRequests` (send `Retry-After` with it).
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(ErrorStatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS, message)
     }
 
     /// 412 `PreconditionFailed`.
