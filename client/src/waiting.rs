@@ -77,9 +77,29 @@ pub fn retry_after<T>(response: &ResponseValue<T>) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// For an answer saying the service is throttling (429) or busy (503): the `Retry-After` it gave, if any
+/// (`Some(None)`: none given). `None` for any other failure.
+fn busy<E>(error: &crate::generated::Error<E>) -> Option<Option<Duration>> {
+    use crate::generated::Error;
+    let (status, headers) = match error {
+        Error::ErrorResponse(response) => (response.status(), response.headers()),
+        Error::UnexpectedResponse(response) => (response.status(), response.headers()),
+        _ => return None,
+    };
+    let busy = status == reqwest::StatusCode::TOO_MANY_REQUESTS || status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
+    busy.then(|| {
+        headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+    })
+}
+
 impl Client {
     /// Polls operation `id` until it is `complete` or `failed`, waiting between polls as long as the
-    /// service's `Retry-After` says (capped by `options.max_interval`), and returns its final state.
+    /// service's `Retry-After` says (capped by `options.max_interval`), and returns its final state. A
+    /// poll answered 429 (throttled) or 503 (busy) is asked again after its `Retry-After`.
     pub async fn wait_for_operation(&self, id: &str, options: &WaitOptions) -> Result<Operation, ClientError> {
         self.wait_for_operation_with_progress(id, options, |_| {}).await
     }
@@ -95,7 +115,20 @@ impl Client {
         let started = tokio::time::Instant::now();
         loop {
             let response =
-                self.data_policy_operations_data_policy_operation_get_data_policy_operation(id, None, None).await?;
+                match self.data_policy_operations_data_policy_operation_get_data_policy_operation(id, None, None).await
+                {
+                    Ok(response) => response,
+                    // Throttled (429) or busy (503): wait as the service says, then ask again.
+                    Err(error) => match busy(&error)
+                        .map(|wait| wait.unwrap_or(options.default_interval).min(options.max_interval))
+                    {
+                        Some(wait) if started.elapsed() + wait <= options.timeout => {
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        _ => return Err(error.into()),
+                    },
+                };
             let pause = retry_after(&response).unwrap_or(options.default_interval).min(options.max_interval);
             let op = response.into_inner();
             on_poll(&op);
