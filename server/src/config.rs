@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub max_page_size: u64,
     /// Exports run at once; 0 accepts exports but runs none on this server.
     pub export_workers: usize,
+    /// Exports of one tenant running at once at most, across the servers of the store; `None`: no cap.
+    pub exports_per_tenant: Option<u32>,
     /// How long an export's claim lasts without renewal: how soon another worker resumes the exports of
     /// a server that is gone.
     pub export_lease: std::time::Duration,
@@ -141,6 +143,7 @@ impl Default for ServerConfig {
             default_page_size: 100,
             max_page_size: 1000,
             export_workers: 2,
+            exports_per_tenant: None,
             export_lease: std::time::Duration::from_secs(30),
             storage: LocationPolicy::default(),
             auth: AuthConfig::default(),

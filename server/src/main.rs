@@ -207,6 +207,10 @@ struct ServeArgs {
     /// Exports run at once (0: accept exports but run none here).
     #[arg(long, env = "DPO_EXPORT_WORKERS", default_value_t = 2)]
     export_workers: usize,
+    /// Exports of one tenant running at once at most, across every server of the store, so that one tenant
+    /// cannot fill the worker pool (0: no cap).
+    #[arg(long, env = "DPO_EXPORTS_PER_TENANT", default_value_t = 0)]
+    exports_per_tenant: u32,
     /// PostgreSQL URL (postgres://user:password@host:port/database) of a database several servers share:
     /// any of them answers any request and they share the exports. Without it: SQLite in --state-dir.
     #[arg(long, env = "DPO_DATABASE_URL")]
@@ -298,6 +302,7 @@ impl ServeArgs {
             },
             state_dir: self.state_dir,
             export_workers: self.export_workers,
+            exports_per_tenant: (self.exports_per_tenant > 0).then_some(self.exports_per_tenant),
             database: self.database,
             drives_url: self.drives_url,
             sources_file: self.sources,

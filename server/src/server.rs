@@ -256,7 +256,12 @@ async fn launch(
             policy,
             log: log.new(slog::o!("component" => "export")),
         });
-        let settings = EngineSettings { workers: config.export_workers, lease: config.export_lease, exclusive };
+        let settings = EngineSettings {
+            workers: config.export_workers,
+            lease: config.export_lease,
+            exclusive,
+            per_tenant: config.exports_per_tenant,
+        };
         // Exports other servers queue or hand back wake this one too (PostgreSQL's LISTEN/NOTIFY).
         store
             .queue

@@ -337,3 +337,35 @@ async fn every_replica_answers_with_what_another_just_wrote() {
         assert_eq!(read["storageLocation"], written["storageLocation"]);
     }
 }
+
+#[test]
+fn a_tenant_at_its_cap_of_running_exports_waits_on_postgresql_too() {
+    use dpo_server::store::{JobQueue, OperationRecord, Operations, postgres::PostgresStore};
+    let database = dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster");
+    let store = PostgresStore::open(&database, 2).expect("the store opens");
+    let now = chrono::Utc::now();
+    let of = |tenant: &str, age: i64| OperationRecord {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant.into(),
+        user_id: "u".into(),
+        status: dpo_api::model::DataPolicyOperationStatus::NotStarted,
+        progress: 0.0,
+        storage_location: None,
+        storage_secret: None,
+        submitted_at: chrono::SubsecRound::trunc_subsecs(now - chrono::Duration::seconds(age), 3),
+        completed_at: None,
+        version: 1,
+        failure_reason: None,
+    };
+    let (a1, a2, b1) = (of("a", 30), of("a", 20), of("b", 10));
+    for op in [&a1, &a2, &b1] {
+        store.insert(op).unwrap();
+    }
+    let until = now + chrono::Duration::seconds(30);
+    let first = store.claim("w", now, until, Some(1)).unwrap().expect("a1");
+    assert_eq!(first.operation.id, a1.id);
+    assert_eq!(store.claim("w", now, until, Some(1)).unwrap().map(|c| c.operation.id), Some(b1.id));
+    assert!(store.claim("w", now, until, Some(1)).unwrap().is_none(), "a2 waits while a1 runs");
+    store.complete(&first, now).unwrap();
+    assert_eq!(store.claim("w", now, until, Some(1)).unwrap().map(|c| c.operation.id), Some(a2.id));
+}

@@ -42,6 +42,9 @@ pub struct EngineSettings {
     pub lease: Duration,
     /// Whether this server is the only one that can use the store (then every other lease is ended).
     pub exclusive: bool,
+    /// Exports of one tenant run at once at most (across the servers of a store), so that one tenant
+    /// cannot fill the worker pool; `None`: no cap.
+    pub per_tenant: Option<u32>,
 }
 
 /// The exports this engine is running, by operation.
@@ -126,17 +129,20 @@ async fn work(
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { break };
         while jobs.try_join_next().is_some() {}
-        let (me, lease) = (owner.clone(), settings.lease);
-        let claimed = blocking(&ctx.stores.queue, move |q| q.claim(&me, Utc::now(), Utc::now() + lease)).await;
+        let (me, lease, per_tenant) = (owner.clone(), settings.lease, settings.per_tenant);
+        let claimed =
+            blocking(&ctx.stores.queue, move |q| q.claim(&me, Utc::now(), Utc::now() + lease, per_tenant)).await;
         match claimed {
             Ok(Some(claim)) => {
                 lock(&running).insert(claim.operation.id, claim.clone());
-                let (ctx, log, running) = (ctx.clone(), log.clone(), running.clone());
+                let (ctx, log, running, done) = (ctx.clone(), log.clone(), running.clone(), wake.clone());
                 jobs.spawn(async move {
                     let id = claim.operation.id;
                     export(&ctx, claim, lease, &log).await;
                     lock(&running).remove(&id);
                     drop(slot);
+                    // An export of a tenant at its cap may be claimable now.
+                    done.notify_one();
                 });
             }
             Ok(None) => {

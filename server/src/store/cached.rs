@@ -171,9 +171,15 @@ impl Operations for CachedStore {
 }
 
 impl JobQueue for CachedStore {
-    fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError> {
+    fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        per_tenant: Option<u32>,
+    ) -> Result<Option<Claim>, StoreError> {
         // Which operation it changes is known only afterwards.
-        self.write(Forget::Everything, || self.queue.claim(owner, now, until))
+        self.write(Forget::Everything, || self.queue.claim(owner, now, until, per_tenant))
     }
 
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
@@ -269,7 +275,7 @@ mod tests {
         let op = record(1);
         store.insert(&op).unwrap();
         assert_eq!(store.get(op.id).unwrap().map(|r| r.status), Some(DataPolicyOperationStatus::NotStarted));
-        let claim = store.claim("a", Utc::now(), later(30)).unwrap().expect("claimed");
+        let claim = store.claim("a", Utc::now(), later(30), None).unwrap().expect("claimed");
         assert_eq!((claim.operation.id, claim.attempt), (op.id, 1));
         assert_eq!(store.get(op.id).unwrap().map(|r| r.status), Some(DataPolicyOperationStatus::Running));
         store.progress(&claim, 40.0).unwrap();
@@ -279,14 +285,48 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_at_its_cap_waits_while_others_run() {
+        let (_dir, _sqlite, store) = stores();
+        let of = |tenant: &str, age: i64| OperationRecord {
+            tenant_id: tenant.into(),
+            submitted_at: (Utc::now() - chrono::Duration::seconds(age)).trunc_subsecs(3),
+            ..record(1)
+        };
+        let (a1, a2, b1) = (of("a", 30), of("a", 20), of("b", 10));
+        for op in [&a1, &a2, &b1] {
+            store.insert(op).unwrap();
+        }
+        let first = store.claim("w", Utc::now(), later(30), Some(1)).unwrap().expect("a1");
+        assert_eq!(first.operation.id, a1.id);
+        let second = store.claim("w", Utc::now(), later(30), Some(1)).unwrap().expect("b1, not a2");
+        assert_eq!(second.operation.id, b1.id, "tenant a is at its cap of one running export");
+        assert!(store.claim("w", Utc::now(), later(30), Some(1)).unwrap().is_none(), "a2 waits");
+        assert_eq!(store.claim("w", Utc::now(), later(30), None).unwrap().map(|c| c.operation.id), Some(a2.id));
+        store.complete(&first, Utc::now()).unwrap();
+    }
+
+    #[test]
+    fn a_tenants_export_is_claimed_once_one_of_its_running_ones_ends() {
+        let (_dir, _sqlite, store) = stores();
+        let (a1, a2) = (record(1), OperationRecord { submitted_at: Utc::now().trunc_subsecs(3), ..record(1) });
+        store.insert(&a1).unwrap();
+        store.insert(&a2).unwrap();
+        let first = store.claim("w", Utc::now(), later(30), Some(1)).unwrap().expect("one");
+        assert!(store.claim("w", Utc::now(), later(30), Some(1)).unwrap().is_none(), "at the cap");
+        store.complete(&first, Utc::now()).unwrap();
+        assert!(store.claim("w", Utc::now(), later(30), Some(1)).unwrap().is_some(), "room again");
+        assert!(store.claim("w", later(31), later(60), Some(1)).unwrap().is_some(), "a lease that ended frees it too");
+    }
+
+    #[test]
     fn a_lease_that_ended_is_claimed_anew_and_the_old_claim_can_write_nothing() {
         let (_dir, sqlite, store) = stores();
         let op = record(1);
         store.insert(&op).unwrap();
-        let first = store.claim("a", Utc::now(), later(30)).unwrap().expect("claimed");
-        assert!(store.claim("b", Utc::now(), later(30)).unwrap().is_none(), "the lease still runs");
+        let first = store.claim("a", Utc::now(), later(30), None).unwrap().expect("claimed");
+        assert!(store.claim("b", Utc::now(), later(30), None).unwrap().is_none(), "the lease still runs");
         // Worker a is gone: once its lease ends, b takes the operation over.
-        let second = store.claim("b", later(31), later(60)).unwrap().expect("taken over");
+        let second = store.claim("b", later(31), later(60), None).unwrap().expect("taken over");
         assert_eq!((second.operation.id, second.attempt), (op.id, 2));
         for lost in [
             store.progress(&first, 50.0),
@@ -301,7 +341,7 @@ mod tests {
         store.progress(&second, 10.0).unwrap();
         store.release(&second).unwrap();
         assert_eq!(store.get(op.id).unwrap().map(|r| r.status), Some(DataPolicyOperationStatus::NotStarted));
-        let third = store.claim("c", Utc::now(), later(30)).unwrap().expect("released, so claimable at once");
+        let third = store.claim("c", Utc::now(), later(30), None).unwrap().expect("released, so claimable at once");
         assert_eq!(third.attempt, 3);
         store.delete(op.id, None).unwrap();
         assert!(matches!(store.progress(&third, 1.0), Err(StoreError::Missing(_))), "deleted: cancelled");
@@ -312,9 +352,9 @@ mod tests {
         let (_dir, _sqlite, store) = stores();
         let op = record(1);
         store.insert(&op).unwrap();
-        store.claim("gone", Utc::now(), later(300)).unwrap().expect("claimed");
+        store.claim("gone", Utc::now(), later(300), None).unwrap().expect("claimed");
         assert_eq!(store.expire_leases_of_others("me", Utc::now()).unwrap(), 1);
-        let taken = store.claim("me", Utc::now(), later(30)).unwrap().expect("taken over at once");
+        let taken = store.claim("me", Utc::now(), later(30), None).unwrap().expect("taken over at once");
         assert_eq!(taken.attempt, 2);
     }
 
@@ -333,7 +373,7 @@ mod tests {
         let (_dir, sqlite, store) = stores();
         let op = record(1);
         store.insert(&op).unwrap();
-        let claim = store.claim("a", Utc::now(), later(30)).unwrap().expect("claimed");
+        let claim = store.claim("a", Utc::now(), later(30), None).unwrap().expect("claimed");
         sqlite.record_exported(&claim, &object(1, "aa")).unwrap();
         sqlite.record_exported(&claim, &object(2, "bb")).unwrap();
         assert_eq!(sqlite.exported(op.id).unwrap(), [object(2, "bb")]);

@@ -310,7 +310,15 @@ pub struct Claim {
 pub trait JobQueue: Send + Sync + 'static {
     /// Claims the oldest operation waiting at `now` for `owner` until `until`: one `notStarted`, or one
     /// `running` whose lease expired (its worker is gone). Bumps its attempt and version.
-    fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError>;
+    /// With `per_tenant`, an export of a tenant that already has that many running (under a live lease)
+    /// waits, so that one tenant cannot fill every worker.
+    fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        per_tenant: Option<u32>,
+    ) -> Result<Option<Claim>, StoreError>;
     /// Extends the claim's lease to `until`.
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError>;
     /// Records the export's progress (0 to 100).

@@ -471,8 +471,14 @@ impl Operations for PostgresStore {
 }
 
 impl JobQueue for PostgresStore {
-    fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError> {
-        let statement = built(sql::claim(owner, &now, &until));
+    fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        per_tenant: Option<u32>,
+    ) -> Result<Option<Claim>, StoreError> {
+        let statement = built(sql::claim(owner, &now, &until, per_tenant));
         self.with(move |conn| async move { Ok(query(&conn, statement, claim).await?.pop()) })
     }
 

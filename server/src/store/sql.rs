@@ -298,11 +298,26 @@ pub fn claim_columns() -> Vec<&'static str> {
 /// (or with none: running before leases existed), becomes `running` for `owner` until `until`, one
 /// attempt and one version further. Rows another transaction is claiming are skipped (`FOR UPDATE SKIP
 /// LOCKED`; SQLite has one writer and no locks).
-pub fn claim(owner: &str, now: &DateTime<Utc>, until: &DateTime<Utc>) -> UpdateStatement {
+///
+/// With `per_tenant`, tenants with that many exports running under a live lease are passed over (two
+/// replicas claiming at the same moment may each see room for one more: the cap is kept to within the
+/// number of replicas).
+pub fn claim(owner: &str, now: &DateTime<Utc>, until: &DateTime<Utc>, per_tenant: Option<u32>) -> UpdateStatement {
     let lease_ended = Expr::col("lease_expires").is_null().or(Expr::col("lease_expires").lte(timestamp(now)));
-    let waiting = Expr::col("status")
-        .eq(status_ordinal(DataPolicyOperationStatus::NotStarted))
-        .or(Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::Running)).and(lease_ended));
+    let mut waiting =
+        Expr::col("status")
+            .eq(status_ordinal(DataPolicyOperationStatus::NotStarted))
+            .or(Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::Running)).and(lease_ended));
+    if let Some(cap) = per_tenant {
+        let mut busy = Query::select();
+        busy.column("tenant_id")
+            .from(OPERATIONS)
+            .and_where(Expr::col("status").eq(status_ordinal(DataPolicyOperationStatus::Running)))
+            .and_where(Expr::col("lease_expires").gt(timestamp(now)))
+            .group_by_col("tenant_id")
+            .and_having(Expr::col("id").count().gte(i64::from(cap)));
+        waiting = waiting.and(Expr::col("tenant_id").not_in_subquery(busy));
+    }
     let mut oldest = Query::select();
     oldest
         .column("id")

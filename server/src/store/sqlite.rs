@@ -296,9 +296,15 @@ impl Operations for SqliteStore {
 }
 
 impl JobQueue for SqliteStore {
-    fn claim(&self, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Option<Claim>, StoreError> {
+    fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        per_tenant: Option<u32>,
+    ) -> Result<Option<Claim>, StoreError> {
         let conn = self.writer()?;
-        Ok(query(&conn, built(sql::claim(owner, &now, &until)), claim)?.pop())
+        Ok(query(&conn, built(sql::claim(owner, &now, &until, per_tenant)), claim)?.pop())
     }
 
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
