@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub export_workers: usize,
     /// Exports of one tenant running at once at most, across the servers of the store; `None`: no cap.
     pub exports_per_tenant: Option<u32>,
+    /// How often the log gets every tenant's audit head; `None`: never.
+    pub audit_head_interval: Option<std::time::Duration>,
     /// How long an export's claim lasts without renewal: how soon another worker resumes the exports of
     /// a server that is gone.
     pub export_lease: std::time::Duration,
@@ -144,6 +146,7 @@ impl Default for ServerConfig {
             max_page_size: 1000,
             export_workers: 2,
             exports_per_tenant: None,
+            audit_head_interval: None,
             export_lease: std::time::Duration::from_secs(30),
             storage: LocationPolicy::default(),
             auth: AuthConfig::default(),

@@ -211,6 +211,10 @@ struct ServeArgs {
     /// cannot fill the worker pool (0: no cap).
     #[arg(long, env = "DPO_EXPORTS_PER_TENANT", default_value_t = 0)]
     exports_per_tenant: u32,
+    /// Seconds between the log lines that give every tenant's audit head (its latest hash), to anchor
+    /// outside the database (0: none).
+    #[arg(long, env = "DPO_AUDIT_HEAD_INTERVAL", default_value_t = 3600)]
+    audit_head_interval: u64,
     /// PostgreSQL URL (postgres://user:password@host:port/database) of a database several servers share:
     /// any of them answers any request and they share the exports. Without it: SQLite in --state-dir.
     #[arg(long, env = "DPO_DATABASE_URL")]
@@ -303,6 +307,7 @@ impl ServeArgs {
             state_dir: self.state_dir,
             export_workers: self.export_workers,
             exports_per_tenant: (self.exports_per_tenant > 0).then_some(self.exports_per_tenant),
+            audit_head_interval: (self.audit_head_interval > 0).then(|| Duration::from_secs(self.audit_head_interval)),
             database: self.database,
             drives_url: self.drives_url,
             sources_file: self.sources,

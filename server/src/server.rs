@@ -300,6 +300,7 @@ async fn launch(
     let tls = config.tls.as_ref().map(|t| ConfigTls::AsFile { cert_file: t.cert.clone(), key_file: t.key.clone() });
     let scheme = if tls.is_some() { "https" } else { "http" };
     let admin_log = log.new(slog::o!("component" => "admin"));
+    let audit_log = log.new(slog::o!("component" => "audit"));
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .tls(tls)
@@ -319,6 +320,9 @@ async fn launch(
     let _ = server.app_private().base_url.set(base_url);
     let guard = guarded.map(|(public, limits, log)| ConnectionGuard::start(public, server.local_addr(), limits, log));
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(interval) = config.audit_head_interval {
+        crate::audit::log_heads_every(interval, &store.audit, audit_log);
+    }
     let admin = match config.admin_bind {
         Some(bind) => {
             let admin = crate::admin::start(bind, store.clone(), draining.clone(), admin_log.clone())

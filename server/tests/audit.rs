@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{admin_http, import_users, serve};
+use common::{admin_http, import_users, serve, serve_logged};
 use dpo_server::auth::{LOCAL_TENANT, USER_EXPORT_ALL, mint_local, tokens::MintRequest};
 use dpo_test_support::postgres_cluster::fresh_database;
 use serde_json::json;
@@ -185,4 +185,35 @@ async fn the_chain_holds_in_postgresql_and_tampering_there_is_found() {
     client.execute("DELETE FROM audit_events WHERE tenant_id = $1 AND seq >= 3", &[&LOCAL_TENANT]).await.unwrap();
     let (ok, out) = audit(&[&["verify", "--tenant", LOCAL_TENANT, "--head", &anchored], &store[..]].concat());
     assert!(!ok && out.contains("cut off"), "{out}");
+}
+
+#[tokio::test]
+async fn the_log_gives_each_tenants_audit_head_to_anchor_elsewhere() {
+    let state = tempfile::tempdir().unwrap();
+    import_users(state.path(), r#"[{"id": "alice", "userPrincipalName": "alice@contoso.example"}]"#, None);
+    let server =
+        serve_logged(state.path(), &["--export-workers", "0", "--audit-head-interval", "1", "--log-format", "json"]);
+    let location = format!("file://{}/", state.path().join("exports/out").display());
+    common::submit_export(&admin_http(state.path()), &server.base, "alice", &location).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let logged: serde_json::Value = loop {
+        let heads: Vec<serde_json::Value> = server
+            .logged("audit head")
+            .into_iter()
+            .filter_map(|(_, line)| serde_json::from_str(&line).ok())
+            .filter(|line: &serde_json::Value| line["tenant"] == LOCAL_TENANT && line["events"] == 1)
+            .collect();
+        if let Some(head) = heads.last() {
+            break head.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no audit head in the log");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    drop(server);
+    let dir = state.path().to_string_lossy().to_string();
+    assert_eq!(
+        logged["hash"].as_str(),
+        Some(head(&["--state-dir", dir.as_str()]).as_str()),
+        "the logged head is the chain's"
+    );
 }

@@ -386,6 +386,18 @@ pub trait AuditLog: Send + Sync + 'static {
     fn audit_events(&self, tenant: &str, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>, StoreError>;
     /// Every tenant that has events.
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError>;
+    /// Each tenant's latest event: the tenant, its place and its hash (no chain is checked).
+    fn audit_heads(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let mut heads = Vec::new();
+        for tenant in self.audit_tenants()? {
+            if let Some(last) = self.audit_last(&tenant)? {
+                heads.push((tenant, last.0, last.1));
+            }
+        }
+        Ok(heads)
+    }
+    /// The place and hash of `tenant`'s latest event, if it has one.
+    fn audit_last(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError>;
 }
 
 /// A backend: all five concerns.

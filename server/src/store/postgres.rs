@@ -650,6 +650,15 @@ impl AuditLog for PostgresStore {
         let statement = built(sql::audit_tenants());
         self.with(move |conn| async move { query(&conn, statement, |row| row.try_get(0).map_err(corrupt)).await })
     }
+
+    fn audit_last(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let statement = built(sql::audit_last(tenant));
+        self.with(move |conn| async move {
+            Ok(query(&conn, statement, |row| Ok((row.try_get(0).map_err(corrupt)?, row.try_get(1).map_err(corrupt)?)))
+                .await?
+                .pop())
+        })
+    }
 }
 
 impl ExportLedger for PostgresStore {

@@ -441,6 +441,13 @@ impl AuditLog for SqliteStore {
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
         query(&*self.conn()?, built(sql::audit_tenants()), |row| row.get(0).map_err(corrupt))
     }
+
+    fn audit_last(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(query(&*self.conn()?, built(sql::audit_last(tenant)), |row| {
+            Ok((row.get(0).map_err(corrupt)?, row.get(1).map_err(corrupt)?))
+        })?
+        .pop())
+    }
 }
 
 impl ExportLedger for SqliteStore {
