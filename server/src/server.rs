@@ -225,6 +225,10 @@ async fn launch(
     let policy = config.storage_policy();
     let operations = OperationService::new(store.clone(), policy.clone(), submitted.clone());
     let keys = verification_keys(&config).await?;
+    if config.admin_bind.is_some() {
+        // The recorder first, so that nothing recorded before the admin listener is up is lost.
+        crate::admin::handle();
+    }
     let throttle = Arc::new(crate::throttle::Throttle::new(config.throttle));
     // Callers whose buckets are full again are forgotten now and then, so that memory stays bounded.
     let idle = Arc::downgrade(&throttle);
