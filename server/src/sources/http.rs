@@ -6,7 +6,7 @@
 //! locations), and never down from https to plain http. Busy or failing servers (429, 5xx, a dropped
 //! connection, a timeout) are asked again with backoff, waiting as long as their `Retry-After` says.
 
-use super::{Identities, SourceError};
+use super::{Identities, SourceError, values::compact};
 use dpo_client::location::host_matches;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::{StatusCode, header::HeaderMap};
@@ -326,7 +326,7 @@ impl HttpRecords {
         }
         let mut lines = Vec::with_capacity(body.len() + records.len());
         for record in &records {
-            compact(record.get(), &mut lines);
+            compact(record.get().as_bytes(), &mut lines);
             lines.push(b'\n');
         }
         Ok((lines, records.len() as u64))
@@ -471,27 +471,6 @@ fn records(body: &[u8]) -> Result<(Vec<&RawValue>, Option<String>), String> {
     Err("the page is neither a JSON object nor an array".into())
 }
 
-/// Appends the JSON text `json` without the whitespace between its tokens, so a record is one line
-/// (its strings, escapes included, are copied as they are).
-fn compact(json: &str, out: &mut Vec<u8>) {
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in json.as_bytes() {
-        if in_string {
-            out.push(byte);
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-        } else if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
-            in_string = byte == b'"';
-            out.push(byte);
-        }
-    }
-}
-
 /// At most 300 characters of an error page.
 fn excerpt(body: &str) -> String {
     let body = body.trim();
@@ -583,11 +562,11 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(next.as_deref(), Some("/p2"));
         let mut out = Vec::new();
-        compact(records[0].get(), &mut out);
+        compact(records[0].get().as_bytes(), &mut out);
         assert_eq!(out, br#"{"b":1,"a":2}"#);
         let (records, next) = records_of(b"[\n {\"a\": \"line\\nbreak \\\" q\"},\n 2\n]");
         let mut out = Vec::new();
-        compact(records[0].get(), &mut out);
+        compact(records[0].get().as_bytes(), &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":"line\nbreak \" q"}"#);
         assert_eq!((records.len(), next), (2, None));
         assert_eq!(records_of(br#"{"id": 7}"#).0.len(), 1, "a single object is one record");
