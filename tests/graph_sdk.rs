@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, sas_url, submit};
+use common::{TestServer, sas_url, submit, throttled_so_far};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -125,16 +125,6 @@ async fn the_python_sdk_page_iterator_walks_every_page_of_top() {
         .expect("python runs");
     walked_every_page(out, &expected, "Python SDK");
     server.stop().await;
-}
-
-/// How many requests the server has answered 429 so far, in this process (its metrics).
-fn throttled_so_far() -> f64 {
-    dpo_server::admin::handle()
-        .render()
-        .lines()
-        .filter(|l| l.starts_with("dpo_throttled_requests_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// A server that lets each caller send 2 requests a second.

@@ -182,17 +182,7 @@ async fn waiting_polls_as_retry_after_says_until_the_operation_finishes() {
     assert!(started.elapsed() >= Duration::from_secs(2), "slept per Retry-After: {:?}", started.elapsed());
 
     // The server completes the operation a little later; the waiter sees it.
-    let store = server.store.operations.clone();
-    let uuid = uuid::Uuid::parse_str(&id).unwrap();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        let mut record = store.get(uuid).unwrap().unwrap();
-        record.status = dpo_api::model::DataPolicyOperationStatus::Complete;
-        record.progress = 100.0;
-        record.completed_at = Some(chrono::Utc::now());
-        record.version += 1;
-        store.replace(&record).unwrap();
-    });
+    complete_later(&server, &id, Duration::from_millis(1200));
     let done = client.wait_for_operation(&id, &WaitOptions::default()).await.expect("completes");
     assert_eq!(done.status, Some(DataPolicyOperationStatusValue::Variant0(Status::Complete)));
     assert!(done.completed_date_time.is_some());
@@ -239,25 +229,11 @@ async fn an_operation_handle_waits_for_completion_and_reports_failure_as_a_typed
     server.stop().await;
 }
 
-#[tokio::test]
-async fn waiting_rides_out_throttling_as_retry_after_says() {
-    let throttle = dpo_server::throttle::ThrottleLimits { per_tenant: None, per_caller: std::num::NonZeroU32::new(1) };
-    let server = TestServer::start_with(common::Options { retry_after: 1, throttle, ..Default::default() }).await;
-    let client = server.client();
-    let throttled = || {
-        dpo_server::admin::handle()
-            .render()
-            .lines()
-            .filter(|l| l.starts_with("dpo_throttled_requests_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
-    };
-    let before = throttled();
-    // The submission takes this caller's one request of the second: the first poll is answered 429.
-    let export = client.export_personal_data("erin", &sas_url()).await.unwrap();
-    let (store, uuid) = (server.store.operations.clone(), uuid::Uuid::parse_str(&export.id).unwrap());
+/// Marks operation `id` complete behind the server's back after `delay`, as a finished export would.
+fn complete_later(server: &TestServer, id: &str, delay: Duration) {
+    let (store, uuid) = (server.store.operations.clone(), uuid::Uuid::parse_str(id).unwrap());
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(delay).await;
         let mut record = store.get(uuid).unwrap().unwrap();
         record.status = dpo_api::model::DataPolicyOperationStatus::Complete;
         record.progress = 100.0;
@@ -265,8 +241,19 @@ async fn waiting_rides_out_throttling_as_retry_after_says() {
         record.version += 1;
         store.replace(&record).unwrap();
     });
+}
+
+#[tokio::test]
+async fn waiting_rides_out_throttling_as_retry_after_says() {
+    let throttle = dpo_server::throttle::ThrottleLimits { per_tenant: None, per_caller: std::num::NonZeroU32::new(1) };
+    let server = TestServer::start_with(common::Options { retry_after: 1, throttle, ..Default::default() }).await;
+    let client = server.client();
+    let before = common::throttled_so_far();
+    // The submission takes this caller's one request of the second: the first poll is answered 429.
+    let export = client.export_personal_data("erin", &sas_url()).await.unwrap();
+    complete_later(&server, &export.id, Duration::from_millis(1500));
     let done = client.wait_for_operation(&export.id, &WaitOptions::default()).await.expect("completes despite 429s");
     assert_eq!(done.status, Some(DataPolicyOperationStatusValue::Variant0(Status::Complete)));
-    assert!(throttled() > before, "a poll was throttled on the way");
+    assert!(common::throttled_so_far() > before, "a poll was throttled on the way");
     server.stop().await;
 }

@@ -5,19 +5,11 @@
 
 mod common;
 
-use common::{admin_http, import_users, serve, serve_logged};
-use dpo_server::auth::{LOCAL_TENANT, USER_EXPORT_ALL, mint_local, tokens::MintRequest};
+use common::{admin_http, http_with, import_users, serve, serve_logged};
+use dpo_server::auth::{LOCAL_TENANT, USER_EXPORT_ALL, tokens::MintRequest};
 use dpo_test_support::postgres_cluster::fresh_database;
 use serde_json::json;
 use std::{path::Path, process::Command};
-
-/// A client whose token `request` describes, signed with `state`'s local key.
-fn client(state: &Path, request: &MintRequest) -> reqwest::Client {
-    let token = mint_local(state, request).expect("token minted");
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
-    reqwest::Client::builder().default_headers(headers).build().expect("client")
-}
 
 /// `dpo-server audit <args>`: whether it succeeded, and what it printed.
 fn audit(args: &[&str]) -> (bool, String) {
@@ -43,7 +35,7 @@ async fn audited_calls(state: &Path, base: &str) -> (String, String) {
     // 2: an export refused: a user without the administrator role.
     let mut plain = MintRequest::admin(LOCAL_TENANT);
     (plain.user, plain.admin, plain.permissions) = (Some("mallory".into()), false, vec![USER_EXPORT_ALL.into()]);
-    let refused = client(state, &plain)
+    let refused = http_with(state, &plain)
         .post(format!("{base}/v1.0/users/alice/exportPersonalData"))
         .json(&json!({ "storageLocation": location }))
         .send()
@@ -54,7 +46,7 @@ async fn audited_calls(state: &Path, base: &str) -> (String, String) {
     let patched = admin.patch(format!("{base}/v1.0/dataPolicyOperations/{id}")).json(&json!({})).send().await.unwrap();
     assert!(patched.status().is_success(), "{}", patched.status());
     // 4: another tenant's administrator reads alice's operation: told it does not exist.
-    let other = client(state, &MintRequest::admin("11111111-2222-3333-4444-555555555555"));
+    let other = http_with(state, &MintRequest::admin("11111111-2222-3333-4444-555555555555"));
     let read = other.get(format!("{base}/v1.0/dataPolicyOperations/{id}")).send().await.unwrap();
     assert_eq!(read.status(), 404, "another tenant's operation does not exist for it");
     // 5: a cancellation.

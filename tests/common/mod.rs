@@ -284,3 +284,13 @@ pub fn ids(page: &serde_json::Value) -> Vec<String> {
 pub async fn count(server: &TestServer, path_and_query: &str) -> String {
     server.http().get(server.url(path_and_query)).send().await.expect("request sent").text().await.expect("text body")
 }
+
+/// How many requests the servers of this process have answered 429 so far (their metrics).
+pub fn throttled_so_far() -> f64 {
+    dpo_server::admin::handle()
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("dpo_throttled_requests_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

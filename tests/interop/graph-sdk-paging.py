@@ -8,31 +8,14 @@ import json
 import os
 from urllib.parse import urlparse
 
-from kiota_abstractions.authentication import (
-    AccessTokenProvider,
-    AllowedHostsValidator,
-    BaseBearerTokenAuthenticationProvider,
-)
+from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvider
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphRequestAdapter, GraphServiceClient
+from static_token import StaticToken
 from msgraph.generated.data_policy_operations.data_policy_operations_request_builder import (
     DataPolicyOperationsRequestBuilder,
 )
 from msgraph_core.tasks.page_iterator import PageIterator
-
-
-class StaticToken(AccessTokenProvider):
-    """The test's token, for the test server's host only (azure-identity would ask Entra ID for one)."""
-
-    def __init__(self, token: str, host: str):
-        self.token = token
-        self.validator = AllowedHostsValidator([host])
-
-    async def get_authorization_token(self, uri, additional_authentication_context=None):
-        return self.token
-
-    def get_allowed_hosts_validator(self):
-        return self.validator
 
 
 async def main():

@@ -25,8 +25,13 @@ pub fn import_users(state: &Path, users_json: &str, database: Option<&str>) {
 
 /// An HTTP client with an administrator's token minted with `state`'s local key (made there if missing).
 pub fn admin_http(state: &Path) -> reqwest::Client {
-    use dpo_server::auth::{LOCAL_TENANT, mint_local, tokens::MintRequest};
-    let token = mint_local(state, &MintRequest::admin(LOCAL_TENANT)).expect("token minted");
+    use dpo_server::auth::{LOCAL_TENANT, tokens::MintRequest};
+    http_with(state, &MintRequest::admin(LOCAL_TENANT))
+}
+
+/// An HTTP client whose token `request` describes, signed with `state`'s local key.
+pub fn http_with(state: &Path, request: &dpo_server::auth::tokens::MintRequest) -> reqwest::Client {
+    let token = dpo_server::auth::mint_local(state, request).expect("token minted");
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
     reqwest::Client::builder().default_headers(headers).build().expect("client")
