@@ -22,8 +22,9 @@ pub mod names {
     pub const REQUESTS: &str = "dpo_http_requests_total";
     /// Time to answer a request, by `operation`.
     pub const REQUEST_SECONDS: &str = "dpo_http_request_duration_seconds";
-    /// Requests refused for their token, by `reason` (`unauthenticated`: no valid token; `forbidden`:
-    /// a valid token without the permission).
+    /// Requests refused for their token, by `reason`: what was wrong with it (`missing`, `malformed`,
+    /// `unknown_key`, `signature`, `expired`, `not_yet_valid`, `audience`, `issuer`, `missing_claim`,
+    /// `unsupported`), or `forbidden`: a valid token without the permission.
     pub const TOKEN_FAILURES: &str = "dpo_token_failures_total";
     /// Exports that ended on this server, by `status` (`complete`, `failed`, `cancelled`, `taken_over`:
     /// another worker holds it now).
@@ -36,6 +37,11 @@ pub mod names {
     pub const QUEUE_DEPTH: &str = "dpo_export_queue_depth";
     /// Requests answered 429, by `scope` (`tenant` or `caller`: which limit they were over).
     pub const THROTTLED: &str = "dpo_throttled_requests_total";
+    /// Time a statement of the store took, by `store` (`sqlite`: as SQLite measured it; `postgres`: the
+    /// round trip) and `statement` (`select`, `insert`, `update`, `delete`, `transaction`, `other`).
+    pub const STORE_QUERY_SECONDS: &str = "dpo_store_query_duration_seconds";
+    /// Fetches of the identity provider's JWKS, by `outcome` (`changed`, `unchanged`, `failed`).
+    pub const JWKS_FETCHES: &str = "dpo_jwks_fetches_total";
     /// Bytes written by complete exports.
     pub const EXPORTED_BYTES: &str = "dpo_exported_bytes_total";
     /// Objects written by complete exports.
@@ -45,14 +51,19 @@ pub mod names {
 /// Buckets of the latency histograms, in seconds.
 const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 600.0];
 
+/// Buckets of the store's query latency, in seconds: 10 µs to 1 s.
+const STORE_BUCKETS: [f64; 11] = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1, 1.0];
+
 /// The process's metrics recorder, installed on first use (one per process, shared by every server in
 /// it, as the `metrics` facade has one global recorder).
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
+            // A statement of the store takes microseconds where a request takes milliseconds.
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .set_buckets_for_metric(Matcher::Full(names::STORE_QUERY_SECONDS.into()), &STORE_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS))
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
                 Ok(handle) => handle,

@@ -80,13 +80,21 @@ pub struct AuthConfig {
     pub local_key: bool,
     /// A JWKS file of the identity provider's keys.
     pub jwks_file: Option<PathBuf>,
-    /// A JWKS URL, fetched once at start.
+    /// A JWKS URL: fetched at start, then again as [`AuthConfig::jwks_refresh`] says.
     pub jwks_url: Option<String>,
+    /// How often the JWKS URL is fetched again.
+    pub jwks_refresh: crate::auth::jwks::RefreshPolicy,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { rules: TokenRules::default(), local_key: true, jwks_file: None, jwks_url: None }
+        AuthConfig {
+            rules: TokenRules::default(),
+            local_key: true,
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh: crate::auth::jwks::RefreshPolicy::default(),
+        }
     }
 }
 

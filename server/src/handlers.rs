@@ -121,15 +121,15 @@ impl<'r> Call<'r> {
         action: Action,
         body: impl AsyncFnOnce(Caller) -> Result<R, GraphError>,
     ) -> Result<Answer<R>, GraphError> {
-        let caller = match self.authenticate() {
+        let caller = match self.authenticate().await {
             Ok(caller) => caller,
-            Err(refusal) => return self.measured(Ok(self.refused(refusal))),
+            Err(refusal) => return self.measured(Ok(self.refused_caller(refusal))),
         };
         if let Some(throttled) = self.throttled(&caller) {
             return self.measured(Ok(throttled));
         }
         if let Err(refusal) = authorize(&caller, action) {
-            return self.measured(Ok(self.refused(refusal)));
+            return self.measured(Ok(self.refused_caller(refusal)));
         }
         self.measured(body(caller).await.map(Answer::Ok).map_err(|e| self.fail(e)))
     }
@@ -142,13 +142,6 @@ impl<'r> Call<'r> {
             Ok(Answer::Refused { error, .. }) | Err(error) => error.status().as_u16(),
         };
         let operation = crate::routes::operation_id(&self.rqctx.endpoint.operation_id).to_string();
-        match status {
-            401 => metrics::counter!(names::TOKEN_FAILURES, "reason" => "unauthenticated").increment(1),
-            403 if matches!(outcome, Ok(Answer::Refused { .. })) => {
-                metrics::counter!(names::TOKEN_FAILURES, "reason" => "forbidden").increment(1)
-            }
-            _ => {}
-        }
         slog::info!(self.rqctx.log, "request answered";
             "operation" => &operation, "status" => status, "request_id" => &self.request_id,
             "client_request_id" => self.client_request_id.as_deref().unwrap_or(""),
@@ -172,16 +165,16 @@ impl<'r> Call<'r> {
         body: impl AsyncFnOnce(Caller, &mut Subject) -> Result<R, GraphError>,
     ) -> Result<Answer<R>, GraphError> {
         let mut subject = subject;
-        let caller = match self.authenticate() {
+        let caller = match self.authenticate().await {
             Ok(caller) => caller,
-            Err(refusal) => return self.measured(Ok(self.refused(refusal))),
+            Err(refusal) => return self.measured(Ok(self.refused_caller(refusal))),
         };
         if let Some(throttled) = self.throttled(&caller) {
             return self.measured(Ok(throttled));
         }
         if let Err(refusal) = authorize(&caller, action) {
             self.audit(&caller, activity, subject, Err(format!("refused: {refusal}"))).await;
-            return self.measured(Ok(self.refused(refusal)));
+            return self.measured(Ok(self.refused_caller(refusal)));
         }
         let outcome = body(caller.clone(), &mut subject).await;
         let recorded = match &outcome {
@@ -226,7 +219,7 @@ impl<'r> Call<'r> {
     }
 
     /// Who is calling: the checked token's caller.
-    fn authenticate(&self) -> Result<Caller, crate::auth::AuthError> {
+    async fn authenticate(&self) -> Result<Caller, crate::auth::AuthError> {
         let token = self
             .rqctx
             .request
@@ -235,12 +228,21 @@ impl<'r> Call<'r> {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_credentials)
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                crate::auth::AuthError::Unauthenticated(
-                    "Access token is empty: send Authorization: Bearer <token>".into(),
-                )
+            .ok_or_else(|| crate::auth::AuthError::Unauthenticated {
+                reason: crate::auth::TokenFailure::Missing,
+                message: "Access token is empty: send Authorization: Bearer <token>".into(),
             })?;
-        self.rqctx.context().tokens.check(token)
+        self.rqctx.context().tokens.check(token).await
+    }
+
+    /// The answer to a caller refused for its token (or its permissions), counted by reason.
+    fn refused_caller<R>(&self, refusal: crate::auth::AuthError) -> Answer<R> {
+        let reason = match &refusal {
+            crate::auth::AuthError::Unauthenticated { reason, .. } => reason.as_str(),
+            crate::auth::AuthError::Forbidden(_) => "forbidden",
+        };
+        metrics::counter!(crate::admin::names::TOKEN_FAILURES, "reason" => reason).increment(1);
+        self.refused(refusal)
     }
 
     /// A refused caller's answer: 401 carries `WWW-Authenticate: Bearer`, which only an [`Answer`] can send.

@@ -260,9 +260,18 @@ struct ServeArgs {
     /// JWKS file of the identity provider's signing keys (RS256/ES256).
     #[arg(long, env = "DPO_JWKS_FILE")]
     jwks_file: Option<PathBuf>,
-    /// JWKS URL of the identity provider, fetched at start.
+    /// JWKS URL of the identity provider (Entra ID: https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys),
+    /// fetched at start and again when its cache headers say, when a token names an unknown key, and at
+    /// least every --jwks-max-age seconds; a failed fetch keeps the last good keys.
     #[arg(long, env = "DPO_JWKS_URL")]
     jwks_url: Option<String>,
+    /// Longest time in seconds the fetched keys are used without fetching them again, whatever the cache
+    /// headers allow: a key the provider removed is refused within it.
+    #[arg(long, env = "DPO_JWKS_MAX_AGE", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    jwks_max_age: u64,
+    /// Least time in seconds between two fetches of the JWKS, whatever tokens with unknown keys ask for.
+    #[arg(long, env = "DPO_JWKS_MIN_INTERVAL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    jwks_min_interval: u64,
     /// Refuse tokens signed with this state directory's own key (`dpo-server token`).
     #[arg(long, env = "DPO_NO_LOCAL_KEY")]
     no_local_key: bool,
@@ -330,6 +339,10 @@ impl ServeArgs {
                 local_key: !self.no_local_key,
                 jwks_file: self.jwks_file,
                 jwks_url: self.jwks_url,
+                jwks_refresh: dpo_server::auth::jwks::RefreshPolicy {
+                    max_age: Duration::from_secs(self.jwks_max_age),
+                    min_interval: Duration::from_secs(self.jwks_min_interval),
+                },
             },
             ..ServerConfig::default()
         }

@@ -2,6 +2,7 @@
 
 use crate::{
     auth::{
+        jwks::{JwksRefresher, KeySet},
         keys::{LocalKey, VerificationKey, from_jwks},
         verified::{self, TokenVerifier},
     },
@@ -128,8 +129,30 @@ impl RunningServer {
     }
 }
 
-/// The keys tokens are checked with, as `config.auth` says.
-async fn verification_keys(config: &ServerConfig) -> Result<Vec<VerificationKey>, StartError> {
+/// The token verifier `config.auth` asks for: its fixed keys, and the identity provider's JWKS kept
+/// current in the background.
+async fn token_verifier(config: &ServerConfig, log: &slog::Logger) -> Result<TokenVerifier, StartError> {
+    let auth = &config.auth;
+    let keys = Arc::new(KeySet::new(fixed_keys(config)?));
+    let refresher = match &auth.jwks_url {
+        Some(url) => {
+            let log = log.new(slog::o!("component" => "keys"));
+            let refresher = JwksRefresher::start(url, auth.jwks_refresh, keys.clone(), log)
+                .await
+                .map_err(|e| StartError::Config(e.to_string()))?;
+            refresher.keep_current();
+            Some(refresher)
+        }
+        None => None,
+    };
+    if keys.current().keys.is_empty() {
+        return Err(StartError::Config("no token keys: enable the local key or give a JWKS file or URL".into()));
+    }
+    Ok(TokenVerifier::over(keys, refresher, auth.rules.clone(), verified::DEFAULT_CAPACITY))
+}
+
+/// The keys that do not change while the server runs: the local key and a JWKS file.
+fn fixed_keys(config: &ServerConfig) -> Result<Vec<VerificationKey>, StartError> {
     let auth = &config.auth;
     let mut keys = Vec::new();
     if auth.local_key {
@@ -138,15 +161,6 @@ async fn verification_keys(config: &ServerConfig) -> Result<Vec<VerificationKey>
     if let Some(path) = &auth.jwks_file {
         let text = std::fs::read_to_string(path).map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?;
         keys.extend(from_jwks(&text).map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?);
-    }
-    if let Some(url) = &auth.jwks_url {
-        let text = async { reqwest::get(url).await?.error_for_status()?.text().await }
-            .await
-            .map_err(|e| StartError::Config(format!("fetching the JWKS at {url}: {e}")))?;
-        keys.extend(from_jwks(&text).map_err(|e| StartError::Config(format!("{url}: {e}")))?);
-    }
-    if keys.is_empty() {
-        return Err(StartError::Config("no token keys: enable the local key or give a JWKS file or URL".into()));
     }
     Ok(keys)
 }
@@ -224,7 +238,7 @@ async fn launch(
     let submitted = Arc::new(Notify::new());
     let policy = config.storage_policy();
     let operations = OperationService::new(store.clone(), policy.clone(), submitted.clone());
-    let keys = verification_keys(&config).await?;
+    let tokens = token_verifier(&config, &log).await?;
     if config.admin_bind.is_some() {
         // The recorder first, so that nothing recorded before the admin listener is up is lost.
         crate::admin::handle();
@@ -247,7 +261,7 @@ async fn launch(
         throttle: throttle.clone(),
         config: config.clone(),
         base_url: OnceLock::new(),
-        tokens: TokenVerifier::new(keys, config.auth.rules.clone(), verified::DEFAULT_CAPACITY),
+        tokens,
     };
     // Read even when this server runs no exports: a broken file stops every server at start.
     let sources = config.sources().map_err(|e| StartError::Config(e.to_string()))?;

@@ -179,7 +179,7 @@ impl From<GraphError> for Refusal {
 impl From<AuthError> for Refusal {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Unauthenticated(message) => Refusal {
+            AuthError::Unauthenticated { message, .. } => Refusal {
                 error: GraphError::new(ErrorStatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message),
                 challenge: true,
             },

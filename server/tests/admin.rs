@@ -95,7 +95,7 @@ async fn metrics_and_health_are_served_on_their_own_port_and_parse_as_prometheus
     let gets = [("operation", "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation"), ("status", "200")];
     assert!(value("dpo_http_requests_total", &gets) >= 1.0, "the polling");
     assert!(value("dpo_http_requests_total", &[("status", "404")]) >= 1.0);
-    assert_eq!(value("dpo_token_failures_total", &[("reason", "unauthenticated")]), 1.0);
+    assert_eq!(value("dpo_token_failures_total", &[("reason", "missing")]), 1.0);
     assert_eq!(value("dpo_exports_finished_total", &[("status", "complete")]), 1.0);
     assert_eq!(value("dpo_exports_running", &[]), 0.0);
     assert_eq!(value("dpo_export_queue_depth", &[]), 0.0);
@@ -104,4 +104,9 @@ async fn metrics_and_health_are_served_on_their_own_port_and_parse_as_prometheus
     assert_eq!(kind("dpo_export_duration_seconds"), "histogram");
     assert_eq!(kind("dpo_export_queue_depth"), "gauge");
     assert!(value("dpo_http_request_duration_seconds_count", &export[..1]) >= 1.0);
+    assert_eq!(kind("dpo_store_query_duration_seconds"), "histogram");
+    let (inserts, selects) =
+        ([("store", "sqlite"), ("statement", "insert")], [("store", "sqlite"), ("statement", "select")]);
+    assert!(value("dpo_store_query_duration_seconds_count", &inserts) >= 1.0, "the submission's insert");
+    assert!(value("dpo_store_query_duration_seconds_count", &selects) >= 1.0, "the claim and the reads");
 }

@@ -4,6 +4,7 @@
 //! with a minute of clock skew, `aud`, `iss`) with the keys of [`keys`]; [`permissions`] decides from its
 //! claims whether the call is allowed. The token's `tid` is the caller's tenant: it scopes everything.
 
+pub mod jwks;
 pub mod keys;
 pub mod permissions;
 pub mod tokens;
@@ -53,11 +54,66 @@ pub enum Identity {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// No usable token: answered 401 `InvalidAuthenticationToken` with `WWW-Authenticate: Bearer`.
-    #[error("{0}")]
-    Unauthenticated(String),
+    #[error("{message}")]
+    Unauthenticated {
+        /// What was wrong with the token (the label of the token-failure metric).
+        reason: TokenFailure,
+        /// What the client is told.
+        message: String,
+    },
     /// A valid token without the permission: answered 403 `Authorization_RequestDenied`.
     #[error("{0}")]
     Forbidden(String),
+}
+
+impl AuthError {
+    /// A token refused for `reason`; the message starts as Azure AD's do.
+    pub fn invalid(reason: TokenFailure, why: impl std::fmt::Display) -> Self {
+        AuthError::Unauthenticated { reason, message: format!("Access token validation failure: {why}") }
+    }
+}
+
+/// What was wrong with a refused token, as few kinds as an operator needs to tell apart on a dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFailure {
+    /// No bearer token was sent.
+    Missing,
+    /// Not a JWT, or its header or claims cannot be read.
+    Malformed,
+    /// No key of the key set has the token's `kid` and `alg` (also: a key rotated away).
+    UnknownKey,
+    /// The signature does not match the key.
+    Signature,
+    /// Past `exp` (beyond the clock skew).
+    Expired,
+    /// Before `nbf` (beyond the clock skew).
+    NotYetValid,
+    /// `aud` names no accepted audience.
+    Audience,
+    /// `iss` is not the expected issuer.
+    Issuer,
+    /// A required claim (`exp`, `aud`, `iss`, `tid`) is missing.
+    MissingClaim,
+    /// The header asks for something dpo does not do (critical extensions).
+    Unsupported,
+}
+
+impl TokenFailure {
+    /// The failure's name, as the metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenFailure::Missing => "missing",
+            TokenFailure::Malformed => "malformed",
+            TokenFailure::UnknownKey => "unknown_key",
+            TokenFailure::Signature => "signature",
+            TokenFailure::Expired => "expired",
+            TokenFailure::NotYetValid => "not_yet_valid",
+            TokenFailure::Audience => "audience",
+            TokenFailure::Issuer => "issuer",
+            TokenFailure::MissingClaim => "missing_claim",
+            TokenFailure::Unsupported => "unsupported",
+        }
+    }
 }
 
 /// Mints a token with the local key of `state_dir` (created if needed) under the default token rules.

@@ -1,7 +1,7 @@
 //! Checking bearer tokens, and minting them with the local key (`dpo-server token`, tests).
 
 use super::{
-    AuthError, Caller, GLOBAL_ADMINISTRATOR, Identity,
+    AuthError, Caller, GLOBAL_ADMINISTRATOR, Identity, TokenFailure,
     keys::{LOCAL_KEY_ID, VerificationKey},
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation, decode, decode_header, encode};
@@ -95,8 +95,19 @@ pub struct Verified {
     pub expires: u64,
 }
 
-fn invalid(why: String) -> AuthError {
-    AuthError::Unauthenticated(format!("Access token validation failure: {why}"))
+/// The kind of a failure jsonwebtoken reports.
+fn failure_of(error: &jsonwebtoken::errors::Error) -> TokenFailure {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::InvalidSignature => TokenFailure::Signature,
+        ErrorKind::InvalidAudience => TokenFailure::Audience,
+        ErrorKind::InvalidIssuer => TokenFailure::Issuer,
+        ErrorKind::MissingRequiredClaim(_) => TokenFailure::MissingClaim,
+        ErrorKind::ExpiredSignature => TokenFailure::Expired,
+        ErrorKind::ImmatureSignature => TokenFailure::NotYetValid,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenFailure::UnknownKey,
+        _ => TokenFailure::Malformed,
+    }
 }
 
 impl Verified {
@@ -104,10 +115,16 @@ impl Verified {
     /// clock skew either way.
     pub fn check_window(&self, now: u64) -> Result<(), AuthError> {
         if let Some(nbf) = self.not_before.filter(|nbf| now.saturating_add(LEEWAY_SECONDS) < *nbf) {
-            return Err(invalid(format!("the token is not valid before {nbf} (nbf)")));
+            return Err(AuthError::invalid(
+                TokenFailure::NotYetValid,
+                format!("the token is not valid before {nbf} (nbf)"),
+            ));
         }
         if now > self.expires.saturating_add(LEEWAY_SECONDS) {
-            return Err(invalid(format!("the token expired at {} (exp)", self.expires)));
+            return Err(AuthError::invalid(
+                TokenFailure::Expired,
+                format!("the token expired at {} (exp)", self.expires),
+            ));
         }
         Ok(())
     }
@@ -125,31 +142,38 @@ pub fn authenticate_at(
     rules: &TokenRules,
     now: u64,
 ) -> Result<Verified, AuthError> {
-    let header = decode_header(token).map_err(|_| invalid("the token is not a JWT".into()))?;
+    let header =
+        decode_header(token).map_err(|_| AuthError::invalid(TokenFailure::Malformed, "the token is not a JWT"))?;
     // RFC 7515 §4.1.11: extensions named critical must be understood, and dpo understands none.
     if let Some(critical) = &header.crit {
-        return Err(invalid(format!(
-            "the token's header names critical extensions dpo does not support: {critical:?}"
-        )));
+        return Err(AuthError::invalid(
+            TokenFailure::Unsupported,
+            format!("the token's header names critical extensions dpo does not support: {critical:?}"),
+        ));
     }
-    let key = keys
-        .iter()
-        .find(|k| k.algorithm == header.alg && (k.kid.is_none() || k.kid == header.kid))
-        .ok_or_else(|| invalid(format!("no key for kid {:?} and alg {:?}", header.kid, header.alg)))?;
+    let key = keys.iter().find(|k| k.algorithm == header.alg && (k.kid.is_none() || k.kid == header.kid)).ok_or_else(
+        || {
+            AuthError::invalid(
+                TokenFailure::UnknownKey,
+                format!("no key for kid {:?} and alg {:?}", header.kid, header.alg),
+            )
+        },
+    )?;
     let mut validation = Validation::new(key.algorithm);
     // The time window is checked below, against `now`, by the same code that checks remembered tokens.
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.set_audience(&rules.audiences);
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
-    let data = decode::<Claims>(token, &key.key, &validation).map_err(|e| invalid(e.to_string()))?;
+    let data = decode::<Claims>(token, &key.key, &validation)
+        .map_err(|e| AuthError::invalid(failure_of(&e), e.to_string()))?;
     let claims = data.claims;
     if claims.tid.trim().is_empty() {
-        return Err(invalid("the token has no tenant (tid)".into()));
+        return Err(AuthError::invalid(TokenFailure::MissingClaim, "the token has no tenant (tid)"));
     }
     let expected_issuer = rules.issuer.replace("{tid}", &claims.tid);
     if claims.iss != expected_issuer {
-        return Err(invalid(format!("unexpected issuer {}", claims.iss)));
+        return Err(AuthError::invalid(TokenFailure::Issuer, format!("unexpected issuer {}", claims.iss)));
     }
     let identity = match &claims.scp {
         Some(scp) => Identity::User {

@@ -7,43 +7,64 @@
 //! Failures are never remembered.
 
 use super::{
-    AuthError, Caller,
+    AuthError, Caller, TokenFailure,
+    jwks::{JwksRefresher, KeySet},
     keys::VerificationKey,
     tokens::{TokenRules, Verified, authenticate_at},
 };
 use quick_cache::sync::Cache;
+use std::sync::Arc;
 
 /// How many tokens a verifier remembers by default.
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-/// Checks tokens against fixed keys and rules, remembering up to a fixed number that passed.
+/// Checks tokens against a key set and fixed rules, remembering up to a fixed number that passed.
 pub struct TokenVerifier {
-    keys: Vec<VerificationKey>,
+    keys: Arc<KeySet>,
+    /// Fetches the identity provider's keys again when a token names an unknown `kid`.
+    refresher: Option<Arc<JwksRefresher>>,
     rules: TokenRules,
-    passed: Cache<Box<str>, Verified>,
+    /// Tokens that passed, with the generation of the key set that checked them.
+    passed: Cache<Box<str>, (u64, Verified)>,
 }
 
 impl TokenVerifier {
-    /// A verifier for `keys` and `rules` remembering up to `capacity` tokens.
+    /// A verifier for fixed `keys` and `rules` remembering up to `capacity` tokens.
     pub fn new(keys: Vec<VerificationKey>, rules: TokenRules, capacity: usize) -> Self {
-        TokenVerifier { keys, rules, passed: Cache::new(capacity.max(1)) }
+        Self::over(Arc::new(KeySet::new(keys)), None, rules, capacity)
+    }
+
+    /// A verifier for the keys of `keys`, kept current by `refresher` if there is one.
+    pub fn over(keys: Arc<KeySet>, refresher: Option<Arc<JwksRefresher>>, rules: TokenRules, capacity: usize) -> Self {
+        TokenVerifier { keys, refresher, rules, passed: Cache::new(capacity.max(1)) }
     }
 
     /// Who `token` names, if it is valid now.
-    pub fn check(&self, token: &str) -> Result<Caller, AuthError> {
-        self.check_at(token, jsonwebtoken::get_current_timestamp())
+    pub async fn check(&self, token: &str) -> Result<Caller, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let keys = self.keys.current();
+        match self.check_at(token, now, &keys) {
+            Err(AuthError::Unauthenticated { reason: TokenFailure::UnknownKey, .. }) if self.refresher.is_some() => {
+                let refresher = self.refresher.as_ref().expect("checked above");
+                if !refresher.refresh_for_unknown_key(keys.generation).await {
+                    return self.check_at(token, now, &keys);
+                }
+                self.check_at(token, now, &self.keys.current())
+            }
+            outcome => outcome,
+        }
     }
 
-    fn check_at(&self, token: &str, now: u64) -> Result<Caller, AuthError> {
-        if let Some(known) = self.passed.get(token) {
-            if known.check_window(now).is_ok() {
+    fn check_at(&self, token: &str, now: u64, keys: &super::jwks::Keys) -> Result<Caller, AuthError> {
+        if let Some((generation, known)) = self.passed.get(token) {
+            if generation == keys.generation && known.check_window(now).is_ok() {
                 return Ok(known.caller);
             }
             self.passed.remove(token);
         }
-        let verified = authenticate_at(token, &self.keys, &self.rules, now)?;
+        let verified = authenticate_at(token, &keys.keys, &self.rules, now)?;
         let caller = verified.caller.clone();
-        self.passed.insert(token.into(), verified);
+        self.passed.insert(token.into(), (keys.generation, verified));
         Ok(caller)
     }
 }
@@ -65,33 +86,36 @@ mod tests {
         (TokenVerifier::new(vec![key.verification()], TokenRules::default(), 8), token)
     }
 
-    #[test]
-    fn a_remembered_token_still_names_its_caller() {
+    #[tokio::test]
+    async fn a_remembered_token_still_names_its_caller() {
         let (verifier, token) = verifier_and_token(3600);
-        let first = verifier.check(&token).expect("valid token");
+        let first = verifier.check(&token).await.expect("valid token");
         assert_eq!(verifier.passed.len(), 1);
-        let again = verifier.check(&token).expect("remembered token");
+        let again = verifier.check(&token).await.expect("remembered token");
         assert_eq!(first, again);
         assert_eq!(again.tenant, LOCAL_TENANT);
         assert!(matches!(again.identity, Identity::User { admin: true, .. }));
     }
 
-    #[test]
-    fn a_remembered_token_is_refused_once_it_expires() {
+    #[tokio::test]
+    async fn a_remembered_token_is_refused_once_it_expires() {
         let (verifier, token) = verifier_and_token(3600);
-        verifier.check(&token).expect("valid token");
+        verifier.check(&token).await.expect("valid token");
         let after_expiry = jsonwebtoken::get_current_timestamp() + 3600 + LEEWAY_SECONDS + 5;
-        let refused = verifier.check_at(&token, after_expiry);
-        assert!(matches!(&refused, Err(AuthError::Unauthenticated(m)) if m.contains("expired")), "{refused:?}");
+        let refused = verifier.check_at(&token, after_expiry, &verifier.keys.current());
+        let expired = matches!(&refused, Err(AuthError::Unauthenticated { reason: TokenFailure::Expired, .. }));
+        assert!(expired, "{refused:?}");
         assert_eq!(verifier.passed.len(), 0, "the expired token left the memory");
     }
 
-    #[test]
-    fn refused_tokens_are_not_remembered() {
+    #[tokio::test]
+    async fn refused_tokens_are_not_remembered() {
         let (verifier, _) = verifier_and_token(3600);
         let (_, foreign) = verifier_and_token(3600);
-        assert!(matches!(verifier.check(&foreign), Err(AuthError::Unauthenticated(_))));
-        assert!(matches!(verifier.check("not a token"), Err(AuthError::Unauthenticated(_))));
+        let foreign = verifier.check(&foreign).await;
+        assert!(matches!(foreign, Err(AuthError::Unauthenticated { reason: TokenFailure::Signature, .. })));
+        let malformed = verifier.check("not a token").await;
+        assert!(matches!(malformed, Err(AuthError::Unauthenticated { reason: TokenFailure::Malformed, .. })));
         assert_eq!(verifier.passed.len(), 0);
     }
 

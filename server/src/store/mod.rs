@@ -13,6 +13,7 @@ pub mod cached;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
+pub mod timing;
 
 use std::{future::Future, pin::Pin, sync::Arc};
 

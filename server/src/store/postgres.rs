@@ -21,6 +21,7 @@ use super::{
     ActivityRecord, AsyncDirectory, AsyncOperations, AuditEvent, AuditLog, Claim, Directory, ExportLedger,
     ExportedObject, GENESIS_HASH, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
     sql::{self, Statement, status_from_ordinal},
+    timing,
 };
 use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
@@ -269,7 +270,7 @@ fn built(statement: impl Into<Statement>) -> Built {
 
 async fn execute(conn: &impl GenericClient, Built(text, values): Built) -> Result<u64, StoreError> {
     let statement = conn.prepare_cached(&text).await.map_err(backend)?;
-    conn.execute(&statement, &values.as_params()).await.map_err(|e| match e.code() {
+    timing::postgres(&text, conn.execute(&statement, &values.as_params())).await.map_err(|e| match e.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Duplicate(Uuid::nil()),
         _ => backend(e),
     })
@@ -281,7 +282,12 @@ async fn query<T>(
     read: impl Fn(&Row) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let statement = conn.prepare_cached(&text).await.map_err(backend)?;
-    conn.query(&statement, &values.as_params()).await.map_err(backend)?.iter().map(read).collect()
+    timing::postgres(&text, conn.query(&statement, &values.as_params()))
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(read)
+        .collect()
 }
 
 async fn get_operation(conn: &impl GenericClient, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {

@@ -96,6 +96,7 @@ impl SqliteStore {
     pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(state_dir).map_err(|e| backend(format!("creating {}: {e}", state_dir.display())))?;
         let manager = SqliteConnectionManager::file(state_dir.join(DATABASE_FILE)).with_init(|c| {
+            c.trace_v2(rusqlite::trace::TraceEventCodes::SQLITE_TRACE_PROFILE, Some(super::timing::sqlite_profile));
             c.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
                  PRAGMA foreign_keys = ON;",

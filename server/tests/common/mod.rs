@@ -116,6 +116,18 @@ impl Server {
     pub fn logged(&self, text: &str) -> Vec<(Instant, String)> {
         logged(&self.log, text)
     }
+
+    /// Waits (up to 10 s) until a line containing `text` was logged: the log is written asynchronously.
+    pub async fn logs(&self, text: &str) -> bool {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while self.logged(text).is_empty() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
+    }
 }
 
 /// The lines of `log` so far that contain `text`.

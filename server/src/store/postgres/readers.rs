@@ -50,7 +50,9 @@ impl Readers {
     pub(super) async fn query(&self, Built(text, values): Built) -> Result<Vec<Row>, StoreError> {
         let reader = self.reader().await?;
         let statement = reader.prepared(&text).await?;
-        reader.client.query(&statement, &values.as_params()).await.map_err(backend)
+        super::super::timing::postgres(&text, reader.client.query(&statement, &values.as_params()))
+            .await
+            .map_err(backend)
     }
 
     /// The next shared connection, made (again) if it is missing or closed.
