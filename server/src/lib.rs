@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod config_file;
 pub mod connection_guard;
 pub mod demo;
 pub mod export;
