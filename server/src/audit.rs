@@ -29,7 +29,34 @@ pub enum Activity {
     ReadOperation,
 }
 
+/// Graph's `loggedByService` of every event dpo records.
+pub const LOGGED_BY_SERVICE: &str = "dpo";
+
 impl Activity {
+    /// Every activity.
+    pub const ALL: [Activity; 5] = [
+        Activity::ExportPersonalData,
+        Activity::CreateOperation,
+        Activity::UpdateOperation,
+        Activity::CancelOperation,
+        Activity::ReadOperation,
+    ];
+
+    /// Graph's `operationType`: `Add`, `Update`, `Delete` or `Other`.
+    pub fn operation_type(self) -> &'static str {
+        match self {
+            Activity::ExportPersonalData | Activity::CreateOperation => "Add",
+            Activity::UpdateOperation => "Update",
+            Activity::CancelOperation => "Delete",
+            Activity::ReadOperation => "Other",
+        }
+    }
+
+    /// The activity of a display name, as stored.
+    pub fn named(name: &str) -> Option<Activity> {
+        Activity::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// The display name.
     pub fn name(self) -> &'static str {
         match self {
@@ -54,6 +81,11 @@ pub struct Subject {
     /// Why the call was refused, when that is more than its error says (the operation is another
     /// tenant's, which the caller is told is not found).
     pub refusal: Option<String>,
+}
+
+/// The display names of the activities whose `operationType` is `kind` (none for an unknown kind).
+pub fn activities_of_operation_type(kind: &str) -> Vec<&'static str> {
+    Activity::ALL.into_iter().filter(|a| a.operation_type() == kind).map(Activity::name).collect()
 }
 
 /// The refusal recorded for a call on another tenant's operation.
@@ -242,7 +274,10 @@ mod tests {
     use crate::store::sqlite::SqliteStore;
 
     fn admin() -> Caller {
-        Caller { tenant: "t1".into(), identity: Identity::User { id: "oid-1".into(), scopes: Vec::new(), admin: true } }
+        Caller {
+            tenant: "t1".into(),
+            identity: Identity::User { id: "oid-1".into(), scopes: Vec::new(), admin: true, roles: Vec::new() },
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::{
 };
 use dpo_api::{
     GraphError,
-    params::{OperationPath, UserPath},
+    params::{DirectoryAuditPath, OperationPath, UserPath},
     responses::{Answer, NoContent},
 };
 use dropshot::{Path, RequestContext};
@@ -35,6 +35,19 @@ pub async fn method_not_allowed_on_user(
     _path: Path<UserPath>,
 ) -> Result<Answer<NoContent>, GraphError> {
     Ok(not_allowed(&rqctx, "POST"))
+}
+
+/// Answers a method the audit trail does not support: it is read-only.
+pub async fn method_not_allowed_on_audits(rqctx: RequestContext<AppContext>) -> Result<Answer<NoContent>, GraphError> {
+    Ok(not_allowed(&rqctx, "GET"))
+}
+
+/// Answers a method an audit event does not support: it is read-only.
+pub async fn method_not_allowed_on_audit(
+    rqctx: RequestContext<AppContext>,
+    _path: Path<DirectoryAuditPath>,
+) -> Result<Answer<NoContent>, GraphError> {
+    Ok(not_allowed(&rqctx, "GET"))
 }
 
 /// Path variables of a route below an operation, e.g. `/dataPolicyOperations/{id}/foo/bar`.
@@ -81,13 +94,13 @@ pub async fn unknown_user_resource(
     Ok(unknown_segment(&rqctx, &path.into_inner().user_id))
 }
 
-/// Answers a service root or `/users`, which have no resources of their own here.
+/// Answers a service root, `/users` or `/auditLogs`, which have no resources of their own here.
 pub async fn unknown_resource(rqctx: RequestContext<AppContext>) -> Result<Answer<NoContent>, GraphError> {
     let path = rqctx.request.uri().path().trim_end_matches('/');
     let segment = path.rsplit('/').next().unwrap_or_default();
     if segment.is_empty() || VERSION_PREFIXES.contains(&path) {
-        let message = "The service root has no content: use /dataPolicyOperations or /users/{id}/exportPersonalData \
-                       below it.";
+        let message = "The service root has no content: use /dataPolicyOperations, /users/{id}/exportPersonalData \
+                       or /auditLogs/directoryAudits below it.";
         return Ok(bad_path(&rqctx, message));
     }
     Ok(unknown_segment(&rqctx, segment))

@@ -20,9 +20,10 @@ use chrono::{SubsecRound, Utc};
 use dpo_api::extract::{CheckedBody, ODataQuery};
 use dpo_api::{
     DataPolicyOperationsApi, GraphError,
+    audit::{DirectoryAudit, DirectoryAuditCollection},
     error::InnerError,
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
-    params::{GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
+    params::{DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
     responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
 use dropshot::{Header, Path, RequestContext};
@@ -308,6 +309,36 @@ impl<'r> Call<'r> {
     }
 
     /// One page of the collection, as the list's query string asks.
+    /// A page of the caller's audit trail, as the body of `GET /auditLogs/directoryAudits`.
+    async fn audit_list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
+        let ctx = self.rqctx.context();
+        let q = crate::audit_logs::parse_query(raw_query, &caller.tenant)?;
+        let page = crate::audit_logs::page(&ctx.audit, &caller.tenant, &q, ctx.page_sizes())
+            .await
+            .map_err(OperationError::from)?;
+        let selected = q.select.as_deref();
+        let value = page
+            .events
+            .iter()
+            .map(|event| projected(&crate::audit_logs::directory_audit(event), selected).map(serde_json::Value::Object))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut body = serde_json::Map::new();
+        let context = format!("{}/$metadata#auditLogs/directoryAudits{}", self.root, projection(selected));
+        body.insert("@odata.context".into(), context.into());
+        body.insert("value".into(), value.into());
+        if let Some(token) = page.next {
+            let top = q.top.map(|t| t.to_string());
+            let mut pairs: Vec<(&str, &str)> = q.repeated.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            if let Some(top) = &top {
+                pairs.push(("$top", top));
+            }
+            pairs.push(("$skiptoken", &token));
+            let link = format!("{}/auditLogs/directoryAudits?{}", self.root, wire::link_query(&pairs));
+            body.insert("@odata.nextLink".into(), link.into());
+        }
+        serde_json::to_vec(&body).map_err(|e| GraphError::internal(format!("serialising: {e}")))
+    }
+
     async fn list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
         let ctx = self.rqctx.context();
         let q = query::parse_for_tenant(raw_query, allowed::LIST, &caller.tenant)?;
@@ -343,6 +374,26 @@ impl<'r> Call<'r> {
             wire::PageAnnotations { context: &context, count: page.total, next_link: next_link.as_deref() };
         wire::collection_body(&page.items, selected.as_deref(), annotations)
     }
+}
+
+/// `entity` as a JSON object, only its `selected` properties if some are.
+fn projected(
+    entity: &dpo_api::audit::DirectoryAudit,
+    selected: Option<&[String]>,
+) -> Result<serde_json::Map<String, serde_json::Value>, GraphError> {
+    let json = serde_json::to_value(entity).map_err(|e| GraphError::internal(format!("serialising: {e}")))?;
+    let serde_json::Value::Object(mut object) = json else {
+        return Err(GraphError::internal("a directoryAudit is not a JSON object"));
+    };
+    if let Some(names) = selected {
+        object.retain(|name, _| names.iter().any(|n| n == name));
+    }
+    Ok(object)
+}
+
+/// The `$select` part of an `@odata.context`: `(a,b)`, or nothing.
+fn projection(selected: Option<&[String]>) -> String {
+    selected.map(|names| format!("({})", names.join(","))).unwrap_or_default()
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110
@@ -472,6 +523,43 @@ impl DataPolicyOperationsApi for DpoApi {
             });
             accepted.extra_headers = call.headers();
             Ok(accepted)
+        })
+        .await
+    }
+
+    async fn list_directory_audits(
+        rqctx: RequestContext<AppContext>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<DirectoryAuditCollection>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run(Action::ReadAudit, async |caller| {
+            Ok(ShapedOk::new(call.audit_list(&caller, query.raw()).await?, call.headers()))
+        })
+        .await
+    }
+
+    async fn get_directory_audit(
+        rqctx: RequestContext<AppContext>,
+        path: Path<DirectoryAuditPath>,
+        query: ODataQuery<GetQuery>,
+    ) -> Result<Answer<ShapedOk<DirectoryAudit>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run(Action::ReadAudit, async |caller| {
+            let id = path.into_inner().id;
+            let q = crate::audit_logs::parse_query(query.raw(), &caller.tenant)?;
+            if q.top.is_some() || q.filter.is_some() || q.after.is_some() || !q.repeated.iter().all(|(n, _)| *n == "$select") {
+                return Err(GraphError::bad_request("Only $select is allowed on a single directoryAudit"));
+            }
+            let event = crate::audit_logs::one(&rqctx.context().audit, &caller.tenant, &id)
+                .await
+                .map_err(OperationError::from)?
+                .ok_or_else(|| GraphError::resource_not_found(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")))?;
+            let selected = q.select.as_deref();
+            let mut body = projected(&crate::audit_logs::directory_audit(&event), selected)?;
+            let context = format!("{}/$metadata#auditLogs/directoryAudits{}/$entity", call.root, projection(selected));
+            body.insert("@odata.context".into(), context.into());
+            let body = serde_json::to_vec(&body).map_err(|e| GraphError::internal(format!("serialising: {e}")))?;
+            Ok(ShapedOk::new(body, call.headers()))
         })
         .await
     }

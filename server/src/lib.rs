@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod audit_logs;
 pub mod auth;
 pub mod config;
 pub mod config_file;

@@ -10,8 +10,9 @@
 
 use crate::{
     fallbacks::{
-        method_not_allowed, method_not_allowed_on_operation, method_not_allowed_on_user, unknown_below_export,
-        unknown_below_operation, unknown_resource, unknown_user_resource,
+        method_not_allowed, method_not_allowed_on_audit, method_not_allowed_on_audits, method_not_allowed_on_operation,
+        method_not_allowed_on_user, unknown_below_export, unknown_below_operation, unknown_resource,
+        unknown_user_resource,
     },
     handlers::{AppContext, DpoApi, VERSION_PREFIXES},
 };
@@ -22,6 +23,8 @@ use http::Method;
 const COLLECTION: &str = "/dataPolicyOperations";
 const OPERATION: &str = "/dataPolicyOperations/{dataPolicyOperation-id}";
 const EXPORT: &str = "/users/{user-id}/exportPersonalData";
+const AUDITS: &str = "/auditLogs/directoryAudits";
+const AUDIT: &str = "/auditLogs/directoryAudits/{directoryAudit-id}";
 const USERS: &str = "/users";
 const USER: &str = "/users/{user-id}";
 /// Below a route with handlers, a wildcard would also take the route itself: one segment comes first.
@@ -30,13 +33,15 @@ const METHODS: [Method; 6] = [Method::GET, Method::POST, Method::PUT, Method::PA
 
 /// The document's operationId of each handler, by the short name its copies under the service roots are
 /// registered with (`/v1.0` + `list`).
-const OPERATION_IDS: [(&str, &str); 6] = [
+const OPERATION_IDS: [(&str, &str); 8] = [
     ("list", "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation"),
     ("create", "dataPolicyOperations.dataPolicyOperation.CreateDataPolicyOperation"),
     ("get", "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation"),
     ("update", "dataPolicyOperations.dataPolicyOperation.UpdateDataPolicyOperation"),
     ("delete", "dataPolicyOperations.dataPolicyOperation.DeleteDataPolicyOperation"),
     ("export", "users.user.exportPersonalData"),
+    ("audits", "auditLogs.ListDirectoryAudits"),
+    ("audit", "auditLogs.GetDirectoryAudits"),
 ];
 
 /// The document's operationId of the endpoint dropshot knows as `endpoint` (the same for a path and its
@@ -101,6 +106,22 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
             &at(EXPORT),
             ApiEndpointVersions::All,
         ))?;
+        add(ApiEndpoint::new(
+            id("audits"),
+            <DpoApi as DataPolicyOperationsApi>::list_directory_audits,
+            Method::GET,
+            "application/json",
+            &at(AUDITS),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("audit"),
+            <DpoApi as DataPolicyOperationsApi>::get_directory_audit,
+            Method::GET,
+            "application/json",
+            &at(AUDIT),
+            ApiEndpointVersions::All,
+        ))?;
     }
     for prefix in std::iter::once("").chain(VERSION_PREFIXES) {
         for method in METHODS {
@@ -125,6 +146,24 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
                     ApiEndpointVersions::All,
                 ))?;
             }
+            if method != Method::GET {
+                add(ApiEndpoint::new(
+                    name("audits"),
+                    method_not_allowed_on_audits,
+                    method.clone(),
+                    "application/json",
+                    &format!("{prefix}{AUDITS}"),
+                    ApiEndpointVersions::All,
+                ))?;
+                add(ApiEndpoint::new(
+                    name("audit"),
+                    method_not_allowed_on_audit,
+                    method.clone(),
+                    "application/json",
+                    &format!("{prefix}{AUDIT}"),
+                    ApiEndpointVersions::All,
+                ))?;
+            }
             if method != Method::POST {
                 add(ApiEndpoint::new(
                     name("export"),
@@ -137,7 +176,9 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
             }
             let unknown = |what: &str| format!("{prefix}{what}_{}_unknown", method.as_str().to_lowercase());
             let root = if prefix.is_empty() { "/".to_string() } else { prefix.to_string() };
-            for (what, path) in [("root", root), ("users", format!("{prefix}{USERS}"))] {
+            let roots =
+                [("root", root), ("users", format!("{prefix}{USERS}")), ("audit_root", format!("{prefix}/auditLogs"))];
+            for (what, path) in roots {
                 add(ApiEndpoint::new(
                     unknown(what),
                     unknown_resource,

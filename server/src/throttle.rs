@@ -78,7 +78,10 @@ mod tests {
     use super::*;
 
     fn user(tenant: &str, id: &str) -> Caller {
-        Caller { tenant: tenant.into(), identity: Identity::User { id: id.into(), scopes: Vec::new(), admin: true } }
+        Caller {
+            tenant: tenant.into(),
+            identity: Identity::User { id: id.into(), scopes: Vec::new(), admin: true, roles: Vec::new() },
+        }
     }
 
     #[test]

@@ -191,7 +191,15 @@ fn conformance() -> anyhow::Result<()> {
         bail!("dpo-server did not say where it listens: {first:?}");
     }
     let token = Command::new(&server_bin)
-        .args(["token", "--user", "conformance", "--admin", "--state-dir"])
+        .args([
+            "token",
+            "--user",
+            "conformance",
+            "--admin",
+            "--scopes",
+            "User.Export.All,AuditLog.Read.All",
+            "--state-dir",
+        ])
         .arg(&state)
         .output()
         .context("minting a token")?;
@@ -211,7 +219,7 @@ fn conformance() -> anyhow::Result<()> {
 }
 
 /// The end-to-end suites, which run once over each store.
-const END_TO_END_SUITES: [&str; 22] = [
+const END_TO_END_SUITES: [&str; 24] = [
     "-p",
     "dpo",
     "--test",
@@ -230,6 +238,8 @@ const END_TO_END_SUITES: [&str; 22] = [
     "hardening",
     "--test",
     "graph_sdk",
+    "--test",
+    "directory_audits",
     "-p",
     "dpo-cli",
     "--test",

@@ -1,10 +1,11 @@
 //! The API traits. Operation ids and tags are Microsoft's, exactly as in `openapi/dpo.json`.
 
 use crate::{
+    audit::{DirectoryAudit, DirectoryAuditCollection},
     error::GraphError,
     extract::{CheckedBody, ODataQuery},
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
-    params::{CountQuery, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
+    params::{CountQuery, DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
     responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
 use dropshot::{Header, HttpResponseOk, Path, Query, RequestContext};
@@ -92,6 +93,31 @@ pub trait DataPolicyOperationsApi {
         path: Path<UserPath>,
         body: CheckedBody<ExportPersonalDataRequest>,
     ) -> Result<Answer<AcceptedNoContent<ExportAcceptedHeaders>>, GraphError>;
+
+    /// List directoryAudits: the audit trail of the caller's tenant, newest first.
+    #[endpoint {
+        method = GET,
+        path = "/auditLogs/directoryAudits",
+        operation_id = "auditLogs.ListDirectoryAudits",
+        tags = ["auditLogs.directoryAudit"],
+    }]
+    async fn list_directory_audits(
+        rqctx: RequestContext<Self::Context>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<DirectoryAuditCollection>>, GraphError>;
+
+    /// Get directoryAudit: one event of the audit trail.
+    #[endpoint {
+        method = GET,
+        path = "/auditLogs/directoryAudits/{directoryAudit-id}",
+        operation_id = "auditLogs.GetDirectoryAudits",
+        tags = ["auditLogs.directoryAudit"],
+    }]
+    async fn get_directory_audit(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<DirectoryAuditPath>,
+        query: ODataQuery<GetQuery>,
+    ) -> Result<Answer<ShapedOk<DirectoryAudit>>, GraphError>;
 }
 
 /// `GET /dataPolicyOperations/$count`, for the OpenAPI document only.

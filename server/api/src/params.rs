@@ -22,6 +22,14 @@ pub struct OperationPath {
     pub id: String,
 }
 
+/// Path of one audit event: `/auditLogs/directoryAudits/{directoryAudit-id}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct DirectoryAuditPath {
+    /// The unique identifier of directoryAudit.
+    #[serde(rename = "directoryAudit-id")]
+    pub id: String,
+}
+
 /// Path of a user: `/users/{user-id}`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct UserPath {

@@ -40,6 +40,8 @@ pub enum Identity {
         scopes: Vec<String>,
         /// Whether the user is a company administrator (Global Administrator in `wids`).
         admin: bool,
+        /// The directory role template ids the user holds (`wids`).
+        roles: Vec<String>,
     },
     /// An application acting as itself (application permissions, `roles`).
     App {

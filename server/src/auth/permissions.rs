@@ -6,8 +6,24 @@
 //!   page lists `User.Export.All` alone ("higher privileged: not available"), and dpo follows it.
 //! - Reading operations (get, list, `$count`): `User.Export.All` or `User.Read.All`, delegated or
 //!   application.
+//! - Reading the audit trail (`/auditLogs/directoryAudits`): `AuditLog.Read.All`, as Graph documents it for
+//!   directoryAudit. With delegated permission the signed-in user must also hold one of the directory
+//!   roles Graph names for reading audit logs ([`AUDIT_READER_ROLES`]).
 
 use super::{AuthError, Caller, Identity, USER_EXPORT_ALL, USER_READ_ALL};
+
+/// The permission to read audit logs.
+pub const AUDIT_LOG_READ_ALL: &str = "AuditLog.Read.All";
+
+/// Role template ids (in `wids`) that may read audit logs with delegated permission: Global
+/// Administrator, Global Reader, Security Administrator, Security Reader, Reports Reader.
+pub const AUDIT_READER_ROLES: [&str; 5] = [
+    super::GLOBAL_ADMINISTRATOR,
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d",
+    "5d6b6bb7-de71-4623-b4af-96380a352509",
+    "4a5d8f65-41da-4de4-8968-e035b65339cf",
+];
 
 /// What a request wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +32,8 @@ pub enum Action {
     Read,
     /// Start, change or remove exports.
     Export,
+    /// Read the audit trail.
+    ReadAudit,
 }
 
 /// Allows or refuses `action` to `caller`.
@@ -23,6 +41,7 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), AuthError> {
     let accepted: &[&str] = match action {
         Action::Read => &[USER_EXPORT_ALL, USER_READ_ALL],
         Action::Export => &[USER_EXPORT_ALL],
+        Action::ReadAudit => &[AUDIT_LOG_READ_ALL],
     };
     let (granted, kind) = match &caller.identity {
         Identity::User { scopes, .. } => (scopes, "delegated"),
@@ -33,6 +52,16 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), AuthError> {
             "Insufficient privileges to complete the operation: it needs the {kind} permission {}",
             accepted.join(" or ")
         )));
+    }
+    if let (Action::ReadAudit, Identity::User { roles, .. }) = (action, &caller.identity)
+        && !roles.iter().any(|r| AUDIT_READER_ROLES.contains(&r.as_str()))
+    {
+        return Err(AuthError::Forbidden(
+            "Insufficient privileges to complete the operation: with delegated permissions, reading audit logs \
+             also needs a directory role that may read them (Global Administrator, Global Reader, Security \
+             Administrator, Security Reader or Reports Reader)"
+                .into(),
+        ));
     }
     if let (Action::Export, Identity::User { admin: false, .. }) = (action, &caller.identity) {
         return Err(AuthError::Forbidden(
@@ -51,7 +80,12 @@ mod tests {
     fn user(scopes: &[&str], admin: bool) -> Caller {
         Caller {
             tenant: "t".into(),
-            identity: Identity::User { id: "u".into(), scopes: scopes.iter().map(|s| s.to_string()).collect(), admin },
+            identity: Identity::User {
+                id: "u".into(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                admin,
+                roles: Vec::new(),
+            },
         }
     }
 

@@ -180,6 +180,7 @@ pub fn authenticate_at(
             id: claims.oid.clone().unwrap_or_default(),
             scopes: scp.split_whitespace().map(str::to_string).collect(),
             admin: claims.wids.iter().any(|w| w == GLOBAL_ADMINISTRATOR),
+            roles: claims.wids.clone(),
         },
         None => Identity::App {
             id: claims.appid.clone().or(claims.azp.clone()).unwrap_or_default(),

@@ -38,7 +38,7 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
-    fn parse(word: &str) -> Option<CmpOp> {
+    pub(crate) fn parse(word: &str) -> Option<CmpOp> {
         Some(match word.to_ascii_lowercase().as_str() {
             "eq" => CmpOp::Eq,
             "ne" => CmpOp::Ne,
@@ -288,7 +288,7 @@ fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
 }
 
 /// Reads the quoted string starting at `start` (`''` is an escaped quote); returns it and the next index.
-fn string_at(chars: &[char], start: usize) -> Result<(String, usize), QueryError> {
+pub(crate) fn string_at(chars: &[char], start: usize) -> Result<(String, usize), QueryError> {
     let mut text = String::new();
     let mut i = start + 1;
     loop {

@@ -1,6 +1,7 @@
 //! OData query options for the dataPolicyOperations collection: parsing and checking them against the
 //! entity's properties. The result ([`query::CollectionQuery`]) is plain data that the store turns into SQL.
 
+pub mod audit_filter;
 pub mod filter;
 pub mod orderby;
 pub mod properties;

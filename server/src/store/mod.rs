@@ -378,13 +378,31 @@ pub trait ExportLedger: Send + Sync + 'static {
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError>;
 }
 
+/// Which audit events a read wants: those `filter` keeps, in chain order (or newest first), from after
+/// place `after` (keyset paging), at most `limit`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPage {
+    /// `$filter`, checked.
+    pub filter: Option<crate::odata::audit_filter::AuditFilter>,
+    /// Newest first (Graph's order for audit logs) rather than oldest first.
+    pub newest_first: bool,
+    /// Start after this place in the chain (before it, when newest first).
+    pub after: Option<i64>,
+    /// The most events to read.
+    pub limit: u64,
+}
+
 /// The audit trail: events appended to a hash chain per tenant, never changed.
 pub trait AuditLog: Send + Sync + 'static {
     /// Appends `event` as the next of its tenant's chain, [sealed](AuditEvent::sealed) at that place (no two
     /// events ever share one), and returns it as stored.
     fn append(&self, event: AuditEvent) -> Result<AuditEvent, StoreError>;
     /// Up to `limit` events of `tenant` after `after_seq`, in order.
-    fn audit_events(&self, tenant: &str, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>, StoreError>;
+    fn audit_events(&self, tenant: &str, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
+        self.audit_page(tenant, &AuditPage { filter: None, newest_first: false, after: Some(after_seq), limit })
+    }
+    /// The events of `tenant` that `page` selects, in its order.
+    fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError>;
     /// Every tenant that has events.
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError>;
     /// Each tenant's latest event: the tenant, its place and its hash (no chain is checked).

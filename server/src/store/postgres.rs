@@ -18,7 +18,7 @@
 //! [`QUEUE_CHANNEL`] (`NOTIFY`), which [`PostgresStore::listen`] turns into a wake-up of the engine.
 
 use super::{
-    ActivityRecord, AsyncDirectory, AsyncOperations, AuditEvent, AuditLog, Claim, Directory, ExportLedger,
+    ActivityRecord, AsyncDirectory, AsyncOperations, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger,
     ExportedObject, GENESIS_HASH, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
     sql::{self, Statement, status_from_ordinal},
     timing,
@@ -625,8 +625,8 @@ impl AuditLog for PostgresStore {
         })
     }
 
-    fn audit_events(&self, tenant: &str, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
-        let statement = built(sql::audit_events(tenant, after_seq, limit));
+    fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {
+        let statement = built(sql::audit_page(tenant, page));
         self.with(move |conn| async move {
             query(&conn, statement, |row| {
                 Ok(AuditEvent {

@@ -1,7 +1,10 @@
 //! SQL for the operations table, built with sea-query so that any of its dialects can run it. Every value
 //! from a request travels as a bound parameter, never as SQL text.
 
-use super::{ActivityRecord, AuditEvent, Claim, Cursor, ExportedObject, ListRequest, OperationRecord, UserRecord};
+use super::{
+    ActivityRecord, AuditEvent, AuditPage, Claim, Cursor, ExportedObject, ListRequest, OperationRecord, UserRecord,
+};
+use crate::odata::audit_filter::{AuditField, AuditFilter};
 use crate::odata::{
     filter::{CmpOp, Filter, TextFunc, Value},
     orderby::SortKey,
@@ -640,17 +643,69 @@ pub fn audit_insert(event: &AuditEvent) -> InsertStatement {
     insert
 }
 
-/// Up to `limit` events of `tenant` after place `after`, in order.
-pub fn audit_events(tenant: &str, after: i64, limit: u64) -> SelectStatement {
+/// The events of `tenant` that `page` selects.
+pub fn audit_page(tenant: &str, page: &AuditPage) -> SelectStatement {
     let mut select = Query::select();
+    select.columns(AUDIT_COLUMNS).from("audit_events").and_where(Expr::col("tenant_id").eq(tenant));
+    if let Some(after) = page.after {
+        select.and_where(if page.newest_first { Expr::col("seq").lt(after) } else { Expr::col("seq").gt(after) });
+    }
+    if let Some(filter) = &page.filter {
+        select.and_where(audit_condition(filter));
+    }
+    select.order_by("seq", if page.newest_first { Order::Desc } else { Order::Asc }).limit(page.limit);
     select
-        .columns(AUDIT_COLUMNS)
-        .from("audit_events")
-        .and_where(Expr::col("tenant_id").eq(tenant))
-        .and_where(Expr::col("seq").gt(after))
-        .order_by("seq", Order::Asc)
-        .limit(limit);
-    select
+}
+
+/// The SQL condition of an audit `$filter`. Times are stored as RFC 3339 text in one format (UTC,
+/// milliseconds, `Z`), so they compare as text.
+fn audit_condition(filter: &AuditFilter) -> Expr {
+    match filter {
+        AuditFilter::And(a, b) => audit_condition(a).and(audit_condition(b)),
+        AuditFilter::Or(a, b) => audit_condition(a).or(audit_condition(b)),
+        AuditFilter::Not(a) => audit_condition(a).not(),
+        AuditFilter::Time(op, at) => {
+            let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let col = Expr::col("at");
+            match op {
+                CmpOp::Eq => col.eq(at),
+                CmpOp::Ne => col.ne(at),
+                CmpOp::Gt => col.gt(at),
+                CmpOp::Ge => col.gte(at),
+                CmpOp::Lt => col.lt(at),
+                CmpOp::Le => col.lte(at),
+            }
+        }
+        AuditFilter::Text { field, equal, value } => {
+            let holds = audit_field_equals(*field, value);
+            if *equal { holds } else { holds.not() }
+        }
+        AuditFilter::StartsWith(field, prefix) => {
+            let column = if *field == AuditField::Category { "category" } else { "activity" };
+            Expr::col(column).like(LikeExpr::new(format!("{}%", like_escaped(prefix))).escape('\\'))
+        }
+        AuditFilter::Target(id) => {
+            Expr::col("target_user").eq(id.as_str()).or(Expr::col("operation_id").eq(id.as_str()))
+        }
+    }
+}
+
+/// `field eq value`, on the columns that hold the field.
+fn audit_field_equals(field: AuditField, value: &str) -> Expr {
+    let is = |column: &'static str| Expr::col(column).eq(value);
+    match field {
+        AuditField::Id => is("id"),
+        AuditField::Category => is("category"),
+        AuditField::Activity => is("activity"),
+        AuditField::Result => is("result"),
+        AuditField::CorrelationId => is("request_id"),
+        AuditField::LoggedByService => Expr::val(crate::audit::LOGGED_BY_SERVICE).eq(value),
+        AuditField::OperationType => {
+            Expr::col("activity").is_in(crate::audit::activities_of_operation_type(value).iter().copied())
+        }
+        AuditField::UserId => Expr::col("actor_kind").eq("user").and(is("actor_id")),
+        AuditField::AppId => Expr::col("actor_kind").eq("app").and(is("actor_id")),
+    }
 }
 
 /// Every tenant with audit events.

@@ -3,8 +3,8 @@
 //! lock), so its writers take turns in the process.
 
 use super::{
-    ActivityRecord, AuditEvent, AuditLog, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH, JobQueue,
-    ListRequest, OperationRecord, Operations, StoreError, UserRecord,
+    ActivityRecord, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH,
+    JobQueue, ListRequest, OperationRecord, Operations, StoreError, UserRecord,
     sql::{self, Statement, status_from_ordinal},
 };
 use crate::odata::filter::Filter;
@@ -416,8 +416,8 @@ impl AuditLog for SqliteStore {
         Ok(event)
     }
 
-    fn audit_events(&self, tenant: &str, after_seq: i64, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
-        query(&*self.conn()?, built(sql::audit_events(tenant, after_seq, limit)), |row| {
+    fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {
+        query(&*self.conn()?, built(sql::audit_page(tenant, page)), |row| {
             Ok(AuditEvent {
                 tenant_id: row.get(0).map_err(corrupt)?,
                 seq: row.get(1).map_err(corrupt)?,
