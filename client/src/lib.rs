@@ -66,7 +66,7 @@ pub mod waiting;
 pub use error::ClientError;
 pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, types};
 pub use handle::OperationHandle;
-pub use paging::ListOptions;
+pub use paging::{AuditListOptions, ListOptions};
 pub use waiting::{WaitOptions, operation_id_from_location};
 
 /// A data policy operation (`microsoft.graph.dataPolicyOperation`).

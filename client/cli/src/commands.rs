@@ -1,8 +1,8 @@
 //! The commands, on top of the generated client.
 
-use crate::{Cli, Command, Output, download, output};
+use crate::{AuditCommand, Cli, Command, Output, download, output};
 use dpo_client::{
-    Client, ClientError, ListOptions, WaitOptions, operation_id_from_location,
+    AuditListOptions, Client, ClientError, ListOptions, WaitOptions, operation_id_from_location,
     types::UsersUserExportPersonalDataBody,
     waiting::{progress_of, status_of},
 };
@@ -140,6 +140,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Download { id, to, from } => download::run(&client, &id, &to, from.as_deref(), out).await,
+        Command::Audit { command: AuditCommand::List { filter, oldest_first, top, all } } => {
+            let options = AuditListOptions { filter, oldest_first, top };
+            let events = if all {
+                client.list_all_audit_events(options).try_collect::<Vec<_>>().await?
+            } else {
+                client.list_audit_events_page(&options).await?.value
+            };
+            output::audit_events(&events, out);
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Get { id } } => {
+            let event = client.audit_logs_get_directory_audits(&id, None, None).await?;
+            output::audit_event(&event, out);
+            Ok(())
+        }
         Command::Completions { .. } => Ok(()),
     }
 }

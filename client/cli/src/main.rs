@@ -105,10 +105,42 @@ pub enum Command {
         #[arg(long)]
         from: Option<String>,
     },
+    /// Read the audit trail: who exported whose data, when and where to (GET /auditLogs/directoryAudits;
+    /// needs AuditLog.Read.All).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// The audit trail's commands.
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// List audit events, newest first.
+    List {
+        /// OData $filter, e.g. "targetResources/any(t: t/id eq 'alice')" or
+        /// "activityDateTime ge 2026-01-01T00:00:00Z and result eq 'failure'".
+        #[arg(long)]
+        filter: Option<String>,
+        /// Oldest first instead.
+        #[arg(long)]
+        oldest_first: bool,
+        /// Page size (OData $top).
+        #[arg(long)]
+        top: Option<u64>,
+        /// Follow @odata.nextLink until the end instead of showing one page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one audit event.
+    Get {
+        /// The event's id.
+        id: String,
     },
 }
 

@@ -178,3 +178,52 @@ async fn list_shows_one_page_of_top_and_all_walks_every_page() {
     assert_eq!(listed(&["list", "--all", "-o", "json"]).await, 25);
     server.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn audit_list_shows_who_exported_whose_data() {
+    let state = tempfile::tempdir().unwrap();
+    let (server, token) = server(state.path()).await;
+    let base = format!("{}/v1.0", server.base_url());
+    for _ in 0..3 {
+        let folder = state.path().join("exports/alice");
+        let run = dpo(&base, Some(&token), &["export", "alice", "--to", folder.to_str().unwrap()]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    // The exporting token lacks AuditLog.Read.All: the service refuses, and dpo says so.
+    let run = dpo(&base, Some(&token), &["audit", "list"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("Authorization_RequestDenied"), "{}", run.stderr);
+
+    let request = MintRequest {
+        permissions: vec!["User.Export.All".into(), "AuditLog.Read.All".into()],
+        ..MintRequest::admin(LOCAL_TENANT)
+    };
+    let auditor = mint_local(state.path(), &request).unwrap();
+    let run = dpo(&base, Some(&auditor), &["audit", "list"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("TIME") && lines[0].contains("ACTIVITY"), "{}", run.stdout);
+    assert_eq!(lines.len(), 4, "a header and three events:\n{}", run.stdout);
+    assert!(lines[1].contains("Export personal data") && lines[1].contains("user local-admin"), "{}", run.stdout);
+    assert!(lines[1].contains("alice") && lines[1].contains("success"), "{}", run.stdout);
+
+    let filter = "targetResources/any(t: t/id eq 'alice')";
+    let run =
+        dpo(&base, Some(&auditor), &["audit", "list", "--filter", filter, "--top", "1", "--all", "-o", "json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(events.len(), 3, "--all follows the next links, a page of one at a time");
+    assert!(events.iter().all(|e| e["category"] == "DataPolicyOperations"));
+    let oldest = dpo(&base, Some(&auditor), &["audit", "list", "--oldest-first", "-o", "json"]).await;
+    let oldest: Vec<serde_json::Value> = serde_json::from_str(&oldest.stdout).unwrap();
+    assert_eq!(oldest.first().map(|e| &e["id"]), events.last().map(|e| &e["id"]));
+
+    let id = events[0]["id"].as_str().unwrap();
+    let run = dpo(&base, Some(&auditor), &["audit", "get", id]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(id) && run.stdout.contains("previousHash"), "{}", run.stdout);
+    let run = dpo(&base, Some(&auditor), &["audit", "list", "--filter", "bogus eq 'x'"]).await;
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("BadRequest") && run.stderr.contains("bogus"), "{}", run.stderr);
+    server.close().await.unwrap();
+}
