@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// Serve https with this certificate, instead of plain http.
     pub tls: Option<TlsFiles>,
+    /// How long a shutdown (SIGTERM) waits for requests in flight before cutting them off.
+    pub shutdown_timeout: std::time::Duration,
     /// Limits on client connections (idle ones, and how many at once), enforced by a guard in front of
     /// dropshot; `None` lets dropshot listen itself (behind a load balancer that enforces them).
     pub connections: Option<ConnectionLimits>,
@@ -160,6 +162,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             tls: None,
             connections: Some(ConnectionLimits::default()),
+            shutdown_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -313,6 +313,10 @@ struct ServeArgs {
     /// costs a loopback hop per request: only behind a load balancer that enforces such limits.
     #[arg(long, env = "DPO_NO_CONNECTION_GUARD")]
     no_connection_guard: bool,
+    /// Seconds SIGTERM (or Ctrl-C) waits for requests in flight to finish before cutting them off; running
+    /// exports are handed back to the queue at once either way.
+    #[arg(long, env = "DPO_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    shutdown_timeout: u64,
     /// Largest page a list answers, whatever $top asks for.
     #[arg(long, env = "DPO_MAX_PAGE_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     max_page_size: u64,
@@ -340,6 +344,7 @@ impl ServeArgs {
             sources_file: self.sources,
             export_lease: Duration::from_secs(self.export_lease),
             max_page_size: self.max_page_size,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
             connections: (!self.no_connection_guard).then(|| ConnectionLimits {
                 max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
                 header_timeout: Duration::from_secs(self.header_timeout),

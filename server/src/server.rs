@@ -65,6 +65,10 @@ pub struct RunningServer {
     admin: Option<HttpServer<crate::admin::AdminContext>>,
     /// Set once the server begins to stop: `/readyz` then answers 503.
     draining: Arc<std::sync::atomic::AtomicBool>,
+    /// How long [`RunningServer::shutdown`] waits for requests in flight.
+    shutdown_timeout: std::time::Duration,
+    /// The server's log.
+    log: slog::Logger,
     /// Writes out the log records still queued when the server is dropped.
     _log_guard: slog_async::AsyncGuard,
     /// Held while a SQLite server runs: one server per state directory (see [`lock_state_dir`]).
@@ -114,14 +118,19 @@ impl RunningServer {
 
     /// Shuts down in order (SIGTERM): stops taking exports and hands the running ones back to the queue,
     /// so another server resumes them at once, then stops accepting requests and finishes those in
-    /// flight.
+    /// flight, waiting for them at most `shutdown_timeout` (then they are cut off, and it says so).
     pub async fn shutdown(mut self) -> Result<(), String> {
         self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(engine) = self.engine.take() {
             engine.hand_over().await;
         }
         drop(self.guard);
-        self.server.close().await?;
+        let bound = self.shutdown_timeout;
+        match tokio::time::timeout(bound, self.server.close()).await {
+            Ok(closed) => closed?,
+            Err(_) => slog::warn!(self.log, "requests still in flight at shutdown were cut off";
+                "waited_seconds" => bound.as_secs_f64()),
+        }
         match self.admin.take() {
             Some(admin) => admin.close().await,
             None => Ok(()),
@@ -319,6 +328,7 @@ async fn launch(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let admin_log = log.new(slog::o!("component" => "admin"));
     let audit_log = log.new(slog::o!("component" => "audit"));
+    let shutdown_log = log.new(slog::o!("component" => "shutdown"));
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .tls(tls)
@@ -358,6 +368,8 @@ async fn launch(
         store,
         admin,
         draining,
+        shutdown_timeout: config.shutdown_timeout,
+        log: shutdown_log,
         _log_guard: log_guard,
         _state_lock: state_lock,
     })

@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::{Log, Server, serve_logged};
+use common::{Log, Server, serve_logged, sigterm};
 use dpo_client::manifest::Manifest;
 use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_dir, store::postgres::PostgresStore};
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -157,11 +156,6 @@ fn runs(logs: &[&Log]) -> BTreeMap<String, Vec<Run>> {
         }
     }
     runs
-}
-
-fn sigterm(server: &Server) {
-    let sent = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
-    assert!(sent.success());
 }
 
 #[tokio::test]

@@ -143,6 +143,12 @@ impl Drop for Server {
     }
 }
 
+/// Sends SIGTERM to `server`, as a service manager stops it.
+pub fn sigterm(server: &Server) {
+    let sent = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill runs");
+    assert!(sent.success(), "SIGTERM sent");
+}
+
 /// Starts `dpo-server serve` on a free loopback port over `state`, with `extra` arguments.
 pub fn serve(state: &Path, extra: &[&str]) -> Server {
     serve_command(Command::new(env!("CARGO_BIN_EXE_dpo-server")), state, extra)
