@@ -129,7 +129,8 @@ async fn the_python_sdk_page_iterator_walks_every_page_of_top() {
 
 /// A server that lets each caller send 2 requests a second.
 async fn throttled_server() -> TestServer {
-    let throttle = dpo_server::throttle::ThrottleLimits { per_tenant: None, per_caller: std::num::NonZeroU32::new(2) };
+    let throttle =
+        dpo_server::throttle::ThrottleLimits { per_caller: std::num::NonZeroU32::new(2), ..Default::default() };
     TestServer::start_with(common::Options { retry_after: 30, throttle, ..Default::default() }).await
 }
 

@@ -10,6 +10,7 @@ use dpo_client::{
         MicrosoftGraphDataPolicyOperationStatus as Status, UsersUserExportPersonalDataBody,
     },
 };
+use dpo_server::auth::tokens::MintRequest;
 use futures::TryStreamExt;
 use std::{collections::HashSet, time::Duration};
 
@@ -245,7 +246,8 @@ fn complete_later(server: &TestServer, id: &str, delay: Duration) {
 
 #[tokio::test]
 async fn waiting_rides_out_throttling_as_retry_after_says() {
-    let throttle = dpo_server::throttle::ThrottleLimits { per_tenant: None, per_caller: std::num::NonZeroU32::new(1) };
+    let throttle =
+        dpo_server::throttle::ThrottleLimits { per_caller: std::num::NonZeroU32::new(1), ..Default::default() };
     let server = TestServer::start_with(common::Options { retry_after: 1, throttle, ..Default::default() }).await;
     let client = server.client();
     let before = common::throttled_so_far();
@@ -255,5 +257,27 @@ async fn waiting_rides_out_throttling_as_retry_after_says() {
     let done = client.wait_for_operation(&export.id, &WaitOptions::default()).await.expect("completes despite 429s");
     assert_eq!(done.status, Some(DataPolicyOperationStatusValue::Variant0(Status::Complete)));
     assert!(common::throttled_so_far() > before, "a poll was throttled on the way");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_users_of_one_application_share_its_request_budget() {
+    let throttle = dpo_server::throttle::ThrottleLimits { per_app: std::num::NonZeroU32::new(2), ..Default::default() };
+    let server = TestServer::start_with(common::Options { throttle, ..Default::default() }).await;
+    // Tokens minted locally name the same client application (appid dpo-local-client).
+    let user = |id: &str| {
+        let request = MintRequest { user: Some(id.into()), ..MintRequest::admin(common::TENANT) };
+        server.http_with(&server.token(&request))
+    };
+    let (ann, ben) = (user("ann"), user("ben"));
+    let list = server.url("/dataPolicyOperations");
+    assert_eq!(ann.get(&list).send().await.unwrap().status(), 200);
+    assert_eq!(ben.get(&list).send().await.unwrap().status(), 200);
+    let over = ann.get(&list).send().await.unwrap();
+    assert_eq!(over.status(), 429, "the application's two requests of the second are used");
+    assert!(over.headers().contains_key("retry-after"));
+    let body: serde_json::Value = over.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    assert!(body["error"]["message"].as_str().unwrap().contains("app"), "{body}");
     server.stop().await;
 }

@@ -35,7 +35,7 @@ pub mod names {
     pub const EXPORTS_RUNNING: &str = "dpo_exports_running";
     /// Exports waiting to be claimed (`notStarted`), in the whole store, when last scraped.
     pub const QUEUE_DEPTH: &str = "dpo_export_queue_depth";
-    /// Requests answered 429, by `scope` (`tenant` or `caller`: which limit they were over).
+    /// Requests answered 429, by `scope` (`tenant`, `app` or `caller`: which limit they were over).
     pub const THROTTLED: &str = "dpo_throttled_requests_total";
     /// Time a statement of the store took, by `store` (`sqlite`: as SQLite measured it; `postgres`: the
     /// round trip) and `statement` (`select`, `insert`, `update`, `delete`, `transaction`, `other`).

@@ -276,7 +276,13 @@ mod tests {
     fn admin() -> Caller {
         Caller {
             tenant: "t1".into(),
-            identity: Identity::User { id: "oid-1".into(), scopes: Vec::new(), admin: true, roles: Vec::new() },
+            identity: Identity::User {
+                id: "oid-1".into(),
+                scopes: Vec::new(),
+                admin: true,
+                roles: Vec::new(),
+                app: None,
+            },
         }
     }
 

@@ -204,6 +204,11 @@ struct ServeArgs {
     /// 0: no limit.
     #[arg(long, env = "DPO_THROTTLE_CALLER", default_value_t = 0)]
     throttle_caller: u32,
+    /// Requests a second (and burst) each application may send within a tenant, all its users together
+    /// (the token's appid or azp: an application acting as itself, or the one users signed in to), as
+    /// Graph limits per app and tenant. 0: no limit.
+    #[arg(long, env = "DPO_THROTTLE_APP", default_value_t = 0)]
+    throttle_app: u32,
     /// Absolute URL clients use to reach this server, used in Location headers and OData links
     /// (default: http://<bind address>).
     #[arg(long, env = "DPO_PUBLIC_URL")]
@@ -334,6 +339,7 @@ impl ServeArgs {
             throttle: dpo_server::throttle::ThrottleLimits {
                 per_tenant: std::num::NonZeroU32::new(self.throttle_tenant),
                 per_caller: std::num::NonZeroU32::new(self.throttle_caller),
+                per_app: std::num::NonZeroU32::new(self.throttle_app),
             },
             state_dir: self.state_dir,
             export_workers: self.export_workers,

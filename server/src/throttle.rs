@@ -1,6 +1,8 @@
-//! Throttling as Microsoft Graph does it: each tenant, and each caller (user or application) within it,
-//! may send so many requests a second (token buckets, GCRA, via `governor`); beyond that the answer is
-//! `429 TooManyRequests` with `Retry-After`, which Graph's SDKs wait for and then ask again.
+//! Throttling as Microsoft Graph does it: each tenant, each application within it (Graph's per-app,
+//! per-tenant limit: an application acting as itself, or the one users signed in to), and each caller (a
+//! user or an application) may send so many requests a second (token buckets, GCRA, via `governor`);
+//! beyond that the answer is `429 TooManyRequests` with `Retry-After`, which Graph's SDKs wait for and then
+//! ask again.
 
 use crate::auth::{Caller, Identity};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
@@ -13,18 +15,21 @@ pub struct ThrottleLimits {
     pub per_tenant: Option<NonZeroU32>,
     /// Per caller (a user's `oid` or an application's `appid`) within its tenant.
     pub per_caller: Option<NonZeroU32>,
+    /// Per application within its tenant, all its users together (`appid`/`azp` of the token).
+    pub per_app: Option<NonZeroU32>,
 }
 
 /// The server's rate limiters.
 pub struct Throttle {
     tenants: Option<DefaultKeyedRateLimiter<String>>,
     callers: Option<DefaultKeyedRateLimiter<(String, String)>>,
+    apps: Option<DefaultKeyedRateLimiter<(String, String)>>,
 }
 
 /// A request over a limit: which one, and how long to wait before the next would pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Throttled {
-    /// `tenant` or `caller`.
+    /// `tenant`, `app` or `caller`.
     pub scope: &'static str,
     /// The wait, at least a second (what `Retry-After` says).
     pub retry_after: Duration,
@@ -36,11 +41,12 @@ impl Throttle {
         Throttle {
             tenants: limits.per_tenant.map(|n| RateLimiter::keyed(Quota::per_second(n))),
             callers: limits.per_caller.map(|n| RateLimiter::keyed(Quota::per_second(n))),
+            apps: limits.per_app.map(|n| RateLimiter::keyed(Quota::per_second(n))),
         }
     }
 
-    /// Counts one request of `caller` against its own limit, then its tenant's; `Err` at the first it is
-    /// over (a request refused for the caller's limit does not count against its tenant's).
+    /// Counts one request of `caller` against its own limit, then its application's, then its tenant's;
+    /// `Err` at the first it is over (a request refused by one limit does not count against the next).
     pub fn check(&self, caller: &Caller) -> Result<(), Throttled> {
         let clock = governor::clock::DefaultClock::default();
         let wait = |not_until: governor::NotUntil<_>| {
@@ -56,6 +62,14 @@ impl Throttle {
                 .check_key(&(caller.tenant.clone(), who))
                 .map_err(|n| Throttled { scope: "caller", retry_after: wait(n) })?;
         }
+        let app = match &caller.identity {
+            Identity::User { app, .. } => app.as_deref(),
+            Identity::App { id, .. } => Some(id.as_str()),
+        };
+        if let (Some(apps), Some(app)) = (&self.apps, app) {
+            apps.check_key(&(caller.tenant.clone(), app.to_string()))
+                .map_err(|n| Throttled { scope: "app", retry_after: wait(n) })?;
+        }
         if let Some(tenants) = &self.tenants {
             tenants.check_key(&caller.tenant).map_err(|n| Throttled { scope: "tenant", retry_after: wait(n) })?;
         }
@@ -70,6 +84,9 @@ impl Throttle {
         if let Some(callers) = &self.callers {
             callers.retain_recent();
         }
+        if let Some(apps) = &self.apps {
+            apps.retain_recent();
+        }
     }
 }
 
@@ -80,13 +97,14 @@ mod tests {
     fn user(tenant: &str, id: &str) -> Caller {
         Caller {
             tenant: tenant.into(),
-            identity: Identity::User { id: id.into(), scopes: Vec::new(), admin: true, roles: Vec::new() },
+            identity: Identity::User { id: id.into(), scopes: Vec::new(), admin: true, roles: Vec::new(), app: None },
         }
     }
 
     #[test]
     fn each_caller_and_each_tenant_has_its_own_budget() {
-        let throttle = Throttle::new(ThrottleLimits { per_tenant: NonZeroU32::new(5), per_caller: NonZeroU32::new(3) });
+        let limits = ThrottleLimits { per_tenant: NonZeroU32::new(5), per_caller: NonZeroU32::new(3), per_app: None };
+        let throttle = Throttle::new(limits);
         for _ in 0..3 {
             assert!(throttle.check(&user("t1", "a")).is_ok());
         }
@@ -96,5 +114,29 @@ mod tests {
         assert_eq!(throttle.check(&user("t1", "c")).unwrap_err().scope, "tenant", "t1 used its 5");
         assert!(throttle.check(&user("t2", "a")).is_ok(), "another tenant, another budget");
         assert!(Throttle::new(ThrottleLimits::default()).check(&user("t1", "a")).is_ok(), "no limits");
+    }
+
+    #[test]
+    fn the_users_of_one_application_share_its_budget() {
+        let throttle = Throttle::new(ThrottleLimits { per_app: NonZeroU32::new(2), ..ThrottleLimits::default() });
+        let signed_in = |id: &str, app: &str| Caller {
+            tenant: "t1".into(),
+            identity: Identity::User {
+                id: id.into(),
+                scopes: Vec::new(),
+                admin: false,
+                roles: Vec::new(),
+                app: Some(app.into()),
+            },
+        };
+        assert!(throttle.check(&signed_in("a", "crm")).is_ok());
+        assert!(throttle.check(&signed_in("b", "crm")).is_ok());
+        assert_eq!(throttle.check(&signed_in("c", "crm")).unwrap_err().scope, "app", "crm used its 2");
+        assert!(throttle.check(&signed_in("c", "hr-portal")).is_ok(), "another application");
+        let crm = Caller { tenant: "t1".into(), identity: Identity::App { id: "crm".into(), roles: Vec::new() } };
+        assert_eq!(throttle.check(&crm).unwrap_err().scope, "app", "the application acting as itself, too");
+        let elsewhere = Caller { tenant: "t2".into(), ..signed_in("a", "crm") };
+        assert!(throttle.check(&elsewhere).is_ok(), "the same application in another tenant");
+        assert!(throttle.check(&user("t1", "no-app-named")).is_ok(), "a token without appid has no app budget");
     }
 }

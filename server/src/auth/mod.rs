@@ -42,6 +42,8 @@ pub enum Identity {
         admin: bool,
         /// The directory role template ids the user holds (`wids`).
         roles: Vec<String>,
+        /// The application the user signed in to (`appid` or `azp`), if the token names it.
+        app: Option<String>,
     },
     /// An application acting as itself (application permissions, `roles`).
     App {

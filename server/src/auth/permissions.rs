@@ -84,7 +84,8 @@ mod tests {
                 id: "u".into(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
                 admin,
-                roles: Vec::new(),
+                roles: if admin { vec![crate::auth::GLOBAL_ADMINISTRATOR.into()] } else { Vec::new() },
+                app: None,
             },
         }
     }
@@ -107,5 +108,19 @@ mod tests {
         assert!(authorize(&app(&[USER_READ_ALL]), Action::Export).is_err());
         assert!(authorize(&app(&[]), Action::Read).is_err());
         assert!(authorize(&user(&["Mail.Read"], true), Action::Read).is_err());
+    }
+
+    #[test]
+    fn reading_the_audit_trail_needs_audit_log_read_all_and_delegated_an_audit_role() {
+        assert!(authorize(&app(&[AUDIT_LOG_READ_ALL]), Action::ReadAudit).is_ok());
+        assert!(authorize(&app(&[USER_EXPORT_ALL]), Action::ReadAudit).is_err());
+        assert!(authorize(&user(&[AUDIT_LOG_READ_ALL], true), Action::ReadAudit).is_ok());
+        assert!(authorize(&user(&[AUDIT_LOG_READ_ALL], false), Action::ReadAudit).is_err(), "no role");
+        let mut reader = user(&[AUDIT_LOG_READ_ALL], false);
+        if let Identity::User { roles, .. } = &mut reader.identity {
+            roles.push(AUDIT_READER_ROLES[4].into()); // Reports Reader
+        }
+        assert!(authorize(&reader, Action::ReadAudit).is_ok());
+        assert!(authorize(&reader, Action::Export).is_err(), "a reports reader cannot export");
     }
 }

@@ -181,6 +181,7 @@ pub fn authenticate_at(
             scopes: scp.split_whitespace().map(str::to_string).collect(),
             admin: claims.wids.iter().any(|w| w == GLOBAL_ADMINISTRATOR),
             roles: claims.wids.clone(),
+            app: claims.appid.clone().or(claims.azp.clone()),
         },
         None => Identity::App {
             id: claims.appid.clone().or(claims.azp.clone()).unwrap_or_default(),
