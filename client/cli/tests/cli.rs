@@ -31,6 +31,14 @@ async fn dpo(base_url: &str, token: Option<&str>, args: &[&str]) -> Run {
 /// runs over SQLite in `state`, or over a fresh PostgreSQL database with `DPO_TEST_STORE=postgres` (as
 /// `cargo xtask test` runs the suites a second time).
 async fn server(state: &Path) -> (dpo_server::RunningServer, String) {
+    server_with(state, dpo_server::throttle::ThrottleLimits::default()).await
+}
+
+/// Like [`server`], throttling requests as `throttle` says.
+async fn server_with(
+    state: &Path,
+    throttle: dpo_server::throttle::ThrottleLimits,
+) -> (dpo_server::RunningServer, String) {
     let database = std::env::var("DPO_TEST_STORE")
         .is_ok_and(|s| s == "postgres")
         .then(|| dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster"));
@@ -44,6 +52,7 @@ async fn server(state: &Path) -> (dpo_server::RunningServer, String) {
         log_level: "error".into(),
         export_workers: 1,
         database,
+        throttle,
         ..Default::default()
     };
     let server = dpo_server::start(config).await.unwrap();
@@ -225,5 +234,22 @@ async fn audit_list_shows_who_exported_whose_data() {
     let run = dpo(&base, Some(&auditor), &["audit", "list", "--filter", "bogus eq 'x'"]).await;
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("BadRequest") && run.stderr.contains("bogus"), "{}", run.stderr);
+    server.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_command_rides_out_throttling_as_retry_after_says() {
+    let state = tempfile::tempdir().unwrap();
+    let throttle =
+        dpo_server::throttle::ThrottleLimits { per_caller: std::num::NonZeroU32::new(1), ..Default::default() };
+    let (server, token) = server_with(state.path(), throttle).await;
+    let base = format!("{}/v1.0", server.base_url());
+    let started = std::time::Instant::now();
+    // One request a second for this caller: back to back, all but the first are answered 429 at first.
+    for args in [&["list"][..], &["count"], &["list", "-o", "json"]] {
+        let run = dpo(&base, Some(&token), args).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "the retries waited as Retry-After said");
     server.close().await.unwrap();
 }
