@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub log_level: String,
     /// How log records are written.
     pub log_format: crate::logging::LogFormat,
+    /// Append the log to this file instead of writing it to stderr.
+    pub log_file: Option<PathBuf>,
     /// Requests a second allowed per tenant and per caller.
     pub throttle: crate::throttle::ThrottleLimits,
     /// Folder of the server's durable state: the SQLite database (without `database`), the token key,
@@ -147,6 +149,7 @@ impl Default for ServerConfig {
             max_request_body_bytes: 64 * 1024,
             log_level: "info".to_string(),
             log_format: crate::logging::LogFormat::Text,
+            log_file: None,
             throttle: crate::throttle::ThrottleLimits::default(),
             state_dir: PathBuf::from("dpo-state"),
             database: None,

@@ -1,4 +1,4 @@
-//! The server's log on stderr, written by a background thread: human-readable lines, or one JSON object
+//! The server's log on stderr (or in a file), written by a background thread: human-readable lines, or one JSON object
 //! a line for a log pipeline (`--log-format json`).
 //!
 //! Unlike dropshot's `ConfigLogging`, the level is checked on the calling thread, before a record
@@ -38,14 +38,37 @@ pub enum LogFormat {
 /// A logger writing records at `level` or more severe to stderr in `format`, and the guard that writes
 /// out what is still queued when it is dropped (at shutdown).
 pub fn stderr_logger(level: Level, format: LogFormat) -> (Logger, slog_async::AsyncGuard) {
+    logger_to(Box::new(std::io::stderr()), true, level, format)
+}
+
+/// Like [`stderr_logger`], appending to the file at `path` (created if missing) instead.
+pub fn file_logger(
+    path: &std::path::Path,
+    level: Level,
+    format: LogFormat,
+) -> std::io::Result<(Logger, slog_async::AsyncGuard)> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(logger_to(Box::new(file), false, level, format))
+}
+
+fn logger_to(
+    out: Box<dyn std::io::Write + Send>,
+    terminal: bool,
+    level: Level,
+    format: LogFormat,
+) -> (Logger, slog_async::AsyncGuard) {
     let (queued, guard) = match format {
-        LogFormat::Text => {
+        LogFormat::Text if terminal => {
             let decorator = slog_term::TermDecorator::new().stderr().build();
             let lines = slog_term::FullFormat::new(decorator).build().fuse();
             slog_async::Async::new(lines).chan_size(1024).build_with_guard()
         }
+        LogFormat::Text => {
+            let lines = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(out)).build().fuse();
+            slog_async::Async::new(lines).chan_size(1024).build_with_guard()
+        }
         LogFormat::Json => {
-            let objects = slog_json::Json::new(std::io::stderr()).add_default_keys().build().fuse();
+            let objects = slog_json::Json::new(out).add_default_keys().build().fuse();
             slog_async::Async::new(objects).chan_size(1024).build_with_guard()
         }
     };

@@ -222,6 +222,9 @@ struct ServeArgs {
     /// Log format: text (lines for people) or json (one object a line, for log pipelines).
     #[arg(long, env = "DPO_LOG_FORMAT", value_enum, default_value_t = dpo_server::logging::LogFormat::Text)]
     log_format: dpo_server::logging::LogFormat,
+    /// Append the log to this file instead of writing it to stderr.
+    #[arg(long, env = "DPO_LOG_FILE")]
+    log_file: Option<PathBuf>,
     /// Folder of the server's durable state: the SQLite database, its token key, users' drives
     /// (drives/<tenant>/<user id>/) and,
     /// by default, local export folders (exports/).
@@ -336,6 +339,7 @@ impl ServeArgs {
             retry_after_seconds: self.retry_after,
             log_level: self.log_level,
             log_format: self.log_format,
+            log_file: self.log_file,
             throttle: dpo_server::throttle::ThrottleLimits {
                 per_tenant: std::num::NonZeroU32::new(self.throttle_tenant),
                 per_caller: std::num::NonZeroU32::new(self.throttle_caller),

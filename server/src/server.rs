@@ -241,7 +241,11 @@ async fn launch(
 ) -> Result<RunningServer, StartError> {
     let exclusive = state_lock.is_some();
     let level = logging::level(&config.log_level).map_err(|e| StartError::Config(e.to_string()))?;
-    let (log, log_guard) = logging::stderr_logger(level, config.log_format);
+    let (log, log_guard) = match &config.log_file {
+        Some(path) => logging::file_logger(path, level, config.log_format)
+            .map_err(|e| StartError::Config(format!("log file {}: {e}", path.display())))?,
+        None => logging::stderr_logger(level, config.log_format),
+    };
     let api = routes::api().map_err(StartError::Api)?;
     let address = config.bind_address;
     let submitted = Arc::new(Notify::new());

@@ -5,3 +5,4 @@
 
 pub mod azurite;
 pub mod postgres_cluster;
+pub mod secrets;

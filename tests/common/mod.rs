@@ -128,7 +128,10 @@ impl TestServer {
     async fn start_in(state: tempfile::TempDir, database: Option<String>, options: Options) -> TestServer {
         let config = ServerConfig {
             retry_after_seconds: options.retry_after,
-            log_level: "error".into(),
+            // Every record, in a file of the test's own, which `stop` searches for secrets.
+            log_level: "info".into(),
+            log_format: dpo_server::logging::LogFormat::Json,
+            log_file: Some(state.path().join(LOG_FILE)),
             state_dir: state.path().to_path_buf(),
             default_page_size: options.page_size,
             export_workers: options.workers,
@@ -169,6 +172,7 @@ impl TestServer {
     pub async fn restart_with(self, options: Options) -> TestServer {
         let TestServer { server, state, store, database, .. } = self;
         server.close().await.expect("server stops");
+        assert_no_secret_logged(state.path());
         drop(store);
         Self::start_in(state, database, options).await
     }
@@ -220,10 +224,22 @@ impl TestServer {
         format!("{}{path_and_query}", self.base_url)
     }
 
-    /// Stops the server.
+    /// Stops the server, and fails if its log holds a secret (a SAS signature, a token, the account key).
     pub async fn stop(self) {
         self.server.close().await.expect("server stops");
+        assert_no_secret_logged(self.state.path());
     }
+}
+
+/// The log of a test server, in its state directory.
+pub const LOG_FILE: &str = "server.log";
+
+/// Fails if the log in `state` holds a secret (it is complete once its server has stopped).
+pub fn assert_no_secret_logged(state: &std::path::Path) {
+    let log = std::fs::read_to_string(state.join(LOG_FILE)).unwrap_or_default();
+    assert!(!log.is_empty(), "the server logged nothing at info: is the log going somewhere else?");
+    let found = dpo_test_support::secrets::secrets_in(&log);
+    assert!(found.is_empty(), "secrets in the server's log:\n{}", found.join("\n"));
 }
 
 /// A plausible SAS URL of a storage container.
