@@ -10,6 +10,7 @@
 
 pub mod blocking;
 pub mod cached;
+pub mod group_commit;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;

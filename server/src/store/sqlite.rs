@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file (WAL, `synchronous=FULL`, so an answered write survives a
 //! crash), migrated on open from `server/migrations/`. One server uses it at a time (the state directory's
-//! lock), so its writers take turns in the process.
+//! lock), so its writers take turns in the process; the request path's writes (submissions, audit
+//! events) are committed in groups by one writer thread ([`super::group_commit`]).
 
 use super::{
     ActivityRecord, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH,
@@ -30,6 +31,8 @@ pub struct SqliteStore {
     /// Writers take turns here rather than in SQLite, whose busy handler waits by sleeping with
     /// back-off: under many concurrent submissions that sleep, not the disk, made the slowest answers.
     turn: Arc<Mutex<()>>,
+    /// The writes of the request path (submissions, audit events), committed in groups.
+    commits: Arc<super::group_commit::GroupCommit>,
 }
 
 /// A connection for writing, held with the writers' turn.
@@ -106,7 +109,10 @@ impl SqliteStore {
         let pool = r2d2::Pool::builder().max_size(8).test_on_check_out(false).build(manager).map_err(backend)?;
         let mut conn = pool.get().map_err(backend)?;
         migrations().to_latest(&mut conn).map_err(|e| backend(format!("migrating the database: {e}")))?;
-        Ok(SqliteStore { pool, turn: Arc::new(Mutex::new(())) })
+        drop(conn);
+        let turn = Arc::new(Mutex::new(()));
+        let commits = Arc::new(super::group_commit::GroupCommit::start(pool.clone(), turn.clone())?);
+        Ok(SqliteStore { pool, turn, commits })
     }
 
     /// A connection to write with, once it is this caller's turn.
@@ -243,11 +249,11 @@ fn count(row: &Row<'_>) -> Result<u64, StoreError> {
 
 impl Operations for SqliteStore {
     fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
-        let conn = self.writer()?;
-        match execute(&conn, built(sql::insert_operations(std::slice::from_ref(r)))) {
-            Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(r.id)),
+        let (statement, id) = (built(sql::insert_operations(std::slice::from_ref(r))), r.id);
+        self.commits.run(move |conn| match execute(conn, statement) {
+            Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
             other => other.map(|_| ()),
-        }
+        })
     }
 
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
@@ -403,17 +409,17 @@ impl Directory for SqliteStore {
 
 impl AuditLog for SqliteStore {
     fn append(&self, event: AuditEvent) -> Result<AuditEvent, StoreError> {
-        let mut conn = self.writer()?;
-        let tx = conn.transaction().map_err(backend)?;
-        let last = query(&tx, built(sql::audit_last(&event.tenant_id)), |row| {
-            Ok((row.get::<_, i64>(0).map_err(corrupt)?, row.get::<_, String>(1).map_err(corrupt)?))
-        })?
-        .pop();
-        let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
-        let event = event.sealed(seq, &prev);
-        execute(&tx, built(sql::audit_insert(&event)))?;
-        tx.commit().map_err(backend)?;
-        Ok(event)
+        // In a group commit: the events before it in its batch are already visible, so places follow on.
+        self.commits.run(move |conn| {
+            let last = query(conn, built(sql::audit_last(&event.tenant_id)), |row| {
+                Ok((row.get::<_, i64>(0).map_err(corrupt)?, row.get::<_, String>(1).map_err(corrupt)?))
+            })?
+            .pop();
+            let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
+            let event = event.sealed(seq, &prev);
+            execute(conn, built(sql::audit_insert(&event)))?;
+            Ok(event)
+        })
     }
 
     fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {
