@@ -172,8 +172,10 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     let seeded = Instant::now();
     let sqlite = SqliteStore::open(&state)?;
     let seeded_ops = seed(&sqlite, |records| sqlite.insert_many(records), operations)?;
-    drop(sqlite);
     println!("    seeded in {:.1} s", seeded.elapsed().as_secs_f64());
+    println!("==> the store alone: point reads and durable inserts, without HTTP");
+    let store_ceiling = store_ceiling(&sqlite, &seeded_ops.sample, Duration::from_secs(seconds.min(5)))?;
+    drop(sqlite);
 
     let DpoServer { process: dpo, url: dpo_url, token } =
         DpoServer::start(&release, &state, &["--export-workers", "0"])?;
@@ -242,13 +244,69 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         ("dpo: POST exportPersonalData (durable 202s)", submissions),
     ];
     let on_postgres = postgres::rows(&release, &root, operations, seconds, &post)?;
+    let store_section = store_ceiling.render(&runs);
     let export = export::throughput(&release, &root.join("target/bench-export"))?;
     let source = sources::rows(&release, &root.join("target/bench-sources"))?;
-    let report =
-        render(&runs, operations, seconds) + &postgres::render(&on_postgres, &runs) + &export + &source.section;
+    let report = render(&runs, operations, seconds)
+        + &store_section
+        + &postgres::render(&on_postgres, &runs)
+        + &export
+        + &source.section;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
     memory_kept(&source)
+}
+
+/// The store's own calls, one thread, no HTTP: the ceiling of the store rows.
+struct StoreCeiling {
+    reads_per_second: f64,
+    inserts_per_second: f64,
+}
+
+/// Point reads of `sample` ids (`Operations::get`) and durable single-row inserts
+/// (`Operations::insert`: one commit each, WAL, `synchronous=FULL`), each for `span`.
+fn store_ceiling(store: &SqliteStore, sample: &[String], span: Duration) -> anyhow::Result<StoreCeiling> {
+    use dpo_server::store::Operations;
+    let ids: Vec<uuid::Uuid> = sample.iter().filter_map(|id| uuid::Uuid::parse_str(id).ok()).collect();
+    let started = Instant::now();
+    let mut reads = 0u64;
+    while started.elapsed() < span {
+        let id = ids[(reads as usize).wrapping_mul(7919) % ids.len().max(1)];
+        store.get(id)?.context("a seeded operation")?;
+        reads += 1;
+    }
+    let reads_per_second = reads as f64 / started.elapsed().as_secs_f64();
+    let template = store.get(ids[0])?.context("a seeded operation")?;
+    let started = Instant::now();
+    let mut inserts = 0u64;
+    while started.elapsed() < span {
+        store.insert(&OperationRecord { id: uuid::Uuid::now_v7(), ..template.clone() })?;
+        inserts += 1;
+    }
+    Ok(StoreCeiling { reads_per_second, inserts_per_second: inserts as f64 / started.elapsed().as_secs_f64() })
+}
+
+impl StoreCeiling {
+    fn render(&self, runs: &[(&str, Figures)]) -> String {
+        let rps = |name: &str| {
+            runs.iter().find(|(n, _)| n.starts_with(name)).map(|(_, f)| f.requests_per_second).unwrap_or(0.0)
+        };
+        let (random, submissions) =
+            (rps("dpo: GET /dataPolicyOperations/{id} (100"), rps("dpo: POST exportPersonalData"));
+        format!(
+            "\n## The store alone\n\nThe same SQLite file, through the store's own calls on one thread, without \
+             HTTP, measured in the same run before the server started: the ceiling of the store rows above.\n\n\
+             | what | per second | dpo's row |\n|---|---:|---:|\n\
+             | point reads (`Operations::get` of the 100,000 ids at random) | {:.0} | {:.0}% |\n\
+             | durable single-row inserts (`Operations::insert`, one after the other, each committed) | {:.0} | {:.0}% |\n\
+             \nThe submissions row can pass the insert ceiling: concurrent submissions share one commit (group \
+             commit), which a loop of one writer cannot. Target: durable submissions ≥ 5,000/s: {submissions:.0}/s.\n",
+            self.reads_per_second,
+            100.0 * random / self.reads_per_second.max(1.0),
+            self.inserts_per_second,
+            100.0 * submissions / self.inserts_per_second.max(1.0),
+        )
+    }
 }
 
 /// The memory bound is a hard one: the bench fails when a source's streaming exceeded it.
