@@ -22,8 +22,8 @@ const AZURE_API_VERSION: &str = "2021-08-06";
 
 /// Size of one uploaded block, and the most a single upload holds in memory per block in flight.
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
-/// Blocks of one file in flight at once.
-pub const BLOCKS_IN_FLIGHT: usize = 2;
+/// Blocks of one file in flight at once (as many as Microsoft's SDKs upload with `max_concurrency=4`).
+pub const BLOCKS_IN_FLIGHT: usize = 4;
 
 /// The export folder of one operation in its target.
 pub struct Sink {
