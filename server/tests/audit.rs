@@ -209,3 +209,40 @@ async fn the_log_gives_each_tenants_audit_head_to_anchor_elsewhere() {
         "the logged head is the chain's"
     );
 }
+
+#[test]
+fn two_replicas_appending_at_once_keep_one_unbroken_chain_per_tenant() {
+    use dpo_server::{
+        audit::{Activity, Subject, event},
+        auth::{Caller, Identity},
+        store::{AuditLog, postgres::PostgresStore},
+    };
+    let database = fresh_database().expect("a database in the test cluster");
+    let replicas: Vec<std::sync::Arc<PostgresStore>> =
+        (0..2).map(|_| std::sync::Arc::new(PostgresStore::open(&database, 8).expect("a replica's store"))).collect();
+    let caller = |tenant: &str| Caller {
+        tenant: tenant.into(),
+        identity: Identity::App { id: "load".into(), roles: Vec::new() },
+    };
+    // 16 writers (8 per replica), 25 events each, over two tenants.
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let store = replicas[i % 2].clone();
+            let tenant = if i % 4 < 2 { "tenant-a" } else { "tenant-b" };
+            let caller = caller(tenant);
+            std::thread::spawn(move || {
+                for n in 0..25 {
+                    let subject = Subject { user: Some(format!("user-{i}-{n}")), ..Subject::default() };
+                    store.append(event(&caller, Activity::ExportPersonalData, subject, Ok(()), "r")).expect("appended");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().expect("a writer");
+    }
+    for tenant in ["tenant-a", "tenant-b"] {
+        let chain = dpo_server::audit::verify(replicas[0].as_ref(), tenant, None).expect("an unbroken chain");
+        assert_eq!(chain.events, 200, "{tenant}: every event once");
+    }
+}

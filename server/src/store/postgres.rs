@@ -76,6 +76,8 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     /// Runs every statement; shut down in the background when the store is dropped.
     runtime: Option<tokio::runtime::Runtime>,
+    /// Audit events waiting for [`append_batches`].
+    audit_queue: tokio::sync::mpsc::UnboundedSender<QueuedEvent>,
 }
 
 impl Drop for PostgresStore {
@@ -112,7 +114,9 @@ impl PostgresStore {
             .build()
             .map_err(|e| backend(format!("the database pool: {e}")))?;
         let readers = Arc::new(readers::Readers::new(config.clone(), runtime.handle().clone(), SHARED_READERS));
-        let store = PostgresStore { pool, readers, config, runtime: Some(runtime) };
+        let (audit_queue, queued) = tokio::sync::mpsc::unbounded_channel();
+        runtime.spawn(append_batches(pool.clone(), queued));
+        let store = PostgresStore { pool, readers, config, runtime: Some(runtime), audit_queue };
         let pool = store.pool.clone();
         store.run(async move { migrate(&pool).await })?;
         Ok(store)
@@ -266,6 +270,91 @@ fn built(statement: impl Into<Statement>) -> Built {
         Statement::Delete(s) => s.build_postgres(PostgresQueryBuilder),
     };
     Built(text, values)
+}
+
+/// An audit event waiting to be appended, and where its sealed form (or the failure) goes.
+type QueuedEvent = (AuditEvent, std::sync::mpsc::SyncSender<Result<AuditEvent, StoreError>>);
+
+/// The most events one audit transaction appends.
+const AUDIT_BATCH: usize = 256;
+/// First key of the advisory locks that serialise appends to one tenant's chain across replicas (the
+/// second is the tenant's hash).
+const AUDIT_LOCK: i32 = 0x0d90_a0d1;
+
+/// Appends the events this server queues, as many as are waiting in one transaction (group commit):
+/// concurrent submissions share one commit instead of racing for the same place in the chain.
+async fn append_batches(pool: Pool, mut queue: tokio::sync::mpsc::UnboundedReceiver<QueuedEvent>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < AUDIT_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
+        match append_all(&pool, &events).await {
+            Ok(sealed) => {
+                for ((_, answer), event) in batch.into_iter().zip(sealed) {
+                    let _ = answer.send(Ok(event));
+                }
+            }
+            Err(e) => {
+                for (_, answer) in batch {
+                    let _ = answer.send(Err(backend(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// Appends `events` in order in one transaction, each at the next place of its tenant's chain. Each
+/// tenant's chain is locked for the transaction (an advisory lock, taken in tenant order), so replicas
+/// append one after the other; a place taken anyway (a writer without the lock) restarts the batch.
+async fn append_all(pool: &Pool, events: &[AuditEvent]) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut tenants: Vec<&str> = events.iter().map(|e| e.tenant_id.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for _ in 0..32 {
+        let mut conn = connection(pool).await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        for tenant in &tenants {
+            tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&AUDIT_LOCK, tenant])
+                .await
+                .map_err(backend)?;
+        }
+        let mut heads: std::collections::HashMap<String, (i64, String)> = std::collections::HashMap::new();
+        let mut sealed = Vec::with_capacity(events.len());
+        let mut taken = false;
+        for event in events {
+            let head = match heads.get(&event.tenant_id) {
+                Some(head) => Some(head.clone()),
+                None => query(&tx, built(sql::audit_last(&event.tenant_id)), |row| {
+                    Ok((row.try_get::<_, i64>(0).map_err(corrupt)?, row.try_get::<_, String>(1).map_err(corrupt)?))
+                })
+                .await?
+                .pop(),
+            };
+            let (seq, prev) = head.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
+            let event = event.clone().sealed(seq, &prev);
+            match execute(&tx, built(sql::audit_insert(&event))).await {
+                Ok(_) => {}
+                Err(StoreError::Duplicate(_)) => {
+                    taken = true;
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+            heads.insert(event.tenant_id.clone(), (event.seq, event.hash.clone()));
+            sealed.push(event);
+        }
+        if taken {
+            continue; // rolled back when dropped
+        }
+        tx.commit().await.map_err(backend)?;
+        return Ok(sealed);
+    }
+    Err(backend("the audit chain stayed contended for 32 attempts"))
 }
 
 async fn execute(conn: &impl GenericClient, Built(text, values): Built) -> Result<u64, StoreError> {
@@ -600,29 +689,9 @@ impl AsyncDirectory for PostgresStore {
 
 impl AuditLog for PostgresStore {
     fn append(&self, event: AuditEvent) -> Result<AuditEvent, StoreError> {
-        self.with(move |mut conn| async move {
-            // Replicas may append at once: the place is the primary key, so the second writer at a place
-            // fails and takes the next one.
-            for _ in 0..32 {
-                let tx = conn.transaction().await.map_err(backend)?;
-                let last = query(&tx, built(sql::audit_last(&event.tenant_id)), |row| {
-                    Ok((row.try_get::<_, i64>(0).map_err(corrupt)?, row.try_get::<_, String>(1).map_err(corrupt)?))
-                })
-                .await?
-                .pop();
-                let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
-                let sealed = event.clone().sealed(seq, &prev);
-                match execute(&tx, built(sql::audit_insert(&sealed))).await {
-                    Ok(_) => {
-                        tx.commit().await.map_err(backend)?;
-                        return Ok(sealed);
-                    }
-                    Err(StoreError::Duplicate(_)) => continue,
-                    Err(other) => return Err(other),
-                }
-            }
-            Err(backend("the audit chain stayed contended for 32 attempts"))
-        })
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        self.audit_queue.send((event, answer)).map_err(|_| backend("the audit writer is gone"))?;
+        answered.recv().map_err(|_| backend("the audit writer stopped"))?
     }
 
     fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {
