@@ -122,6 +122,9 @@ async fn the_audit_trail_reads_as_graphs_directory_audits() {
         get_json_with(&server, &token, &format!("/auditLogs/directoryAudits/{id}?$select=id,category")).await;
     let keys: Vec<&String> = projected.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["@odata.context", "category", "id"], "{projected}");
+    let (status, listed_only) =
+        get_json_with(&server, &token, &format!("/auditLogs/directoryAudits/{id}?$top=1")).await;
+    assert_eq!((status, listed_only["error"]["target"].as_str()), (400, Some("$top")), "{listed_only}");
     let (status, missing) = get_json_with(&server, &token, "/auditLogs/directoryAudits/no-such-event").await;
     assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("Request_ResourceNotFound")));
     // Under Graph's service root too.

@@ -65,11 +65,7 @@ pub fn retry_wait(
     if !retry || attempt >= RETRIES {
         return None;
     }
-    let said = headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(std::time::Duration::from_secs);
+    let said = crate::waiting::retry_after_header(headers);
     let wait = said.unwrap_or(std::time::Duration::from_secs(1 << attempt.min(5)));
     (wait <= MAX_RETRY_WAIT).then_some(wait)
 }

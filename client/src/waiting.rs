@@ -69,8 +69,12 @@ pub fn operation_id_from_location(accepted: &ResponseValue<()>) -> Result<String
 
 /// The `Retry-After` of an answer in seconds, if it has one.
 pub fn retry_after<T>(response: &ResponseValue<T>) -> Option<Duration> {
-    response
-        .headers()
+    retry_after_header(response.headers())
+}
+
+/// The `Retry-After` (whole seconds) among `headers`, if there is one.
+pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -87,13 +91,7 @@ fn busy<E>(error: &crate::generated::Error<E>) -> Option<Option<Duration>> {
         _ => return None,
     };
     let busy = status == reqwest::StatusCode::TOO_MANY_REQUESTS || status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
-    busy.then(|| {
-        headers
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs)
-    })
+    busy.then(|| retry_after_header(headers))
 }
 
 impl Client {

@@ -309,10 +309,20 @@ impl<'r> Call<'r> {
     }
 
     /// One page of the collection, as the list's query string asks.
+    /// The `@odata.nextLink` of a list at `path` (below the service root): the options it repeats
+    /// (`pairs`), `$top`, then the next page's `$skiptoken`.
+    fn next_link(&self, path: &str, repeated: Vec<(&str, &str)>, top: Option<u64>, token: &str) -> String {
+        let top = top.map(|t| t.to_string());
+        let mut pairs = repeated;
+        pairs.extend(top.as_deref().map(|top| ("$top", top)));
+        pairs.push(("$skiptoken", token));
+        format!("{}{path}?{}", self.root, wire::link_query(&pairs))
+    }
+
     /// A page of the caller's audit trail, as the body of `GET /auditLogs/directoryAudits`.
     async fn audit_list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
         let ctx = self.rqctx.context();
-        let q = crate::audit_logs::parse_query(raw_query, &caller.tenant)?;
+        let q = crate::audit_logs::parse_query(raw_query, &caller.tenant, crate::audit_logs::allowed::LIST)?;
         let page = crate::audit_logs::page(&ctx.audit, &caller.tenant, &q, ctx.page_sizes())
             .await
             .map_err(OperationError::from)?;
@@ -323,20 +333,15 @@ impl<'r> Call<'r> {
             .map(|event| projected(&crate::audit_logs::directory_audit(event), selected).map(serde_json::Value::Object))
             .collect::<Result<Vec<_>, _>>()?;
         let mut body = serde_json::Map::new();
-        let context = format!("{}/$metadata#auditLogs/directoryAudits{}", self.root, projection(selected));
+        let context = format!("{}/$metadata#auditLogs/directoryAudits{}", self.root, wire::projection(selected));
         body.insert("@odata.context".into(), context.into());
         body.insert("value".into(), value.into());
         if let Some(token) = page.next {
-            let top = q.top.map(|t| t.to_string());
-            let mut pairs: Vec<(&str, &str)> = q.repeated.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            if let Some(top) = &top {
-                pairs.push(("$top", top));
-            }
-            pairs.push(("$skiptoken", &token));
-            let link = format!("{}/auditLogs/directoryAudits?{}", self.root, wire::link_query(&pairs));
+            let repeated = q.repeated.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let link = self.next_link("/auditLogs/directoryAudits", repeated, q.top, &token);
             body.insert("@odata.nextLink".into(), link.into());
         }
-        serde_json::to_vec(&body).map_err(|e| GraphError::internal(format!("serialising: {e}")))
+        serde_json::to_vec(&body).map_err(wire::internal)
     }
 
     async fn list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
@@ -345,10 +350,9 @@ impl<'r> Call<'r> {
         let selected = q.select.clone();
         let raw = q.raw.clone();
         let count = q.count;
-        let top = q.top.map(|top| top.to_string());
+        let top = q.top;
         let page = ctx.operations.list(&caller.tenant, q, ctx.page_sizes()).await?;
         let next_link = page.next.map(|token| {
-            let token = token.encode();
             let mut pairs: Vec<(&str, &str)> = Vec::new();
             for (name, value) in [
                 ("$filter", &raw.filter),
@@ -363,11 +367,7 @@ impl<'r> Call<'r> {
             if count {
                 pairs.push(("$count", "true"));
             }
-            if let Some(top) = &top {
-                pairs.push(("$top", top));
-            }
-            pairs.push(("$skiptoken", &token));
-            format!("{}/dataPolicyOperations?{}", self.root, wire::link_query(&pairs))
+            self.next_link("/dataPolicyOperations", pairs, top, &token.encode())
         });
         let context = wire::context_url(&self.root, selected.as_deref(), false);
         let annotations =
@@ -381,7 +381,7 @@ fn projected(
     entity: &dpo_api::audit::DirectoryAudit,
     selected: Option<&[String]>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, GraphError> {
-    let json = serde_json::to_value(entity).map_err(|e| GraphError::internal(format!("serialising: {e}")))?;
+    let json = serde_json::to_value(entity).map_err(wire::internal)?;
     let serde_json::Value::Object(mut object) = json else {
         return Err(GraphError::internal("a directoryAudit is not a JSON object"));
     };
@@ -389,11 +389,6 @@ fn projected(
         object.retain(|name, _| names.iter().any(|n| n == name));
     }
     Ok(object)
-}
-
-/// The `$select` part of an `@odata.context`: `(a,b)`, or nothing.
-fn projection(selected: Option<&[String]>) -> String {
-    selected.map(|names| format!("({})", names.join(","))).unwrap_or_default()
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110
@@ -546,19 +541,16 @@ impl DataPolicyOperationsApi for DpoApi {
         let call = Call::new(&rqctx);
         call.run(Action::ReadAudit, async |caller| {
             let id = path.into_inner().id;
-            let q = crate::audit_logs::parse_query(query.raw(), &caller.tenant)?;
-            if q.top.is_some() || q.filter.is_some() || q.after.is_some() || !q.repeated.iter().all(|(n, _)| *n == "$select") {
-                return Err(GraphError::bad_request("Only $select is allowed on a single directoryAudit"));
-            }
+            let q = crate::audit_logs::parse_query(query.raw(), &caller.tenant, crate::audit_logs::allowed::ENTITY)?;
             let event = crate::audit_logs::one(&rqctx.context().audit, &caller.tenant, &id)
                 .await
                 .map_err(OperationError::from)?
                 .ok_or_else(|| GraphError::resource_not_found(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")))?;
             let selected = q.select.as_deref();
             let mut body = projected(&crate::audit_logs::directory_audit(&event), selected)?;
-            let context = format!("{}/$metadata#auditLogs/directoryAudits{}/$entity", call.root, projection(selected));
+            let context = format!("{}/$metadata#auditLogs/directoryAudits{}/$entity", call.root, wire::projection(selected));
             body.insert("@odata.context".into(), context.into());
-            let body = serde_json::to_vec(&body).map_err(|e| GraphError::internal(format!("serialising: {e}")))?;
+            let body = serde_json::to_vec(&body).map_err(wire::internal)?;
             Ok(ShapedOk::new(body, call.headers()))
         })
         .await

@@ -441,17 +441,13 @@ fn parse_cli() -> anyhow::Result<(Cli, Option<Layers>)> {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let command = Cli::command();
     let matches = command.clone().get_matches_from(&argv);
-    let (serve, serve_command) = match matches.subcommand() {
-        Some(("serve", serve)) => (serve, command.find_subcommand("serve")),
-        Some(("config", config)) => match config.subcommand() {
-            Some(("check", check)) => {
-                (check, command.find_subcommand("config").and_then(|c| c.find_subcommand("check")))
-            }
-            _ => return Ok((Cli::from_arg_matches(&matches)?, None)),
-        },
-        _ => return Ok((Cli::from_arg_matches(&matches)?, None)),
+    let Some((serve, names)) = serve_flags(&matches) else {
+        return Ok((Cli::from_arg_matches(&matches)?, None));
     };
-    let serve_command = serve_command.context("the serve command exists")?;
+    let serve_command = names
+        .iter()
+        .try_fold(&command, |parent, name| parent.find_subcommand(name))
+        .context("the command taking serve's flags exists")?;
     let Some(path) = serve.get_one::<PathBuf>(config_file::CONFIG_FLAG) else {
         let layers = Layers { matches: serve.clone(), from_file: Vec::new() };
         return Ok((Cli::from_arg_matches(&matches)?, Some(layers)));
@@ -468,12 +464,21 @@ fn parse_cli() -> anyhow::Result<(Cli, Option<Layers>)> {
         },
     };
     let cli = Cli::from_arg_matches(&all)?;
-    let sub = match all.subcommand() {
-        Some(("config", config)) => config.subcommand().map(|(_, check)| check.clone()),
-        Some((_, serve)) => Some(serve.clone()),
-        None => None,
-    };
-    Ok((cli, sub.map(|matches| Layers { matches, from_file })))
+    let layers = serve_flags(&all).map(|(matches, _)| Layers { matches: matches.clone(), from_file });
+    Ok((cli, layers))
+}
+
+/// The matches of the command that takes `serve`'s flags (`serve` itself, or `config check`), and the
+/// names leading to it.
+fn serve_flags(matches: &clap::ArgMatches) -> Option<(&clap::ArgMatches, &'static [&'static str])> {
+    match matches.subcommand()? {
+        ("serve", serve) => Some((serve, &["serve"])),
+        ("config", config) => match config.subcommand()? {
+            ("check", check) => Some((check, &["config", "check"])),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// `config check`: every setting checked as `serve` checks it at start, then the effective settings.

@@ -47,7 +47,7 @@ impl<'a> EntityBody<'a> {
     }
 }
 
-fn internal(e: serde_json::Error) -> GraphError {
+pub(crate) fn internal(e: serde_json::Error) -> GraphError {
     GraphError::internal(format!("serialising the entity: {e}"))
 }
 
@@ -124,9 +124,13 @@ pub fn collection_body(
 
 /// `@odata.context` of the entity set (`entity = false`) or of one entity, with a `$select` projection.
 pub fn context_url(base: &str, selected: Option<&[String]>, entity: bool) -> String {
-    let projection = selected.map(|names| format!("({})", names.join(","))).unwrap_or_default();
     let suffix = if entity { "/$entity" } else { "" };
-    format!("{base}/$metadata#dataPolicyOperations{projection}{suffix}")
+    format!("{base}/$metadata#dataPolicyOperations{}{suffix}", projection(selected))
+}
+
+/// The `$select` part of an `@odata.context`: `(a,b)`, or nothing.
+pub fn projection(selected: Option<&[String]>) -> String {
+    selected.map(|names| format!("({})", names.join(","))).unwrap_or_default()
 }
 
 /// Reads an `If-Match` header value.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{admin_http, import_users, serve, serve_with_env, submit_export};
+use common::{admin_http, import_users, list, serve, serve_with_env, submit_export};
 use std::process::Command;
 
 fn dpo_server() -> Command {
@@ -20,14 +20,7 @@ async fn page_size(state: &std::path::Path, extra: &[&str], env: &[(&str, String
     while operations(&http, &server.base).await < 4 {
         submit_export(&http, &server.base, "alice", &target).await;
     }
-    let page: serde_json::Value = http
-        .get(format!("{}/v1.0/dataPolicyOperations?$top=100", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = list(&http, &server.base, "$top=100").await;
     page["value"].as_array().map(Vec::len).unwrap_or_default()
 }
 

@@ -76,13 +76,6 @@ async fn sigterm_finishes_requests_in_flight_and_cuts_off_those_that_never_end()
     assert!(server.logs("requests still in flight at shutdown were cut off").await, "the cut is logged");
     // The finished request's export was committed before the answer, so the next start has it.
     let restarted = common::serve(state.path(), &["--export-workers", "0"]);
-    let list: serde_json::Value = admin_http(state.path())
-        .get(format!("{}/v1.0/dataPolicyOperations", restarted.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = common::list(&admin_http(state.path()), &restarted.base, "").await;
     assert_eq!(list["value"].as_array().map(Vec::len), Some(1), "{list}");
 }

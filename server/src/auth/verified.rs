@@ -43,15 +43,14 @@ impl TokenVerifier {
     pub async fn check(&self, token: &str) -> Result<Caller, AuthError> {
         let now = jsonwebtoken::get_current_timestamp();
         let keys = self.keys.current();
-        match self.check_at(token, now, &keys) {
-            Err(AuthError::Unauthenticated { reason: TokenFailure::UnknownKey, .. }) if self.refresher.is_some() => {
-                let refresher = self.refresher.as_ref().expect("checked above");
-                if !refresher.refresh_for_unknown_key(keys.generation).await {
-                    return self.check_at(token, now, &keys);
-                }
+        let outcome = self.check_at(token, now, &keys);
+        let unknown_key = matches!(outcome, Err(AuthError::Unauthenticated { reason: TokenFailure::UnknownKey, .. }));
+        match &self.refresher {
+            // Its key may have just been published: check again only if the set changed.
+            Some(refresher) if unknown_key && refresher.refresh_for_unknown_key(keys.generation).await => {
                 self.check_at(token, now, &self.keys.current())
             }
-            outcome => outcome,
+            _ => outcome,
         }
     }
 

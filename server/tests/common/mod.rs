@@ -57,6 +57,12 @@ pub async fn operation(http: &reqwest::Client, base: &str, id: &str) -> (u16, se
     (status, response.json().await.unwrap_or_default())
 }
 
+/// `GET /v1.0/dataPolicyOperations?<query>` on the server at `base`: the page as JSON.
+pub async fn list(http: &reqwest::Client, base: &str, query: &str) -> serde_json::Value {
+    let response = http.get(format!("{base}/v1.0/dataPolicyOperations?{query}")).send().await.expect("request sent");
+    response.json().await.expect("a JSON page")
+}
+
 /// A helper process (an emulator) listening on a loopback port; killed when dropped.
 pub struct Helper {
     child: Child,
