@@ -81,6 +81,9 @@ pub struct Subject {
     /// Why the call was refused, when that is more than its error says (the operation is another
     /// tenant's, which the caller is told is not found).
     pub refusal: Option<String>,
+    /// The event is already recorded, in the commit of the call's own write (a submission): the call
+    /// must not record it again.
+    pub recorded: bool,
 }
 
 /// The display names of the activities whose `operationType` is `kind` (none for an unknown kind).

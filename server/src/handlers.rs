@@ -178,12 +178,36 @@ impl<'r> Call<'r> {
             return self.measured(Ok(self.refused_caller(refusal)));
         }
         let outcome = body(caller.clone(), &mut subject).await;
+        if subject.recorded {
+            return self.measured(outcome.map(Answer::Ok).map_err(|e| self.fail(e)));
+        }
         let recorded = match &outcome {
             Ok(_) => Ok(()),
             Err(e) => Err(subject.refusal.take().unwrap_or_else(|| format!("{}: {}", e.error.code, e.error.message))),
         };
         self.audit(&caller, activity, subject, recorded).await;
         self.measured(outcome.map(Answer::Ok).map_err(|e| self.fail(e)))
+    }
+
+    /// How the submission of an operation by `caller` is recorded as `activity` (its success event, written
+    /// in the operation's own commit): what `subject` knows, completed with the operation.
+    fn submission(
+        &self,
+        caller: &Caller,
+        activity: Activity,
+        subject: &Subject,
+    ) -> impl FnOnce(&crate::store::OperationRecord) -> crate::store::AuditEvent + use<> {
+        let (caller, request_id, location) =
+            (caller.clone(), self.request_id.clone(), subject.storage_location.clone());
+        move |op| {
+            let subject = Subject {
+                user: Some(op.user_id.clone()),
+                operation: Some(op.id.to_string()),
+                storage_location: location,
+                ..Subject::default()
+            };
+            audit::event(&caller, activity, subject, Ok(()), &request_id)
+        }
     }
 
     /// Records one event; a store that cannot record it is logged as an error (the answer stands: the
@@ -419,8 +443,9 @@ impl DataPolicyOperationsApi for DpoApi {
             let input = body.into_inner()?;
             subject.user = input.user_id.clone();
             subject.storage_location = input.storage_location.clone();
-            let op = rqctx.context().operations.create(&caller.tenant, &input).await?;
-            subject.operation = Some(op.id.to_string());
+            let recorded_as = call.submission(&caller, Activity::CreateOperation, subject);
+            let op = rqctx.context().operations.create(&caller.tenant, &input, recorded_as).await?;
+            subject.recorded = true;
             let headers = call.location_headers(&op, call.entity_headers(&op))?;
             Ok(ShapedCreated::new(call.entity(&op, None)?, headers))
         })
@@ -509,9 +534,10 @@ impl DataPolicyOperationsApi for DpoApi {
             let ctx = rqctx.context();
             let request = body.into_inner()?;
             subject.storage_location = request.storage_location.clone();
-            let op = ctx.operations.submit_export(&caller.tenant, &user, request.storage_location.as_deref()).await?;
-            subject.operation = Some(op.id.to_string());
-            subject.user = Some(op.user_id.clone());
+            let recorded_as = call.submission(&caller, Activity::ExportPersonalData, subject);
+            let location = request.storage_location.as_deref();
+            let op = ctx.operations.submit_export(&caller.tenant, &user, location, recorded_as).await?;
+            subject.recorded = true;
             let mut accepted = AcceptedNoContent::new(ExportAcceptedHeaders {
                 location: format!("{}/dataPolicyOperations/{}", call.root, op.id),
                 retry_after: ctx.config.retry_after_seconds,

@@ -9,7 +9,7 @@
 use crate::{
     odata::{QueryError, query::CollectionQuery, skiptoken::SkipToken},
     store::{
-        AsyncOperations, Cursor, ListRequest, OperationRecord, Operations, Pending, StoreError, Stores,
+        AsyncOperations, AuditEvent, Cursor, ListRequest, OperationRecord, Operations, Pending, StoreError, Stores,
         blocking::blocking, sql::sort_values,
     },
 };
@@ -114,12 +114,14 @@ impl OperationService {
         OperationService { store, policy, submitted }
     }
 
-    /// Records a new export of `user_id`'s data to `storage_location`, not started yet.
+    /// Records a new export of `user_id`'s data to `storage_location`, not started yet, together with
+    /// the audit event `recorded_as` makes of it, in one commit.
     pub async fn submit_export(
         &self,
         tenant: &str,
         user_id: &str,
         storage_location: Option<&str>,
+        recorded_as: impl FnOnce(&OperationRecord) -> AuditEvent,
     ) -> Result<Operation, OperationError> {
         let location = self.validate_storage_location(storage_location)?;
         let wanted = user_id.trim().to_string();
@@ -143,8 +145,10 @@ impl OperationService {
             version: 1,
             failure_reason: None,
         };
-        let stored = record.clone();
-        self.call(|store| store.insert(&record), move |store| store.insert(&stored)).await?;
+        let (stored, event) = (record.clone(), recorded_as(&record));
+        let also = event.clone();
+        self.call(|store| store.insert_recorded(&record, event), move |store| store.insert_recorded(&stored, also))
+            .await?;
         self.submitted.notify_one();
         Ok(record)
     }
@@ -192,8 +196,14 @@ impl OperationService {
         Ok(blocking(&self.store.operations, move |operations| call(operations)).await?)
     }
 
-    /// Creates an operation from a POSTed entity (see the module documentation for read-only properties).
-    pub async fn create(&self, tenant: &str, input: &DataPolicyOperation) -> Result<Operation, OperationError> {
+    /// Creates an operation from a POSTed entity (see the module documentation for read-only properties),
+    /// recorded as [`OperationService::submit_export`] does.
+    pub async fn create(
+        &self,
+        tenant: &str,
+        input: &DataPolicyOperation,
+        recorded_as: impl FnOnce(&OperationRecord) -> AuditEvent,
+    ) -> Result<Operation, OperationError> {
         let user_id = input.user_id.as_deref().unwrap_or_default();
         if user_id.trim().is_empty() {
             return Err(OperationError::Invalid {
@@ -218,7 +228,7 @@ impl OperationService {
             failure_reason: None,
         };
         check_read_only(&fresh, input, false)?;
-        self.submit_export(tenant, user_id, input.storage_location.as_deref()).await
+        self.submit_export(tenant, user_id, input.storage_location.as_deref(), recorded_as).await
     }
 
     /// The operation of `tenant` with this id. Another tenant's operation is "not found", like a missing

@@ -246,3 +246,69 @@ fn two_replicas_appending_at_once_keep_one_unbroken_chain_per_tenant() {
         assert_eq!(chain.events, 200, "{tenant}: every event once");
     }
 }
+
+/// Submissions written with their events ([`Operations::insert_recorded`]) by 32 threads at once, every
+/// eighth with an id another thread uses: each duplicate fails alone, leaving neither its row nor its
+/// event, and every operation stored has exactly one event, in one unbroken chain.
+fn submissions_land_with_their_events(store: std::sync::Arc<dyn dpo_server::store::Backend>) {
+    use dpo_server::{
+        audit::{Activity, Subject, event},
+        auth::{Caller, Identity},
+        store::{OperationRecord, StoreError},
+    };
+    let caller = Caller { tenant: "tenant-s".into(), identity: Identity::App { id: "load".into(), roles: Vec::new() } };
+    let ids: Vec<uuid::Uuid> = (0..32).map(|_| uuid::Uuid::now_v7()).collect();
+    let writers: Vec<_> = (0..32)
+        .map(|i| {
+            let (store, caller) = (store.clone(), caller.clone());
+            let id = if i % 8 == 7 { ids[i - 1] } else { ids[i] };
+            std::thread::spawn(move || {
+                let record = OperationRecord {
+                    id,
+                    tenant_id: "tenant-s".into(),
+                    user_id: format!("user-{i}"),
+                    status: dpo_api::model::DataPolicyOperationStatus::NotStarted,
+                    progress: 0.0,
+                    storage_location: None,
+                    storage_secret: None,
+                    submitted_at: chrono::Utc::now(),
+                    completed_at: None,
+                    version: 1,
+                    failure_reason: None,
+                };
+                let subject = Subject {
+                    user: Some(record.user_id.clone()),
+                    operation: Some(id.to_string()),
+                    ..Subject::default()
+                };
+                let recorded = event(&caller, Activity::ExportPersonalData, subject, Ok(()), "r");
+                store.insert_recorded(&record, recorded)
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = writers.into_iter().map(|w| w.join().expect("a writer")).collect();
+    let refused = outcomes.iter().filter(|o| matches!(o, Err(StoreError::Duplicate(_)))).count();
+    assert_eq!(refused, 4, "each duplicate fails, and only it: {outcomes:?}");
+    let chain = dpo_server::audit::verify(store.as_ref(), "tenant-s", None).expect("an unbroken chain");
+    assert_eq!(chain.events, 28, "one event per stored operation");
+    let events = store.audit_events("tenant-s", 0, 100).expect("the events");
+    for id in ids.iter().enumerate().filter(|(i, _)| i % 8 != 7).map(|(_, id)| id) {
+        let stored = store.get(*id).expect("a read").expect("the operation is stored");
+        let theirs = events.iter().filter(|e| e.operation_id.as_deref() == Some(&stored.id.to_string())).count();
+        assert_eq!(theirs, 1, "operation {id} has one event");
+    }
+}
+
+#[test]
+fn a_submission_and_its_event_land_in_one_commit_in_sqlite() {
+    let state = tempfile::tempdir().expect("a state dir");
+    let store = dpo_server::store::sqlite::SqliteStore::open(state.path()).expect("the store");
+    submissions_land_with_their_events(std::sync::Arc::new(store));
+}
+
+#[test]
+fn a_submission_and_its_event_land_in_one_commit_in_postgresql() {
+    let database = fresh_database().expect("a database in the test cluster");
+    let store = dpo_server::store::postgres::PostgresStore::open(&database, 8).expect("the store");
+    submissions_land_with_their_events(std::sync::Arc::new(store));
+}

@@ -48,6 +48,9 @@ enum Command {
         /// Only measure the PostgreSQL data source, and print instead of writing BENCHMARKS.md.
         #[arg(long, conflicts_with_all = ["export_only", "postgres_only"])]
         sources_only: bool,
+        /// Only measure the scaling curve (100,000 to 10,000,000 operations), and print it.
+        #[arg(long, conflicts_with_all = ["export_only", "postgres_only", "sources_only"])]
+        scale_only: bool,
     },
 }
 
@@ -58,8 +61,10 @@ fn main() -> anyhow::Result<()> {
         Command::Check => spec::check(),
         Command::Diff => spec::diff(),
         Command::Test => test::run_all(),
-        Command::Bench { operations, seconds, export_only, postgres_only, sources_only } => {
-            bench::run(operations, seconds, bench::Only::from_flags(export_only, postgres_only, sources_only))
-        }
+        Command::Bench { operations, seconds, export_only, postgres_only, sources_only, scale_only } => bench::run(
+            operations,
+            seconds,
+            bench::Only::from_flags(export_only, postgres_only, sources_only, scale_only),
+        ),
     }
 }

@@ -11,7 +11,7 @@
 //! meanwhile. (A write in flight may have committed already, and another reader seen its result in the
 //! store: from then on nothing older may be answered from memory.)
 
-use super::{Claim, JobQueue, ListRequest, OperationRecord, Operations, StoreError, Stores};
+use super::{AuditEvent, Claim, JobQueue, ListRequest, OperationRecord, Operations, StoreError, Stores};
 use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
 use quick_cache::sync::Cache;
@@ -129,6 +129,10 @@ impl Drop for Finish<'_> {
 impl Operations for CachedStore {
     fn insert(&self, record: &OperationRecord) -> Result<(), StoreError> {
         self.write(Forget::One(record.id), || self.inner.insert(record))
+    }
+
+    fn insert_recorded(&self, record: &OperationRecord, event: AuditEvent) -> Result<AuditEvent, StoreError> {
+        self.write(Forget::One(record.id), || self.inner.insert_recorded(record, event))
     }
 
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {

@@ -249,6 +249,10 @@ pub enum StoreError {
 pub trait Operations: Send + Sync + 'static {
     /// Stores a new operation.
     fn insert(&self, record: &OperationRecord) -> Result<(), StoreError>;
+    /// Stores a new operation and appends `event` (its submission) to the audit trail
+    /// ([`AuditLog::append`]) in the same commit, and returns the event as stored: a submission costs one
+    /// commit, not two, and neither lands without the other.
+    fn insert_recorded(&self, record: &OperationRecord, event: AuditEvent) -> Result<AuditEvent, StoreError>;
     /// The operation with this id, if any.
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError>;
     /// [`Operations::get`] if the store can answer at once, without waiting for a connection or a
@@ -279,6 +283,8 @@ pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send 
 pub trait AsyncOperations: Send + Sync {
     /// [`Operations::insert`].
     fn insert(&self, record: &OperationRecord) -> Pending<()>;
+    /// [`Operations::insert_recorded`].
+    fn insert_recorded(&self, record: &OperationRecord, event: AuditEvent) -> Pending<AuditEvent>;
     /// [`Operations::get`].
     fn get(&self, id: Uuid) -> Pending<Option<OperationRecord>>;
     /// [`Operations::list`].

@@ -188,6 +188,15 @@ impl PostgresStore {
         })
     }
 
+    /// Queues `event` (and `insert`) for [`append_batches`]; resolves once its transaction committed.
+    fn queue_event(&self, event: AuditEvent, insert: Option<QueuedInsert>) -> Pending<AuditEvent> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        if self.audit_queue.send(QueuedEvent { event, insert, answer }).is_err() {
+            return Box::pin(std::future::ready(Err(backend("the audit writer is gone"))));
+        }
+        Box::pin(async move { answered.await.map_err(|_| backend("the audit writer stopped"))? })
+    }
+
     /// Tells every replica's engine that an export waits.
     async fn announce(conn: &impl GenericClient) -> Result<(), StoreError> {
         conn.execute("SELECT pg_notify($1, '')", &[&QUEUE_CHANNEL]).await.map(|_| ()).map_err(backend)
@@ -260,6 +269,7 @@ async fn listen_once(config: &tokio_postgres::Config, wake: &Notify) -> Result<(
 }
 
 /// A statement as PostgreSQL text and values.
+#[derive(Clone)]
 struct Built(String, PostgresValues);
 
 fn built(statement: impl Into<Statement>) -> Built {
@@ -272,8 +282,22 @@ fn built(statement: impl Into<Statement>) -> Built {
     Built(text, values)
 }
 
-/// An audit event waiting to be appended, and where its sealed form (or the failure) goes.
-type QueuedEvent = (AuditEvent, std::sync::mpsc::SyncSender<Result<AuditEvent, StoreError>>);
+/// An audit event waiting to be appended, the operation to insert in the same transaction (a submission),
+/// and where the event as stored (or the failure) goes.
+struct QueuedEvent {
+    event: AuditEvent,
+    insert: Option<QueuedInsert>,
+    answer: tokio::sync::oneshot::Sender<Result<AuditEvent, StoreError>>,
+}
+
+/// A new operation written with its submission's audit event.
+struct QueuedInsert {
+    id: Uuid,
+    /// `INSERT … ON CONFLICT DO NOTHING`: a duplicate id fails its own submission, not the transaction.
+    statement: Built,
+    /// It waits for an export: the replicas are told at commit.
+    queued: bool,
+}
 
 /// The most events one audit transaction appends.
 const AUDIT_BATCH: usize = 256;
@@ -282,7 +306,8 @@ const AUDIT_BATCH: usize = 256;
 const AUDIT_LOCK: i32 = 0x0d90_a0d1;
 
 /// Appends the events this server queues, as many as are waiting in one transaction (group commit):
-/// concurrent submissions share one commit instead of racing for the same place in the chain.
+/// concurrent submissions share one commit instead of racing for the same place in the chain, and a
+/// submission's operation is inserted in the commit of its event.
 async fn append_batches(pool: Pool, mut queue: tokio::sync::mpsc::UnboundedReceiver<QueuedEvent>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -292,30 +317,30 @@ async fn append_batches(pool: Pool, mut queue: tokio::sync::mpsc::UnboundedRecei
                 Err(_) => break,
             }
         }
-        let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
-        match append_all(&pool, &events).await {
-            Ok(sealed) => {
-                for ((_, answer), event) in batch.into_iter().zip(sealed) {
-                    let _ = answer.send(Ok(event));
+        match append_all(&pool, &batch).await {
+            Ok(outcomes) => {
+                for (queued, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = queued.answer.send(outcome);
                 }
             }
             Err(e) => {
-                for (_, answer) in batch {
-                    let _ = answer.send(Err(backend(&e)));
+                for queued in batch {
+                    let _ = queued.answer.send(Err(backend(&e)));
                 }
             }
         }
     }
 }
 
-/// Appends `events` in order in one transaction, each at the next place of its tenant's chain. Each
+/// Writes `batch` in order in one transaction: each insert, then its event at the next place of its
+/// tenant's chain (an insert refused as a duplicate fails alone, and its event is not appended). Each
 /// tenant's chain is locked for the transaction (an advisory lock, taken in tenant order), so replicas
 /// append one after the other; a place taken anyway (a writer without the lock) restarts the batch.
-async fn append_all(pool: &Pool, events: &[AuditEvent]) -> Result<Vec<AuditEvent>, StoreError> {
-    let mut tenants: Vec<&str> = events.iter().map(|e| e.tenant_id.as_str()).collect();
+async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<AuditEvent, StoreError>>, StoreError> {
+    let mut tenants: Vec<&str> = batch.iter().map(|q| q.event.tenant_id.as_str()).collect();
     tenants.sort_unstable();
     tenants.dedup();
-    for _ in 0..32 {
+    'attempt: for _ in 0..32 {
         let mut conn = connection(pool).await?;
         let tx = conn.transaction().await.map_err(backend)?;
         for tenant in &tenants {
@@ -324,9 +349,17 @@ async fn append_all(pool: &Pool, events: &[AuditEvent]) -> Result<Vec<AuditEvent
                 .map_err(backend)?;
         }
         let mut heads: std::collections::HashMap<String, (i64, String)> = std::collections::HashMap::new();
-        let mut sealed = Vec::with_capacity(events.len());
-        let mut taken = false;
-        for event in events {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut announce = false;
+        for queued in batch {
+            if let Some(insert) = &queued.insert {
+                if execute(&tx, insert.statement.clone()).await? == 0 {
+                    outcomes.push(Err(StoreError::Duplicate(insert.id)));
+                    continue;
+                }
+                announce |= insert.queued;
+            }
+            let event = &queued.event;
             let head = match heads.get(&event.tenant_id) {
                 Some(head) => Some(head.clone()),
                 None => query(&tx, built(sql::audit_last(&event.tenant_id)), |row| {
@@ -339,20 +372,18 @@ async fn append_all(pool: &Pool, events: &[AuditEvent]) -> Result<Vec<AuditEvent
             let event = event.clone().sealed(seq, &prev);
             match execute(&tx, built(sql::audit_insert(&event))).await {
                 Ok(_) => {}
-                Err(StoreError::Duplicate(_)) => {
-                    taken = true;
-                    break;
-                }
+                Err(StoreError::Duplicate(_)) => continue 'attempt, // rolled back when dropped
                 Err(other) => return Err(other),
             }
             heads.insert(event.tenant_id.clone(), (event.seq, event.hash.clone()));
-            sealed.push(event);
+            outcomes.push(Ok(event));
         }
-        if taken {
-            continue; // rolled back when dropped
+        if announce {
+            // Delivered at commit, so a replica woken by it finds the rows.
+            PostgresStore::announce(&tx).await?;
         }
         tx.commit().await.map_err(backend)?;
-        return Ok(sealed);
+        return Ok(outcomes);
     }
     Err(backend("the audit chain stayed contended for 32 attempts"))
 }
@@ -492,6 +523,15 @@ impl AsyncOperations for PostgresStore {
         })
     }
 
+    fn insert_recorded(&self, r: &OperationRecord, event: AuditEvent) -> Pending<AuditEvent> {
+        let insert = QueuedInsert {
+            id: r.id,
+            statement: built(sql::insert_new_operation(r)),
+            queued: r.status == DataPolicyOperationStatus::NotStarted,
+        };
+        self.queue_event(event, Some(insert))
+    }
+
     fn get(&self, id: Uuid) -> Pending<Option<OperationRecord>> {
         let (readers, statement) = (self.readers.clone(), built(sql::get_operation(id)));
         Box::pin(async move { readers.query(statement).await?.first().map(record).transpose() })
@@ -538,6 +578,10 @@ impl AsyncOperations for PostgresStore {
 impl Operations for PostgresStore {
     fn insert(&self, record: &OperationRecord) -> Result<(), StoreError> {
         self.run(AsyncOperations::insert(self, record))
+    }
+
+    fn insert_recorded(&self, record: &OperationRecord, event: AuditEvent) -> Result<AuditEvent, StoreError> {
+        self.run(AsyncOperations::insert_recorded(self, record, event))
     }
 
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
@@ -689,9 +733,7 @@ impl AsyncDirectory for PostgresStore {
 
 impl AuditLog for PostgresStore {
     fn append(&self, event: AuditEvent) -> Result<AuditEvent, StoreError> {
-        let (answer, answered) = std::sync::mpsc::sync_channel(1);
-        self.audit_queue.send((event, answer)).map_err(|_| backend("the audit writer is gone"))?;
-        answered.recv().map_err(|_| backend("the audit writer stopped"))?
+        self.run(self.queue_event(event, None))
     }
 
     fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {

@@ -264,6 +264,14 @@ pub fn insert_operations(records: &[OperationRecord]) -> InsertStatement {
     insert
 }
 
+/// The INSERT of one new operation that inserts nothing when its id exists already (the caller sees no
+/// row written), so that a duplicate does not abort the transaction it is part of.
+pub fn insert_new_operation(r: &OperationRecord) -> InsertStatement {
+    let mut insert = insert_operations(std::slice::from_ref(r));
+    insert.on_conflict(OnConflict::column("id").do_nothing().to_owned());
+    insert
+}
+
 /// The UPDATE that replaces an operation still at the version before `r`'s.
 pub fn replace_operation(r: &OperationRecord) -> UpdateStatement {
     let mut update = Query::update();

@@ -256,6 +256,19 @@ impl Operations for SqliteStore {
         })
     }
 
+    fn insert_recorded(&self, r: &OperationRecord, event: AuditEvent) -> Result<AuditEvent, StoreError> {
+        // One job of a group commit, so one savepoint: the event never lands without its row, nor the row
+        // without its event.
+        let (statement, id) = (built(sql::insert_operations(std::slice::from_ref(r))), r.id);
+        self.commits.run(move |conn| {
+            match execute(conn, statement) {
+                Err(StoreError::Duplicate(_)) => return Err(StoreError::Duplicate(id)),
+                other => other?,
+            };
+            append_on(conn, event)
+        })
+    }
+
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
         get_operation(&*self.conn()?, id)
     }
@@ -407,19 +420,22 @@ impl Directory for SqliteStore {
     }
 }
 
+/// Appends `event` at the next place of its tenant's chain on `conn`, inside a group commit: the events
+/// before it in its batch are already visible there, so places follow on.
+fn append_on(conn: &rusqlite::Connection, event: AuditEvent) -> Result<AuditEvent, StoreError> {
+    let last = query(conn, built(sql::audit_last(&event.tenant_id)), |row| {
+        Ok((row.get::<_, i64>(0).map_err(corrupt)?, row.get::<_, String>(1).map_err(corrupt)?))
+    })?
+    .pop();
+    let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
+    let event = event.sealed(seq, &prev);
+    execute(conn, built(sql::audit_insert(&event)))?;
+    Ok(event)
+}
+
 impl AuditLog for SqliteStore {
     fn append(&self, event: AuditEvent) -> Result<AuditEvent, StoreError> {
-        // In a group commit: the events before it in its batch are already visible, so places follow on.
-        self.commits.run(move |conn| {
-            let last = query(conn, built(sql::audit_last(&event.tenant_id)), |row| {
-                Ok((row.get::<_, i64>(0).map_err(corrupt)?, row.get::<_, String>(1).map_err(corrupt)?))
-            })?
-            .pop();
-            let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
-            let event = event.sealed(seq, &prev);
-            execute(conn, built(sql::audit_insert(&event)))?;
-            Ok(event)
-        })
+        self.commits.run(move |conn| append_on(conn, event))
     }
 
     fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {

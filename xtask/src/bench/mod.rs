@@ -9,6 +9,7 @@
 mod export;
 mod load;
 mod postgres;
+mod scale;
 mod sources;
 
 use crate::test::{npm_tool, workspace_root};
@@ -120,15 +121,18 @@ pub enum Only {
     Postgres,
     /// The data source section, printed.
     Sources,
+    /// The scaling curve, printed.
+    Scale,
 }
 
 impl Only {
-    pub fn from_flags(export: bool, postgres: bool, sources: bool) -> Only {
-        match (export, postgres, sources) {
-            (true, _, _) => Only::Export,
-            (false, true, _) => Only::Postgres,
-            (false, false, true) => Only::Sources,
-            (false, false, false) => Only::Nothing,
+    pub fn from_flags(export: bool, postgres: bool, sources: bool, scale: bool) -> Only {
+        match (export, postgres, sources, scale) {
+            (true, ..) => Only::Export,
+            (false, true, ..) => Only::Postgres,
+            (false, false, true, _) => Only::Sources,
+            (false, false, false, true) => Only::Scale,
+            (false, false, false, false) => Only::Nothing,
         }
     }
 }
@@ -162,6 +166,11 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
             let measured = sources::rows(&release, &root.join("target/bench-sources"))?;
             println!("{}", measured.section);
             return memory_kept(&measured);
+        }
+        Only::Scale => {
+            let points = scale::curve(&release, &root.join("target/bench-scale"), seconds)?;
+            println!("{}", scale::render(&points, None));
+            return Ok(());
         }
         Only::Nothing => {}
     }
@@ -244,11 +253,13 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         ("dpo: POST exportPersonalData (durable 202s)", submissions),
     ];
     let on_postgres = postgres::rows(&release, &root, operations, seconds, &post)?;
+    let curve = scale::curve(&release, &root.join("target/bench-scale"), seconds)?;
     let store_section = store_ceiling.render(&runs);
     let export = export::throughput(&release, &root.join("target/bench-export"))?;
     let source = sources::rows(&release, &root.join("target/bench-sources"))?;
     let report = render(&runs, operations, seconds)
         + &store_section
+        + &scale::render(&curve, Some(ceiling.requests_per_second))
         + &postgres::render(&on_postgres, &runs)
         + &export
         + &source.section;
