@@ -2,7 +2,8 @@
 //! operation's `status`, `progress` and `completedDateTime` tell the truth.
 //!
 //! [`target`] checks a storage location before the `202`; [`sink`] writes objects there (Azure Blob Storage
-//! through the SAS URL, or a local folder, both through `object_store`); [`sources`] reads the user's data
+//! through the SAS URL, or a local folder, both through `object_store`, except that a local folder's streamed
+//! files go through [`local_upload`], which flushes them to disk as it writes); [`sources`] reads the user's data
 //! (profile, drive files, activity records), the drives through [`drives`] (a local folder or an object store); [`job`] runs one export; [`engine`] runs queued exports on a
 //! bounded pool of workers.
 //!
@@ -17,6 +18,7 @@ pub mod drives;
 pub mod engine;
 pub mod index;
 pub mod job;
+pub mod local_upload;
 pub mod sink;
 pub mod sources;
 

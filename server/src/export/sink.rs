@@ -2,7 +2,7 @@
 //! blocks (Azure Put Block / Put Block List) so that memory stays bounded whatever their size. Transient
 //! failures (429, 5xx, dropped connections) are retried with exponential backoff by `object_store`.
 
-use super::ExportError;
+use super::{ExportError, local_upload::LocalUpload};
 use crate::store::ExportedObject;
 use bytes::Bytes;
 use dpo_client::location::StorageLocation;
@@ -166,20 +166,31 @@ impl Sink {
 
     /// Starts a streamed object: feed it with [`Upload::write`], then [`Upload::finish`].
     pub async fn upload(&self, name: &str) -> Result<Upload, ExportError> {
-        let upload = self.store.put_multipart(&self.path(name)?).await?;
-        Ok(Upload {
-            name: name.to_string(),
-            writer: WriteMultipart::new_with_chunk_size(upload, BLOCK_SIZE),
-            hasher: Sha256::new(),
-            size: 0,
-        })
+        let path = self.path(name)?;
+        let writer = match &self.local_folder {
+            Some(folder) => Writer::Local(LocalUpload::start(folder.join(name), BLOCKS_IN_FLIGHT).await?),
+            None => {
+                Writer::Blocks(WriteMultipart::new_with_chunk_size(self.store.put_multipart(&path).await?, BLOCK_SIZE))
+            }
+        };
+        Ok(Upload { name: name.to_string(), path, store: self.store.clone(), writer, hasher: Sha256::new(), size: 0 })
     }
+}
+
+/// Where an upload's blocks go.
+enum Writer {
+    /// Put Block requests, [`BLOCKS_IN_FLIGHT`] at once.
+    Blocks(WriteMultipart),
+    /// A local file, flushed to disk as it is written.
+    Local(LocalUpload),
 }
 
 /// An object being written in blocks.
 pub struct Upload {
     name: String,
-    writer: WriteMultipart,
+    path: ObjectPath,
+    store: Arc<dyn ObjectStore>,
+    writer: Writer,
     hasher: Sha256,
     size: u64,
 }
@@ -188,27 +199,44 @@ impl Upload {
     /// Adds bytes, waiting while too many blocks are in flight. The bytes are not copied: whole
     /// chunks of [`BLOCK_SIZE`] go out as blocks as they are.
     pub async fn write(&mut self, bytes: Bytes) -> Result<(), ExportError> {
-        self.writer.wait_for_capacity(BLOCKS_IN_FLIGHT).await?;
         self.hasher.update(&bytes);
         self.size += bytes.len() as u64;
-        self.writer.put(bytes);
+        match &mut self.writer {
+            Writer::Blocks(writer) => {
+                writer.wait_for_capacity(BLOCKS_IN_FLIGHT).await?;
+                writer.put(bytes);
+            }
+            Writer::Local(writer) => writer.write(bytes).await?,
+        }
         Ok(())
     }
 
     /// Commits the object.
     pub async fn finish(self) -> Result<ExportedObject, ExportError> {
-        let written = self.writer.finish().await?;
+        let etag = match self.writer {
+            Writer::Blocks(writer) => writer.finish().await?.e_tag,
+            Writer::Local(writer) => {
+                writer.finish().await?;
+                // The ETag as the store reports it, which a resumed export compares with.
+                self.store.head(&self.path).await?.e_tag
+            }
+        };
         Ok(ExportedObject {
             path: self.name,
             size: self.size,
             sha256: hex::encode(self.hasher.finalize()),
-            etag: written.e_tag,
+            etag,
             rows: None,
         })
     }
 
-    /// Gives up on the object (its blocks are discarded by the service).
+    /// Gives up on the object (its blocks are discarded by the service, a local file removed).
     pub async fn abort(self) {
-        let _ = self.writer.abort().await;
+        match self.writer {
+            Writer::Blocks(writer) => {
+                let _ = writer.abort().await;
+            }
+            Writer::Local(writer) => writer.abort().await,
+        }
     }
 }
