@@ -211,6 +211,29 @@ async fn an_export_through_a_storage_endpoint_that_fails_some_requests_still_com
 }
 
 #[tokio::test]
+async fn many_small_files_are_written_several_at_once() {
+    // Every storage request takes 150 ms: one file after another, 24 files would take 3.6 s or more.
+    let ThroughProxy { azurite, proxy, server, location } = through_proxy(0, Duration::from_millis(150), 1, 10).await;
+    let folder = server.drive("alice").join("Notes");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..24 {
+        std::fs::write(folder.join(format!("note-{i:02}.txt")), format!("note {i}\n").repeat(1000)).unwrap();
+    }
+    let id = submit_to(&server, "alice", &location).await;
+    let op = wait_final(&server, &id).await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let peak = proxy.peak_in_flight();
+    assert!(peak >= 4, "small files go several at once: at most {peak} requests were in flight");
+    assert!(peak <= 12, "and boundedly so: {peak} requests were in flight at once");
+    let manifest = verify_export(&azurite, "exports", &id).await;
+    let notes: Vec<&str> =
+        manifest.objects.iter().map(|o| o.path.as_str()).filter(|p| p.starts_with("drive/Notes/")).collect();
+    let expected: Vec<String> = (0..24).map(|i| format!("drive/Notes/note-{i:02}.txt")).collect();
+    assert_eq!(notes, expected, "every note, listed in order");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn storage_locations_outside_the_policy_are_refused_before_202() {
     let server = TestServer::start_with(Options { workers: 1, ..Options::default() }).await;
     let http = server.http();

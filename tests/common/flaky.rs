@@ -15,6 +15,8 @@ pub struct FlakyProxy {
     /// `host:port` to send requests to.
     pub host: String,
     failed: Arc<AtomicU64>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl FlakyProxy {
@@ -33,16 +35,21 @@ impl FlakyProxy {
         let upstream = upstream.to_string();
         let client = reqwest::Client::new();
         let failed_in = failed.clone();
+        let in_flight = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let counted = in_flight.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (client, upstream, seen, failed) =
-                    (client.clone(), upstream.clone(), seen.clone(), failed_in.clone());
+                let (client, upstream, seen, failed, counted) =
+                    (client.clone(), upstream.clone(), seen.clone(), failed_in.clone(), counted.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let (client, upstream, seen, failed) =
-                            (client.clone(), upstream.clone(), seen.clone(), failed.clone());
+                        let (client, upstream, seen, failed, counted) =
+                            (client.clone(), upstream.clone(), seen.clone(), failed.clone(), counted.clone());
                         async move {
                             let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                            let now = counted.0.fetch_add(1, Ordering::SeqCst) + 1;
+                            counted.1.fetch_max(now, Ordering::SeqCst);
+                            let _done = Done(&counted.0);
                             tokio::time::sleep(delay).await;
                             let (parts, body) = request.into_parts();
                             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -90,11 +97,25 @@ impl FlakyProxy {
                 });
             }
         });
-        FlakyProxy { host, failed }
+        FlakyProxy { host, failed, in_flight }
+    }
+
+    /// The most requests it was answering at once.
+    pub fn peak_in_flight(&self) -> u64 {
+        self.in_flight.1.load(Ordering::SeqCst)
     }
 
     /// How many requests it failed.
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a request as answered when dropped.
+struct Done<'a>(&'a AtomicU64);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -44,6 +44,11 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 const READ_CHUNK: usize = super::sink::BLOCK_SIZE;
 /// Chunks of a drive file read ahead of the upload.
 const READ_AHEAD: usize = 2;
+/// Files up to this size are copied several at once, each in one request (one Put Blob): for many small
+/// files the round trips, not the bytes, take the time.
+const SMALL_FILE: u64 = 1 << 20;
+/// Small files copied at once (at most this many times [`SMALL_FILE`] bytes held).
+const SMALL_FILES_IN_FLIGHT: usize = 8;
 /// The built-in sources' names (and kinds) in the manifest.
 const PROFILE: &str = "profile";
 const DRIVE: &str = "drive";
@@ -189,9 +194,7 @@ async fn write(
 
     let mut copy =
         Copy { sink, target, ledger, claim: &claim, earlier: &mut earlier, progress: &mut progress, log: &ctx.log };
-    for file in &files {
-        written.push(copy.file(ctx.drives.as_ref(), file, DRIVE, &format!("drive/{}", file.relative)).await?);
-    }
+    copy.files(ctx.drives.as_ref(), &files, DRIVE, DRIVE, &mut written).await?;
 
     if builtin.activity {
         still_valid(target)?;
@@ -247,9 +250,7 @@ async fn write(
         match &source.kind {
             SourceKind::Objects(_) => {
                 let (drives, files) = objects.remove(name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
-                for file in &files {
-                    written.push(copy.file(drives.as_ref(), file, name, &format!("{name}/{}", file.relative)).await?);
-                }
+                copy.files(drives.as_ref(), &files, name, name, &mut written).await?;
             }
             SourceKind::Sql(sql) => {
                 for query in &sql.queries {
@@ -321,6 +322,80 @@ struct Copy<'a> {
 }
 
 impl Copy<'_> {
+    /// Copies `files`, read through `drives`, to `<folder>/<relative path>` in the export, for the source
+    /// `source`, and lists them in `written` in order: large files one after another in blocks, each run of
+    /// small ones several at once.
+    async fn files(
+        &mut self,
+        drives: &dyn Drives,
+        files: &[DriveFile],
+        source: &str,
+        folder: &str,
+        written: &mut Vec<ManifestObject>,
+    ) -> Result<(), ExportError> {
+        let mut rest = files;
+        while let Some(file) = rest.first() {
+            if file.size > SMALL_FILE {
+                written.push(self.file(drives, file, source, &format!("{folder}/{}", file.relative)).await?);
+                rest = &rest[1..];
+                continue;
+            }
+            let (small, after) = rest.split_at(rest.iter().take_while(|f| f.size <= SMALL_FILE).count());
+            self.small_files(drives, small, source, folder, written).await?;
+            rest = after;
+        }
+        Ok(())
+    }
+
+    /// Copies small `files`, [`SMALL_FILES_IN_FLIGHT`] at once, each read whole and written in one
+    /// request, and lists them in order.
+    async fn small_files(
+        &mut self,
+        drives: &dyn Drives,
+        files: &[DriveFile],
+        source: &str,
+        folder: &str,
+        written: &mut Vec<ManifestObject>,
+    ) -> Result<(), ExportError> {
+        use futures::{FutureExt, StreamExt};
+        still_valid(self.target)?;
+        let (sink, ledger, claim, log) = (self.sink, self.ledger, self.claim, self.log);
+        let jobs: Vec<(&DriveFile, String, Option<ExportedObject>)> = files
+            .iter()
+            .map(|file| {
+                let name = format!("{folder}/{}", file.relative);
+                let earlier = self.earlier.remove(&name).filter(|d| d.etag.is_some() && d.size == file.size);
+                (file, name, earlier)
+            })
+            .collect();
+        // Boxed first: a stream of closures' futures that borrow would not be `Send` for every lifetime.
+        let copies: Vec<futures::future::BoxFuture<'_, Result<ExportedObject, ExportError>>> = jobs
+            .into_iter()
+            .map(|(file, name, earlier)| {
+                async move {
+                    if let Some(done) = earlier
+                        && sink.version_of(&name).await? == Some((done.size, done.etag.clone()))
+                    {
+                        return Ok(done);
+                    }
+                    let object = put_whole(sink, drives, file, &name).await?;
+                    record(ledger, claim, &object).await?;
+                    slog::debug!(log, "object written"; "operation" => %claim.operation.id, "path" => &name,
+                        "bytes" => object.size);
+                    Ok(object)
+                }
+                .boxed()
+            })
+            .collect();
+        let mut copies = futures::stream::iter(copies).buffered(SMALL_FILES_IN_FLIGHT);
+        while let Some(object) = copies.next().await {
+            let object = object?;
+            self.progress.advance(object.size).await?;
+            written.push(listed(object, source));
+        }
+        Ok(())
+    }
+
     /// Copies `file`, read through `drives`, to `name` in the export, for the source `source`.
     async fn file(
         &mut self,
@@ -376,8 +451,46 @@ impl Copy<'_> {
 
     /// Records, under the claim, that `object` was written whole.
     async fn record(&self, object: &ExportedObject) -> Result<(), ExportError> {
-        let (record, claim) = (object.clone(), self.claim.clone());
-        blocking(self.ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)
+        record(self.ledger, self.claim, object).await
+    }
+}
+
+/// Records in `ledger`, under `claim`, that `object` was written whole.
+async fn record(ledger: &Arc<dyn ExportLedger>, claim: &Claim, object: &ExportedObject) -> Result<(), ExportError> {
+    let (record, claim) = (object.clone(), claim.clone());
+    blocking(ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)
+}
+
+/// Copies a small `file` to `name` in one request; a file that grew past [`SMALL_FILE`] since it was
+/// listed goes in blocks instead.
+async fn put_whole(
+    sink: &Sink,
+    drives: &dyn Drives,
+    file: &DriveFile,
+    name: &str,
+) -> Result<ExportedObject, ExportError> {
+    let unreadable = |e: std::io::Error| ExportError::Source(format!("{}: {e}", file.relative));
+    let mut chunks = drives.read(file, SMALL_FILE as usize, 1);
+    let first = chunks.next().await.transpose().map_err(unreadable)?.unwrap_or_default();
+    let Some(second) = chunks.next().await.transpose().map_err(unreadable)? else {
+        return sink.put(name, first).await;
+    };
+    let mut upload = sink.upload(name).await?;
+    let copied = async {
+        upload.write(first).await?;
+        upload.write(second).await?;
+        while let Some(chunk) = chunks.next().await {
+            upload.write(chunk.map_err(unreadable)?).await?;
+        }
+        Ok::<_, ExportError>(())
+    }
+    .await;
+    match copied {
+        Ok(()) => upload.finish().await,
+        Err(e) => {
+            upload.abort().await;
+            Err(e)
+        }
     }
 }
 
