@@ -399,7 +399,7 @@ fn main() -> anyhow::Result<()> {
     let (cli, layers) = parse_cli()?;
     let blocking = match &cli.command {
         Command::Serve(args) => BLOCKING_THREADS + BLOCKING_THREADS_PER_EXPORT * args.export_workers,
-        _ => BLOCKING_THREADS + BLOCKING_THREADS_PER_EXPORT * 2,
+        _ => BLOCKING_THREADS + BLOCKING_THREADS_PER_EXPORT * ServerConfig::default().export_workers,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

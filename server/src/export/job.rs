@@ -364,7 +364,7 @@ impl Copy<'_> {
             .iter()
             .map(|file| {
                 let name = format!("{folder}/{}", file.relative);
-                let earlier = self.earlier.remove(&name).filter(|d| d.etag.is_some() && d.size == file.size);
+                let earlier = self.earlier_of(&name, Some(file.size));
                 (file, name, earlier)
             })
             .collect();
@@ -373,15 +373,11 @@ impl Copy<'_> {
             .into_iter()
             .map(|(file, name, earlier)| {
                 async move {
-                    if let Some(done) = earlier
-                        && sink.version_of(&name).await? == Some((done.size, done.etag.clone()))
-                    {
+                    if let Some(done) = still_there(sink, &name, earlier).await? {
                         return Ok(done);
                     }
                     let object = put_whole(sink, drives, file, &name).await?;
-                    record(ledger, claim, &object).await?;
-                    slog::debug!(log, "object written"; "operation" => %claim.operation.id, "path" => &name,
-                        "bytes" => object.size);
+                    record_written(ledger, claim, log, &object).await?;
                     Ok(object)
                 }
                 .boxed()
@@ -410,7 +406,7 @@ impl Copy<'_> {
             return Ok(listed(done, source));
         }
         let mut upload = self.sink.upload(name).await?;
-        let result = async {
+        let copied = async {
             let mut chunks = drives.read(file, READ_CHUNK, READ_AHEAD);
             while let Some(chunk) = chunks.next().await {
                 let chunk = chunk.map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
@@ -421,19 +417,9 @@ impl Copy<'_> {
             Ok::<_, ExportError>(())
         }
         .await;
-        match result {
-            Ok(()) => {
-                let object = upload.finish().await?;
-                self.record(&object).await?;
-                slog::debug!(self.log, "object written"; "operation" => %self.claim.operation.id, "path" => name,
-                    "bytes" => object.size);
-                Ok(listed(object, source))
-            }
-            Err(e) => {
-                upload.abort().await;
-                Err(e)
-            }
-        }
+        let object = upload.finish_unless(copied).await?;
+        record_written(self.ledger, self.claim, self.log, &object).await?;
+        Ok(listed(object, source))
     }
 }
 
@@ -442,11 +428,14 @@ impl Copy<'_> {
     /// if the target still holds that very object: its ETag, not merely one of the same size, since an
     /// object changed in the target meanwhile must be written again.
     async fn kept(&mut self, name: &str, size: Option<u64>) -> Result<Option<ExportedObject>, ExportError> {
-        let Some(done) = self.earlier.remove(name).filter(|d| d.etag.is_some() && size.is_none_or(|s| d.size == s))
-        else {
-            return Ok(None);
-        };
-        Ok((self.sink.version_of(name).await? == Some((done.size, done.etag.clone()))).then_some(done))
+        let earlier = self.earlier_of(name, size);
+        still_there(self.sink, name, earlier).await
+    }
+
+    /// What an interrupted run of this export recorded at `name` (of `size`, when the source knows it), with
+    /// an ETag to compare: taken out of the earlier run's records, to be checked by [`still_there`].
+    fn earlier_of(&mut self, name: &str, size: Option<u64>) -> Option<ExportedObject> {
+        self.earlier.remove(name).filter(|d| d.etag.is_some() && size.is_none_or(|s| d.size == s))
     }
 
     /// Records, under the claim, that `object` was written whole.
@@ -455,10 +444,33 @@ impl Copy<'_> {
     }
 }
 
+/// `earlier` (see [`Copy::earlier_of`]) if the target at `name` still holds that very object.
+async fn still_there(
+    sink: &Sink,
+    name: &str,
+    earlier: Option<ExportedObject>,
+) -> Result<Option<ExportedObject>, ExportError> {
+    let Some(done) = earlier else { return Ok(None) };
+    Ok((sink.version_of(name).await? == Some((done.size, done.etag.clone()))).then_some(done))
+}
+
 /// Records in `ledger`, under `claim`, that `object` was written whole.
 async fn record(ledger: &Arc<dyn ExportLedger>, claim: &Claim, object: &ExportedObject) -> Result<(), ExportError> {
     let (record, claim) = (object.clone(), claim.clone());
     blocking(ledger, move |s| s.record_exported(&claim, &record)).await.map_err(fenced)
+}
+
+/// [`record`]s a copied file, and says so in the log.
+async fn record_written(
+    ledger: &Arc<dyn ExportLedger>,
+    claim: &Claim,
+    log: &slog::Logger,
+    object: &ExportedObject,
+) -> Result<(), ExportError> {
+    record(ledger, claim, object).await?;
+    slog::debug!(log, "object written"; "operation" => %claim.operation.id, "path" => &object.path,
+        "bytes" => object.size);
+    Ok(())
 }
 
 /// Copies a small `file` to `name` in one request; a file that grew past [`SMALL_FILE`] since it was
@@ -485,13 +497,7 @@ async fn put_whole(
         Ok::<_, ExportError>(())
     }
     .await;
-    match copied {
-        Ok(()) => upload.finish().await,
-        Err(e) => {
-            upload.abort().await;
-            Err(e)
-        }
-    }
+    upload.finish_unless(copied).await
 }
 
 /// The store and the person's objects of an objects source (none when an identity its prefix names is

@@ -230,6 +230,18 @@ impl Upload {
         })
     }
 
+    /// Commits the object if `copied` (the writes that fed it) succeeded; otherwise gives it up and returns
+    /// why.
+    pub async fn finish_unless(self, copied: Result<(), ExportError>) -> Result<ExportedObject, ExportError> {
+        match copied {
+            Ok(()) => self.finish().await,
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
     /// Gives up on the object (its blocks are discarded by the service, a local file removed).
     pub async fn abort(self) {
         match self.writer {

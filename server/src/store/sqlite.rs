@@ -250,10 +250,7 @@ fn count(row: &Row<'_>) -> Result<u64, StoreError> {
 impl Operations for SqliteStore {
     fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
         let (statement, id) = (built(sql::insert_operations(std::slice::from_ref(r))), r.id);
-        self.commits.run(move |conn| match execute(conn, statement) {
-            Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
-            other => other.map(|_| ()),
-        })
+        self.commits.run(move |conn| insert_on(conn, statement, id))
     }
 
     fn insert_recorded(&self, r: &OperationRecord, event: AuditEvent) -> Result<AuditEvent, StoreError> {
@@ -261,10 +258,7 @@ impl Operations for SqliteStore {
         // without its event.
         let (statement, id) = (built(sql::insert_operations(std::slice::from_ref(r))), r.id);
         self.commits.run(move |conn| {
-            match execute(conn, statement) {
-                Err(StoreError::Duplicate(_)) => return Err(StoreError::Duplicate(id)),
-                other => other?,
-            };
+            insert_on(conn, statement, id)?;
             append_on(conn, event)
         })
     }
@@ -417,6 +411,14 @@ impl Directory for SqliteStore {
             ))
         };
         query(&*self.conn()?, built(sql::activities(tenant, user_id, after, limit)), read)
+    }
+}
+
+/// Runs the INSERT of operation `id` on `conn`, naming `id` when it exists already.
+fn insert_on(conn: &rusqlite::Connection, statement: Built, id: Uuid) -> Result<(), StoreError> {
+    match execute(conn, statement) {
+        Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
+        other => other.map(|_| ()),
     }
 }
 

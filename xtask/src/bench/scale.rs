@@ -8,15 +8,15 @@
 
 use super::{
     ROUNDS,
-    load::{DpoServer, Figures, median, peak_rss_mib, wrk},
+    load::{DpoServer, Figures, median, peak_rss_mib, start_listening, wrk},
     random_get_script,
 };
 use anyhow::Context;
 use dpo_server::{auth::LOCAL_TENANT, store::sqlite::SqliteStore};
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -87,23 +87,11 @@ fn generate(state: &Path, operations: u64) -> anyhow::Result<f64> {
 
 /// Starts the server over `state` and times it to its first answered `GET` of `probe`.
 fn start_up(release: &Path, state: &Path, token: &str, probe: &str) -> anyhow::Result<Duration> {
+    let mut serve = Command::new(release.join("dpo-server"));
+    serve.args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--state-dir"]).arg(state);
     let started = Instant::now();
-    let mut child = Command::new(release.join("dpo-server"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--state-dir"])
-        .arg(state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().context("output")?;
-    let _process = super::load::Process(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let address = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .context("no URL in the first line")?
-        .trim_end_matches('/')
-        .to_string();
+    let (_process, url) = start_listening(serve)?;
+    let address = url.strip_prefix("http://").context("an http:// URL")?.to_string();
     let mut stream = std::net::TcpStream::connect(&address)?;
     write!(
         stream,
