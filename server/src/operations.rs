@@ -17,7 +17,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use dpo_api::model::{DataPolicyOperation, DataPolicyOperationStatus};
 use dpo_client::location::{LocationPolicy, StorageLocation, StoredLocation};
 use std::sync::Arc;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
 /// Why an operation request was refused.
@@ -99,19 +99,28 @@ pub struct PageSizes {
     pub max: u64,
 }
 
+/// Reads of a blocking store (gets, lists, counts, user lookups) that run at once on the blocking pool.
+/// Without a bound, 32 concurrent lists started a thread each, most of them only to wait for one of the
+/// store's connections, and every started thread keeps its stack and allocator heap. Writes are not
+/// counted: a submission waits on its thread for the group commit, and the more of them wait together,
+/// the fewer commits they take.
+const READS_AT_ONCE: usize = 4;
+
 /// The operations service.
 #[derive(Clone)]
 pub struct OperationService {
     store: Stores,
     policy: LocationPolicy,
     submitted: Arc<Notify>,
+    /// Permits for [`READS_AT_ONCE`].
+    reads: Arc<Semaphore>,
 }
 
 impl OperationService {
     /// A service over `store` that accepts storage locations under `policy` and notifies `submitted` of
     /// every newly queued export.
     pub fn new(store: Stores, policy: LocationPolicy, submitted: Arc<Notify>) -> Self {
-        OperationService { store, policy, submitted }
+        OperationService { store, policy, submitted, reads: Arc::new(Semaphore::new(READS_AT_ONCE)) }
     }
 
     /// Records a new export of `user_id`'s data to `storage_location`, not started yet, together with
@@ -126,9 +135,14 @@ impl OperationService {
         let location = self.validate_storage_location(storage_location)?;
         let wanted = user_id.trim().to_string();
         let in_tenant = tenant.to_string();
-        let user = match self.store.directory.lookup_without_blocking() {
-            Some(directory) => directory.find_user(&in_tenant, &wanted).await?,
-            None => blocking(&self.store.directory, move |directory| directory.find_user(&in_tenant, &wanted)).await?,
+        let at_once = self.store.directory.find_user_without_waiting(&in_tenant, &wanted);
+        let user = match (at_once, self.store.directory.lookup_without_blocking()) {
+            (Some(found), _) => found?,
+            (None, Some(directory)) => directory.find_user(&in_tenant, &wanted).await?,
+            (None, None) => {
+                let _permit = self.read_permit().await;
+                blocking(&self.store.directory, move |directory| directory.find_user(&in_tenant, &wanted)).await?
+            }
         }
         .ok_or_else(|| OperationError::UserNotFound(user_id.to_string()))?;
         let record = OperationRecord {
@@ -196,6 +210,21 @@ impl OperationService {
         Ok(blocking(&self.store.operations, move |operations| call(operations)).await?)
     }
 
+    /// Runs a read of the operations store on the blocking pool, once one of [`READS_AT_ONCE`] is free.
+    async fn reading<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn Operations) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, OperationError> {
+        let _permit = self.read_permit().await;
+        self.blocking(call).await
+    }
+
+    /// A permit of [`READS_AT_ONCE`]. The semaphore is never closed, so this always waits for one; a
+    /// closed semaphore (impossible) would let the read run unbounded rather than fail it.
+    async fn read_permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.reads.acquire().await.ok()
+    }
+
     /// Creates an operation from a POSTed entity (see the module documentation for read-only properties),
     /// recorded as [`OperationService::submit_export`] does.
     pub async fn create(
@@ -239,7 +268,10 @@ impl OperationService {
         // hand-offs per request; otherwise on the blocking pool.
         let found = match self.store.operations.get_without_waiting(id) {
             Some(found) => found?,
-            None => self.call(|store| store.get(id), move |store| store.get(id)).await?,
+            None => match self.store.operations.without_blocking() {
+                Some(store) => store.get(id).await?,
+                None => self.reading(move |store| store.get(id)).await?,
+            },
         };
         match found {
             Some(op) if op.tenant_id == tenant => Ok(op),
@@ -279,7 +311,7 @@ impl OperationService {
         } else {
             let q = query.clone();
             let tenant = tenant.to_string();
-            self.blocking(move |store| {
+            self.reading(move |store| {
                 let request = ListRequest {
                     tenant: &tenant,
                     filter: q.filter.as_ref(),
@@ -315,7 +347,7 @@ impl OperationService {
         if let Some(store) = self.store.operations.without_blocking() {
             return Ok(store.count(&tenant, query.filter.as_ref(), query.search.as_deref()).await?);
         }
-        self.blocking(move |store| store.count(&tenant, query.filter.as_ref(), query.search.as_deref())).await
+        self.reading(move |store| store.count(&tenant, query.filter.as_ref(), query.search.as_deref())).await
     }
 
     /// Applies a PATCH (see the module documentation) under `precondition`.

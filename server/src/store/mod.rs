@@ -358,6 +358,16 @@ pub trait Directory: Send + Sync + 'static {
     fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError>;
     /// The user of `tenant` with this id or userPrincipalName (case-insensitive), if any.
     fn find_user(&self, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// [`Directory::find_user`] if the store can answer at once, without waiting for a connection or a
+    /// lock; `None` when it cannot (the caller then uses `find_user` on a thread that may block).
+    fn find_user_without_waiting(
+        &self,
+        tenant: &str,
+        id_or_upn: &str,
+    ) -> Option<Result<Option<UserRecord>, StoreError>> {
+        let _ = (tenant, id_or_upn);
+        None
+    }
     /// Records activities of users of `tenant`; returns how many were written.
     fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError>;
     /// How many activity records a user of `tenant` has.
