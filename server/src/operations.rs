@@ -159,10 +159,20 @@ impl OperationService {
             version: 1,
             failure_reason: None,
         };
-        let (stored, event) = (record.clone(), recorded_as(&record));
-        let also = event.clone();
-        self.call(|store| store.insert_recorded(&record, event), move |store| store.insert_recorded(&stored, also))
-            .await?;
+        let event = recorded_as(&record);
+        match self.store.operations.insert_recorded_queued(&record, &event) {
+            Some(queued) => {
+                queued.await?;
+            }
+            None => {
+                let (stored, also) = (record.clone(), event.clone());
+                self.call(
+                    |store| store.insert_recorded(&record, event),
+                    move |store| store.insert_recorded(&stored, also),
+                )
+                .await?;
+            }
+        }
         self.submitted.notify_one();
         Ok(record)
     }

@@ -247,10 +247,19 @@ fn two_replicas_appending_at_once_keep_one_unbroken_chain_per_tenant() {
     }
 }
 
-/// Submissions written with their events ([`Operations::insert_recorded`]) by 32 threads at once, every
-/// eighth with an id another thread uses: each duplicate fails alone, leaving neither its row nor its
-/// event, and every operation stored has exactly one event, in one unbroken chain.
-fn submissions_land_with_their_events(store: std::sync::Arc<dyn dpo_server::store::Backend>) {
+/// How the submissions of [`submissions_land_with_their_events`] are written.
+#[derive(Clone, Copy)]
+enum Writers {
+    /// 32 threads calling [`Operations::insert_recorded`].
+    Threads,
+    /// 32 futures of [`Operations::insert_recorded_queued`] awaited together on one runtime thread.
+    Queued,
+}
+
+/// Submissions written with their events, 32 at once, every eighth with an id another one uses: each
+/// duplicate fails alone, leaving neither its row nor its event, and every operation stored has exactly
+/// one event, in one unbroken chain.
+fn submissions_land_with_their_events(store: std::sync::Arc<dyn dpo_server::store::Backend>, writers: Writers) {
     use dpo_server::{
         audit::{Activity, Subject, event},
         auth::{Caller, Identity},
@@ -258,35 +267,48 @@ fn submissions_land_with_their_events(store: std::sync::Arc<dyn dpo_server::stor
     };
     let caller = Caller { tenant: "tenant-s".into(), identity: Identity::App { id: "load".into(), roles: Vec::new() } };
     let ids: Vec<uuid::Uuid> = (0..32).map(|_| uuid::Uuid::now_v7()).collect();
-    let writers: Vec<_> = (0..32)
+    let submissions: Vec<_> = (0..32)
         .map(|i| {
-            let (store, caller) = (store.clone(), caller.clone());
             let id = if i % 8 == 7 { ids[i - 1] } else { ids[i] };
-            std::thread::spawn(move || {
-                let record = OperationRecord {
-                    id,
-                    tenant_id: "tenant-s".into(),
-                    user_id: format!("user-{i}"),
-                    status: dpo_api::model::DataPolicyOperationStatus::NotStarted,
-                    progress: 0.0,
-                    storage_location: None,
-                    storage_secret: None,
-                    submitted_at: chrono::Utc::now(),
-                    completed_at: None,
-                    version: 1,
-                    failure_reason: None,
-                };
-                let subject = Subject {
-                    user: Some(record.user_id.clone()),
-                    operation: Some(id.to_string()),
-                    ..Subject::default()
-                };
-                let recorded = event(&caller, Activity::ExportPersonalData, subject, Ok(()), "r");
-                store.insert_recorded(&record, recorded)
-            })
+            let record = OperationRecord {
+                id,
+                tenant_id: "tenant-s".into(),
+                user_id: format!("user-{i}"),
+                status: dpo_api::model::DataPolicyOperationStatus::NotStarted,
+                progress: 0.0,
+                storage_location: None,
+                storage_secret: None,
+                submitted_at: chrono::Utc::now(),
+                completed_at: None,
+                version: 1,
+                failure_reason: None,
+            };
+            let subject =
+                Subject { user: Some(record.user_id.clone()), operation: Some(id.to_string()), ..Subject::default() };
+            let recorded = event(&caller, Activity::ExportPersonalData, subject, Ok(()), "r");
+            (record, recorded)
         })
         .collect();
-    let outcomes: Vec<_> = writers.into_iter().map(|w| w.join().expect("a writer")).collect();
+    let outcomes: Vec<_> = match writers {
+        Writers::Threads => {
+            let threads: Vec<_> = submissions
+                .into_iter()
+                .map(|(record, recorded)| {
+                    let store = store.clone();
+                    std::thread::spawn(move || store.insert_recorded(&record, recorded))
+                })
+                .collect();
+            threads.into_iter().map(|w| w.join().expect("a writer")).collect()
+        }
+        Writers::Queued => {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+            let queued: Vec<_> = submissions
+                .iter()
+                .map(|(record, recorded)| store.insert_recorded_queued(record, recorded).expect("a queued insert"))
+                .collect();
+            runtime.block_on(futures::future::join_all(queued))
+        }
+    };
     let refused = outcomes.iter().filter(|o| matches!(o, Err(StoreError::Duplicate(_)))).count();
     assert_eq!(refused, 4, "each duplicate fails, and only it: {outcomes:?}");
     let chain = dpo_server::audit::verify(store.as_ref(), "tenant-s", None).expect("an unbroken chain");
@@ -303,12 +325,19 @@ fn submissions_land_with_their_events(store: std::sync::Arc<dyn dpo_server::stor
 fn a_submission_and_its_event_land_in_one_commit_in_sqlite() {
     let state = tempfile::tempdir().expect("a state dir");
     let store = dpo_server::store::sqlite::SqliteStore::open(state.path()).expect("the store");
-    submissions_land_with_their_events(std::sync::Arc::new(store));
+    submissions_land_with_their_events(std::sync::Arc::new(store), Writers::Threads);
+}
+
+#[test]
+fn a_queued_submission_and_its_event_land_in_one_commit_in_sqlite() {
+    let state = tempfile::tempdir().expect("a state dir");
+    let store = dpo_server::store::sqlite::SqliteStore::open(state.path()).expect("the store");
+    submissions_land_with_their_events(std::sync::Arc::new(store), Writers::Queued);
 }
 
 #[test]
 fn a_submission_and_its_event_land_in_one_commit_in_postgresql() {
     let database = fresh_database().expect("a database in the test cluster");
     let store = dpo_server::store::postgres::PostgresStore::open(&database, 8).expect("the store");
-    submissions_land_with_their_events(std::sync::Arc::new(store));
+    submissions_land_with_their_events(std::sync::Arc::new(store), Writers::Threads);
 }

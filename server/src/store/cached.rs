@@ -11,7 +11,7 @@
 //! meanwhile. (A write in flight may have committed already, and another reader seen its result in the
 //! store: from then on nothing older may be answered from memory.)
 
-use super::{AuditEvent, Claim, JobQueue, ListRequest, OperationRecord, Operations, StoreError, Stores};
+use super::{AuditEvent, Claim, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, Stores};
 use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
 use quick_cache::sync::Cache;
@@ -136,6 +136,12 @@ impl Operations for CachedStore {
 
     fn insert_recorded(&self, record: &OperationRecord, event: AuditEvent) -> Result<AuditEvent, StoreError> {
         self.write(Forget::One(record.id), || self.inner.insert_recorded(record, event))
+    }
+
+    fn insert_recorded_queued(&self, record: &OperationRecord, event: &AuditEvent) -> Option<Pending<AuditEvent>> {
+        // Without `write`'s bookkeeping: only operations found are remembered, so nothing remembered is
+        // about a new id, and an id already taken fails the insert without changing anything.
+        self.inner.insert_recorded_queued(record, event)
     }
 
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {

@@ -42,20 +42,49 @@ impl GroupCommit {
         write: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, outcome) = mpsc::sync_channel::<Result<T, StoreError>>(1);
+        self.enqueue(write, move |result| {
+            let _ = reply.send(result);
+        })?;
+        outcome.recv().map_err(|_| stopped())?
+    }
+
+    /// [`GroupCommit::run`] as a future: the caller holds no thread while its batch commits, so as many
+    /// callers as are waiting share a commit, not only as many as the blocking pool has threads.
+    pub fn queue<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + 'static {
+        let (reply, outcome) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let queued = self.enqueue(write, move |result| {
+            let _ = reply.send(result);
+        });
+        async move {
+            queued?;
+            outcome.await.map_err(|_| stopped())?
+        }
+    }
+
+    /// Queues `write` for the next batch; `reply` gets its result once the batch's fate is known.
+    fn enqueue<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        reply: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
         let job: Job = Box::new(move |conn| {
             let result = match conn {
                 Ok(conn) => write(conn),
                 Err(e) => Err(StoreError::Backend(e.to_string())),
             };
             let keep = result.is_ok();
-            let deliver: Deliver = Box::new(move |committed| {
-                let _ = reply.send(committed.and(result));
-            });
+            let deliver: Deliver = Box::new(move |committed| reply(committed.and(result)));
             (keep, deliver)
         });
-        self.queue.send(job).map_err(|_| StoreError::Backend("the SQLite writer thread is gone".into()))?;
-        outcome.recv().map_err(|_| StoreError::Backend("the SQLite writer thread stopped".into()))?
+        self.queue.send(job).map_err(|_| StoreError::Backend("the SQLite writer thread is gone".into()))
     }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Backend("the SQLite writer thread stopped".into())
 }
 
 /// The writer thread: takes what is queued (up to [`MAX_BATCH`]), runs it in one transaction, commits,
@@ -179,5 +208,24 @@ mod tests {
             })
             .unwrap();
         assert_eq!(next, 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn queued_writes_are_awaited_on_one_thread_and_a_failing_one_fails_alone() {
+        let (_dir, commits, pool) = store();
+        // One runtime thread and no blocking pool in use: 64 writes in flight at once can only be
+        // awaited, not waited for on threads of their own.
+        let queued: Vec<_> = (0..64)
+            .map(|i: i64| {
+                let id = if i % 8 == 7 { i - 1 } else { i };
+                commits.queue(move |conn| {
+                    conn.execute("INSERT INTO t (id) VALUES (?1)", [id]).map_err(|e| StoreError::Backend(e.to_string()))
+                })
+            })
+            .collect();
+        let outcomes = futures::future::join_all(queued).await;
+        assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 8, "each duplicate fails, and only it");
+        let rows: i64 = pool.get().unwrap().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 56);
     }
 }

@@ -253,6 +253,13 @@ pub trait Operations: Send + Sync + 'static {
     /// ([`AuditLog::append`]) in the same commit, and returns the event as stored: a submission costs one
     /// commit, not two, and neither lands without the other.
     fn insert_recorded(&self, record: &OperationRecord, event: AuditEvent) -> Result<AuditEvent, StoreError>;
+    /// [`Operations::insert_recorded`] as a future that holds no thread while it waits for its commit,
+    /// when the store queues its writes for a writer of its own; `None` when it does not (the caller
+    /// then runs `insert_recorded` where it may block).
+    fn insert_recorded_queued(&self, record: &OperationRecord, event: &AuditEvent) -> Option<Pending<AuditEvent>> {
+        let _ = (record, event);
+        None
+    }
     /// The operation with this id, if any.
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError>;
     /// [`Operations::get`] if the store can answer at once, without waiting for a connection or a

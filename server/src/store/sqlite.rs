@@ -5,7 +5,7 @@
 
 use super::{
     ActivityRecord, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH,
-    JobQueue, ListRequest, OperationRecord, Operations, StoreError, UserRecord,
+    JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
     sql::{self, Statement, status_from_ordinal},
 };
 use crate::odata::filter::Filter;
@@ -208,6 +208,19 @@ fn query<T>(
     Ok(out)
 }
 
+/// The insert of `r` and the append of `event` as one job of a group commit, so one savepoint: the event
+/// never lands without its row, nor the row without its event.
+fn recorded_insert(
+    r: &OperationRecord,
+    event: AuditEvent,
+) -> impl FnOnce(&rusqlite::Connection) -> Result<AuditEvent, StoreError> + Send + 'static {
+    let (statement, id) = (built(sql::insert_operations(std::slice::from_ref(r))), r.id);
+    move |conn| {
+        insert_on(conn, statement, id)?;
+        append_on(conn, event)
+    }
+}
+
 /// The operation with this id, over `conn`.
 fn get_operation(conn: &rusqlite::Connection, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
     Ok(query(conn, built(sql::get_operation(id)), record)?.pop())
@@ -276,13 +289,11 @@ impl Operations for SqliteStore {
     }
 
     fn insert_recorded(&self, r: &OperationRecord, event: AuditEvent) -> Result<AuditEvent, StoreError> {
-        // One job of a group commit, so one savepoint: the event never lands without its row, nor the row
-        // without its event.
-        let (statement, id) = (built(sql::insert_operations(std::slice::from_ref(r))), r.id);
-        self.commits.run(move |conn| {
-            insert_on(conn, statement, id)?;
-            append_on(conn, event)
-        })
+        self.commits.run(recorded_insert(r, event))
+    }
+
+    fn insert_recorded_queued(&self, r: &OperationRecord, event: &AuditEvent) -> Option<Pending<AuditEvent>> {
+        Some(Box::pin(self.commits.queue(recorded_insert(r, event.clone()))))
     }
 
     fn get(&self, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {

@@ -7,6 +7,7 @@
 //! The load tool is wrk (Debian's package, installed with apt-get if missing).
 
 mod export;
+mod findings;
 mod load;
 mod postgres;
 mod scale;
@@ -257,12 +258,24 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     let store_section = store_ceiling.render(&runs);
     let export = export::throughput(&release, &root.join("target/bench-export"))?;
     let source = sources::rows(&release, &root.join("target/bench-sources"))?;
+    let rps = |name: &str| runs.iter().find(|(n, _)| n.starts_with(name)).map_or(0.0, |(_, f)| f.requests_per_second);
+    let missed = findings::render(&findings::Measured {
+        ceiling: rps("dropshot ceiling"),
+        polled: rps("dpo: GET /dataPolicyOperations/{id} (one"),
+        unguarded: rps("dpo --no-connection-guard"),
+        random: rps("dpo: GET /dataPolicyOperations/{id} (100"),
+        store_reads: store_ceiling.reads_per_second,
+        store_inserts: store_ceiling.inserts_per_second,
+        submissions: rps("dpo: POST exportPersonalData"),
+        curve_rss_mib: scale::largest_rss_mib(&curve),
+    });
     let report = render(&runs, operations, seconds)
         + &store_section
         + &scale::render(&curve, Some(ceiling.requests_per_second))
         + &postgres::render(&on_postgres, &runs)
         + &export
-        + &source.section;
+        + &source.section
+        + &missed;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
     println!("{report}");
     memory_kept(&source)

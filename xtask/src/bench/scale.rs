@@ -153,6 +153,11 @@ pub fn curve(release: &Path, work: &Path, seconds: u64) -> anyhow::Result<Vec<Po
     Ok(points)
 }
 
+/// The largest peak RSS of the curve, MiB.
+pub fn largest_rss_mib(points: &[Point]) -> f64 {
+    points.iter().map(|p| p.peak_rss_mib).fold(0.0, f64::max)
+}
+
 /// The section of BENCHMARKS.md, with `ceiling` (the dropshot ceiling's requests/s in the same run).
 pub fn render(points: &[Point], ceiling: Option<f64>) -> String {
     let mut out = String::from(
@@ -185,7 +190,7 @@ pub fn render(points: &[Point], ceiling: Option<f64>) -> String {
              {:.1} MiB at most.",
             large.operations,
             large.start_up.as_secs_f64() * 1000.0,
-            points.iter().map(|p| p.peak_rss_mib).fold(0.0, f64::max),
+            largest_rss_mib(points),
         ));
         if let Some(ceiling) = ceiling {
             out.push_str(&format!(
