@@ -66,12 +66,34 @@ pub fn handle() -> PrometheusHandle {
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS))
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
-                Ok(handle) => handle,
+                Ok(handle) => {
+                    keep_up(handle.clone());
+                    handle
+                }
                 // Another recorder is installed already (a host application's): render an empty set.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             }
         })
         .clone()
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds the histograms' recorded samples into their buckets every [`UPKEEP_EVERY`]. An installed
+/// recorder keeps every sample until upkeep runs, and nothing else runs it unless `/metrics` is scraped:
+/// unscraped, the samples of each request (its latency, its store statements) added about 40 bytes per
+/// request for good, 10 MiB per 250,000 GETs.
+fn keep_up(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new().name("dpo-metrics-upkeep".into()).spawn(move || {
+        loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        }
+    });
+    if let Err(e) = started {
+        eprintln!("metrics upkeep did not start ({e}): histograms keep their samples until /metrics is read");
+    }
 }
 
 /// What the admin endpoints read.

@@ -102,8 +102,8 @@ pub struct PageSizes {
 /// Reads of a blocking store (gets, lists, counts, user lookups) that run at once on the blocking pool.
 /// Without a bound, 32 concurrent lists started a thread each, most of them only to wait for one of the
 /// store's connections, and every started thread keeps its stack and allocator heap. Writes are not
-/// counted: a submission waits on its thread for the group commit, and the more of them wait together,
-/// the fewer commits they take.
+/// counted: they take turns in the store's writer anyway, and a submission over SQLite awaits its group
+/// commit without a thread.
 const READS_AT_ONCE: usize = 4;
 
 /// The operations service.
