@@ -392,9 +392,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// stack and its allocator heap once started (about 1.3 MiB measured), so an unbounded pool (tokio's
 /// default is 512) grew the server to 140 MiB under 32 concurrent lists, and 16 threads still to 100 MiB.
 const BLOCKING_THREADS: usize = 8;
-/// How long an idle blocking thread waits for work before it exits. tokio's 10 s made the pool's threads
-/// end between two loads and new ones start with new allocator heaps, while the old heaps' memory was
-/// still held: each round of lists after a pause added about 7 MiB. Kept, the threads reuse their heaps.
+/// How long an idle blocking thread waits for work before it exits. With tokio's 10 s the pool's threads
+/// ended between two loads (GETs use no pool thread) and new ones started for the next lists; kept, they
+/// reuse their stacks and heaps. Peak RSS measured the same either way (the growth once suspected here was
+/// the metrics recorder's unfolded samples, see `admin::keep_up`).
 const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Blocking threads one export worker may hold at once: a file's reader, a local file's writer, and a
 /// store call.
