@@ -1,31 +1,26 @@
-//! The public listener: a guard in front of dropshot's that keeps idle connections from locking other
-//! clients out.
+//! Connection limits on dropshot's own listener: closing the connections that would lock other clients out.
 //!
 //! dropshot 0.18 binds its own listener and hands every accepted socket to hyper's version detection,
-//! which waits for the first bytes with no time limit, so a client that connects and sends nothing holds
-//! a file descriptor for as long as it likes; enough of them exhaust the process's descriptors. dropshot
-//! offers no hook on its listener, so dpo listens itself and forwards each connection to dropshot, bound
-//! on a private loopback port, applying three limits:
-//! - a connection must send its first bytes within `header_timeout`, or it is closed before dpo opens
-//!   anything for it (hyper's own header timeout then bounds the rest of the request head);
-//! - a connection with no bytes in either direction for `idle_timeout` is closed (idle keep-alive);
-//! - at most `max_connections` are open at once; more wait in the kernel's accept queue until one closes.
+//! which waits for the first bytes with no time limit, and keeps an idle keep-alive connection for as long
+//! as the client likes; enough of them exhaust the process's descriptors. dropshot offers no hook on its
+//! listener. Forwarding every connection through a listener of dpo's own, as dpo did before, cost a
+//! loopback hop per request: a third of the throughput of small requests. Instead a watcher looks at the
+//! sockets dropshot accepted, through the process's descriptor table (`/proc/self/fd`, Linux), a few
+//! times per timeout, and shuts down those that break a limit:
+//! - a connection that has sent nothing `header_timeout` after it was accepted;
+//! - a connection with no bytes in either direction for `idle_timeout`;
+//! - beyond `max_connections` open at once, the ones silent the longest.
 //!
-//! The soft limit on open files is raised to the hard limit at start, and `max_connections` is lowered
-//! to what that limit allows (a forwarded connection holds three descriptors).
-//!
-//! The hop costs about a third of the throughput of small requests (BENCHMARKS.md); behind a load
-//! balancer that already enforces such limits, `--no-connection-guard` lets dropshot listen itself.
+//! The kernel keeps the figures (`TCP_INFO`: the time since data was last received and last sent, the
+//! bytes received), so requests pay nothing for the limits. Shutting a socket down (shutdown(2)) does not
+//! close its descriptor: hyper reads the end of the stream and closes the connection itself, so nothing is
+//! closed under dropshot's feet. Each descriptor is duplicated before it is looked at, and the check and
+//! the shutdown both use the duplicate: a number closed and reused between the listing and the look can
+//! only make the watcher look at another socket, never act on one it did not check.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::Semaphore,
-    task::JoinHandle,
-};
+use std::{net::SocketAddr, sync::mpsc, time::Duration};
 
-/// The guard's limits.
+/// The limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Connections open at once.
@@ -47,137 +42,286 @@ impl Default for ConnectionLimits {
     }
 }
 
+impl ConnectionLimits {
+    /// How often the connections are looked at: a few times per timeout, so that one is enforced within
+    /// a quarter of itself.
+    fn period(&self) -> Duration {
+        (self.header_timeout.min(self.idle_timeout) / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+}
+
 /// Descriptors kept free for everything else the process opens (the database, exports, logs).
 const RESERVED_DESCRIPTORS: u64 = 256;
-/// Descriptors one forwarded connection holds: the client's socket, ours to dropshot, dropshot's.
-const DESCRIPTORS_PER_CONNECTION: u64 = 3;
-/// Bytes copied at a time in each direction.
-const BUFFER: usize = 64 * 1024;
 
 /// Raises the soft limit on open files to the hard limit (where the platform allows) and returns how
-/// many connections fit in it.
+/// many connections fit in it (one descriptor each).
 pub fn connections_that_fit(wanted: usize) -> usize {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    let fit = limit.saturating_sub(RESERVED_DESCRIPTORS) / DESCRIPTORS_PER_CONNECTION;
+    let fit = limit.saturating_sub(RESERVED_DESCRIPTORS);
     wanted.min(usize::try_from(fit).unwrap_or(usize::MAX)).max(1)
 }
 
-/// A running guard; stops accepting when dropped.
-pub struct ConnectionGuard {
-    accept: JoinHandle<()>,
+/// Why a connection was shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// It sent nothing within the header timeout.
+    Silent,
+    /// No bytes either way for the idle timeout.
+    Idle,
+    /// More connections were open than the limit; it had been silent the longest.
+    OverLimit,
 }
 
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.accept.abort();
+impl Reason {
+    fn label(self) -> &'static str {
+        match self {
+            Reason::Silent => "silent",
+            Reason::Idle => "idle",
+            Reason::OverLimit => "over_limit",
+        }
     }
+}
+
+/// What the kernel says of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Whether it has received any bytes at all.
+    pub received_anything: bool,
+    /// Since it last received data (since it was accepted, if it never did).
+    pub unheard_for: Duration,
+    /// Since it last received or sent data.
+    pub silent_for: Duration,
+}
+
+/// Which of `seen` (by index) to shut down under `limits`, and why.
+pub fn to_close(seen: &[Seen], limits: &ConnectionLimits) -> Vec<(usize, Reason)> {
+    let mut closing = Vec::new();
+    let mut staying = Vec::new();
+    for (i, s) in seen.iter().enumerate() {
+        if !s.received_anything && s.unheard_for >= limits.header_timeout {
+            closing.push((i, Reason::Silent));
+        } else if s.silent_for >= limits.idle_timeout {
+            closing.push((i, Reason::Idle));
+        } else {
+            staying.push(i);
+        }
+    }
+    if staying.len() > limits.max_connections {
+        staying.sort_by_key(|&i| std::cmp::Reverse(seen[i].silent_for));
+        let excess = staying.len() - limits.max_connections;
+        closing.extend(staying.into_iter().take(excess).map(|i| (i, Reason::OverLimit)));
+    }
+    closing
+}
+
+/// Why the limits cannot be enforced here.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The descriptor table cannot be read (not Linux, or `/proc` is not mounted).
+    #[error("the connection limits need /proc/self/fd (Linux)")]
+    NoDescriptorTable(#[source] std::io::Error),
+    /// The watcher's thread did not start.
+    #[error("starting the connection watcher")]
+    Thread(#[source] std::io::Error),
+}
+
+/// A running watcher; stops when dropped.
+pub struct ConnectionGuard {
+    /// Dropping the sender ends the watcher's wait, and with it the thread.
+    _stop: mpsc::Sender<()>,
 }
 
 impl ConnectionGuard {
-    /// Accepts on `listener` and forwards each connection to `upstream` under `limits`.
-    pub fn start(listener: TcpListener, upstream: SocketAddr, limits: ConnectionLimits, log: slog::Logger) -> Self {
-        let slots = Arc::new(Semaphore::new(limits.max_connections));
-        let accept = tokio::spawn(async move {
-            loop {
-                let Ok(slot) = slots.clone().acquire_owned().await else { return };
-                let client = match listener.accept().await {
-                    Ok((client, _)) => client,
-                    Err(e) => {
-                        // Out of descriptors or a connection reset before it was accepted: go on.
-                        slog::warn!(log, "accepting a connection failed"; "error" => %e);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                tokio::spawn(async move {
-                    forward(client, upstream, limits).await;
-                    drop(slot);
-                });
-            }
-        });
-        ConnectionGuard { accept }
+    /// Watches the connections dropshot accepted on `served` and enforces `limits` on them.
+    pub fn start(served: SocketAddr, limits: ConnectionLimits, log: slog::Logger) -> Result<Self, GuardError> {
+        Self::supported()?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("dpo-connections".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(limits.period()) {
+                    enforce(served, &limits, &log);
+                }
+            })
+            .map_err(GuardError::Thread)?;
+        Ok(ConnectionGuard { _stop: stop })
+    }
+
+    /// Whether the limits can be enforced here: checked before the listener opens, so that a server that
+    /// cannot enforce them never serves.
+    pub fn supported() -> Result<(), GuardError> {
+        std::fs::read_dir(DESCRIPTORS).map(drop).map_err(GuardError::NoDescriptorTable)
     }
 }
 
-/// Forwards one connection once it has sent something, until either side closes or it stays idle.
-async fn forward(client: TcpStream, upstream: SocketAddr, limits: ConnectionLimits) {
-    let _ = client.set_nodelay(true);
-    // Wait for the first bytes without reading them: they go to dropshot as they are.
-    let mut probe = [0u8; 1];
-    match tokio::time::timeout(limits.header_timeout, client.peek(&mut probe)).await {
-        Ok(Ok(n)) if n > 0 => {}
-        _ => return,
-    }
-    let Ok(server) = TcpStream::connect(upstream).await else { return };
-    let _ = server.set_nodelay(true);
-    let activity = Arc::new(AtomicU64::new(0));
-    let mut client = Marked { inner: client, activity: activity.clone() };
-    let mut server = server;
-    let copy = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut server, BUFFER, BUFFER);
-    // Checked a few times per timeout rather than on every byte: the hot path only bumps a counter.
-    let idle = async {
-        let (mut seen, mut since) = (0, tokio::time::Instant::now());
-        loop {
-            tokio::time::sleep(limits.idle_timeout / 4).await;
-            let now = activity.load(Ordering::Relaxed);
-            if now != seen {
-                (seen, since) = (now, tokio::time::Instant::now());
-            } else if since.elapsed() >= limits.idle_timeout {
-                return;
-            }
+/// The process's descriptor table.
+const DESCRIPTORS: &str = "/proc/self/fd";
+
+/// One look: shuts down every connection that breaks a limit.
+fn enforce(served: SocketAddr, limits: &ConnectionLimits, log: &slog::Logger) {
+    let connections = match accepted_on(served) {
+        Ok(connections) => connections,
+        Err(e) => {
+            slog::warn!(log, "reading the descriptor table failed"; "error" => %e);
+            return;
         }
     };
-    tokio::select! {
-        _ = copy => {}
-        () = idle => {}
-    }
-}
-
-/// The client's socket, counting the reads and writes that moved bytes (the idle check compares counts).
-struct Marked {
-    inner: TcpStream,
-    activity: Arc<AtomicU64>,
-}
-
-impl tokio::io::AsyncRead for Marked {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.fetch_add(1, Ordering::Relaxed);
+    let seen: Vec<Seen> = connections.iter().map(|(_, seen)| *seen).collect();
+    for (i, reason) in to_close(&seen, limits) {
+        let socket = socket2::SockRef::from(&connections[i].0);
+        match socket.shutdown(std::net::Shutdown::Both) {
+            Ok(()) => metrics::counter!("dpo_connections_closed_total", "reason" => reason.label()).increment(1),
+            // Closed by the client meanwhile.
+            Err(e) => slog::debug!(log, "shutting a connection down failed"; "error" => %e),
         }
-        polled
     }
 }
 
-impl tokio::io::AsyncWrite for Marked {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.fetch_add(1, Ordering::Relaxed);
+/// TCP's state of an open connection (`TCP_ESTABLISHED` in the kernel's `tcp_states.h`).
+const ESTABLISHED: u8 = 1;
+
+/// Duplicates of the descriptors of the connections accepted on `served`, with what the kernel says of
+/// each.
+fn accepted_on(served: SocketAddr) -> std::io::Result<Vec<(std::os::fd::OwnedFd, Seen)>> {
+    use std::os::unix::{ffi::OsStrExt, fs::MetadataExt};
+    // Listed in full before anything is duplicated: a listing read while duplicating would show the
+    // duplicates too.
+    let mut sockets = Vec::new();
+    for entry in std::fs::read_dir(DESCRIPTORS)? {
+        let Ok(entry) = entry else { continue };
+        let Some(number) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        // Only sockets are worth a duplicate.
+        match std::fs::read_link(entry.path()) {
+            Ok(target) if target.as_os_str().as_bytes().starts_with(b"socket:") => sockets.push(number),
+            _ => continue,
         }
-        polled
+    }
+    let mut found = Vec::new();
+    // One entry per socket, however many descriptors name it (a number closed since the listing may now
+    // name a duplicate made here).
+    let mut inodes = std::collections::HashSet::new();
+    for number in sockets {
+        let Some(socket) = duplicate(number) else { continue };
+        let socket = std::fs::File::from(socket);
+        if !socket.metadata().is_ok_and(|m| inodes.insert(m.ino())) {
+            continue;
+        }
+        let socket = std::os::fd::OwnedFd::from(socket);
+        // Not TCP, or not a connection of dropshot's listener.
+        let Some(info) = tcp_info(&socket) else { continue };
+        if info.tcpi_state != ESTABLISHED {
+            continue;
+        }
+        let local = socket2::SockRef::from(&socket).local_addr().ok().and_then(|a| a.as_socket());
+        if !local.is_some_and(|local| accepted_by(served, local)) {
+            continue;
+        }
+        let ms = |ms: u32| Duration::from_millis(u64::from(ms));
+        let seen = Seen {
+            received_anything: info.tcpi_bytes_received > 0,
+            unheard_for: ms(info.tcpi_last_data_recv),
+            silent_for: ms(info.tcpi_last_data_recv.min(info.tcpi_last_data_sent)),
+        };
+        found.push((socket, seen));
+    }
+    Ok(found)
+}
+
+/// Whether a connection with this local address was accepted by a listener bound on `served` (which may
+/// be a wildcard address). Connections dpo opens itself have ephemeral local ports, never a listener's.
+fn accepted_by(served: SocketAddr, local: SocketAddr) -> bool {
+    local.port() == served.port() && (served.ip().is_unspecified() || local.ip() == served.ip())
+}
+
+/// A descriptor of our own for whatever `number` names now, if anything.
+fn duplicate(number: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC only reads the table; a closed number fails with EBADF.
+    let copy = unsafe { libc::fcntl(number, libc::F_DUPFD_CLOEXEC, 0) };
+    // SAFETY: `copy` is a new descriptor that nothing else owns.
+    (copy >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
+}
+
+/// The kernel's `TCP_INFO` of `socket`, or None if it is not a TCP socket.
+fn tcp_info(socket: &std::os::fd::OwnedFd) -> Option<libc::tcp_info> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain integers, for which all zeroes is a value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::tcp_info>()).ok()?;
+    // SAFETY: the kernel writes at most `len` bytes into `info`, which is that large.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast::<libc::c_void>(),
+            &raw mut len,
+        )
+    };
+    (rc == 0).then_some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: 2,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+        }
     }
 
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    fn seen(received_anything: bool, unheard: u64, silent: u64) -> Seen {
+        Seen { received_anything, unheard_for: Duration::from_secs(unheard), silent_for: Duration::from_secs(silent) }
     }
 
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    #[test]
+    fn a_connection_that_said_nothing_goes_at_the_header_timeout_and_not_before() {
+        let limits = limits();
+        assert_eq!(to_close(&[seen(false, 9, 9)], &limits), vec![]);
+        assert_eq!(to_close(&[seen(false, 10, 10)], &limits), vec![(0, Reason::Silent)]);
+        // Having sent something, it is held to the idle timeout instead.
+        assert_eq!(to_close(&[seen(true, 60, 60)], &limits), vec![]);
+    }
+
+    #[test]
+    fn a_connection_silent_both_ways_goes_at_the_idle_timeout() {
+        let limits = limits();
+        assert_eq!(to_close(&[seen(true, 200, 119)], &limits), vec![]);
+        assert_eq!(to_close(&[seen(true, 200, 120)], &limits), vec![(0, Reason::Idle)]);
+    }
+
+    #[test]
+    fn beyond_the_limit_the_longest_silent_go_first() {
+        let limits = limits();
+        let open = [seen(true, 5, 5), seen(true, 50, 50), seen(true, 1, 1), seen(true, 30, 30)];
+        let mut closing = to_close(&open, &limits);
+        closing.sort_by_key(|&(i, _)| i);
+        assert_eq!(closing, vec![(1, Reason::OverLimit), (3, Reason::OverLimit)]);
+        // Those closed for a timeout count against the excess.
+        let open = [seen(false, 11, 11), seen(true, 5, 5), seen(true, 1, 1)];
+        assert_eq!(to_close(&open, &limits), vec![(0, Reason::Silent)]);
+    }
+
+    #[test]
+    fn only_connections_of_the_served_address_are_watched() {
+        let served: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert!(accepted_by(served, "127.0.0.1:8080".parse().unwrap()));
+        assert!(!accepted_by(served, "127.0.0.1:41000".parse().unwrap()));
+        assert!(!accepted_by(served, "127.0.0.2:8080".parse().unwrap()));
+        let wildcard: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert!(accepted_by(wildcard, "10.1.2.3:8080".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_period_is_a_quarter_of_the_shorter_timeout_within_bounds() {
+        let mut limits = limits();
+        assert_eq!(limits.period(), Duration::from_secs(1));
+        limits.header_timeout = Duration::from_secs(2);
+        assert_eq!(limits.period(), Duration::from_millis(500));
+        limits.header_timeout = Duration::from_millis(10);
+        assert_eq!(limits.period(), Duration::from_millis(50));
     }
 }

@@ -307,8 +307,8 @@ struct ServeArgs {
     /// PEM (PKCS #8) private key of --tls-cert.
     #[arg(long, env = "DPO_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Client connections open at once; more wait until one closes (lowered to what the open-file
-    /// limit allows).
+    /// Client connections open at once; beyond it the longest silent are closed (lowered to what the
+    /// open-file limit allows).
     #[arg(long, env = "DPO_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: u64,
     /// Seconds a new connection has to start its request before it is closed.
@@ -317,8 +317,8 @@ struct ServeArgs {
     /// Seconds a connection may stay silent (between requests, or waiting for an answer) before it is closed.
     #[arg(long, env = "DPO_IDLE_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
-    /// Let dropshot listen on --bind itself, without the guard that enforces the three limits above and
-    /// costs a loopback hop per request: only behind a load balancer that enforces such limits.
+    /// Do not enforce the three limits above (their watcher needs Linux's /proc/self/fd): only behind a
+    /// load balancer that enforces such limits.
     #[arg(long, env = "DPO_NO_CONNECTION_GUARD")]
     no_connection_guard: bool,
     /// Seconds SIGTERM (or Ctrl-C) waits for requests in flight to finish before cutting them off; running

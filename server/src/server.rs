@@ -39,6 +39,9 @@ pub enum StartError {
         /// What went wrong.
         message: String,
     },
+    /// The connections' limits cannot be enforced on this system (`--no-connection-guard` turns them off).
+    #[error("enforcing the connection limits")]
+    Connections(#[from] connection_guard::GuardError),
     /// A setting is invalid.
     #[error("invalid setting: {0}")]
     Config(String),
@@ -55,7 +58,7 @@ pub enum StartError {
 /// A server that is running; stop it with [`RunningServer::close`].
 pub struct RunningServer {
     server: HttpServer<AppContext>,
-    /// The public listener, forwarding to dropshot's private one (unless turned off).
+    /// The watcher of the connections' limits (unless turned off).
     guard: Option<ConnectionGuard>,
     /// Where clients connect.
     address: SocketAddr,
@@ -305,26 +308,23 @@ async fn launch(
     } else {
         None
     };
-    // With the guard, clients connect to its listener and dropshot listens on a private loopback port.
-    let guarded = match config.connections {
-        Some(wanted) => {
-            let public = tokio::net::TcpListener::bind(address)
-                .await
-                .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
-            let limits = ConnectionLimits {
-                max_connections: connection_guard::connections_that_fit(wanted.max_connections),
-                ..wanted
-            };
-            if limits.max_connections < wanted.max_connections {
-                slog::warn!(log, "fewer connections than asked for fit in the open-file limit";
-                    "max_connections" => limits.max_connections);
-            }
-            Some((public, limits, log.new(slog::o!("component" => "connections"))))
+    // The limits watch the connections dropshot accepts on its own listener.
+    if config.connections.is_some() {
+        ConnectionGuard::supported()?;
+    }
+    let limits = config.connections.map(|wanted| {
+        let limits = ConnectionLimits {
+            max_connections: connection_guard::connections_that_fit(wanted.max_connections),
+            ..wanted
+        };
+        if limits.max_connections < wanted.max_connections {
+            slog::warn!(log, "fewer connections than asked for fit in the open-file limit";
+                "max_connections" => limits.max_connections);
         }
-        None => None,
-    };
+        limits
+    });
     let dropshot_config = ConfigDropshot {
-        bind_address: if guarded.is_some() { SocketAddr::from(([127, 0, 0, 1], 0)) } else { address },
+        bind_address: address,
         default_request_body_max_bytes: config.max_request_body_bytes,
         ..Default::default()
     };
@@ -333,24 +333,20 @@ async fn launch(
     let admin_log = log.new(slog::o!("component" => "admin"));
     let audit_log = log.new(slog::o!("component" => "audit"));
     let shutdown_log = log.new(slog::o!("component" => "shutdown"));
+    let connections_log = log.new(slog::o!("component" => "connections"));
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .tls(tls)
         .start()
         .map_err(|e| StartError::Listen { address, message: e.to_string() })?;
     // The base URL can only be known once the listener is bound (port 0 picks the port).
-    let public_address = match &guarded {
-        Some((public, ..)) => {
-            public.local_addr().map_err(|e| StartError::Listen { address, message: e.to_string() })?
-        }
-        None => server.local_addr(),
-    };
+    let public_address = server.local_addr();
     let base_url = config
         .public_base_url
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("{scheme}://{public_address}"));
     let _ = server.app_private().base_url.set(base_url);
-    let guard = guarded.map(|(public, limits, log)| ConnectionGuard::start(public, server.local_addr(), limits, log));
+    let guard = limits.map(|limits| ConnectionGuard::start(public_address, limits, connections_log)).transpose()?;
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(interval) = config.audit_head_interval {
         crate::audit::log_heads_every(interval, &store.audit, audit_log);

@@ -1,14 +1,56 @@
-//! The real `dpo-server` binary against clients that open connections and send nothing (issue 15): they
-//! are closed after the header timeout and never lock out a client that sends its request.
+//! The real `dpo-server` binary against clients that hold connections without using them (issue 15):
+//! those that send nothing go after the header timeout, those silent after a request after the idle
+//! timeout, and beyond the connection limit the longest silent; none goes early, and none of them locks
+//! out a client that sends its request.
 
 mod common;
 
 use dpo_server::auth::{LOCAL_TENANT, mint_local, tokens::MintRequest};
-use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use std::time::{Duration, Instant};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// Waits for the server to close `socket`; returns when, or None if it is still open after `within`.
+async fn closed_within(socket: &mut TcpStream, within: Duration) -> Option<Instant> {
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(Instant::now()),
+            // An answer the test asked for earlier.
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Whether the server has not closed `socket` yet (a read that would wait).
+fn still_open(socket: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(socket.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Sends `GET /v1.0/dataPolicyOperations/$count` on `socket` and reads its answer (keep-alive).
+async fn ask_count(socket: &mut TcpStream, address: &str, token: &str) {
+    let request = format!(
+        "GET /v1.0/dataPolicyOperations/$count HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.expect("request sent");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // The body of `$count` is "0" here: the answer ends with it.
+    while !answer.ends_with(b"\r\n\r\n0") {
+        let read = socket.read(&mut buffer).await.expect("answer read");
+        assert_ne!(read, 0, "the server answered before closing: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+}
 
 #[tokio::test]
-async fn idle_connections_are_closed_and_never_lock_out_a_well_behaved_client() {
+async fn silent_connections_are_closed_at_the_header_timeout_and_never_lock_out_a_well_behaved_client() {
     // This process holds 2,000 sockets of its own.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let state = tempfile::tempdir().unwrap();
@@ -18,7 +60,8 @@ async fn idle_connections_are_closed_and_never_lock_out_a_well_behaved_client() 
     let address = server.base.trim_start_matches("http://").to_string();
     let mut idle = Vec::new();
     for _ in 0..2000 {
-        idle.push(tokio::net::TcpStream::connect(&address).await.expect("an idle connection"));
+        let socket = TcpStream::connect(&address).await.expect("an idle connection");
+        idle.push((Instant::now(), socket));
     }
     // A client that sends its request gets its answer while the 2,000 sit there (a lockout would hang
     // here until the idle ones leave, which they never do by themselves).
@@ -27,13 +70,66 @@ async fn idle_connections_are_closed_and_never_lock_out_a_well_behaved_client() 
     let answer = tokio::time::timeout(Duration::from_secs(60), ask).await.expect("answered").expect("sent");
     assert_eq!(answer.status().as_u16(), 200);
     assert_eq!(answer.text().await.unwrap(), "0");
-    // The server closes every idle one once it has said nothing for the header timeout.
-    let mut closed = 0;
-    for socket in &mut idle {
-        let mut byte = [0u8; 1];
-        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut byte)).await {
-            closed += 1;
+    // The server closes every idle one once it has said nothing for the header timeout, and not before.
+    let mut early = Vec::new();
+    for (connected, socket) in &mut idle {
+        let closed = closed_within(socket, Duration::from_secs(30)).await.expect("closed by the server");
+        let after = closed - *connected;
+        if after < Duration::from_millis(1900) {
+            early.push(after);
         }
     }
-    assert_eq!(closed, 2000, "every idle connection was closed by the server");
+    assert!(early.is_empty(), "{} connections closed before the header timeout: {early:?}", early.len());
+}
+
+#[tokio::test]
+async fn a_connection_silent_after_its_requests_is_closed_at_the_idle_timeout_and_not_while_in_use() {
+    let state = tempfile::tempdir().unwrap();
+    let server = common::serve(state.path(), &["--header-timeout", "1", "--idle-timeout", "3"]);
+    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    let address = server.base.trim_start_matches("http://").to_string();
+    // One asks once and then says nothing; the other asks every half second for 5 s (the header timeout
+    // does not apply to a connection that has sent its requests).
+    let mut quiet = TcpStream::connect(&address).await.unwrap();
+    ask_count(&mut quiet, &address, &token).await;
+    let asked = Instant::now();
+    let quiet = tokio::spawn(async move { closed_within(&mut quiet, Duration::from_secs(10)).await });
+    let mut busy = TcpStream::connect(&address).await.unwrap();
+    while asked.elapsed() < Duration::from_secs(5) {
+        ask_count(&mut busy, &address, &token).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let closed = quiet.await.unwrap().expect("the quiet one closed") - asked;
+    // Measured from its last byte, which left before `asked`.
+    assert!(closed > Duration::from_millis(2900), "closed {closed:?} after its answer, before the idle timeout");
+    assert!(closed < Duration::from_millis(4500), "closed {closed:?} after its answer");
+    assert!(still_open(&busy), "the busy one stays open");
+    ask_count(&mut busy, &address, &token).await;
+}
+
+#[tokio::test]
+async fn beyond_the_connection_limit_the_longest_silent_are_closed() {
+    let state = tempfile::tempdir().unwrap();
+    let server = common::serve(state.path(), &["--max-connections", "10", "--header-timeout", "60"]);
+    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut old = Vec::new();
+    for _ in 0..5 {
+        old.push(TcpStream::connect(&address).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Ten newer ones, one of which keeps asking: fifteen in all, five over the limit.
+    let mut newer = Vec::new();
+    for _ in 0..10 {
+        newer.push(TcpStream::connect(&address).await.unwrap());
+    }
+    for _ in 0..6 {
+        ask_count(&mut newer[0], &address, &token).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for socket in &mut old {
+        assert!(closed_within(socket, Duration::from_secs(5)).await.is_some(), "an old silent one was closed");
+    }
+    assert!(newer.iter().all(still_open), "the ten newer ones stay, the limit being ten");
+    ask_count(&mut newer[0], &address, &token).await;
 }
