@@ -177,12 +177,47 @@ fn enforce(served: SocketAddr, limits: &ConnectionLimits, log: &slog::Logger) {
     }
 }
 
-/// TCP's state of an open connection (`TCP_ESTABLISHED` in the kernel's `tcp_states.h`).
+/// TCP's states (the kernel's `tcp_states.h`): an open connection, and a listener.
 const ESTABLISHED: u8 = 1;
+const LISTEN: u8 = 10;
 
 /// Duplicates of the descriptors of the connections accepted on `served`, with what the kernel says of
 /// each.
 fn accepted_on(served: SocketAddr) -> std::io::Result<Vec<(std::os::fd::OwnedFd, Seen)>> {
+    let ms = |ms: u32| Duration::from_millis(u64::from(ms));
+    Ok(tcp_sockets()?
+        .into_iter()
+        .filter(|(_, info, local)| info.tcpi_state == ESTABLISHED && accepted_by(served, *local))
+        .map(|(socket, info, _)| {
+            let seen = Seen {
+                received_anything: info.tcpi_bytes_received > 0,
+                unheard_for: ms(info.tcpi_last_data_recv),
+                silent_for: ms(info.tcpi_last_data_recv.min(info.tcpi_last_data_sent)),
+            };
+            (socket, seen)
+        })
+        .collect())
+}
+
+/// Stops the listener bound on `served` (dropshot's) from taking connections: clients connecting after
+/// this are refused at once, and those waiting in its accept queue are reset.
+///
+/// dropshot stops accepting when it is closed but keeps its listener open until the last request in
+/// flight has finished, so a client connecting meanwhile would wait in the kernel's queue until the end
+/// and then be reset; refused, it (or its load balancer) tries another replica at once. The socket stays
+/// open for dropshot to close; shutdown(2) on a listener only ends its listening (Linux).
+pub fn stop_listening(served: SocketAddr) -> std::io::Result<()> {
+    for (socket, info, local) in tcp_sockets()? {
+        if info.tcpi_state == LISTEN && local == served {
+            socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Read)?;
+        }
+    }
+    Ok(())
+}
+
+/// Duplicates of the process's TCP sockets, one per socket, with the kernel's `TCP_INFO` and the local
+/// address of each.
+fn tcp_sockets() -> std::io::Result<Vec<(std::os::fd::OwnedFd, libc::tcp_info, SocketAddr)>> {
     use std::os::unix::{ffi::OsStrExt, fs::MetadataExt};
     // Listed in full before anything is duplicated: a listing read while duplicating would show the
     // duplicates too.
@@ -207,22 +242,12 @@ fn accepted_on(served: SocketAddr) -> std::io::Result<Vec<(std::os::fd::OwnedFd,
             continue;
         }
         let socket = std::os::fd::OwnedFd::from(socket);
-        // Not TCP, or not a connection of dropshot's listener.
+        // Not TCP, or not an IP socket.
         let Some(info) = tcp_info(&socket) else { continue };
-        if info.tcpi_state != ESTABLISHED {
+        let Some(local) = socket2::SockRef::from(&socket).local_addr().ok().and_then(|a| a.as_socket()) else {
             continue;
-        }
-        let local = socket2::SockRef::from(&socket).local_addr().ok().and_then(|a| a.as_socket());
-        if !local.is_some_and(|local| accepted_by(served, local)) {
-            continue;
-        }
-        let ms = |ms: u32| Duration::from_millis(u64::from(ms));
-        let seen = Seen {
-            received_anything: info.tcpi_bytes_received > 0,
-            unheard_for: ms(info.tcpi_last_data_recv),
-            silent_for: ms(info.tcpi_last_data_recv.min(info.tcpi_last_data_sent)),
         };
-        found.push((socket, seen));
+        found.push((socket, info, local));
     }
     Ok(found)
 }

@@ -116,7 +116,7 @@ impl RunningServer {
         if let Some(admin) = self.admin {
             admin.close().await?;
         }
-        self.server.close().await
+        close_refusing(self.server, self.address, &self.log).await
     }
 
     /// Shuts down in order (SIGTERM): stops taking exports and hands the running ones back to the queue,
@@ -129,7 +129,7 @@ impl RunningServer {
         }
         drop(self.guard);
         let bound = self.shutdown_timeout;
-        match tokio::time::timeout(bound, self.server.close()).await {
+        match tokio::time::timeout(bound, close_refusing(self.server, self.address, &self.log)).await {
             Ok(closed) => closed?,
             Err(_) => slog::warn!(self.log, "requests still in flight at shutdown were cut off";
                 "waited_seconds" => bound.as_secs_f64()),
@@ -139,6 +139,23 @@ impl RunningServer {
             None => Ok(()),
         }
     }
+}
+
+/// Closes dropshot's server on `served`: it stops accepting and finishes the requests in flight, and new
+/// connections are refused meanwhile instead of waiting in its listener's queue until the end.
+async fn close_refusing(server: HttpServer<AppContext>, served: SocketAddr, log: &slog::Logger) -> Result<(), String> {
+    let closing = server.close();
+    tokio::pin!(closing);
+    // The first poll sends dropshot its close signal; its accept loop leaves at its next turn. Stopped
+    // under a running accept loop, the listener would make it log an accept error.
+    if let std::task::Poll::Ready(closed) = futures::poll!(&mut closing) {
+        return closed;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    if let Err(e) = connection_guard::stop_listening(served) {
+        slog::debug!(log, "new connections could not be refused while closing"; "error" => %e);
+    }
+    closing.await
 }
 
 /// The token verifier `config.auth` asks for: its fixed keys, and the identity provider's JWKS kept
