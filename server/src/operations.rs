@@ -220,6 +220,19 @@ impl OperationService {
         Ok(blocking(&self.store.operations, move |operations| call(operations)).await?)
     }
 
+    /// Runs a read of the operations store: awaited as is when the store offers it without blocking,
+    /// otherwise (`blocking`, the same read) as [`OperationService::reading`] does.
+    async fn read<T: Send + 'static>(
+        &self,
+        nonblocking: impl FnOnce(&dyn AsyncOperations) -> Pending<T>,
+        blocking: impl FnOnce(&dyn Operations) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, OperationError> {
+        match self.store.operations.without_blocking() {
+            Some(store) => Ok(nonblocking(store).await?),
+            None => self.reading(blocking).await,
+        }
+    }
+
     /// Runs a read of the operations store on the blocking pool, once one of [`READS_AT_ONCE`] is free.
     async fn reading<T: Send + 'static>(
         &self,
@@ -278,10 +291,7 @@ impl OperationService {
         // hand-offs per request; otherwise on the blocking pool.
         let found = match self.store.operations.get_without_waiting(id) {
             Some(found) => found?,
-            None => match self.store.operations.without_blocking() {
-                Some(store) => store.get(id).await?,
-                None => self.reading(move |store| store.get(id)).await?,
-            },
+            None => self.read(|store| store.get(id), move |store| store.get(id)).await?,
         };
         match found {
             Some(op) if op.tenant_id == tenant => Ok(op),
