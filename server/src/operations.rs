@@ -227,10 +227,11 @@ impl OperationService {
         nonblocking: impl FnOnce(&dyn AsyncOperations) -> Pending<T>,
         blocking: impl FnOnce(&dyn Operations) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, OperationError> {
-        match self.store.operations.without_blocking() {
-            Some(store) => Ok(nonblocking(store).await?),
-            None => self.reading(blocking).await,
-        }
+        let _permit = match self.store.operations.without_blocking() {
+            Some(_) => None,
+            None => self.read_permit().await,
+        };
+        self.call(nonblocking, blocking).await
     }
 
     /// Runs a read of the operations store on the blocking pool, once one of [`READS_AT_ONCE`] is free.

@@ -49,6 +49,16 @@ async fn ask_count(socket: &mut TcpStream, address: &str, token: &str) {
     assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
 }
 
+/// The server started with `flags` in a state directory of its own, an administrator's token and the
+/// address to connect to.
+fn serving(flags: &[&str]) -> (tempfile::TempDir, common::Server, String, String) {
+    let state = tempfile::tempdir().unwrap();
+    let server = common::serve(state.path(), flags);
+    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    let address = server.base.trim_start_matches("http://").to_string();
+    (state, server, token, address)
+}
+
 #[tokio::test]
 async fn silent_connections_are_closed_at_the_header_timeout_and_never_lock_out_a_well_behaved_client() {
     // This process holds 2,000 sockets of its own.
@@ -84,10 +94,7 @@ async fn silent_connections_are_closed_at_the_header_timeout_and_never_lock_out_
 
 #[tokio::test]
 async fn a_connection_silent_after_its_requests_is_closed_at_the_idle_timeout_and_not_while_in_use() {
-    let state = tempfile::tempdir().unwrap();
-    let server = common::serve(state.path(), &["--header-timeout", "1", "--idle-timeout", "3"]);
-    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
-    let address = server.base.trim_start_matches("http://").to_string();
+    let (_state, _server, token, address) = serving(&["--header-timeout", "1", "--idle-timeout", "3"]);
     // One asks once and then says nothing; the other asks every half second for 5 s (the header timeout
     // does not apply to a connection that has sent its requests).
     let mut quiet = TcpStream::connect(&address).await.unwrap();
@@ -109,10 +116,7 @@ async fn a_connection_silent_after_its_requests_is_closed_at_the_idle_timeout_an
 
 #[tokio::test]
 async fn beyond_the_connection_limit_the_longest_silent_are_closed() {
-    let state = tempfile::tempdir().unwrap();
-    let server = common::serve(state.path(), &["--max-connections", "10", "--header-timeout", "60"]);
-    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
-    let address = server.base.trim_start_matches("http://").to_string();
+    let (_state, _server, token, address) = serving(&["--max-connections", "10", "--header-timeout", "60"]);
     let mut old = Vec::new();
     for _ in 0..5 {
         old.push(TcpStream::connect(&address).await.unwrap());
