@@ -449,3 +449,67 @@ async fn a_failed_export_says_why_and_leaves_no_partial_personal_data_behind() {
     assert!(!folder.join(&id).exists(), "the profile and drive files written before the failure are gone");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn no_storage_request_follows_a_redirect_with_the_sas() {
+    let redirector = common::redirect::Redirector::start().await;
+    let server = TestServer::start_with(Options {
+        retry_after: 1,
+        workers: 1,
+        emulator_hosts: vec![redirector.host.clone()],
+        ..Options::default()
+    })
+    .await;
+    give_alice_data(&server, 10);
+    // A SAS that may list, so that the clean-up after the failure lists the folder (and deletes what it finds).
+    let location = format!(
+        "http://{}/{}/exports?sv=2023-11-03&sp=rwdl&se=2099-01-01T00:00:00Z&sr=c&sig=REDIRECTEDsecret",
+        redirector.host,
+        common::azurite::ACCOUNT
+    );
+    let id = submit_to(&server, "alice", &location).await;
+    let op = wait_final(&server, &id).await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let reason = op["@dpo.failureReason"].as_str().unwrap();
+    assert!(reason.contains("307"), "the redirect is the reason: {reason}");
+    assert_eq!(redirector.received_elsewhere(), Vec::<String>::new(), "nothing reached the other host");
+    server.stop().await;
+}
+
+/// A tmpfs of `megabytes` mounted on `folder` (the tests run as root), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(folder: &std::path::Path, megabytes: u32) -> SmallDisk {
+        std::fs::create_dir_all(folder).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(folder)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs on {} (the tests run as root)", folder.display());
+        SmallDisk(folder.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn an_export_onto_a_full_disk_fails_with_the_reason_and_leaves_nothing_behind() {
+    let server = TestServer::start_with(Options { retry_after: 1, workers: 1, ..Options::default() }).await;
+    give_alice_data(&server, 10);
+    // Room for the profile and the small files, not for the 9.5 MB video.
+    let disk = SmallDisk::mount(&server.state.path().join("exports/full"), 4);
+    let id = submit_to(&server, "alice", &file_url(&disk.0)).await;
+    let op = wait_final(&server, &id).await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let reason = op["@dpo.failureReason"].as_str().unwrap();
+    assert!(reason.contains("No space left on device"), "{reason}");
+    let left: Vec<_> = walkdir::WalkDir::new(&disk.0).into_iter().map(Result::unwrap).skip(1).collect();
+    assert!(left.is_empty(), "nothing of the person's data stays on the disk: {left:?}");
+    server.stop().await;
+}

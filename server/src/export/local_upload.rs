@@ -21,7 +21,8 @@ const FLUSH_EVERY: u64 = 16 * 1024 * 1024;
 /// A staged file being written.
 pub struct LocalUpload {
     blocks: mpsc::Sender<Bytes>,
-    writer: tokio::task::JoinHandle<Result<(), ExportError>>,
+    /// The writer thread, until its outcome has been taken (a `JoinHandle` may be awaited only once).
+    writer: Option<tokio::task::JoinHandle<Result<(), ExportError>>>,
     staged: PathBuf,
     dest: PathBuf,
 }
@@ -53,7 +54,7 @@ impl LocalUpload {
             }
             file.sync_all().map_err(|e| failed("flushing", &at, e))
         });
-        Ok(LocalUpload { blocks, writer, staged, dest })
+        Ok(LocalUpload { blocks, writer: Some(writer), staged, dest })
     }
 
     /// Queues `block`, waiting while the writer thread has [`LocalUpload::start`]'s `in_flight` queued.
@@ -66,7 +67,10 @@ impl LocalUpload {
     }
 
     async fn writer_error(&mut self) -> ExportError {
-        match (&mut self.writer).await {
+        let Some(writer) = self.writer.take() else {
+            return ExportError::Storage(format!("the writer of {} had stopped", self.staged.display()));
+        };
+        match writer.await {
             Ok(Err(e)) => e,
             Ok(Ok(())) => ExportError::Storage(format!("the writer of {} stopped", self.staged.display())),
             Err(e) => ExportError::Storage(format!("the writer of {} failed: {e}", self.staged.display())),
@@ -77,7 +81,12 @@ impl LocalUpload {
     pub async fn finish(self) -> Result<(), ExportError> {
         let LocalUpload { blocks, writer, staged, dest } = self;
         drop(blocks);
-        let written = writer.await.map_err(|e| ExportError::Storage(format!("writing {}: {e}", staged.display())))?;
+        let written = match writer {
+            Some(writer) => {
+                writer.await.map_err(|e| ExportError::Storage(format!("writing {}: {e}", staged.display())))?
+            }
+            None => Err(ExportError::Storage(format!("the writer of {} had stopped", staged.display()))),
+        };
         tokio::task::spawn_blocking(move || {
             if let Err(e) = written {
                 let _ = std::fs::remove_file(&staged);
@@ -90,11 +99,13 @@ impl LocalUpload {
         .map_err(|e| ExportError::Storage(format!("placing a file: {e}")))?
     }
 
-    /// Gives up: the staged file is removed.
+    /// Gives up: the staged file is removed (also after a failed [`LocalUpload::write`]).
     pub async fn abort(self) {
         let LocalUpload { blocks, writer, staged, .. } = self;
         drop(blocks);
-        let _ = writer.await;
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(staged)).await;
     }
 }
