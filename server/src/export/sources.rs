@@ -130,10 +130,12 @@ pub enum DriveLocation {
 }
 
 /// The folder name of a user's drive: the id itself when it is a plain name, otherwise `x-<hex of the id>`
-/// so that no id can name a path outside the drives folder.
+/// so that no id can name a path outside the drives folder. An id that itself begins with `x-` (in either
+/// case) is never plain, so no id's folder is another id's escaped name (`x-2e2e` would be the drive of `..`).
 pub fn drive_folder_name(user_id: &str) -> String {
     let plain = !user_id.is_empty()
         && !user_id.starts_with('.')
+        && !user_id.get(..2).is_some_and(|start| start.eq_ignore_ascii_case("x-"))
         && user_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
     if plain { user_id.to_string() } else { format!("x-{}", hex::encode(user_id)) }
 }
@@ -185,6 +187,14 @@ mod tests {
         assert_eq!(drive_folder_name("alice@contoso.com"), "alice@contoso.com");
         assert_eq!(drive_folder_name(".."), "x-2e2e");
         assert_eq!(drive_folder_name("a/../../etc"), format!("x-{}", hex::encode("a/../../etc")));
+    }
+
+    #[test]
+    fn no_two_user_ids_share_a_drive_folder() {
+        let ids = ["..", "x-2e2e", "a b", "x-612062", "X-612062", "x-", "x", "alice", "x-alice", "X-alice"];
+        let folders: std::collections::BTreeSet<_> = ids.iter().map(|id| drive_folder_name(id)).collect();
+        assert_eq!(folders.len(), ids.len(), "{folders:?}");
+        assert_eq!(drive_folder_name("x-2e2e"), format!("x-{}", hex::encode("x-2e2e")));
     }
 
     #[test]
