@@ -200,3 +200,45 @@ async fn tokens_follow_the_jwt_and_http_rules_to_the_letter() {
     let critical = signed(&server, header, reader_claims("https://graph.microsoft.com".into()));
     assert_eq!(count_status(&server, &format!("Bearer {critical}")).await, 401);
 }
+
+fn user(id: &str, upn: &str, mail: Option<&str>) -> dpo_server::store::UserRecord {
+    dpo_server::store::UserRecord {
+        id: id.into(),
+        user_principal_name: upn.into(),
+        display_name: None,
+        mail: mail.map(Into::into),
+        attributes: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn an_id_wins_over_another_users_principal_name() {
+    let server = TestServer::start(60).await;
+    // bob's UPN is carol's id: asking for "carol" must find carol, whichever row the database reads first.
+    let users = [user("bob", "carol", None), user("carol", "carol@contoso.example", None)];
+    server.store.directory.upsert_users(TENANT, &users).unwrap();
+    for _ in 0..3 {
+        let found = server.store.directory.find_user(TENANT, "carol").unwrap().map(|u| u.id);
+        assert_eq!(found.as_deref(), Some("carol"));
+    }
+    assert_eq!(server.store.directory.find_user(TENANT, "CAROL").unwrap().map(|u| u.id).as_deref(), Some("bob"));
+    let id = common::submit(&server, "carol").await;
+    let (_, op) = get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    assert_eq!(op["userId"], "carol", "{op}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_users_cannot_share_a_mail_address() {
+    let server = TestServer::start(60).await;
+    let directory = &server.store.directory;
+    directory.upsert_users(TENANT, &[user("dora", "dora@contoso.example", Some("Dora@Contoso.example"))]).unwrap();
+    let taken = user("eve", "eve@contoso.example", Some("dora@contoso.EXAMPLE"));
+    assert!(directory.upsert_users(TENANT, &[taken]).is_err(), "a second user with dora's mail is refused");
+    assert!(directory.find_user(TENANT, "eve").unwrap().is_none(), "and nothing of it is written");
+    // Users without mail, and dora imported again, are fine.
+    let fine = [user("f1", "f1@contoso.example", None), user("f2", "f2@contoso.example", None)];
+    directory.upsert_users(TENANT, &fine).unwrap();
+    directory.upsert_users(TENANT, &[user("dora", "dora@contoso.example", Some("dora@contoso.example"))]).unwrap();
+    server.stop().await;
+}

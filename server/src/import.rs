@@ -28,9 +28,22 @@ pub fn read_users(path: &Path) -> Result<Vec<UserRecord>, ImportError> {
         let text = std::fs::read_to_string(path).map_err(|e| error(path, e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| error(path, format!("expected a JSON array of users: {e}")))?
     };
+    // Which user first used each id, userPrincipalName and mail (the last two in any case).
+    let mut first: std::collections::HashMap<(&str, String), usize> = std::collections::HashMap::new();
     for (i, u) in users.iter_mut().enumerate() {
         if u.id.trim().is_empty() || u.user_principal_name.trim().is_empty() {
             return Err(error(path, format!("user {} needs an id and a userPrincipalName", i + 1)));
+        }
+        let keys = [
+            ("id", Some(u.id.clone())),
+            ("userPrincipalName", Some(u.user_principal_name.to_lowercase())),
+            ("mail", u.mail.as_ref().map(|m| m.to_lowercase())),
+        ];
+        for (what, value) in keys {
+            let Some(value) = value else { continue };
+            if let Some(earlier) = first.insert((what, value), i + 1) {
+                return Err(error(path, format!("user {} has the same {what} as user {earlier}", i + 1)));
+            }
         }
         u.attributes.retain(|_, value| !value.is_null());
         for (name, value) in &u.attributes {
@@ -106,6 +119,23 @@ pub fn read_activities(path: &Path) -> Result<Vec<ActivityRecord>, ImportError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_users_with_one_mail_or_one_user_principal_name_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("u.csv");
+        for (rows, what) in [
+            ("a1,a@x.example,,Same@x.example\nb2,b@x.example,,same@X.example\n", "mail"),
+            ("a1,a@x.example,,\nb2,A@x.example,,\n", "userPrincipalName"),
+            ("a1,a@x.example,,\na1,b@x.example,,\n", "id"),
+        ] {
+            std::fs::write(&file, format!("id,userPrincipalName,displayName,mail\n{rows}")).unwrap();
+            let refused = read_users(&file).expect_err(what).to_string();
+            assert!(refused.ends_with(&format!("user 2 has the same {what} as user 1")), "{refused}");
+        }
+        std::fs::write(&file, "id,userPrincipalName,displayName,mail\na1,a@x.example,,\nb2,b@x.example,,\n").unwrap();
+        assert_eq!(read_users(&file).expect("two users without mail").len(), 2);
+    }
 
     #[test]
     fn users_from_csv_and_json_and_activities_from_lines() {

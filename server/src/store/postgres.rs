@@ -35,7 +35,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
-const MIGRATIONS: [(i64, &str); 13] = [
+const MIGRATIONS: [(i64, &str); 14] = [
     (1, include_str!("../../migrations/postgres/0001_operations.sql")),
     (2, include_str!("../../migrations/postgres/0002_users.sql")),
     (3, include_str!("../../migrations/postgres/0003_export.sql")),
@@ -49,6 +49,7 @@ const MIGRATIONS: [(i64, &str); 13] = [
     (11, include_str!("../../migrations/postgres/0011_export_object_rows.sql")),
     (12, include_str!("../../migrations/postgres/0012_user_attributes.sql")),
     (13, include_str!("../../migrations/postgres/0013_audit.sql")),
+    (14, include_str!("../../migrations/postgres/0014_unique_mail.sql")),
 ];
 
 /// How many migrations a database brought up to date has applied.

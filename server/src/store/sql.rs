@@ -505,7 +505,8 @@ pub fn attributes(
     }
 }
 
-/// The user of `tenant` with this id, or this userPrincipalName in any case (ASCII).
+/// The user of `tenant` with this id, or else the one with this userPrincipalName in any case (ASCII): an id
+/// wins over another user's userPrincipalName that spells the same.
 pub fn find_user(tenant: &str, id_or_upn: &str) -> SelectStatement {
     let mut select = Query::select();
     select
@@ -517,6 +518,7 @@ pub fn find_user(tenant: &str, id_or_upn: &str) -> SelectStatement {
                 .eq(id_or_upn)
                 .or(Expr::expr(Func::lower(Expr::col("user_principal_name"))).eq(id_or_upn.to_ascii_lowercase())),
         )
+        .order_by_expr(Expr::col("id").eq(id_or_upn), Order::Desc)
         .limit(1);
     select
 }

@@ -73,6 +73,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0011_export_object_rows.sql")),
         M::up(include_str!("../../migrations/0012_user_attributes.sql")),
         M::up(include_str!("../../migrations/0013_audit.sql")),
+        M::up(include_str!("../../migrations/0014_unique_mail.sql")),
     ])
 }
 
