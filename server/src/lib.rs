@@ -26,6 +26,7 @@ pub mod server;
 pub mod sources;
 pub mod store;
 pub mod throttle;
+pub mod tls;
 pub mod wire;
 
 pub use config::ServerConfig;

@@ -515,9 +515,7 @@ fn check_config(args: ServeArgs, layers: &Option<Layers>) -> anyhow::Result<()> 
     config.drives().context("drives-url")?;
     let sources = config.sources().context("sources")?;
     if let Some(tls) = &config.tls {
-        for path in [&tls.cert, &tls.key] {
-            std::fs::metadata(path).with_context(|| format!("tls: {}", path.display()))?;
-        }
+        dpo_server::tls::server_config(tls).context("tls")?;
     }
     if let Some(path) = &config.auth.jwks_file {
         let text = std::fs::read_to_string(path).with_context(|| format!("jwks-file: {}", path.display()))?;
@@ -641,8 +639,22 @@ async fn preview_sources(path: &std::path::Path, user: &str, directory: &Directo
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let format = config.log_format;
     let server = dpo_server::start(config).await.context("starting dpo-server")?;
-    println!("dpo-server listening on {}", server.base_url());
+    // On stdout whatever the log level (scripts read the address from it), in the log's own format: a log
+    // pipeline reading JSON reads stdout and stderr together.
+    match format {
+        dpo_server::logging::LogFormat::Text => println!("dpo-server listening on {}", server.base_url()),
+        dpo_server::logging::LogFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "msg": "dpo-server listening",
+                "level": "INFO",
+                "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+                "url": server.base_url(),
+            })
+        ),
+    }
     shutdown_signal().await;
     // Running exports go back to the queue at once, for another replica (or the next start) to resume.
     server.shutdown().await.map_err(anyhow::Error::msg).context("stopping dpo-server")

@@ -45,6 +45,9 @@ pub enum StartError {
     /// A setting is invalid.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// The https listener's certificate or key cannot be used.
+    #[error("tls")]
+    Tls(#[from] crate::tls::TlsError),
     /// The state directory could not be opened.
     #[error("opening the state in {path}: {message}")]
     State {
@@ -345,7 +348,7 @@ async fn launch(
         default_request_body_max_bytes: config.max_request_body_bytes,
         ..Default::default()
     };
-    let tls = config.tls.as_ref().map(|t| ConfigTls::AsFile { cert_file: t.cert.clone(), key_file: t.key.clone() });
+    let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?.map(ConfigTls::Dynamic);
     let scheme = if tls.is_some() { "https" } else { "http" };
     let admin_log = log.new(slog::o!("component" => "admin"));
     let audit_log = log.new(slog::o!("component" => "audit"));

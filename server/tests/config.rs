@@ -125,3 +125,41 @@ fn a_wrong_file_stops_serve_and_config_check_with_its_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sources.toml"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A self-signed certificate and its key, as PEM.
+fn certificate() -> (String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("a certificate");
+    (made.cert.pem(), made.signing_key.serialize_pem())
+}
+
+#[test]
+fn a_certificate_that_cannot_serve_stops_serve_and_config_check_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ((cert, _), (_, other_key)) = (certificate(), certificate());
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (cert, other_key, empty) = (write("cert.pem", &cert), write("other.pem", &other_key), write("empty.pem", ""));
+    let cases =
+        [(&cert, &other_key, "does not go with the certificate"), (&empty, &other_key, "holds no PEM certificate")];
+    for (cert, key, expected) in cases {
+        for command in [&["serve", "--bind", "127.0.0.1:0", "--no-admin"][..], &["config", "check"][..]] {
+            let out = dpo_server()
+                .args(command)
+                .arg("--state-dir")
+                .arg(dir.path().join("state"))
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{command:?} fails without a panic: {stderr}");
+            assert!(stderr.contains(expected), "{command:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+}
