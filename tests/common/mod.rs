@@ -5,6 +5,7 @@
 
 pub mod azurite;
 pub mod flaky;
+pub mod redirect;
 
 use dpo_client::location::LocationPolicy;
 use dpo_server::{

@@ -8,8 +8,9 @@ use bytes::Bytes;
 use dpo_client::location::StorageLocation;
 use futures::TryStreamExt;
 use object_store::{
-    BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
     azure::{AzureConfigKey, MicrosoftAzureBuilder},
+    client::{HttpClient, HttpConnector},
     local::LocalFileSystem,
     path::Path as ObjectPath,
 };
@@ -47,6 +48,33 @@ fn retry() -> RetryConfig {
     }
 }
 
+/// The HTTP client of every request to a storage location. It follows no redirect: the SAS travels in the
+/// query, and a redirect would carry it to whichever host the answer names, off the allowed list. Azure Blob
+/// Storage never redirects these requests, so a redirect fails the request (object_store reports the 3xx).
+fn storage_http(allow_http: bool) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(!allow_http)
+        // object_store's own defaults for its clients.
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// Gives object_store the storage client of [`storage_http`] instead of its own, which follows redirects.
+#[derive(Debug)]
+struct NoRedirects {
+    allow_http: bool,
+}
+
+impl HttpConnector for NoRedirects {
+    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let client = storage_http(self.allow_http)
+            .map_err(|source| object_store::Error::Generic { store: "MicrosoftAzure", source: Box::new(source) })?;
+        Ok(HttpClient::new(client))
+    }
+}
+
 impl Sink {
     /// Opens the folder `operation` of `target`.
     pub fn open(target: &StorageLocation, operation: &str) -> Result<Sink, ExportError> {
@@ -69,6 +97,7 @@ impl Sink {
                     .with_allow_http(endpoint.starts_with("http://"))
                     .with_config(AzureConfigKey::SasKey, sas.clone())
                     .with_retry(retry())
+                    .with_http_connector(NoRedirects { allow_http: endpoint.starts_with("http://") })
                     .build()?,
             ),
             StorageLocation::Local { dir } => {
@@ -122,7 +151,8 @@ impl Sink {
         let Some((container, sas)) = &self.container else { return Ok(0) };
         // One Delete Blob request per object: object_store deletes through Blob Batch, which a container
         // SAS and the Azurite emulator do not always allow.
-        let client = reqwest::Client::new();
+        let client = storage_http(container.scheme() == "http")
+            .map_err(|e| ExportError::Storage(format!("the storage client: {e}")))?;
         for object in &objects {
             let mut url = container.clone();
             url.path_segments_mut()
