@@ -68,6 +68,9 @@ async fn json_logs_carry_the_ids_and_never_a_secret() {
         .map(|(_, line)| serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
         .collect();
     assert!(lines.len() > 10, "a whole export's lines: {lines:?}");
+    // stdout too: its one line, where it listens, is JSON like every other.
+    let announced: Value = serde_json::from_str(&server.announced).expect("the listening line is JSON");
+    assert_eq!((&announced["msg"], &announced["url"]), (&json!("dpo-server listening"), &json!(server.base)));
     assert!(lines.iter().all(|l| l["msg"].is_string() && l["level"].is_string() && l["ts"].is_string()));
     let submitted = lines
         .iter()

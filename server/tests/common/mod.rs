@@ -115,6 +115,8 @@ pub struct Server {
     pub base: String,
     /// What it logged so far (with [`serve_logged`]).
     pub log: Log,
+    /// The line it printed on stdout once listening.
+    pub announced: String,
 }
 
 impl Server {
@@ -204,8 +206,12 @@ fn serve_command(mut command: Command, state: &Path, extra: &[&str]) -> Server {
     let mut child = command.args(extra).stdout(Stdio::piped()).spawn().expect("dpo-server starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("it says where it listens");
-    let base = line.trim().rsplit(' ').next().expect("a URL").to_string();
-    Server { child, base, log: Log::default() }
+    // `listening on <url>`, or with `--log-format json` a JSON object with `url`.
+    let base = match serde_json::from_str::<serde_json::Value>(&line) {
+        Ok(announced) => announced["url"].as_str().expect("a URL").to_string(),
+        Err(_) => line.trim().rsplit(' ').next().expect("a URL").to_string(),
+    };
+    Server { child, base, log: Log::default(), announced: line }
 }
 
 /// An Azurite blob service (from npm, installed into `.tools/` by `cargo xtask test`), with the folder its
