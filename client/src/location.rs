@@ -113,6 +113,60 @@ pub fn host_listed(patterns: &[String], url: &Url) -> bool {
     patterns.iter().any(|p| host_matches(p, &host_port) || host_matches(p, &host))
 }
 
+/// Why a host pattern of the operator's is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostPatternError {
+    /// The pattern would match every host (`*`), or is empty.
+    #[error("the host pattern {0:?} would match every host: name the hosts, or `*.suffix` for a domain")]
+    Everything(String),
+    /// A `*` anywhere but in a leading `*.` followed by a domain.
+    #[error("the host pattern {0:?} is not a host, a host:port, or `*.suffix`")]
+    Malformed(String),
+}
+
+/// Checks a host pattern the operator gives (storage hosts, emulator hosts): an exact host (with `:port`
+/// where it is not the default) or `*.suffix`; never one that matches every host.
+pub fn check_host_pattern(pattern: &str) -> Result<String, HostPatternError> {
+    let trimmed = pattern.trim();
+    if trimmed.is_empty() || trimmed == "*" || trimmed == "*." {
+        return Err(HostPatternError::Everything(pattern.into()));
+    }
+    let name = trimmed.strip_prefix("*.").unwrap_or(trimmed);
+    if name.contains('*') || name.starts_with('.') || name.contains(char::is_whitespace) {
+        return Err(HostPatternError::Malformed(pattern.into()));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Whether `url`'s host is an IP address inside the network rather than on the internet: loopback,
+/// private, link-local (the cloud metadata service, 169.254.169.254), unspecified, unique-local.
+fn internal_address(url: &Url) -> bool {
+    use std::net::IpAddr;
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        _ => return false,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Whether one of `patterns` names `url`'s host exactly (with its port, or without one), not by a wildcard.
+fn host_named(patterns: &[String], url: &Url) -> bool {
+    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return false };
+    let host_port = url.port().map(|p| format!("{host}:{p}"));
+    patterns
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(&host) || host_port.as_deref().is_some_and(|h| p.eq_ignore_ascii_case(h)))
+}
+
 /// Whether `host` (`name` or `name:port`) matches `pattern` (`*.suffix` or an exact host).
 pub fn host_matches(pattern: &str, host: &str) -> bool {
     if pattern == "*" {
@@ -262,6 +316,15 @@ fn azure(
     if url.scheme() == "http" && !path_style {
         return Err(LocationError("storageLocation must use https".into()));
     }
+    // A wildcard must not reach into the network (the metadata service, private hosts): such an address is
+    // a target only where the operator named it. `*` alone is the reader's policy (no server to protect).
+    let lists = [&policy.allowed_hosts, &policy.http_hosts];
+    let anything = lists.iter().any(|l| l.iter().any(|p| p == "*"));
+    if internal_address(&url) && !anything && !lists.iter().any(|l| host_named(l, &url)) {
+        return Err(LocationError(format!(
+            "exports may not go to {host_port}: an internal address is a storage host only where it is named exactly"
+        )));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(LocationError("storageLocation may not carry a user name or password".into()));
     }
@@ -398,6 +461,41 @@ mod tests {
             local_root: Some(PathBuf::from("/srv/exports")),
             require_write: true,
         }
+    }
+
+    #[test]
+    fn no_pattern_matches_every_host_and_wildcards_do_not_reach_internal_addresses() {
+        for everything in ["*", " * ", "", "*."] {
+            assert!(matches!(check_host_pattern(everything), Err(HostPatternError::Everything(_))), "{everything:?}");
+        }
+        for malformed in ["*.*", "a.*.example", "**.example", "*..example", "bad host"] {
+            assert!(matches!(check_host_pattern(malformed), Err(HostPatternError::Malformed(_))), "{malformed:?}");
+        }
+        for fine in ["*.blob.core.windows.net", "127.0.0.1:10000", "storage.internal", "[::1]:10000"] {
+            assert_eq!(check_host_pattern(fine).as_deref(), Ok(fine));
+        }
+        let sas = "/acct/exports?sp=rw&se=2030-01-01T00:00:00Z&sig=abc";
+        let wildcards = LocationPolicy {
+            allowed_hosts: vec!["*.254".into(), "*.azure.example".into()],
+            http_hosts: vec!["*.1".into()],
+            ..policy()
+        };
+        for internal in [
+            "https://169.254.169.254/exports",
+            "http://10.0.0.1/acct",
+            "http://192.168.1.1/acct",
+            "http://127.0.0.1/acct",
+        ] {
+            let refused = StorageLocation::parse(&format!("{internal}{sas}"), &wildcards, now()).unwrap_err();
+            assert!(refused.0.contains("named exactly"), "{internal}: {refused}");
+        }
+        let named = LocationPolicy {
+            allowed_hosts: vec!["*.blob.core.windows.net".into(), "10.0.0.7".into()],
+            http_hosts: vec!["127.0.0.1:10000".into()],
+            ..policy()
+        };
+        StorageLocation::parse(&format!("https://10.0.0.7/acct{}", &sas[5..]), &named, now()).expect("named exactly");
+        StorageLocation::parse(&format!("http://127.0.0.1:10000{sas}"), &named, now()).expect("named exactly");
     }
 
     #[test]

@@ -263,11 +263,17 @@ struct ServeArgs {
         long = "storage-host",
         env = "DPO_STORAGE_HOSTS",
         value_delimiter = ',',
-        default_value = dpo_client::location::DEFAULT_STORAGE_HOST
+        default_value = dpo_client::location::DEFAULT_STORAGE_HOST,
+        value_parser = dpo_client::location::check_host_pattern
     )]
     storage_hosts: Vec<String>,
     /// Storage emulator hosts (host:port) reached over plain http with path-style URLs, e.g. Azurite.
-    #[arg(long = "emulator-host", env = "DPO_EMULATOR_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "emulator-host",
+        env = "DPO_EMULATOR_HOSTS",
+        value_delimiter = ',',
+        value_parser = dpo_client::location::check_host_pattern
+    )]
     emulator_hosts: Vec<String>,
     /// Folder under which file:// storage locations may lie (default: <state dir>/exports).
     #[arg(long, env = "DPO_LOCAL_EXPORT_ROOT")]

@@ -45,6 +45,9 @@ pub enum StartError {
     /// A setting is invalid.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// A storage host pattern would let exports go anywhere.
+    #[error("storage hosts")]
+    StorageHost(#[from] dpo_client::location::HostPatternError),
     /// The https listener's certificate or key cannot be used.
     #[error("tls")]
     Tls(#[from] crate::tls::TlsError),
@@ -273,6 +276,9 @@ async fn launch(
     let address = config.bind_address;
     let submitted = Arc::new(Notify::new());
     let policy = config.storage_policy();
+    for pattern in policy.allowed_hosts.iter().chain(&policy.http_hosts) {
+        dpo_client::location::check_host_pattern(pattern)?;
+    }
     let operations = OperationService::new(store.clone(), policy.clone(), submitted.clone());
     let tokens = token_verifier(&config, &log).await?;
     if config.admin_bind.is_some() {

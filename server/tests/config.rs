@@ -105,6 +105,7 @@ fn a_wrong_file_stops_serve_and_config_check_with_its_line() {
         ("no-admin = \"yes\"\n", "line 1: no-admin: is a switch"),
         ("bind = \n", "TOML parse error at line 1"),
         ("bind = \"not an address\"\n", "line 1: bind: invalid value 'not an address'"),
+        ("storage-host = \"*\"\n", "line 1: storage-host: invalid value '*'"),
     ];
     for (text, expected) in cases {
         let file = dir.path().join("dpo.toml");
