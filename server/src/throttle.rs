@@ -56,25 +56,28 @@ impl Throttle {
             let wait = not_until.wait_time_from(self.clock.now());
             Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(Duration::from_secs(1))
         };
+        // Ids are GUIDs, which tokens may spell in either case: one caller, one budget. A token that names no
+        // application shares the budget of every other such token of its tenant, instead of having none.
+        let tenant = caller.tenant.to_ascii_lowercase();
         if let Some(callers) = &self.callers {
             let who = match &caller.identity {
-                Identity::User { id, .. } => format!("user:{id}"),
-                Identity::App { id, .. } => format!("app:{id}"),
+                Identity::User { id, .. } => format!("user:{}", id.to_ascii_lowercase()),
+                Identity::App { id, .. } => format!("app:{}", id.to_ascii_lowercase()),
             };
             callers
-                .check_key(&(caller.tenant.clone(), who))
+                .check_key(&(tenant.clone(), who))
                 .map_err(|n| Throttled { scope: "caller", retry_after: wait(n) })?;
         }
-        let app = match &caller.identity {
-            Identity::User { app, .. } => app.as_deref(),
-            Identity::App { id, .. } => Some(id.as_str()),
-        };
-        if let (Some(apps), Some(app)) = (&self.apps, app) {
-            apps.check_key(&(caller.tenant.clone(), app.to_string()))
+        if let Some(apps) = &self.apps {
+            let app = match &caller.identity {
+                Identity::User { app, .. } => app.as_deref().unwrap_or_default(),
+                Identity::App { id, .. } => id.as_str(),
+            };
+            apps.check_key(&(tenant.clone(), app.to_ascii_lowercase()))
                 .map_err(|n| Throttled { scope: "app", retry_after: wait(n) })?;
         }
         if let Some(tenants) = &self.tenants {
-            tenants.check_key(&caller.tenant).map_err(|n| Throttled { scope: "tenant", retry_after: wait(n) })?;
+            tenants.check_key(&tenant).map_err(|n| Throttled { scope: "tenant", retry_after: wait(n) })?;
         }
         Ok(())
     }
@@ -140,6 +143,23 @@ mod tests {
         assert_eq!(throttle.check(&crm).unwrap_err().scope, "app", "the application acting as itself, too");
         let elsewhere = Caller { tenant: "t2".into(), ..signed_in("a", "crm") };
         assert!(throttle.check(&elsewhere).is_ok(), "the same application in another tenant");
-        assert!(throttle.check(&user("t1", "no-app-named")).is_ok(), "a token without appid has no app budget");
+        let unnamed = |id: &str| user("t1", id);
+        assert!(throttle.check(&unnamed("d")).is_ok());
+        assert!(throttle.check(&unnamed("e")).is_ok());
+        assert_eq!(
+            throttle.check(&unnamed("f")).unwrap_err().scope,
+            "app",
+            "tokens without appid or azp share one budget, they do not escape it"
+        );
+    }
+
+    #[test]
+    fn ids_in_another_case_are_the_same_caller() {
+        let limits = ThrottleLimits { per_tenant: None, per_caller: NonZeroU32::new(2), per_app: None };
+        let throttle = Throttle::new(limits);
+        assert!(throttle.check(&user("T1", "ABCDEF01-0000-0000-0000-000000000001")).is_ok());
+        assert!(throttle.check(&user("t1", "abcdef01-0000-0000-0000-000000000001")).is_ok());
+        let third = throttle.check(&user("t1", "AbCdEf01-0000-0000-0000-000000000001"));
+        assert_eq!(third.unwrap_err().scope, "caller", "one caller in any spelling");
     }
 }
