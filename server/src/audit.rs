@@ -207,14 +207,38 @@ pub enum VerifyError {
     /// The chain is broken.
     #[error(transparent)]
     Broken(#[from] Broken),
+    /// The tenant has no chain in this store (a wrong tenant id, or a store that lost every event).
+    #[error("tenant {tenant}: no audit events in this store")]
+    NoEvents {
+        /// The tenant asked for.
+        tenant: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// Why a head given to check against is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a head is the 64 hexadecimal digits of an event's hash, as `audit head` prints it: {0:?}")]
+pub struct HeadError(String);
+
+/// A head as `audit head` prints it (or the log gives it), in either case; kept in lower case, as hashes are.
+pub fn parse_head(text: &str) -> Result<String, HeadError> {
+    let head = text.trim();
+    if head.len() == 64 && head.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(head.to_ascii_lowercase())
+    } else {
+        Err(HeadError(text.into()))
+    }
+}
+
 /// Walks `tenant`'s chain from its first event; with `head`, also checks that an event with that hash
-/// is in it (so that nothing after an anchored head was cut). Blocking.
+/// is in it (so that nothing after an anchored head was cut). A tenant without events has no chain to
+/// verify: an error, so that a mistyped tenant is not reported intact. Blocking.
 pub fn verify(log: &dyn AuditLog, tenant: &str, head: Option<&str>) -> Result<Verified, VerifyError> {
+    let head = head.map(str::to_ascii_lowercase);
+    let head = head.as_deref();
     let (mut after, mut prev, mut events, mut reached) = (0i64, GENESIS_HASH.to_string(), 0u64, head.is_none());
     loop {
         let page = log.audit_events(tenant, after, PAGE)?;
@@ -239,6 +263,9 @@ pub fn verify(log: &dyn AuditLog, tenant: &str, head: Option<&str>) -> Result<Ve
         }
         after = last_seq;
     }
+    if events == 0 {
+        return Err(VerifyError::NoEvents { tenant: tenant.into() });
+    }
     if !reached {
         return Err(Broken::Truncated { tenant: tenant.into(), events, head: head.unwrap_or_default().into() }.into());
     }
@@ -254,16 +281,22 @@ pub fn log_heads_every(interval: std::time::Duration, log: &Arc<dyn AuditLog>, o
         loop {
             tokio::time::sleep(interval).await;
             let Some(store) = store.upgrade() else { return };
-            match blocking(&store, |s| s.audit_heads()).await {
-                Ok(heads) => {
-                    for (tenant, seq, hash) in heads {
-                        slog::info!(out, "audit head"; "tenant" => tenant, "events" => seq, "hash" => hash);
-                    }
-                }
-                Err(e) => slog::warn!(out, "reading the audit heads failed"; "error" => %e),
-            }
+            log_heads(&store, &out).await;
         }
     });
+}
+
+/// Logs every tenant's latest event once (as [`log_heads_every`] does; also at shutdown, so that the last
+/// events of a server's life are anchored too).
+pub async fn log_heads(store: &Arc<dyn AuditLog>, out: &slog::Logger) {
+    match blocking(store, |s| s.audit_heads()).await {
+        Ok(heads) => {
+            for (tenant, seq, hash) in heads {
+                slog::info!(out, "audit head"; "tenant" => tenant, "events" => seq, "hash" => hash);
+            }
+        }
+        Err(e) => slog::warn!(out, "reading the audit heads failed"; "error" => %e),
+    }
 }
 
 /// The hash of `tenant`'s latest event (what an operator anchors outside the database). Blocking.
@@ -308,8 +341,15 @@ mod tests {
         );
         assert_eq!(second.result, "failure");
         let chain = verify(&store, "t1", Some(&first.hash)).unwrap();
-        assert_eq!((chain.events, chain.head), (2, second.hash.clone()));
-        assert_eq!(verify(&store, "t2", None).unwrap().head, GENESIS_HASH, "a tenant without events");
+        assert_eq!((chain.events, chain.head.clone()), (2, second.hash.clone()));
+        assert!(
+            matches!(verify(&store, "t2", None), Err(VerifyError::NoEvents { .. })),
+            "a tenant without events is no intact chain"
+        );
+        let upper = chain.head.to_ascii_uppercase();
+        assert_eq!(verify(&store, "t1", Some(&upper)).unwrap().events, 2, "a head in upper case is the same head");
+        assert_eq!(parse_head(&upper), Ok(chain.head.clone()));
+        assert!(parse_head("3f5c").is_err() && parse_head(&"g".repeat(64)).is_err());
         assert!(matches!(verify(&store, "t1", Some("feed")), Err(VerifyError::Broken(Broken::Truncated { .. }))));
     }
 }

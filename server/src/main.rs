@@ -84,7 +84,7 @@ enum AuditCommand {
         tenant: Option<String>,
         /// A head printed earlier by `audit head` (or logged by the server), to prove nothing after it
         /// was cut.
-        #[arg(long, requires = "tenant")]
+        #[arg(long, requires = "tenant", value_parser = dpo_server::audit::parse_head)]
         head: Option<String>,
         #[command(flatten)]
         store: StoreArgs,

@@ -76,6 +76,8 @@ pub struct RunningServer {
     draining: Arc<std::sync::atomic::AtomicBool>,
     /// How long [`RunningServer::shutdown`] waits for requests in flight.
     shutdown_timeout: std::time::Duration,
+    /// Where the audit heads are logged at shutdown (when they are logged periodically).
+    audit_heads: Option<slog::Logger>,
     /// The server's log.
     log: slog::Logger,
     /// Writes out the log records still queued when the server is dropped.
@@ -139,6 +141,10 @@ impl RunningServer {
             Ok(closed) => closed?,
             Err(_) => slog::warn!(self.log, "requests still in flight at shutdown were cut off";
                 "waited_seconds" => bound.as_secs_f64()),
+        }
+        // The last events of this server's life, anchored in the log like the periodic heads.
+        if let Some(out) = &self.audit_heads {
+            crate::audit::log_heads(&self.store.audit, out).await;
         }
         match self.admin.take() {
             Some(admin) => admin.close().await,
@@ -375,7 +381,7 @@ async fn launch(
     let guard = limits.map(|limits| ConnectionGuard::start(public_address, limits, connections_log)).transpose()?;
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(interval) = config.audit_head_interval {
-        crate::audit::log_heads_every(interval, &store.audit, audit_log);
+        crate::audit::log_heads_every(interval, &store.audit, audit_log.clone());
     }
     let admin = match config.admin_bind {
         Some(bind) => {
@@ -395,6 +401,7 @@ async fn launch(
         admin,
         draining,
         shutdown_timeout: config.shutdown_timeout,
+        audit_heads: config.audit_head_interval.is_some().then_some(audit_log),
         log: shutdown_log,
         _log_guard: log_guard,
         _state_lock: state_lock,

@@ -133,6 +133,13 @@ async fn every_export_change_and_refusal_is_recorded_and_tampering_in_sqlite_is_
     assert_eq!(other[0].operation.as_deref(), Some(id.as_str()));
 
     let anchored = head(&store);
+    // A head in upper case is the same head; a tenant this store has no chain of is no intact chain.
+    let upper = anchored.to_ascii_uppercase();
+    assert!(audit(&[&["verify", "--tenant", LOCAL_TENANT, "--head", &upper], &store[..]].concat()).0);
+    let (ok, out) = audit(&[&["verify", "--tenant", "no-such-tenant"], &store[..]].concat());
+    assert!(!ok && out.contains("no audit events"), "{out}");
+    let (ok, out) = audit(&[&["verify", "--tenant", LOCAL_TENANT, "--head", "3f5c"], &store[..]].concat());
+    assert!(!ok && out.contains("64 hexadecimal digits"), "{out}");
     // An edited event is named.
     db.execute("UPDATE audit_events SET actor_id = 'someone-else' WHERE tenant_id = ?1 AND seq = 1", [LOCAL_TENANT])
         .unwrap();
@@ -208,6 +215,28 @@ async fn the_log_gives_each_tenants_audit_head_to_anchor_elsewhere() {
         Some(head(&["--state-dir", dir.as_str()]).as_str()),
         "the logged head is the chain's"
     );
+}
+
+#[tokio::test]
+async fn the_last_head_is_logged_at_shutdown() {
+    let state = tempfile::tempdir().unwrap();
+    import_users(state.path(), r#"[{"id": "alice", "userPrincipalName": "alice@contoso.example"}]"#, None);
+    // Heads every hour: only the shutdown logs one within this test.
+    let mut server =
+        serve_logged(state.path(), &["--export-workers", "0", "--audit-head-interval", "3600", "--log-format", "json"]);
+    let location = format!("file://{}/", state.path().join("exports/out").display());
+    common::submit_export(&admin_http(state.path()), &server.base, "alice", &location).await;
+    common::sigterm(&server);
+    assert!(server.child.wait().expect("it stops").success());
+    let heads: Vec<serde_json::Value> = server
+        .logged("audit head")
+        .into_iter()
+        .filter_map(|(_, line)| serde_json::from_str(&line).ok())
+        .filter(|line: &serde_json::Value| line["tenant"] == LOCAL_TENANT)
+        .collect();
+    let dir = state.path().to_string_lossy().to_string();
+    assert_eq!(heads.len(), 1, "one head, at shutdown: {heads:?}");
+    assert_eq!(heads[0]["hash"].as_str(), Some(head(&["--state-dir", dir.as_str()]).as_str()));
 }
 
 #[test]
