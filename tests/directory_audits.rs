@@ -282,3 +282,55 @@ async fn only_audit_log_readers_of_the_tenant_see_its_trail() {
     assert_eq!(values(&page).len(), 5);
     server.stop().await;
 }
+
+/// What a caller of another tenant learns from asking for `id` by `method`: the status, the body with
+/// the id taken out, and what its own trail then holds (reasons, the id taken out).
+async fn what_a_stranger_learns(server: &TestServer, stranger: &str, method: reqwest::Method, id: &str) -> Value {
+    let before = values(&audits(server, stranger, "").await.1).len();
+    let patch = method == reqwest::Method::PATCH;
+    let mut request = server.http_with(stranger).request(method, server.url(&format!("/dataPolicyOperations/{id}")));
+    if patch {
+        request = request.json(&serde_json::json!({}));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let mut body: Value = response.json().await.unwrap();
+    body["error"]["innerError"] = Value::Null;
+    let trail = values(&audits(server, stranger, "").await.1);
+    let recorded: Vec<Value> = trail[..trail.len() - before]
+        .iter()
+        .map(|e| serde_json::json!([e["activityDisplayName"], e["result"], e["resultReason"]]))
+        .collect();
+    serde_json::from_str(&serde_json::json!([status, body, recorded]).to_string().replace(id, "<id>")).unwrap()
+}
+
+#[tokio::test]
+async fn another_tenants_operation_and_an_unknown_one_look_the_same() {
+    let server = TestServer::start(60).await;
+    let owner = server.token(&auditor(TENANT));
+    let id = submit(&server, "alice").await;
+    let stranger = server.token(&auditor("another-tenant"));
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for method in [reqwest::Method::GET, reqwest::Method::PATCH, reqwest::Method::DELETE] {
+        let foreign = what_a_stranger_learns(&server, &stranger, method.clone(), &id).await;
+        let missing = what_a_stranger_learns(&server, &stranger, method.clone(), &unknown).await;
+        assert_eq!(foreign, missing, "{method}: another tenant's operation must look like no operation");
+        assert_eq!(foreign[0], 404, "{foreign}");
+    }
+    // The owner's trail has the three refusals, naming where the caller came from.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        let (_, page) = audits(&server, &owner, "?$filter=result%20eq%20'failure'").await;
+        let refused = values(&page);
+        if refused.len() == 3 || std::time::Instant::now() > deadline {
+            break refused;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    for event in &refused {
+        let reason = event["resultReason"].as_str().unwrap();
+        assert!(reason.contains("another") && reason.contains("another-tenant"), "{event}");
+    }
+    server.stop().await;
+}

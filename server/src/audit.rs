@@ -1,5 +1,6 @@
 //! The audit trail: every export submission (accepted or refused), cancellation and change of a data
-//! policy operation, and every call refused because the operation is another tenant's, appended to a
+//! policy operation, and every call refused because the operation is another tenant's (in the owner's
+//! trail: the caller's sees what an unknown id leaves), appended to a
 //! hash chain per tenant in the store (`audit_events`). Each event carries the SHA-256 of its
 //! predecessor, so that editing or deleting one is detectable ([`verify`]); a truncated tail is detectable
 //! against a head hash anchored elsewhere ([`verify`] with `head`, [`head`]).
@@ -25,7 +26,7 @@ pub enum Activity {
     UpdateOperation,
     /// `DELETE /dataPolicyOperations/{id}`: cancels a running export.
     CancelOperation,
-    /// `GET /dataPolicyOperations/{id}`: recorded only when refused as another tenant's.
+    /// `GET /dataPolicyOperations/{id}`: recorded only when refused as another tenant's, in the owner's trail.
     ReadOperation,
 }
 
@@ -78,9 +79,9 @@ pub struct Subject {
     pub operation: Option<String>,
     /// The storage location, SAS signature redacted.
     pub storage_location: Option<String>,
-    /// Why the call was refused, when that is more than its error says (the operation is another
-    /// tenant's, which the caller is told is not found).
-    pub refusal: Option<String>,
+    /// The tenant whose operation it was, when that is not the caller's: the caller is answered, and its
+    /// own trail records, exactly what an unknown id gets; the owner's trail records the refusal.
+    pub owner: Option<String>,
     /// The event is already recorded, in the commit of the call's own write (a submission): the call
     /// must not record it again.
     pub recorded: bool,
@@ -91,17 +92,31 @@ pub fn activities_of_operation_type(kind: &str) -> Vec<&'static str> {
     Activity::ALL.into_iter().filter(|a| a.operation_type() == kind).map(Activity::name).collect()
 }
 
-/// The refusal recorded for a call on another tenant's operation.
-pub const OTHER_TENANT: &str = "refused: the operation belongs to another tenant";
+/// The refusal recorded in the owner's trail for a call on its operation by a caller of another tenant.
+pub const OTHER_TENANT: &str = "refused: the operation belongs to this tenant, the caller to another";
 
 impl Subject {
-    /// `error` as the call answers it, noting first when it was a refusal of another tenant's operation.
+    /// `error` as the call answers it, noting first whose operation it was when not the caller's tenant's.
     pub fn note(&mut self, error: crate::operations::OperationError) -> dpo_api::GraphError {
-        if matches!(error, crate::operations::OperationError::OtherTenant(_)) {
-            self.refusal = Some(OTHER_TENANT.into());
+        if let crate::operations::OperationError::OtherTenant { owner, .. } = &error {
+            self.owner = Some(owner.clone());
         }
         error.into()
     }
+}
+
+/// The event recorded in the trail of `owner` when `caller`, of another tenant, did `activity` to one of
+/// its operations and was told it does not exist. `caller_tenant` names where the caller came from.
+pub fn refused_for_owner(
+    caller: &Caller,
+    owner: &str,
+    activity: Activity,
+    operation: &str,
+    request_id: &str,
+) -> AuditEvent {
+    let subject = Subject { operation: Some(operation.to_string()), ..Subject::default() };
+    let reason = format!("{OTHER_TENANT} ({})", caller.tenant);
+    AuditEvent { tenant_id: owner.to_string(), ..event(caller, activity, subject, Err(reason), request_id) }
 }
 
 /// The event of `caller` doing `activity` to `subject` in request `request_id`, with its outcome

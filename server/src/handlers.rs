@@ -183,8 +183,11 @@ impl<'r> Call<'r> {
         }
         let recorded = match &outcome {
             Ok(_) => Ok(()),
-            Err(e) => Err(subject.refusal.take().unwrap_or_else(|| format!("{}: {}", e.error.code, e.error.message))),
+            Err(e) => Err(format!("{}: {}", e.error.code, e.error.message)),
         };
+        if let (Some(owner), Some(operation)) = (subject.owner.take(), subject.operation.as_deref()) {
+            self.tell_owner(&caller, &owner, activity, operation);
+        }
         self.audit(&caller, activity, subject, recorded).await;
         self.measured(outcome.map(Answer::Ok).map_err(|e| self.fail(e)))
     }
@@ -219,14 +222,26 @@ impl<'r> Call<'r> {
         }
     }
 
-    /// `error` as a read answers it; an operation of another tenant is recorded as a refused read first
-    /// (it is answered as not found, as Graph does). Reads are not recorded otherwise.
+    /// `error` as a read answers it: an operation of another tenant is answered as not found, as Graph
+    /// does, and recorded as a refused read in its owner's trail. Reads are not recorded otherwise.
     async fn refused_read(&self, caller: &Caller, error: OperationError) -> GraphError {
-        if let OperationError::OtherTenant(id) = &error {
-            let subject = Subject { operation: Some(id.to_string()), ..Subject::default() };
-            self.audit(caller, Activity::ReadOperation, subject, Err(audit::OTHER_TENANT.into())).await;
+        if let OperationError::OtherTenant { id, owner } = &error {
+            self.tell_owner(caller, owner, Activity::ReadOperation, &id.to_string());
         }
         error.into()
+    }
+
+    /// Records in `owner`'s trail that `caller`, of another tenant, was refused `activity` on its operation.
+    /// Off the request's path: the answer must not take longer than an unknown id's, or its time would
+    /// tell the caller that the operation exists.
+    fn tell_owner(&self, caller: &Caller, owner: &str, activity: Activity, operation: &str) {
+        let event = audit::refused_for_owner(caller, owner, activity, operation, &self.request_id);
+        let (store, log) = (self.rqctx.context().audit.clone(), self.rqctx.log.clone());
+        tokio::spawn(async move {
+            if let Err(e) = audit::record(&store, event).await {
+                slog::error!(log, "recording an audit event failed"; "activity" => activity.name(), "error" => %e);
+            }
+        });
     }
 
     /// The 429 of a caller over its (or its tenant's) request rate, if it is.

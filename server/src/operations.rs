@@ -29,10 +29,15 @@ pub enum OperationError {
     /// No operation has this id.
     #[error("dataPolicyOperation '{0}' does not exist")]
     NotFound(Uuid),
-    /// The operation belongs to another tenant: answered exactly as [`OperationError::NotFound`], and
-    /// recorded in the audit trail.
-    #[error("dataPolicyOperation '{0}' does not exist")]
-    OtherTenant(Uuid),
+    /// The operation belongs to another tenant: answered and recorded for the caller exactly as
+    /// [`OperationError::NotFound`], and recorded in the owner's audit trail.
+    #[error("dataPolicyOperation '{id}' does not exist")]
+    OtherTenant {
+        /// The operation.
+        id: Uuid,
+        /// The tenant it belongs to.
+        owner: String,
+    },
     /// A property has a value that is not allowed.
     #[error("{message}")]
     Invalid {
@@ -296,7 +301,7 @@ impl OperationService {
         };
         match found {
             Some(op) if op.tenant_id == tenant => Ok(op),
-            Some(_) => Err(OperationError::OtherTenant(id)),
+            Some(op) => Err(OperationError::OtherTenant { id, owner: op.tenant_id }),
             None => Err(OperationError::NotFound(id)),
         }
     }

@@ -152,7 +152,7 @@ impl From<OperationError> for GraphError {
     fn from(error: OperationError) -> Self {
         match &error {
             OperationError::InvalidId(_) => GraphError::bad_request(error.to_string()),
-            OperationError::NotFound(_) | OperationError::OtherTenant(_) | OperationError::UserNotFound(_) => {
+            OperationError::NotFound(_) | OperationError::OtherTenant { .. } | OperationError::UserNotFound(_) => {
                 GraphError::resource_not_found(error.to_string())
             }
             OperationError::Query(q) => q.clone().into(),
