@@ -81,6 +81,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_level_is_compiled_in_in_every_profile() {
+        // slog drops records above a level fixed at compile time: by default `debug` in debug builds and
+        // `info` in release builds, so `--log-level debug` printed nothing in the binary users run. The
+        // workspace asks for `max_level_trace` and no `release_max_level_*`, which caps both profiles at
+        // trace; a `release_max_level_*` feature anywhere in the graph would lower release again, so the
+        // features are checked as well as this build's level.
+        assert_eq!(slog::__slog_static_max_level(), slog::FilterLevel::Trace);
+        let manifest = include_str!("../../Cargo.toml");
+        let slog = manifest.lines().find(|l| l.starts_with("slog = ")).expect("the workspace's slog");
+        assert!(slog.contains("max_level_trace") && !slog.contains("release_max_level"), "{slog}");
+    }
+
+    #[test]
     fn names_map_to_levels() {
         assert_eq!(level("warn").ok(), Some(Level::Warning));
         assert_eq!(level("trace").ok(), Some(Level::Trace));
