@@ -61,6 +61,7 @@ pub mod hooks;
 pub mod location;
 pub mod manifest;
 pub mod paging;
+pub mod redact;
 pub mod waiting;
 
 pub use error::ClientError;

@@ -414,30 +414,12 @@ fn parse_sas_time(text: &str) -> Result<DateTime<Utc>, LocationError> {
         .map_err(|_| LocationError(format!("the SAS expiry se={text} is not a UTC time such as 2030-01-01T00:00:00Z")))
 }
 
-/// What a SAS signature is replaced with wherever it would be shown.
-pub const REDACTED: &str = "REDACTED";
+pub use crate::redact::REDACTED;
 
-/// `text` with the value of every `sig=` parameter replaced, wherever a URL appears in it.
+/// `text` with every secret it may show taken out: SAS signatures, and every other secret-like parameter
+/// and URL password ([`crate::redact::redact_secrets`]).
 pub fn redact_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("sig=") {
-        // Only a query parameter named exactly `sig` (after `?` or `&`).
-        if i == 0 || !matches!(rest.as_bytes()[i - 1], b'?' | b'&') {
-            out.push_str(&rest[..i + 4]);
-            rest = &rest[i + 4..];
-            continue;
-        }
-        out.push_str(&rest[..i + 4]);
-        out.push_str(REDACTED);
-        let tail = &rest[i + 4..];
-        let end = tail
-            .find(|c: char| c == '&' || c.is_whitespace() || c == '"' || c == '\'' || c == ')')
-            .unwrap_or(tail.len());
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    crate::redact::redact_secrets(text)
 }
 
 impl StorageLocation {

@@ -180,16 +180,14 @@ fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string()
 }
 
-/// A setting's value as it may be shown: the password of a URL (a database's) masked. No other setting
-/// of `serve` holds a secret: tokens come from the environment, keys from files named by path.
+/// A setting's value as it may be shown: every secret in it masked (a URL's password, a `password=` of a
+/// connection string, a `client_secret`, `token` or key in a query: [`dpo_client::redact::redact_secrets`]),
+/// and the whole value when it looks like a URL but does not parse, since its parts cannot be told apart.
 pub fn masked(value: &str) -> String {
-    match url::Url::parse(value) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("****"));
-            url.to_string()
-        }
-        _ => value.to_string(),
+    if value.contains("://") && url::Url::parse(value).is_err() {
+        return dpo_client::redact::REDACTED.to_string();
     }
+    dpo_client::redact::redact_secrets(value)
 }
 
 #[cfg(test)]
@@ -268,7 +266,14 @@ mod tests {
 
     #[test]
     fn secrets_are_masked() {
-        assert_eq!(masked("postgres://dpo:s3cret@db/dpo"), "postgres://dpo:****@db/dpo");
+        assert_eq!(masked("postgres://dpo:s3cret@db/dpo"), "postgres://dpo:REDACTED@db/dpo");
+        assert_eq!(masked("postgres://db/dpo?password=s3cret"), "postgres://db/dpo?password=REDACTED");
+        assert_eq!(masked("host=db password=s3cret"), "host=db password=REDACTED");
+        assert_eq!(masked("postgres://dpo:s3cr[et@db:port/dpo"), "REDACTED", "unparseable: all of it");
+        assert_eq!(
+            masked("https://idp.example/keys?client_secret=s3cret"),
+            "https://idp.example/keys?client_secret=REDACTED"
+        );
         assert_eq!(masked("postgres://dpo@db/dpo"), "postgres://dpo@db/dpo");
         assert_eq!(masked("127.0.0.1:1"), "127.0.0.1:1");
         assert_eq!(masked("/etc/dpo/key.pem"), "/etc/dpo/key.pem");

@@ -38,7 +38,7 @@ pub enum LogFormat {
 /// A logger writing records at `level` or more severe to stderr in `format`, and the guard that writes
 /// out what is still queued when it is dropped (at shutdown).
 pub fn stderr_logger(level: Level, format: LogFormat) -> (Logger, slog_async::AsyncGuard) {
-    logger_to(Box::new(std::io::stderr()), true, level, format)
+    logger_to(Box::new(std::io::stderr()), level, format)
 }
 
 /// Like [`stderr_logger`], appending to the file at `path` (created if missing) instead.
@@ -48,22 +48,43 @@ pub fn file_logger(
     format: LogFormat,
 ) -> std::io::Result<(Logger, slog_async::AsyncGuard)> {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    Ok(logger_to(Box::new(file), false, level, format))
+    Ok(logger_to(Box::new(file), level, format))
 }
 
-fn logger_to(
+/// Writes whole lines to `out` with their secrets taken out ([`dpo_client::redact::redact_secrets`]):
+/// records carry URLs (dropshot's `uri`, a source's error) whose query may hold a token or a key, and the
+/// log is shipped where those must never go. Runs on the log's own thread, off the requests' path.
+struct Redacting {
     out: Box<dyn std::io::Write + Send>,
-    terminal: bool,
-    level: Level,
-    format: LogFormat,
-) -> (Logger, slog_async::AsyncGuard) {
-    let (queued, guard) = match format {
-        LogFormat::Text if terminal => {
-            let decorator = slog_term::TermDecorator::new().stderr().build();
-            let lines = slog_term::FullFormat::new(decorator).build().fuse();
-            slog_async::Async::new(lines).chan_size(1024).build_with_guard()
+    line: Vec<u8>,
+}
+
+impl std::io::Write for Redacting {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(bytes);
+        while let Some(end) = self.line.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.line.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line);
+            self.out.write_all(dpo_client::redact::redact_secrets(&text).as_bytes())?;
         }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.out.write_all(dpo_client::redact::redact_secrets(&String::from_utf8_lossy(&line)).as_bytes())?;
+        }
+        self.out.flush()
+    }
+}
+
+fn logger_to(out: Box<dyn std::io::Write + Send>, level: Level, format: LogFormat) -> (Logger, slog_async::AsyncGuard) {
+    let out = Box::new(Redacting { out, line: Vec::new() });
+    let (queued, guard) = match format {
         LogFormat::Text => {
+            // Plain, also on a terminal: slog_term's coloured decorator writes to stderr itself, past
+            // the redaction.
             let lines = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(out)).build().fuse();
             slog_async::Async::new(lines).chan_size(1024).build_with_guard()
         }
@@ -79,6 +100,35 @@ fn logger_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer whose bytes the test reads back.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn no_token_or_key_in_a_url_reaches_the_log() {
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let written = Shared::default();
+            let (log, guard) = logger_to(Box::new(written.clone()), Level::Info, format);
+            slog::info!(log, "request completed"; "uri" => "/v1.0/dataPolicyOperations?access_token=eyJ.secret.jwt",
+                "error" => "https://api.example/people?api_key=k3y&page=2: 500");
+            drop(log);
+            drop(guard);
+            let text = String::from_utf8(written.0.lock().unwrap().clone()).unwrap();
+            assert!(text.contains("access_token=REDACTED") && text.contains("api_key=REDACTED&page=2"), "{text}");
+            assert!(!text.contains("secret") && !text.contains("k3y"), "{format:?}: {text}");
+        }
+    }
 
     #[test]
     fn every_level_is_compiled_in_in_every_profile() {

@@ -85,7 +85,7 @@ fn config_check_prints_the_effective_settings_and_where_they_came_from() {
         "bind = 127.0.0.1:9090  (file)",
         "export-workers = 1  (flag)",
         "max-page-size = 20  (env)",
-        "database = postgres://dpo:****@127.0.0.1:5432/dpo  (file)",
+        "database = postgres://dpo:REDACTED@127.0.0.1:5432/dpo  (file)",
         "storage-host = *.blob.core.windows.net,*.blob.core.usgovcloudapi.net  (file)",
         "no-admin = true  (file)",
         "retry-after = 60  (default)",
@@ -163,4 +163,32 @@ fn a_certificate_that_cannot_serve_stops_serve_and_config_check_cleanly() {
             assert!(!stderr.contains("panicked"), "{stderr}");
         }
     }
+}
+
+#[test]
+fn config_check_shows_no_secret_in_any_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    // Each setting as config check shows it (no server starts: nothing is reached).
+    let cases: [(&[&str], &str); 6] = [
+        (&["--database", "postgres://dpo@127.0.0.1/dpo?password=s3cretA"], "password=REDACTED"),
+        (&["--database", "postgres://dpo@127.0.0.1/dpo?sslpassword=s3cretB"], "sslpassword=REDACTED"),
+        (&["--database", "host=127.0.0.1 user=dpo password=s3cretC"], "password=REDACTED"),
+        (&["--database", "postgres://dpo:s3cretD@[broken/dpo"], "database = REDACTED"),
+        (&["--jwks-url", "https://idp.example/keys?client_secret=s3cretE"], "client_secret=REDACTED"),
+        (&["--drives-url", "file:///srv/drives?token=s3cretF"], "token=REDACTED"),
+    ];
+    for (flags, shown) in cases {
+        let out = dpo_server().args(["config", "check", "--state-dir", state]).args(flags).output().unwrap();
+        let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!printed.contains("s3cret"), "{flags:?}: {printed}");
+        assert!(printed.contains(shown), "{flags:?}: {printed}");
+    }
+    // A sources file whose database URL is wrong names its scheme only.
+    let sources = dir.path().join("sources.toml");
+    std::fs::write(&sources, "[[source]]\nname = \"x\"\nkind = \"sql\"\nurl = \"mysql://u:s3cretG@db/x\"\n").unwrap();
+    let out = dpo_server().args(["config", "check", "--state-dir", state, "--sources"]).arg(&sources).output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && printed.contains("\"mysql\"") && !printed.contains("s3cret"), "{printed}");
 }

@@ -55,6 +55,13 @@ async fn json_logs_carry_the_ids_and_never_a_secret() {
         .unwrap();
     assert_eq!(refused.status(), 401);
     let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    // A token in the query (which dpo does not take): its request line must not carry it into the log.
+    let in_query = reqwest::Client::new()
+        .get(format!("{}/v1.0/dataPolicyOperations?access_token={token}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_query.status(), 401);
     // The last lines of an export come after it completes: wait for its end line.
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.logged("export complete").is_empty() {

@@ -855,3 +855,28 @@ async fn a_million_rows_of_one_person_are_streamed_and_counted_exactly() {
         None => eprintln!("peak RSS of the server: not readable here"),
     }
 }
+
+#[tokio::test]
+async fn a_key_in_an_http_sources_url_shows_nowhere_even_when_the_api_echoes_it() {
+    let (state, http) = state_with_users();
+    // The API answers 400 repeating the URL it was asked, key included, as some do.
+    let api =
+        ScriptedHttp::start(|request, _| Reply::json(400, json!({"error": format!("bad request {}", request.target)})));
+    let sources = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"keyed\"\nkind = \"http\"\nurl = \"{}/people/{{id}}?api_key=K3Ysecret\"\n",
+            api.base
+        ),
+    );
+    let server = serve_logged(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let reason = op["@dpo.failureReason"].as_str().unwrap();
+    assert!(reason.contains("400") && reason.contains("api_key=REDACTED"), "{reason}");
+    assert!(!op.to_string().contains("K3Ysecret"), "{op}");
+    let manifest = std::fs::read_to_string(folder.join("manifest.json")).unwrap();
+    assert!(!manifest.contains("K3Ysecret"), "{manifest}");
+    assert!(api.seen().iter().any(|s| s.target.contains("api_key=K3Ysecret")), "the API did get its key");
+    assert!(server.logged("K3Ysecret").is_empty(), "{:?}", server.logged("K3Ysecret"));
+}

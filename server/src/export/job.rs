@@ -562,23 +562,9 @@ fn failed_source(name: &str, query: Option<&str>, cause: SourceError) -> ExportE
     ExportError::DataSource { name: name.to_string(), query: query.map(str::to_string), cause: Box::new(cause) }
 }
 
-/// A source's URL as the manifest shows it: the values of query parameters that look like secrets
-/// (`key`, `token`, `sig`, `secret`, `password`, `auth`) replaced.
+/// A source's URL as the manifest shows it: the values of query parameters that look like secrets replaced.
 fn redacted_url(template: &str) -> String {
-    let Some((base, query)) = template.split_once('?') else { return template.to_string() };
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| {
-            let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
-            let lower = name.to_ascii_lowercase();
-            if ["key", "token", "sig", "secret", "pass", "auth"].iter().any(|s| lower.contains(s)) {
-                format!("{name}=***")
-            } else {
-                pair.to_string()
-            }
-        })
-        .collect();
-    format!("{base}?{}", pairs.join("&"))
+    dpo_client::redact::redact_secrets(template)
 }
 
 impl Copy<'_> {

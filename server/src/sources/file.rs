@@ -548,9 +548,10 @@ fn database(url: &str, folder: &Path) -> Result<Database, String> {
             let path = PathBuf::from(path);
             Ok(Database::Sqlite(if path.is_absolute() { path } else { folder.join(path) }))
         }
+        // Only the scheme is repeated: what follows it may be a password.
         _ => Err(format!(
-            "the database URL must start with postgres://, postgresql:// or sqlite: (it starts with {:?})",
-            url.chars().take(12).collect::<String>()
+            "the database URL must start with postgres://, postgresql:// or sqlite: (its scheme is {:?})",
+            url.split_once(':').map_or("", |(scheme, _)| scheme).chars().take(20).collect::<String>()
         )),
     }
 }

@@ -471,9 +471,10 @@ fn records(body: &[u8]) -> Result<(Vec<&RawValue>, Option<String>), String> {
     Err("the page is neither a JSON object nor an array".into())
 }
 
-/// At most 300 characters of an error page.
+/// At most 300 characters of an error page, secrets taken out (an upstream may echo the request's key).
 fn excerpt(body: &str) -> String {
-    let body = body.trim();
+    let body = dpo_client::redact::redact_secrets(body.trim());
+    let body = body.as_str();
     match body.char_indices().nth(300) {
         Some((at, _)) => format!("{}…", &body[..at]),
         None => body.to_string(),
