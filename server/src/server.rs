@@ -321,6 +321,7 @@ async fn launch(
             sources,
             policy,
             log: log.new(slog::o!("component" => "export")),
+            lease: config.export_lease,
         });
         let settings = EngineSettings {
             workers: config.export_workers,

@@ -880,3 +880,60 @@ async fn a_key_in_an_http_sources_url_shows_nowhere_even_when_the_api_echoes_it(
     assert!(api.seen().iter().any(|s| s.target.contains("api_key=K3Ysecret")), "the API did get its key");
     assert!(server.logged("K3Ysecret").is_empty(), "{:?}", server.logged("K3Ysecret"));
 }
+
+/// An API whose every page of one record links to the next, answering each page after `delay`.
+fn endless_api(delay: Duration) -> ScriptedHttp {
+    ScriptedHttp::start(move |request, base| {
+        std::thread::sleep(delay);
+        let n: u64 = request.target.rsplit("page=").next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        Reply::json(200, json!({"value": [{"n": n}], "@odata.nextLink": format!("{base}/people/alice?page={}", n + 1)}))
+    })
+}
+
+#[tokio::test]
+async fn an_endless_api_ends_at_the_sources_max_pages_with_that_reason() {
+    let (state, http) = state_with_users();
+    let api = endless_api(Duration::ZERO);
+    let sources = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"endless\"\nkind = \"http\"\nurl = \"{}/people/{{id}}\"\nmax_pages = 40\n",
+            api.base
+        ),
+    );
+    let server = serve(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+    let (op, folder) = export(&server.base, &http, state.path(), "alice").await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let reason = op["@dpo.failureReason"].as_str().unwrap();
+    assert!(reason.contains("source endless") && reason.contains("max_pages of 40"), "{reason}");
+    assert_eq!(api.seen().len(), 40, "no page past the limit is asked for");
+    // What was read is kept, marked partial, as for any failed source.
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let kept = manifest.objects.iter().find(|o| o.path == "endless/endless.jsonl").expect("the pages read");
+    assert!(kept.partial && kept.rows == Some(40), "{kept:?}");
+}
+
+#[tokio::test]
+async fn a_cancelled_export_stops_reading_an_api_within_a_second_and_keeps_nothing() {
+    let (state, http) = state_with_users();
+    let api = endless_api(Duration::from_millis(50));
+    let sources = write_sources(
+        state.path(),
+        &format!("[[source]]\nname = \"endless\"\nkind = \"http\"\nurl = \"{}/people/{{id}}\"\n", api.base),
+    );
+    let server = serve(state.path(), &["--export-workers", "1", "--sources", &sources.to_string_lossy()]);
+    let destination = state.path().join("exports/out");
+    let id = submit_export(&http, &server.base, "alice", &format!("file://{}/", destination.display())).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.seen().len() < 10 {
+        assert!(Instant::now() < deadline, "the API is being read");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deleted = http.delete(format!("{}/v1.0/dataPolicyOperations/{id}", server.base)).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let cancelled_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let late: Vec<Duration> = api.seen().iter().filter(|s| s.at > cancelled_at).map(|s| s.at - cancelled_at).collect();
+    assert!(late.iter().all(|after| *after < Duration::from_millis(1500)), "pages asked after the DELETE: {late:?}");
+    assert!(!destination.join(&id).exists(), "what the export had written is removed");
+}

@@ -3,7 +3,9 @@
 use super::{ExportError, drives::Drives, index, sink::Sink, sources::DriveFile};
 use crate::{
     sources::{
-        Identities, Pieces, SourceError, SourceKind, Sources, encode::EncodedRows, file::ObjectsSource,
+        Identities, Pieces, SourceError, SourceKind, Sources,
+        encode::EncodedRows,
+        file::{ObjectsSource, SourceLimits},
         http::HttpRecords,
     },
     store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking},
@@ -32,6 +34,8 @@ pub struct JobContext {
     pub policy: LocationPolicy,
     /// Where the export says what it does.
     pub log: slog::Logger,
+    /// How long an export's claim lasts without renewal (renewed as it checks that it still holds it).
+    pub lease: Duration,
 }
 
 /// Activity records read (and written) at a time.
@@ -40,6 +44,9 @@ const ACTIVITY_BATCH: u64 = 1000;
 const ACTIVITY_WEIGHT: u64 = 200;
 /// Longest time between two progress updates in the store.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest time a source is read between two checks that the export still holds its claim (was neither
+/// cancelled nor taken over): what a `DELETE` waits at most before the reading stops.
+const HOLD_CHECK: Duration = Duration::from_secs(1);
 /// Bytes read from a drive file at a time: one block, so that each read fills a block to upload.
 const READ_CHUNK: usize = super::sink::BLOCK_SIZE;
 /// Chunks of a drive file read ahead of the upload.
@@ -49,6 +56,8 @@ const READ_AHEAD: usize = 2;
 const SMALL_FILE: u64 = 1 << 20;
 /// Small files copied at once (at most this many times [`SMALL_FILE`] bytes held).
 const SMALL_FILES_IN_FLIGHT: usize = 8;
+/// Small files whose copies are prepared at once (see [`Copy::small_files`]).
+const SMALL_FILES_WINDOW: usize = 256;
 /// The built-in sources' names (and kinds) in the manifest.
 const PROFILE: &str = "profile";
 const DRIVE: &str = "drive";
@@ -79,9 +88,28 @@ struct Progress {
     done: u64,
     saved: f64,
     last_saved: Instant,
+    lease: Duration,
+    last_held: Instant,
 }
 
 impl Progress {
+    /// Checks, at most every [`HOLD_CHECK`], that the claim is still the export's (renewing its lease
+    /// on the way): `Cancelled` once the operation was deleted, `LeaseLost` once another worker has it.
+    /// Called between a source's pages and row batches, which no progress write marks.
+    async fn still_held(&mut self) -> Result<(), ExportError> {
+        if self.last_held.elapsed() < HOLD_CHECK {
+            return Ok(());
+        }
+        let (claim, until) = (self.claim.clone(), Utc::now() + self.lease);
+        match blocking(&self.queue, move |q| q.heartbeat(&claim, until)).await.map_err(fenced) {
+            // The store briefly away is the lease keeper's to judge, not a reason to stop.
+            Ok(()) | Err(ExportError::Store(_)) => {}
+            Err(stop) => return Err(stop),
+        }
+        self.last_held = Instant::now();
+        Ok(())
+    }
+
     async fn advance(&mut self, units: u64) -> Result<(), ExportError> {
         self.done += units;
         if self.last_saved.elapsed() >= PROGRESS_INTERVAL {
@@ -179,8 +207,16 @@ async fn write(
     let op_id = op.id;
     let saved = op.progress;
     let queue = ctx.stores.queue.clone();
-    let mut progress =
-        Progress { queue: queue.clone(), claim: claim.clone(), total, done: 0, saved, last_saved: Instant::now() };
+    let mut progress = Progress {
+        queue: queue.clone(),
+        claim: claim.clone(),
+        total,
+        done: 0,
+        saved,
+        last_saved: Instant::now(),
+        lease: ctx.lease,
+        last_held: Instant::now(),
+    };
     let mut written: Vec<ManifestObject> = Vec::new();
 
     let profile_len = profile.len() as u64;
@@ -247,17 +283,22 @@ async fn write(
             continue;
         }
         let mut asked = Vec::new();
+        let mut budget = Budget::of(source.limits);
         match &source.kind {
             SourceKind::Objects(_) => {
                 let (drives, files) = objects.remove(name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
-                copy.files(drives.as_ref(), &files, name, name, &mut written).await?;
+                budget.bytes = files.iter().map(|f| f.size).sum();
+                match budget.exceeded() {
+                    Some(over) => failure = Some(failed_source(name, None, over)),
+                    None => copy.files(drives.as_ref(), &files, name, name, &mut written).await?,
+                }
             }
             SourceKind::Sql(sql) => {
                 for query in &sql.queries {
                     let path = format!("{name}/{}.{}", query.name, query.format.extension());
                     asked.push(ManifestQuery { name: query.name.clone(), sql: query.sql.clone(), path: path.clone() });
                     let start = || async { EncodedRows::start(&sql.database, query, &who).await.map(Pieces::Rows) };
-                    if let Some(cause) = copy.pieces(&path, name, start, &mut written).await? {
+                    if let Some(cause) = copy.pieces(&path, name, start, &mut budget, &mut written).await? {
                         failure = Some(failed_source(name, Some(&query.name), cause));
                         break;
                     }
@@ -266,7 +307,7 @@ async fn write(
             SourceKind::Http(http) => {
                 let path = format!("{name}/{name}.jsonl");
                 let start = || async { HttpRecords::start(http, &who).map(Pieces::Records) };
-                if let Some(cause) = copy.pieces(&path, name, start, &mut written).await? {
+                if let Some(cause) = copy.pieces(&path, name, start, &mut budget, &mut written).await? {
                     failure = Some(failed_source(name, None, cause));
                 }
             }
@@ -348,8 +389,25 @@ impl Copy<'_> {
     }
 
     /// Copies small `files`, [`SMALL_FILES_IN_FLIGHT`] at once, each read whole and written in one
-    /// request, and lists them in order.
+    /// request, and lists them in order. The copies are made [`SMALL_FILES_WINDOW`] files at a time: each
+    /// copy's future holds a few KiB, which for a drive of 100,000 files made up front was most of the
+    /// export's memory.
     async fn small_files(
+        &mut self,
+        drives: &dyn Drives,
+        files: &[DriveFile],
+        source: &str,
+        folder: &str,
+        written: &mut Vec<ManifestObject>,
+    ) -> Result<(), ExportError> {
+        for window in files.chunks(SMALL_FILES_WINDOW) {
+            self.small_files_window(drives, window, source, folder, written).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Copy::small_files`] for one window of files.
+    async fn small_files_window(
         &mut self,
         drives: &dyn Drives,
         files: &[DriveFile],
@@ -359,6 +417,7 @@ impl Copy<'_> {
     ) -> Result<(), ExportError> {
         use futures::{FutureExt, StreamExt};
         still_valid(self.target)?;
+        self.progress.still_held().await?;
         let (sink, ledger, claim, log) = (self.sink, self.ledger, self.claim, self.log);
         let jobs: Vec<(&DriveFile, String, Option<ExportedObject>)> = files
             .iter()
@@ -401,6 +460,7 @@ impl Copy<'_> {
         name: &str,
     ) -> Result<ManifestObject, ExportError> {
         still_valid(self.target)?;
+        self.progress.still_held().await?;
         if let Some(done) = self.kept(name, Some(file.size)).await? {
             self.progress.advance(file.size).await?;
             return Ok(listed(done, source));
@@ -562,6 +622,42 @@ fn failed_source(name: &str, query: Option<&str>, cause: SourceError) -> ExportE
     ExportError::DataSource { name: name.to_string(), query: query.map(str::to_string), cause: Box::new(cause) }
 }
 
+/// What one source has used of its limits in this export, all its queries together.
+struct Budget {
+    limits: SourceLimits,
+    started: Instant,
+    pages: u64,
+    bytes: u64,
+}
+
+impl Budget {
+    fn of(limits: SourceLimits) -> Budget {
+        Budget { limits, started: Instant::now(), pages: 0, bytes: 0 }
+    }
+
+    /// The page limit, when `pieces` would read a page past it.
+    fn before_next(&self, pieces: &Pieces) -> Option<SourceError> {
+        match self.limits.max_pages {
+            Some(max) if self.pages >= max && pieces.may_have_more() => {
+                Some(SourceError::Limit { setting: "max_pages", limit: max })
+            }
+            _ => None,
+        }
+    }
+
+    /// The limit of bytes or time this source has gone past, if it has.
+    fn exceeded(&self) -> Option<SourceError> {
+        let over = |setting, limit| Some(SourceError::Limit { setting, limit });
+        match self.limits {
+            SourceLimits { max_bytes, .. } if self.bytes > max_bytes => over("max_bytes", max_bytes),
+            SourceLimits { max_seconds, .. } if self.started.elapsed().as_secs() >= max_seconds => {
+                over("max_seconds", max_seconds)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A source's URL as the manifest shows it: the values of query parameters that look like secrets replaced.
 fn redacted_url(template: &str) -> String {
     dpo_client::redact::redact_secrets(template)
@@ -579,6 +675,7 @@ impl Copy<'_> {
         path: &str,
         source: &str,
         start: impl Fn() -> F,
+        budget: &mut Budget,
         written: &mut Vec<ManifestObject>,
     ) -> Result<Option<SourceError>, ExportError>
     where
@@ -593,16 +690,43 @@ impl Copy<'_> {
         let mut attempt = 0;
         loop {
             let last = attempt == SOURCE_RETRIES;
-            match self.attempt(path, source, start().await, last, written).await? {
+            let used = (budget.pages, budget.bytes);
+            match self.attempt(path, source, start().await, last, budget, written).await? {
                 Some(cause) if cause.is_transient() && attempt < SOURCE_RETRIES => {
                     let wait = crate::sources::http::backoff(attempt);
                     slog::warn!(self.log, "a data source failed; writing its file again";
                         "operation" => %self.claim.operation.id, "file" => path, "attempt" => attempt + 1,
                         "wait_ms" => wait.as_millis() as u64, "error" => %cause);
                     attempt += 1;
+                    // What the failed attempt read is read again: only what is kept counts.
+                    (budget.pages, budget.bytes) = used;
                     tokio::time::sleep(wait).await;
                 }
                 outcome => return Ok(outcome),
+            }
+        }
+    }
+
+    /// The source's next piece, checking every [`HOLD_CHECK`] while it is awaited that the export still
+    /// holds its claim and that the source is within its time. The piece's future is never dropped
+    /// half-way for a check (an HTTP page being fetched would be lost): only to stop.
+    async fn next_piece(
+        &mut self,
+        pieces: &mut Pieces,
+        budget: &Budget,
+    ) -> Result<Option<Result<(Vec<u8>, u64), SourceError>>, ExportError> {
+        self.progress.still_held().await?;
+        let next = pieces.next();
+        tokio::pin!(next);
+        loop {
+            tokio::select! {
+                piece = &mut next => return Ok(piece),
+                () = tokio::time::sleep(HOLD_CHECK) => {
+                    self.progress.still_held().await?;
+                    if let Some(over @ SourceError::Limit { .. }) = budget.exceeded() {
+                        return Ok(Some(Err(over)));
+                    }
+                }
             }
         }
     }
@@ -615,6 +739,7 @@ impl Copy<'_> {
         source: &str,
         started: Result<Pieces, SourceError>,
         last: bool,
+        budget: &mut Budget,
         written: &mut Vec<ManifestObject>,
     ) -> Result<Option<SourceError>, ExportError> {
         let mut pieces = match started {
@@ -624,14 +749,29 @@ impl Copy<'_> {
         let mut upload = self.sink.upload(path).await?;
         let (mut rows, mut bytes) = (0, 0);
         let broken = loop {
-            match pieces.next().await {
+            if let Some(over) = budget.before_next(&pieces) {
+                break Some(over);
+            }
+            let piece = match self.next_piece(&mut pieces, budget).await {
+                Ok(piece) => piece,
+                Err(stop) => {
+                    upload.abort().await;
+                    return Err(stop);
+                }
+            };
+            match piece {
                 None => break None,
                 Some(Ok((piece, count))) => {
                     rows += count;
                     bytes += piece.len();
+                    budget.pages += 1;
+                    budget.bytes += piece.len() as u64;
                     if let Err(e) = upload.write(Bytes::from(piece)).await {
                         upload.abort().await;
                         return Err(e);
+                    }
+                    if let Some(over) = budget.exceeded() {
+                        break Some(over);
                     }
                 }
                 Some(Err(cause)) => break Some(cause),

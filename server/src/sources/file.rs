@@ -50,7 +50,28 @@ pub struct Source {
     pub line: usize,
     /// What it reads.
     pub kind: SourceKind,
+    /// How much of it one export reads at most.
+    pub limits: SourceLimits,
 }
+
+/// The most one export reads of a source: an API whose every page links to another, or a query that
+/// returns far more than one person's rows, must end with a reason, not run (and fill the disk) for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLimits {
+    /// Pages of an `http` source (`max_pages`); `None` for the other kinds.
+    pub max_pages: Option<u64>,
+    /// Bytes written of the source's files, all its queries together (`max_bytes`).
+    pub max_bytes: u64,
+    /// Seconds spent reading the source, all its queries together (`max_seconds`).
+    pub max_seconds: u64,
+}
+
+/// Pages of an `http` source one export reads unless the file says.
+pub const MAX_PAGES: u64 = 10_000;
+/// Bytes of one source one export writes unless the file says (8 GiB).
+pub const MAX_BYTES: u64 = 8 << 30;
+/// Seconds one export reads one source unless the file says (an hour).
+pub const MAX_SECONDS: u64 = 3600;
 
 /// What a source reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -244,6 +265,9 @@ struct SourceToml {
     allowed_hosts: Option<Vec<String>>,
     timeout_seconds: Option<u64>,
     retries: Option<u32>,
+    max_pages: Option<u64>,
+    max_bytes: Option<u64>,
+    max_seconds: Option<u64>,
 }
 
 impl SourceToml {
@@ -255,6 +279,7 @@ impl SourceToml {
             ("allowed_hosts", self.allowed_hosts.is_some()),
             ("timeout_seconds", self.timeout_seconds.is_some()),
             ("retries", self.retries.is_some()),
+            ("max_pages", self.max_pages.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -390,6 +415,17 @@ impl Sources {
                     format!("a source named {:?} is already defined on line {}", sql.name, other.line),
                 ));
             }
+            if [sql.max_pages, sql.max_bytes, sql.max_seconds].contains(&Some(0)) {
+                return Err(invalid(
+                    line,
+                    format!("source {:?}: max_pages, max_bytes and max_seconds are at least 1", sql.name),
+                ));
+            }
+            let limits = SourceLimits {
+                max_pages: (kind == "http").then_some(sql.max_pages.unwrap_or(MAX_PAGES)),
+                max_bytes: sql.max_bytes.unwrap_or(MAX_BYTES),
+                max_seconds: sql.max_seconds.unwrap_or(MAX_SECONDS),
+            };
             let url = match (sql.url, sql.url_env) {
                 (Some(url), None) => url,
                 (None, Some(variable)) => env(&variable).ok_or_else(|| {
@@ -428,13 +464,13 @@ impl Sources {
                     sql.retries.unwrap_or(HTTP_RETRIES),
                 )
                 .map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
-                sources.push(Source { name: sql.name, line, kind: SourceKind::Http(http) });
+                sources.push(Source { name: sql.name, line, kind: SourceKind::Http(http), limits });
                 continue;
             }
             if kind == "objects" {
                 let objects = objects(&url, &names)
                     .map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
-                sources.push(Source { name: sql.name, line, kind: SourceKind::Objects(objects) });
+                sources.push(Source { name: sql.name, line, kind: SourceKind::Objects(objects), limits });
                 continue;
             }
             let database = database(&url, folder).map_err(|reason| invalid(line, reason))?;
@@ -471,7 +507,12 @@ impl Sources {
                 }
                 queries.push(Query { name: query.name, sql: query.sql, format: query.format });
             }
-            sources.push(Source { name: sql.name, line, kind: SourceKind::Sql(SqlSource { database, queries }) });
+            sources.push(Source {
+                name: sql.name,
+                line,
+                kind: SourceKind::Sql(SqlSource { database, queries }),
+                limits,
+            });
         }
         Ok(Sources { path: path.to_path_buf(), attributes, builtin, sources })
     }
@@ -696,6 +737,28 @@ sql = "SELECT * FROM notes WHERE upn = :user_principal_name"
         assert!(reason.contains("postgres://"), "{reason}");
         let (_, reason) = invalid_line("[[source]]\nname = \"s\"\nkind = \"sql\"\nurl = \"sqlite:a.db\"\n");
         assert!(reason.contains("no [[source.query]]"), "{reason}");
+        let (_, reason) =
+            invalid_line("[[source]]\nname = \"s\"\nkind = \"objects\"\nurl = \"file:///x/{id}/\"\nmax_pages = 3\n");
+        assert!(reason.contains("max_pages belong to http sources only"), "{reason}");
+        let (_, reason) =
+            invalid_line("[[source]]\nname = \"s\"\nkind = \"objects\"\nurl = \"file:///x/{id}/\"\nmax_bytes = 0\n");
+        assert!(reason.contains("at least 1"), "{reason}");
+    }
+
+    #[test]
+    fn every_source_has_limits_with_defaults() {
+        let sources = parse(
+            "[[source]]\nname = \"api\"\nkind = \"http\"\nurl = \"https://api.example/{id}\"\nmax_seconds = 60\n\n             [[source]]\nname = \"files\"\nkind = \"objects\"\nurl = \"file:///x/{id}/\"\nmax_bytes = 1000\n",
+        )
+        .unwrap();
+        let limits: Vec<SourceLimits> = sources.sources.iter().map(|s| s.limits).collect();
+        assert_eq!(
+            limits,
+            [
+                SourceLimits { max_pages: Some(MAX_PAGES), max_bytes: MAX_BYTES, max_seconds: 60 },
+                SourceLimits { max_pages: None, max_bytes: 1000, max_seconds: MAX_SECONDS },
+            ]
+        );
     }
 
     #[test]

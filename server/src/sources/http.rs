@@ -303,6 +303,11 @@ impl HttpRecords {
         Ok(HttpRecords { source, client, next, first: true, seen: Default::default() })
     }
 
+    /// Whether there is a page still to read (or a refused next link to report).
+    pub fn may_have_more(&self) -> bool {
+        self.next.is_some()
+    }
+
     /// The next page's records as JSON lines, and how many; `None` after the last page.
     pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
         let url = match self.next.take()? {

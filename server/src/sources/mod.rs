@@ -30,6 +30,15 @@ pub enum Pieces {
 }
 
 impl Pieces {
+    /// Whether a call to [`Pieces::next`] may give another piece (an HTTP source knows when it has read
+    /// its last page; a query's rows are known only by asking).
+    pub fn may_have_more(&self) -> bool {
+        match self {
+            Pieces::Rows(_) => true,
+            Pieces::Records(records) => records.may_have_more(),
+        }
+    }
+
     /// The next piece of the file and how many rows or records it holds; `None` at the end.
     pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
         match self {
@@ -178,6 +187,14 @@ pub enum SourceError {
     /// The task reading the rows ended without an answer.
     #[error("the query stopped unexpectedly")]
     Interrupted,
+    /// The source reached a limit of the sources file before its end.
+    #[error("the source reached its {setting} of {limit} before its end (the sources file can raise it)")]
+    Limit {
+        /// `max_pages`, `max_bytes` or `max_seconds`.
+        setting: &'static str,
+        /// Its value.
+        limit: u64,
+    },
 }
 
 /// An error with its causes, which reqwest keeps apart ("error sending request" alone says little).
