@@ -428,7 +428,8 @@ fn state_with_mallory() -> (tempfile::TempDir, reqwest::Client) {
     let state = tempfile::tempdir().unwrap();
     let users = json!([
         {"id": "alice", "userPrincipalName": "alice@contoso.example", "mail": "alice@contoso.example"},
-        {"id": "mallory", "userPrincipalName": "mallory@contoso.example", "mail": "../bob"}
+        {"id": "mallory", "userPrincipalName": "mallory@contoso.example", "mail": "../bob"},
+        {"id": "tilde", "userPrincipalName": "tilde@contoso.example", "mail": "tilde~user[1]@contoso.example"}
     ]);
     import_users(state.path(), &users.to_string(), None);
     let http = admin_http(state.path());
@@ -443,6 +444,8 @@ async fn an_objects_source_in_a_local_folder_copies_the_persons_objects_and_nobo
         ("alice@contoso.example/cv.txt", "alice's cv"),
         ("alice@contoso.example/photos/me.jpg", "jpeg"),
         ("bob/secret.txt", "bob's"),
+        ("tilde~user[1]@contoso.example/notes.txt", "tilde's"),
+        ("tilde%7Euser%5B1%5D@contoso.example/decoy.txt", "not tilde's"),
     ] {
         std::fs::create_dir_all(uploads.join(path).parent().unwrap()).unwrap();
         std::fs::write(uploads.join(path), content).unwrap();
@@ -469,7 +472,15 @@ async fn an_objects_source_in_a_local_folder_copies_the_persons_objects_and_nobo
     assert_eq!((uploads_source.kind.as_str(), uploads_source.objects, uploads_source.bytes), ("objects", 2, 14));
     assert_eq!(uploads_source.outcome, SourceOutcome::Complete);
 
-    // Mallory's `../bob` is one folder name, encoded: nothing of bob's.
+    // A folder named with characters a URL would encode is found as it is spelled, and only that one.
+    let (op, folder) = export(&server.base, &http, state.path(), "tilde").await;
+    assert_eq!(op["status"], "complete", "{op}");
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let copied: Vec<&str> =
+        manifest.objects.iter().filter(|o| o.source.as_deref() == Some("uploads")).map(|o| o.path.as_str()).collect();
+    assert_eq!(copied, ["uploads/notes.txt"]);
+
+    // Mallory's `../bob` cannot be one folder's name: nothing of bob's.
     let (op, folder) = export(&server.base, &http, state.path(), "mallory").await;
     assert_eq!(op["status"], "complete", "{op}");
     let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();

@@ -19,9 +19,9 @@ pub trait Drives: Send + Sync + 'static {
     async fn files(&self, tenant: &str, user_id: &str) -> Result<Vec<DriveFile>, ExportError> {
         self.files_under(&[drive_folder_name(tenant), drive_folder_name(user_id)]).await
     }
-    /// Every file under the folder named by `parts`, each one folder name (a `/` or a `..` in one is
-    /// percent-encoded as object_store encodes path segments, so it cannot climb out), sorted by path
-    /// relative to it; an empty list when there is no such folder.
+    /// Every file under the folder named by `parts`, each one folder name taken literally, sorted by path
+    /// relative to it; an empty list when there is no such folder, and when a part cannot be one folder's
+    /// name ([`folder_parts`]: it holds a `/` or is `.` or `..`), so it never climbs out.
     async fn files_under(&self, parts: &[String]) -> Result<Vec<DriveFile>, ExportError>;
     /// Whether the folder named by `parts` can be read, without listing all of it (`sources check`).
     async fn probe(&self, parts: &[String]) -> Result<(), ExportError>;
@@ -73,6 +73,15 @@ pub fn open(url: &str) -> Result<Arc<dyn Drives>, DrivesUrlError> {
     Ok(Arc::new(ObjectDrives { store: Arc::from(store), prefix, shown: shown.to_string() }))
 }
 
+/// `parts` as path segments taken literally (a person's folder is named as the person's identity is
+/// spelled: `tilde~user@…`, `a[1]@…`), or `None` when one cannot be a single folder's name: it holds a
+/// `/` or a control character, or is `.` or `..`. No folder of that name can exist, so there is nothing
+/// there for the person. (Percent-encoding such characters, as object_store does when it joins a part,
+/// named another folder than the one on disk or in the bucket.)
+pub fn folder_parts(parts: &[String]) -> Option<Vec<object_store::path::PathPart<'_>>> {
+    parts.iter().map(|part| object_store::path::PathPart::parse(part).ok()).collect()
+}
+
 /// The error of reading a file listed by another kind of drives.
 fn elsewhere(file: &DriveFile) -> std::io::Error {
     std::io::Error::other(format!("{} was not listed by these drives", file.relative))
@@ -87,11 +96,9 @@ pub struct LocalDrives {
 #[async_trait::async_trait]
 impl Drives for LocalDrives {
     async fn files_under(&self, parts: &[String]) -> Result<Vec<DriveFile>, ExportError> {
-        // Each part one folder name, encoded as object_store encodes a path segment: a `/`, a `\` or
-        // a `..` in it cannot leave the folder.
-        let folder = parts.iter().fold(self.root.clone(), |folder, part| {
-            folder.join(object_store::path::PathPart::from(part.as_str()).as_ref())
-        });
+        // Each part one folder name: a `/` or a `..` in it cannot leave the folder.
+        let Some(parts) = folder_parts(parts) else { return Ok(Vec::new()) };
+        let folder = parts.iter().fold(self.root.clone(), |folder, part| folder.join(part.as_ref()));
         tokio::task::spawn_blocking(move || sources::files_under(&folder))
             .await
             .map_err(|e| ExportError::Source(format!("listing files failed: {e}")))?
@@ -125,8 +132,9 @@ pub struct ObjectDrives {
 #[async_trait::async_trait]
 impl Drives for ObjectDrives {
     async fn files_under(&self, parts: &[String]) -> Result<Vec<DriveFile>, ExportError> {
-        // Each part one path segment: object_store percent-encodes a `/` or a `..` in it.
-        let drive = parts.iter().fold(self.prefix.clone(), |prefix, part| prefix.join(part.as_str()));
+        // Each part one path segment, literally: a `/` or a `..` in it names nothing.
+        let Some(parts) = folder_parts(parts) else { return Ok(Vec::new()) };
+        let drive = parts.into_iter().fold(self.prefix.clone(), |prefix, part| prefix.join(part));
         let mut listed = self.store.list(Some(&drive));
         let mut files = Vec::new();
         while let Some(object) = listed.next().await {
@@ -152,7 +160,8 @@ impl Drives for ObjectDrives {
     }
 
     async fn probe(&self, parts: &[String]) -> Result<(), ExportError> {
-        let prefix = parts.iter().fold(self.prefix.clone(), |prefix, part| prefix.join(part.as_str()));
+        let Some(parts) = folder_parts(parts) else { return Ok(()) };
+        let prefix = parts.into_iter().fold(self.prefix.clone(), |prefix, part| prefix.join(part));
         match self.store.list(Some(&prefix)).next().await {
             Some(Err(e)) => Err(ExportError::Source(format!("listing {}: {e}", self.shown))),
             _ => Ok(()),
