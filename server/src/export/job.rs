@@ -626,19 +626,18 @@ fn failed_source(name: &str, query: Option<&str>, cause: SourceError) -> ExportE
 struct Budget {
     limits: SourceLimits,
     started: Instant,
-    pages: u64,
     bytes: u64,
 }
 
 impl Budget {
     fn of(limits: SourceLimits) -> Budget {
-        Budget { limits, started: Instant::now(), pages: 0, bytes: 0 }
+        Budget { limits, started: Instant::now(), bytes: 0 }
     }
 
-    /// The page limit, when `pieces` would read a page past it.
+    /// The page limit, when `pieces` would fetch a page past it.
     fn before_next(&self, pieces: &Pieces) -> Option<SourceError> {
-        match self.limits.max_pages {
-            Some(max) if self.pages >= max && pieces.may_have_more() => {
+        match (self.limits.max_pages, pieces.pages_read()) {
+            (Some(max), Some(read)) if read >= max && pieces.would_fetch() => {
                 Some(SourceError::Limit { setting: "max_pages", limit: max })
             }
             _ => None,
@@ -690,7 +689,7 @@ impl Copy<'_> {
         let mut attempt = 0;
         loop {
             let last = attempt == SOURCE_RETRIES;
-            let used = (budget.pages, budget.bytes);
+            let used = budget.bytes;
             match self.attempt(path, source, start().await, last, budget, written).await? {
                 Some(cause) if cause.is_transient() && attempt < SOURCE_RETRIES => {
                     let wait = crate::sources::http::backoff(attempt);
@@ -699,7 +698,7 @@ impl Copy<'_> {
                         "wait_ms" => wait.as_millis() as u64, "error" => %cause);
                     attempt += 1;
                     // What the failed attempt read is read again: only what is kept counts.
-                    (budget.pages, budget.bytes) = used;
+                    budget.bytes = used;
                     tokio::time::sleep(wait).await;
                 }
                 outcome => return Ok(outcome),
@@ -764,7 +763,6 @@ impl Copy<'_> {
                 Some(Ok((piece, count))) => {
                     rows += count;
                     bytes += piece.len();
-                    budget.pages += 1;
                     budget.bytes += piece.len() as u64;
                     if let Err(e) = upload.write(Bytes::from(piece)).await {
                         upload.abort().await;

@@ -292,7 +292,21 @@ pub struct HttpRecords {
     next: Option<Result<Url, SourceError>>,
     first: bool,
     seen: std::collections::HashSet<Url>,
+    /// The page being handed out, a piece at a time.
+    page: Option<Page>,
+    /// Pages fetched so far.
+    pages: u64,
 }
+
+/// A page read: its body, where each record lies in it, and how many were handed out.
+struct Page {
+    body: Vec<u8>,
+    records: Vec<std::ops::Range<usize>>,
+    at: usize,
+}
+
+/// Bytes of JSON lines handed out at a time: a page of many MiB is not copied whole beside its body.
+const PIECE_BYTES: usize = 1 << 20;
 
 impl HttpRecords {
     /// Prepares to fetch `source`'s records of `who` (nothing is sent before [`HttpRecords::next`]).
@@ -300,41 +314,77 @@ impl HttpRecords {
         let source = Arc::new(source.clone());
         let next = source.url_for(who)?.map(Ok);
         let client = source.client()?;
-        Ok(HttpRecords { source, client, next, first: true, seen: Default::default() })
+        Ok(HttpRecords { source, client, next, first: true, seen: Default::default(), page: None, pages: 0 })
     }
 
-    /// Whether there is a page still to read (or a refused next link to report).
-    pub fn may_have_more(&self) -> bool {
-        self.next.is_some()
+    /// Pages fetched so far.
+    pub fn pages_read(&self) -> u64 {
+        self.pages
     }
 
-    /// The next page's records as JSON lines, and how many; `None` after the last page.
+    /// Whether the next call to [`HttpRecords::next`] would fetch a page (or report a refused next link)
+    /// rather than hand out more of the page read.
+    pub fn would_fetch(&self) -> bool {
+        self.page.is_none() && self.next.is_some()
+    }
+
+    /// The next piece of records as JSON lines (at most about [`PIECE_BYTES`], all of a page's records
+    /// before the next page is fetched), and how many; `None` after the last page.
     pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
-        let url = match self.next.take()? {
-            Ok(url) => url,
-            Err(refused) => return Some(Err(refused)),
-        };
-        if !self.seen.insert(url.clone()) {
-            return Some(Err(SourceError::HttpPaging { url: shown(&url) }));
+        if self.page.is_none() {
+            let url = match self.next.take()? {
+                Ok(url) => url,
+                Err(refused) => return Some(Err(refused)),
+            };
+            if !self.seen.insert(url.clone()) {
+                return Some(Err(SourceError::HttpPaging { url: shown(&url) }));
+            }
+            let first = std::mem::replace(&mut self.first, false);
+            match self.page(url, first).await {
+                Ok(Some(page)) => self.page = Some(page),
+                Ok(None) => return Some(Ok((Vec::new(), 0))),
+                Err(failed) => return Some(Err(failed)),
+            }
+            self.pages += 1;
         }
-        let first = std::mem::replace(&mut self.first, false);
-        Some(self.page(url, first).await)
+        let page = self.page.as_mut()?;
+        let start = page.at;
+        let mut lines = Vec::new();
+        while let Some(record) = page.records.get(page.at) {
+            if !lines.is_empty() && lines.len() + record.len() > PIECE_BYTES {
+                break;
+            }
+            compact(&page.body[record.clone()], &mut lines);
+            lines.push(b'\n');
+            page.at += 1;
+        }
+        let count = (page.at - start) as u64;
+        if page.at == page.records.len() {
+            self.page = None;
+        }
+        Some(Ok((lines, count)))
     }
 
-    async fn page(&mut self, url: Url, first: bool) -> Result<(Vec<u8>, u64), SourceError> {
-        let Some((body, link)) = self.fetch(&url, first).await? else { return Ok((Vec::new(), 0)) };
+    /// Fetches the page at `url`: its records (where each lies in the body), with the next link noted;
+    /// `None` when the first page is a 404.
+    async fn page(&mut self, url: Url, first: bool) -> Result<Option<Page>, SourceError> {
+        let Some((body, link)) = self.fetch(&url, first).await? else { return Ok(None) };
         let (records, next) = records(&body).map_err(|reason| SourceError::HttpBody { url: shown(&url), reason })?;
         let next = next.or(link);
         if let Some(next) = next {
             let next = url.join(&next).map_err(|e| SourceError::HttpUrl { url: shown(&url), reason: e.to_string() });
             self.next = Some(next.and_then(|next| self.source.allowed(&next, &url).map(|()| next)));
         }
-        let mut lines = Vec::with_capacity(body.len() + records.len());
-        for record in &records {
-            compact(record.get().as_bytes(), &mut lines);
-            lines.push(b'\n');
-        }
-        Ok((lines, records.len() as u64))
+        // Each record borrows from the body: where it lies, so that the body can move into the page.
+        let base = body.as_ptr() as usize;
+        let records = records
+            .iter()
+            .map(|record| {
+                let start = record.get().as_ptr() as usize - base;
+                start..start + record.get().len()
+            })
+            .collect();
+        Ok(Some(Page { body, records, at: 0 }))
     }
 
     /// The body of a successful answer to `url` and its `Link: rel="next"`, asking again on 429, 5xx and
@@ -432,7 +482,8 @@ async fn read_body(mut response: reqwest::Response, url: &Url) -> Result<Vec<u8>
     if response.content_length().is_some_and(|n| n > MAX_PAGE_BYTES as u64) {
         return Err(too_large());
     }
-    let mut body = Vec::new();
+    // Sized at once when the length is known: grown by doubling, a page briefly took twice its size.
+    let mut body = Vec::with_capacity(response.content_length().map_or(0, |n| n as usize));
     while let Some(chunk) =
         response.chunk().await.map_err(|cause| SourceError::HttpRequest { url: shown(url), cause })?
     {

@@ -30,12 +30,19 @@ pub enum Pieces {
 }
 
 impl Pieces {
-    /// Whether a call to [`Pieces::next`] may give another piece (an HTTP source knows when it has read
-    /// its last page; a query's rows are known only by asking).
-    pub fn may_have_more(&self) -> bool {
+    /// Pages fetched so far, for the sources that read pages (HTTP APIs).
+    pub fn pages_read(&self) -> Option<u64> {
         match self {
-            Pieces::Rows(_) => true,
-            Pieces::Records(records) => records.may_have_more(),
+            Pieces::Rows(_) => None,
+            Pieces::Records(records) => Some(records.pages_read()),
+        }
+    }
+
+    /// Whether a call to [`Pieces::next`] would fetch another page.
+    pub fn would_fetch(&self) -> bool {
+        match self {
+            Pieces::Rows(_) => false,
+            Pieces::Records(records) => records.would_fetch(),
         }
     }
 
