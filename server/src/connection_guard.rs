@@ -14,9 +14,9 @@
 //! The kernel keeps the figures (`TCP_INFO`: the time since data was last received and last sent, the
 //! bytes received), so requests pay nothing for the limits. Shutting a socket down (shutdown(2)) does not
 //! close its descriptor: hyper reads the end of the stream and closes the connection itself, so nothing is
-//! closed under dropshot's feet. Each descriptor is duplicated before it is looked at, and the check and
-//! the shutdown both use the duplicate: a number closed and reused between the listing and the look can
-//! only make the watcher look at another socket, never act on one it did not check.
+//! closed under dropshot's feet. The watcher opens what it needs once, at start ([`DescriptorTable`]), so
+//! that it still works when connections have taken every other descriptor; a socket is duplicated onto
+//! its spare descriptor before it is looked at, and checked to be the same socket before it is shut down.
 
 use std::{net::SocketAddr, sync::mpsc, time::Duration};
 
@@ -53,11 +53,15 @@ impl ConnectionLimits {
 /// Descriptors kept free for everything else the process opens (the database, exports, logs).
 const RESERVED_DESCRIPTORS: u64 = 256;
 
+/// Connections the admin listener keeps open at once: a scraper or two and a health check, never
+/// enough to take the API's descriptors.
+pub const ADMIN_MAX_CONNECTIONS: usize = 32;
+
 /// Raises the soft limit on open files to the hard limit (where the platform allows) and returns how
-/// many connections fit in it (one descriptor each).
+/// many connections of the API fit in it (one descriptor each), beside the admin listener's.
 pub fn connections_that_fit(wanted: usize) -> usize {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    let fit = limit.saturating_sub(RESERVED_DESCRIPTORS);
+    let fit = limit.saturating_sub(RESERVED_DESCRIPTORS + ADMIN_MAX_CONNECTIONS as u64);
     wanted.min(usize::try_from(fit).unwrap_or(usize::MAX)).max(1)
 }
 
@@ -132,15 +136,17 @@ pub struct ConnectionGuard {
 }
 
 impl ConnectionGuard {
-    /// Watches the connections dropshot accepted on `served` and enforces `limits` on them.
-    pub fn start(served: SocketAddr, limits: ConnectionLimits, log: slog::Logger) -> Result<Self, GuardError> {
-        Self::supported()?;
+    /// Watches the connections accepted on each listener of `watched` and enforces its limits on them.
+    /// The descriptors the watcher needs are opened now, before the connections can take them all.
+    pub fn start(watched: Vec<(SocketAddr, ConnectionLimits)>, log: slog::Logger) -> Result<Self, GuardError> {
+        let mut table = DescriptorTable::open().map_err(GuardError::NoDescriptorTable)?;
+        let period = watched.iter().map(|(_, limits)| limits.period()).min().unwrap_or(Duration::from_secs(1));
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("dpo-connections".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(limits.period()) {
-                    enforce(served, &limits, &log);
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
+                    enforce(&mut table, &watched, &log);
                 }
             })
             .map_err(GuardError::Thread)?;
@@ -150,28 +156,54 @@ impl ConnectionGuard {
     /// Whether the limits can be enforced here: checked before the listener opens, so that a server that
     /// cannot enforce them never serves.
     pub fn supported() -> Result<(), GuardError> {
-        std::fs::read_dir(DESCRIPTORS).map(drop).map_err(GuardError::NoDescriptorTable)
+        DescriptorTable::open().map(drop).map_err(GuardError::NoDescriptorTable)
     }
 }
 
 /// The process's descriptor table.
 const DESCRIPTORS: &str = "/proc/self/fd";
 
-/// One look: shuts down every connection that breaks a limit.
-fn enforce(served: SocketAddr, limits: &ConnectionLimits, log: &slog::Logger) {
-    let connections = match accepted_on(served) {
-        Ok(connections) => connections,
+/// One look: shuts down every connection that breaks a limit of the listener that accepted it.
+fn enforce(table: &mut DescriptorTable, watched: &[(SocketAddr, ConnectionLimits)], log: &slog::Logger) {
+    let sockets = match table.tcp_sockets() {
+        Ok(sockets) => sockets,
         Err(e) => {
             slog::warn!(log, "reading the descriptor table failed"; "error" => %e);
             return;
         }
     };
+    let mut sockets: Vec<Option<Socket>> = sockets.into_iter().map(Some).collect();
+    for (served, limits) in watched {
+        let accepted: Vec<Socket> = sockets
+            .iter_mut()
+            .filter(|s| s.as_ref().is_some_and(|s| s.info.tcpi_state == ESTABLISHED && accepted_by(*served, s.local)))
+            .filter_map(Option::take)
+            .collect();
+        enforce_on(table, accepted, limits, log);
+    }
+}
+
+/// Shuts down the connections of one listener, `accepted`, that break its `limits`.
+fn enforce_on(table: &mut DescriptorTable, accepted: Vec<Socket>, limits: &ConnectionLimits, log: &slog::Logger) {
+    let ms = |ms: u32| Duration::from_millis(u64::from(ms));
+    let connections: Vec<(Socket, Seen)> = accepted
+        .into_iter()
+        .map(|socket| {
+            let info = socket.info;
+            let seen = Seen {
+                received_anything: info.tcpi_bytes_received > 0,
+                unheard_for: ms(info.tcpi_last_data_recv),
+                silent_for: ms(info.tcpi_last_data_recv.min(info.tcpi_last_data_sent)),
+            };
+            (socket, seen)
+        })
+        .collect();
     let seen: Vec<Seen> = connections.iter().map(|(_, seen)| *seen).collect();
     for (i, reason) in to_close(&seen, limits) {
-        let socket = socket2::SockRef::from(&connections[i].0);
-        match socket.shutdown(std::net::Shutdown::Both) {
-            Ok(()) => metrics::counter!("dpo_connections_closed_total", "reason" => reason.label()).increment(1),
-            // Closed by the client meanwhile.
+        match table.shut_down(&connections[i].0, std::net::Shutdown::Both) {
+            Ok(true) => metrics::counter!("dpo_connections_closed_total", "reason" => reason.label()).increment(1),
+            // Closed by the client meanwhile (its number may even name another socket now).
+            Ok(false) => {}
             Err(e) => slog::debug!(log, "shutting a connection down failed"; "error" => %e),
         }
     }
@@ -181,24 +213,6 @@ fn enforce(served: SocketAddr, limits: &ConnectionLimits, log: &slog::Logger) {
 const ESTABLISHED: u8 = 1;
 const LISTEN: u8 = 10;
 
-/// Duplicates of the descriptors of the connections accepted on `served`, with what the kernel says of
-/// each.
-fn accepted_on(served: SocketAddr) -> std::io::Result<Vec<(std::os::fd::OwnedFd, Seen)>> {
-    let ms = |ms: u32| Duration::from_millis(u64::from(ms));
-    Ok(tcp_sockets()?
-        .into_iter()
-        .filter(|(_, info, local)| info.tcpi_state == ESTABLISHED && accepted_by(served, *local))
-        .map(|(socket, info, _)| {
-            let seen = Seen {
-                received_anything: info.tcpi_bytes_received > 0,
-                unheard_for: ms(info.tcpi_last_data_recv),
-                silent_for: ms(info.tcpi_last_data_recv.min(info.tcpi_last_data_sent)),
-            };
-            (socket, seen)
-        })
-        .collect())
-}
-
 /// Stops the listener bound on `served` (dropshot's) from taking connections: clients connecting after
 /// this are refused at once, and those waiting in its accept queue are reset.
 ///
@@ -207,64 +221,152 @@ fn accepted_on(served: SocketAddr) -> std::io::Result<Vec<(std::os::fd::OwnedFd,
 /// and then be reset; refused, it (or its load balancer) tries another replica at once. The socket stays
 /// open for dropshot to close; shutdown(2) on a listener only ends its listening (Linux).
 pub fn stop_listening(served: SocketAddr) -> std::io::Result<()> {
-    for (socket, info, local) in tcp_sockets()? {
-        if info.tcpi_state == LISTEN && local == served {
-            socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Read)?;
+    let mut table = DescriptorTable::open()?;
+    for socket in table.tcp_sockets()? {
+        if socket.info.tcpi_state == LISTEN && socket.local == served {
+            table.shut_down(&socket, std::net::Shutdown::Read)?;
         }
     }
     Ok(())
 }
 
-/// Duplicates of the process's TCP sockets, one per socket, with the kernel's `TCP_INFO` and the local
-/// address of each.
-fn tcp_sockets() -> std::io::Result<Vec<(std::os::fd::OwnedFd, libc::tcp_info, SocketAddr)>> {
-    use std::os::unix::{ffi::OsStrExt, fs::MetadataExt};
-    // Listed in full before anything is duplicated: a listing read while duplicating would show the
-    // duplicates too.
-    let mut sockets = Vec::new();
-    for entry in std::fs::read_dir(DESCRIPTORS)? {
-        let Ok(entry) = entry else { continue };
-        let Some(number) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        // Only sockets are worth a duplicate.
-        match std::fs::read_link(entry.path()) {
-            Ok(target) if target.as_os_str().as_bytes().starts_with(b"socket:") => sockets.push(number),
-            _ => continue,
+/// A TCP socket of the process, as one look saw it.
+struct Socket {
+    /// Its descriptor's number then.
+    number: i32,
+    /// Its inode: what the number must still name for the socket to be acted on.
+    inode: u64,
+    info: libc::tcp_info,
+    local: SocketAddr,
+}
+
+/// What the watcher keeps open from its start, so that it can still look and act when connections hold
+/// every other descriptor the process may open (a hard limit of 1,024 and 1,100 idle connections locked
+/// the API out for as long as they were held): the listing of the descriptor table, read again from its
+/// start at each look; a spare descriptor onto which the socket being looked at is duplicated (dup2
+/// replaces it atomically, so no other thread can take the number in between, and the duplicate keeps
+/// that very socket while it is checked and shut down); and `/dev/null`, on which the spare is parked
+/// between looks so that it never keeps a connection open.
+struct DescriptorTable {
+    listing: *mut libc::DIR,
+    spare: std::os::fd::OwnedFd,
+    parked: std::os::fd::OwnedFd,
+}
+
+// SAFETY: the listing is used by one thread at a time (the watcher's, which owns the table).
+unsafe impl Send for DescriptorTable {}
+
+impl Drop for DescriptorTable {
+    fn drop(&mut self) {
+        // SAFETY: `listing` came from opendir and is closed once, here.
+        unsafe { libc::closedir(self.listing) };
+    }
+}
+
+impl DescriptorTable {
+    fn open() -> std::io::Result<DescriptorTable> {
+        let parked = std::fs::File::open("/dev/null")?;
+        let spare = parked.try_clone()?;
+        let path = std::ffi::CString::new(DESCRIPTORS).map_err(std::io::Error::other)?;
+        // SAFETY: a valid C string; a null result is an error, reported as errno.
+        let listing = unsafe { libc::opendir(path.as_ptr()) };
+        if listing.is_null() {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(DescriptorTable { listing, spare: spare.into(), parked: parked.into() })
+    }
+
+    /// The numbers in the table now, but the table's own.
+    fn numbers(&mut self) -> std::io::Result<Vec<i32>> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `listing` is open; rewinding makes procfs list the table anew.
+        unsafe { libc::rewinddir(self.listing) };
+        // SAFETY: as above.
+        let own = [unsafe { libc::dirfd(self.listing) }, self.spare.as_raw_fd(), self.parked.as_raw_fd()];
+        let mut numbers = Vec::new();
+        loop {
+            // SAFETY: `listing` is open; the entry is read before the next call.
+            let entry = unsafe { libc::readdir(self.listing) };
+            if entry.is_null() {
+                return Ok(numbers);
+            }
+            // SAFETY: d_name is a NUL-terminated name inside the entry.
+            let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) };
+            if let Some(number) = name.to_str().ok().and_then(|n| n.parse::<i32>().ok())
+                && !own.contains(&number)
+            {
+                numbers.push(number);
+            }
         }
     }
-    let mut found = Vec::new();
-    // One entry per socket, however many descriptors name it (a number closed since the listing may now
-    // name a duplicate made here).
-    let mut inodes = std::collections::HashSet::new();
-    for number in sockets {
-        let Some(socket) = duplicate(number) else { continue };
-        let socket = std::fs::File::from(socket);
-        if !socket.metadata().is_ok_and(|m| inodes.insert(m.ino())) {
-            continue;
-        }
-        let socket = std::os::fd::OwnedFd::from(socket);
-        // Not TCP, or not an IP socket.
-        let Some(info) = tcp_info(&socket) else { continue };
-        let Some(local) = socket2::SockRef::from(&socket).local_addr().ok().and_then(|a| a.as_socket()) else {
-            continue;
-        };
-        found.push((socket, info, local));
+
+    /// Makes the spare name what `number` names now; false if it names nothing.
+    fn take(&mut self, number: i32) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 onto a descriptor this table owns; a closed `number` fails with EBADF.
+        unsafe { libc::dup2(number, self.spare.as_raw_fd()) >= 0 }
     }
-    Ok(found)
+
+    /// Parks the spare on /dev/null again.
+    fn park(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: both descriptors are this table's.
+        unsafe { libc::dup2(self.parked.as_raw_fd(), self.spare.as_raw_fd()) };
+    }
+
+    /// The inode the spare names.
+    fn spare_inode(&self) -> Option<u64> {
+        use std::os::{fd::AsRawFd, unix::fs::MetadataExt};
+        let file = std::mem::ManuallyDrop::new(
+            // SAFETY: borrowed for fstat only, never closed (ManuallyDrop).
+            unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(self.spare.as_raw_fd()) },
+        );
+        file.metadata().ok().map(|m| m.ino())
+    }
+
+    /// The process's TCP sockets, one entry per socket however many numbers name it, with the kernel's
+    /// `TCP_INFO` and the local address of each. Holds no descriptor but the table's own.
+    fn tcp_sockets(&mut self) -> std::io::Result<Vec<Socket>> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut inodes = std::collections::HashSet::new();
+        let mut found = Vec::new();
+        for number in self.numbers()? {
+            // Only sockets are worth a look (reading the link opens nothing).
+            match std::fs::read_link(format!("{DESCRIPTORS}/{number}")) {
+                Ok(target) if target.as_os_str().as_bytes().starts_with(b"socket:") => {}
+                _ => continue,
+            }
+            if !self.take(number) {
+                continue;
+            }
+            let looked = self.spare_inode().filter(|inode| inodes.insert(*inode)).and_then(|inode| {
+                // Not TCP, or not an IP socket: skipped.
+                let info = tcp_info(&self.spare)?;
+                let local = socket2::SockRef::from(&self.spare).local_addr().ok()?.as_socket()?;
+                Some(Socket { number, inode, info, local })
+            });
+            self.park();
+            found.extend(looked);
+        }
+        Ok(found)
+    }
+
+    /// Shuts `socket` down in direction `how`, if its number still names it; whether it did.
+    fn shut_down(&mut self, socket: &Socket, how: std::net::Shutdown) -> std::io::Result<bool> {
+        if !self.take(socket.number) {
+            return Ok(false);
+        }
+        let same = self.spare_inode() == Some(socket.inode);
+        let shut = if same { socket2::SockRef::from(&self.spare).shutdown(how).map(|()| true) } else { Ok(false) };
+        self.park();
+        shut
+    }
 }
 
 /// Whether a connection with this local address was accepted by a listener bound on `served` (which may
 /// be a wildcard address). Connections dpo opens itself have ephemeral local ports, never a listener's.
 fn accepted_by(served: SocketAddr, local: SocketAddr) -> bool {
     local.port() == served.port() && (served.ip().is_unspecified() || local.ip() == served.ip())
-}
-
-/// A descriptor of our own for whatever `number` names now, if anything.
-fn duplicate(number: i32) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: F_DUPFD_CLOEXEC only reads the table; a closed number fails with EBADF.
-    let copy = unsafe { libc::fcntl(number, libc::F_DUPFD_CLOEXEC, 0) };
-    // SAFETY: `copy` is a new descriptor that nothing else owns.
-    (copy >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
 }
 
 /// The kernel's `TCP_INFO` of `socket`, or None if it is not a TCP socket.

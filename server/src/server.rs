@@ -379,7 +379,6 @@ async fn launch(
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("{scheme}://{public_address}"));
     let _ = server.app_private().base_url.set(base_url);
-    let guard = limits.map(|limits| ConnectionGuard::start(public_address, limits, connections_log)).transpose()?;
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(interval) = config.audit_head_interval {
         crate::audit::log_heads_every(interval, &store.audit, audit_log.clone());
@@ -389,7 +388,25 @@ async fn launch(
             let admin = crate::admin::start(bind, store.clone(), draining.clone(), admin_log.clone())
                 .map_err(|message| StartError::Listen { address: bind, message })?;
             slog::info!(admin_log, "admin listening"; "url" => format!("http://{}", admin.local_addr()));
+            if !bind.ip().is_loopback() {
+                slog::warn!(admin_log, "the admin listener answers without a token on an address beyond this machine: \
+                    /metrics and /readyz are open to whoever reaches it"; "address" => %bind);
+            }
             Some(admin)
+        }
+        None => None,
+    };
+    // The admin listener under the same timeouts, with a small cap of its own: its connections must
+    // never take the descriptors the API needs.
+    let guard = match limits {
+        Some(limits) => {
+            let mut watched = vec![(public_address, limits)];
+            if let Some(admin) = &admin {
+                let admin_limits =
+                    ConnectionLimits { max_connections: connection_guard::ADMIN_MAX_CONNECTIONS, ..limits };
+                watched.push((admin.local_addr(), admin_limits));
+            }
+            Some(ConnectionGuard::start(watched, connections_log)?)
         }
         None => None,
     };

@@ -93,6 +93,66 @@ async fn silent_connections_are_closed_at_the_header_timeout_and_never_lock_out_
 }
 
 #[tokio::test]
+async fn at_a_hard_limit_of_1024_files_idle_connections_never_lock_the_api_out() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let state = tempfile::tempdir().unwrap();
+    // No raising the limit, and a header timeout longer than the test: only the cap can make room.
+    let server = common::serve_with_hard_open_files(state.path(), 1024, &["--header-timeout", "300"]);
+    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        match TcpStream::connect(&address).await {
+            Ok(socket) => idle.push(socket),
+            // The accept queue may be full while the server sits at its limit.
+            Err(_) => break,
+        }
+    }
+    assert!(idle.len() > 900, "{} idle connections made", idle.len());
+    let http = reqwest::Client::new();
+    let ask = http.get(format!("{}/v1.0/dataPolicyOperations/$count", server.base)).bearer_auth(&token).send();
+    let answer = tokio::time::timeout(Duration::from_secs(30), ask).await.expect("answered, not locked out");
+    assert_eq!(answer.expect("sent").status().as_u16(), 200);
+    // The longest silent beyond the cap (1,024 less the 256 kept for the rest) were shut down.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let open = idle.iter().filter(|socket| still_open(socket)).count();
+    assert!(open <= 1024 - 256, "{open} idle connections still open");
+}
+
+#[tokio::test]
+async fn the_admin_listener_has_the_same_timeouts_and_a_small_cap_of_its_own() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let state = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let admin = format!("127.0.0.1:{port}");
+    let flags = ["--admin-bind", admin.as_str(), "--header-timeout", "300", "--idle-timeout", "3"];
+    let server = common::serve_with_hard_open_files(state.path(), 1024, &flags);
+    let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
+    // 1,100 idle connections to the admin port, no token needed: the API must still answer.
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        match TcpStream::connect(&admin).await {
+            Ok(socket) => idle.push(socket),
+            Err(_) => break,
+        }
+    }
+    let http = reqwest::Client::new();
+    let ask = http.get(format!("{}/v1.0/dataPolicyOperations/$count", server.base)).bearer_auth(&token).send();
+    let answer = tokio::time::timeout(Duration::from_secs(30), ask).await.expect("answered, not locked out");
+    assert_eq!(answer.expect("sent").status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let open = idle.iter().filter(|socket| still_open(socket)).count();
+    assert!(open <= dpo_server::connection_guard::ADMIN_MAX_CONNECTIONS, "{open} idle admin connections still open");
+    // A scrape is answered, and its connection, silent afterwards, goes at the idle timeout.
+    drop(idle);
+    let mut scrape = TcpStream::connect(&admin).await.expect("the admin port");
+    scrape.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {admin}\r\n\r\n").as_bytes()).await.unwrap();
+    let asked = Instant::now();
+    let closed = closed_within(&mut scrape, Duration::from_secs(10)).await.expect("closed at the idle timeout");
+    assert!(closed - asked >= Duration::from_millis(2900), "closed after {:?}", closed - asked);
+}
+
+#[tokio::test]
 async fn a_connection_silent_after_its_requests_is_closed_at_the_idle_timeout_and_not_while_in_use() {
     let (_state, _server, token, address) = serving(&["--header-timeout", "1", "--idle-timeout", "3"]);
     // One asks once and then says nothing; the other asks every half second for 5 s (the header timeout

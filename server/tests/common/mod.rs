@@ -177,6 +177,13 @@ pub fn serve_with_open_files(state: &Path, open_files: u64, extra: &[&str]) -> S
     serve_command(command, state, extra)
 }
 
+/// Like [`serve`], started with soft and hard limits of `open_files` open files: no raising it.
+pub fn serve_with_hard_open_files(state: &Path, open_files: u64, extra: &[&str]) -> Server {
+    let mut command = Command::new("sh");
+    command.args(["-c", &format!("ulimit -n {open_files} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_dpo-server")]);
+    serve_command(command, state, extra)
+}
+
 /// Like [`serve`], logging at `info`: every line it logs is kept in [`Server::log`].
 pub fn serve_logged(state: &Path, extra: &[&str]) -> Server {
     serve_logged_with_env(state, extra, &[])
