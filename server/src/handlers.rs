@@ -96,6 +96,9 @@ pub(crate) struct Call<'r> {
     root: String,
 }
 
+/// What a 503 asks the client to wait: the database restarting or failing over takes seconds.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
+
 impl<'r> Call<'r> {
     pub(crate) fn new(rqctx: &'r RequestContext<AppContext>) -> Self {
         let client_request_id =
@@ -138,6 +141,15 @@ impl<'r> Call<'r> {
     /// Counts and times the answer `outcome` (and a refusal for its token), by operationId and status.
     fn measured<R: SuccessStatus>(&self, outcome: Result<Answer<R>, GraphError>) -> Result<Answer<R>, GraphError> {
         use crate::admin::names;
+        // A 503 says when to ask again, so that the client and Microsoft's SDKs retry by themselves.
+        let outcome = match outcome {
+            Err(error) if error.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
+                let mut headers = self.headers();
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS));
+                Ok(Answer::Refused { error, headers })
+            }
+            other => other,
+        };
         let status = match &outcome {
             Ok(Answer::Ok(_)) => R::STATUS,
             Ok(Answer::Refused { error, .. }) | Err(error) => error.status().as_u16(),

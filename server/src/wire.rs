@@ -160,6 +160,10 @@ impl From<OperationError> for GraphError {
                 GraphError::bad_request(error.to_string()).with_target(*property)
             }
             OperationError::PreconditionFailed { .. } => GraphError::precondition_failed(error.to_string()),
+            OperationError::Store(crate::store::StoreError::Unavailable(detail)) => GraphError::service_unavailable(
+                "the service's database cannot be reached for a moment: ask again after Retry-After",
+                detail.clone(),
+            ),
             OperationError::Store(e) => GraphError::internal(e.to_string()),
         }
     }

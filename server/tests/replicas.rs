@@ -363,3 +363,81 @@ fn a_tenant_at_its_cap_of_running_exports_waits_on_postgresql_too() {
     store.complete(&first, now).unwrap();
     assert_eq!(store.claim("w", now, until, Some(1)).unwrap().map(|c| c.operation.id), Some(a2.id));
 }
+
+#[tokio::test]
+async fn a_database_restart_mid_export_keeps_what_was_written_and_the_export_completes() {
+    use common::{Reply, ScriptedHttp};
+    use std::os::unix::fs::MetadataExt;
+    // A cluster of this test's own: it is stopped and started again under the server.
+    let mut cluster = dpo_test_support::postgres_cluster::Cluster::start(false).expect("a cluster");
+    let database = dpo_test_support::postgres_cluster::create_database(&cluster.url).expect("a database");
+    let state = tempfile::tempdir().unwrap();
+    common::import_users(
+        state.path(),
+        r#"[{"id": "alice", "userPrincipalName": "alice@contoso.example"}]"#,
+        Some(&database),
+    );
+    let drive = drive_dir(&state.path().join("drives"), LOCAL_TENANT, "alice");
+    std::fs::create_dir_all(&drive).unwrap();
+    std::fs::write(drive.join("notes.txt"), "alice's notes").unwrap();
+    // An API of 40 pages, 100 ms each: the export is inside it when the database goes away.
+    let api = ScriptedHttp::start(|request, base| {
+        std::thread::sleep(Duration::from_millis(100));
+        let n: u64 = request.target.rsplit("page=").next().and_then(|n| n.parse().ok()).unwrap_or(1);
+        let next = (n < 40).then(|| format!("{base}/people/alice?page={}", n + 1));
+        Reply::json(200, serde_json::json!({"value": [{"n": n}], "@odata.nextLink": next}))
+    });
+    let sources = state.path().join("sources.toml");
+    std::fs::write(
+        &sources,
+        format!("[[source]]\nname = \"crm\"\nkind = \"http\"\nurl = \"{}/people/{{id}}\"\n", api.base),
+    )
+    .unwrap();
+    let sources = sources.to_string_lossy().into_owned();
+    let server = serve_logged(
+        state.path(),
+        &["--database", &database, "--export-workers", "1", "--export-lease", "5", "--sources", &sources],
+    );
+    let http = common::admin_http(state.path());
+    let exports = state.path().join("exports/out");
+    let id = common::submit_export(&http, &server.base, "alice", &format!("file://{}/", exports.display())).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.seen().len() < 30 {
+        assert!(Instant::now() < deadline, "the API is being read");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let written = exports.join(&id).join("drive/notes.txt");
+    let inode = std::fs::metadata(&written).expect("the drive file, written first").ino();
+
+    // Down until the source has ended (its file is recorded then) and a little more.
+    cluster.stop().expect("the cluster stops");
+    let asked = http.get(format!("{}/v1.0/dataPolicyOperations/{id}", server.base)).send().await.unwrap();
+    assert_eq!(asked.status().as_u16(), 503, "a request while the database is away");
+    assert!(asked.headers().get("retry-after").is_some(), "with Retry-After, which clients and SDKs honour");
+    let body: serde_json::Value = asked.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "ServiceUnavailable", "{body}");
+    while api.seen().len() < 40 {
+        assert!(Instant::now() < deadline, "the API is read to its end");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.start_again().expect("the cluster starts again");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let op = loop {
+        let (status, op) = common::operation(&http, &server.base, &id).await;
+        if status == 200 && (op["status"] == "complete" || op["status"] == "failed") {
+            break op;
+        }
+        assert!(Instant::now() < deadline, "the export did not end: {op}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(op["status"], "complete", "{op}");
+    let folder = exports.join(&id);
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    manifest.verify_folder(&folder).expect("whole");
+    assert_eq!(manifest.objects.iter().find(|o| o.path == "crm/crm.jsonl").and_then(|o| o.rows), Some(40));
+    assert_eq!(std::fs::metadata(&written).unwrap().ino(), inode, "what was written before the outage stayed");
+    assert!(server.logged("export failed").is_empty(), "{:?}", server.logged("export failed"));
+    assert!(!server.logged("goes back to the queue").is_empty(), "the export was handed back");
+}

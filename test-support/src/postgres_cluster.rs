@@ -23,6 +23,8 @@ pub struct Cluster {
     folder: tempfile::TempDir,
     data: PathBuf,
     bin: PathBuf,
+    port: u16,
+    durable: bool,
     /// `postgres://postgres@127.0.0.1:<port>`, without a database.
     pub url: String,
 }
@@ -111,34 +113,76 @@ impl Cluster {
         }
         let port =
             TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| failed("a port", e))?.port();
-        let mut server = command(&bin.join("postgres"));
-        server
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"])
-            .arg("-k")
-            .arg(folder.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if !durable {
-            server.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
-        }
-        let postgres = server.spawn().map_err(|e| failed("starting postgres", e))?;
-        let cluster = Cluster { postgres, folder, data, bin, url: format!("postgres://postgres@127.0.0.1:{port}") };
+        let postgres = spawn_postgres(&bin, &data, folder.path(), port, durable)?;
+        let cluster = Cluster {
+            postgres,
+            folder,
+            data,
+            bin,
+            port,
+            durable,
+            url: format!("postgres://postgres@127.0.0.1:{port}"),
+        };
+        cluster.wait_accepting()?;
+        Ok(cluster)
+    }
+
+    /// Waits until the cluster accepts connections (at most 30 s).
+    fn wait_accepting(&self) -> Result<(), ClusterError> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while execute(&format!("{}/postgres", cluster.url), "SELECT 1").is_err() {
+        while execute(&format!("{}/postgres", self.url), "SELECT 1").is_err() {
             if Instant::now() > deadline {
-                return Err(ClusterError(format!("postgres did not accept connections on port {port}")));
+                return Err(ClusterError(format!("postgres did not accept connections on port {}", self.port)));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(cluster)
+        Ok(())
+    }
+
+    /// Stops the cluster as `pg_ctl stop -m fast` does (clients are disconnected), leaving its data.
+    pub fn stop(&mut self) -> Result<(), ClusterError> {
+        let stopped = command(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["stop", "-m", "fast"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| failed("running pg_ctl stop", e))?;
+        let _ = self.postgres.wait();
+        if !stopped.success() {
+            return Err(ClusterError("pg_ctl stop failed".into()));
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped cluster again on its port, and waits until it accepts connections.
+    pub fn start_again(&mut self) -> Result<(), ClusterError> {
+        self.postgres = spawn_postgres(&self.bin, &self.data, self.folder.path(), self.port, self.durable)?;
+        self.wait_accepting()
     }
 
     /// The folder the cluster lives in.
     pub fn folder(&self) -> &Path {
         self.folder.path()
     }
+}
+
+/// The postgres server of the cluster in `data`, on loopback port `port`, its socket in `sockets`.
+fn spawn_postgres(bin: &Path, data: &Path, sockets: &Path, port: u16, durable: bool) -> Result<Child, ClusterError> {
+    let mut server = command(&bin.join("postgres"));
+    server
+        .arg("-D")
+        .arg(data)
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"])
+        .arg("-k")
+        .arg(sockets)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if !durable {
+        server.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+    }
+    server.spawn().map_err(|e| failed("starting postgres", e))
 }
 
 impl Cluster {

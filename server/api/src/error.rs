@@ -127,6 +127,14 @@ impl GraphError {
         Self::new(ErrorStatusCode::PRECONDITION_FAILED, codes::PRECONDITION_FAILED, message)
     }
 
+    /// 503 `ServiceUnavailable`: asking again shortly may work (send `Retry-After` with it); `detail`
+    /// goes to the log, not to the client.
+    pub fn service_unavailable(message: impl Into<String>, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorStatusCode::SERVICE_UNAVAILABLE, codes::SERVICE_UNAVAILABLE, message);
+        e.internal_message = Some(detail.into());
+        e
+    }
+
     /// 500 `InternalServerError`; `detail` goes to the log, not to the client.
     pub fn internal(detail: impl Into<String>) -> Self {
         let mut e = Self::new(

@@ -183,6 +183,7 @@ async fn export(ctx: &JobContext, claim: Claim, lease: Duration, log: &Logger) {
         Ok(_) => "complete",
         Err(ExportError::Cancelled) => "cancelled",
         Err(ExportError::LeaseLost) => "taken_over",
+        Err(away) if away.store_unavailable() => "handed_back",
         Err(_) => "failed",
     };
     metrics::counter!(names::EXPORTS_FINISHED, "status" => status).increment(1);
@@ -230,6 +231,28 @@ async fn keep_lease(queue: Arc<dyn JobQueue>, claim: Claim, lease: Duration, log
     }
 }
 
+/// Gives the claim back (the export waits in the queue again, to be resumed by this server or another),
+/// asking the store again with backoff for as long as a lease lasts; if it cannot be reached by then,
+/// the lease runs out by itself and the export is claimed again all the same.
+async fn hand_back(ctx: &JobContext, claim: &Claim, log: &Logger) {
+    let deadline = tokio::time::Instant::now() + ctx.lease;
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let held = claim.clone();
+        match blocking(&ctx.stores.queue, move |q| q.release(&held)).await {
+            Ok(()) | Err(StoreError::LeaseLost(_) | StoreError::Missing(_)) => return,
+            Err(e) if tokio::time::Instant::now() + wait >= deadline => {
+                slog::warn!(log, "the claim could not be given back: its lease will run out"; "error" => %e);
+                return;
+            }
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
 async fn record_outcome(ctx: &JobContext, claim: &Claim, outcome: Result<OperationRecord, ExportError>, log: &Logger) {
     let id = claim.operation.id;
     let error = match outcome {
@@ -243,6 +266,12 @@ async fn record_outcome(ctx: &JobContext, claim: &Claim, outcome: Result<Operati
         }
         Err(ExportError::LeaseLost) => {
             slog::info!(log, "export taken over by another worker"; "operation" => %id);
+            return;
+        }
+        Err(away) if away.store_unavailable() => {
+            slog::warn!(log, "the store could not be reached: the export goes back to the queue to resume";
+                "operation" => %id, "error" => %away);
+            hand_back(ctx, claim, log).await;
             return;
         }
         Err(e) => e,

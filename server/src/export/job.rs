@@ -161,6 +161,8 @@ pub async fn run(ctx: &JobContext, claim: Claim) -> Result<OperationRecord, Expo
     match write(ctx, &target, &sink, claim).await {
         Ok(done) => Ok(done),
         Err(ExportError::LeaseLost) => Err(ExportError::LeaseLost),
+        // The store was briefly away: the export resumes after what it wrote, which stays.
+        Err(away) if away.store_unavailable() => Err(away),
         // A configured source failed: the manifest lists what was written before, which stays.
         Err(failure @ ExportError::DataSource { .. }) => Err(failure),
         Err(failure) => match sink.remove_all().await {

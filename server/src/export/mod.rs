@@ -71,6 +71,14 @@ pub enum ExportError {
     },
 }
 
+impl ExportError {
+    /// Whether the export stopped because dpo's own store could not be reached for a moment: not the
+    /// export's failure. What it wrote stays, and it goes back to the queue to resume.
+    pub fn store_unavailable(&self) -> bool {
+        matches!(self, ExportError::Store(StoreError::Unavailable(_)))
+    }
+}
+
 impl From<object_store::Error> for ExportError {
     fn from(e: object_store::Error) -> Self {
         let text = e.to_string();

@@ -215,7 +215,7 @@ pub struct ListRequest<'a> {
 }
 
 /// Errors of a store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// An operation with this id exists already.
     #[error("operation {0} exists already")]
@@ -243,6 +243,11 @@ pub enum StoreError {
     /// The storage itself failed.
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The database could not be reached (refused, dropped, shutting down or restarting): worth asking
+    /// again shortly. Requests answer 503 with `Retry-After`; an export keeps what it wrote and goes back
+    /// to the queue.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
 }
 
 /// The data policy operations. Every method is atomic and, once it returns, durable.

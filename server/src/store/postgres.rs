@@ -94,6 +94,26 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// A driver's error as the store's: [`StoreError::Unavailable`] when the connection, not the statement,
+/// failed (closed, refused, an I/O error, the server shutting down or not accepting connections yet).
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
+    let unavailable = e.is_closed()
+        || match e.code() {
+            None => e.as_db_error().is_none(),
+            Some(code) => {
+                code.code().starts_with("08")
+                    || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(code)
+            }
+        };
+    if unavailable { StoreError::Unavailable(e.to_string()) } else { StoreError::Backend(e.to_string()) }
+}
+
+/// A pool's failure to hand out a connection: the database could not be reached in time.
+fn unreachable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("connecting to the database: {e}"))
+}
+
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL), with up to `connections` pooled connections, and brings
     /// the schema up to date.
@@ -200,13 +220,13 @@ impl PostgresStore {
 
     /// Tells every replica's engine that an export waits.
     async fn announce(conn: &impl GenericClient) -> Result<(), StoreError> {
-        conn.execute("SELECT pg_notify($1, '')", &[&QUEUE_CHANNEL]).await.map(|_| ()).map_err(backend)
+        conn.execute("SELECT pg_notify($1, '')", &[&QUEUE_CHANNEL]).await.map(|_| ()).map_err(pg)
     }
 }
 
 /// A connection from `pool`, with its statement cache kept bounded.
 async fn connection(pool: &Pool) -> Result<deadpool_postgres::Client, StoreError> {
-    let conn = pool.get().await.map_err(|e| backend(format!("connecting to the database: {e}")))?;
+    let conn = pool.get().await.map_err(unreachable)?;
     if conn.statement_cache.size() > STATEMENTS_PER_CONNECTION {
         conn.statement_cache.clear();
     }
@@ -216,29 +236,24 @@ async fn connection(pool: &Pool) -> Result<deadpool_postgres::Client, StoreError
 /// Applies the migrations not applied yet, in one transaction under the migration lock.
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     let mut conn = connection(pool).await?;
-    let tx = conn.transaction().await.map_err(backend)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend)?;
+    let tx = conn.transaction().await.map_err(pg)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg)?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS dpo_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL \
          DEFAULT now())",
     )
     .await
-    .map_err(backend)?;
-    let applied: Vec<i64> = tx
-        .query("SELECT version FROM dpo_migrations", &[])
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    .map_err(pg)?;
+    let applied: Vec<i64> =
+        tx.query("SELECT version FROM dpo_migrations", &[]).await.map_err(pg)?.iter().map(|row| row.get(0)).collect();
     for (version, text) in MIGRATIONS {
         if applied.contains(&version) {
             continue;
         }
         tx.batch_execute(text).await.map_err(|e| backend(format!("migration {version:04}: {e}")))?;
-        tx.execute("INSERT INTO dpo_migrations (version) VALUES ($1)", &[&version]).await.map_err(backend)?;
+        tx.execute("INSERT INTO dpo_migrations (version) VALUES ($1)", &[&version]).await.map_err(pg)?;
     }
-    tx.commit().await.map_err(backend)
+    tx.commit().await.map_err(pg)
 }
 
 /// How long a failed listening connection waits before it is made again.
@@ -326,7 +341,7 @@ async fn append_batches(pool: Pool, mut queue: tokio::sync::mpsc::UnboundedRecei
             }
             Err(e) => {
                 for queued in batch {
-                    let _ = queued.answer.send(Err(backend(&e)));
+                    let _ = queued.answer.send(Err(e.clone()));
                 }
             }
         }
@@ -343,11 +358,9 @@ async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<Aud
     tenants.dedup();
     'attempt: for _ in 0..32 {
         let mut conn = connection(pool).await?;
-        let tx = conn.transaction().await.map_err(backend)?;
+        let tx = conn.transaction().await.map_err(pg)?;
         for tenant in &tenants {
-            tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&AUDIT_LOCK, tenant])
-                .await
-                .map_err(backend)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&AUDIT_LOCK, tenant]).await.map_err(pg)?;
         }
         let mut heads: std::collections::HashMap<String, (i64, String)> = std::collections::HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -383,17 +396,17 @@ async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<Aud
             // Delivered at commit, so a replica woken by it finds the rows.
             PostgresStore::announce(&tx).await?;
         }
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await.map_err(pg)?;
         return Ok(outcomes);
     }
     Err(backend("the audit chain stayed contended for 32 attempts"))
 }
 
 async fn execute(conn: &impl GenericClient, Built(text, values): Built) -> Result<u64, StoreError> {
-    let statement = conn.prepare_cached(&text).await.map_err(backend)?;
+    let statement = conn.prepare_cached(&text).await.map_err(pg)?;
     timing::postgres(&text, conn.execute(&statement, &values.as_params())).await.map_err(|e| match e.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Duplicate(Uuid::nil()),
-        _ => backend(e),
+        _ => pg(e),
     })
 }
 
@@ -402,13 +415,8 @@ async fn query<T>(
     Built(text, values): Built,
     read: impl Fn(&Row) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    let statement = conn.prepare_cached(&text).await.map_err(backend)?;
-    timing::postgres(&text, conn.query(&statement, &values.as_params()))
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(read)
-        .collect()
+    let statement = conn.prepare_cached(&text).await.map_err(pg)?;
+    timing::postgres(&text, conn.query(&statement, &values.as_params())).await.map_err(pg)?.iter().map(read).collect()
 }
 
 async fn get_operation(conn: &impl GenericClient, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
@@ -678,11 +686,11 @@ impl PostgresStore {
     /// Runs `statements` in one transaction.
     fn in_transaction(&self, statements: Vec<Built>) -> Result<(), StoreError> {
         self.with(move |mut conn| async move {
-            let tx = conn.transaction().await.map_err(backend)?;
+            let tx = conn.transaction().await.map_err(pg)?;
             for statement in statements {
                 execute(&tx, statement).await?;
             }
-            tx.commit().await.map_err(backend)
+            tx.commit().await.map_err(pg)
         })
     }
 }
@@ -784,13 +792,13 @@ impl ExportLedger for PostgresStore {
         let id = claim.operation.id;
         let (fence, record) = (built(sql::fence(claim)), built(sql::record_exported(id, object)));
         self.with(move |mut conn| async move {
-            let tx = conn.transaction().await.map_err(backend)?;
+            let tx = conn.transaction().await.map_err(pg)?;
             // The fence locks the operation's row until commit: a new claim cannot slip in between.
             if execute(&tx, fence).await? == 0 {
                 return Err(lost(&tx, id).await);
             }
             execute(&tx, record).await?;
-            tx.commit().await.map_err(backend)
+            tx.commit().await.map_err(pg)
         })
     }
 

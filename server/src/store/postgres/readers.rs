@@ -6,7 +6,7 @@
 //! read, which is what a small machine runs out of first. Only single statements outside transactions
 //! (a GET, a page of a list, a count) go here; writes keep the pool.
 
-use super::{Built, backend};
+use super::{Built, backend, pg, unreachable};
 use crate::store::StoreError;
 use std::{
     collections::HashMap,
@@ -50,9 +50,7 @@ impl Readers {
     pub(super) async fn query(&self, Built(text, values): Built) -> Result<Vec<Row>, StoreError> {
         let reader = self.reader().await?;
         let statement = reader.prepared(&text).await?;
-        super::super::timing::postgres(&text, reader.client.query(&statement, &values.as_params()))
-            .await
-            .map_err(backend)
+        super::super::timing::postgres(&text, reader.client.query(&statement, &values.as_params())).await.map_err(pg)
     }
 
     /// The next shared connection, made (again) if it is missing or closed.
@@ -76,7 +74,7 @@ impl Readers {
             })
             .await
             .map_err(|e| backend(format!("the database task failed: {e}")))?
-            .map_err(|e| backend(format!("connecting to the database: {e}")))?;
+            .map_err(unreachable)?;
         let reader = Arc::new(Reader { client, statements: Mutex::new(HashMap::new()) });
         *slot.write().map_err(|_| backend("a shared connection's lock is poisoned"))? = Some(reader.clone());
         Ok(reader)
@@ -89,7 +87,7 @@ impl Reader {
         if let Some(statement) = self.cache()?.get(text) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(text).await.map_err(backend)?;
+        let statement = self.client.prepare(text).await.map_err(pg)?;
         let mut cached = self.cache()?;
         if cached.len() >= STATEMENTS_PER_READER {
             cached.clear();
