@@ -242,3 +242,77 @@ async fn two_users_cannot_share_a_mail_address() {
     directory.upsert_users(TENANT, &[user("dora", "dora@contoso.example", Some("dora@contoso.example"))]).unwrap();
     server.stop().await;
 }
+
+/// Sends `head` (a request's line and headers, and any body bytes) on a new connection to `server` and
+/// returns the connection.
+async fn raw(server: &TestServer, head: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = server.base_url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket
+}
+
+/// The status line of the first answer read from `socket` within `within` (`None`: nothing by then).
+async fn status_line(socket: &mut tokio::net::TcpStream, within: std::time::Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buffer)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buffer[..n]),
+            _ => return None,
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_body_is_read_only_for_an_authenticated_caller_within_its_limits_of_size_and_time() {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(60).await;
+    let token = server.admin_token();
+    let post = "POST /v1.0/users/alice/exportPersonalData HTTP/1.1\r\nHost: dpo\r\nContent-Type: application/json\r\n";
+
+    // No token: 401 at once, without waiting for a body that never comes.
+    let mut anonymous = raw(&server, &format!("{post}Content-Length: 1000\r\n\r\n")).await;
+    let status = status_line(&mut anonymous, Duration::from_secs(3)).await;
+    assert!(status.as_deref().is_some_and(|s| s.contains(" 401 ")), "{status:?}");
+
+    // A declared length over the limit with Expect: 100-continue: 413, never 100 Continue.
+    let head =
+        format!("{post}Authorization: Bearer {token}\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n");
+    let mut expecting = raw(&server, &head).await;
+    let status = status_line(&mut expecting, Duration::from_secs(3)).await;
+    assert!(status.as_deref().is_some_and(|s| s.contains(" 413 ")), "{status:?}");
+
+    // A chunked body past the limit: 413 as soon as it is, not at its end (which never comes here).
+    let head = format!("{post}Authorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let mut chunked = raw(&server, &head).await;
+    let chunk = format!("{:x}\r\n{}\r\n", 10_000, "a".repeat(10_000));
+    for _ in 0..8 {
+        chunked.write_all(chunk.as_bytes()).await.unwrap();
+    }
+    let status = status_line(&mut chunked, Duration::from_secs(3)).await;
+    assert!(status.as_deref().is_some_and(|s| s.contains(" 413 ")), "{status:?}");
+
+    // A body dripping a byte every half second: cut off at the body timeout with 408.
+    let head = format!("{post}Authorization: Bearer {token}\r\nContent-Length: 100\r\n\r\n");
+    let mut dripping = raw(&server, &head).await;
+    let started = Instant::now();
+    let drip = async {
+        for _ in 0..100 {
+            if dripping.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(12), drip).await;
+    let status = status_line(&mut dripping, Duration::from_secs(3)).await;
+    assert!(status.as_deref().is_some_and(|s| s.contains(" 408 ")), "{status:?} after {:?}", started.elapsed());
+    server.stop().await;
+}

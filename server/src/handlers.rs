@@ -467,7 +467,7 @@ impl DataPolicyOperationsApi for DpoApi {
     ) -> Result<Answer<ShapedCreated<DataPolicyOperation>>, GraphError> {
         let call = Call::new(&rqctx);
         call.run_audited(Action::Export, Activity::CreateOperation, Subject::default(), async |caller, subject| {
-            let input = body.into_inner()?;
+            let input = body.read(&rqctx).await?;
             subject.user = input.user_id.clone();
             subject.storage_location = input.storage_location.clone();
             let recorded_as = call.submission(&caller, Activity::CreateOperation, subject);
@@ -519,7 +519,7 @@ impl DataPolicyOperationsApi for DpoApi {
         call.run_audited(Action::Export, Activity::UpdateOperation, subject, async |caller, subject| {
             let if_match = rqctx.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok());
             let precondition = wire::precondition(if_match);
-            let patch = body.into_inner()?;
+            let patch = body.read(&rqctx).await?;
             subject.storage_location = patch.storage_location.clone();
             let op = match rqctx.context().operations.update(&caller.tenant, &id, &patch, precondition).await {
                 Ok(op) => op,
@@ -559,7 +559,7 @@ impl DataPolicyOperationsApi for DpoApi {
         let subject = Subject { user: Some(user.clone()), ..Subject::default() };
         call.run_audited(Action::Export, Activity::ExportPersonalData, subject, async |caller, subject| {
             let ctx = rqctx.context();
-            let request = body.into_inner()?;
+            let request = body.read(&rqctx).await?;
             subject.storage_location = request.storage_location.clone();
             let recorded_as = call.submission(&caller, Activity::ExportPersonalData, subject);
             let location = request.storage_location.as_deref();

@@ -24,6 +24,8 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UnsupportedMediaType";
     /// Something failed inside the server.
     pub const INTERNAL: &str = "InternalServerError";
+    /// The request (its body) did not arrive in time.
+    pub const REQUEST_TIMEOUT: &str = "RequestTimeout";
     /// The server is not able to serve the request now.
     pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
     /// The caller (or its tenant) sent more requests than it may: it should wait as `Retry-After` says.
@@ -204,6 +206,7 @@ impl From<HttpError> for GraphError {
             400 => codes::BAD_REQUEST,
             404 => codes::NOT_FOUND,
             405 => codes::METHOD_NOT_ALLOWED,
+            408 => codes::REQUEST_TIMEOUT,
             413 => codes::PAYLOAD_TOO_LARGE,
             415 => codes::UNSUPPORTED_MEDIA_TYPE,
             503 => codes::SERVICE_UNAVAILABLE,

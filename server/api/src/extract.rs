@@ -1,13 +1,14 @@
-//! Request extractors that never fail on their own: they keep a malformed body as an error for the handler
-//! to report, and the query string as it came, so that the handler can authenticate the caller first (an
-//! anonymous request with a bad body must get 401, not 400). They are documented exactly as dropshot's
+//! Request extractors that never fail on their own: the body is read only when the handler asks for it,
+//! and the query string is kept as it came, so that the handler can authenticate the caller first (an
+//! anonymous request with a bad body must get 401, not 400, and an anonymous client can make the server
+//! read no body at all). They are documented exactly as dropshot's
 //! `Query` and `TypedBody`.
 
 use crate::error::GraphError;
 use async_trait::async_trait;
 use dropshot::{
     ApiEndpointBodyContentType, ExclusiveExtractor, ExtractorMetadata, Query, RequestContext, ServerContext,
-    SharedExtractor, TypedBody, UntypedBody,
+    SharedExtractor, TypedBody,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -45,14 +46,84 @@ where
     }
 }
 
-/// The JSON body as `T`, or why it is not one.
-#[derive(Debug)]
-pub struct CheckedBody<T>(pub Result<T, Box<GraphError>>);
+/// Longest time a request's body may take to arrive, once the handler asks for it: a body of at most
+/// the size limit (64 KiB by default) needs far less, and one that drips a byte at a time must not hold a
+/// connection open for ever (the idle timeout never fires while bytes arrive).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-impl<T> CheckedBody<T> {
-    /// The body, or the error to answer with.
-    pub fn into_inner(self) -> Result<T, GraphError> {
-        self.0.map_err(|e| *e)
+/// The JSON body as `T`, read only when the handler asks for it ([`CheckedBody::read`]): after the caller
+/// is authenticated, so that an anonymous client can make the server wait for, or read, no body at all.
+pub struct CheckedBody<T> {
+    parts: http::request::Parts,
+    body: dropshot::Body,
+    documented_as: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for CheckedBody<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedBody").field("parts", &self.parts).finish_non_exhaustive()
+    }
+}
+
+impl<T> CheckedBody<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    /// Reads the body and parses it as `T`. A `Content-Length` over the limit is answered 413 before a
+    /// byte is read (so a client sending `Expect: 100-continue` is never told to go on); a body that grows
+    /// past the limit is cut off there (413), and one that takes longer than [`BODY_TIMEOUT`] gets 408.
+    pub async fn read<C: ServerContext>(self, rqctx: &RequestContext<C>) -> Result<T, GraphError> {
+        use http_body_util::BodyExt;
+        let limit = rqctx.request_body_max_bytes();
+        let too_large = || {
+            GraphError::new(
+                dropshot::ErrorStatusCode::PAYLOAD_TOO_LARGE,
+                crate::error::codes::PAYLOAD_TOO_LARGE,
+                format!("request body exceeded maximum size of {limit} bytes"),
+            )
+        };
+        let declared = self
+            .parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = self.body;
+        let collect = async {
+            let mut bytes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| GraphError::bad_request(format!("reading the request body: {e}")))?;
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > limit {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Ok(bytes)
+        };
+        let bytes = tokio::time::timeout(BODY_TIMEOUT, collect).await.map_err(|_| {
+            GraphError::new(
+                dropshot::ErrorStatusCode::REQUEST_TIMEOUT,
+                crate::error::codes::REQUEST_TIMEOUT,
+                format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()),
+            )
+        })??;
+        let bytes = bytes::Bytes::from(bytes);
+        // dropshot's own parser, for its content-type rules and messages; it reads one JSON value and
+        // ignores what follows it, so the value is also checked to be all there is.
+        let value = <TypedBody<T> as ExclusiveExtractor>::from_request(
+            rqctx,
+            hyper::Request::from_parts(self.parts, dropshot::Body::from(bytes.clone())),
+        )
+        .await
+        .map(TypedBody::into_inner)
+        .map_err(GraphError::from)?;
+        nothing_after_the_value(&bytes).map_err(|e| *e)?;
+        Ok(value)
     }
 }
 
@@ -62,32 +133,11 @@ where
     T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
 {
     async fn from_request<Context: ServerContext>(
-        rqctx: &RequestContext<Context>,
+        _rqctx: &RequestContext<Context>,
         request: hyper::Request<dropshot::Body>,
     ) -> Result<Self, dropshot::HttpError> {
-        // dropshot reads one JSON value and ignores what follows it; a body is one value and nothing
-        // else, so the bytes are read here (with dropshot's size limit), checked to end after the value,
-        // and handed to dropshot's own parser (which keeps its content-type rules and messages).
         let (parts, body) = request.into_parts();
-        let bytes = match <UntypedBody as ExclusiveExtractor>::from_request(
-            rqctx,
-            hyper::Request::from_parts(parts.clone(), body),
-        )
-        .await
-        {
-            Ok(bytes) => bytes,
-            Err(e) => return Ok(CheckedBody(Err(Box::new(GraphError::from(e))))),
-        };
-        let bytes = bytes::Bytes::copy_from_slice(bytes.as_bytes());
-        let parsed = <TypedBody<T> as ExclusiveExtractor>::from_request(
-            rqctx,
-            hyper::Request::from_parts(parts, dropshot::Body::from(bytes.clone())),
-        )
-        .await
-        .map(TypedBody::into_inner)
-        .map_err(|e| Box::new(GraphError::from(e)))
-        .and_then(|value| nothing_after_the_value(&bytes).map(|()| value));
-        Ok(CheckedBody(parsed))
+        Ok(CheckedBody { parts, body, documented_as: std::marker::PhantomData })
     }
 
     fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
