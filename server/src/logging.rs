@@ -6,6 +6,7 @@
 //! wakes the log thread once per request.
 
 use slog::{Drain, Level, Logger};
+use std::io::Write;
 
 /// Why a log level name was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +52,44 @@ pub fn file_logger(
     Ok(logger_to(Box::new(file), level, format))
 }
 
+/// How often lines waiting in the log's buffer are written out: writes are batched (one system call for
+/// many lines under load), and a line waits at most this long.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The log's output, buffered, shared with the thread that writes it out every [`FLUSH_EVERY`].
+type Buffered = std::sync::Arc<std::sync::Mutex<std::io::BufWriter<Box<dyn std::io::Write + Send>>>>;
+
 /// Writes whole lines to `out` with their secrets taken out ([`dpo_client::redact::redact_secrets`]):
 /// records carry URLs (dropshot's `uri`, a source's error) whose query may hold a token or a key, and the
-/// log is shipped where those must never go. Runs on the log's own thread, off the requests' path.
+/// log is shipped where those must never go. Runs on the log's own thread, off the requests' path; the
+/// formatters' flush after each record is not passed on (see [`FLUSH_EVERY`]).
 struct Redacting {
-    out: Box<dyn std::io::Write + Send>,
+    out: Buffered,
     line: Vec<u8>,
+}
+
+impl Redacting {
+    /// Buffers `out` and starts the thread that writes it out, which ends with the last `Redacting`.
+    fn new(out: Box<dyn std::io::Write + Send>) -> Redacting {
+        let out: Buffered =
+            std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, out)));
+        let flushed = std::sync::Arc::downgrade(&out);
+        let _ = std::thread::Builder::new().name("dpo-log-flush".into()).spawn(move || {
+            loop {
+                std::thread::sleep(FLUSH_EVERY);
+                let Some(out) = flushed.upgrade() else { return };
+                if let Ok(mut out) = out.lock() {
+                    let _ = out.flush();
+                }
+            }
+        });
+        Redacting { out, line: Vec::new() }
+    }
+
+    fn put(&self, line: &[u8]) -> std::io::Result<()> {
+        let text = dpo_client::redact::redact_secrets(&String::from_utf8_lossy(line));
+        self.out.lock().map_err(|_| std::io::Error::other("the log's buffer is poisoned"))?.write_all(text.as_bytes())
+    }
 }
 
 impl std::io::Write for Redacting {
@@ -64,23 +97,30 @@ impl std::io::Write for Redacting {
         self.line.extend_from_slice(bytes);
         while let Some(end) = self.line.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.line.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line);
-            self.out.write_all(dpo_client::redact::redact_secrets(&text).as_bytes())?;
+            self.put(&line)?;
         }
         Ok(bytes.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        if !self.line.is_empty() {
-            let line = std::mem::take(&mut self.line);
-            self.out.write_all(dpo_client::redact::redact_secrets(&String::from_utf8_lossy(&line)).as_bytes())?;
+        Ok(())
+    }
+}
+
+impl Drop for Redacting {
+    fn drop(&mut self) {
+        let rest = std::mem::take(&mut self.line);
+        if !rest.is_empty() {
+            let _ = self.put(&rest);
         }
-        self.out.flush()
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+        }
     }
 }
 
 fn logger_to(out: Box<dyn std::io::Write + Send>, level: Level, format: LogFormat) -> (Logger, slog_async::AsyncGuard) {
-    let out = Box::new(Redacting { out, line: Vec::new() });
+    let out = Box::new(Redacting::new(out));
     let (queued, guard) = match format {
         LogFormat::Text => {
             // Plain, also on a terminal: slog_term's coloured decorator writes to stderr itself, past
@@ -93,8 +133,17 @@ fn logger_to(out: Box<dyn std::io::Write + Send>, level: Level, format: LogForma
             slog_async::Async::new(objects).chan_size(1024).build_with_guard()
         }
     };
+    // At info, dropshot's own lines for each request ("request completed") and connection ("accepted
+    // connection") only repeat what dpo's "request answered" says; queued, they halved the requests a
+    // second of a polled GET. They are dropped on the calling thread, before anything is queued, unless
+    // the log asks for debug or more.
+    let verbose = !level.is_at_least(Level::Info);
+    let kept = queued.ignore_res().filter(move |record: &slog::Record| {
+        record.level().is_at_least(level)
+            && (verbose || record.level() != Level::Info || !record.module().starts_with("dropshot"))
+    });
     // A record logged after the guard wrote the rest out (by a task still stopping) is dropped, not a panic.
-    (Logger::root(queued.ignore_res().filter_level(level).fuse(), slog::o!("name" => "dpo")), guard)
+    (Logger::root(kept.fuse(), slog::o!("name" => "dpo")), guard)
 }
 
 #[cfg(test)]

@@ -79,6 +79,12 @@ async fn json_logs_carry_the_ids_and_never_a_secret() {
     let announced: Value = serde_json::from_str(&server.announced).expect("the listening line is JSON");
     assert_eq!((&announced["msg"], &announced["url"]), (&json!("dpo-server listening"), &json!(server.base)));
     assert!(lines.iter().all(|l| l["msg"].is_string() && l["level"].is_string() && l["ts"].is_string()));
+    // One line per request at info: dpo's, not dropshot's repetition of it (nor a line per connection).
+    let answered = lines.iter().filter(|l| l["msg"] == "request answered").count();
+    assert!(answered >= 4, "{answered} request lines");
+    for repeated in ["request completed", "accepted connection"] {
+        assert!(!lines.iter().any(|l| l["msg"] == repeated), "a '{repeated}' line at info");
+    }
     let submitted = lines
         .iter()
         .find(|l| l["msg"] == "request answered" && l["operation"] == "users.user.exportPersonalData")

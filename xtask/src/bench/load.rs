@@ -26,10 +26,12 @@ pub struct DpoServer {
 }
 
 impl DpoServer {
-    /// Starts `<release>/dpo-server serve` over `state` on a free loopback port, with `args` added.
+    /// Starts `<release>/dpo-server serve` over `state` on a free loopback port, with `args` added, as a
+    /// user runs it: every default on (logging at info), its log in a file of the state folder.
     pub fn start(release: &Path, state: &Path, args: &[&str]) -> anyhow::Result<DpoServer> {
         let mut serve = Command::new(release.join("dpo-server"));
-        serve.args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error"]).args(args).arg("--state-dir").arg(state);
+        serve.args(["serve", "--bind", "127.0.0.1:0", "--log-file"]).arg(state.join("dpo-bench.log"));
+        serve.args(args).arg("--state-dir").arg(state);
         let (process, url) = start_listening(serve)?;
         let minted = Command::new(release.join("dpo-server"))
             .args(["token", "--user", "bench", "--admin", "--lifetime", "7200", "--state-dir"])
