@@ -87,18 +87,24 @@ impl Redacting {
     }
 
     fn put(&self, line: &[u8]) -> std::io::Result<()> {
-        let text = dpo_client::redact::redact_secrets(&String::from_utf8_lossy(line));
-        self.out.lock().map_err(|_| std::io::Error::other("the log's buffer is poisoned"))?.write_all(text.as_bytes())
+        let mut out = self.out.lock().map_err(|_| std::io::Error::other("the log's buffer is poisoned"))?;
+        if dpo_client::redact::may_hold_secrets(line) {
+            out.write_all(dpo_client::redact::redact_secrets(&String::from_utf8_lossy(line)).as_bytes())
+        } else {
+            out.write_all(line)
+        }
     }
 }
 
 impl std::io::Write for Redacting {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.line.extend_from_slice(bytes);
-        while let Some(end) = self.line.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.line.drain(..=end).collect();
-            self.put(&line)?;
+        let mut start = 0;
+        while let Some(end) = self.line[start..].iter().position(|&b| b == b'\n') {
+            self.put(&self.line[start..=start + end])?;
+            start += end + 1;
         }
+        self.line.drain(..start);
         Ok(bytes.len())
     }
 
