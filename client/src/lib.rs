@@ -55,13 +55,11 @@ mod generated {
 }
 
 pub mod count;
+pub use dpo_contract::{location, manifest, redact};
 pub mod error;
 pub mod handle;
 pub mod hooks;
-pub mod location;
-pub mod manifest;
 pub mod paging;
-pub mod redact;
 pub mod waiting;
 
 pub use error::ClientError;

@@ -3,7 +3,7 @@
 use crate::export::drives::{self, Drives, DrivesUrlError, LocalDrives};
 use crate::sources::{Sources, SourcesFileError};
 use crate::{auth::tokens::TokenRules, connection_guard::ConnectionLimits};
-use dpo_client::location::LocationPolicy;
+use dpo_contract::location::LocationPolicy;
 use std::{net::SocketAddr, path::PathBuf};
 
 /// How a dpo server runs.

@@ -181,13 +181,13 @@ fn first_line(message: &str) -> String {
 }
 
 /// A setting's value as it may be shown: every secret in it masked (a URL's password, a `password=` of a
-/// connection string, a `client_secret`, `token` or key in a query: [`dpo_client::redact::redact_secrets`]),
+/// connection string, a `client_secret`, `token` or key in a query: [`dpo_contract::redact::redact_secrets`]),
 /// and the whole value when it looks like a URL but does not parse, since its parts cannot be told apart.
 pub fn masked(value: &str) -> String {
     if value.contains("://") && url::Url::parse(value).is_err() {
-        return dpo_client::redact::REDACTED.to_string();
+        return dpo_contract::redact::REDACTED.to_string();
     }
-    dpo_client::redact::redact_secrets(value)
+    dpo_contract::redact::redact_secrets(value)
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// The log's output, buffered, shared with the thread that writes it out every [`FLUSH_EVERY`].
 type Buffered = std::sync::Arc<std::sync::Mutex<std::io::BufWriter<Box<dyn std::io::Write + Send>>>>;
 
-/// Writes whole lines to `out` with their secrets taken out ([`dpo_client::redact::redact_secrets`]):
+/// Writes whole lines to `out` with their secrets taken out ([`dpo_contract::redact::redact_secrets`]):
 /// records carry URLs (dropshot's `uri`, a source's error) whose query may hold a token or a key, and the
 /// log is shipped where those must never go. Runs on the log's own thread, off the requests' path; the
 /// formatters' flush after each record is not passed on (see [`FLUSH_EVERY`]).
@@ -88,8 +88,8 @@ impl Redacting {
 
     fn put(&self, line: &[u8]) -> std::io::Result<()> {
         let mut out = self.out.lock().map_err(|_| std::io::Error::other("the log's buffer is poisoned"))?;
-        if dpo_client::redact::may_hold_secrets(line) {
-            out.write_all(dpo_client::redact::redact_secrets(&String::from_utf8_lossy(line)).as_bytes())
+        if dpo_contract::redact::may_hold_secrets(line) {
+            out.write_all(dpo_contract::redact::redact_secrets(&String::from_utf8_lossy(line)).as_bytes())
         } else {
             out.write_all(line)
         }

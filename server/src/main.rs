@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use dpo_client::location::LocationPolicy;
+use dpo_contract::location::LocationPolicy;
 use dpo_server::{
     ServerConfig,
     auth::tokens::{MintRequest, TokenRules},
@@ -263,8 +263,8 @@ struct ServeArgs {
         long = "storage-host",
         env = "DPO_STORAGE_HOSTS",
         value_delimiter = ',',
-        default_value = dpo_client::location::DEFAULT_STORAGE_HOST,
-        value_parser = dpo_client::location::check_host_pattern
+        default_value = dpo_contract::location::DEFAULT_STORAGE_HOST,
+        value_parser = dpo_contract::location::check_host_pattern
     )]
     storage_hosts: Vec<String>,
     /// Storage emulator hosts (host:port) reached over plain http with path-style URLs, e.g. Azurite.
@@ -272,7 +272,7 @@ struct ServeArgs {
         long = "emulator-host",
         env = "DPO_EMULATOR_HOSTS",
         value_delimiter = ',',
-        value_parser = dpo_client::location::check_host_pattern
+        value_parser = dpo_contract::location::check_host_pattern
     )]
     emulator_hosts: Vec<String>,
     /// Folder under which file:// storage locations may lie (default: <state dir>/exports).
@@ -722,7 +722,7 @@ async fn run_demo(state_dir: PathBuf) -> anyhow::Result<()> {
     }
     let folder = destination.join(&id);
     let manifest_path = folder.join("manifest.json");
-    let manifest = dpo_client::manifest::Manifest::parse(&std::fs::read(&manifest_path)?)?;
+    let manifest = dpo_contract::manifest::Manifest::parse(&std::fs::read(&manifest_path)?)?;
     let checked = folder.clone();
     let verified = manifest.clone();
     tokio::task::spawn_blocking(move || verified.verify_folder(&checked)).await??;

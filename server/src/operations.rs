@@ -15,7 +15,7 @@ use crate::{
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use dpo_api::model::{DataPolicyOperation, DataPolicyOperationStatus};
-use dpo_client::location::{LocationPolicy, StorageLocation, StoredLocation};
+use dpo_contract::location::{LocationPolicy, StorageLocation, StoredLocation};
 use std::sync::Arc;
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
@@ -415,7 +415,7 @@ impl OperationService {
         // and neither is the whole location in any spelling that means the same.
         let unchanged = |given: &str| {
             current.storage_location.as_deref() == Some(given)
-                || dpo_client::location::stored_form(given).is_some_and(|g| {
+                || dpo_contract::location::stored_form(given).is_some_and(|g| {
                     Some(&g.shown) == current.storage_location.as_ref() && g.secret == current.storage_secret
                 })
         };

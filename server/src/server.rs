@@ -47,7 +47,7 @@ pub enum StartError {
     Config(String),
     /// A storage host pattern would let exports go anywhere.
     #[error("storage hosts")]
-    StorageHost(#[from] dpo_client::location::HostPatternError),
+    StorageHost(#[from] dpo_contract::location::HostPatternError),
     /// The https listener's certificate or key cannot be used.
     #[error("tls")]
     Tls(#[from] crate::tls::TlsError),
@@ -283,7 +283,7 @@ async fn launch(
     let submitted = Arc::new(Notify::new());
     let policy = config.storage_policy();
     for pattern in policy.allowed_hosts.iter().chain(&policy.http_hosts) {
-        dpo_client::location::check_host_pattern(pattern)?;
+        dpo_contract::location::check_host_pattern(pattern)?;
     }
     let operations = OperationService::new(store.clone(), policy.clone(), submitted.clone());
     let tokens = token_verifier(&config, &log).await?;

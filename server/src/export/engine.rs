@@ -279,7 +279,7 @@ async fn record_outcome(ctx: &JobContext, claim: &Claim, outcome: Result<Operati
     slog::warn!(log, "export failed"; "operation" => %id, "reason" => %error);
     // The reason is shown to every reader of the operation: no secret of a source or a target in it.
     let (held, reason, at) =
-        (claim.clone(), dpo_client::redact::redact_secrets(&error.to_string()), Utc::now().trunc_subsecs(3));
+        (claim.clone(), dpo_contract::redact::redact_secrets(&error.to_string()), Utc::now().trunc_subsecs(3));
     match blocking(&ctx.stores.queue, move |q| q.fail(&held, &reason, at)).await.map_err(fenced) {
         Ok(()) | Err(ExportError::Cancelled | ExportError::LeaseLost) => {}
         Err(e) => slog::error!(log, "recording the failed export"; "operation" => %id, "error" => %e),

@@ -2,7 +2,7 @@
 //! intelligible). One self-contained page, no external assets, that says per source what was found, with
 //! counts, sizes and links to the files, so the export can be handed to the data subject as it is.
 
-use dpo_client::manifest::{ExportStatus, Manifest, SourceOutcome};
+use dpo_contract::manifest::{ExportStatus, Manifest, SourceOutcome};
 
 /// The page for the export `manifest` describes (its objects so far; the page and the manifest itself
 /// are not among them).
@@ -127,7 +127,7 @@ fn href(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dpo_client::manifest::{FORMAT_VERSION, ManifestObject, ManifestSource};
+    use dpo_contract::manifest::{FORMAT_VERSION, ManifestObject, ManifestSource};
 
     fn object(path: &str, source: &str, rows: Option<u64>) -> ManifestObject {
         ManifestObject {

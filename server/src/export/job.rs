@@ -12,8 +12,8 @@ use crate::{
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
-use dpo_client::location::{LocationError, LocationPolicy, StorageLocation};
-use dpo_client::manifest::{
+use dpo_contract::location::{LocationError, LocationPolicy, StorageLocation};
+use dpo_contract::manifest::{
     self, ExportStatus, Manifest, ManifestObject, ManifestQuery, ManifestSource, SourceOutcome,
 };
 use std::{
@@ -155,7 +155,7 @@ pub async fn run(ctx: &JobContext, claim: Claim) -> Result<OperationRecord, Expo
     let target = StorageLocation::parse(&location, &ctx.policy, Utc::now())?;
     let sink = Sink::open(&target, &op.id.to_string())?;
     if let (StorageLocation::Local { dir }, Some(root)) = (&target, &ctx.policy.local_root) {
-        dpo_client::location::inside_after_links(dir, root)?;
+        dpo_contract::location::inside_after_links(dir, root)?;
     }
     sink.remove_staging_leftovers().await?;
     match write(ctx, &target, &sink, claim).await {
@@ -661,7 +661,7 @@ impl Budget {
 
 /// A source's URL as the manifest shows it: the values of query parameters that look like secrets replaced.
 fn redacted_url(template: &str) -> String {
-    dpo_client::redact::redact_secrets(template)
+    dpo_contract::redact::redact_secrets(template)
 }
 
 impl Copy<'_> {

@@ -23,7 +23,7 @@ pub mod sink;
 pub mod sources;
 
 use crate::store::StoreError;
-use dpo_client::location::LocationError;
+use dpo_contract::location::LocationError;
 
 /// Why an export failed; the text becomes the operation's failure reason.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,6 @@ impl From<object_store::Error> for ExportError {
             } else {
                 ""
             };
-        ExportError::Storage(format!("{}{hint}", dpo_client::location::redact_text(&text)))
+        ExportError::Storage(format!("{}{hint}", dpo_contract::location::redact_text(&text)))
     }
 }

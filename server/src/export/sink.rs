@@ -5,7 +5,7 @@
 use super::{ExportError, local_upload::LocalUpload};
 use crate::store::ExportedObject;
 use bytes::Bytes;
-use dpo_client::location::StorageLocation;
+use dpo_contract::location::StorageLocation;
 use futures::TryStreamExt;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
@@ -164,7 +164,7 @@ impl Sink {
                 .header("x-ms-version", AZURE_API_VERSION)
                 .send()
                 .await
-                .map_err(|e| ExportError::Storage(dpo_client::location::redact_text(&e.to_string())))?;
+                .map_err(|e| ExportError::Storage(dpo_contract::location::redact_text(&e.to_string())))?;
             if !response.status().is_success() && response.status() != reqwest::StatusCode::NOT_FOUND {
                 return Err(ExportError::Storage(format!("deleting {object} answered {}", response.status())));
             }

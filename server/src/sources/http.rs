@@ -7,7 +7,7 @@
 //! connection, a timeout) are asked again with backoff, waiting as long as their `Retry-After` says.
 
 use super::{Identities, SourceError, values::compact};
-use dpo_client::location::host_matches;
+use dpo_contract::location::host_matches;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::value::RawValue;
@@ -529,7 +529,7 @@ fn records(body: &[u8]) -> Result<(Vec<&RawValue>, Option<String>), String> {
 
 /// At most 300 characters of an error page, secrets taken out (an upstream may echo the request's key).
 fn excerpt(body: &str) -> String {
-    let body = dpo_client::redact::redact_secrets(body.trim());
+    let body = dpo_contract::redact::redact_secrets(body.trim());
     let body = body.as_str();
     match body.char_indices().nth(300) {
         Some((at, _)) => format!("{}…", &body[..at]),

@@ -86,9 +86,9 @@ fn redact_stored_locations(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration
     };
     let mut update = tx.prepare("UPDATE operations SET storage_location = ?2, storage_secret = ?3 WHERE id = ?1")?;
     for (id, whole) in moved {
-        let (shown, secret) = match dpo_client::location::stored_form(&whole) {
+        let (shown, secret) = match dpo_contract::location::stored_form(&whole) {
             Some(stored) => (stored.shown, stored.secret),
-            None => (dpo_client::location::redact_text(&whole), Some(whole)),
+            None => (dpo_contract::location::redact_text(&whole), Some(whole)),
         };
         update.execute(params![id, shown, secret])?;
     }
