@@ -367,6 +367,7 @@ async fn launch(
     let audit_log = log.new(slog::o!("component" => "audit"));
     let shutdown_log = log.new(slog::o!("component" => "shutdown"));
     let connections_log = log.new(slog::o!("component" => "connections"));
+    let http_log = log.new(slog::o!("component" => "http"));
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .tls(tls)
@@ -378,6 +379,8 @@ async fn launch(
         .public_base_url
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("{scheme}://{public_address}"));
+    // dropshot's own "listening" line is at info, which the log leaves to debug (see `logging`).
+    slog::info!(http_log, "listening"; "url" => &base_url, "address" => %public_address);
     let _ = server.app_private().base_url.set(base_url);
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(interval) = config.audit_head_interval {
