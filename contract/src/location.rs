@@ -416,12 +416,6 @@ fn parse_sas_time(text: &str) -> Result<DateTime<Utc>, LocationError> {
 
 pub use crate::redact::REDACTED;
 
-/// `text` with every secret it may show taken out: SAS signatures, and every other secret-like parameter
-/// and URL password ([`crate::redact::redact_secrets`]).
-pub fn redact_text(text: &str) -> String {
-    crate::redact::redact_secrets(text)
-}
-
 impl StorageLocation {
     /// Where in the target an operation's export goes: `<prefix>/<operation id>`.
     pub fn folder_for(&self, operation: &str) -> String {
@@ -570,9 +564,9 @@ mod tests {
 
     #[test]
     fn redaction_hides_the_signature_only() {
-        let r = redact_text("https://a.blob.core.windows.net/c?sv=1&sig=secret%2Bx&sp=w");
+        let r = crate::redact::redact_secrets("https://a.blob.core.windows.net/c?sv=1&sig=secret%2Bx&sp=w");
         assert!(!r.contains("secret") && r.contains("sig=REDACTED") && r.contains("sp=w"), "{r}");
-        let t = redact_text("error sending request for url (http://h/c/x?sv=1&sig=abc%2B&sp=w): 403");
+        let t = crate::redact::redact_secrets("error sending request for url (http://h/c/x?sv=1&sig=abc%2B&sp=w): 403");
         assert_eq!(t, "error sending request for url (http://h/c/x?sv=1&sig=REDACTED&sp=w): 403");
     }
 

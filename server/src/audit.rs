@@ -143,7 +143,7 @@ pub fn event(
         actor_id,
         target_user: subject.user,
         operation_id: subject.operation,
-        storage_location: subject.storage_location.map(|l| dpo_contract::location::redact_text(&l)),
+        storage_location: subject.storage_location.map(|l| dpo_contract::redact::redact_secrets(&l)),
         result: if outcome.is_ok() { "success" } else { "failure" }.into(),
         reason: outcome.err(),
         request_id: request_id.into(),

@@ -49,6 +49,26 @@ async fn ask_count(socket: &mut TcpStream, address: &str, token: &str) {
     assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
 }
 
+/// Up to `count` connections to `address` that send nothing, until one is refused (the accept queue may
+/// be full while the server sits at its limit of open files).
+async fn connect_idle(address: &str, count: usize) -> Vec<TcpStream> {
+    let mut idle = Vec::new();
+    for _ in 0..count {
+        match TcpStream::connect(address).await {
+            Ok(socket) => idle.push(socket),
+            Err(_) => break,
+        }
+    }
+    idle
+}
+
+/// Asserts that the server at `base` answers a `$count` with `token` within `within`: not locked out.
+async fn assert_answered_within(base: &str, token: &str, within: Duration) {
+    let ask = reqwest::Client::new().get(format!("{base}/v1.0/dataPolicyOperations/$count")).bearer_auth(token).send();
+    let answer = tokio::time::timeout(within, ask).await.expect("answered, not locked out");
+    assert_eq!(answer.expect("sent").status().as_u16(), 200);
+}
+
 /// The server started with `flags` in a state directory of its own, an administrator's token and the
 /// address to connect to.
 fn serving(flags: &[&str]) -> (tempfile::TempDir, common::Server, String, String) {
@@ -100,19 +120,9 @@ async fn at_a_hard_limit_of_1024_files_idle_connections_never_lock_the_api_out()
     let server = common::serve_with_hard_open_files(state.path(), 1024, &["--header-timeout", "300"]);
     let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
     let address = server.base.trim_start_matches("http://").to_string();
-    let mut idle = Vec::new();
-    for _ in 0..1100 {
-        match TcpStream::connect(&address).await {
-            Ok(socket) => idle.push(socket),
-            // The accept queue may be full while the server sits at its limit.
-            Err(_) => break,
-        }
-    }
+    let idle = connect_idle(&address, 1100).await;
     assert!(idle.len() > 900, "{} idle connections made", idle.len());
-    let http = reqwest::Client::new();
-    let ask = http.get(format!("{}/v1.0/dataPolicyOperations/$count", server.base)).bearer_auth(&token).send();
-    let answer = tokio::time::timeout(Duration::from_secs(30), ask).await.expect("answered, not locked out");
-    assert_eq!(answer.expect("sent").status().as_u16(), 200);
+    assert_answered_within(&server.base, &token, Duration::from_secs(30)).await;
     // The longest silent beyond the cap (1,024 less the 256 kept for the rest) were shut down.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let open = idle.iter().filter(|socket| still_open(socket)).count();
@@ -129,17 +139,8 @@ async fn the_admin_listener_has_the_same_timeouts_and_a_small_cap_of_its_own() {
     let server = common::serve_with_hard_open_files(state.path(), 1024, &flags);
     let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
     // 1,100 idle connections to the admin port, no token needed: the API must still answer.
-    let mut idle = Vec::new();
-    for _ in 0..1100 {
-        match TcpStream::connect(&admin).await {
-            Ok(socket) => idle.push(socket),
-            Err(_) => break,
-        }
-    }
-    let http = reqwest::Client::new();
-    let ask = http.get(format!("{}/v1.0/dataPolicyOperations/$count", server.base)).bearer_auth(&token).send();
-    let answer = tokio::time::timeout(Duration::from_secs(30), ask).await.expect("answered, not locked out");
-    assert_eq!(answer.expect("sent").status().as_u16(), 200);
+    let idle = connect_idle(&admin, 1100).await;
+    assert_answered_within(&server.base, &token, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let open = idle.iter().filter(|socket| still_open(socket)).count();
     assert!(open <= dpo_server::connection_guard::ADMIN_MAX_CONNECTIONS, "{open} idle admin connections still open");

@@ -167,9 +167,9 @@ fn a_drives_url_dpo_cannot_read_stops_the_server_with_a_clear_message() {
     assert!(said.contains("--drives-url \"ftp://drives.example/x\""), "{said}");
 }
 
-/// The peak resident memory in KiB of the server that exported a drive of `files` small files of alice's
-/// (Linux: `VmHWM`), after checking the export is whole.
-async fn peak_rss_exporting(files: usize) -> u64 {
+/// The peak resident memory in MiB of the server that exported a drive of `files` small files of alice's,
+/// after checking the export is whole.
+async fn peak_rss_exporting(files: usize) -> f64 {
     let state = tempfile::tempdir().unwrap();
     import_users(state.path(), r#"[{"id": "alice", "userPrincipalName": "alice@contoso.example"}]"#, None);
     let alice = state.path().join("drives").join(drive_folder_name(LOCAL_TENANT)).join("alice");
@@ -193,9 +193,7 @@ async fn peak_rss_exporting(files: usize) -> u64 {
     }
     let manifest = Manifest::parse(&std::fs::read(destination.join(&id).join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest.objects.iter().filter(|o| o.path.starts_with("drive/")).count(), files);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
-    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("a number of KiB")
+    common::peak_rss_mib(server.child.id()).expect("the server's peak memory")
 }
 
 #[tokio::test]
@@ -203,6 +201,9 @@ async fn memory_does_not_grow_with_the_number_of_drive_files() {
     let (few, many) = (peak_rss_exporting(1_000).await, peak_rss_exporting(9_000).await);
     // What must grow per file (its listing, its manifest entry, the manifest and index written) is well
     // under 1 KiB; each copy prepared up front took about 3 KiB, over 20 MiB here.
-    let grown_mib = many.saturating_sub(few) as f64 / 1024.0;
-    assert!(grown_mib < 12.0, "8,000 more files grew the server's peak by {grown_mib:.1} MiB ({few} → {many} KiB)");
+    let grown_mib = many - few;
+    assert!(
+        grown_mib < 12.0,
+        "8,000 more files grew the server's peak by {grown_mib:.1} MiB ({few:.1} → {many:.1} MiB)"
+    );
 }

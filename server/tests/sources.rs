@@ -804,14 +804,6 @@ async fn a_dropped_database_connection_is_asked_again_and_each_row_written_once(
     assert!(!server.logged("writing its file again").is_empty(), "the log says the source was asked again");
 }
 
-/// The server's peak resident memory so far, in MiB (Linux: `VmHWM`).
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
 #[tokio::test]
 async fn a_million_rows_of_one_person_are_streamed_and_counted_exactly() {
     let database = fresh_database().expect("a database in the test cluster");
@@ -861,7 +853,7 @@ async fn a_million_rows_of_one_person_are_streamed_and_counted_exactly() {
     }
     assert_eq!(lines, count as u64);
     manifest.verify_folder(&folder).expect("every file as listed");
-    match peak_rss_mib(server.child.id()) {
+    match common::peak_rss_mib(server.child.id()) {
         Some(mib) => eprintln!("peak RSS of the server (a debug build) while it streamed 1,000,000 rows: {mib:.1} MiB"),
         None => eprintln!("peak RSS of the server: not readable here"),
     }
@@ -970,7 +962,7 @@ async fn peak_rss_reading_a_page_of(records: usize) -> f64 {
     let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
     let file = manifest.objects.iter().find(|o| o.path == "big/big.jsonl").expect("the records");
     assert_eq!(file.rows, Some(records as u64));
-    peak_rss_mib(server.child.id()).expect("the server's peak memory")
+    common::peak_rss_mib(server.child.id()).expect("the server's peak memory")
 }
 
 #[tokio::test]

@@ -3,8 +3,9 @@
 use crate::{Output, commands::Failure};
 use dpo_client::{
     Client, ClientInfo,
-    location::{LocationPolicy, StorageLocation, redact_text},
+    location::{LocationPolicy, StorageLocation},
     manifest::Manifest,
+    redact::redact_secrets,
 };
 use futures::StreamExt;
 use object_store::{
@@ -25,7 +26,7 @@ fn other(message: impl Into<String>) -> Failure {
 /// the same rules as the server's (as a reader: any host, no write grant needed).
 fn open(location: &str) -> Result<(Arc<dyn ObjectStore>, String), Failure> {
     let parsed = StorageLocation::parse(location, &LocationPolicy::reader(), chrono::Utc::now())
-        .map_err(|e| other(format!("{}: {e}", redact_text(location))))?;
+        .map_err(|e| other(format!("{}: {e}", redact_secrets(location))))?;
     match parsed {
         StorageLocation::Local { dir } => {
             let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
@@ -39,7 +40,7 @@ fn open(location: &str) -> Result<(Arc<dyn ObjectStore>, String), Failure> {
                 .with_endpoint(endpoint)
                 .with_config(AzureConfigKey::SasKey, sas)
                 .build()
-                .map_err(|e| other(redact_text(&e.to_string())))?;
+                .map_err(|e| other(redact_secrets(&e.to_string())))?;
             Ok((Arc::new(store), prefix))
         }
     }

@@ -276,7 +276,7 @@ async fn write(
         let (kind, location) = match &source.kind {
             SourceKind::Sql(sql) => ("sql", sql.database.redacted()),
             SourceKind::Objects(objects) => ("objects", objects.template.clone()),
-            SourceKind::Http(http) => ("http", redacted_url(&http.template)),
+            SourceKind::Http(http) => ("http", dpo_contract::redact::redact_secrets(&http.template)),
         };
         if failure.is_some() {
             let mut skipped = summary(name, kind, Some(location), Vec::new(), &written);
@@ -657,11 +657,6 @@ impl Budget {
             _ => None,
         }
     }
-}
-
-/// A source's URL as the manifest shows it: the values of query parameters that look like secrets replaced.
-fn redacted_url(template: &str) -> String {
-    dpo_contract::redact::redact_secrets(template)
 }
 
 impl Copy<'_> {

@@ -88,6 +88,6 @@ impl From<object_store::Error> for ExportError {
             } else {
                 ""
             };
-        ExportError::Storage(format!("{}{hint}", dpo_contract::location::redact_text(&text)))
+        ExportError::Storage(format!("{}{hint}", dpo_contract::redact::redact_secrets(&text)))
     }
 }

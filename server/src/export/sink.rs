@@ -164,7 +164,7 @@ impl Sink {
                 .header("x-ms-version", AZURE_API_VERSION)
                 .send()
                 .await
-                .map_err(|e| ExportError::Storage(dpo_contract::location::redact_text(&e.to_string())))?;
+                .map_err(|e| ExportError::Storage(dpo_contract::redact::redact_secrets(&e.to_string())))?;
             if !response.status().is_success() && response.status() != reqwest::StatusCode::NOT_FOUND {
                 return Err(ExportError::Storage(format!("deleting {object} answered {}", response.status())));
             }

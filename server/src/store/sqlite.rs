@@ -88,7 +88,7 @@ fn redact_stored_locations(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration
     for (id, whole) in moved {
         let (shown, secret) = match dpo_contract::location::stored_form(&whole) {
             Some(stored) => (stored.shown, stored.secret),
-            None => (dpo_contract::location::redact_text(&whole), Some(whole)),
+            None => (dpo_contract::redact::redact_secrets(&whole), Some(whole)),
         };
         update.execute(params![id, shown, secret])?;
     }

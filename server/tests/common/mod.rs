@@ -382,3 +382,11 @@ impl ScriptedHttp {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
+
+/// The peak resident memory so far of process `pid`, in MiB (Linux: `VmHWM`).
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
