@@ -62,9 +62,10 @@ async fn json_logs_carry_the_ids_and_never_a_secret() {
         .await
         .unwrap();
     assert_eq!(in_query.status(), 401);
-    // The last lines of an export come after it completes: wait for its end line.
+    // The last lines of an export come after it completes, and the requests' lines reach the log in
+    // batches: wait for its end line and the four requests' (submission, a poll, the two refused).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server.logged("export complete").is_empty() {
+    while server.logged("export complete").is_empty() || server.logged("\"request answered\"").len() < 4 {
         assert!(Instant::now() < deadline, "no end line");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
