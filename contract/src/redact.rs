@@ -38,7 +38,7 @@ fn value_end(text: &str) -> usize {
 /// Whether `text` may hold a secret [`redact_secrets`] would take out: it has a `name=value` pair or a
 /// URL. A quick test, so that text without either (most log lines) is not copied.
 pub fn may_hold_secrets(text: &[u8]) -> bool {
-    text.contains(&b'=') || text.windows(3).any(|w| w == b"://")
+    memchr::memchr(b'=', text).is_some() || memchr::memmem::find(text, b"://").is_some()
 }
 
 /// `text` with every secret-like parameter's value, and every URL's password, replaced by [`REDACTED`].

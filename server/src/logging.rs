@@ -1,12 +1,8 @@
-//! The server's log on stderr (or in a file), written by a background thread: human-readable lines, or one JSON object
-//! a line for a log pipeline (`--log-format json`).
-//!
-//! Unlike dropshot's `ConfigLogging`, the level is checked on the calling thread, before a record
-//! is queued: dropshot logs every request at `info`, and queueing records that are then dropped
-//! wakes the log thread once per request.
+//! The server's log on stderr (or in a file): human-readable lines, or one JSON object a line for a log
+//! pipeline (`--log-format json`). Lines are formatted where they are logged and written out in batches by
+//! a thread of their own (see [`Lines`] for why).
 
-use slog::{Drain, Level, Logger};
-use std::io::Write;
+use slog::{Level, Logger};
 
 /// Why a log level name was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -37,17 +33,13 @@ pub enum LogFormat {
 }
 
 /// A logger writing records at `level` or more severe to stderr in `format`, and the guard that writes
-/// out what is still queued when it is dropped (at shutdown).
-pub fn stderr_logger(level: Level, format: LogFormat) -> (Logger, slog_async::AsyncGuard) {
+/// out what is still buffered when it is dropped (at shutdown).
+pub fn stderr_logger(level: Level, format: LogFormat) -> (Logger, LogGuard) {
     logger_to(Box::new(std::io::stderr()), level, format)
 }
 
 /// Like [`stderr_logger`], appending to the file at `path` (created if missing) instead.
-pub fn file_logger(
-    path: &std::path::Path,
-    level: Level,
-    format: LogFormat,
-) -> std::io::Result<(Logger, slog_async::AsyncGuard)> {
+pub fn file_logger(path: &std::path::Path, level: Level, format: LogFormat) -> std::io::Result<(Logger, LogGuard)> {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     Ok(logger_to(Box::new(file), level, format))
 }
@@ -56,100 +48,315 @@ pub fn file_logger(
 /// many lines under load), and a line waits at most this long.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The log's output, buffered, shared with the thread that writes it out every [`FLUSH_EVERY`].
-type Buffered = std::sync::Arc<std::sync::Mutex<std::io::BufWriter<Box<dyn std::io::Write + Send>>>>;
+/// Buffered lines past which the writer is woken before [`FLUSH_EVERY`] is up, so that a burst does not
+/// hold megabytes.
+const FLUSH_AT: usize = 256 * 1024;
 
-/// Writes whole lines to `out` with their secrets taken out ([`dpo_contract::redact::redact_secrets`]):
-/// records carry URLs (dropshot's `uri`, a source's error) whose query may hold a token or a key, and the
-/// log is shipped where those must never go. Runs on the log's own thread, off the requests' path; the
-/// formatters' flush after each record is not passed on (see [`FLUSH_EVERY`]).
-struct Redacting {
-    out: Buffered,
-    line: Vec<u8>,
+/// Lines formatted by the threads that log, waiting for the writer thread.
+struct Pending {
+    lines: std::sync::Mutex<Vec<u8>>,
+    wake: std::sync::Condvar,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
-impl Redacting {
-    /// Buffers `out` and starts the thread that writes it out, which ends with the last `Redacting`.
-    fn new(out: Box<dyn std::io::Write + Send>) -> Redacting {
-        let out: Buffered =
-            std::sync::Arc::new(std::sync::Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, out)));
-        let flushed = std::sync::Arc::downgrade(&out);
-        let _ = std::thread::Builder::new().name("dpo-log-flush".into()).spawn(move || {
-            loop {
-                std::thread::sleep(FLUSH_EVERY);
-                let Some(out) = flushed.upgrade() else { return };
-                if let Ok(mut out) = out.lock() {
-                    let _ = out.flush();
+/// Writes out what is still buffered and stops the log's writer thread when dropped (at shutdown); a record
+/// logged after that (by a task still stopping) is dropped.
+pub struct LogGuard {
+    pending: std::sync::Arc<Pending>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.pending.stopping.store(true, std::sync::atomic::Ordering::Release);
+        self.pending.wake.notify_one();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The thread that writes buffered lines to `out`: every [`FLUSH_EVERY`], or sooner past [`FLUSH_AT`]. The
+/// buffer is swapped out under its lock and written without it, so a slow disk never holds up a request.
+fn write_out(pending: &Pending, mut out: Box<dyn std::io::Write + Send>) {
+    let mut spare = Vec::new();
+    loop {
+        let stopping = {
+            let Ok(mut lines) = pending.lines.lock() else { return };
+            let stopping = pending.stopping.load(std::sync::atomic::Ordering::Acquire);
+            if lines.len() < FLUSH_AT && !stopping {
+                lines = match pending.wake.wait_timeout(lines, FLUSH_EVERY) {
+                    Ok((lines, _)) => lines,
+                    Err(_) => return,
+                };
+            }
+            std::mem::swap(&mut *lines, &mut spare);
+            pending.stopping.load(std::sync::atomic::Ordering::Acquire)
+        };
+        if !spare.is_empty() {
+            let _ = out.write_all(&spare);
+            let _ = out.flush();
+            // Keep a buffer of a usual size for the next swap, not the largest burst's.
+            spare.clear();
+            spare.shrink_to(FLUSH_AT);
+        }
+        if stopping {
+            if let Ok(mut lines) = pending.lines.lock() {
+                let _ = out.write_all(&lines);
+                lines.clear();
+            }
+            let _ = out.flush();
+            return;
+        }
+    }
+}
+
+/// The drain every record goes through: checked against the level on the thread that logs it, formatted
+/// there (a hand-written line, one allocation-free pass over its values), its secrets taken out
+/// ([`dpo_contract::redact::redact_secrets`]: records carry URLs, dropshot's `uri` or a source's error,
+/// whose query may hold a token or a key), and appended to the buffer the writer thread empties. There is
+/// no channel of records and no log thread formatting them: at one line per request, that thread's
+/// formatting and wake-ups cost a tenth of the server's CPU under a polled GET.
+struct Lines {
+    pending: std::sync::Arc<Pending>,
+    format: LogFormat,
+    level: Level,
+    /// At debug and trace, dropshot's own info lines are kept too.
+    verbose: bool,
+}
+
+thread_local! {
+    /// The line being formatted, and the second its timestamp prefix was formatted for.
+    static LINE: std::cell::RefCell<(Vec<u8>, i64, String)> = const { std::cell::RefCell::new((Vec::new(), i64::MIN, String::new())) };
+}
+
+impl slog::Drain for Lines {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &slog::Record<'_>, values: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        // At info, dropshot's own lines for each request ("request completed") and connection ("accepted
+        // connection") only repeat what dpo's "request answered" says; they are dropped unless the log asks
+        // for debug or more.
+        if !record.level().is_at_least(self.level)
+            || (!self.verbose && record.level() == Level::Info && record.module().starts_with("dropshot"))
+            || self.pending.stopping.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
+        LINE.with(|cell| {
+            let Ok(mut cell) = cell.try_borrow_mut() else { return };
+            let (line, second, prefix) = &mut *cell;
+            line.clear();
+            format_line(line, (second, prefix), self.format, record, values);
+            let redacted;
+            let text: &[u8] = if dpo_contract::redact::may_hold_secrets(line) {
+                redacted = dpo_contract::redact::redact_secrets(&String::from_utf8_lossy(line));
+                redacted.as_bytes()
+            } else {
+                line
+            };
+            if let Ok(mut lines) = self.pending.lines.lock() {
+                let was = lines.len();
+                lines.extend_from_slice(text);
+                if was < FLUSH_AT && lines.len() >= FLUSH_AT {
+                    self.pending.wake.notify_one();
                 }
             }
+            // A line with a very long value does not keep its buffer on this thread.
+            if line.capacity() > 64 * 1024 {
+                *line = Vec::new();
+            }
         });
-        Redacting { out, line: Vec::new() }
-    }
-
-    fn put(&self, line: &[u8]) -> std::io::Result<()> {
-        let mut out = self.out.lock().map_err(|_| std::io::Error::other("the log's buffer is poisoned"))?;
-        if dpo_contract::redact::may_hold_secrets(line) {
-            out.write_all(dpo_contract::redact::redact_secrets(&String::from_utf8_lossy(line)).as_bytes())
-        } else {
-            out.write_all(line)
-        }
-    }
-}
-
-impl std::io::Write for Redacting {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.line.extend_from_slice(bytes);
-        let mut start = 0;
-        while let Some(end) = self.line[start..].iter().position(|&b| b == b'\n') {
-            self.put(&self.line[start..=start + end])?;
-            start += end + 1;
-        }
-        self.line.drain(..start);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
 
-impl Drop for Redacting {
-    fn drop(&mut self) {
-        let rest = std::mem::take(&mut self.line);
-        if !rest.is_empty() {
-            let _ = self.put(&rest);
+/// Formats `record` and the values of its loggers as one line: text
+/// (`2026-12-06T16:11:02.071Z INFO message, key: value, …`) or a JSON object (`ts`, `level`, `msg`, then
+/// every key). `clock` caches the timestamp's prefix down to the second, formatted once a second.
+fn format_line(
+    line: &mut Vec<u8>,
+    clock: (&mut i64, &mut String),
+    format: LogFormat,
+    record: &slog::Record<'_>,
+    values: &slog::OwnedKVList,
+) {
+    use slog::KV;
+    use std::io::Write;
+    let now = chrono::Utc::now();
+    let (second, prefix) = clock;
+    if *second != now.timestamp() {
+        *second = now.timestamp();
+        *prefix = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+    }
+    let millis = now.timestamp_subsec_millis();
+    match format {
+        LogFormat::Text => {
+            let _ = write!(line, "{prefix}.{millis:03}Z {} {}", record.level().as_str(), record.msg());
+            let mut pairs = Pairs { line, format };
+            let _ = record.kv().serialize(record, &mut pairs);
+            let _ = values.serialize(record, &mut pairs);
+            // One record, one line: a newline in a message or a value (an upstream's error text) would
+            // let it forge lines of its own.
+            if line.iter().any(|&b| b == b'\n' || b == b'\r') {
+                let escaped = String::from_utf8_lossy(line).replace('\n', "\\n").replace('\r', "\\r");
+                *line = escaped.into_bytes();
+            }
+            line.push(b'\n');
         }
-        if let Ok(mut out) = self.out.lock() {
-            let _ = out.flush();
+        LogFormat::Json => {
+            let _ =
+                write!(line, "{{\"ts\":\"{prefix}.{millis:03}Z\",\"level\":\"{}\",\"msg\":", record.level().as_str());
+            match record.msg().as_str() {
+                Some(text) => json_string(line, text),
+                None => json_string(line, &record.msg().to_string()),
+            }
+            let mut pairs = Pairs { line, format };
+            let _ = record.kv().serialize(record, &mut pairs);
+            let _ = values.serialize(record, &mut pairs);
+            line.extend_from_slice(b"}\n");
         }
     }
 }
 
-fn logger_to(out: Box<dyn std::io::Write + Send>, level: Level, format: LogFormat) -> (Logger, slog_async::AsyncGuard) {
-    let out = Box::new(Redacting::new(out));
-    let (queued, guard) = match format {
-        LogFormat::Text => {
-            // Plain, also on a terminal: slog_term's coloured decorator writes to stderr itself, past
-            // the redaction.
-            let lines = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(out)).build().fuse();
-            slog_async::Async::new(lines).chan_size(1024).build_with_guard()
+/// Writes `text` as a JSON string.
+fn json_string(line: &mut Vec<u8>, text: &str) {
+    line.push(b'"');
+    let mut plain = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        let escaped: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                line.extend_from_slice(&text.as_bytes()[plain..at]);
+                let _ = std::io::Write::write_fmt(line, format_args!("\\u{byte:04x}"));
+                plain = at + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        line.extend_from_slice(&text.as_bytes()[plain..at]);
+        line.extend_from_slice(escaped);
+        plain = at + 1;
+    }
+    line.extend_from_slice(&text.as_bytes()[plain..]);
+    line.push(b'"');
+}
+
+/// Writes a record's key-value pairs into its line.
+struct Pairs<'a> {
+    line: &'a mut Vec<u8>,
+    format: LogFormat,
+}
+
+impl Pairs<'_> {
+    /// Starts the pair of `key`: `, key: ` or `,"key":`.
+    fn key(&mut self, key: slog::Key) {
+        let key: &str = key.as_ref();
+        match self.format {
+            LogFormat::Text => {
+                self.line.extend_from_slice(b", ");
+                self.line.extend_from_slice(key.as_bytes());
+                self.line.extend_from_slice(b": ");
+            }
+            LogFormat::Json => {
+                self.line.push(b',');
+                json_string(self.line, key);
+                self.line.push(b':');
+            }
         }
-        LogFormat::Json => {
-            let objects = slog_json::Json::new(out).add_default_keys().build().fuse();
-            slog_async::Async::new(objects).chan_size(1024).build_with_guard()
+    }
+
+    fn number(&mut self, key: slog::Key, value: impl itoa::Integer) -> slog::Result {
+        self.key(key);
+        self.line.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        Ok(())
+    }
+}
+
+impl slog::Serializer for Pairs<'_> {
+    fn emit_arguments(&mut self, key: slog::Key, value: &std::fmt::Arguments<'_>) -> slog::Result {
+        self.key(key);
+        match (self.format, value.as_str()) {
+            (LogFormat::Text, _) => {
+                let _ = std::io::Write::write_fmt(self.line, *value);
+            }
+            (LogFormat::Json, Some(text)) => json_string(self.line, text),
+            (LogFormat::Json, None) => json_string(self.line, &value.to_string()),
         }
-    };
-    // At info, dropshot's own lines for each request ("request completed") and connection ("accepted
-    // connection") only repeat what dpo's "request answered" says; queued, they halved the requests a
-    // second of a polled GET. They are dropped on the calling thread, before anything is queued, unless
-    // the log asks for debug or more.
-    let verbose = !level.is_at_least(Level::Info);
-    let kept = queued.ignore_res().filter(move |record: &slog::Record| {
-        record.level().is_at_least(level)
-            && (verbose || record.level() != Level::Info || !record.module().starts_with("dropshot"))
+        Ok(())
+    }
+
+    fn emit_str(&mut self, key: slog::Key, value: &str) -> slog::Result {
+        self.key(key);
+        match self.format {
+            LogFormat::Text => self.line.extend_from_slice(value.as_bytes()),
+            LogFormat::Json => json_string(self.line, value),
+        }
+        Ok(())
+    }
+
+    fn emit_u8(&mut self, key: slog::Key, value: u8) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_u16(&mut self, key: slog::Key, value: u16) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_u32(&mut self, key: slog::Key, value: u32) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_u64(&mut self, key: slog::Key, value: u64) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_usize(&mut self, key: slog::Key, value: usize) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_i8(&mut self, key: slog::Key, value: i8) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_i16(&mut self, key: slog::Key, value: i16) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_i32(&mut self, key: slog::Key, value: i32) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_i64(&mut self, key: slog::Key, value: i64) -> slog::Result {
+        self.number(key, value)
+    }
+    fn emit_isize(&mut self, key: slog::Key, value: isize) -> slog::Result {
+        self.number(key, value)
+    }
+
+    fn emit_bool(&mut self, key: slog::Key, value: bool) -> slog::Result {
+        self.key(key);
+        self.line.extend_from_slice(if value { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    fn emit_none(&mut self, key: slog::Key) -> slog::Result {
+        self.key(key);
+        self.line.extend_from_slice(match self.format {
+            LogFormat::Text => b"None",
+            LogFormat::Json => b"null",
+        });
+        Ok(())
+    }
+}
+
+fn logger_to(out: Box<dyn std::io::Write + Send>, level: Level, format: LogFormat) -> (Logger, LogGuard) {
+    let pending = std::sync::Arc::new(Pending {
+        lines: std::sync::Mutex::new(Vec::with_capacity(FLUSH_AT)),
+        wake: std::sync::Condvar::new(),
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
-    // A record logged after the guard wrote the rest out (by a task still stopping) is dropped, not a panic.
-    (Logger::root(kept.fuse(), slog::o!("name" => "dpo")), guard)
+    let writing = pending.clone();
+    let writer = std::thread::Builder::new().name("dpo-log".into()).spawn(move || write_out(&writing, out)).ok();
+    let lines = Lines { pending: pending.clone(), format, level, verbose: !level.is_at_least(Level::Info) };
+    (Logger::root(lines, slog::o!("name" => "dpo")), LogGuard { pending, writer })
 }
 
 #[cfg(test)]
@@ -183,6 +390,42 @@ mod tests {
             assert!(text.contains("access_token=REDACTED") && text.contains("api_key=REDACTED&page=2"), "{text}");
             assert!(!text.contains("secret") && !text.contains("k3y"), "{format:?}: {text}");
         }
+    }
+
+    #[test]
+    fn lines_are_json_objects_or_text_with_every_value() {
+        let logged = |format| {
+            let written = Shared::default();
+            let (log, guard) = logger_to(Box::new(written.clone()), Level::Info, format);
+            let log = log.new(slog::o!("component" => "test"));
+            slog::info!(log, "quote \" and\nnewline"; "status" => 202u16, "latency_us" => 17u64, "ok" => true,
+                "reason" => "tab\there \u{1} \\", "shown" => format_args!("{}-{}", 1, 2), "none" => None::<u8>);
+            slog::debug!(log, "not at info");
+            drop(log);
+            drop(guard);
+            String::from_utf8(written.0.lock().unwrap().clone()).unwrap()
+        };
+        let json = logged(LogFormat::Json);
+        assert_eq!(json.lines().count(), 1, "{json}");
+        let line: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+        assert_eq!(line["msg"], "quote \" and\nnewline");
+        assert_eq!(line["level"], "INFO");
+        assert!(chrono::DateTime::parse_from_rfc3339(line["ts"].as_str().unwrap()).is_ok(), "{line}");
+        assert_eq!((&line["status"], &line["latency_us"], &line["ok"]), (&202.into(), &17.into(), &true.into()));
+        assert_eq!((&line["reason"], &line["shown"]), (&"tab\there \u{1} \\".into(), &"1-2".into()));
+        assert_eq!(
+            (&line["none"], &line["component"], &line["name"]),
+            (&serde_json::Value::Null, &"test".into(), &"dpo".into())
+        );
+        let text = logged(LogFormat::Text);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let (stamp, rest) = text.split_once(' ').unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(stamp).is_ok(), "{text}");
+        assert_eq!(
+            rest,
+            "INFO quote \" and\\nnewline, none: None, shown: 1-2, reason: tab\there \u{1} \\, ok: true, latency_us: 17, \
+             status: 202, component: test, name: dpo\n"
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub struct RunningServer {
     /// The server's log.
     log: slog::Logger,
     /// Writes out the log records still queued when the server is dropped.
-    _log_guard: slog_async::AsyncGuard,
+    _log_guard: logging::LogGuard,
     /// Held while a SQLite server runs: one server per state directory (see [`lock_state_dir`]).
     _state_lock: Option<std::fs::File>,
 }
