@@ -174,6 +174,12 @@ impl Manifest {
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }
 
+    /// Writes the manifest as [`Manifest::to_json`] makes it, to `out` as it goes (one of 100,000 files
+    /// is tens of megabytes).
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(out, self).map_err(std::io::Error::from)
+    }
+
     /// Checks every object in `folder` (a local copy of the export) against the manifest and returns
     /// the bytes checked. Blocking: reads every file.
     pub fn verify_folder(&self, folder: &Path) -> Result<u64, ManifestError> {

@@ -115,7 +115,8 @@ impl Drives for LocalDrives {
 
     fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader {
         match &file.location {
-            DriveLocation::Local(path) => ChunkReader::open(path.clone(), chunk_size, ahead),
+            DriveLocation::Local(folder) => ChunkReader::open(folder.join(&file.relative), chunk_size, ahead),
+            DriveLocation::LocalPath(path) => ChunkReader::open(path.clone(), chunk_size, ahead),
             DriveLocation::Object(_) => ChunkReader::failed(elsewhere(file)),
         }
     }

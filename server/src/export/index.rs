@@ -3,75 +3,81 @@
 //! counts, sizes and links to the files, so the export can be handed to the data subject as it is.
 
 use dpo_contract::manifest::{ExportStatus, Manifest, SourceOutcome};
+use std::io::Write;
 
 /// The page for the export `manifest` describes (its objects so far; the page and the manifest itself
-/// are not among them).
-pub fn render(manifest: &Manifest) -> String {
-    let mut page = String::with_capacity(4096 + manifest.objects.len() * 200);
-    page.push_str(&format!(
+/// are not among them), written to `page` as it is made: an export of many files has a long page, which
+/// is never held whole.
+pub fn write(manifest: &Manifest, page: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Personal data of {user}</title>\n\
          <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}}\
          table{{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}}td,th{{border-bottom:1px solid #ddd;\
          padding:.3rem .6rem;text-align:left}}td.n{{text-align:right}}.empty{{color:#777}}.failed{{color:#a00}}code{{font-size:.85em}}</style>\n\
          </head>\n<body>\n<h1>Personal data of {user}</h1>\n<p>Exported on {at} (operation <code>{op}</code>). Each \
          section below is one place your data was found; the files are in this folder. <code>manifest.json</code> \
-         lists every file with its SHA-256, for checking that nothing was changed.</p>\n",
+         lists every file with its SHA-256, for checking that nothing was changed.</p>",
         user = escape(&manifest.user_id),
         at = escape(&manifest.exported_date_time),
         op = escape(&manifest.operation_id),
-    ));
+    )?;
     if manifest.status == ExportStatus::Failed {
-        page.push_str(
-            "<p class=\"failed\"><strong>This export is incomplete.</strong> Reading one of the places below failed, \
+        page.write_all(
+            b"<p class=\"failed\"><strong>This export is incomplete.</strong> Reading one of the places below failed, \
              so it holds only what was read before; the sections say which.</p>\n",
-        );
+        )?;
     }
     for source in &manifest.sources {
-        page.push_str(&format!("<h2>{}</h2>\n", escape(&source.name)));
+        writeln!(page, "<h2>{}</h2>", escape(&source.name))?;
         let rows =
             source.rows.map(|rows| format!(", {rows} {}", plural(rows, "record", "records"))).unwrap_or_default();
         match source.outcome {
-            SourceOutcome::Empty => page.push_str(&format!(
-                "<p class=\"empty\">Nothing about you was found here ({}).</p>\n",
+            SourceOutcome::Empty => writeln!(
+                page,
+                "<p class=\"empty\">Nothing about you was found here ({}).</p>",
                 escape(&describe(&source.kind))
-            )),
-            SourceOutcome::Complete => page.push_str(&format!(
-                "<p>{}: {} {}, {}{rows}.</p>\n",
+            )?,
+            SourceOutcome::Complete => writeln!(
+                page,
+                "<p>{}: {} {}, {}{rows}.</p>",
                 escape(&describe(&source.kind)),
                 source.objects,
                 plural(source.objects, "file", "files"),
                 size(source.bytes)
-            )),
-            SourceOutcome::Failed => page.push_str(&format!(
-                "<p class=\"failed\">{}: reading it failed ({}). What was read before is below{}.</p>\n",
+            )?,
+            SourceOutcome::Failed => writeln!(
+                page,
+                "<p class=\"failed\">{}: reading it failed ({}). What was read before is below{}.</p>",
                 escape(&describe(&source.kind)),
                 escape(source.reason.as_deref().unwrap_or("no reason was recorded")),
                 if source.objects == 0 { ": nothing" } else { ", the last file cut off" }
-            )),
-            SourceOutcome::Skipped => page.push_str(&format!(
-                "<p class=\"empty\">Not read, because the export stopped at an earlier failure ({}).</p>\n",
+            )?,
+            SourceOutcome::Skipped => writeln!(
+                page,
+                "<p class=\"empty\">Not read, because the export stopped at an earlier failure ({}).</p>",
                 escape(&describe(&source.kind))
-            )),
+            )?,
         }
         let files: Vec<_> = manifest.objects.iter().filter(|o| o.source.as_deref() == Some(&source.name)).collect();
         if files.is_empty() || source.outcome == SourceOutcome::Empty {
             continue;
         }
-        page.push_str("<table>\n<tr><th>file</th><th>records</th><th>size</th></tr>\n");
+        page.write_all(b"<table>\n<tr><th>file</th><th>records</th><th>size</th></tr>\n")?;
         for file in files {
-            page.push_str(&format!(
-                "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+            writeln!(
+                page,
+                "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 href(&file.path),
                 escape(&file.path),
                 if file.partial { " (partial)" } else { "" },
                 file.rows.map(|r| r.to_string()).unwrap_or_default(),
                 size(file.size)
-            ));
+            )?;
         }
-        page.push_str("</table>\n");
+        page.write_all(b"</table>\n")?;
     }
-    page.push_str("</body>\n</html>\n");
-    page
+    page.write_all(b"</body>\n</html>\n")
 }
 
 /// What a kind of source is, in words.
@@ -127,6 +133,12 @@ fn href(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(manifest: &Manifest) -> String {
+        let mut page = Vec::new();
+        write(manifest, &mut page).unwrap();
+        String::from_utf8(page).unwrap()
+    }
     use dpo_contract::manifest::{FORMAT_VERSION, ManifestObject, ManifestSource};
 
     fn object(path: &str, source: &str, rows: Option<u64>) -> ManifestObject {

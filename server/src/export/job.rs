@@ -330,7 +330,7 @@ async fn write(
     // The page a person reads, then the manifest, last: its presence is what tells a reader the export
     // is whole.
     still_valid(target)?;
-    let mut manifest = Manifest {
+    let manifest = Manifest {
         format_version: manifest::FORMAT_VERSION,
         operation_id: op_id.to_string(),
         user_id: user.id.clone(),
@@ -339,9 +339,19 @@ async fn write(
         objects: written,
         sources: summaries,
     };
-    let page = sink.put("index.html", Bytes::from(index::render(&manifest))).await?;
+    let (page, mut manifest) = sink
+        .put_written("index.html", move |out| {
+            index::write(&manifest, out)?;
+            Ok(manifest)
+        })
+        .await?;
     manifest.objects.push(ManifestObject { source: None, ..listed(page, "") });
-    sink.put("manifest.json", Bytes::from(manifest.to_json())).await?;
+    let (_, manifest) = sink
+        .put_written("manifest.json", move |out| {
+            manifest.write_json(out)?;
+            Ok(manifest)
+        })
+        .await?;
     metrics::counter!(crate::admin::names::EXPORTED_BYTES).increment(manifest.objects.iter().map(|o| o.size).sum());
     metrics::counter!(crate::admin::names::EXPORTED_OBJECTS).increment(manifest.objects.len() as u64 + 1);
     if let Some(failure) = failure {

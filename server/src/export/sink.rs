@@ -185,6 +185,50 @@ impl Sink {
         Ok(ExportedObject { path: name.to_string(), size, sha256, etag: written.e_tag, rows: None })
     }
 
+    /// Writes object `name` as `produce` (blocking code: a page, a manifest) writes it, a block at a time,
+    /// so that an object describing 100,000 files is never held whole; returns it and what `produce` gave
+    /// back. The object appears only once whole, as every streamed object does.
+    pub async fn put_written<T: Send + 'static>(
+        &self,
+        name: &str,
+        produce: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<T> + Send + 'static,
+    ) -> Result<(ExportedObject, T), ExportError> {
+        let mut upload = self.upload(name).await?;
+        let (blocks, mut produced) = tokio::sync::mpsc::channel::<Bytes>(1);
+        let producer = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::BufWriter::with_capacity(WRITTEN_BLOCK, BlockSender(blocks));
+            let made = produce(&mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok::<T, std::io::Error>(made)
+        });
+        let mut copied = Ok(());
+        while let Some(block) = produced.recv().await {
+            if let Err(e) = upload.write(block).await {
+                copied = Err(e);
+                break;
+            }
+        }
+        // The producer's next block finds no receiver, and it stops.
+        drop(produced);
+        let made = match producer.await {
+            Ok(Ok(made)) => Some(made),
+            Ok(Err(e)) if copied.is_ok() => {
+                copied = Err(ExportError::Storage(format!("writing {name}: {e}")));
+                None
+            }
+            Ok(Err(_)) => None,
+            Err(e) => {
+                copied = copied.and(Err(ExportError::Storage(format!("writing {name}: {e}"))));
+                None
+            }
+        };
+        let object = upload.finish_unless(copied).await?;
+        match made {
+            Some(made) => Ok((object, made)),
+            None => Err(ExportError::Storage(format!("writing {name}: its writer stopped"))),
+        }
+    }
+
     /// The size and ETag of object `name` in the target, or `None` if it is not there.
     pub async fn version_of(&self, name: &str) -> Result<Option<(u64, Option<String>)>, ExportError> {
         match self.store.head(&self.path(name)?).await {
@@ -204,6 +248,25 @@ impl Sink {
             }
         };
         Ok(Upload { name: name.to_string(), path, store: self.store.clone(), writer, hasher: Sha256::new(), size: 0 })
+    }
+}
+
+/// The blocks [`Sink::put_written`] hands from its producer to the upload.
+const WRITTEN_BLOCK: usize = 1024 * 1024;
+
+/// Sends each write (a buffer's worth) to the upload, waiting while one is queued.
+struct BlockSender(tokio::sync::mpsc::Sender<Bytes>);
+
+impl std::io::Write for BlockSender {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(bytes))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped"))?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
