@@ -140,7 +140,7 @@ impl<'r> Call<'r> {
 
     /// Counts and times the answer `outcome` (and a refusal for its token), by operationId and status.
     fn measured<R: SuccessStatus>(&self, outcome: Result<Answer<R>, GraphError>) -> Result<Answer<R>, GraphError> {
-        use crate::admin::names;
+        use dpo_domain::metric_names as names;
         // A 503 says when to ask again, so that the client and Microsoft's SDKs retry by themselves.
         let outcome = match outcome {
             Err(error) if error.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
@@ -259,7 +259,7 @@ impl<'r> Call<'r> {
     /// The 429 of a caller over its (or its tenant's) request rate, if it is.
     fn throttled<R>(&self, caller: &Caller) -> Option<Answer<R>> {
         let over = self.rqctx.context().throttle.check(caller).err()?;
-        metrics::counter!(crate::admin::names::THROTTLED, "scope" => over.scope).increment(1);
+        metrics::counter!(dpo_domain::metric_names::THROTTLED, "scope" => over.scope).increment(1);
         let seconds = over.retry_after.as_secs();
         let error = GraphError::too_many_requests(format!(
             "Too many requests for this {}: retry after {seconds} s, as Retry-After says",
@@ -293,7 +293,7 @@ impl<'r> Call<'r> {
             crate::auth::AuthError::Unauthenticated { reason, .. } => reason.as_str(),
             crate::auth::AuthError::Forbidden(_) => "forbidden",
         };
-        metrics::counter!(crate::admin::names::TOKEN_FAILURES, "reason" => reason).increment(1);
+        metrics::counter!(dpo_domain::metric_names::TOKEN_FAILURES, "reason" => reason).increment(1);
         self.refused(refusal)
     }
 
@@ -373,7 +373,8 @@ impl<'r> Call<'r> {
     /// A page of the caller's audit trail, as the body of `GET /auditLogs/directoryAudits`.
     async fn audit_list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
         let ctx = self.rqctx.context();
-        let q = crate::audit_logs::parse_query(raw_query, &caller.tenant, crate::audit_logs::allowed::LIST)?;
+        let q = crate::audit_logs::parse_query(raw_query, &caller.tenant, crate::audit_logs::allowed::LIST)
+            .map_err(crate::wire::query_error)?;
         let page = crate::audit_logs::page(&ctx.audit, &caller.tenant, &q, ctx.page_sizes())
             .await
             .map_err(OperationError::from)?;
@@ -397,7 +398,7 @@ impl<'r> Call<'r> {
 
     async fn list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
         let ctx = self.rqctx.context();
-        let q = query::parse_for_tenant(raw_query, allowed::LIST, &caller.tenant)?;
+        let q = query::parse_for_tenant(raw_query, allowed::LIST, &caller.tenant).map_err(crate::wire::query_error)?;
         let selected = q.select.clone();
         let raw = q.raw.clone();
         let count = q.count;
@@ -490,11 +491,11 @@ impl DataPolicyOperationsApi for DpoApi {
             let id = path.into_inner().id;
             // dropshot routes `/dataPolicyOperations/$count` here (it cannot route it beside `{id}`).
             if id == "$count" {
-                let q = query::parse(query.raw(), allowed::COUNT)?;
+                let q = query::parse(query.raw(), allowed::COUNT).map_err(crate::wire::query_error)?;
                 let count = ctx.operations.count(&caller.tenant, q).await?;
                 return Ok(EntityOrCount::Count { count, headers: call.headers() });
             }
-            let q = query::parse(query.raw(), allowed::ENTITY)?;
+            let q = query::parse(query.raw(), allowed::ENTITY).map_err(crate::wire::query_error)?;
             let op = match ctx.operations.get(&caller.tenant, &id).await {
                 Ok(op) => op,
                 Err(e) => return Err(call.refused_read(&caller, e).await),
@@ -594,7 +595,8 @@ impl DataPolicyOperationsApi for DpoApi {
         let call = Call::new(&rqctx);
         call.run(Action::ReadAudit, async |caller| {
             let id = path.into_inner().id;
-            let q = crate::audit_logs::parse_query(query.raw(), &caller.tenant, crate::audit_logs::allowed::ENTITY)?;
+            let q = crate::audit_logs::parse_query(query.raw(), &caller.tenant, crate::audit_logs::allowed::ENTITY)
+                .map_err(crate::wire::query_error)?;
             let event = crate::audit_logs::one(&rqctx.context().audit, &caller.tenant, &id)
                 .await
                 .map_err(OperationError::from)?

@@ -19,7 +19,6 @@ pub mod fallbacks;
 pub mod handlers;
 pub mod import;
 pub mod logging;
-pub mod odata;
 pub mod operations;
 pub mod routes;
 pub mod server;
@@ -30,4 +29,5 @@ pub mod tls;
 pub mod wire;
 
 pub use config::ServerConfig;
+pub use dpo_domain::odata;
 pub use server::{RunningServer, start};

@@ -66,13 +66,6 @@ pub enum OperationError {
 /// A data policy operation as the domain sees it.
 pub type Operation = OperationRecord;
 
-impl OperationRecord {
-    /// The operation's ETag (weak: it names a version, not bytes).
-    pub fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version)
-    }
-}
-
 /// What the caller requires of the operation's current version (from `If-Match`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {

@@ -262,7 +262,7 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
 pub async fn start_with_store(config: ServerConfig, store: Stores) -> Result<RunningServer, StartError> {
     let state_lock = lock_state_dir(&config.state_dir)?;
     // The state directory is this server's alone, so every write goes through it: reads may be remembered.
-    launch(config, store.cached(cached::DEFAULT_CAPACITY), Some(state_lock)).await
+    launch(config, cached::with_read_cache(store, cached::DEFAULT_CAPACITY), Some(state_lock)).await
 }
 
 /// Starts the server; `state_lock` is held by a server that is the store's only user.

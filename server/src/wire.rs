@@ -155,7 +155,7 @@ impl From<OperationError> for GraphError {
             OperationError::NotFound(_) | OperationError::OtherTenant { .. } | OperationError::UserNotFound(_) => {
                 GraphError::resource_not_found(error.to_string())
             }
-            OperationError::Query(q) => q.clone().into(),
+            OperationError::Query(q) => query_error(q.clone()),
             OperationError::Invalid { property, .. } => {
                 GraphError::bad_request(error.to_string()).with_target(*property)
             }
@@ -208,10 +208,9 @@ pub fn method_not_allowed(method: &http::Method, path: &str, allow: &str) -> Gra
     )
 }
 
-impl From<QueryError> for GraphError {
-    fn from(error: QueryError) -> Self {
-        GraphError::bad_request(error.message).with_target(error.option)
-    }
+/// A query option that was not accepted, as Graph answers it: 400 naming the option.
+pub fn query_error(error: QueryError) -> GraphError {
+    GraphError::bad_request(error.message).with_target(error.option)
 }
 
 /// A query string for a link: `$` and `,` stay literal, as in Graph's own links.

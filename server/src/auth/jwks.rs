@@ -182,7 +182,7 @@ impl JwksRefresher {
                 "failed"
             }
         };
-        metrics::counter!(crate::admin::names::JWKS_FETCHES, "outcome" => label).increment(1);
+        metrics::counter!(dpo_domain::metric_names::JWKS_FETCHES, "outcome" => label).increment(1);
         outcome
     }
 

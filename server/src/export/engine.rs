@@ -12,9 +12,9 @@ use super::{
     ExportError,
     job::{JobContext, fenced, run},
 };
-use crate::admin::names;
 use crate::store::{Claim, JobQueue, OperationRecord, StoreError, blocking::blocking};
 use chrono::{SubsecRound, Utc};
+use dpo_domain::metric_names as names;
 use futures::FutureExt;
 use slog::Logger;
 use std::{

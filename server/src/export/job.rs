@@ -352,8 +352,9 @@ async fn write(
             Ok(manifest)
         })
         .await?;
-    metrics::counter!(crate::admin::names::EXPORTED_BYTES).increment(manifest.objects.iter().map(|o| o.size).sum());
-    metrics::counter!(crate::admin::names::EXPORTED_OBJECTS).increment(manifest.objects.len() as u64 + 1);
+    metrics::counter!(dpo_domain::metric_names::EXPORTED_BYTES)
+        .increment(manifest.objects.iter().map(|o| o.size).sum());
+    metrics::counter!(dpo_domain::metric_names::EXPORTED_OBJECTS).increment(manifest.objects.len() as u64 + 1);
     if let Some(failure) = failure {
         return Err(failure);
     }

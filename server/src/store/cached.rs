@@ -40,13 +40,11 @@ pub struct CachedStore {
     ordering: Mutex<()>,
 }
 
-impl Stores {
-    /// The same stores, with up to `capacity` operations read by id remembered (see the module
-    /// documentation for when that is coherent).
-    pub fn cached(self, capacity: usize) -> Stores {
-        let cached = Arc::new(CachedStore::new(self.operations, self.queue, capacity));
-        Stores { operations: cached.clone(), queue: cached, ..self }
-    }
+/// `stores`, with up to `capacity` operations read by id remembered (see the module documentation for
+/// when that is coherent).
+pub fn with_read_cache(stores: Stores, capacity: usize) -> Stores {
+    let cached = Arc::new(CachedStore::new(stores.operations, stores.queue, capacity));
+    Stores { operations: cached.clone(), queue: cached, ..stores }
 }
 
 impl CachedStore {

@@ -709,9 +709,9 @@ fn audit_field_equals(field: AuditField, value: &str) -> Expr {
         AuditField::Activity => is("activity"),
         AuditField::Result => is("result"),
         AuditField::CorrelationId => is("request_id"),
-        AuditField::LoggedByService => Expr::val(crate::audit::LOGGED_BY_SERVICE).eq(value),
+        AuditField::LoggedByService => Expr::val(dpo_domain::audit::LOGGED_BY_SERVICE).eq(value),
         AuditField::OperationType => {
-            Expr::col("activity").is_in(crate::audit::activities_of_operation_type(value).iter().copied())
+            Expr::col("activity").is_in(dpo_domain::audit::activities_of_operation_type(value).iter().copied())
         }
         AuditField::UserId => Expr::col("actor_kind").eq("user").and(is("actor_id")),
         AuditField::AppId => Expr::col("actor_kind").eq("app").and(is("actor_id")),

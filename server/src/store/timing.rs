@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 /// Records one statement of `store` (`sqlite` or `postgres`) that took `took`.
 pub fn record(store: &'static str, sql: &str, took: Duration) {
-    metrics::histogram!(crate::admin::names::STORE_QUERY_SECONDS, "store" => store, "statement" => kind(sql))
+    metrics::histogram!(dpo_domain::metric_names::STORE_QUERY_SECONDS, "store" => store, "statement" => kind(sql))
         .record(took.as_secs_f64());
 }
 
