@@ -23,11 +23,11 @@ pub mod operations;
 pub mod routes;
 pub mod server;
 pub mod sources;
-pub mod store;
 pub mod throttle;
 pub mod tls;
 pub mod wire;
 
 pub use config::ServerConfig;
 pub use dpo_domain::odata;
+pub use dpo_store as store;
 pub use server::{RunningServer, start};

@@ -4,14 +4,14 @@
 use super::{
     ActivityRecord, AuditEvent, AuditPage, Claim, Cursor, ExportedObject, ListRequest, OperationRecord, UserRecord,
 };
-use crate::odata::audit_filter::{AuditField, AuditFilter};
-use crate::odata::{
+use chrono::{DateTime, Utc};
+use dpo_api::model::DataPolicyOperationStatus;
+use dpo_domain::odata::audit_filter::{AuditField, AuditFilter};
+use dpo_domain::odata::{
     filter::{CmpOp, Filter, TextFunc, Value},
     orderby::SortKey,
     properties::{Kind, Property},
 };
-use chrono::{DateTime, Utc};
-use dpo_api::model::DataPolicyOperationStatus;
 use sea_query::{
     Cond, DeleteStatement, Expr, ExprTrait, Func, InsertStatement, LikeExpr, LockBehavior, LockType, OnConflict, Order,
     Query, SelectStatement, UpdateStatement,

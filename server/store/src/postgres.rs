@@ -12,7 +12,7 @@
 //! panics when called, or dropped, inside another.
 //! Statements are the same sea-query statements as SQLite's ([`super::sql`]), built for PostgreSQL.
 //!
-//! Migrations (`server/migrations/postgres/`, numbered as SQLite's) run at start inside a transaction
+//! Migrations (`server/store/migrations/postgres/`, numbered as SQLite's) run at start inside a transaction
 //! holding an advisory lock, so replicas starting together apply each one once. Nothing is cached: other
 //! servers write the same rows. New exports and exports handed back are announced on the channel
 //! [`QUEUE_CHANNEL`] (`NOTIFY`), which [`PostgresStore::listen`] turns into a wake-up of the engine.
@@ -23,10 +23,10 @@ use super::{
     sql::{self, Statement, status_from_ordinal},
     timing,
 };
-use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use dpo_api::model::DataPolicyOperationStatus;
+use dpo_domain::odata::filter::Filter;
 use sea_query::{PostgresQueryBuilder, UpdateStatement};
 use sea_query_postgres::{PostgresBinder, PostgresValues};
 use std::{future::Future, sync::Arc, time::Duration};
@@ -36,20 +36,20 @@ use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
 const MIGRATIONS: [(i64, &str); 14] = [
-    (1, include_str!("../../migrations/postgres/0001_operations.sql")),
-    (2, include_str!("../../migrations/postgres/0002_users.sql")),
-    (3, include_str!("../../migrations/postgres/0003_export.sql")),
-    (4, include_str!("../../migrations/postgres/0004_tenants.sql")),
-    (5, include_str!("../../migrations/postgres/0005_tenant_indexes.sql")),
-    (6, include_str!("../../migrations/postgres/0006_export_objects.sql")),
-    (7, include_str!("../../migrations/postgres/0007_storage_secret.sql")),
-    (8, include_str!("../../migrations/postgres/0008_export_object_etags.sql")),
-    (9, include_str!("../../migrations/postgres/0009_leases.sql")),
-    (10, include_str!("../../migrations/postgres/0010_id_order_indexes.sql")),
-    (11, include_str!("../../migrations/postgres/0011_export_object_rows.sql")),
-    (12, include_str!("../../migrations/postgres/0012_user_attributes.sql")),
-    (13, include_str!("../../migrations/postgres/0013_audit.sql")),
-    (14, include_str!("../../migrations/postgres/0014_unique_mail.sql")),
+    (1, include_str!("../migrations/postgres/0001_operations.sql")),
+    (2, include_str!("../migrations/postgres/0002_users.sql")),
+    (3, include_str!("../migrations/postgres/0003_export.sql")),
+    (4, include_str!("../migrations/postgres/0004_tenants.sql")),
+    (5, include_str!("../migrations/postgres/0005_tenant_indexes.sql")),
+    (6, include_str!("../migrations/postgres/0006_export_objects.sql")),
+    (7, include_str!("../migrations/postgres/0007_storage_secret.sql")),
+    (8, include_str!("../migrations/postgres/0008_export_object_etags.sql")),
+    (9, include_str!("../migrations/postgres/0009_leases.sql")),
+    (10, include_str!("../migrations/postgres/0010_id_order_indexes.sql")),
+    (11, include_str!("../migrations/postgres/0011_export_object_rows.sql")),
+    (12, include_str!("../migrations/postgres/0012_user_attributes.sql")),
+    (13, include_str!("../migrations/postgres/0013_audit.sql")),
+    (14, include_str!("../migrations/postgres/0014_unique_mail.sql")),
 ];
 
 /// How many migrations a database brought up to date has applied.

@@ -7,7 +7,7 @@
 //! (a GET, a page of a list, a count) go here; writes keep the pool.
 
 use super::{Built, backend, pg, unreachable};
-use crate::store::StoreError;
+use crate::StoreError;
 use std::{
     collections::HashMap,
     sync::{

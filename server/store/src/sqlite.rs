@@ -1,5 +1,5 @@
 //! The embedded default store: one SQLite file (WAL, `synchronous=FULL`, so an answered write survives a
-//! crash), migrated on open from `server/migrations/`. One server uses it at a time (the state directory's
+//! crash), migrated on open from `server/store/migrations/`. One server uses it at a time (the state directory's
 //! lock), so its writers take turns in the process; the request path's writes (submissions, audit
 //! events) are committed in groups by one writer thread ([`super::group_commit`]).
 
@@ -8,8 +8,8 @@ use super::{
     JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
     sql::{self, Statement, status_from_ordinal},
 };
-use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
+use dpo_domain::odata::filter::Filter;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Row, params};
 use rusqlite_migration::{M, Migrations};
@@ -60,20 +60,20 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
-        M::up(include_str!("../../migrations/0001_operations.sql")),
-        M::up(include_str!("../../migrations/0002_users.sql")),
-        M::up(include_str!("../../migrations/0003_export.sql")),
-        M::up(include_str!("../../migrations/0004_tenants.sql")),
-        M::up(include_str!("../../migrations/0005_tenant_indexes.sql")),
-        M::up(include_str!("../../migrations/0006_export_objects.sql")),
-        M::up_with_hook(include_str!("../../migrations/0007_storage_secret.sql"), redact_stored_locations),
-        M::up(include_str!("../../migrations/0008_export_object_etags.sql")),
-        M::up(include_str!("../../migrations/0009_leases.sql")),
-        M::up(include_str!("../../migrations/0010_id_order_indexes.sql")),
-        M::up(include_str!("../../migrations/0011_export_object_rows.sql")),
-        M::up(include_str!("../../migrations/0012_user_attributes.sql")),
-        M::up(include_str!("../../migrations/0013_audit.sql")),
-        M::up(include_str!("../../migrations/0014_unique_mail.sql")),
+        M::up(include_str!("../migrations/0001_operations.sql")),
+        M::up(include_str!("../migrations/0002_users.sql")),
+        M::up(include_str!("../migrations/0003_export.sql")),
+        M::up(include_str!("../migrations/0004_tenants.sql")),
+        M::up(include_str!("../migrations/0005_tenant_indexes.sql")),
+        M::up(include_str!("../migrations/0006_export_objects.sql")),
+        M::up_with_hook(include_str!("../migrations/0007_storage_secret.sql"), redact_stored_locations),
+        M::up(include_str!("../migrations/0008_export_object_etags.sql")),
+        M::up(include_str!("../migrations/0009_leases.sql")),
+        M::up(include_str!("../migrations/0010_id_order_indexes.sql")),
+        M::up(include_str!("../migrations/0011_export_object_rows.sql")),
+        M::up(include_str!("../migrations/0012_user_attributes.sql")),
+        M::up(include_str!("../migrations/0013_audit.sql")),
+        M::up(include_str!("../migrations/0014_unique_mail.sql")),
     ])
 }
 

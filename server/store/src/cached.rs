@@ -4,7 +4,7 @@
 //! Only lookups by id are answered from memory; lists and counts always go to the store. The memory
 //! is coherent with the store as long as every write of operations goes through this wrapper (it wraps
 //! both traits that write them, [`Operations`] and [`JobQueue`]), which is why a server holds its state
-//! directory exclusively ([`crate::server`]), and why a store shared by several servers is not wrapped. A read that races a
+//! directory exclusively (`dpo_server::server`), and why a store shared by several servers is not wrapped. A read that races a
 //! write never leaves the older record behind: before it starts, a write forgets what it may change and is
 //! counted as in flight, and when it ends it advances an epoch, all under a lock; a read only remembers
 //! what it found if no write was in flight when it began or when it would remember, and none ended
@@ -12,8 +12,8 @@
 //! store: from then on nothing older may be answered from memory.)
 
 use super::{AuditEvent, Claim, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, Stores};
-use crate::odata::filter::Filter;
 use chrono::{DateTime, Utc};
+use dpo_domain::odata::filter::Filter;
 use quick_cache::sync::Cache;
 use std::sync::{
     Arc, Mutex,
@@ -231,7 +231,7 @@ impl JobQueue for CachedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ExportLedger, ExportedObject, sqlite::SqliteStore};
+    use crate::{ExportLedger, ExportedObject, sqlite::SqliteStore};
     use chrono::{SubsecRound, Utc};
     use dpo_api::model::DataPolicyOperationStatus;
 

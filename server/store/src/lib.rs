@@ -1,3 +1,7 @@
+//! dpo's own store: the SQLite ([`sqlite`]) and PostgreSQL ([`postgres`]) adapters of the ports
+//! `dpo-domain` defines, their statements ([`sql`]), the read cache ([`cached`]), SQLite's group commit
+//! ([`group_commit`]) and the migrations of both (`migrations/`). Nothing here knows HTTP or the export.
+//!
 //! Persistence, one trait per concern: [`Operations`] (the entities), [`JobQueue`] (exports claimed under
 //! a lease, every later write fenced by the claim's attempt), [`Directory`] (users and their activity
 //! records) and [`ExportLedger`] (objects an export has written whole). A backend implements the four;
@@ -8,8 +12,9 @@
 //! futures ([`AsyncOperations`], [`AsyncDirectory`]), which async code awaits without that hop. Every
 //! statement comes from [`sql`] (sea-query), built once for every dialect.
 //!
-//! The records, the traits and their errors are `dpo-domain`'s ([`dpo_domain::store`], re-exported here);
-//! this module holds the adapters that implement them.
+//! The records, the traits and their errors are `dpo-domain`'s ([`dpo_domain::store`], re-exported here,
+//! so that `dpo_store::OperationRecord` and the adapters are found in one place).
+#![warn(missing_docs)]
 
 pub use dpo_domain::store::*;
 
