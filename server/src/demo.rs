@@ -1,7 +1,7 @@
 //! A demo directory: a few users with drive files of realistic sizes and thousands of activity records.
 
 use crate::{
-    export::sources::drive_dir,
+    export::drive_files::drive_dir,
     store::{ActivityRecord, Directory, StoreError, UserRecord},
 };
 use chrono::{Duration, TimeZone, Utc};

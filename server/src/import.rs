@@ -68,11 +68,7 @@ pub fn read_users(path: &Path) -> Result<Vec<UserRecord>, ImportError> {
     Ok(users)
 }
 
-/// Whether `name` can name a further attribute (and a query parameter, `:name`).
-pub fn attribute_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use dpo_domain::directory::attribute_name;
 
 /// Users of a CSV file by its header: the four known columns, and every other column an attribute.
 fn users_from_csv(path: &Path) -> Result<Vec<UserRecord>, ImportError> {

@@ -6,7 +6,7 @@ mod common;
 
 use common::serve;
 use dpo_client::manifest::Manifest;
-use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_dir};
+use dpo_server::{auth::LOCAL_TENANT, export::drive_files::drive_dir};
 use std::{
     path::Path,
     time::{Duration, Instant},

@@ -6,7 +6,7 @@ mod common;
 
 use common::{Azurite, Helper, admin_http, import_users, operation, serve_with_env, start_helper, submit_export, tool};
 use dpo_client::manifest::Manifest;
-use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_folder_name};
+use dpo_server::{auth::LOCAL_TENANT, export::drive_files::drive_folder_name};
 use object_store::{ObjectStoreExt, PutPayload, aws::AmazonS3Builder, path::Path as ObjectPath};
 use sha2::{Digest, Sha256};
 use std::{

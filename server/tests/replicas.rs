@@ -7,7 +7,7 @@ mod common;
 
 use common::{Log, Server, serve_logged, sigterm};
 use dpo_client::manifest::Manifest;
-use dpo_server::{auth::LOCAL_TENANT, export::sources::drive_dir, store::postgres::PostgresStore};
+use dpo_server::{auth::LOCAL_TENANT, export::drive_files::drive_dir, store::postgres::PostgresStore};
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},

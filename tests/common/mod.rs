@@ -180,7 +180,7 @@ impl TestServer {
 
     /// Where user `id`'s drive files go.
     pub fn drive(&self, id: &str) -> std::path::PathBuf {
-        dpo_server::export::sources::drive_dir(&self.state.path().join("drives"), TENANT, id)
+        dpo_server::export::drive_files::drive_dir(&self.state.path().join("drives"), TENANT, id)
     }
 
     /// A token of a company administrator of the test tenant with `User.Export.All`.

@@ -42,7 +42,7 @@ async fn server_with(
     let database = std::env::var("DPO_TEST_STORE")
         .is_ok_and(|s| s == "postgres")
         .then(|| dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster"));
-    let drive = dpo_server::export::sources::drive_dir(&state.join("drives"), LOCAL_TENANT, "alice");
+    let drive = dpo_server::export::drive_files::drive_dir(&state.join("drives"), LOCAL_TENANT, "alice");
     std::fs::create_dir_all(drive.join("Documents")).unwrap();
     std::fs::write(drive.join("Documents/cv.docx"), vec![42u8; 200_000]).unwrap();
     std::fs::write(drive.join("notes.txt"), b"hello").unwrap();

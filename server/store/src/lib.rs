@@ -18,7 +18,7 @@
 
 pub use dpo_domain::store::*;
 
-pub mod blocking;
+pub use dpo_domain::blocking;
 pub mod cached;
 pub mod group_commit;
 pub mod postgres;

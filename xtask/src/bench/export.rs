@@ -276,7 +276,7 @@ fn small_files(release: &Path, dir: &Path) -> anyhow::Result<String> {
     };
     store.upsert_users(LOCAL_TENANT, &[user])?;
     drop(store);
-    let drive = dpo_server::export::sources::drive_dir(&state.join("drives"), LOCAL_TENANT, "many");
+    let drive = dpo_server::export::drive_files::drive_dir(&state.join("drives"), LOCAL_TENANT, "many");
     let content = vec![b'x'; 1024];
     for i in 0..SMALL_FILES {
         let folder = drive.join(format!("f{:03}", i / 1000));
@@ -319,7 +319,7 @@ pub fn throughput(release: &Path, dir: &Path) -> anyhow::Result<String> {
     };
     store.upsert_users(LOCAL_TENANT, &[user("big")])?;
     drop(store);
-    let drive = dpo_server::export::sources::drive_dir(&state.join("drives"), LOCAL_TENANT, "big");
+    let drive = dpo_server::export::drive_files::drive_dir(&state.join("drives"), LOCAL_TENANT, "big");
     std::fs::create_dir_all(&drive)?;
     let source = drive.join("big.bin");
     write_source(&source)?;

@@ -2,7 +2,7 @@
 //! preview` (what would an export of this person hold?), both writing nothing anywhere.
 
 use super::{Identities, SourceError, SourceKind, Sources, encode::EncodedRows, http::HttpRecords, sql};
-use crate::export::drives;
+use crate::drives;
 
 /// What checking one query (or one objects source) found.
 #[derive(Debug)]

@@ -1,11 +1,15 @@
-//! The export engine: gathers a user's data and writes it to the operation's storage location, while the
+//! dpo-export: the export engine. Depends on `dpo-domain` (the store's ports, never an adapter of
+//! them) and `dpo-contract`; nothing here knows HTTP.
+//!
+//! The export engine gathers a user's data and writes it to the operation's storage location, while the
 //! operation's `status`, `progress` and `completedDateTime` tell the truth.
 //!
 //! [`target`] checks a storage location before the `202`; [`sink`] writes objects there (Azure Blob Storage
 //! through the SAS URL, or a local folder, both through `object_store`, except that a local folder's streamed
-//! files go through [`local_upload`], which flushes them to disk as it writes); [`sources`] reads the user's data
-//! (profile, drive files, activity records), the drives through [`drives`] (a local folder or an object store); [`job`] runs one export; [`engine`] runs queued exports on a
-//! bounded pool of workers.
+//! files go through [`local_upload`], which flushes them to disk as it writes); [`drive_files`] lists and reads
+//! the files of users' drives, found through [`drives`] (a local folder or an object store); [`sources`] holds
+//! the organisation's own data sources (`sources.toml`: databases, object stores, HTTP APIs); [`job`] runs one
+//! export; [`engine`] runs queued exports on a bounded pool of workers.
 //!
 //! An export writes, under `<storage location>/<operation id>/`: `profile.json`, `drive/<path>` for every
 //! drive file (paths kept), `activity.jsonl` (one activity record a line), a folder per configured data
@@ -14,6 +18,7 @@
 //! exists; an operation is only reported `complete` after it was written. Each drive file written whole is
 //! recorded in the store, so an export interrupted by a crash resumes after the files it had finished.
 
+pub mod drive_files;
 pub mod drives;
 pub mod engine;
 pub mod index;
@@ -22,8 +27,8 @@ pub mod local_upload;
 pub mod sink;
 pub mod sources;
 
-use crate::store::StoreError;
 use dpo_contract::location::LocationError;
+use dpo_domain::store::StoreError;
 
 /// Why an export failed; the text becomes the operation's failure reason.
 #[derive(Debug, thiserror::Error)]

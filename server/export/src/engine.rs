@@ -1,7 +1,7 @@
 //! The worker pool: claims queued exports and runs them, at most `workers` at a time, so one slow export
 //! never holds up the others beyond that bound.
 //!
-//! Every export runs under a lease in the store (see [`crate::store::JobQueue`]): its worker renews it
+//! Every export runs under a lease in the store (see [`JobQueue`]): its worker renews it
 //! while the export runs, and an export whose worker is gone (a crash, a lost machine) is claimed again
 //! by any worker once its lease ends, and resumes after the files already written. Every write of the
 //! export names its claim's attempt, so a worker that lost its lease cannot overwrite the one that took
@@ -12,9 +12,12 @@ use super::{
     ExportError,
     job::{JobContext, fenced, run},
 };
-use crate::store::{Claim, JobQueue, OperationRecord, StoreError, blocking::blocking};
 use chrono::{SubsecRound, Utc};
 use dpo_domain::metric_names as names;
+use dpo_domain::{
+    blocking::blocking,
+    store::{Claim, JobQueue, OperationRecord, StoreError},
+};
 use futures::FutureExt;
 use slog::Logger;
 use std::{

@@ -1,20 +1,21 @@
 //! One export, from claimed operation to `complete` (or an error for the engine to record).
 
-use super::{ExportError, drives::Drives, index, sink::Sink, sources::DriveFile};
-use crate::{
-    sources::{
-        Identities, Pieces, SourceError, SourceKind, Sources,
-        encode::EncodedRows,
-        file::{ObjectsSource, SourceLimits},
-        http::HttpRecords,
-    },
-    store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, blocking::blocking},
+use super::{ExportError, drive_files::DriveFile, drives::Drives, index, sink::Sink};
+use crate::sources::{
+    Identities, Pieces, SourceError, SourceKind, Sources,
+    encode::EncodedRows,
+    file::{ObjectsSource, SourceLimits},
+    http::HttpRecords,
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
 use dpo_contract::location::{LocationError, LocationPolicy, StorageLocation};
 use dpo_contract::manifest::{
     self, ExportStatus, Manifest, ManifestObject, ManifestQuery, ManifestSource, SourceOutcome,
+};
+use dpo_domain::{
+    blocking::blocking,
+    store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores},
 };
 use std::{
     collections::HashMap,

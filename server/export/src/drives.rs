@@ -5,7 +5,7 @@
 
 use super::{
     ExportError,
-    sources::{self, ChunkReader, DriveFile, DriveLocation, drive_folder_name},
+    drive_files::{self, ChunkReader, DriveFile, DriveLocation, drive_folder_name},
 };
 use futures::StreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, path::Path as ObjectPath};
@@ -99,7 +99,7 @@ impl Drives for LocalDrives {
         // Each part one folder name: a `/` or a `..` in it cannot leave the folder.
         let Some(parts) = folder_parts(parts) else { return Ok(Vec::new()) };
         let folder = parts.iter().fold(self.root.clone(), |folder, part| folder.join(part.as_ref()));
-        tokio::task::spawn_blocking(move || sources::files_under(&folder))
+        tokio::task::spawn_blocking(move || drive_files::files_under(&folder))
             .await
             .map_err(|e| ExportError::Source(format!("listing files failed: {e}")))?
     }

@@ -341,7 +341,7 @@ impl Sources {
         };
         let mut names: Vec<String> = IDENTITIES.map(String::from).to_vec();
         for attribute in &attributes {
-            if !crate::import::attribute_name(attribute) {
+            if !dpo_domain::directory::attribute_name(attribute) {
                 return Err(invalid(
                     attributes_line,
                     format!(
@@ -542,7 +542,7 @@ fn objects(url: &str, names: &[String]) -> Result<ObjectsSource, String> {
         return Err("identities may only be in the URL's path, not in its bucket or host".into());
     }
     let store = format!("{scheme}://{authority}");
-    crate::export::drives::open(&store).map_err(|e| match std::error::Error::source(&e) {
+    crate::drives::open(&store).map_err(|e| match std::error::Error::source(&e) {
         Some(cause) => format!("{store} cannot be opened: {cause}"),
         None => format!("{store} cannot be opened"),
     })?;
@@ -616,7 +616,7 @@ mod tests {
 
     #[test]
     fn the_readme_example_is_a_valid_sources_file() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../../README.md");
         let start = readme.find("```toml\n# sources.toml\n").expect("the README's example") + "```toml\n".len();
         let text = &readme[start..start + readme[start..].find("```").expect("its end")];
         let sources = Sources::parse(Path::new("/etc/dpo/sources.toml"), text, |name| match name {

@@ -1,7 +1,7 @@
 //! The one hop from async code to the blocking pool: the store's traits are synchronous (SQLite blocks,
 //! and a durable commit waits for the disk), so async callers run them here.
 
-use super::StoreError;
+use crate::store::StoreError;
 use std::sync::Arc;
 
 /// Runs `call` on `store` on the blocking pool.

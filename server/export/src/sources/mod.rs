@@ -18,7 +18,7 @@ pub mod values;
 
 pub use file::{Database, Format, Query, Source, SourceKind, Sources, SourcesFileError, SqlSource};
 
-use crate::store::UserRecord;
+use dpo_domain::store::UserRecord;
 
 /// A configured source's file for one person, a piece at a time: a query's rows or an HTTP source's
 /// records.

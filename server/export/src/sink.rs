@@ -3,9 +3,9 @@
 //! failures (429, 5xx, dropped connections) are retried with exponential backoff by `object_store`.
 
 use super::{ExportError, local_upload::LocalUpload};
-use crate::store::ExportedObject;
 use bytes::Bytes;
 use dpo_contract::location::StorageLocation;
+use dpo_domain::store::ExportedObject;
 use futures::TryStreamExt;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
