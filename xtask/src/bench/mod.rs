@@ -144,7 +144,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     let root = workspace_root();
     println!("==> cargo build --release");
     let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "-p", "dpo-server", "-p", "xtask", "--bins"])
+        .args(["build", "--release", "--quiet", "-p", "dpo-server-cli", "-p", "xtask", "--bins"])
         .current_dir(&root)
         .status()?;
     if !built.success() {

@@ -101,7 +101,7 @@ pub fn start_helper(what: &str, program: &Path, args: &[&str], installed_by: &st
 pub fn tool(variable: &str, relative: &str) -> std::path::PathBuf {
     std::env::var_os(variable)
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative))
 }
 
 /// Lines a server logged, each with the moment the test read it.

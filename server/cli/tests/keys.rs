@@ -20,7 +20,7 @@ use std::{
 const TENANT: &str = "7d5f4ba2-7a5c-4a8e-9f0e-1c2d3e4f5a6b";
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 /// The public key `n` of fixture JWKS `file`, as its one key.

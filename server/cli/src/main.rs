@@ -765,7 +765,7 @@ mod tests {
 
     /// The README's complete `dpo.toml`: the text of the TOML block that starts with `# dpo.toml`.
     fn readme_example() -> String {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         let start = readme.find("```toml\n# dpo.toml\n").expect("the README has the example") + "```toml\n".len();
         let end = start + readme[start..].find("```").expect("the example ends");
         readme[start..end].to_string()
