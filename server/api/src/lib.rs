@@ -12,9 +12,11 @@ pub mod audit;
 pub mod document;
 pub mod error;
 pub mod extract;
-pub mod model;
 pub mod params;
 pub mod responses;
 
 pub use api::{CountApi, DataPolicyOperationsApi, count_api_mod, data_policy_operations_api_mod};
+/// The resources on the wire (`dpo-model`, a crate of its own so that the crates below the server use them
+/// without dropshot).
+pub use dpo_model as model;
 pub use error::GraphError;

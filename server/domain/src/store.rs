@@ -12,7 +12,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::odata::{filter::Filter, orderby::SortKey};
 use chrono::{DateTime, Utc};
-use dpo_api::model::DataPolicyOperationStatus;
+use dpo_model::DataPolicyOperationStatus;
 use uuid::Uuid;
 
 /// A data policy operation as stored.

@@ -233,7 +233,7 @@ mod tests {
     use super::*;
     use crate::{ExportLedger, ExportedObject, sqlite::SqliteStore};
     use chrono::{SubsecRound, Utc};
-    use dpo_api::model::DataPolicyOperationStatus;
+    use dpo_model::DataPolicyOperationStatus;
 
     fn record(version: u64) -> OperationRecord {
         OperationRecord {

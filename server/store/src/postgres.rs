@@ -25,8 +25,8 @@ use super::{
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
-use dpo_api::model::DataPolicyOperationStatus;
 use dpo_domain::odata::filter::Filter;
+use dpo_model::DataPolicyOperationStatus;
 use sea_query::{PostgresQueryBuilder, UpdateStatement};
 use sea_query_postgres::{PostgresBinder, PostgresValues};
 use std::{future::Future, sync::Arc, time::Duration};

@@ -5,13 +5,13 @@ use super::{
     ActivityRecord, AuditEvent, AuditPage, Claim, Cursor, ExportedObject, ListRequest, OperationRecord, UserRecord,
 };
 use chrono::{DateTime, Utc};
-use dpo_api::model::DataPolicyOperationStatus;
 use dpo_domain::odata::audit_filter::{AuditField, AuditFilter};
 use dpo_domain::odata::{
     filter::{CmpOp, Filter, TextFunc, Value},
     orderby::SortKey,
     properties::{Kind, Property},
 };
+use dpo_model::DataPolicyOperationStatus;
 use sea_query::{
     Cond, DeleteStatement, Expr, ExprTrait, Func, InsertStatement, LikeExpr, LockBehavior, LockType, OnConflict, Order,
     Query, SelectStatement, UpdateStatement,

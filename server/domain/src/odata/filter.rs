@@ -11,7 +11,7 @@ use super::{
     properties::{Kind, Property, names, property},
 };
 use chrono::{DateTime, Utc};
-use dpo_api::model::DataPolicyOperationStatus;
+use dpo_model::DataPolicyOperationStatus;
 use std::fmt;
 use uuid::Uuid;
 

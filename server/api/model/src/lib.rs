@@ -1,8 +1,12 @@
+//! dpo-model: the resources on the wire, apart from the API traits so that the crates below the server's
+//! edge (dpo-domain, dpo-store) use them without depending on dropshot.
+//!
 //! The resources on the wire: `microsoft.graph.dataPolicyOperation`, its collection, and the
 //! `exportPersonalData` action body.
 //!
 //! Where schemars would describe a field differently from Microsoft's document, a small schema type
 //! ([`ProgressSchema`], [`StatusSchema`]) or `#[schemars(with = ...)]` gives it Microsoft's exact shape.
+#![warn(missing_docs)]
 
 use chrono::{DateTime, Utc};
 use schemars::{
