@@ -3,7 +3,8 @@
 //! Graph's `400` "Resource not found for the segment …" for a path that names nothing.
 
 use crate::{
-    handlers::{AppContext, Call, VERSION_PREFIXES},
+    endpoint_names::VERSION_PREFIXES,
+    handlers::{AppContext, Call},
     wire,
 };
 use dpo_api::{

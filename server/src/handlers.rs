@@ -10,6 +10,7 @@ use crate::{
         verified::TokenVerifier,
     },
     config::ServerConfig,
+    endpoint_names::VERSION_PREFIXES,
     odata::query::{self, allowed},
     operations::OperationError,
     operations::{Operation, OperationService, PageSizes},
@@ -29,9 +30,6 @@ use dpo_api::{
 use dropshot::{Header, Path, RequestContext};
 use http::{HeaderMap, HeaderValue, header};
 use std::sync::{Arc, OnceLock};
-
-/// Path prefixes the API also answers under, as Graph's service roots (`https://graph.microsoft.com/v1.0`).
-pub const VERSION_PREFIXES: [&str; 2] = ["/v1.0", "/beta"];
 
 /// State the handlers share.
 pub struct AppContext {
@@ -154,7 +152,7 @@ impl<'r> Call<'r> {
             Ok(Answer::Ok(_)) => R::STATUS,
             Ok(Answer::Refused { error, .. }) | Err(error) => error.status().as_u16(),
         };
-        let operation = crate::routes::operation_id(&self.rqctx.endpoint.operation_id).to_string();
+        let operation = crate::endpoint_names::operation_id(&self.rqctx.endpoint.operation_id).to_string();
         slog::info!(self.rqctx.log, "request answered";
             "operation" => &operation, "status" => status, "request_id" => &self.request_id,
             "client_request_id" => self.client_request_id.as_deref().unwrap_or(""),

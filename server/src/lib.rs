@@ -14,6 +14,7 @@ pub mod config;
 pub mod config_file;
 pub mod connection_guard;
 pub mod demo;
+pub mod endpoint_names;
 pub mod fallbacks;
 pub mod handlers;
 pub mod import;

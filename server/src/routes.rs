@@ -9,12 +9,13 @@
 //! routed to a handler: dropshot answers it with its own 404 body, and offers no hook to change that.
 
 use crate::{
+    endpoint_names::VERSION_PREFIXES,
     fallbacks::{
         method_not_allowed, method_not_allowed_on_audit, method_not_allowed_on_audits, method_not_allowed_on_operation,
         method_not_allowed_on_user, unknown_below_export, unknown_below_operation, unknown_resource,
         unknown_user_resource,
     },
-    handlers::{AppContext, DpoApi, VERSION_PREFIXES},
+    handlers::{AppContext, DpoApi},
 };
 use dpo_api::{DataPolicyOperationsApi, data_policy_operations_api_mod};
 use dropshot::{ApiDescription, ApiEndpoint, ApiEndpointVersions};
@@ -30,26 +31,6 @@ const USER: &str = "/users/{user-id}";
 /// Below a route with handlers, a wildcard would also take the route itself: one segment comes first.
 const BELOW: &str = "/{segment}/{rest:.*}";
 const METHODS: [Method; 6] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
-
-/// The document's operationId of each handler, by the short name its copies under the service roots are
-/// registered with (`/v1.0` + `list`).
-const OPERATION_IDS: [(&str, &str); 8] = [
-    ("list", "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation"),
-    ("create", "dataPolicyOperations.dataPolicyOperation.CreateDataPolicyOperation"),
-    ("get", "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation"),
-    ("update", "dataPolicyOperations.dataPolicyOperation.UpdateDataPolicyOperation"),
-    ("delete", "dataPolicyOperations.dataPolicyOperation.DeleteDataPolicyOperation"),
-    ("export", "users.user.exportPersonalData"),
-    ("audits", "auditLogs.ListDirectoryAudits"),
-    ("audit", "auditLogs.GetDirectoryAudits"),
-];
-
-/// The document's operationId of the endpoint dropshot knows as `endpoint` (the same for a path and its
-/// copies under `/v1.0` and `/beta`), for metrics and logs.
-pub fn operation_id(endpoint: &str) -> &str {
-    let short = VERSION_PREFIXES.iter().find_map(|prefix| endpoint.strip_prefix(prefix)).unwrap_or(endpoint);
-    OPERATION_IDS.iter().find(|(name, _)| *name == short).map_or(endpoint, |(_, id)| id)
-}
 
 /// The full router description of the server.
 pub fn api() -> Result<ApiDescription<AppContext>, String> {
@@ -219,7 +200,7 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::endpoint_names::{OPERATION_IDS, operation_id};
 
     #[test]
     fn copies_under_the_service_roots_count_as_the_documents_operations() {

@@ -1,0 +1,26 @@
+//! The names of the API's endpoints: the service roots they are also served under, and the document's
+//! operationId of each, for metrics and logs. Routes, handlers and fallbacks all use them, so they sit below
+//! the three.
+
+/// Path prefixes the API also answers under, as Graph's service roots (`https://graph.microsoft.com/v1.0`).
+pub const VERSION_PREFIXES: [&str; 2] = ["/v1.0", "/beta"];
+
+/// The document's operationId of each handler, by the short name its copies under the service roots are
+/// registered with (`/v1.0` + `list`).
+pub(crate) const OPERATION_IDS: [(&str, &str); 8] = [
+    ("list", "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation"),
+    ("create", "dataPolicyOperations.dataPolicyOperation.CreateDataPolicyOperation"),
+    ("get", "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation"),
+    ("update", "dataPolicyOperations.dataPolicyOperation.UpdateDataPolicyOperation"),
+    ("delete", "dataPolicyOperations.dataPolicyOperation.DeleteDataPolicyOperation"),
+    ("export", "users.user.exportPersonalData"),
+    ("audits", "auditLogs.ListDirectoryAudits"),
+    ("audit", "auditLogs.GetDirectoryAudits"),
+];
+
+/// The document's operationId of the endpoint dropshot knows as `endpoint` (the same for a path and its
+/// copies under `/v1.0` and `/beta`), for metrics and logs.
+pub fn operation_id(endpoint: &str) -> &str {
+    let short = VERSION_PREFIXES.iter().find_map(|prefix| endpoint.strip_prefix(prefix)).unwrap_or(endpoint);
+    OPERATION_IDS.iter().find(|(name, _)| *name == short).map_or(endpoint, |(_, id)| id)
+}
