@@ -3,9 +3,9 @@
 use super::{ExportError, drive_files::DriveFile, drives::Drives, index, sink::Sink};
 use crate::sources::{
     Identities, Pieces, SourceError, SourceKind, Sources,
-    encode::EncodedRows,
     file::{ObjectsSource, SourceLimits},
     http::HttpRecords,
+    sql::EncodedRows,
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};

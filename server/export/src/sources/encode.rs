@@ -1,26 +1,7 @@
 //! Rows as the bytes of an export file: JSON lines (one object a row, keys in the query's column order)
 //! or CSV (a header, then a line a row; nested JSON as its text, NULL as an empty field).
 
-use super::{Database, Format, Identities, Query, SourceError, sql, values::Cell};
-
-/// A query's rows for one person as the bytes of its file, a piece at a time: what an export writes and
-/// what `sources preview` counts.
-pub struct EncodedRows {
-    rows: sql::Rows,
-}
-
-impl EncodedRows {
-    /// Starts `query` on `database` for `who` (see [`sql::run`]).
-    pub async fn start(database: &Database, query: &Query, who: &Identities) -> Result<EncodedRows, SourceError> {
-        Ok(EncodedRows { rows: sql::run(database, &query.sql, query.format, who).await? })
-    }
-
-    /// The next piece of the file and how many rows it holds (the CSV header first, with none); `None`
-    /// once every row was read.
-    pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
-        self.rows.next().await
-    }
-}
+use super::{Format, SourceError, values::Cell};
 
 /// Writes a query's rows in one format, row by row, into a buffer taken a batch at a time.
 pub struct Encoder {

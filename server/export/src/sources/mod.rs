@@ -24,7 +24,7 @@ use dpo_domain::store::UserRecord;
 /// records.
 pub enum Pieces {
     /// A query's rows.
-    Rows(encode::EncodedRows),
+    Rows(sql::EncodedRows),
     /// An HTTP source's records.
     Records(http::HttpRecords),
 }

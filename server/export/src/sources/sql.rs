@@ -3,9 +3,30 @@
 //! read-only transaction), SQLite by stepping the statement on a blocking thread (opened read-only).
 //! Identities are always bound as parameters.
 
-use super::{Identities, SourceError, encode::Encoder, file::Database, file::Format, params::positional, values};
+use super::{
+    Identities, Query, SourceError, encode::Encoder, file::Database, file::Format, params::positional, values,
+};
 use tokio::sync::mpsc;
 use tokio_postgres::{NoTls, types::ToSql};
+
+/// A query's rows for one person as the bytes of its file, a piece at a time: what an export writes and
+/// what `sources preview` counts.
+pub struct EncodedRows {
+    rows: Rows,
+}
+
+impl EncodedRows {
+    /// Starts `query` on `database` for `who` (see [`run`]).
+    pub async fn start(database: &Database, query: &Query, who: &Identities) -> Result<EncodedRows, SourceError> {
+        Ok(EncodedRows { rows: run(database, &query.sql, query.format, who).await? })
+    }
+
+    /// The next piece of the file and how many rows it holds (the CSV header first, with none); `None`
+    /// once every row was read.
+    pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
+        self.rows.next().await
+    }
+}
 
 /// Rows fetched and handed on at a time (PostgreSQL's first batch; SQLite's every batch).
 pub const BATCH: usize = 1000;

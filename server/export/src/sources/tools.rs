@@ -1,7 +1,11 @@
 //! The operator's tools over a sources file: `sources check` (can every source be read?) and `sources
 //! preview` (what would an export of this person hold?), both writing nothing anywhere.
 
-use super::{Identities, SourceError, SourceKind, Sources, encode::EncodedRows, http::HttpRecords, sql};
+use super::{
+    Identities, SourceError, SourceKind, Sources,
+    http::HttpRecords,
+    sql::{self, EncodedRows},
+};
 use crate::drives;
 
 /// What checking one query (or one objects source) found.
