@@ -1,6 +1,6 @@
 //! `dpo download`: fetch a finished export from its storage location and check it against its manifest.
 
-use crate::{Output, commands::Failure};
+use crate::{Output, failure::Failure};
 use dpo_client::{
     Client, ClientInfo,
     location::{LocationPolicy, StorageLocation},

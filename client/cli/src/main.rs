@@ -3,6 +3,7 @@
 
 mod commands;
 mod download;
+mod failure;
 mod output;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
