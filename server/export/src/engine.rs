@@ -239,8 +239,9 @@ async fn keep_lease(queue: Arc<dyn JobQueue>, claim: Claim, lease: Duration, log
 /// the lease runs out by itself and the export is claimed again all the same.
 async fn hand_back(ctx: &JobContext, claim: &Claim, log: &Logger) {
     let deadline = tokio::time::Instant::now() + ctx.lease;
-    let mut wait = Duration::from_millis(100);
+    let mut waits = crate::retry::delays(Duration::from_millis(100), Duration::from_secs(2));
     loop {
+        let wait = waits.next().unwrap_or(Duration::from_secs(2));
         let held = claim.clone();
         match blocking(&ctx.stores.queue, move |q| q.release(&held)).await {
             Ok(()) | Err(StoreError::LeaseLost(_) | StoreError::Missing(_)) => return,
@@ -248,10 +249,7 @@ async fn hand_back(ctx: &JobContext, claim: &Claim, log: &Logger) {
                 slog::warn!(log, "the claim could not be given back: its lease will run out"; "error" => %e);
                 return;
             }
-            Err(_) => {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(2));
-            }
+            Err(_) => tokio::time::sleep(wait).await,
         }
     }
 }

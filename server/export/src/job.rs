@@ -696,12 +696,13 @@ impl Copy<'_> {
             return Ok(None);
         }
         let mut attempt = 0;
+        let mut waits = crate::retry::source_delays();
         loop {
             let last = attempt == SOURCE_RETRIES;
             let used = budget.bytes;
             match self.attempt(path, source, start().await, last, budget, written).await? {
                 Some(cause) if cause.is_transient() && attempt < SOURCE_RETRIES => {
-                    let wait = crate::sources::http::backoff(attempt);
+                    let wait = waits.next().unwrap_or(crate::retry::SOURCE_MOST);
                     slog::warn!(self.log, "a data source failed; writing its file again";
                         "operation" => %self.claim.operation.id, "file" => path, "attempt" => attempt + 1,
                         "wait_ms" => wait.as_millis() as u64, "error" => %cause);

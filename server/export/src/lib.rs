@@ -24,6 +24,7 @@ pub mod engine;
 pub mod index;
 pub mod job;
 pub mod local_upload;
+pub mod retry;
 pub mod sink;
 pub mod sources;
 

@@ -18,8 +18,6 @@ use url::Url;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// The largest page dpo reads (pages are held whole while their records are written out).
 pub const MAX_PAGE_BYTES: usize = 32 << 20;
-/// The first wait between attempts when the server names none; it doubles each time, up to 30 s.
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
 /// An HTTP API that holds records about people.
 #[derive(Clone, PartialEq)]
@@ -391,6 +389,7 @@ impl HttpRecords {
     /// failed connections; `None` when the first page is a 404 (the API does not know the person).
     async fn fetch(&self, url: &Url, first: bool) -> Result<Option<(Vec<u8>, Option<String>)>, SourceError> {
         let mut attempt = 0;
+        let mut waits = crate::retry::source_delays();
         loop {
             let failure = match self.client.get(url.clone()).send().await {
                 Ok(response) if response.status().is_success() => {
@@ -418,7 +417,9 @@ impl HttpRecords {
                 Err(cause) if attempt < self.source.retries && !cause.is_redirect() && !cause.is_builder() => None,
                 Err(cause) => return Err(SourceError::HttpRequest { url: shown(url), cause }),
             };
-            let wait = failure.unwrap_or_else(|| backoff(attempt));
+            // The exponential wait moves on even when the service said how long to wait.
+            let next = waits.next().unwrap_or(crate::retry::SOURCE_MOST);
+            let wait = failure.unwrap_or(next);
             attempt += 1;
             tokio::time::sleep(wait).await;
         }
@@ -429,13 +430,6 @@ impl HttpRecords {
 /// implement the call).
 fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
-}
-
-/// The wait before attempt `attempt + 1`: doubling from [`FIRST_BACKOFF`], at most 30 s, with up to a
-/// quarter more at random so that many exports do not ask again in step.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = FIRST_BACKOFF.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(30));
-    base + base.mul_f64(rand::random::<f64>() / 4.0)
 }
 
 /// `Retry-After` as a wait: seconds, or an HTTP date.
@@ -649,6 +643,5 @@ mod tests {
         headers.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
         let wait = retry_after(&headers).unwrap();
         assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
-        assert!(backoff(0) >= FIRST_BACKOFF && backoff(10) <= Duration::from_millis(37_500));
     }
 }
