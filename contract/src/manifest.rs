@@ -170,12 +170,14 @@ impl Manifest {
 
     /// The manifest as it is written: pretty JSON.
     pub fn to_json(&self) -> Vec<u8> {
-        // A struct of strings and numbers always serialises.
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+        let mut json = Vec::new();
+        // A struct of strings and numbers always serialises, and a Vec takes every write.
+        let _ = self.write_json(&mut json);
+        json
     }
 
-    /// Writes the manifest as [`Manifest::to_json`] makes it, to `out` as it goes (one of 100,000 files
-    /// is tens of megabytes).
+    /// Writes the manifest as it is written (pretty JSON) to `out` as it goes: one of 100,000 files is
+    /// tens of megabytes.
     pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         serde_json::to_writer_pretty(out, self).map_err(std::io::Error::from)
     }

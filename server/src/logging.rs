@@ -208,10 +208,7 @@ fn format_line(
         LogFormat::Json => {
             let _ =
                 write!(line, "{{\"ts\":\"{prefix}.{millis:03}Z\",\"level\":\"{}\",\"msg\":", record.level().as_str());
-            match record.msg().as_str() {
-                Some(text) => json_string(line, text),
-                None => json_string(line, &record.msg().to_string()),
-            }
+            json_string(line, record.msg());
             let mut pairs = Pairs { line, format };
             let _ = record.kv().serialize(record, &mut pairs);
             let _ = values.serialize(record, &mut pairs);
@@ -220,31 +217,11 @@ fn format_line(
     }
 }
 
-/// Writes `text` as a JSON string.
-fn json_string(line: &mut Vec<u8>, text: &str) {
-    line.push(b'"');
-    let mut plain = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        let escaped: &[u8] = match byte {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                line.extend_from_slice(&text.as_bytes()[plain..at]);
-                let _ = std::io::Write::write_fmt(line, format_args!("\\u{byte:04x}"));
-                plain = at + 1;
-                continue;
-            }
-            _ => continue,
-        };
-        line.extend_from_slice(&text.as_bytes()[plain..at]);
-        line.extend_from_slice(escaped);
-        plain = at + 1;
-    }
-    line.extend_from_slice(&text.as_bytes()[plain..]);
-    line.push(b'"');
+/// Writes `value` (a string, or format arguments written as they are formatted) as a JSON string, escaped
+/// by serde_json.
+fn json_string(line: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    // Strings and format arguments always serialise; writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(line, value);
 }
 
 /// Writes a record's key-value pairs into its line.
@@ -281,12 +258,11 @@ impl Pairs<'_> {
 impl slog::Serializer for Pairs<'_> {
     fn emit_arguments(&mut self, key: slog::Key, value: &std::fmt::Arguments<'_>) -> slog::Result {
         self.key(key);
-        match (self.format, value.as_str()) {
-            (LogFormat::Text, _) => {
+        match self.format {
+            LogFormat::Text => {
                 let _ = std::io::Write::write_fmt(self.line, *value);
             }
-            (LogFormat::Json, Some(text)) => json_string(self.line, text),
-            (LogFormat::Json, None) => json_string(self.line, &value.to_string()),
+            LogFormat::Json => json_string(self.line, value),
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
-//! A user's data, as the export reads it: the profile (the directory entry), the drive (a folder tree per
-//! user under the server's drives folder, `<drives>/<tenant>/<user>/`, like OneDrive), and the activity
-//! records (in the store).
+//! The files of users' drives, as the export reads them: where a user's drive folder is
+//! (`<drives>/<tenant>/<user>/`, like OneDrive), the files listed in it, and [`ChunkReader`], which reads a
+//! file (or an object of an object store) ahead in chunks.
 
 use super::ExportError;
 use bytes::Bytes;
@@ -52,9 +52,9 @@ impl ChunkReader {
                     return;
                 }
                 chunk.truncate(filled);
-                // A closed channel means the export stopped reading: stop too.
                 // Past the end the size said, the file grew: read on in whole chunks.
                 left = left.checked_sub(filled as u64).unwrap_or(u64::MAX);
+                // A closed channel means the export stopped reading: stop too.
                 if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() || filled < size {
                     return;
                 }

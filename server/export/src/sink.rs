@@ -196,9 +196,9 @@ impl Sink {
         let mut upload = self.upload(name).await?;
         let (blocks, mut produced) = tokio::sync::mpsc::channel::<Bytes>(1);
         let producer = tokio::task::spawn_blocking(move || {
-            let mut out = std::io::BufWriter::with_capacity(WRITTEN_BLOCK, BlockSender(blocks));
+            let mut out = BlockSender { blocks, block: Vec::with_capacity(WRITTEN_BLOCK) };
             let made = produce(&mut out)?;
-            std::io::Write::flush(&mut out)?;
+            out.send()?;
             Ok::<T, std::io::Error>(made)
         });
         let mut copied = Ok(());
@@ -210,22 +210,18 @@ impl Sink {
         }
         // The producer's next block finds no receiver, and it stops.
         drop(produced);
+        let failed = |e: &dyn std::fmt::Display| ExportError::Storage(format!("writing {name}: {e}"));
         let made = match producer.await {
-            Ok(Ok(made)) => Some(made),
-            Ok(Err(e)) if copied.is_ok() => {
-                copied = Err(ExportError::Storage(format!("writing {name}: {e}")));
-                None
-            }
-            Ok(Err(_)) => None,
-            Err(e) => {
-                copied = copied.and(Err(ExportError::Storage(format!("writing {name}: {e}"))));
-                None
-            }
+            Ok(made) => made.map_err(|e| failed(&e)),
+            Err(e) => Err(failed(&e)),
         };
-        let object = upload.finish_unless(copied).await?;
-        match made {
-            Some(made) => Ok((object, made)),
-            None => Err(ExportError::Storage(format!("writing {name}: its writer stopped"))),
+        // The upload's own failure first: the producer's is then only that its blocks found no reader.
+        match copied.and(made) {
+            Ok(made) => Ok((upload.finish().await?, made)),
+            Err(e) => {
+                upload.abort().await;
+                Err(e)
+            }
         }
     }
 
@@ -254,14 +250,32 @@ impl Sink {
 /// The blocks [`Sink::put_written`] hands from its producer to the upload.
 const WRITTEN_BLOCK: usize = 1024 * 1024;
 
-/// Sends each write (a buffer's worth) to the upload, waiting while one is queued.
-struct BlockSender(tokio::sync::mpsc::Sender<Bytes>);
+/// Gathers what is written into blocks of [`WRITTEN_BLOCK`] and sends each to the upload, waiting while one
+/// is queued.
+struct BlockSender {
+    blocks: tokio::sync::mpsc::Sender<Bytes>,
+    block: Vec<u8>,
+}
+
+impl BlockSender {
+    /// Sends the block gathered so far, if any.
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let block = std::mem::replace(&mut self.block, Vec::with_capacity(WRITTEN_BLOCK));
+        self.blocks
+            .blocking_send(Bytes::from(block))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped"))
+    }
+}
 
 impl std::io::Write for BlockSender {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(bytes))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped"))?;
+        self.block.extend_from_slice(bytes);
+        if self.block.len() >= WRITTEN_BLOCK {
+            self.send()?;
+        }
         Ok(bytes.len())
     }
 
