@@ -15,7 +15,7 @@ pub(crate) async fn run(config: ServerConfig) -> anyhow::Result<()> {
             serde_json::json!({
                 "msg": "dpo-server listening",
                 "level": "INFO",
-                "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+                "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "url": server.base_url(),
             })
         ),
