@@ -1,8 +1,6 @@
 //! Identity and permissions as Microsoft Graph defines them for data policy operations.
 
-mod common;
-
-use common::{Options, TENANT, TestServer, sas_url, submit};
+use crate::common::{Options, TENANT, TestServer, sas_url, submit};
 use dpo_server::auth::{USER_EXPORT_ALL, USER_READ_ALL, tokens::MintRequest};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
@@ -91,9 +89,9 @@ async fn without_a_valid_token_every_operation_answers_401_with_www_authenticate
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
     }
     // Nothing was changed by any of them.
-    let (_, op) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    let (_, op) = crate::common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(op["@odata.etag"], "W/\"1\"");
-    let count = common::count(&server, "/dataPolicyOperations/$count").await;
+    let count = crate::common::count(&server, "/dataPolicyOperations/$count").await;
     assert_eq!(count, "1");
     other_server.stop().await;
     server.stop().await;
@@ -183,7 +181,7 @@ async fn a_tenant_never_sees_or_changes_another_tenants_operations() {
     let ours = submit(&server, "alice").await;
     // Tenant B has its own directory, with a user of the same id.
     const OTHER: &str = "00000000-0000-0000-0000-0000000000b2";
-    server.store.directory.upsert_users(OTHER, &common::test_users()[..1]).unwrap();
+    server.store.directory.upsert_users(OTHER, &crate::common::test_users()[..1]).unwrap();
     let theirs_client = server.http_with(&server.token(&MintRequest::admin(OTHER)));
 
     // Every operation on A's operation, as B: 404, as if it did not exist.
@@ -237,22 +235,22 @@ async fn a_tenant_never_sees_or_changes_another_tenants_operations() {
     let page: Value =
         theirs_client.get(server.url("/dataPolicyOperations")).send().await.unwrap().json().await.unwrap();
     assert_eq!(page["value"].as_array().unwrap().len(), 1);
-    let (_, ours_page) = common::get_json(&server, "/dataPolicyOperations").await;
-    assert_eq!(common::ids(&ours_page), vec![ours.clone()]);
+    let (_, ours_page) = crate::common::get_json(&server, "/dataPolicyOperations").await;
+    assert_eq!(crate::common::ids(&ours_page), vec![ours.clone()]);
 
     // A paging token of A's is refused to B.
     for i in 0..3 {
         submit(&server, &format!("user{i}")).await;
     }
-    let (_, page) = common::get_json(&server, "/dataPolicyOperations?$top=2").await;
+    let (_, page) = crate::common::get_json(&server, "/dataPolicyOperations?$top=2").await;
     assert!(page["@odata.nextLink"].as_str().is_some_and(|next| next.contains("$top=2")), "{page}");
     let paged = TestServer::start_paged(60, 2).await;
     for i in 0..3 {
         submit(&paged, &format!("user{i}")).await;
     }
-    let (_, first) = common::get_json(&paged, "/dataPolicyOperations").await;
+    let (_, first) = crate::common::get_json(&paged, "/dataPolicyOperations").await;
     let next = first["@odata.nextLink"].as_str().unwrap().to_string();
-    paged.store.directory.upsert_users(OTHER, &common::test_users()[..1]).unwrap();
+    paged.store.directory.upsert_users(OTHER, &crate::common::test_users()[..1]).unwrap();
     let other_on_paged = paged.http_with(&paged.token(&MintRequest::admin(OTHER)));
     let response = other_on_paged.get(&next).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 400, "the token belongs to another tenant");

@@ -2,9 +2,7 @@
 //! shape, `$filter` on the properties Graph documents (with `any()`), paging, `$select`, one event by id,
 //! the permission Graph asks for (`AuditLog.Read.All`), and tenants kept apart.
 
-mod common;
-
-use common::{TENANT, TestServer, sas_url, submit};
+use crate::common::{TENANT, TestServer, sas_url, submit};
 use dpo_server::auth::{USER_EXPORT_ALL, tokens::MintRequest};
 use serde_json::Value;
 

@@ -1,8 +1,6 @@
 //! The export engine end to end: real server, real SQLite, real Azurite, real SAS URLs.
 
-mod common;
-
-use common::{Options, TestServer, azurite::Azurite, submit_to};
+use crate::common::{Options, TestServer, azurite::Azurite, submit_to};
 use dpo_client::manifest::Manifest;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -26,14 +24,14 @@ fn give_alice_data(server: &TestServer, activities: usize) -> u64 {
             detail: serde_json::json!({ "n": i }),
         })
         .collect();
-    server.store.directory.add_activities(common::TENANT, &records).unwrap();
+    server.store.directory.add_activities(crate::common::TENANT, &records).unwrap();
     300_000 + big.len() as u64 + 15
 }
 
 async fn wait_final(server: &TestServer, id: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let (_, op) = common::get_json(server, &format!("/dataPolicyOperations/{id}")).await;
+        let (_, op) = crate::common::get_json(server, &format!("/dataPolicyOperations/{id}")).await;
         if op["status"] == "complete" || op["status"] == "failed" {
             return op;
         }
@@ -61,7 +59,7 @@ async fn verify_export(azurite: &Azurite, container: &str, folder: &str) -> Mani
 /// after waiting `delay`, and a server with `workers` export workers that may use the proxy; alice has data.
 struct ThroughProxy {
     azurite: Azurite,
-    proxy: common::flaky::FlakyProxy,
+    proxy: crate::common::flaky::FlakyProxy,
     server: TestServer,
     /// A SAS URL of the container, through the proxy.
     location: String,
@@ -70,7 +68,7 @@ struct ThroughProxy {
 async fn through_proxy(every: u64, delay: Duration, workers: usize, activities: usize) -> ThroughProxy {
     let azurite = Azurite::start();
     azurite.create_container("exports").await;
-    let proxy = common::flaky::FlakyProxy::start_with_delay(&azurite.host, every, delay).await;
+    let proxy = crate::common::flaky::FlakyProxy::start_with_delay(&azurite.host, every, delay).await;
     let server = TestServer::start_with(Options {
         retry_after: 1,
         workers,
@@ -82,7 +80,7 @@ async fn through_proxy(every: u64, delay: Duration, workers: usize, activities: 
     let location = format!(
         "http://{}/{}/exports?{}",
         proxy.host,
-        common::azurite::ACCOUNT,
+        crate::common::azurite::ACCOUNT,
         azurite.sas("rwdl", "2099-01-01T00:00:00Z")
     );
     ThroughProxy { azurite, proxy, server, location }
@@ -116,7 +114,7 @@ async fn an_export_to_azurite_writes_every_object_and_a_manifest_that_verifies()
     let done = client.wait_for_operation(&id, &dpo_client::WaitOptions::default()).await.unwrap();
     assert_eq!(dpo_client::waiting::status_of(&done).map(|s| s.to_string()).as_deref(), Some("complete"), "{done:?}");
     assert!(done.completed_date_time.is_some());
-    let (_, op) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    let (_, op) = crate::common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(op["progress"], 100.0);
     assert!(op["storageLocation"].as_str().unwrap().contains("sig=REDACTED"), "{op}");
 
@@ -254,7 +252,7 @@ async fn storage_locations_outside_the_policy_are_refused_before_202() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["target"], "storageLocation", "{location}");
     }
-    let count = common::count(&server, "/dataPolicyOperations/$count").await;
+    let count = crate::common::count(&server, "/dataPolicyOperations/$count").await;
     assert_eq!(count, "0");
     server.stop().await;
 }
@@ -263,7 +261,7 @@ async fn storage_locations_outside_the_policy_are_refused_before_202() {
 async fn wait_running(server: &TestServer, id: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, op) = common::get_json(server, &format!("/dataPolicyOperations/{id}")).await;
+        let (_, op) = crate::common::get_json(server, &format!("/dataPolicyOperations/{id}")).await;
         if op["status"] == "running" && op["progress"].as_f64().unwrap_or(0.0) > 0.0 {
             return op;
         }
@@ -297,7 +295,7 @@ async fn progress_is_reported_while_running_and_deleting_a_running_export_stops_
         assert!(std::time::Instant::now() < deadline, "left behind after the cancel: {written:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (status, _) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    let (status, _) = crate::common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(status, 404);
     server.stop().await;
 }
@@ -306,7 +304,7 @@ async fn progress_is_reported_while_running_and_deleting_a_running_export_stops_
 async fn a_slow_export_does_not_hold_up_another_one() {
     let azurite = Azurite::start();
     azurite.create_container("exports").await;
-    let slow = common::flaky::FlakyProxy::start_with_delay(&azurite.host, 0, Duration::from_millis(400)).await;
+    let slow = crate::common::flaky::FlakyProxy::start_with_delay(&azurite.host, 0, Duration::from_millis(400)).await;
     let server = TestServer::start_with(Options {
         retry_after: 1,
         workers: 2,
@@ -317,12 +315,13 @@ async fn a_slow_export_does_not_hold_up_another_one() {
     give_alice_data(&server, 100);
     let sas = azurite.sas("rwl", "2099-01-01T00:00:00Z");
     let slow_id =
-        submit_to(&server, "alice", &format!("http://{}/{}/exports?{sas}", slow.host, common::azurite::ACCOUNT)).await;
+        submit_to(&server, "alice", &format!("http://{}/{}/exports?{sas}", slow.host, crate::common::azurite::ACCOUNT))
+            .await;
     wait_running(&server, &slow_id).await;
     let fast_id = submit_to(&server, "bob", &format!("{}/exports?{sas}", azurite.account_url())).await;
     let fast = wait_final(&server, &fast_id).await;
     assert_eq!(fast["status"], "complete", "{fast}");
-    let (_, slow_now) = common::get_json(&server, &format!("/dataPolicyOperations/{slow_id}")).await;
+    let (_, slow_now) = crate::common::get_json(&server, &format!("/dataPolicyOperations/{slow_id}")).await;
     assert_eq!(slow_now["status"], "running", "the slow one is still going: {slow_now}");
     let slow_done = wait_final(&server, &slow_id).await;
     assert_eq!(slow_done["status"], "complete");
@@ -354,7 +353,7 @@ async fn an_export_interrupted_by_a_server_stop_resumes_and_ends_complete_and_wh
     }
     // The database still says `running`, as after a crash.
     let server = server.restart_with(Options { workers: 0, ..options.clone() }).await;
-    let (_, op) = common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
+    let (_, op) = crate::common::get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(op["status"], "running", "{op}");
     let server = server.restart_with(options).await;
     let op = wait_final(&server, &id).await;
@@ -438,7 +437,7 @@ async fn a_failed_export_says_why_and_leaves_no_partial_personal_data_behind() {
     server.raw_sql(&format!(
         "INSERT INTO activities (tenant_id, user_id, occurred_at, kind, detail) \
          VALUES ('{}', 'alice', '2026-01-01T00:00:00.000Z', 'signIn', 'not json')",
-        common::TENANT
+        crate::common::TENANT
     ));
     let folder = server.state.path().join("exports/alice");
     let id = submit_to(&server, "alice", &file_url(&folder)).await;
@@ -452,7 +451,7 @@ async fn a_failed_export_says_why_and_leaves_no_partial_personal_data_behind() {
 
 #[tokio::test]
 async fn no_storage_request_follows_a_redirect_with_the_sas() {
-    let redirector = common::redirect::Redirector::start().await;
+    let redirector = crate::common::redirect::Redirector::start().await;
     let server = TestServer::start_with(Options {
         retry_after: 1,
         workers: 1,
@@ -465,7 +464,7 @@ async fn no_storage_request_follows_a_redirect_with_the_sas() {
     let location = format!(
         "http://{}/{}/exports?sv=2023-11-03&sp=rwdl&se=2099-01-01T00:00:00Z&sr=c&sig=REDIRECTEDsecret",
         redirector.host,
-        common::azurite::ACCOUNT
+        crate::common::azurite::ACCOUNT
     );
     let id = submit_to(&server, "alice", &location).await;
     let op = wait_final(&server, &id).await;

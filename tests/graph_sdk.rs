@@ -1,9 +1,7 @@
 //! Microsoft's own Graph SDKs, unmodified, pointed at a dpo server: the JavaScript SDK exports, gets and
 //! lists; the page iterators of the JavaScript and Python SDKs walk a collection page by page.
 
-mod common;
-
-use common::{TestServer, sas_url, submit, throttled_so_far};
+use crate::common::{TestServer, sas_url, submit, throttled_so_far};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -87,7 +85,8 @@ async fn the_javascript_sdk_page_iterator_walks_every_page_of_top() {
     );
     // The SDK follows a next link only when it is an https URL (anything else it takes for a path), as
     // Graph's are: this server speaks https with a certificate node is told to trust.
-    let server = TestServer::start_with(common::Options { retry_after: 30, tls: true, ..Default::default() }).await;
+    let server =
+        TestServer::start_with(crate::common::Options { retry_after: 30, tls: true, ..Default::default() }).await;
     let expected = two_hundred_fifty(&server).await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/graph-sdk-paging.cjs");
     let out = tokio::process::Command::new("node")
@@ -131,7 +130,7 @@ async fn the_python_sdk_page_iterator_walks_every_page_of_top() {
 async fn throttled_server() -> TestServer {
     let throttle =
         dpo_server::throttle::ThrottleLimits { per_caller: std::num::NonZeroU32::new(2), ..Default::default() };
-    TestServer::start_with(common::Options { retry_after: 30, throttle, ..Default::default() }).await
+    TestServer::start_with(crate::common::Options { retry_after: 30, throttle, ..Default::default() }).await
 }
 
 /// Runs `command` (one of the throttled scripts) and checks that all its calls succeeded and that the

@@ -1,8 +1,6 @@
 //! Regression tests for what a hostile caller found (issue 15): each test fails on the code before its fix.
 
-mod common;
-
-use common::{TENANT, TestServer, count, get_json, ids, submit_to};
+use crate::common::{TENANT, TestServer, count, get_json, ids, submit_to};
 use dpo_server::auth::{USER_READ_ALL, tokens::MintRequest};
 
 /// A SAS whose signature a reader must never be able to learn.
@@ -93,8 +91,8 @@ async fn a_skip_beyond_what_sql_counts_is_a_bad_request_not_a_crash() {
 #[tokio::test]
 async fn a_body_with_anything_after_its_json_value_is_refused_and_nothing_is_queued() {
     let server = TestServer::start(60).await;
-    let body = format!(r#"{{"storageLocation":"{}"}} trailing ][ {{"#, common::sas_url());
-    for garbage in [body.clone(), format!(r#"{{"storageLocation":"{}"}}{{}}"#, common::sas_url())] {
+    let body = format!(r#"{{"storageLocation":"{}"}} trailing ][ {{"#, crate::common::sas_url());
+    for garbage in [body.clone(), format!(r#"{{"storageLocation":"{}"}}{{}}"#, crate::common::sas_url())] {
         let response = server
             .http()
             .post(server.url("/users/alice/exportPersonalData"))
@@ -108,7 +106,7 @@ async fn a_body_with_anything_after_its_json_value_is_refused_and_nothing_is_que
         assert_eq!(error["error"]["code"], "BadRequest", "{error}");
     }
     assert_eq!(count(&server, "/dataPolicyOperations/$count").await, "0");
-    let fine = format!("{{\"storageLocation\":\"{}\"}}\r\n ", common::sas_url());
+    let fine = format!("{{\"storageLocation\":\"{}\"}}\r\n ", crate::common::sas_url());
     let response = server
         .http()
         .post(server.url("/users/alice/exportPersonalData"))
@@ -123,7 +121,7 @@ async fn a_body_with_anything_after_its_json_value_is_refused_and_nothing_is_que
 #[tokio::test]
 async fn concurrent_patches_without_if_match_all_succeed_and_each_one_counts() {
     let server = TestServer::start(60).await;
-    let id = common::submit(&server, "alice").await;
+    let id = crate::common::submit(&server, "alice").await;
     let url = server.url(&format!("/dataPolicyOperations/{id}"));
     let http = server.http();
     let patches = (0..50).map(|i| {
@@ -222,7 +220,7 @@ async fn an_id_wins_over_another_users_principal_name() {
         assert_eq!(found.as_deref(), Some("carol"));
     }
     assert_eq!(server.store.directory.find_user(TENANT, "CAROL").unwrap().map(|u| u.id).as_deref(), Some("bob"));
-    let id = common::submit(&server, "carol").await;
+    let id = crate::common::submit(&server, "carol").await;
     let (_, op) = get_json(&server, &format!("/dataPolicyOperations/{id}")).await;
     assert_eq!(op["userId"], "carol", "{op}");
     server.stop().await;

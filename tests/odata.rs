@@ -1,8 +1,6 @@
 //! OData query options on the collection, against a real server over a real SQLite file.
 
-mod common;
-
-use common::{TestServer, get_json, ids, set_status, submit};
+use crate::common::{TestServer, get_json, ids, set_status, submit};
 use dpo_api::model::DataPolicyOperationStatus as Status;
 use dpo_client::ListOptions;
 use futures::TryStreamExt;
@@ -51,7 +49,8 @@ async fn filter_selects_exactly_the_matching_operations_and_count_agrees() {
         let got: HashSet<String> = ids(&page).into_iter().collect();
         let want: HashSet<String> = expected.iter().map(|i| ops[*i].clone()).collect();
         assert_eq!(got, want, "{filter}");
-        let count = common::count(&server, &format!("/dataPolicyOperations/$count?$filter={}", enc(filter))).await;
+        let count =
+            crate::common::count(&server, &format!("/dataPolicyOperations/$count?$filter={}", enc(filter))).await;
         assert_eq!(count, expected.len().to_string(), "$count with {filter}");
     }
     let (_, by_id) = get_json(&server, &format!("/dataPolicyOperations?$filter=id%20eq%20{}", ops[3])).await;
@@ -134,7 +133,7 @@ async fn top_skip_count_select_and_search_behave_as_odata_says() {
     assert_eq!(ids(&page), vec![ops[3].clone(), ops[4].clone()]);
     let (_, page) = get_json(&server, "/dataPolicyOperations?$search=BLOB.CORE").await;
     assert_eq!(ids(&page).len(), 5, "search is case-insensitive and covers storageLocation");
-    let count = common::count(&server, "/dataPolicyOperations/$count?$search=%22alice%22").await;
+    let count = crate::common::count(&server, "/dataPolicyOperations/$count?$search=%22alice%22").await;
     assert_eq!(count, "3");
 
     for bad in [

@@ -1,8 +1,6 @@
 //! Every operation of the bundled document, called with the generated client against a real server.
 
-mod common;
-
-use common::{TestServer, sas_url};
+use crate::common::{TestServer, sas_url};
 use dpo_client::{
     ClientError, Error, ListOptions, WaitOptions, operation_id_from_location,
     types::{
@@ -248,25 +246,26 @@ fn complete_later(server: &TestServer, id: &str, delay: Duration) {
 async fn waiting_rides_out_throttling_as_retry_after_says() {
     let throttle =
         dpo_server::throttle::ThrottleLimits { per_caller: std::num::NonZeroU32::new(1), ..Default::default() };
-    let server = TestServer::start_with(common::Options { retry_after: 1, throttle, ..Default::default() }).await;
+    let server =
+        TestServer::start_with(crate::common::Options { retry_after: 1, throttle, ..Default::default() }).await;
     let client = server.client();
-    let before = common::throttled_so_far();
+    let before = crate::common::throttled_so_far();
     // The submission takes this caller's one request of the second: the first poll is answered 429.
     let export = client.export_personal_data("erin", &sas_url()).await.unwrap();
     complete_later(&server, &export.id, Duration::from_millis(1500));
     let done = client.wait_for_operation(&export.id, &WaitOptions::default()).await.expect("completes despite 429s");
     assert_eq!(done.status, Some(DataPolicyOperationStatusValue::Variant0(Status::Complete)));
-    assert!(common::throttled_so_far() > before, "a poll was throttled on the way");
+    assert!(crate::common::throttled_so_far() > before, "a poll was throttled on the way");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn the_users_of_one_application_share_its_request_budget() {
     let throttle = dpo_server::throttle::ThrottleLimits { per_app: std::num::NonZeroU32::new(2), ..Default::default() };
-    let server = TestServer::start_with(common::Options { throttle, ..Default::default() }).await;
+    let server = TestServer::start_with(crate::common::Options { throttle, ..Default::default() }).await;
     // Tokens minted locally name the same client application (appid dpo-local-client).
     let user = |id: &str| {
-        let request = MintRequest { user: Some(id.into()), ..MintRequest::admin(common::TENANT) };
+        let request = MintRequest { user: Some(id.into()), ..MintRequest::admin(crate::common::TENANT) };
         server.http_with(&server.token(&request))
     };
     let (ann, ben) = (user("ann"), user("ben"));

@@ -1,8 +1,6 @@
 //! Graph-faithful behaviour of single resources, the action, the service roots and the edges of HTTP.
 
-mod common;
-
-use common::{TestServer, get_json, ids, sas_url, submit};
+use crate::common::{TestServer, get_json, ids, sas_url, submit};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -18,7 +16,7 @@ async fn operations_survive_a_restart_over_the_same_state_directory() {
     assert_eq!(status, 200);
     assert_eq!(ids(&after), submitted);
     assert_eq!(before["value"], after["value"], "every property and ETag kept");
-    let count = common::count(&server, "/dataPolicyOperations/$count").await;
+    let count = crate::common::count(&server, "/dataPolicyOperations/$count").await;
     assert_eq!(count, "3");
     // ETags still guard writes after the restart.
     let response = server
@@ -116,7 +114,7 @@ async fn exporting_needs_a_known_user_and_a_storage_location() {
 
     let missing = post("alice", json!({})).await.unwrap();
     assert_eq!(missing.status().as_u16(), 400);
-    let count = common::count(&server, "/dataPolicyOperations/$count").await;
+    let count = crate::common::count(&server, "/dataPolicyOperations/$count").await;
     assert_eq!(count, "1", "only the accepted export is stored");
     server.stop().await;
 }
@@ -166,7 +164,7 @@ async fn http_edges_answer_with_odata_errors_and_the_right_status() {
     let unknown = http.get(server.url("/groups")).send().await.unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
 
-    let count = common::count(&server, "/dataPolicyOperations/$count").await;
+    let count = crate::common::count(&server, "/dataPolicyOperations/$count").await;
     assert_eq!(count, "1", "no rejected request stored anything");
     server.stop().await;
 }

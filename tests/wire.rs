@@ -1,8 +1,6 @@
 //! Wire-level behaviour checked with plain HTTP, below what the generated client shows.
 
-mod common;
-
-use common::{TestServer, sas_url};
+use crate::common::{TestServer, sas_url};
 use serde_json::{Value, json};
 
 async fn odata_error(response: reqwest::Response) -> (u16, Value) {

@@ -2,9 +2,7 @@
 //! their own, without a token, the metrics read by Prometheus' own parser (its Python client, installed
 //! into `.tools/` by `cargo xtask test`).
 
-mod common;
-
-use common::{admin_http, import_users, operation, serve, submit_export, tool};
+use crate::common::{admin_http, import_users, operation, serve, submit_export, tool};
 use serde_json::Value;
 use std::{
     io::Write,

@@ -3,9 +3,7 @@
 //! request-id; then the hash chain edited, deleted from and truncated directly in SQLite and PostgreSQL,
 //! and `dpo-server audit verify` naming the first bad event.
 
-mod common;
-
-use common::{admin_http, http_with, import_users, serve, serve_logged};
+use crate::common::{admin_http, http_with, import_users, serve, serve_logged};
 use dpo_server::auth::{LOCAL_TENANT, USER_EXPORT_ALL, tokens::MintRequest};
 use dpo_test_support::postgres_cluster::fresh_database;
 use serde_json::json;
@@ -197,7 +195,7 @@ async fn the_log_gives_each_tenants_audit_head_to_anchor_elsewhere() {
     let server =
         serve_logged(state.path(), &["--export-workers", "0", "--audit-head-interval", "1", "--log-format", "json"]);
     let location = format!("file://{}/", state.path().join("exports/out").display());
-    common::submit_export(&admin_http(state.path()), &server.base, "alice", &location).await;
+    crate::common::submit_export(&admin_http(state.path()), &server.base, "alice", &location).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let logged: serde_json::Value = loop {
         let heads: Vec<serde_json::Value> = server
@@ -229,8 +227,8 @@ async fn the_last_head_is_logged_at_shutdown() {
     let mut server =
         serve_logged(state.path(), &["--export-workers", "0", "--audit-head-interval", "3600", "--log-format", "json"]);
     let location = format!("file://{}/", state.path().join("exports/out").display());
-    common::submit_export(&admin_http(state.path()), &server.base, "alice", &location).await;
-    common::sigterm(&server);
+    crate::common::submit_export(&admin_http(state.path()), &server.base, "alice", &location).await;
+    crate::common::sigterm(&server);
     assert!(server.child.wait().expect("it stops").success());
     let heads: Vec<serde_json::Value> = server
         .logged("audit head")

@@ -2,9 +2,7 @@
 //! environment, `config check` prints where each effective setting came from with passwords masked, and
 //! a wrong file stops both with its line.
 
-mod common;
-
-use common::{admin_http, import_users, list, serve, serve_with_env, submit_export};
+use crate::common::{admin_http, import_users, list, serve, serve_with_env, submit_export};
 use std::process::Command;
 
 fn dpo_server() -> Command {

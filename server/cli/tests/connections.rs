@@ -3,8 +3,6 @@
 //! timeout, and beyond the connection limit the longest silent; none goes early, and none of them locks
 //! out a client that sends its request.
 
-mod common;
-
 use dpo_server::auth::{LOCAL_TENANT, mint_local, tokens::MintRequest};
 use std::time::{Duration, Instant};
 use tokio::{
@@ -71,9 +69,9 @@ async fn assert_answered_within(base: &str, token: &str, within: Duration) {
 
 /// The server started with `flags` in a state directory of its own, an administrator's token and the
 /// address to connect to.
-fn serving(flags: &[&str]) -> (tempfile::TempDir, common::Server, String, String) {
+fn serving(flags: &[&str]) -> (tempfile::TempDir, crate::common::Server, String, String) {
     let state = tempfile::tempdir().unwrap();
-    let server = common::serve(state.path(), flags);
+    let server = crate::common::serve(state.path(), flags);
     let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
     let address = server.base.trim_start_matches("http://").to_string();
     (state, server, token, address)
@@ -85,7 +83,7 @@ async fn silent_connections_are_closed_at_the_header_timeout_and_never_lock_out_
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let state = tempfile::tempdir().unwrap();
     // Started with a soft limit of 1,024 open files, a common service default.
-    let server = common::serve_with_open_files(state.path(), 1024, &["--header-timeout", "2"]);
+    let server = crate::common::serve_with_open_files(state.path(), 1024, &["--header-timeout", "2"]);
     let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
     let address = server.base.trim_start_matches("http://").to_string();
     let mut idle = Vec::new();
@@ -117,7 +115,7 @@ async fn at_a_hard_limit_of_1024_files_idle_connections_never_lock_the_api_out()
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let state = tempfile::tempdir().unwrap();
     // No raising the limit, and a header timeout longer than the test: only the cap can make room.
-    let server = common::serve_with_hard_open_files(state.path(), 1024, &["--header-timeout", "300"]);
+    let server = crate::common::serve_with_hard_open_files(state.path(), 1024, &["--header-timeout", "300"]);
     let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
     let address = server.base.trim_start_matches("http://").to_string();
     let idle = connect_idle(&address, 1100).await;
@@ -136,7 +134,7 @@ async fn the_admin_listener_has_the_same_timeouts_and_a_small_cap_of_its_own() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let admin = format!("127.0.0.1:{port}");
     let flags = ["--admin-bind", admin.as_str(), "--header-timeout", "300", "--idle-timeout", "3"];
-    let server = common::serve_with_hard_open_files(state.path(), 1024, &flags);
+    let server = crate::common::serve_with_hard_open_files(state.path(), 1024, &flags);
     let token = mint_local(state.path(), &MintRequest::admin(LOCAL_TENANT)).unwrap();
     // 1,100 idle connections to the admin port, no token needed: the API must still answer.
     let idle = connect_idle(&admin, 1100).await;

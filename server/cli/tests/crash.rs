@@ -2,9 +2,7 @@
 //! state directory, it runs the export again (its one file was not finished, so it is written once more)
 //! and ends `complete` and whole; meanwhile its memory stays bounded by its buffers, not by the file size.
 
-mod common;
-
-use common::serve;
+use crate::common::serve;
 use dpo_client::manifest::Manifest;
 use dpo_server::{auth::LOCAL_TENANT, export::drive_files::drive_dir};
 use std::{
@@ -22,13 +20,13 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 async fn operation(http: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
-    common::operation(http, base, id).await.1
+    crate::common::operation(http, base, id).await.1
 }
 
 #[tokio::test]
 async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_memory() {
     let state = tempfile::tempdir().unwrap();
-    common::import_users(state.path(), r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#, None);
+    crate::common::import_users(state.path(), r#"[{"id":"alice","userPrincipalName":"alice@contoso.example"}]"#, None);
     // 256 MiB in one file: far more than the server may hold in memory.
     let drive = drive_dir(&state.path().join("drives"), LOCAL_TENANT, "alice");
     std::fs::create_dir_all(&drive).unwrap();
@@ -40,11 +38,11 @@ async fn a_server_killed_mid_export_finishes_it_after_a_restart_with_bounded_mem
             file.write_all(&block).unwrap();
         }
     }
-    let http = common::admin_http(state.path());
+    let http = crate::common::admin_http(state.path());
 
     let first = serve(state.path(), &[]);
     let destination = state.path().join("exports/alice");
-    let id = common::submit_export(&http, &first.base, "alice", &url_of(&destination)).await;
+    let id = crate::common::submit_export(&http, &first.base, "alice", &url_of(&destination)).await;
 
     // Wait until it is well under way, then SIGKILL.
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -2,9 +2,9 @@
 //! S3 bucket (a real S3 API: moto's server, from PyPI, installed into `.tools/venv` by `cargo xtask test`),
 //! exported through the real binary.
 
-mod common;
-
-use common::{Azurite, Helper, admin_http, import_users, operation, serve_with_env, start_helper, submit_export, tool};
+use crate::common::{
+    Azurite, Helper, admin_http, import_users, operation, serve_with_env, start_helper, submit_export, tool,
+};
 use dpo_client::manifest::Manifest;
 use dpo_server::{auth::LOCAL_TENANT, export::drive_files::drive_folder_name};
 use object_store::{ObjectStoreExt, PutPayload, aws::AmazonS3Builder, path::Path as ObjectPath};
@@ -178,7 +178,7 @@ async fn peak_rss_exporting(files: usize) -> f64 {
         std::fs::create_dir_all(&folder).unwrap();
         std::fs::write(folder.join(format!("note{i:06}.txt")), format!("note {i}\n").repeat(10)).unwrap();
     }
-    let server = common::serve(state.path(), &["--export-workers", "1"]);
+    let server = crate::common::serve(state.path(), &["--export-workers", "1"]);
     let http = admin_http(state.path());
     let destination = state.path().join("exports/out");
     let id = submit_export(&http, &server.base, "alice", &format!("file://{}/", destination.display())).await;
@@ -193,7 +193,7 @@ async fn peak_rss_exporting(files: usize) -> f64 {
     }
     let manifest = Manifest::parse(&std::fs::read(destination.join(&id).join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest.objects.iter().filter(|o| o.path.starts_with("drive/")).count(), files);
-    common::peak_rss_mib(server.child.id()).expect("the server's peak memory")
+    crate::common::peak_rss_mib(server.child.id()).expect("the server's peak memory")
 }
 
 #[tokio::test]

@@ -2,9 +2,7 @@
 //! publishes its JWKS, then a second key beside the first, signs with the second, removes the first, and
 //! finally fails for a while. dpo follows every step without a restart and without failing a request.
 
-mod common;
-
-use common::{Reply, ScriptedHttp, serve_logged};
+use crate::common::{Reply, ScriptedHttp, serve_logged};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -71,7 +69,7 @@ async fn count_status(http: &reqwest::Client, base: &str, token: &str) -> u16 {
 }
 
 /// Waits until the provider has answered `more` requests beyond `seen_before`.
-async fn provider_asked(provider: &ScriptedHttp, server: &common::Server, seen_before: usize, more: usize) {
+async fn provider_asked(provider: &ScriptedHttp, server: &crate::common::Server, seen_before: usize, more: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while provider.seen().len() < seen_before + more {
         assert!(

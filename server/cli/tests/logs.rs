@@ -3,9 +3,7 @@
 //! its operation id; and, over a whole export to Azurite with a SAS URL and bearer tokens, not one line
 //! with a SAS signature, a token or the storage account's key.
 
-mod common;
-
-use common::{Azurite, admin_http, import_users, operation, serve_logged};
+use crate::common::{Azurite, admin_http, import_users, operation, serve_logged};
 use dpo_server::auth::{LOCAL_TENANT, mint_local, tokens::MintRequest};
 use dpo_test_support::azurite::{ACCOUNT, ACCOUNT_KEY, account_sas};
 use serde_json::{Value, json};

@@ -3,9 +3,7 @@
 //! them, cancel an export wherever it runs, hand running exports over on SIGTERM, and migrate a fresh
 //! database together.
 
-mod common;
-
-use common::{Log, Server, serve_logged, sigterm};
+use crate::common::{Log, Server, serve_logged, sigterm};
 use dpo_client::manifest::Manifest;
 use dpo_server::{auth::LOCAL_TENANT, export::drive_files::drive_dir, store::postgres::PostgresStore};
 use std::{
@@ -30,7 +28,7 @@ impl Shared {
             .iter()
             .map(|(id, _)| serde_json::json!({"id": id, "userPrincipalName": format!("{id}@contoso.example")}))
             .collect();
-        common::import_users(state.path(), &serde_json::to_string(&listed).unwrap(), Some(&database));
+        crate::common::import_users(state.path(), &serde_json::to_string(&listed).unwrap(), Some(&database));
         for (id, size) in users {
             let drive = drive_dir(&state.path().join("drives"), LOCAL_TENANT, id);
             std::fs::create_dir_all(&drive).unwrap();
@@ -39,7 +37,7 @@ impl Shared {
             std::fs::write(drive.join("notes.txt"), format!("notes of {id}")).unwrap();
         }
         // The key is made before any replica starts, so that they all find the same one.
-        let http = common::admin_http(state.path());
+        let http = crate::common::admin_http(state.path());
         Shared { state, database, http }
     }
 
@@ -58,11 +56,11 @@ impl Shared {
     }
 
     async fn submit(&self, replica: &Server, user: &str) -> String {
-        common::submit_export(&self.http, &replica.base, user, &self.location()).await
+        crate::common::submit_export(&self.http, &replica.base, user, &self.location()).await
     }
 
     async fn operation(&self, replica: &Server, id: &str) -> (u16, serde_json::Value) {
-        common::operation(&self.http, &replica.base, id).await
+        crate::common::operation(&self.http, &replica.base, id).await
     }
 
     async fn count(&self, replica: &Server, status: &str) -> u64 {
@@ -139,7 +137,7 @@ fn runs(logs: &[&Log]) -> BTreeMap<String, Vec<Run>> {
     const ENDS: [&str; 4] = ["export complete", "export cancelled", "export taken over", "export failed"];
     let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
     for (replica, log) in logs.iter().enumerate() {
-        let lines = common::logged(log, "export");
+        let lines = crate::common::logged(log, "export");
         for (at, line) in &lines {
             let Some(op) = logged_value(line, "operation") else { continue };
             if line.contains("export started") {
@@ -366,13 +364,13 @@ fn a_tenant_at_its_cap_of_running_exports_waits_on_postgresql_too() {
 
 #[tokio::test]
 async fn a_database_restart_mid_export_keeps_what_was_written_and_the_export_completes() {
-    use common::{Reply, ScriptedHttp};
+    use crate::common::{Reply, ScriptedHttp};
     use std::os::unix::fs::MetadataExt;
     // A cluster of this test's own: it is stopped and started again under the server.
     let mut cluster = dpo_test_support::postgres_cluster::Cluster::start(false).expect("a cluster");
     let database = dpo_test_support::postgres_cluster::create_database(&cluster.url).expect("a database");
     let state = tempfile::tempdir().unwrap();
-    common::import_users(
+    crate::common::import_users(
         state.path(),
         r#"[{"id": "alice", "userPrincipalName": "alice@contoso.example"}]"#,
         Some(&database),
@@ -398,9 +396,10 @@ async fn a_database_restart_mid_export_keeps_what_was_written_and_the_export_com
         state.path(),
         &["--database", &database, "--export-workers", "1", "--export-lease", "5", "--sources", &sources],
     );
-    let http = common::admin_http(state.path());
+    let http = crate::common::admin_http(state.path());
     let exports = state.path().join("exports/out");
-    let id = common::submit_export(&http, &server.base, "alice", &format!("file://{}/", exports.display())).await;
+    let id =
+        crate::common::submit_export(&http, &server.base, "alice", &format!("file://{}/", exports.display())).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while api.seen().len() < 30 {
         assert!(Instant::now() < deadline, "the API is being read");
@@ -425,7 +424,7 @@ async fn a_database_restart_mid_export_keeps_what_was_written_and_the_export_com
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let op = loop {
-        let (status, op) = common::operation(&http, &server.base, &id).await;
+        let (status, op) = crate::common::operation(&http, &server.base, &id).await;
         if status == 200 && (op["status"] == "complete" || op["status"] == "failed") {
             break op;
         }

@@ -1,9 +1,7 @@
 //! SIGTERM through the real binary: the server refuses new connections, finishes the requests in flight, and
 //! does not wait for ever for one that never ends (`--shutdown-timeout`).
 
-mod common;
-
-use common::{admin_http, import_users, serve_logged, sigterm};
+use crate::common::{admin_http, import_users, serve_logged, sigterm};
 use std::{
     io::{Read, Write},
     net::TcpStream,
@@ -74,7 +72,7 @@ async fn sigterm_finishes_requests_in_flight_and_cuts_off_those_that_never_end()
     assert!(took >= Duration::from_secs(3), "it waited for the request in flight ({took:?})");
     assert!(server.logs("requests still in flight at shutdown were cut off").await, "the cut is logged");
     // The finished request's export was committed before the answer, so the next start has it.
-    let restarted = common::serve(state.path(), &["--export-workers", "0"]);
-    let list = common::list(&admin_http(state.path()), &restarted.base, "").await;
+    let restarted = crate::common::serve(state.path(), &["--export-workers", "0"]);
+    let list = crate::common::list(&admin_http(state.path()), &restarted.base, "").await;
     assert_eq!(list["value"].as_array().map(Vec::len), Some(1), "{list}");
 }

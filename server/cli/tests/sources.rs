@@ -3,9 +3,7 @@
 //! a failing one), a SQLite source on a real file, and `http` sources against a scripted local server
 //! (paging both ways, a 429 with Retry-After, a 500, a next link to a host that is not allowed).
 
-mod common;
-
-use common::{
+use crate::common::{
     Reply, ScriptedHttp, admin_http, import_users, operation, serve, serve_logged, serve_logged_with_env, submit_export,
 };
 use dpo_client::manifest::{ExportStatus, Manifest, SourceOutcome};
@@ -509,7 +507,7 @@ async fn an_objects_source_in_a_local_folder_copies_the_persons_objects_and_nobo
 #[tokio::test]
 async fn an_objects_source_in_an_azure_container_copies_the_persons_blobs() {
     use object_store::{ObjectStoreExt, PutPayload, path::Path as ObjectPath};
-    let azurite = common::Azurite::start();
+    let azurite = crate::common::Azurite::start();
     let azure = azurite.container("crm").await;
     let big: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     azure.put(&ObjectPath::from("people/alice/contract.pdf"), PutPayload::from(big.clone())).await.unwrap();
@@ -521,7 +519,7 @@ async fn an_objects_source_in_an_azure_container_copies_the_persons_blobs() {
         state.path(),
         "[[source]]\nname = \"crm\"\nkind = \"objects\"\nurl = \"az://crm/people/{id}/\"\n",
     );
-    let server = common::serve_with_env(
+    let server = crate::common::serve_with_env(
         state.path(),
         &["--export-workers", "1", "--sources", &sources.to_string_lossy()],
         &azurite.env(),
@@ -853,7 +851,7 @@ async fn a_million_rows_of_one_person_are_streamed_and_counted_exactly() {
     }
     assert_eq!(lines, count as u64);
     manifest.verify_folder(&folder).expect("every file as listed");
-    match common::peak_rss_mib(server.child.id()) {
+    match crate::common::peak_rss_mib(server.child.id()) {
         Some(mib) => eprintln!("peak RSS of the server (a debug build) while it streamed 1,000,000 rows: {mib:.1} MiB"),
         None => eprintln!("peak RSS of the server: not readable here"),
     }
@@ -962,7 +960,7 @@ async fn peak_rss_reading_a_page_of(records: usize) -> f64 {
     let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
     let file = manifest.objects.iter().find(|o| o.path == "big/big.jsonl").expect("the records");
     assert_eq!(file.rows, Some(records as u64));
-    common::peak_rss_mib(server.child.id()).expect("the server's peak memory")
+    crate::common::peak_rss_mib(server.child.id()).expect("the server's peak memory")
 }
 
 #[tokio::test]
