@@ -97,10 +97,84 @@ pub struct StoredLocation {
     pub secret: Option<String>,
 }
 
-/// Why a storage location was refused.
+/// Why a storage location was refused. The text is the answer's message: it says what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct LocationError(pub String);
+pub enum LocationError {
+    /// Control characters in the location.
+    #[error("storageLocation may not contain control characters")]
+    ControlCharacters,
+    /// Not an absolute URL.
+    #[error("storageLocation must be an absolute URL: a SAS URL of an Azure Storage container")]
+    NotAUrl,
+    /// A scheme other than https, http or file.
+    #[error("storageLocation must be an https SAS URL, not a {0}: URL")]
+    Scheme(String),
+    /// A SAS parameter given twice (in any spelling).
+    #[error("the SAS names the parameter '{0}' more than once")]
+    RepeatedParameter(String),
+    /// `file:` locations are off on this server.
+    #[error("file: storage locations are not enabled on this server")]
+    LocalDisabled,
+    /// A `file:` URL that is no local path.
+    #[error("the file: URL does not name a local folder")]
+    NotALocalFolder,
+    /// Control characters in a `file:` URL's path.
+    #[error("the file: URL may not contain control characters")]
+    LocalControlCharacters,
+    /// `..` in a `file:` URL's path.
+    #[error("the file: URL may not contain '..'")]
+    LocalParentDir,
+    /// A `file:` location outside the server's export root (also through a link).
+    #[error("file: storage locations must lie inside {}", .0.display())]
+    OutsideRoot(std::path::PathBuf),
+    /// A URL without a host.
+    #[error("the storage URL has no host")]
+    NoHost,
+    /// A host not on the server's list.
+    #[error("exports may not go to {host}: the host is not on this server's list of storage hosts ({allowed})")]
+    HostNotListed {
+        /// The host (with its port).
+        host: String,
+        /// The list, as the operator wrote it.
+        allowed: String,
+    },
+    /// Plain http to a host that is not an emulator's.
+    #[error("storageLocation must use https")]
+    NotHttps,
+    /// An internal address matched only by a wildcard.
+    #[error("exports may not go to {0}: an internal address is a storage host only where it is named exactly")]
+    InternalAddress(String),
+    /// A user name or password in the URL.
+    #[error("storageLocation may not carry a user name or password")]
+    Credentials,
+    /// A path-style URL without the account.
+    #[error("a path-style storage URL starts with the account: /<account>/<container>")]
+    NoAccount,
+    /// No container in the path.
+    #[error("the storage URL names no container: https://<account>.blob.core.windows.net/<container>?<sas>")]
+    NoContainer,
+    /// A path segment that could climb out once decoded.
+    #[error("the storage URL's path may not contain '.', '..', or an encoded '/' or '\\' (%2F, %5C)")]
+    OddSegment,
+    /// No signature in the query.
+    #[error("storageLocation must be a SAS URL: its query has no signature (sig)")]
+    NoSignature,
+    /// A SAS without write permission.
+    #[error("the SAS token does not grant write permission (sp must include w)")]
+    NotWritable,
+    /// A SAS without an expiry.
+    #[error("the SAS token has no expiry (se)")]
+    NoExpiry,
+    /// An expiry that is not a time.
+    #[error("the SAS expiry se={0} is not a UTC time such as 2030-01-01T00:00:00Z")]
+    BadExpiry(String),
+    /// A SAS that expired.
+    #[error("the SAS token expired at {}", .0.to_rfc3339())]
+    Expired(DateTime<Utc>),
+    /// A SAS that expired while its export ran.
+    #[error("the SAS token expired at {} before the export finished", .0.to_rfc3339())]
+    ExpiredDuringExport(DateTime<Utc>),
+}
 
 /// Whether `url`'s host (with its port, or without one for patterns that name none) matches one of
 /// `patterns`: the one host rule targets and HTTP data sources share.
@@ -204,18 +278,16 @@ fn accept(
     now: DateTime<Utc>,
 ) -> Result<(StorageLocation, StoredLocation), LocationError> {
     if location.chars().any(char::is_control) {
-        return Err(LocationError("storageLocation may not contain control characters".into()));
+        return Err(LocationError::ControlCharacters);
     }
-    let url = Url::parse(location.trim()).map_err(|_| {
-        LocationError("storageLocation must be an absolute URL: a SAS URL of an Azure Storage container".into())
-    })?;
+    let url = Url::parse(location.trim()).map_err(|_| LocationError::NotAUrl)?;
     match url.scheme() {
         "file" => {
             let target = local(&url, policy)?;
             Ok((target, StoredLocation { shown: url.to_string(), secret: None }))
         }
         "https" | "http" => azure(url, policy, now),
-        other => Err(LocationError(format!("storageLocation must be an https SAS URL, not a {other}: URL"))),
+        other => Err(LocationError::Scheme(other.to_string())),
     }
 }
 
@@ -230,7 +302,7 @@ fn sas_pairs(url: &Url) -> Result<Vec<(String, String)>, LocationError> {
     for (name, value) in url.query_pairs() {
         let name = name.to_ascii_lowercase();
         if pairs.iter().any(|(seen, _)| *seen == name) {
-            return Err(LocationError(format!("the SAS names the parameter '{name}' more than once")));
+            return Err(LocationError::RepeatedParameter(name));
         }
         pairs.push((name, value.into_owned()));
     }
@@ -253,19 +325,16 @@ fn sas_query(pairs: &[(String, String)], redacted: bool) -> String {
 }
 
 fn local(url: &Url, policy: &LocationPolicy) -> Result<StorageLocation, LocationError> {
-    let root = policy
-        .local_root
-        .as_ref()
-        .ok_or_else(|| LocationError("file: storage locations are not enabled on this server".into()))?;
-    let path = url.to_file_path().map_err(|_| LocationError("the file: URL does not name a local folder".into()))?;
+    let root = policy.local_root.as_ref().ok_or(LocationError::LocalDisabled)?;
+    let path = url.to_file_path().map_err(|_| LocationError::NotALocalFolder)?;
     if path.as_os_str().as_encoded_bytes().iter().any(u8::is_ascii_control) {
-        return Err(LocationError("the file: URL may not contain control characters".into()));
+        return Err(LocationError::LocalControlCharacters);
     }
     if path.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(LocationError("the file: URL may not contain '..'".into()));
+        return Err(LocationError::LocalParentDir);
     }
     if !path.starts_with(root) {
-        return Err(LocationError(format!("file: storage locations must lie inside {}", root.display())));
+        return Err(LocationError::OutsideRoot(root.to_path_buf()));
     }
     inside_after_links(&path, root)?;
     Ok(StorageLocation::Local { dir: path })
@@ -275,7 +344,7 @@ fn local(url: &Url, policy: &LocationPolicy) -> Result<StorageLocation, Location
 /// resolved): a link inside the export root must not carry an export out of it. Parts of `path` that
 /// do not exist yet are created later as plain folders, so the deepest existing ancestor decides.
 pub fn inside_after_links(path: &std::path::Path, root: &std::path::Path) -> Result<(), LocationError> {
-    let outside = || LocationError(format!("file: storage locations must lie inside {}", root.display()));
+    let outside = || LocationError::OutsideRoot(root.to_path_buf());
     let root = match std::fs::canonicalize(root) {
         Ok(root) => root,
         // No root yet: nothing inside it can be a link.
@@ -299,7 +368,7 @@ fn azure(
     policy: &LocationPolicy,
     now: DateTime<Utc>,
 ) -> Result<(StorageLocation, StoredLocation), LocationError> {
-    let host = url.host_str().ok_or_else(|| LocationError("the storage URL has no host".into()))?.to_ascii_lowercase();
+    let host = url.host_str().ok_or(LocationError::NoHost)?.to_ascii_lowercase();
     let host_port = match url.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.clone(),
@@ -308,33 +377,26 @@ fn azure(
     // A host on both lists is Azure's own (a reader allows every other host in path style).
     let path_style = listed(&policy.http_hosts) && !listed(&policy.allowed_hosts);
     if !path_style && !listed(&policy.allowed_hosts) {
-        return Err(LocationError(format!(
-            "exports may not go to {host_port}: the host is not on this server's list of storage hosts ({})",
-            policy.allowed_hosts.join(", ")
-        )));
+        return Err(LocationError::HostNotListed { host: host_port, allowed: policy.allowed_hosts.join(", ") });
     }
     if url.scheme() == "http" && !path_style {
-        return Err(LocationError("storageLocation must use https".into()));
+        return Err(LocationError::NotHttps);
     }
     // A wildcard must not reach into the network (the metadata service, private hosts): such an address is
     // a target only where the operator named it. `*` alone is the reader's policy (no server to protect).
     let lists = [&policy.allowed_hosts, &policy.http_hosts];
     let anything = lists.iter().any(|l| l.iter().any(|p| p == "*"));
     if internal_address(&url) && !anything && !lists.iter().any(|l| host_named(l, &url)) {
-        return Err(LocationError(format!(
-            "exports may not go to {host_port}: an internal address is a storage host only where it is named exactly"
-        )));
+        return Err(LocationError::InternalAddress(host_port));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(LocationError("storageLocation may not carry a user name or password".into()));
+        return Err(LocationError::Credentials);
     }
     let mut segments: Vec<String> =
         url.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(percent_decode).collect()).unwrap_or_default();
     let (endpoint, account) = if path_style {
         if segments.is_empty() {
-            return Err(LocationError(
-                "a path-style storage URL starts with the account: /<account>/<container>".into(),
-            ));
+            return Err(LocationError::NoAccount);
         }
         let account = segments.remove(0);
         (format!("{}://{host_port}/{account}", url.scheme()), account)
@@ -343,17 +405,13 @@ fn azure(
         (format!("https://{host_port}"), account)
     };
     if segments.is_empty() {
-        return Err(LocationError(
-            "the storage URL names no container: https://<account>.blob.core.windows.net/<container>?<sas>".into(),
-        ));
+        return Err(LocationError::NoContainer);
     }
     // Decoded segments are names of one level each: an encoded `/`, `\` or `..` could climb out of the
     // container or the virtual directory once the storage service decodes them.
     let odd = |s: &String| s == "." || s == ".." || s.contains(['/', '\\']) || s.chars().any(char::is_control);
     if segments.iter().any(odd) {
-        return Err(LocationError(
-            "the storage URL's path may not contain '.', '..', or an encoded '/' or '\\' (%2F, %5C)".into(),
-        ));
+        return Err(LocationError::OddSegment);
     }
     let container = segments.remove(0);
     let prefix = segments.join("/");
@@ -361,16 +419,14 @@ fn azure(
     let sas = sas_query(&pairs, false);
     let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if param("sig").is_none_or(|s| s.is_empty()) {
-        return Err(LocationError("storageLocation must be a SAS URL: its query has no signature (sig)".into()));
+        return Err(LocationError::NoSignature);
     }
     if policy.require_write && !param("sp").is_some_and(|p| p.contains('w')) {
-        return Err(LocationError("the SAS token does not grant write permission (sp must include w)".into()));
+        return Err(LocationError::NotWritable);
     }
-    let expires = param("se")
-        .ok_or_else(|| LocationError("the SAS token has no expiry (se)".into()))
-        .and_then(|se| parse_sas_time(&se))?;
+    let expires = param("se").ok_or(LocationError::NoExpiry).and_then(|se| parse_sas_time(&se))?;
     if expires <= now {
-        return Err(LocationError(format!("the SAS token expired at {}", expires.to_rfc3339())));
+        return Err(LocationError::Expired(expires));
     }
     let stored = canonical(url, &pairs);
     Ok((StorageLocation::AzureBlob { endpoint, account, container, prefix, sas, expires }, stored))
@@ -411,7 +467,7 @@ fn parse_sas_time(text: &str) -> Result<DateTime<Utc>, LocationError> {
             chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
         })
-        .map_err(|_| LocationError(format!("the SAS expiry se={text} is not a UTC time such as 2030-01-01T00:00:00Z")))
+        .map_err(|_| LocationError::BadExpiry(text.to_string()))
 }
 
 pub use crate::redact::REDACTED;
@@ -463,7 +519,7 @@ mod tests {
             "http://127.0.0.1/acct",
         ] {
             let refused = StorageLocation::parse(&format!("{internal}{sas}"), &wildcards, now()).unwrap_err();
-            assert!(refused.0.contains("named exactly"), "{internal}: {refused}");
+            assert!(matches!(refused, LocationError::InternalAddress(_)), "{internal}: {refused}");
         }
         let named = LocationPolicy {
             allowed_hosts: vec!["*.blob.core.windows.net".into(), "10.0.0.7".into()],
@@ -496,10 +552,10 @@ mod tests {
             matches!(emulator, StorageLocation::AzureBlob { ref endpoint, ref account, .. } if endpoint == "http://127.0.0.1:10000/devstoreaccount1" && account == "devstoreaccount1")
         );
         let expired = "https://acct.blob.core.windows.net/exports?sp=r&se=2025-01-01T00:00:00Z&sig=abc";
-        assert!(StorageLocation::parse(expired, &reader, now()).unwrap_err().0.contains("expired"));
+        assert!(matches!(StorageLocation::parse(expired, &reader, now()), Err(LocationError::Expired(_))));
         assert!(StorageLocation::parse("file:///home/me/export", &reader, now()).is_ok());
         let writer = "https://acct.blob.core.windows.net/exports?sp=r&se=2030-01-01T00:00:00Z&sig=abc";
-        assert!(StorageLocation::parse(writer, &policy(), now()).unwrap_err().0.contains("write"));
+        assert!(matches!(StorageLocation::parse(writer, &policy(), now()), Err(LocationError::NotWritable)));
     }
 
     fn now() -> DateTime<Utc> {
@@ -556,7 +612,7 @@ mod tests {
             (format!("https://acct.blob.core.windows.net/c{sas}&sig=y"), "more than once"),
             ("not a url".to_string(), "absolute URL"),
         ] {
-            let err = StorageLocation::parse(&bad, &policy(), now()).expect_err(&bad).0;
+            let err = StorageLocation::parse(&bad, &policy(), now()).expect_err(&bad).to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
         assert!(StorageLocation::parse("file:///srv/exports/alice", &policy(), now()).is_ok());
@@ -604,8 +660,8 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("link")).unwrap();
         let policy = LocationPolicy { local_root: Some(root.path().to_path_buf()), ..LocationPolicy::default() };
         let through_link = url::Url::from_directory_path(root.path().join("link/alice")).unwrap();
-        let err = StorageLocation::parse(through_link.as_str(), &policy, now()).unwrap_err().0;
-        assert!(err.contains("must lie inside"), "{err}");
+        let err = StorageLocation::parse(through_link.as_str(), &policy, now()).unwrap_err();
+        assert!(matches!(err, LocationError::OutsideRoot(_)), "{err}");
         let plain = url::Url::from_directory_path(root.path().join("plain/alice")).unwrap();
         assert!(StorageLocation::parse(plain.as_str(), &policy, now()).is_ok());
     }

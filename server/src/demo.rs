@@ -25,11 +25,27 @@ const USERS: [(&str, &str); 3] = [("adele", "Adele Vance"), ("megan", "Megan Bow
 const APPS: [&str; 4] = ["Outlook", "Teams", "OneDrive", "Word"];
 const ACTIVITY_KINDS: [&str; 5] = ["signIn", "fileAccessed", "fileModified", "mailSent", "teamsMeetingJoined"];
 
+/// Why the demo's data could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The store refused the users or their activity.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A drive file could not be written.
+    #[error("writing demo drive files: {0}")]
+    DriveFiles(#[source] std::io::Error),
+    /// The shop database could not be written.
+    #[error("writing the demo shop database: {0}")]
+    Shop(#[source] rusqlite::Error),
+    /// The sources file could not be written.
+    #[error("writing the demo sources file: {0}")]
+    SourcesFile(#[source] std::io::Error),
+}
+
 /// Writes the demo users, their drives under `drives_root` and their activity records; the same `seed`
 /// gives the same data.
-pub fn generate(store: &dyn Directory, drives_root: &Path, tenant: &str, seed: u64) -> Result<DemoData, StoreError> {
+pub fn generate(store: &dyn Directory, drives_root: &Path, tenant: &str, seed: u64) -> Result<DemoData, DemoError> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let io = |e: std::io::Error| StoreError::Backend(format!("writing demo drive files: {e}"));
     let users: Vec<UserRecord> = USERS
         .iter()
         .map(|(id, name)| UserRecord {
@@ -57,11 +73,11 @@ pub fn generate(store: &dyn Directory, drives_root: &Path, tenant: &str, seed: u
         for (path, size) in layout {
             let target = drive.join(path);
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
+                std::fs::create_dir_all(parent).map_err(DemoError::DriveFiles)?;
             }
             let mut content = vec![0u8; size];
             rng.fill(&mut content[..]);
-            std::fs::write(&target, &content).map_err(io)?;
+            std::fs::write(&target, &content).map_err(DemoError::DriveFiles)?;
             files += 1;
             bytes += size as u64;
         }
@@ -105,17 +121,16 @@ const ITEMS: [(&str, f64); 5] = [
 ];
 
 /// Writes (again) the demo shop database and its sources file into `state_dir`.
-pub fn write_shop(state_dir: &Path, users: &[UserRecord], seed: u64) -> Result<DemoShop, StoreError> {
+pub fn write_shop(state_dir: &Path, users: &[UserRecord], seed: u64) -> Result<DemoShop, DemoError> {
     let database = state_dir.join("demo-shop.db");
-    let failed = |e: rusqlite::Error| StoreError::Backend(format!("writing the demo shop database: {e}"));
     let _ = std::fs::remove_file(&database);
-    let mut conn = rusqlite::Connection::open(&database).map_err(failed)?;
-    let tx = conn.transaction().map_err(failed)?;
+    let mut conn = rusqlite::Connection::open(&database).map_err(DemoError::Shop)?;
+    let tx = conn.transaction().map_err(DemoError::Shop)?;
     tx.execute_batch(
         "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_email TEXT NOT NULL, placed_at TEXT NOT NULL, \
          item TEXT NOT NULL, quantity INTEGER NOT NULL, total REAL NOT NULL, gift_note TEXT);",
     )
-    .map_err(failed)?;
+    .map_err(DemoError::Shop)?;
     let mut rng = StdRng::seed_from_u64(seed);
     let start = Utc.with_ymd_and_hms(2025, 6, 1, 9, 0, 0).single().unwrap_or_else(Utc::now);
     let mut orders = 0;
@@ -132,11 +147,11 @@ pub fn write_shop(state_dir: &Path, users: &[UserRecord], seed: u64) -> Result<D
                  ?5, ?6)",
                 rusqlite::params![mail, placed.to_rfc3339(), item, quantity, price * f64::from(quantity), gift],
             )
-            .map_err(failed)?;
+            .map_err(DemoError::Shop)?;
             orders += 1;
         }
     }
-    tx.commit().map_err(failed)?;
+    tx.commit().map_err(DemoError::Shop)?;
     let sources_file = state_dir.join("sources.toml");
     std::fs::write(
         &sources_file,
@@ -145,6 +160,6 @@ pub fn write_shop(state_dir: &Path, users: &[UserRecord], seed: u64) -> Result<D
          \"orders\"\nsql = \"SELECT id, placed_at, item, quantity, total, gift_note FROM orders WHERE customer_email = \
          :mail ORDER BY placed_at\"\n",
     )
-    .map_err(|e| StoreError::Backend(format!("writing the demo sources file: {e}")))?;
+    .map_err(DemoError::SourcesFile)?;
     Ok(DemoShop { sources_file, orders })
 }

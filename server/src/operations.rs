@@ -194,7 +194,7 @@ impl OperationService {
         }
         StorageLocation::accept(location, &self.policy, Utc::now())
             .map(|(_, stored)| stored)
-            .map_err(|e| OperationError::Invalid { property: "storageLocation", message: e.0 })
+            .map_err(|e| OperationError::Invalid { property: "storageLocation", message: e.to_string() })
     }
 
     /// Runs a call of the operations store: awaited as is when the store offers it without blocking,

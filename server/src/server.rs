@@ -109,20 +109,20 @@ impl RunningServer {
     }
 
     /// Waits until the server stops by itself (it does not, unless it fails).
-    pub async fn wait(self) -> Result<(), String> {
-        self.server.await
+    pub async fn wait(self) -> Result<(), StopError> {
+        self.server.await.map_err(|reason| StopError::Http { listener: "API", reason })
     }
 
     /// Stops accepting requests, finishes those in flight, and returns. Exports in flight stop where
     /// they are and keep their leases until they end, as after a crash.
-    pub async fn close(self) -> Result<(), String> {
+    pub async fn close(self) -> Result<(), StopError> {
         self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(engine) = &self.engine {
             engine.stop();
         }
         drop(self.guard);
         if let Some(admin) = self.admin {
-            admin.close().await?;
+            admin.close().await.map_err(|reason| StopError::Http { listener: "admin", reason })?;
         }
         close_refusing(self.server, self.address, &self.log).await
     }
@@ -130,7 +130,7 @@ impl RunningServer {
     /// Shuts down in order (SIGTERM): stops taking exports and hands the running ones back to the queue,
     /// so another server resumes them at once, then stops accepting requests and finishes those in
     /// flight, waiting for them at most `shutdown_timeout` (then they are cut off, and it says so).
-    pub async fn shutdown(mut self) -> Result<(), String> {
+    pub async fn shutdown(mut self) -> Result<(), StopError> {
         self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(engine) = self.engine.take() {
             engine.hand_over().await;
@@ -147,7 +147,7 @@ impl RunningServer {
             crate::audit::log_heads(&self.store.audit, out).await;
         }
         match self.admin.take() {
-            Some(admin) => admin.close().await,
+            Some(admin) => admin.close().await.map_err(|reason| StopError::Http { listener: "admin", reason }),
             None => Ok(()),
         }
     }
@@ -155,19 +155,37 @@ impl RunningServer {
 
 /// Closes dropshot's server on `served`: it stops accepting and finishes the requests in flight, and new
 /// connections are refused meanwhile instead of waiting in its listener's queue until the end.
-async fn close_refusing(server: HttpServer<AppContext>, served: SocketAddr, log: &slog::Logger) -> Result<(), String> {
+async fn close_refusing(
+    server: HttpServer<AppContext>,
+    served: SocketAddr,
+    log: &slog::Logger,
+) -> Result<(), StopError> {
+    let failed = |reason| StopError::Http { listener: "API", reason };
     let closing = server.close();
     tokio::pin!(closing);
     // The first poll sends dropshot its close signal; its accept loop leaves at its next turn. Stopped
     // under a running accept loop, the listener would make it log an accept error.
     if let std::task::Poll::Ready(closed) = futures::poll!(&mut closing) {
-        return closed;
+        return closed.map_err(failed);
     }
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     if let Err(e) = connection_guard::stop_listening(served) {
         slog::debug!(log, "new connections could not be refused while closing"; "error" => %e);
     }
-    closing.await
+    closing.await.map_err(failed)
+}
+
+/// Why a listener stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    /// dropshot's server failed; dropshot gives its reason as text only.
+    #[error("the {listener} listener failed: {reason}")]
+    Http {
+        /// Which listener: the API's or the admin one.
+        listener: &'static str,
+        /// dropshot's reason.
+        reason: String,
+    },
 }
 
 /// The token verifier `config.auth` asks for: its fixed keys, and the identity provider's JWKS kept

@@ -162,7 +162,7 @@ impl From<OperationError> for GraphError {
             OperationError::PreconditionFailed { .. } => GraphError::precondition_failed(error.to_string()),
             OperationError::Store(crate::store::StoreError::Unavailable(detail)) => GraphError::service_unavailable(
                 "the service's database cannot be reached for a moment: ask again after Retry-After",
-                detail.clone(),
+                detail.to_string(),
             ),
             OperationError::Store(e) => GraphError::internal(e.to_string()),
         }

@@ -55,7 +55,7 @@ pub(crate) async fn run(state_dir: PathBuf) -> anyhow::Result<()> {
         timeout: Duration::from_secs(600),
     };
     let done = client.wait_for_operation(&id, &options).await?;
-    server.close().await.map_err(anyhow::Error::msg)?;
+    server.close().await?;
     let status = dpo_client::waiting::status_of(&done).map(|s| s.to_string()).unwrap_or_default();
     if status != "complete" {
         bail!("the export ended {status}");

@@ -22,7 +22,7 @@ pub(crate) async fn run(config: ServerConfig) -> anyhow::Result<()> {
     }
     shutdown_signal().await;
     // Running exports go back to the queue at once, for another replica (or the next start) to resume.
-    server.shutdown().await.map_err(anyhow::Error::msg).context("stopping dpo-server")
+    server.shutdown().await.context("stopping dpo-server")
 }
 
 async fn shutdown_signal() {

@@ -14,7 +14,5 @@ where
     T: Send + 'static,
 {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || call(&store))
-        .await
-        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    tokio::task::spawn_blocking(move || call(&store)).await.map_err(StoreError::backend)?
 }

@@ -213,6 +213,10 @@ pub struct ListRequest<'a> {
     pub limit: u64,
 }
 
+/// Why a store failed, kept whole: shared, because a batch that failed to commit answers each of its writers
+/// with the same cause.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
 /// Errors of a store.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -238,15 +242,32 @@ pub enum StoreError {
     LeaseLost(Uuid),
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] Cause),
     /// The storage itself failed.
     #[error("storage failed: {0}")]
-    Backend(String),
+    Backend(#[source] Cause),
     /// The database could not be reached (refused, dropped, shutting down or restarting): worth asking
     /// again shortly. Requests answer 503 with `Retry-After`; an export keeps what it wrote and goes back
     /// to the queue.
     #[error("the database cannot be reached: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
+}
+
+impl StoreError {
+    /// [`StoreError::Backend`] for `cause`.
+    pub fn backend(cause: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Backend(Arc::new(cause))
+    }
+
+    /// [`StoreError::Corrupt`] for `cause`.
+    pub fn corrupt(cause: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Corrupt(Arc::new(cause))
+    }
+
+    /// [`StoreError::Unavailable`] for `cause`.
+    pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Unavailable(Arc::new(cause))
+    }
 }
 
 /// The data policy operations. Every method is atomic and, once it returns, durable.

@@ -171,19 +171,19 @@ pub fn files_under(root: &Path) -> Result<Vec<DriveFile>, ExportError> {
     let folder: std::sync::Arc<Path> = std::sync::Arc::from(root);
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
-        let entry = entry.map_err(|e| ExportError::Source(format!("listing the drive: {e}")))?;
+        let entry = entry.map_err(|e| ExportError::reading("listing the drive", e))?;
         if !entry.file_type().is_file() {
             continue;
         }
         let relative = entry
             .path()
             .strip_prefix(root)
-            .map_err(|e| ExportError::Source(e.to_string()))?
+            .map_err(|e| ExportError::reading("listing the drive", e))?
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
-        let size = entry.metadata().map_err(|e| ExportError::Source(format!("{relative}: {e}")))?.len();
+        let size = entry.metadata().map_err(|e| ExportError::reading(relative.as_str(), e))?.len();
         let location = match entry.path().to_str() {
             Some(_) => DriveLocation::Local(folder.clone()),
             None => DriveLocation::LocalPath(entry.path().to_path_buf()),

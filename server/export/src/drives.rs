@@ -101,15 +101,15 @@ impl Drives for LocalDrives {
         let folder = parts.iter().fold(self.root.clone(), |folder, part| folder.join(part.as_ref()));
         tokio::task::spawn_blocking(move || drive_files::files_under(&folder))
             .await
-            .map_err(|e| ExportError::Source(format!("listing files failed: {e}")))?
+            .map_err(|e| ExportError::reading("listing files failed", e))?
     }
 
     async fn probe(&self, parts: &[String]) -> Result<(), ExportError> {
         let folder = parts.iter().fold(self.root.clone(), |folder, part| folder.join(part));
         match tokio::fs::metadata(&folder).await {
             Ok(metadata) if metadata.is_dir() => Ok(()),
-            Ok(_) => Err(ExportError::Source(format!("{} is not a folder", folder.display()))),
-            Err(e) => Err(ExportError::Source(format!("{}: {e}", folder.display()))),
+            Ok(_) => Err(ExportError::unreadable(format!("{} is not a folder", folder.display()))),
+            Err(e) => Err(ExportError::reading(format!("{}", folder.display()), e)),
         }
     }
 
@@ -139,7 +139,7 @@ impl Drives for ObjectDrives {
         let mut listed = self.store.list(Some(&drive));
         let mut files = Vec::new();
         while let Some(object) = listed.next().await {
-            let object = object.map_err(|e| ExportError::Source(format!("listing {}: {e}", self.shown)))?;
+            let object = object.map_err(|e| ExportError::reading(format!("listing {}", self.shown), e))?;
             // Names as people gave them: object_store keeps some characters percent-encoded.
             let relative = object
                 .location
@@ -164,7 +164,7 @@ impl Drives for ObjectDrives {
         let Some(parts) = folder_parts(parts) else { return Ok(()) };
         let prefix = parts.into_iter().fold(self.prefix.clone(), |prefix, part| prefix.join(part));
         match self.store.list(Some(&prefix)).next().await {
-            Some(Err(e)) => Err(ExportError::Source(format!("listing {}: {e}", self.shown))),
+            Some(Err(e)) => Err(ExportError::reading(format!("listing {}", self.shown), e)),
             _ => Ok(()),
         }
     }

@@ -135,9 +135,9 @@ impl Progress {
 
 fn still_valid(target: &StorageLocation) -> Result<(), ExportError> {
     match target {
-        StorageLocation::AzureBlob { expires, .. } if *expires <= Utc::now() => Err(ExportError::Target(
-            LocationError(format!("the SAS token expired at {} before the export finished", expires.to_rfc3339())),
-        )),
+        StorageLocation::AzureBlob { expires, .. } if *expires <= Utc::now() => {
+            Err(ExportError::Target(LocationError::ExpiredDuringExport(*expires)))
+        }
         _ => Ok(()),
     }
 }
@@ -185,7 +185,7 @@ async fn write(
     let (tenant, user_id) = (op.tenant_id.clone(), op.user_id.clone());
     let user = blocking(directory, move |s| s.find_user(&tenant, &user_id))
         .await?
-        .ok_or_else(|| ExportError::Source(format!("user {} is no longer in the directory", op.user_id)))?;
+        .ok_or_else(|| ExportError::unreadable(format!("user {} is no longer in the directory", op.user_id)))?;
     let tenant = op.tenant_id.clone();
     let builtin = ctx.sources.builtin;
     let files = if builtin.drive { ctx.drives.files(&tenant, &user.id).await? } else { Vec::new() };
@@ -200,7 +200,7 @@ async fn write(
     let (t, uid) = (tenant.clone(), user.id.clone());
     let activity_count =
         if builtin.activity { blocking(directory, move |s| s.count_activities(&t, &uid)).await? } else { 0 };
-    let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::Source(e.to_string()))?);
+    let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::reading("the profile", e))?);
 
     let total = profile.len() as u64
         + files.iter().map(|f| f.size).sum::<u64>()
@@ -246,7 +246,8 @@ async fn write(
             after = *last;
             let mut lines = Vec::with_capacity(batch.len() * ACTIVITY_WEIGHT as usize);
             for (_, record) in &batch {
-                serde_json::to_writer(&mut lines, record).map_err(|e| ExportError::Source(e.to_string()))?;
+                serde_json::to_writer(&mut lines, record)
+                    .map_err(|e| ExportError::reading("the activity records", e))?;
                 lines.push(b'\n');
             }
             upload.write(Bytes::from(lines)).await?;
@@ -483,7 +484,7 @@ impl Copy<'_> {
         let copied = async {
             let mut chunks = drives.read(file, READ_CHUNK, READ_AHEAD);
             while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| ExportError::Source(format!("{}: {e}", file.relative)))?;
+                let chunk = chunk.map_err(|e| ExportError::reading(file.relative.as_str(), e))?;
                 let n = chunk.len() as u64;
                 upload.write(chunk).await?;
                 self.progress.advance(n).await?;
@@ -555,7 +556,7 @@ async fn put_whole(
     file: &DriveFile,
     name: &str,
 ) -> Result<ExportedObject, ExportError> {
-    let unreadable = |e: std::io::Error| ExportError::Source(format!("{}: {e}", file.relative));
+    let unreadable = |e: std::io::Error| ExportError::reading(file.relative.as_str(), e);
     let mut chunks = drives.read(file, SMALL_FILE as usize, 1);
     let first = chunks.next().await.transpose().map_err(unreadable)?.unwrap_or_default();
     let Some(second) = chunks.next().await.transpose().map_err(unreadable)? else {
@@ -581,12 +582,15 @@ async fn list_objects(
     source: &ObjectsSource,
     who: &Identities,
 ) -> Result<(Arc<dyn Drives>, Vec<DriveFile>), ExportError> {
-    let failed = |e: String| ExportError::Source(format!("the source {name}: {e}"));
-    let drives = super::drives::open(&source.store).map_err(|e| failed(e.to_string()))?;
+    let drives =
+        super::drives::open(&source.store).map_err(|e| ExportError::reading(format!("the source {name}"), e))?;
     if source.missing_for(who) {
         return Ok((drives, Vec::new()));
     }
-    let files = drives.files_under(&source.parts(who)).await.map_err(|e| failed(e.to_string()))?;
+    let files = drives
+        .files_under(&source.parts(who))
+        .await
+        .map_err(|e| ExportError::reading(format!("the source {name}"), e))?;
     Ok((drives, files))
 }
 

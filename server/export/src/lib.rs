@@ -39,10 +39,10 @@ pub enum ExportError {
     Target(#[from] LocationError),
     /// The storage service refused or failed a write.
     #[error("writing to the storage location failed: {0}")]
-    Storage(String),
+    Storage(#[source] Failed),
     /// The user's data could not be read.
     #[error("reading the user's data failed: {0}")]
-    Source(String),
+    Source(#[source] Failed),
     /// A configured data source failed (the export's manifest says so, and lists what was written).
     #[error("reading the source {name}{}: {cause}", query.as_ref().map(|q| format!(", query {q}")).unwrap_or_default())]
     DataSource {
@@ -87,13 +87,82 @@ impl ExportError {
 
 impl From<object_store::Error> for ExportError {
     fn from(e: object_store::Error) -> Self {
-        let text = e.to_string();
-        let hint =
-            if text.contains("403") || text.contains("AuthenticationFailed") || text.contains("AuthorizationFailure") {
-                " (the storage service refused the SAS token: it may have expired or been revoked)"
-            } else {
-                ""
-            };
-        ExportError::Storage(format!("{}{hint}", dpo_contract::redact::redact_secrets(&text)))
+        let doing = match e {
+            // A SAS token that expired or was revoked is what a refusal almost always means.
+            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+                "the storage service refused the SAS token (it may have expired or been revoked)"
+            }
+            _ => "the storage service",
+        };
+        ExportError::writing(doing, Redacted(e))
+    }
+}
+
+/// A cause kept whole.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// What an export was doing when a read or a write failed, and why (when something else failed).
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}{}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+pub struct Failed {
+    /// What was being done ("creating /exports/…", "the profile", …).
+    pub doing: String,
+    /// Why it failed.
+    #[source]
+    pub cause: Option<Cause>,
+}
+
+impl ExportError {
+    /// A write that failed while `doing`, because of `cause`.
+    pub fn writing(doing: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ExportError::Storage(Failed { doing: doing.into(), cause: Some(Box::new(cause)) })
+    }
+
+    /// A write that failed as `what` says, with no further cause.
+    pub fn write_failed(what: impl Into<String>) -> Self {
+        ExportError::Storage(Failed { doing: what.into(), cause: None })
+    }
+
+    /// A read of the person's data that failed while `doing`, because of `cause`.
+    pub fn reading(doing: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ExportError::Source(Failed { doing: doing.into(), cause: Some(Box::new(cause)) })
+    }
+
+    /// A read of the person's data that failed as `what` says, with no further cause.
+    pub fn unreadable(what: impl Into<String>) -> Self {
+        ExportError::Source(Failed { doing: what.into(), cause: None })
+    }
+}
+
+/// An error of a storage client whose text may name the SAS-signed URL: shown with secrets redacted.
+/// It hides the errors below it too (their text holds the same URL); the error itself is kept for a
+/// caller to match on.
+#[derive(Debug)]
+pub struct Redacted<E>(pub E);
+
+impl<E: std::fmt::Display> std::fmt::Display for Redacted<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&dpo_contract::redact::redact_secrets(&self.0.to_string()))
+    }
+}
+
+impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for Redacted<E> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_of_the_storage_service_is_told_apart_by_its_kind_and_its_url_is_redacted() {
+        let path = "c/op/profile.json".to_string();
+        let cause = "PUT https://a.blob.core.windows.net/c/op/profile.json?sv=1&sig=SECRET: 403 Forbidden";
+        let refused = ExportError::from(object_store::Error::PermissionDenied { path, source: cause.into() });
+        let text = refused.to_string();
+        assert!(text.contains("refused the SAS token"), "{text}");
+        assert!(!text.contains("SECRET"), "{text}");
+        let other = ExportError::from(object_store::Error::Generic { store: "MicrosoftAzure", source: cause.into() });
+        assert!(!other.to_string().contains("refused the SAS token"), "{other}");
+        assert!(!other.to_string().contains("SECRET"), "{other}");
+        assert!(matches!(other, ExportError::Storage(Failed { cause: Some(_), .. })), "the cause is kept");
     }
 }

@@ -28,7 +28,7 @@ pub struct LocalUpload {
 }
 
 fn failed(what: &str, path: &Path, e: std::io::Error) -> ExportError {
-    ExportError::Storage(format!("{what} {}: {e}", path.display()))
+    ExportError::writing(format!("{what} {}", path.display()), e)
 }
 
 impl LocalUpload {
@@ -38,7 +38,7 @@ impl LocalUpload {
         let for_staging = dest.clone();
         let (file, staged) = tokio::task::spawn_blocking(move || stage(&for_staging))
             .await
-            .map_err(|e| ExportError::Storage(format!("staging a file: {e}")))??;
+            .map_err(|e| ExportError::writing("staging a file", e))??;
         let (blocks, mut queued) = mpsc::channel::<Bytes>(in_flight.max(1));
         let at = staged.clone();
         let writer = tokio::task::spawn_blocking(move || {
@@ -68,12 +68,12 @@ impl LocalUpload {
 
     async fn writer_error(&mut self) -> ExportError {
         let Some(writer) = self.writer.take() else {
-            return ExportError::Storage(format!("the writer of {} had stopped", self.staged.display()));
+            return ExportError::write_failed(format!("the writer of {} had stopped", self.staged.display()));
         };
         match writer.await {
             Ok(Err(e)) => e,
-            Ok(Ok(())) => ExportError::Storage(format!("the writer of {} stopped", self.staged.display())),
-            Err(e) => ExportError::Storage(format!("the writer of {} failed: {e}", self.staged.display())),
+            Ok(Ok(())) => ExportError::write_failed(format!("the writer of {} stopped", self.staged.display())),
+            Err(e) => ExportError::writing(format!("the writer of {} failed", self.staged.display()), e),
         }
     }
 
@@ -83,9 +83,9 @@ impl LocalUpload {
         drop(blocks);
         let written = match writer {
             Some(writer) => {
-                writer.await.map_err(|e| ExportError::Storage(format!("writing {}: {e}", staged.display())))?
+                writer.await.map_err(|e| ExportError::writing(format!("writing {}", staged.display()), e))?
             }
-            None => Err(ExportError::Storage(format!("the writer of {} had stopped", staged.display()))),
+            None => Err(ExportError::write_failed(format!("the writer of {} had stopped", staged.display()))),
         };
         tokio::task::spawn_blocking(move || {
             if let Err(e) = written {
@@ -96,7 +96,7 @@ impl LocalUpload {
             sync_parent(&dest)
         })
         .await
-        .map_err(|e| ExportError::Storage(format!("placing a file: {e}")))?
+        .map_err(|e| ExportError::writing("placing a file", e))?
     }
 
     /// Gives up: the staged file is removed (also after a failed [`LocalUpload::write`]).
@@ -112,7 +112,7 @@ impl LocalUpload {
 
 /// Creates `dest`'s missing folders (each made durable in its parent) and a new staging file beside it.
 fn stage(dest: &Path) -> Result<(File, PathBuf), ExportError> {
-    let parent = dest.parent().ok_or_else(|| ExportError::Storage(format!("{} has no folder", dest.display())))?;
+    let parent = dest.parent().ok_or_else(|| ExportError::write_failed(format!("{} has no folder", dest.display())))?;
     create_folders(parent)?;
     for n in 1u32.. {
         let mut staged = dest.as_os_str().to_owned();
@@ -124,7 +124,7 @@ fn stage(dest: &Path) -> Result<(File, PathBuf), ExportError> {
             Err(e) => return Err(failed("creating", &staged, e)),
         }
     }
-    Err(ExportError::Storage(format!("no free staging name beside {}", dest.display())))
+    Err(ExportError::write_failed(format!("no free staging name beside {}", dest.display())))
 }
 
 /// Creates `folder` and its missing ancestors, fsyncing the parent of each one created.

@@ -84,7 +84,7 @@ impl Sink {
             StorageLocation::AzureBlob { endpoint, container, sas, .. } => {
                 let url = Url::parse(&format!("{endpoint}/"))
                     .and_then(|u| u.join(container))
-                    .map_err(|e| ExportError::Storage(format!("the container URL: {e}")))?;
+                    .map_err(|e| ExportError::writing("the container URL", e))?;
                 (None, Some((url, sas.clone())))
             }
         };
@@ -102,7 +102,7 @@ impl Sink {
             ),
             StorageLocation::Local { dir } => {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| ExportError::Storage(format!("creating {}: {e}", dir.display())))?;
+                    .map_err(|e| ExportError::writing(format!("creating {}", dir.display()), e))?;
                 // fsync every object before it counts as written, as a blob service stores it durably
                 // before it answers: the manifest (last) then only names objects that survive a crash.
                 Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_fsync(true))
@@ -123,14 +123,14 @@ impl Sink {
                     name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
                 if entry.file_type().is_file() && staged {
                     std::fs::remove_file(entry.path())
-                        .map_err(|e| ExportError::Storage(format!("removing {}: {e}", entry.path().display())))?;
+                        .map_err(|e| ExportError::writing(format!("removing {}", entry.path().display()), e))?;
                     removed += 1;
                 }
             }
             Ok(removed)
         })
         .await
-        .map_err(|e| ExportError::Storage(format!("cleaning the export folder: {e}")))?
+        .map_err(|e| ExportError::writing("cleaning the export folder", e))?
     }
 
     /// Removes every object of this export folder (an export that failed leaves no partial personal data
@@ -140,23 +140,23 @@ impl Sink {
             return tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&folder) {
                 Ok(()) => Ok(1),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-                Err(e) => Err(ExportError::Storage(format!("removing {}: {e}", folder.display()))),
+                Err(e) => Err(ExportError::writing(format!("removing {}", folder.display()), e)),
             })
             .await
-            .map_err(|e| ExportError::Storage(format!("removing the export folder: {e}")))?;
+            .map_err(|e| ExportError::writing("removing the export folder", e))?;
         }
         let prefix = ObjectPath::parse(&self.folder)
-            .map_err(|e| ExportError::Storage(format!("invalid folder {:?}: {e}", self.folder)))?;
+            .map_err(|e| ExportError::writing(format!("invalid folder {:?}", self.folder), e))?;
         let objects: Vec<_> = self.store.list(Some(&prefix)).map_ok(|meta| meta.location).try_collect().await?;
         let Some((container, sas)) = &self.container else { return Ok(0) };
         // One Delete Blob request per object: object_store deletes through Blob Batch, which a container
         // SAS and the Azurite emulator do not always allow.
-        let client = storage_http(container.scheme() == "http")
-            .map_err(|e| ExportError::Storage(format!("the storage client: {e}")))?;
+        let client =
+            storage_http(container.scheme() == "http").map_err(|e| ExportError::writing("the storage client", e))?;
         for object in &objects {
             let mut url = container.clone();
             url.path_segments_mut()
-                .map_err(|()| ExportError::Storage("the container URL cannot hold a path".into()))?
+                .map_err(|()| ExportError::write_failed("the container URL cannot hold a path"))?
                 .extend(object.parts().map(|part| part.as_ref().to_string()));
             url.set_query(Some(sas));
             let response = client
@@ -164,9 +164,9 @@ impl Sink {
                 .header("x-ms-version", AZURE_API_VERSION)
                 .send()
                 .await
-                .map_err(|e| ExportError::Storage(dpo_contract::redact::redact_secrets(&e.to_string())))?;
+                .map_err(|e| ExportError::writing(format!("deleting {object}"), crate::Redacted(e)))?;
             if !response.status().is_success() && response.status() != reqwest::StatusCode::NOT_FOUND {
-                return Err(ExportError::Storage(format!("deleting {object} answered {}", response.status())));
+                return Err(ExportError::write_failed(format!("deleting {object} answered {}", response.status())));
             }
         }
         Ok(objects.len())
@@ -174,7 +174,7 @@ impl Sink {
 
     fn path(&self, name: &str) -> Result<ObjectPath, ExportError> {
         ObjectPath::parse(format!("{}/{name}", self.folder))
-            .map_err(|e| ExportError::Storage(format!("invalid object name {name:?}: {e}")))
+            .map_err(|e| ExportError::writing(format!("invalid object name {name:?}"), e))
     }
 
     /// Writes a small object in one request.
@@ -210,10 +210,9 @@ impl Sink {
         }
         // The producer's next block finds no receiver, and it stops.
         drop(produced);
-        let failed = |e: &dyn std::fmt::Display| ExportError::Storage(format!("writing {name}: {e}"));
         let made = match producer.await {
-            Ok(made) => made.map_err(|e| failed(&e)),
-            Err(e) => Err(failed(&e)),
+            Ok(made) => made.map_err(|e| ExportError::writing(format!("writing {name}"), e)),
+            Err(e) => Err(ExportError::writing(format!("writing {name}"), e)),
         };
         // The upload's own failure first: the producer's is then only that its blocks found no reader.
         match copied.and(made) {

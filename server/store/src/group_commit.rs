@@ -6,7 +6,7 @@
 //! A write that fails is rolled back to its savepoint and fails alone; a commit that fails fails every
 //! write of its batch. A caller alone waits for no one: its write is a batch of one.
 
-use super::StoreError;
+use super::{StoreError, failure::Failure};
 use r2d2_sqlite::SqliteConnectionManager;
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -31,7 +31,7 @@ impl GroupCommit {
         std::thread::Builder::new()
             .name("dpo-sqlite-writer".into())
             .spawn(move || write_batches(&pool, &turn, &jobs))
-            .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
+            .map_err(|e| Failure::Opening { step: "starting the SQLite writer thread", source: e.into() })?;
         Ok(GroupCommit { queue })
     }
 
@@ -73,18 +73,18 @@ impl GroupCommit {
         let job: Job = Box::new(move |conn| {
             let result = match conn {
                 Ok(conn) => write(conn),
-                Err(e) => Err(StoreError::Backend(e.to_string())),
+                Err(e) => Err(e.clone()),
             };
             let keep = result.is_ok();
             let deliver: Deliver = Box::new(move |committed| reply(committed.and(result)));
             (keep, deliver)
         });
-        self.queue.send(job).map_err(|_| StoreError::Backend("the SQLite writer thread is gone".into()))
+        self.queue.send(job).map_err(|_| stopped())
     }
 }
 
 fn stopped() -> StoreError {
-    StoreError::Backend("the SQLite writer thread stopped".into())
+    Failure::WorkerGone("the SQLite writer thread").into()
 }
 
 /// The writer thread: takes what is queued (up to [`MAX_BATCH`]), runs it in one transaction, commits,
@@ -104,7 +104,7 @@ fn write_batches(pool: &r2d2::Pool<SqliteConnectionManager>, turn: &Mutex<()>, j
         for deliver in deliveries {
             deliver(match &committed {
                 Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Backend(e.to_string())),
+                Err(e) => Err(e.clone()),
             });
         }
     }
@@ -117,21 +117,20 @@ fn commit_batch(
     batch: Vec<Job>,
     deliveries: &mut Vec<Deliver>,
 ) -> Result<(), StoreError> {
-    let backend = |e: &dyn std::fmt::Display| StoreError::Backend(e.to_string());
     let mut conn = match pool.get() {
         Ok(conn) => conn,
-        Err(e) => return refuse_all(batch, deliveries, backend(&e)),
+        Err(e) => return refuse_all(batch, deliveries, StoreError::backend(e)),
     };
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
-        Err(e) => return refuse_all(batch, deliveries, backend(&e)),
+        Err(e) => return refuse_all(batch, deliveries, StoreError::backend(e)),
     };
     let mut jobs = batch.into_iter();
     while let Some(job) = jobs.next() {
         let savepoint = match tx.savepoint() {
             Ok(savepoint) => savepoint,
             Err(e) => {
-                let e = backend(&e);
+                let e = StoreError::backend(e);
                 let (_, deliver) = job(Err(&e));
                 deliveries.push(deliver);
                 return refuse_all(jobs.collect(), deliveries, e);
@@ -140,10 +139,10 @@ fn commit_batch(
         let (keep, deliver) = job(Ok(&savepoint));
         deliveries.push(deliver);
         if keep {
-            savepoint.commit().map_err(|e| backend(&e))?;
+            savepoint.commit().map_err(StoreError::backend)?;
         } // else dropped: rolled back to where the job began
     }
-    tx.commit().map_err(|e| backend(&e))
+    tx.commit().map_err(StoreError::backend)
 }
 
 /// Tells every job of `batch` that it could not run, and returns the reason for the rest of the batch.
@@ -180,8 +179,7 @@ mod tests {
                     // Every eighth write collides with an id another one writes.
                     let id = if i % 8 == 7 { i - 1 } else { i };
                     commits.run(move |conn| {
-                        conn.execute("INSERT INTO t (id) VALUES (?1)", [id])
-                            .map_err(|e| StoreError::Backend(e.to_string()))
+                        conn.execute("INSERT INTO t (id) VALUES (?1)", [id]).map_err(StoreError::backend)
                     })
                 })
             })
@@ -196,16 +194,9 @@ mod tests {
     #[test]
     fn a_write_sees_the_writes_before_it_in_its_batch() {
         let (_dir, commits, _pool) = store();
-        commits
-            .run(|conn| {
-                conn.execute("INSERT INTO t (id) VALUES (1)", []).map_err(|e| StoreError::Backend(e.to_string()))
-            })
-            .unwrap();
+        commits.run(|conn| conn.execute("INSERT INTO t (id) VALUES (1)", []).map_err(StoreError::backend)).unwrap();
         let next: i64 = commits
-            .run(|conn| {
-                conn.query_row("SELECT max(id) + 1 FROM t", [], |r| r.get(0))
-                    .map_err(|e| StoreError::Backend(e.to_string()))
-            })
+            .run(|conn| conn.query_row("SELECT max(id) + 1 FROM t", [], |r| r.get(0)).map_err(StoreError::backend))
             .unwrap();
         assert_eq!(next, 2);
     }
@@ -219,7 +210,7 @@ mod tests {
             .map(|i: i64| {
                 let id = if i % 8 == 7 { i - 1 } else { i };
                 commits.queue(move |conn| {
-                    conn.execute("INSERT INTO t (id) VALUES (?1)", [id]).map_err(|e| StoreError::Backend(e.to_string()))
+                    conn.execute("INSERT INTO t (id) VALUES (?1)", [id]).map_err(StoreError::backend)
                 })
             })
             .collect();

@@ -20,6 +20,8 @@ pub use dpo_domain::store::*;
 
 pub use dpo_domain::blocking;
 pub mod cached;
+pub mod decode;
+pub mod failure;
 pub mod group_commit;
 pub mod postgres;
 pub mod sql;

@@ -20,7 +20,9 @@
 use super::{
     ActivityRecord, AsyncDirectory, AsyncOperations, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger,
     ExportedObject, GENESIS_HASH, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
-    sql::{self, Statement, status_from_ordinal},
+    decode,
+    failure::Failure,
+    sql::{self, Statement},
     timing,
 };
 use chrono::{DateTime, Utc};
@@ -90,10 +92,6 @@ impl Drop for PostgresStore {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
 /// A driver's error as the store's: [`StoreError::Unavailable`] when the connection, not the statement,
 /// failed (closed, refused, an I/O error, the server shutting down or not accepting connections yet).
 fn pg(e: tokio_postgres::Error) -> StoreError {
@@ -106,25 +104,27 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
                     || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(code)
             }
         };
-    if unavailable { StoreError::Unavailable(e.to_string()) } else { StoreError::Backend(e.to_string()) }
+    if unavailable { StoreError::unavailable(e) } else { StoreError::backend(e) }
 }
 
 /// A pool's failure to hand out a connection: the database could not be reached in time.
-fn unreachable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("connecting to the database: {e}"))
+fn unreachable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    Failure::Connecting(Box::new(e)).into()
 }
 
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL), with up to `connections` pooled connections, and brings
     /// the schema up to date.
     pub fn open(url: &str, connections: u32) -> Result<PostgresStore, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| backend(format!("the database URL: {e}")))?;
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| Failure::Opening { step: "the database URL", source: e.into() })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("dpo-postgres")
             .enable_all()
             .build()
-            .map_err(|e| backend(format!("starting the database runtime: {e}")))?;
+            .map_err(|e| Failure::Opening { step: "starting the database runtime", source: e.into() })?;
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
@@ -133,7 +133,7 @@ impl PostgresStore {
             .wait_timeout(Some(Duration::from_secs(10)))
             .create_timeout(Some(Duration::from_secs(10)))
             .build()
-            .map_err(|e| backend(format!("the database pool: {e}")))?;
+            .map_err(|e| Failure::Opening { step: "the database pool", source: e.into() })?;
         let readers = Arc::new(readers::Readers::new(config.clone(), runtime.handle().clone(), SHARED_READERS));
         let (audit_queue, queued) = tokio::sync::mpsc::unbounded_channel();
         runtime.spawn(append_batches(pool.clone(), queued));
@@ -148,12 +148,12 @@ impl PostgresStore {
         &self,
         work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let runtime = self.runtime.as_ref().ok_or_else(|| backend("the store is closed"))?;
+        let runtime = self.runtime.as_ref().ok_or_else(|| StoreError::from(Failure::Closed))?;
         let (answer, answered) = std::sync::mpsc::sync_channel(1);
         runtime.spawn(async move {
             let _ = answer.send(work.await);
         });
-        answered.recv().map_err(|_| backend("the database task ended without an answer"))?
+        answered.recv().map_err(|_| StoreError::from(Failure::WorkerGone("the database task")))?
     }
 
     /// Runs `work` with a pooled connection on the store's runtime, and waits for it.
@@ -174,11 +174,11 @@ impl PostgresStore {
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
         let Some(runtime) = self.runtime.as_ref() else {
-            return Box::pin(std::future::ready(Err(backend("the store is closed"))));
+            return Box::pin(std::future::ready(Err(StoreError::from(Failure::Closed))));
         };
         let pool = self.pool.clone();
         let task = runtime.spawn(async move { work(connection(&pool).await?).await });
-        Box::pin(async move { task.await.map_err(|e| backend(format!("the database task failed: {e}")))? })
+        Box::pin(async move { task.await.map_err(|e| StoreError::from(Failure::Task(e)))? })
     }
 
     /// Stores many operations in one transaction (bulk loads: benchmarks, migrations from elsewhere).
@@ -191,7 +191,7 @@ impl PostgresStore {
     fn finish(&self, claim: &Claim, update: UpdateStatement) -> Result<OperationRecord, StoreError> {
         let (id, statement) = (claim.operation.id, built(update));
         self.with(move |conn| async move {
-            match query(&conn, statement, record).await?.pop() {
+            match query(&conn, statement, decode::operation).await?.pop() {
                 Some(op) => Ok(op),
                 None => Err(lost(&conn, id).await),
             }
@@ -213,9 +213,9 @@ impl PostgresStore {
     fn queue_event(&self, event: AuditEvent, insert: Option<QueuedInsert>) -> Pending<AuditEvent> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         if self.audit_queue.send(QueuedEvent { event, insert, answer }).is_err() {
-            return Box::pin(std::future::ready(Err(backend("the audit writer is gone"))));
+            return Box::pin(std::future::ready(Err(StoreError::from(Failure::WorkerGone("the audit writer")))));
         }
-        Box::pin(async move { answered.await.map_err(|_| backend("the audit writer stopped"))? })
+        Box::pin(async move { answered.await.map_err(|_| StoreError::from(Failure::WorkerGone("the audit writer")))? })
     }
 
     /// Tells every replica's engine that an export waits.
@@ -250,7 +250,7 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
         if applied.contains(&version) {
             continue;
         }
-        tx.batch_execute(text).await.map_err(|e| backend(format!("migration {version:04}: {e}")))?;
+        tx.batch_execute(text).await.map_err(|e| Failure::Migration { version, source: e.into() })?;
         tx.execute("INSERT INTO dpo_migrations (version) VALUES ($1)", &[&version]).await.map_err(pg)?;
     }
     tx.commit().await.map_err(pg)
@@ -376,11 +376,7 @@ async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<Aud
             let event = &queued.event;
             let head = match heads.get(&event.tenant_id) {
                 Some(head) => Some(head.clone()),
-                None => query(&tx, built(sql::audit_last(&event.tenant_id)), |row| {
-                    Ok((row.try_get::<_, i64>(0).map_err(corrupt)?, row.try_get::<_, String>(1).map_err(corrupt)?))
-                })
-                .await?
-                .pop(),
+                None => query(&tx, built(sql::audit_last(&event.tenant_id)), decode::audit_head).await?.pop(),
             };
             let (seq, prev) = head.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
             let event = event.clone().sealed(seq, &prev);
@@ -399,7 +395,7 @@ async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<Aud
         tx.commit().await.map_err(pg)?;
         return Ok(outcomes);
     }
-    Err(backend("the audit chain stayed contended for 32 attempts"))
+    Err(Failure::Contended(32).into())
 }
 
 async fn execute(conn: &impl GenericClient, Built(text, values): Built) -> Result<u64, StoreError> {
@@ -420,7 +416,7 @@ async fn query<T>(
 }
 
 async fn get_operation(conn: &impl GenericClient, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-    Ok(query(conn, built(sql::get_operation(id)), record).await?.pop())
+    Ok(query(conn, built(sql::get_operation(id)), decode::operation).await?.pop())
 }
 
 /// Why a fenced write matched nothing: the operation is gone, or was claimed anew.
@@ -430,82 +426,6 @@ async fn lost(conn: &impl GenericClient, id: Uuid) -> StoreError {
         Ok(Some(_)) => StoreError::LeaseLost(id),
         Err(e) => e,
     }
-}
-
-fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
-}
-
-fn corrupt(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
-/// A row of [`sql::COLUMNS`].
-fn record(row: &Row) -> Result<OperationRecord, StoreError> {
-    let id: String = row.try_get(0).map_err(corrupt)?;
-    let status: i64 = row.try_get(2).map_err(corrupt)?;
-    let submitted: String = row.try_get(5).map_err(corrupt)?;
-    let completed: Option<String> = row.try_get(6).map_err(corrupt)?;
-    let version: i64 = row.try_get(7).map_err(corrupt)?;
-    Ok(OperationRecord {
-        id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(format!("id {id:?}: {e}")))?,
-        user_id: row.try_get(1).map_err(corrupt)?,
-        status: status_from_ordinal(status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
-        progress: row.try_get(3).map_err(corrupt)?,
-        storage_location: row.try_get(4).map_err(corrupt)?,
-        submitted_at: parse_time(&submitted)?,
-        completed_at: completed.as_deref().map(parse_time).transpose()?,
-        version: u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
-        failure_reason: row.try_get(8).map_err(corrupt)?,
-        tenant_id: row.try_get(9).map_err(corrupt)?,
-        storage_secret: row.try_get(10).map_err(corrupt)?,
-    })
-}
-
-/// A row of [`sql::claim_columns`].
-fn claim(row: &Row) -> Result<Claim, StoreError> {
-    let attempt: i64 = row.try_get(sql::COLUMNS.len()).map_err(corrupt)?;
-    Ok(Claim { operation: record(row)?, attempt: u64::try_from(attempt).unwrap_or_default() })
-}
-
-fn count(row: &Row) -> Result<u64, StoreError> {
-    Ok(u64::try_from(row.try_get::<_, i64>(0).map_err(corrupt)?).unwrap_or_default())
-}
-
-fn user(row: &Row) -> Result<UserRecord, StoreError> {
-    Ok(UserRecord {
-        id: row.try_get(0).map_err(corrupt)?,
-        user_principal_name: row.try_get(1).map_err(corrupt)?,
-        display_name: row.try_get(2).map_err(corrupt)?,
-        mail: row.try_get(3).map_err(corrupt)?,
-        attributes: sql::attributes(row.try_get(4).map_err(corrupt)?)?,
-    })
-}
-
-fn activity(row: &Row) -> Result<(i64, ActivityRecord), StoreError> {
-    let occurred: String = row.try_get(2).map_err(corrupt)?;
-    let detail: String = row.try_get(4).map_err(corrupt)?;
-    Ok((
-        row.try_get(0).map_err(corrupt)?,
-        ActivityRecord {
-            user_id: row.try_get(1).map_err(corrupt)?,
-            occurred_at: parse_time(&occurred)?,
-            kind: row.try_get(3).map_err(corrupt)?,
-            detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        },
-    ))
-}
-
-fn exported_object(row: &Row) -> Result<ExportedObject, StoreError> {
-    Ok(ExportedObject {
-        path: row.try_get(0).map_err(corrupt)?,
-        size: u64::try_from(row.try_get::<_, i64>(1).map_err(corrupt)?).unwrap_or_default(),
-        sha256: row.try_get(2).map_err(corrupt)?,
-        etag: row.try_get(3).map_err(corrupt)?,
-        rows: row.try_get::<_, Option<i64>>(4).map_err(corrupt)?.map(|n| u64::try_from(n).unwrap_or_default()),
-    })
 }
 
 impl AsyncOperations for PostgresStore {
@@ -543,17 +463,19 @@ impl AsyncOperations for PostgresStore {
 
     fn get(&self, id: Uuid) -> Pending<Option<OperationRecord>> {
         let (readers, statement) = (self.readers.clone(), built(sql::get_operation(id)));
-        Box::pin(async move { readers.query(statement).await?.first().map(record).transpose() })
+        Box::pin(async move { readers.query(statement).await?.first().map(decode::operation).transpose() })
     }
 
     fn list(&self, request: &ListRequest<'_>) -> Pending<Vec<OperationRecord>> {
         let (readers, statement) = (self.readers.clone(), built(sql::select_operations(request)));
-        Box::pin(async move { readers.query(statement).await?.iter().map(record).collect() })
+        Box::pin(async move { readers.query(statement).await?.iter().map(decode::operation).collect() })
     }
 
     fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Pending<u64> {
         let (readers, statement) = (self.readers.clone(), built(sql::count_operations(tenant, filter, search)));
-        Box::pin(async move { Ok(readers.query(statement).await?.first().map(count).transpose()?.unwrap_or_default()) })
+        Box::pin(async move {
+            Ok(readers.query(statement).await?.first().map(decode::count).transpose()?.unwrap_or_default())
+        })
     }
 
     fn replace(&self, r: &OperationRecord) -> Pending<()> {
@@ -627,7 +549,7 @@ impl JobQueue for PostgresStore {
         per_tenant: Option<u32>,
     ) -> Result<Option<Claim>, StoreError> {
         let statement = built(sql::claim(owner, &now, &until, per_tenant));
-        self.with(move |conn| async move { Ok(query(&conn, statement, claim).await?.pop()) })
+        self.with(move |conn| async move { Ok(query(&conn, statement, decode::claim).await?.pop()) })
     }
 
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
@@ -659,13 +581,15 @@ impl JobQueue for PostgresStore {
 
     fn queued(&self) -> Result<u64, StoreError> {
         let statement = built(sql::count_queued());
-        self.with(move |conn| async move { Ok(query(&conn, statement, count).await?.pop().unwrap_or_default()) })
+        self.with(
+            move |conn| async move { Ok(query(&conn, statement, decode::count).await?.pop().unwrap_or_default()) },
+        )
     }
 
     /// Listens on [`QUEUE_CHANNEL`] for as long as the store lives, making the connection again after a
     /// failure. A missed announcement costs only time: the engine also polls.
     fn watch(&self, wake: Arc<Notify>, log: slog::Logger) -> Result<(), StoreError> {
-        let runtime = self.runtime.as_ref().ok_or_else(|| backend("the store is closed"))?;
+        let runtime = self.runtime.as_ref().ok_or_else(|| StoreError::from(Failure::Closed))?;
         let config = self.config.clone();
         runtime.spawn(async move {
             loop {
@@ -712,9 +636,9 @@ impl Directory for PostgresStore {
 
     fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError> {
         let statement = built(sql::count_activities(tenant, user_id));
-        self.with(
-            move |conn| async move { Ok(query(&conn, statement, count).await?.first().copied().unwrap_or_default()) },
-        )
+        self.with(move |conn| async move {
+            Ok(query(&conn, statement, decode::count).await?.first().copied().unwrap_or_default())
+        })
     }
 
     fn activities(
@@ -725,7 +649,7 @@ impl Directory for PostgresStore {
         limit: u64,
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
         let statement = built(sql::activities(tenant, user_id, after, limit));
-        self.with(move |conn| async move { query(&conn, statement, activity).await })
+        self.with(move |conn| async move { query(&conn, statement, decode::activity).await })
     }
 
     fn lookup_without_blocking(&self) -> Option<&dyn AsyncDirectory> {
@@ -736,7 +660,7 @@ impl Directory for PostgresStore {
 impl AsyncDirectory for PostgresStore {
     fn find_user(&self, tenant: &str, id_or_upn: &str) -> Pending<Option<UserRecord>> {
         let statement = built(sql::find_user(tenant, id_or_upn));
-        self.pending(move |conn| async move { Ok(query(&conn, statement, user).await?.pop()) })
+        self.pending(move |conn| async move { Ok(query(&conn, statement, decode::user).await?.pop()) })
     }
 }
 
@@ -747,43 +671,17 @@ impl AuditLog for PostgresStore {
 
     fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {
         let statement = built(sql::audit_page(tenant, page));
-        self.with(move |conn| async move {
-            query(&conn, statement, |row| {
-                Ok(AuditEvent {
-                    tenant_id: row.try_get(0).map_err(corrupt)?,
-                    seq: row.try_get(1).map_err(corrupt)?,
-                    id: row.try_get(2).map_err(corrupt)?,
-                    at: row.try_get(3).map_err(corrupt)?,
-                    category: row.try_get(4).map_err(corrupt)?,
-                    activity: row.try_get(5).map_err(corrupt)?,
-                    actor_kind: row.try_get(6).map_err(corrupt)?,
-                    actor_id: row.try_get(7).map_err(corrupt)?,
-                    target_user: row.try_get(8).map_err(corrupt)?,
-                    operation_id: row.try_get(9).map_err(corrupt)?,
-                    storage_location: row.try_get(10).map_err(corrupt)?,
-                    result: row.try_get(11).map_err(corrupt)?,
-                    reason: row.try_get(12).map_err(corrupt)?,
-                    request_id: row.try_get(13).map_err(corrupt)?,
-                    prev_hash: row.try_get(14).map_err(corrupt)?,
-                    hash: row.try_get(15).map_err(corrupt)?,
-                })
-            })
-            .await
-        })
+        self.with(move |conn| async move { query(&conn, statement, decode::audit_event).await })
     }
 
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
         let statement = built(sql::audit_tenants());
-        self.with(move |conn| async move { query(&conn, statement, |row| row.try_get(0).map_err(corrupt)).await })
+        self.with(move |conn| async move { query(&conn, statement, decode::text).await })
     }
 
     fn audit_last(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
         let statement = built(sql::audit_last(tenant));
-        self.with(move |conn| async move {
-            Ok(query(&conn, statement, |row| Ok((row.try_get(0).map_err(corrupt)?, row.try_get(1).map_err(corrupt)?)))
-                .await?
-                .pop())
-        })
+        self.with(move |conn| async move { Ok(query(&conn, statement, decode::audit_head).await?.pop()) })
     }
 }
 
@@ -804,6 +702,6 @@ impl ExportLedger for PostgresStore {
 
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
         let statement = built(sql::exported(operation));
-        self.with(move |conn| async move { query(&conn, statement, exported_object).await })
+        self.with(move |conn| async move { query(&conn, statement, decode::exported_object).await })
     }
 }

@@ -494,17 +494,6 @@ pub fn upsert_users(tenant: &str, users: &[UserRecord]) -> InsertStatement {
     insert
 }
 
-/// A user's further attributes as the `attributes` column holds them (JSON, NULL for none).
-pub fn attributes(
-    column: Option<String>,
-) -> Result<std::collections::BTreeMap<String, serde_json::Value>, super::StoreError> {
-    match column {
-        None => Ok(Default::default()),
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| super::StoreError::Corrupt(format!("a user's attributes are not a JSON object: {e}"))),
-    }
-}
-
 /// The user of `tenant` with this id, or else the one with this userPrincipalName in any case (ASCII): an id
 /// wins over another user's userPrincipalName that spells the same.
 pub fn find_user(tenant: &str, id_or_upn: &str) -> SelectStatement {

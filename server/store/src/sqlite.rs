@@ -5,8 +5,9 @@
 
 use super::{
     ActivityRecord, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH,
-    JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
-    sql::{self, Statement, status_from_ordinal},
+    JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord, decode,
+    failure::Failure,
+    sql::{self, Statement},
 };
 use chrono::{DateTime, Utc};
 use dpo_domain::odata::filter::Filter;
@@ -54,10 +55,6 @@ impl std::ops::DerefMut for Writer<'_> {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/0001_operations.sql")),
@@ -98,7 +95,8 @@ fn redact_stored_locations(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration
 impl SqliteStore {
     /// Opens (creating if needed) the database in `state_dir` and brings its schema up to date.
     pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| backend(format!("creating {}: {e}", state_dir.display())))?;
+        std::fs::create_dir_all(state_dir)
+            .map_err(|source| Failure::StateDir { path: state_dir.to_path_buf(), source })?;
         let manager = SqliteConnectionManager::file(state_dir.join(DATABASE_FILE)).with_init(|c| {
             c.trace_v2(rusqlite::trace::TraceEventCodes::SQLITE_TRACE_PROFILE, Some(super::timing::sqlite_profile));
             // Plans that do not depend on bound values: otherwise SQLite reads a bound `LIMIT ?` while
@@ -115,9 +113,12 @@ impl SqliteStore {
             )
         });
         // Local files do not go stale like network connections: no liveness query per checkout.
-        let pool = r2d2::Pool::builder().max_size(8).test_on_check_out(false).build(manager).map_err(backend)?;
-        let mut conn = pool.get().map_err(backend)?;
-        migrations().to_latest(&mut conn).map_err(|e| backend(format!("migrating the database: {e}")))?;
+        let pool =
+            r2d2::Pool::builder().max_size(8).test_on_check_out(false).build(manager).map_err(StoreError::backend)?;
+        let mut conn = pool.get().map_err(StoreError::backend)?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| Failure::Opening { step: "migrating the database", source: e.into() })?;
         drop(conn);
         let turn = Arc::new(Mutex::new(()));
         let commits = Arc::new(super::group_commit::GroupCommit::start(pool.clone(), turn.clone())?);
@@ -132,7 +133,7 @@ impl SqliteStore {
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, StoreError> {
-        self.pool.get().map_err(backend)
+        self.pool.get().map_err(StoreError::backend)
     }
 
     /// Stores many operations in one statement (bulk loads: benchmarks, migrations from elsewhere).
@@ -156,7 +157,7 @@ impl SqliteStore {
     /// Runs a fenced UPDATE of `claim`'s operation that returns the record.
     fn finish(&self, claim: &Claim, update: UpdateStatement) -> Result<OperationRecord, StoreError> {
         let conn = self.writer()?;
-        let found = query(&conn, built(update), record)?.pop();
+        let found = query(&conn, built(update), |row| decode::operation(row))?.pop();
         found.ok_or_else(|| self.lost(&conn, claim.operation.id))
     }
 
@@ -191,7 +192,7 @@ fn execute(conn: &rusqlite::Connection, Built(text, values): Built) -> Result<us
         rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
             StoreError::Missing(Uuid::nil())
         }
-        other => backend(other),
+        other => StoreError::backend(other),
     })
 }
 
@@ -200,10 +201,10 @@ fn query<T>(
     Built(text, values): Built,
     read: impl Fn(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(&text).map_err(backend)?;
-    let mut rows = stmt.query(&*values.as_params()).map_err(backend)?;
+    let mut stmt = conn.prepare_cached(&text).map_err(StoreError::backend)?;
+    let mut rows = stmt.query(&*values.as_params()).map_err(StoreError::backend)?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(backend)? {
+    while let Some(row) = rows.next().map_err(StoreError::backend)? {
         out.push(read(row)?);
     }
     Ok(out)
@@ -224,63 +225,12 @@ fn recorded_insert(
 
 /// The operation with this id, over `conn`.
 fn get_operation(conn: &rusqlite::Connection, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-    Ok(query(conn, built(sql::get_operation(id)), record)?.pop())
+    Ok(query(conn, built(sql::get_operation(id)), |row| decode::operation(row))?.pop())
 }
 
 /// The user of `tenant` with this id or userPrincipalName, over `conn`.
 fn find_user_on(conn: &rusqlite::Connection, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
-    let read = |row: &Row<'_>| -> Result<UserRecord, StoreError> {
-        Ok(UserRecord {
-            id: row.get(0).map_err(corrupt)?,
-            user_principal_name: row.get(1).map_err(corrupt)?,
-            display_name: row.get(2).map_err(corrupt)?,
-            mail: row.get(3).map_err(corrupt)?,
-            attributes: sql::attributes(row.get(4).map_err(corrupt)?)?,
-        })
-    };
-    Ok(query(conn, built(sql::find_user(tenant, id_or_upn)), read)?.pop())
-}
-
-fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
-}
-
-fn corrupt(e: rusqlite::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
-/// A row of [`sql::COLUMNS`].
-fn record(row: &Row<'_>) -> Result<OperationRecord, StoreError> {
-    let id: String = row.get(0).map_err(corrupt)?;
-    let status: i64 = row.get(2).map_err(corrupt)?;
-    let submitted: String = row.get(5).map_err(corrupt)?;
-    let completed: Option<String> = row.get(6).map_err(corrupt)?;
-    let version: i64 = row.get(7).map_err(corrupt)?;
-    Ok(OperationRecord {
-        id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(format!("id {id:?}: {e}")))?,
-        user_id: row.get(1).map_err(corrupt)?,
-        status: status_from_ordinal(status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
-        progress: row.get(3).map_err(corrupt)?,
-        storage_location: row.get(4).map_err(corrupt)?,
-        submitted_at: parse_time(&submitted)?,
-        completed_at: completed.as_deref().map(parse_time).transpose()?,
-        version: u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("version {version}")))?,
-        failure_reason: row.get(8).map_err(corrupt)?,
-        tenant_id: row.get(9).map_err(corrupt)?,
-        storage_secret: row.get(10).map_err(corrupt)?,
-    })
-}
-
-/// A row of [`sql::claim_columns`].
-fn claim(row: &Row<'_>) -> Result<Claim, StoreError> {
-    let attempt: i64 = row.get(sql::COLUMNS.len()).map_err(corrupt)?;
-    Ok(Claim { operation: record(row)?, attempt: u64::try_from(attempt).unwrap_or_default() })
-}
-
-fn count(row: &Row<'_>) -> Result<u64, StoreError> {
-    Ok(u64::try_from(row.get::<_, i64>(0).map_err(corrupt)?).unwrap_or_default())
+    Ok(query(conn, built(sql::find_user(tenant, id_or_upn)), |row| decode::user(row))?.pop())
 }
 
 impl Operations for SqliteStore {
@@ -308,11 +258,12 @@ impl Operations for SqliteStore {
     }
 
     fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError> {
-        query(&*self.conn()?, built(sql::select_operations(request)), record)
+        query(&*self.conn()?, built(sql::select_operations(request)), |row| decode::operation(row))
     }
 
     fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
-        let counted = query(&*self.conn()?, built(sql::count_operations(tenant, filter, search)), count)?;
+        let counted =
+            query(&*self.conn()?, built(sql::count_operations(tenant, filter, search)), |row| decode::count(row))?;
         Ok(counted.first().copied().unwrap_or_default())
     }
 
@@ -352,7 +303,7 @@ impl JobQueue for SqliteStore {
         per_tenant: Option<u32>,
     ) -> Result<Option<Claim>, StoreError> {
         let conn = self.writer()?;
-        Ok(query(&conn, built(sql::claim(owner, &now, &until, per_tenant)), claim)?.pop())
+        Ok(query(&conn, built(sql::claim(owner, &now, &until, per_tenant)), |row| decode::claim(row))?.pop())
     }
 
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
@@ -381,18 +332,18 @@ impl JobQueue for SqliteStore {
     }
 
     fn queued(&self) -> Result<u64, StoreError> {
-        Ok(query(&*self.conn()?, built(sql::count_queued()), count)?.pop().unwrap_or_default())
+        Ok(query(&*self.conn()?, built(sql::count_queued()), |row| decode::count(row))?.pop().unwrap_or_default())
     }
 }
 
 impl Directory for SqliteStore {
     fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError> {
         let mut conn = self.writer()?;
-        let tx = conn.transaction().map_err(backend)?;
+        let tx = conn.transaction().map_err(StoreError::backend)?;
         for chunk in users.chunks(500) {
             execute(&tx, built(sql::upsert_users(tenant, chunk)))?;
         }
-        tx.commit().map_err(backend)?;
+        tx.commit().map_err(StoreError::backend)?;
         Ok(users.len())
     }
 
@@ -412,16 +363,16 @@ impl Directory for SqliteStore {
 
     fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
         let mut conn = self.writer()?;
-        let tx = conn.transaction().map_err(backend)?;
+        let tx = conn.transaction().map_err(StoreError::backend)?;
         for chunk in activities.chunks(500) {
             execute(&tx, built(sql::add_activities(tenant, chunk)))?;
         }
-        tx.commit().map_err(backend)?;
+        tx.commit().map_err(StoreError::backend)?;
         Ok(activities.len())
     }
 
     fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError> {
-        let counted = query(&*self.conn()?, built(sql::count_activities(tenant, user_id)), count)?;
+        let counted = query(&*self.conn()?, built(sql::count_activities(tenant, user_id)), |row| decode::count(row))?;
         Ok(counted.first().copied().unwrap_or_default())
     }
 
@@ -432,20 +383,7 @@ impl Directory for SqliteStore {
         after: i64,
         limit: u64,
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
-        let read = |row: &Row<'_>| -> Result<(i64, ActivityRecord), StoreError> {
-            let occurred: String = row.get(2).map_err(corrupt)?;
-            let detail: String = row.get(4).map_err(corrupt)?;
-            Ok((
-                row.get(0).map_err(corrupt)?,
-                ActivityRecord {
-                    user_id: row.get(1).map_err(corrupt)?,
-                    occurred_at: parse_time(&occurred)?,
-                    kind: row.get(3).map_err(corrupt)?,
-                    detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                },
-            ))
-        };
-        query(&*self.conn()?, built(sql::activities(tenant, user_id, after, limit)), read)
+        query(&*self.conn()?, built(sql::activities(tenant, user_id, after, limit)), |row| decode::activity(row))
     }
 }
 
@@ -460,10 +398,7 @@ fn insert_on(conn: &rusqlite::Connection, statement: Built, id: Uuid) -> Result<
 /// Appends `event` at the next place of its tenant's chain on `conn`, inside a group commit: the events
 /// before it in its batch are already visible there, so places follow on.
 fn append_on(conn: &rusqlite::Connection, event: AuditEvent) -> Result<AuditEvent, StoreError> {
-    let last = query(conn, built(sql::audit_last(&event.tenant_id)), |row| {
-        Ok((row.get::<_, i64>(0).map_err(corrupt)?, row.get::<_, String>(1).map_err(corrupt)?))
-    })?
-    .pop();
+    let last = query(conn, built(sql::audit_last(&event.tenant_id)), |row| decode::audit_head(row))?.pop();
     let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
     let event = event.sealed(seq, &prev);
     execute(conn, built(sql::audit_insert(&event)))?;
@@ -476,62 +411,31 @@ impl AuditLog for SqliteStore {
     }
 
     fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {
-        query(&*self.conn()?, built(sql::audit_page(tenant, page)), |row| {
-            Ok(AuditEvent {
-                tenant_id: row.get(0).map_err(corrupt)?,
-                seq: row.get(1).map_err(corrupt)?,
-                id: row.get(2).map_err(corrupt)?,
-                at: row.get(3).map_err(corrupt)?,
-                category: row.get(4).map_err(corrupt)?,
-                activity: row.get(5).map_err(corrupt)?,
-                actor_kind: row.get(6).map_err(corrupt)?,
-                actor_id: row.get(7).map_err(corrupt)?,
-                target_user: row.get(8).map_err(corrupt)?,
-                operation_id: row.get(9).map_err(corrupt)?,
-                storage_location: row.get(10).map_err(corrupt)?,
-                result: row.get(11).map_err(corrupt)?,
-                reason: row.get(12).map_err(corrupt)?,
-                request_id: row.get(13).map_err(corrupt)?,
-                prev_hash: row.get(14).map_err(corrupt)?,
-                hash: row.get(15).map_err(corrupt)?,
-            })
-        })
+        query(&*self.conn()?, built(sql::audit_page(tenant, page)), |row| decode::audit_event(row))
     }
 
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
-        query(&*self.conn()?, built(sql::audit_tenants()), |row| row.get(0).map_err(corrupt))
+        query(&*self.conn()?, built(sql::audit_tenants()), |row| decode::text(row))
     }
 
     fn audit_last(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(query(&*self.conn()?, built(sql::audit_last(tenant)), |row| {
-            Ok((row.get(0).map_err(corrupt)?, row.get(1).map_err(corrupt)?))
-        })?
-        .pop())
+        Ok(query(&*self.conn()?, built(sql::audit_last(tenant)), |row| decode::audit_head(row))?.pop())
     }
 }
 
 impl ExportLedger for SqliteStore {
     fn record_exported(&self, claim: &Claim, object: &ExportedObject) -> Result<(), StoreError> {
         let mut conn = self.writer()?;
-        let tx = conn.transaction().map_err(backend)?;
+        let tx = conn.transaction().map_err(StoreError::backend)?;
         if execute(&tx, built(sql::fence(claim)))? == 0 {
             return Err(self.lost(&tx, claim.operation.id));
         }
         execute(&tx, built(sql::record_exported(claim.operation.id, object)))?;
-        tx.commit().map_err(backend)
+        tx.commit().map_err(StoreError::backend)
     }
 
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
-        let read = |row: &Row<'_>| -> Result<ExportedObject, StoreError> {
-            Ok(ExportedObject {
-                path: row.get(0).map_err(corrupt)?,
-                size: u64::try_from(row.get::<_, i64>(1).map_err(corrupt)?).unwrap_or_default(),
-                sha256: row.get(2).map_err(corrupt)?,
-                etag: row.get(3).map_err(corrupt)?,
-                rows: row.get::<_, Option<i64>>(4).map_err(corrupt)?.map(|n| u64::try_from(n).unwrap_or_default()),
-            })
-        };
-        query(&*self.conn()?, built(sql::exported(operation)), read)
+        query(&*self.conn()?, built(sql::exported(operation)), |row| decode::exported_object(row))
     }
 }
 

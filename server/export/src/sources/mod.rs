@@ -131,7 +131,7 @@ pub enum SourceError {
     },
     /// An objects source's store could not be listed.
     #[error("{0}")]
-    Objects(String),
+    Objects(#[source] crate::Cause),
     /// An HTTP source's URL could not be made for the person.
     #[error("the URL {url}: {reason}")]
     HttpUrl {

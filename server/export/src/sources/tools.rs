@@ -32,8 +32,8 @@ pub async fn check(sources: &Sources) -> Vec<Checked> {
             SourceKind::Objects(objects) => {
                 let literal: Vec<String> = objects.segments.iter().take_while(|s| !s.contains('{')).cloned().collect();
                 let outcome = async {
-                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.to_string()))?;
-                    store.probe(&literal).await.map_err(|e| SourceError::Objects(e.to_string()))?;
+                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.into()))?;
+                    store.probe(&literal).await.map_err(|e| SourceError::Objects(e.into()))?;
                     Ok(Vec::new())
                 }
                 .await;
@@ -85,11 +85,9 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
                     if objects.missing_for(who) {
                         return Ok((0, 0));
                     }
-                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.to_string()))?;
-                    let files = store
-                        .files_under(&objects.parts(who))
-                        .await
-                        .map_err(|e| SourceError::Objects(e.to_string()))?;
+                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.into()))?;
+                    let files =
+                        store.files_under(&objects.parts(who)).await.map_err(|e| SourceError::Objects(e.into()))?;
                     Ok((files.len() as u64, files.iter().map(|f| f.size).sum()))
                 }
                 .await;

@@ -6,8 +6,8 @@
 //! read, which is what a small machine runs out of first. Only single statements outside transactions
 //! (a GET, a page of a list, a count) go here; writes keep the pool.
 
-use super::{Built, backend, pg, unreachable};
-use crate::StoreError;
+use super::{Built, pg, unreachable};
+use crate::{StoreError, failure::Failure};
 use std::{
     collections::HashMap,
     sync::{
@@ -56,7 +56,8 @@ impl Readers {
     /// The next shared connection, made (again) if it is missing or closed.
     async fn reader(&self) -> Result<Arc<Reader>, StoreError> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
-        if let Some(reader) = slot.read().map_err(|_| backend("a shared connection's lock is poisoned"))?.as_ref()
+        if let Some(reader) =
+            slot.read().map_err(|_| StoreError::from(Failure::Poisoned("a shared connection's lock")))?.as_ref()
             && !reader.client.is_closed()
         {
             return Ok(reader.clone());
@@ -73,10 +74,11 @@ impl Readers {
                 Ok::<_, tokio_postgres::Error>(client)
             })
             .await
-            .map_err(|e| backend(format!("the database task failed: {e}")))?
+            .map_err(|e| StoreError::from(Failure::Task(e)))?
             .map_err(unreachable)?;
         let reader = Arc::new(Reader { client, statements: Mutex::new(HashMap::new()) });
-        *slot.write().map_err(|_| backend("a shared connection's lock is poisoned"))? = Some(reader.clone());
+        *slot.write().map_err(|_| StoreError::from(Failure::Poisoned("a shared connection's lock")))? =
+            Some(reader.clone());
         Ok(reader)
     }
 }
@@ -97,6 +99,6 @@ impl Reader {
     }
 
     fn cache(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Statement>>, StoreError> {
-        self.statements.lock().map_err(|_| backend("a shared connection's statement cache is poisoned"))
+        self.statements.lock().map_err(|_| StoreError::from(Failure::Poisoned("a shared connection's statement cache")))
     }
 }
