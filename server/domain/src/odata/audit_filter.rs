@@ -7,7 +7,8 @@
 
 use super::{
     QueryError,
-    filter::{CmpOp, MAX_DEPTH, MAX_LENGTH},
+    expr::{self, Cursor, Logic, Token, describe, err},
+    filter::CmpOp,
 };
 use chrono::{DateTime, Utc};
 
@@ -79,23 +80,21 @@ pub enum AuditFilter {
 
 /// Parses and checks `$filter` of audit events.
 pub fn parse(input: &str) -> Result<AuditFilter, QueryError> {
-    if input.chars().count() > MAX_LENGTH {
-        return Err(err(format!("the expression is longer than {MAX_LENGTH} characters")));
-    }
-    let tokens = lex(input)?;
-    if tokens.is_empty() {
-        return Err(err("the expression is empty"));
-    }
-    let mut parser = Parser { tokens, pos: 0, depth: 0 };
-    let filter = parser.or_expr()?;
-    if let Some(extra) = parser.tokens.get(parser.pos) {
-        return Err(err(format!("unexpected {} after a complete expression", extra.describe())));
-    }
-    Ok(filter)
+    expr::parse(input, condition)
 }
 
-fn err(message: impl Into<String>) -> QueryError {
-    QueryError::new("$filter", format!("Invalid $filter: {}", message.into()))
+impl Logic for AuditFilter {
+    fn and(left: AuditFilter, right: AuditFilter) -> AuditFilter {
+        AuditFilter::And(Box::new(left), Box::new(right))
+    }
+
+    fn or(left: AuditFilter, right: AuditFilter) -> AuditFilter {
+        AuditFilter::Or(Box::new(left), Box::new(right))
+    }
+
+    fn not(inner: AuditFilter) -> AuditFilter {
+        AuditFilter::Not(Box::new(inner))
+    }
 }
 
 /// The properties, for messages.
@@ -103,217 +102,81 @@ const PROPERTIES: &str = "activityDateTime, id, category, activityDisplayName, r
                           loggedByService, operationType, initiatedBy/user/id, initiatedBy/app/appId, \
                           targetResources/any(t: t/id eq '…')";
 
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Open,
-    Close,
-    Comma,
-    Colon,
-    /// A name, a path (`initiatedBy/user/id`), a keyword, or an unquoted literal (a date).
-    Word(String),
-    Str(String),
+fn condition(cursor: &mut Cursor) -> Result<AuditFilter, QueryError> {
+    let name = match cursor.take() {
+        Some(Token::Word(name)) => name,
+        Some(t) => return Err(err(format!("expected a property, found {}", t.describe()))),
+        None => return Err(err("the expression ends where a condition was expected")),
+    };
+    if name.eq_ignore_ascii_case("startswith") {
+        cursor.expect(Token::Open, "'('")?;
+        let field = match cursor.take() {
+            Some(Token::Word(p)) => match AuditField::parse(&p) {
+                Some(f @ (AuditField::Activity | AuditField::Category)) => f,
+                _ => return Err(err(format!("startswith() works on activityDisplayName and category, not '{p}'"))),
+            },
+            other => return Err(err(format!("startswith() takes a property first, not {}", describe(other.as_ref())))),
+        };
+        cursor.expect(Token::Comma, "','")?;
+        let prefix = cursor.string("startswith()")?;
+        cursor.expect(Token::Close, "')'")?;
+        return Ok(AuditFilter::StartsWith(field, prefix));
+    }
+    if name == "targetResources/any" {
+        return any_target(cursor);
+    }
+    let op = match cursor.take() {
+        Some(Token::Word(w)) => CmpOp::parse(&w).ok_or_else(|| err(format!("'{w}' is not an operator")))?,
+        Some(t) => return Err(err(format!("expected an operator after '{name}', found {}", t.describe()))),
+        None => return Err(err(format!("expected an operator after '{name}'"))),
+    };
+    if name == "activityDateTime" {
+        let at = match cursor.take() {
+            Some(Token::DateTime(at)) => at,
+            Some(t) => return Err(err(format!("activityDateTime compares with a date, not {}", t.describe()))),
+            None => return Err(err("activityDateTime compares with a date")),
+        };
+        return Ok(AuditFilter::Time(op, at));
+    }
+    let field = AuditField::parse(&name).ok_or_else(|| {
+        err(format!(
+            "'{name}' is not a property of microsoft.graph.directoryAudit that can be filtered; use one of {PROPERTIES}"
+        ))
+    })?;
+    let equal = match op {
+        CmpOp::Eq => true,
+        CmpOp::Ne => false,
+        other => return Err(err(format!("'{name}' supports eq and ne, not {}", other.as_str()))),
+    };
+    let value = cursor.string(&name)?;
+    Ok(AuditFilter::Text { field, equal, value })
 }
 
-impl Token {
-    fn describe(&self) -> String {
-        match self {
-            Token::Open => "'('".into(),
-            Token::Close => "')'".into(),
-            Token::Comma => "','".into(),
-            Token::Colon => "':'".into(),
-            Token::Word(w) => format!("'{w}'"),
-            Token::Str(s) => format!("the string '{s}'"),
+/// `targetResources/any(t: t/id eq 'x')`, after its name.
+fn any_target(cursor: &mut Cursor) -> Result<AuditFilter, QueryError> {
+    cursor.expect(Token::Open, "'('")?;
+    let variable = match cursor.take() {
+        Some(Token::Word(v)) if !v.contains('/') => v,
+        other => return Err(err(format!("any() starts with a variable and ':', not {}", describe(other.as_ref())))),
+    };
+    cursor.expect(Token::Colon, "':'")?;
+    match cursor.take() {
+        Some(Token::Word(path)) if path == format!("{variable}/id") => {}
+        Some(t) => {
+            return Err(err(format!(
+                "targetResources/any() compares {variable}/id (the user or operation), not {}",
+                t.describe()
+            )));
         }
+        None => return Err(err("any() ends too soon")),
     }
-}
-
-fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
-    let chars: Vec<char> = input.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            c if c.is_whitespace() => i += 1,
-            '(' => (tokens.push(Token::Open), i += 1).1,
-            ')' => (tokens.push(Token::Close), i += 1).1,
-            ',' => (tokens.push(Token::Comma), i += 1).1,
-            ':' => (tokens.push(Token::Colon), i += 1).1,
-            '\'' => {
-                let (text, next) = super::filter::string_at(&chars, i)?;
-                tokens.push(Token::Str(text));
-                i = next;
-            }
-            c if c.is_ascii_alphanumeric() || c == '_' => {
-                let start = i;
-                // A date keeps its colons when it starts with a digit (`2026-01-01T00:00:00Z`).
-                let date = c.is_ascii_digit();
-                while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || "_/.-+".contains(chars[i]) || (date && chars[i] == ':'))
-                {
-                    i += 1;
-                }
-                tokens.push(Token::Word(chars[start..i].iter().collect()));
-            }
-            other => return Err(err(format!("unexpected character '{other}' at position {}", i + 1))),
-        }
+    if !cursor.peek_word("eq") {
+        return Err(err(format!("{variable}/id supports eq")));
     }
-    Ok(tokens)
-}
-
-struct Parser {
-    tokens: Vec<Token>,
-    pos: usize,
-    depth: usize,
-}
-
-impl Parser {
-    fn next(&mut self) -> Option<Token> {
-        let token = self.tokens.get(self.pos).cloned();
-        self.pos += 1;
-        token
-    }
-
-    fn peek_word(&self, word: &str) -> bool {
-        matches!(self.tokens.get(self.pos), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
-    }
-
-    fn expect(&mut self, wanted: Token) -> Result<(), QueryError> {
-        match self.next() {
-            Some(t) if t == wanted => Ok(()),
-            Some(t) => Err(err(format!("expected {}, found {}", wanted.describe(), t.describe()))),
-            None => Err(err(format!("expected {}, found the end of the expression", wanted.describe()))),
-        }
-    }
-
-    fn string(&mut self, what: &str) -> Result<String, QueryError> {
-        match self.next() {
-            Some(Token::Str(s)) => Ok(s),
-            Some(t) => Err(err(format!("{what} takes a quoted string, not {}", t.describe()))),
-            None => Err(err(format!("{what} takes a quoted string"))),
-        }
-    }
-
-    fn deeper(&mut self) -> Result<(), QueryError> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(err(format!("the expression nests deeper than {MAX_DEPTH} levels")));
-        }
-        Ok(())
-    }
-
-    fn or_expr(&mut self) -> Result<AuditFilter, QueryError> {
-        let mut left = self.and_expr()?;
-        while self.peek_word("or") {
-            self.pos += 1;
-            left = AuditFilter::Or(Box::new(left), Box::new(self.and_expr()?));
-        }
-        Ok(left)
-    }
-
-    fn and_expr(&mut self) -> Result<AuditFilter, QueryError> {
-        let mut left = self.unary()?;
-        while self.peek_word("and") {
-            self.pos += 1;
-            left = AuditFilter::And(Box::new(left), Box::new(self.unary()?));
-        }
-        Ok(left)
-    }
-
-    fn unary(&mut self) -> Result<AuditFilter, QueryError> {
-        if self.peek_word("not") {
-            self.pos += 1;
-            self.deeper()?;
-            let inner = self.unary()?;
-            self.depth -= 1;
-            return Ok(AuditFilter::Not(Box::new(inner)));
-        }
-        if self.tokens.get(self.pos) == Some(&Token::Open) {
-            self.pos += 1;
-            self.deeper()?;
-            let inner = self.or_expr()?;
-            self.depth -= 1;
-            self.expect(Token::Close)?;
-            return Ok(inner);
-        }
-        self.condition()
-    }
-
-    fn condition(&mut self) -> Result<AuditFilter, QueryError> {
-        let name = match self.next() {
-            Some(Token::Word(name)) => name,
-            Some(t) => return Err(err(format!("expected a property, found {}", t.describe()))),
-            None => return Err(err("the expression ends where a condition was expected")),
-        };
-        if name.eq_ignore_ascii_case("startswith") {
-            self.expect(Token::Open)?;
-            let field = match self.next() {
-                Some(Token::Word(p)) => match AuditField::parse(&p) {
-                    Some(f @ (AuditField::Activity | AuditField::Category)) => f,
-                    _ => return Err(err(format!("startswith() works on activityDisplayName and category, not '{p}'"))),
-                },
-                other => return Err(err(format!("startswith() takes a property first, not {other:?}"))),
-            };
-            self.expect(Token::Comma)?;
-            let prefix = self.string("startswith()")?;
-            self.expect(Token::Close)?;
-            return Ok(AuditFilter::StartsWith(field, prefix));
-        }
-        if name == "targetResources/any" {
-            return self.any_target();
-        }
-        let op = match self.next() {
-            Some(Token::Word(w)) => CmpOp::parse(&w).ok_or_else(|| err(format!("'{w}' is not an operator")))?,
-            Some(t) => return Err(err(format!("expected an operator after '{name}', found {}", t.describe()))),
-            None => return Err(err(format!("expected an operator after '{name}'"))),
-        };
-        if name == "activityDateTime" {
-            let at = match self.next() {
-                Some(Token::Word(w)) => DateTime::parse_from_rfc3339(&w)
-                    .map_err(|_| err(format!("'{w}' is not a date such as 2026-01-01T00:00:00Z")))?
-                    .with_timezone(&Utc),
-                Some(t) => return Err(err(format!("activityDateTime compares with a date, not {}", t.describe()))),
-                None => return Err(err("activityDateTime compares with a date")),
-            };
-            return Ok(AuditFilter::Time(op, at));
-        }
-        let field = AuditField::parse(&name).ok_or_else(|| {
-            err(format!("'{name}' is not a property of microsoft.graph.directoryAudit that can be filtered; use one of {PROPERTIES}"))
-        })?;
-        let equal = match op {
-            CmpOp::Eq => true,
-            CmpOp::Ne => false,
-            other => return Err(err(format!("'{name}' supports eq and ne, not {}", other.as_str()))),
-        };
-        let value = self.string(&name)?;
-        Ok(AuditFilter::Text { field, equal, value })
-    }
-
-    /// `targetResources/any(t: t/id eq 'x')`, after its name.
-    fn any_target(&mut self) -> Result<AuditFilter, QueryError> {
-        self.expect(Token::Open)?;
-        let variable = match self.next() {
-            Some(Token::Word(v)) if !v.contains('/') => v,
-            other => return Err(err(format!("any() starts with a variable and ':', not {other:?}"))),
-        };
-        self.expect(Token::Colon)?;
-        match self.next() {
-            Some(Token::Word(path)) if path == format!("{variable}/id") => {}
-            Some(t) => {
-                return Err(err(format!(
-                    "targetResources/any() compares {variable}/id (the user or operation), not {}",
-                    t.describe()
-                )));
-            }
-            None => return Err(err("any() ends too soon")),
-        }
-        if !self.peek_word("eq") {
-            return Err(err(format!("{variable}/id supports eq")));
-        }
-        self.pos += 1;
-        let id = self.string(&format!("{variable}/id"))?;
-        self.expect(Token::Close)?;
-        Ok(AuditFilter::Target(id))
-    }
+    cursor.take();
+    let id = cursor.string(&format!("{variable}/id"))?;
+    cursor.expect(Token::Close, "')'")?;
+    Ok(AuditFilter::Target(id))
 }
 
 #[cfg(test)]

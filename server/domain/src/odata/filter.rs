@@ -8,6 +8,7 @@
 
 use super::{
     QueryError,
+    expr::{self, Cursor, Logic, Token, describe, err},
     properties::{Kind, Property, names, property},
 };
 use chrono::{DateTime, Utc};
@@ -15,10 +16,7 @@ use dpo_model::DataPolicyOperationStatus;
 use std::fmt;
 use uuid::Uuid;
 
-/// Longest `$filter` accepted, in characters.
-pub const MAX_LENGTH: usize = 8192;
-/// Deepest nesting of parentheses and `not` accepted.
-pub const MAX_DEPTH: usize = 64;
+pub use super::expr::{MAX_DEPTH, MAX_LENGTH};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,159 +158,21 @@ pub enum Filter {
 
 /// Parses and checks a `$filter` expression.
 pub fn parse(input: &str) -> Result<Filter, QueryError> {
-    if input.chars().count() > MAX_LENGTH {
-        return Err(err(format!("the expression is longer than {MAX_LENGTH} characters")));
-    }
-    let tokens = lex(input)?;
-    if tokens.is_empty() {
-        return Err(err("the expression is empty"));
-    }
-    let mut parser = Parser { tokens, pos: 0, depth: 0 };
-    let filter = parser.or_expr()?;
-    if let Some(extra) = parser.peek() {
-        return Err(err(format!("unexpected {} after a complete expression", extra.describe())));
-    }
-    Ok(filter)
+    expr::parse(input, condition)
 }
 
-fn err(message: impl Into<String>) -> QueryError {
-    QueryError::new("$filter", format!("Invalid $filter: {}", message.into()))
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Open,
-    Close,
-    Comma,
-    Word(String),
-    Str(String),
-    Number(f64),
-    DateTime(DateTime<Utc>),
-    Guid(Uuid),
-    Enum { type_name: String, value: String },
-}
-
-impl Token {
-    fn describe(&self) -> String {
-        match self {
-            Token::Open => "'('".into(),
-            Token::Close => "')'".into(),
-            Token::Comma => "','".into(),
-            Token::Word(w) => format!("'{w}'"),
-            Token::Str(s) => format!("the string '{s}'"),
-            Token::Number(n) => format!("the number {n}"),
-            Token::DateTime(d) => format!("the date {}", d.to_rfc3339()),
-            Token::Guid(g) => format!("the GUID {g}"),
-            Token::Enum { type_name, value } => format!("{type_name}'{value}'"),
-        }
+impl Logic for Filter {
+    fn and(left: Filter, right: Filter) -> Filter {
+        Filter::And(Box::new(left), Box::new(right))
     }
-}
 
-fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
-    let chars: Vec<char> = input.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            ' ' | '\t' | '\n' | '\r' => i += 1,
-            '(' => {
-                tokens.push(Token::Open);
-                i += 1;
-            }
-            ')' => {
-                tokens.push(Token::Close);
-                i += 1;
-            }
-            ',' => {
-                tokens.push(Token::Comma);
-                i += 1;
-            }
-            '\'' => {
-                let (text, next) = string_at(&chars, i)?;
-                tokens.push(Token::Str(text));
-                i = next;
-            }
-            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => {
-                // A run that may be a GUID, a date, a number or a (dotted) name.
-                let start = i;
-                let mut end = i;
-                while end < chars.len() && (chars[end].is_ascii_alphanumeric() || "_.-:+".contains(chars[end])) {
-                    end += 1;
-                }
-                let run: String = chars[start..end].iter().collect();
-                if let Ok(guid) =
-                    Uuid::parse_str(&run).map_err(|_| ()).and_then(|g| if run.len() == 36 { Ok(g) } else { Err(()) })
-                {
-                    tokens.push(Token::Guid(guid));
-                    i = end;
-                } else if c.is_ascii_digit() || c == '-' {
-                    let literal = run.trim_end_matches([',', ')']);
-                    if let Ok(date) = DateTime::parse_from_rfc3339(literal) {
-                        tokens.push(Token::DateTime(date.with_timezone(&Utc)));
-                    } else if let Ok(n) =
-                        literal.parse::<f64>().map_err(|_| ()).and_then(|n| if n.is_finite() { Ok(n) } else { Err(()) })
-                    {
-                        tokens.push(Token::Number(n));
-                    } else {
-                        return Err(err(format!(
-                            "'{literal}' is not a number, a date such as 2024-01-01T00:00:00Z, or a GUID"
-                        )));
-                    }
-                    i = end;
-                } else {
-                    // Names stop at characters only literals use.
-                    let mut name_end = start;
-                    while name_end < chars.len()
-                        && (chars[name_end].is_ascii_alphanumeric() || "_.".contains(chars[name_end]))
-                    {
-                        name_end += 1;
-                    }
-                    let name: String = chars[start..name_end].iter().collect();
-                    if name_end < chars.len() && chars[name_end] == '\'' {
-                        let (value, next) = string_at(&chars, name_end)?;
-                        tokens.push(Token::Enum { type_name: name, value });
-                        i = next;
-                    } else {
-                        tokens.push(Token::Word(name));
-                        i = name_end;
-                    }
-                }
-            }
-            other => {
-                return Err(err(format!("unexpected character '{other}' at position {}", i + 1)));
-            }
-        }
+    fn or(left: Filter, right: Filter) -> Filter {
+        Filter::Or(Box::new(left), Box::new(right))
     }
-    Ok(tokens)
-}
 
-/// Reads the quoted string starting at `start` (`''` is an escaped quote); returns it and the next index.
-pub(crate) fn string_at(chars: &[char], start: usize) -> Result<(String, usize), QueryError> {
-    let mut text = String::new();
-    let mut i = start + 1;
-    loop {
-        match chars.get(i) {
-            None => {
-                return Err(err(format!("the string starting at position {} is not closed with '", start + 1)));
-            }
-            Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                text.push('\'');
-                i += 2;
-            }
-            Some('\'') => return Ok((text, i + 1)),
-            Some(c) => {
-                text.push(*c);
-                i += 1;
-            }
-        }
+    fn not(inner: Filter) -> Filter {
+        Filter::Not(Box::new(inner))
     }
-}
-
-struct Parser {
-    tokens: Vec<Token>,
-    pos: usize,
-    depth: usize,
 }
 
 /// One side of a comparison before checking.
@@ -321,203 +181,126 @@ enum Operand {
     Literal(Token),
 }
 
-impl Parser {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.pos)
-    }
-
-    fn next(&mut self) -> Option<Token> {
-        let t = self.tokens.get(self.pos).cloned();
-        self.pos += 1;
-        t
-    }
-
-    fn peek_word(&self, word: &str) -> bool {
-        matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
-    }
-
-    fn expect(&mut self, wanted: Token, what: &str) -> Result<(), QueryError> {
-        match self.next() {
-            Some(t) if t == wanted => Ok(()),
-            Some(t) => Err(err(format!("expected {what}, found {}", t.describe()))),
-            None => Err(err(format!("expected {what}, found the end of the expression"))),
+/// A comparison, `in`, or a text function.
+fn condition(cursor: &mut Cursor) -> Result<Filter, QueryError> {
+    match cursor.peek() {
+        Some(Token::Word(w)) if TextFunc::parse(w).is_some() && cursor.peek_second() == Some(&Token::Open) => {
+            text_function(cursor)
         }
+        _ => comparison(cursor),
     }
+}
 
-    fn deeper(&mut self) -> Result<(), QueryError> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(err(format!("the expression nests deeper than {MAX_DEPTH} levels")));
+fn text_function(cursor: &mut Cursor) -> Result<Filter, QueryError> {
+    let Some(Token::Word(name)) = cursor.take() else {
+        return Err(err("expected a function"));
+    };
+    let func = TextFunc::parse(&name).ok_or_else(|| err(format!("unknown function '{name}'")))?;
+    cursor.expect(Token::Open, "'('")?;
+    let property = match cursor.take() {
+        Some(Token::Word(p)) => known_property(&p)?,
+        other => {
+            return Err(err(format!("{name}() takes a property first, not {}", describe(other.as_ref()))));
         }
-        Ok(())
+    };
+    if property.kind != Kind::String {
+        return Err(err(format!(
+            "{name}() works on string properties (userId, storageLocation), not {}",
+            property.name
+        )));
     }
-
-    fn or_expr(&mut self) -> Result<Filter, QueryError> {
-        let mut left = self.and_expr()?;
-        while self.peek_word("or") {
-            self.pos += 1;
-            let right = self.and_expr()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
+    cursor.expect(Token::Comma, "','")?;
+    let needle = match cursor.take() {
+        Some(Token::Str(s)) => s,
+        other => {
+            return Err(err(format!("{name}() takes a quoted string second, not {}", describe(other.as_ref()))));
         }
-        Ok(left)
-    }
-
-    fn and_expr(&mut self) -> Result<Filter, QueryError> {
-        let mut left = self.unary()?;
-        while self.peek_word("and") {
-            self.pos += 1;
-            let right = self.unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
-        }
-        Ok(left)
-    }
-
-    fn unary(&mut self) -> Result<Filter, QueryError> {
-        if self.peek_word("not") {
-            self.pos += 1;
-            self.deeper()?;
-            let inner = self.unary()?;
-            self.depth -= 1;
-            return Ok(Filter::Not(Box::new(inner)));
-        }
-        self.primary()
-    }
-
-    fn primary(&mut self) -> Result<Filter, QueryError> {
-        match self.peek().cloned() {
-            Some(Token::Open) => {
-                self.pos += 1;
-                self.deeper()?;
-                let inner = self.or_expr()?;
-                self.depth -= 1;
-                self.expect(Token::Close, "')'")?;
-                Ok(inner)
-            }
-            Some(Token::Word(w))
-                if TextFunc::parse(&w).is_some() && self.tokens.get(self.pos + 1) == Some(&Token::Open) =>
-            {
-                self.text_function()
-            }
-            Some(_) => self.comparison(),
-            None => Err(err("the expression ends where a condition was expected")),
-        }
-    }
-
-    fn text_function(&mut self) -> Result<Filter, QueryError> {
-        let Some(Token::Word(name)) = self.next() else {
-            return Err(err("expected a function"));
-        };
-        let func = TextFunc::parse(&name).ok_or_else(|| err(format!("unknown function '{name}'")))?;
-        self.expect(Token::Open, "'('")?;
-        let property = match self.next() {
-            Some(Token::Word(p)) => known_property(&p)?,
-            other => {
-                return Err(err(format!("{name}() takes a property first, not {}", describe(other.as_ref()))));
-            }
-        };
-        if property.kind != Kind::String {
-            return Err(err(format!(
-                "{name}() works on string properties (userId, storageLocation), not {}",
-                property.name
-            )));
-        }
-        self.expect(Token::Comma, "','")?;
-        let needle = match self.next() {
-            Some(Token::Str(s)) => s,
-            other => {
-                return Err(err(format!("{name}() takes a quoted string second, not {}", describe(other.as_ref()))));
-            }
-        };
-        self.expect(Token::Close, "')'")?;
-        let filter = Filter::Text { func, property, needle };
-        // `contains(p,'x') eq true` and `... eq false` are the same condition written out.
-        if let Some(Token::Word(w)) = self.peek().cloned()
-            && let Some(op @ (CmpOp::Eq | CmpOp::Ne)) = CmpOp::parse(&w)
-        {
-            self.pos += 1;
-            let truth = match self.next() {
-                Some(Token::Word(b)) if b.eq_ignore_ascii_case("true") => true,
-                Some(Token::Word(b)) if b.eq_ignore_ascii_case("false") => false,
-                other => {
-                    return Err(err(format!(
-                        "{name}() is a condition: compare it with true or false, not {}",
-                        describe(other.as_ref())
-                    )));
-                }
-            };
-            return Ok(if truth == (op == CmpOp::Eq) { filter } else { Filter::Not(Box::new(filter)) });
-        }
-        Ok(filter)
-    }
-
-    fn operand(&mut self) -> Result<Operand, QueryError> {
-        match self.next() {
-            Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Operand::Literal(Token::Word("null".into()))),
-            Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") => {
-                Err(err(format!("'{w}' cannot be compared with a property of a dataPolicyOperation (none is boolean)")))
-            }
-            Some(Token::Word(w)) => Ok(Operand::Property(known_property(&w)?)),
-            Some(t @ (Token::Str(_) | Token::Number(_) | Token::DateTime(_) | Token::Guid(_) | Token::Enum { .. })) => {
-                Ok(Operand::Literal(t))
-            }
-            other => Err(err(format!("expected a property or a value, found {}", describe(other.as_ref())))),
-        }
-    }
-
-    fn comparison(&mut self) -> Result<Filter, QueryError> {
-        let left = self.operand()?;
-        let op_word = match self.next() {
-            Some(Token::Word(w)) => w,
+    };
+    cursor.expect(Token::Close, "')'")?;
+    let filter = Filter::Text { func, property, needle };
+    // `contains(p,'x') eq true` and `... eq false` are the same condition written out.
+    if let Some(Token::Word(w)) = cursor.peek().cloned()
+        && let Some(op @ (CmpOp::Eq | CmpOp::Ne)) = CmpOp::parse(&w)
+    {
+        cursor.take();
+        let truth = match cursor.take() {
+            Some(Token::Word(b)) if b.eq_ignore_ascii_case("true") => true,
+            Some(Token::Word(b)) if b.eq_ignore_ascii_case("false") => false,
             other => {
                 return Err(err(format!(
-                    "expected an operator (eq, ne, gt, ge, lt, le, in), found {}",
+                    "{name}() is a condition: compare it with true or false, not {}",
                     describe(other.as_ref())
                 )));
             }
         };
-        if op_word.eq_ignore_ascii_case("in") {
-            let Operand::Property(property) = left else {
-                return Err(err("'in' needs a property on its left"));
-            };
-            self.expect(Token::Open, "'(' after 'in'")?;
-            let mut values = Vec::new();
-            loop {
-                let token = self.next().ok_or_else(|| err("the list after 'in' is not closed"))?;
-                values.push(convert(property, CmpOp::Eq, token)?);
-                match self.next() {
-                    Some(Token::Comma) => continue,
-                    Some(Token::Close) => break,
-                    other => {
-                        return Err(err(format!(
-                            "expected ',' or ')' in the list after 'in', found {}",
-                            describe(other.as_ref())
-                        )));
-                    }
-                }
-            }
-            return Ok(Filter::In { property, values });
+        return Ok(if truth == (op == CmpOp::Eq) { filter } else { Filter::Not(Box::new(filter)) });
+    }
+    Ok(filter)
+}
+
+fn operand(cursor: &mut Cursor) -> Result<Operand, QueryError> {
+    match cursor.take() {
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Operand::Literal(Token::Word("null".into()))),
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") => {
+            Err(err(format!("'{w}' cannot be compared with a property of a dataPolicyOperation (none is boolean)")))
         }
-        let op = CmpOp::parse(&op_word)
-            .ok_or_else(|| err(format!("'{op_word}' is not an operator: use eq, ne, gt, ge, lt, le or in")))?;
-        let right = self.operand()?;
-        match (left, right) {
-            (Operand::Property(property), Operand::Literal(token)) => {
-                Ok(Filter::Compare { property, op, value: convert(property, op, token)? })
-            }
-            (Operand::Literal(token), Operand::Property(property)) => {
-                let op = op.flipped();
-                Ok(Filter::Compare { property, op, value: convert(property, op, token)? })
-            }
-            (Operand::Property(a), Operand::Property(b)) => {
-                Err(err(format!("comparing two properties ({} and {}) is not supported", a.name, b.name)))
-            }
-            (Operand::Literal(_), Operand::Literal(_)) => Err(err("a comparison needs a property on one side")),
+        Some(Token::Word(w)) => Ok(Operand::Property(known_property(&w)?)),
+        Some(t @ (Token::Str(_) | Token::Number(_) | Token::DateTime(_) | Token::Guid(_) | Token::Enum { .. })) => {
+            Ok(Operand::Literal(t))
         }
+        other => Err(err(format!("expected a property or a value, found {}", describe(other.as_ref())))),
     }
 }
 
-fn describe(token: Option<&Token>) -> String {
-    token.map_or_else(|| "the end of the expression".to_string(), Token::describe)
+fn comparison(cursor: &mut Cursor) -> Result<Filter, QueryError> {
+    let left = operand(cursor)?;
+    let op_word = match cursor.take() {
+        Some(Token::Word(w)) => w,
+        other => {
+            return Err(err(format!(
+                "expected an operator (eq, ne, gt, ge, lt, le, in), found {}",
+                describe(other.as_ref())
+            )));
+        }
+    };
+    if op_word.eq_ignore_ascii_case("in") {
+        let Operand::Property(property) = left else {
+            return Err(err("'in' needs a property on its left"));
+        };
+        cursor.expect(Token::Open, "'(' after 'in'")?;
+        let mut values = Vec::new();
+        loop {
+            let token = cursor.take().ok_or_else(|| err("the list after 'in' is not closed"))?;
+            values.push(convert(property, CmpOp::Eq, token)?);
+            match cursor.take() {
+                Some(Token::Comma) => continue,
+                Some(Token::Close) => break,
+                other => {
+                    return Err(err(format!(
+                        "expected ',' or ')' in the list after 'in', found {}",
+                        describe(other.as_ref())
+                    )));
+                }
+            }
+        }
+        return Ok(Filter::In { property, values });
+    }
+    let op = CmpOp::parse(&op_word)
+        .ok_or_else(|| err(format!("'{op_word}' is not an operator: use eq, ne, gt, ge, lt, le or in")))?;
+    let right = operand(cursor)?;
+    match (left, right) {
+        (Operand::Property(property), Operand::Literal(token)) => {
+            Ok(Filter::Compare { property, op, value: convert(property, op, token)? })
+        }
+        (Operand::Literal(token), Operand::Property(property)) => {
+            let op = op.flipped();
+            Ok(Filter::Compare { property, op, value: convert(property, op, token)? })
+        }
+        (Operand::Property(a), Operand::Property(b)) => {
+            Err(err(format!("comparing two properties ({} and {}) is not supported", a.name, b.name)))
+        }
+        (Operand::Literal(_), Operand::Literal(_)) => Err(err("a comparison needs a property on one side")),
+    }
 }
 
 fn known_property(name: &str) -> Result<Property, QueryError> {

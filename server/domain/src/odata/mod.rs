@@ -1,7 +1,8 @@
-//! OData query options for the dataPolicyOperations collection: parsing and checking them against the
-//! entity's properties. The result ([`query::CollectionQuery`]) is plain data that the store turns into SQL.
+//! OData query options: parsing and checking them against a resource's properties ([`expr`] holds what
+//! every `$filter` shares). The result ([`query::CollectionQuery`]) is plain data that the store turns into SQL.
 
 pub mod audit_filter;
+pub mod expr;
 pub mod filter;
 pub mod orderby;
 pub mod properties;
