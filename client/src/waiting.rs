@@ -72,13 +72,10 @@ pub fn retry_after<T>(response: &ResponseValue<T>) -> Option<Duration> {
     retry_after_header(response.headers())
 }
 
-/// The `Retry-After` (whole seconds) among `headers`, if there is one.
+/// The `Retry-After` (seconds or an HTTP date) among `headers`, if there is one.
 pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    dpo_contract::retry_after::wait(value, chrono::Utc::now())
 }
 
 /// For an answer saying the service is throttling (429) or busy (503): the `Retry-After` it gave, if any

@@ -434,12 +434,8 @@ fn retryable(status: StatusCode) -> bool {
 
 /// `Retry-After` as a wait: seconds, or an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default())
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    dpo_contract::retry_after::wait(value, chrono::Utc::now())
 }
 
 /// The `rel="next"` target of a `Link` header (RFC 8288), as written (it may be relative).
