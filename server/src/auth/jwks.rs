@@ -262,24 +262,17 @@ impl JwksRefresher {
 /// How long an answer stays fresh, from `Cache-Control` (`max-age`; `no-cache`/`no-store`: not at
 /// all) or else `Expires`.
 fn fresh_for(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    if let Some(control) = headers.get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()) {
-        for directive in control.split(',').map(str::trim) {
-            let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
-            match name.to_ascii_lowercase().as_str() {
-                "no-cache" | "no-store" => return Some(Duration::ZERO),
-                "max-age" => {
-                    if let Ok(seconds) = value.trim_matches('"').parse::<u64>() {
-                        return Some(Duration::from_secs(seconds));
-                    }
-                }
-                _ => {}
-            }
+    use headers::HeaderMapExt;
+    if let Some(control) = headers.typed_get::<headers::CacheControl>() {
+        if control.no_cache() || control.no_store() {
+            return Some(Duration::ZERO);
+        }
+        if let Some(max_age) = control.max_age() {
+            return Some(max_age);
         }
     }
-    let expires = headers.get(reqwest::header::EXPIRES).and_then(|v| v.to_str().ok())?;
-    let expires = chrono::DateTime::parse_from_rfc2822(expires).ok()?;
-    let left = expires.signed_duration_since(chrono::Utc::now());
-    Some(left.to_std().unwrap_or_default())
+    let expires = std::time::SystemTime::from(headers.typed_get::<headers::Expires>()?);
+    Some(expires.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -297,7 +290,7 @@ mod tests {
         assert_eq!(fresh_for(&headers(&[(CACHE_CONTROL, "no-cache")])), Some(Duration::ZERO));
         assert_eq!(fresh_for(&headers(&[(CACHE_CONTROL, "max-age=oops")])), None);
         assert_eq!(fresh_for(&headers(&[(EXPIRES, "Thu, 01 Jan 1970 00:00:00 GMT")])), Some(Duration::ZERO));
-        let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc2822();
+        let later = (chrono::Utc::now() + chrono::Duration::hours(2)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
         let left = fresh_for(&headers(&[(EXPIRES, &later)])).expect("a freshness");
         assert!(left > Duration::from_secs(7000) && left <= Duration::from_secs(7200), "{left:?}");
         assert_eq!(fresh_for(&HeaderMap::new()), None);
