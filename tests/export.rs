@@ -1,7 +1,8 @@
 //! The export engine end to end: real server, real SQLite, real Azurite, real SAS URLs.
 
-use crate::common::{Options, TestServer, azurite::Azurite, submit_to};
+use crate::common::{Options, TestServer, submit_to};
 use dpo_client::manifest::Manifest;
+use dpo_test_support::azurite::Azurite;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::{collections::BTreeSet, time::Duration};
@@ -80,7 +81,7 @@ async fn through_proxy(every: u64, delay: Duration, workers: usize, activities: 
     let location = format!(
         "http://{}/{}/exports?{}",
         proxy.host,
-        crate::common::azurite::ACCOUNT,
+        dpo_test_support::azurite::ACCOUNT,
         azurite.sas("rwdl", "2099-01-01T00:00:00Z")
     );
     ThroughProxy { azurite, proxy, server, location }
@@ -314,9 +315,12 @@ async fn a_slow_export_does_not_hold_up_another_one() {
     .await;
     give_alice_data(&server, 100);
     let sas = azurite.sas("rwl", "2099-01-01T00:00:00Z");
-    let slow_id =
-        submit_to(&server, "alice", &format!("http://{}/{}/exports?{sas}", slow.host, crate::common::azurite::ACCOUNT))
-            .await;
+    let slow_id = submit_to(
+        &server,
+        "alice",
+        &format!("http://{}/{}/exports?{sas}", slow.host, dpo_test_support::azurite::ACCOUNT),
+    )
+    .await;
     wait_running(&server, &slow_id).await;
     let fast_id = submit_to(&server, "bob", &format!("{}/exports?{sas}", azurite.account_url())).await;
     let fast = wait_final(&server, &fast_id).await;
@@ -464,7 +468,7 @@ async fn no_storage_request_follows_a_redirect_with_the_sas() {
     let location = format!(
         "http://{}/{}/exports?sv=2023-11-03&sp=rwdl&se=2099-01-01T00:00:00Z&sr=c&sig=REDIRECTEDsecret",
         redirector.host,
-        crate::common::azurite::ACCOUNT
+        dpo_test_support::azurite::ACCOUNT
     );
     let id = submit_to(&server, "alice", &location).await;
     let op = wait_final(&server, &id).await;

@@ -3,7 +3,6 @@
 //! PostgreSQL cluster (`DPO_TEST_DATABASE_URL`'s, or one the tests start); and clients for it.
 #![allow(dead_code)]
 
-pub mod azurite;
 pub mod flaky;
 pub mod redirect;
 

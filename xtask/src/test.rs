@@ -144,19 +144,8 @@ pub fn run_all() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A `dpo-server` started for a check; killed when dropped.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// schemathesis against a live server: every operation, its examples and generated cases, every check.
 fn conformance() -> anyhow::Result<()> {
-    use std::io::{BufRead, BufReader};
     let bin = python_tool(SCHEMATHESIS, "bin/st")?;
     run("cargo build --bins", cargo().args(["build", "--workspace", "--bins", "--quiet"]))?;
     let root = workspace_root();
@@ -176,20 +165,12 @@ fn conformance() -> anyhow::Result<()> {
             .arg("--state-dir")
             .arg(&state),
     )?;
-    let mut child = Command::new(&server_bin)
+    let mut serve = Command::new(&server_bin);
+    serve
         .args(["serve", "--bind", "127.0.0.1:0", "--log-level", "error", "--export-workers", "0", "--state-dir"])
-        .arg(&state)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting dpo-server")?;
-    let stdout = child.stdout.take().context("server output")?;
-    let server = Server(child);
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
-    let base = first.trim().rsplit(' ').next().unwrap_or_default().to_string();
-    if !base.starts_with("http://127.0.0.1:") {
-        bail!("dpo-server did not say where it listens: {first:?}");
-    }
+        .arg(&state);
+    let server = dpo_test_support::process::start_announced("dpo-server", &mut serve)?;
+    let base = server.url.clone();
     let token = Command::new(&server_bin)
         .args([
             "token",

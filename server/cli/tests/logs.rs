@@ -17,7 +17,7 @@ async fn json_logs_carry_the_ids_and_never_a_secret() {
     import_users(state.path(), r#"[{"id": "alice", "userPrincipalName": "alice@contoso.example"}]"#, None);
     std::fs::create_dir_all(state.path().join(format!("drives/{LOCAL_TENANT}/alice"))).unwrap();
     std::fs::write(state.path().join(format!("drives/{LOCAL_TENANT}/alice/notes.txt")), b"alice's notes").unwrap();
-    let emulator = format!("127.0.0.1:{}", azurite.0.port);
+    let emulator = azurite.host.clone();
     let server =
         serve_logged(state.path(), &["--log-format", "json", "--export-workers", "1", "--emulator-host", &emulator]);
     let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).unwrap();

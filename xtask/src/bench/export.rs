@@ -2,7 +2,7 @@
 //! and to Azurite, each next to a plain upload of the same bytes by a single client (the ceiling), and
 //! the server's peak RSS.
 
-use super::load::{DpoServer, Process, free_port, peak_rss_mib, wait_for_port};
+use super::load::{DpoServer, peak_rss_mib};
 use crate::test::{AZURITE, npm_tool};
 use anyhow::{Context, bail};
 use dpo_server::{
@@ -13,7 +13,7 @@ use dpo_test_support::azurite as emulator;
 use std::{
     io::{Read, Write},
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -167,22 +167,6 @@ fn get_json(url: &str, token: &str) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::from_slice(body).unwrap_or_default())
 }
 
-fn start_azurite(data: &Path) -> anyhow::Result<(Process, String)> {
-    let exe = npm_tool(AZURITE, ".bin/azurite-blob")?;
-    let port = free_port()?;
-    let child = Command::new(exe)
-        .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"])
-        .args(["--blobPort", &port.to_string(), "--location"])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting Azurite")?;
-    let process = Process(child);
-    wait_for_port(port, Duration::from_secs(60))?;
-    Ok((process, format!("127.0.0.1:{port}")))
-}
-
 fn create_container(container_url: &str, sas: &str) -> anyhow::Result<()> {
     for _ in 0..40 {
         let out = Command::new("curl")
@@ -324,7 +308,8 @@ pub fn throughput(release: &Path, dir: &Path) -> anyhow::Result<String> {
     let source = drive.join("big.bin");
     write_source(&source)?;
 
-    let (_azurite, azurite_host) = start_azurite(&dir.join("azurite"))?;
+    let azurite = dpo_test_support::azurite::Azurite::start_from(&npm_tool(AZURITE, ".bin/azurite-blob")?)?;
+    let azurite_host = azurite.host.clone();
     let container_url = format!("http://{azurite_host}/{}/{CONTAINER}", emulator::ACCOUNT);
     let sas = emulator::account_sas("racwdl", "2099-01-01T00:00:00Z", emulator::ACCOUNT_KEY)?;
     create_container(&container_url, &sas)?;

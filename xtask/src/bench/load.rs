@@ -2,21 +2,11 @@
 
 use anyhow::{Context, bail};
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
 };
 
-/// A child process, killed when dropped.
-pub struct Process(pub Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use dpo_test_support::process::Running as Process;
 
 /// A release `dpo-server` over a state directory, and an administrator's token for it.
 pub struct DpoServer {
@@ -66,35 +56,6 @@ pub fn ensure_wrk() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `command`, reads its first line of output (which says where it listens), and returns both.
-pub fn start_listening(mut command: Command) -> anyhow::Result<(Process, String)> {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-    let stdout = child.stdout.take().context("output")?;
-    let process = Process(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let url =
-        line.split_whitespace().find(|w| w.starts_with("http://")).context("no URL in the first line")?.to_string();
-    Ok((process, url.trim_end_matches('/').to_string()))
-}
-
-/// Waits until something accepts connections on loopback `port`.
-pub fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if started.elapsed() > timeout {
-            bail!("nothing listens on port {port}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(())
-}
-
-/// A free loopback port.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn millis(text: &str) -> f64 {
     let (number, factor) = if let Some(n) = text.strip_suffix("us") {
         (n, 0.001)
@@ -139,11 +100,12 @@ pub fn median(mut runs: Vec<Figures>) -> Figures {
 
 /// Peak resident memory of a process in MiB (Linux's VmHWM).
 pub fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches("kB").trim().to_string()))
-        })
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    dpo_test_support::process::peak_rss_mib(pid).unwrap_or(f64::NAN)
+}
+
+/// Starts `command` (its stderr discarded), reads its first line of output (which says where it
+/// listens), and returns the process and its URL.
+pub fn start_listening(mut command: Command) -> anyhow::Result<(Process, String)> {
+    let announced = dpo_test_support::process::start_announced("the server", command.stderr(Stdio::null()))?;
+    Ok((announced.process, announced.url))
 }

@@ -19,10 +19,10 @@ use dpo_server::{
     auth::LOCAL_TENANT,
     store::{Directory, OperationRecord, StoreError, UserRecord, sqlite::SqliteStore},
 };
-use load::{DpoServer, Figures, Process, ensure_wrk, median, start_listening, wait_for_port, wrk};
+use load::{DpoServer, Figures, ensure_wrk, median, start_listening, wrk};
 use std::{
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -231,18 +231,10 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     };
     // Prism runs alone: after a load it keeps a core busy for a while, which would weigh on other rows.
     let prism = {
-        let port = load::free_port()?;
-        let _prism = Process(
-            Command::new(&prism)
-                .args(["mock", "openapi/dpo.json", "--host", "127.0.0.1", "--port", &port.to_string()])
-                .current_dir(&root)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting Prism")?,
-        );
-        wait_for_port(port, Duration::from_secs(60))?;
-        wrk(&format!("http://127.0.0.1:{port}/dataPolicyOperations/x"), Some(&token), None, seconds)?
+        let document = root.join("openapi/dpo.json").to_string_lossy().into_owned();
+        let args = ["mock", &document, "--host", "127.0.0.1", "--port", "{port}"];
+        let prism = dpo_test_support::process::start_listening("Prism", &prism, &args, "npm installs it")?;
+        wrk(&format!("http://127.0.0.1:{}/dataPolicyOperations/x", prism.port), Some(&token), None, seconds)?
     };
     let runs: Vec<(&str, Figures)> = vec![
         ("dpo: GET /dataPolicyOperations/{id} (one operation, polled)", polled),

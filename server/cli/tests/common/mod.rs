@@ -63,49 +63,19 @@ pub async fn list(http: &reqwest::Client, base: &str, query: &str) -> serde_json
     response.json().await.expect("a JSON page")
 }
 
-/// A helper process (an emulator) listening on a loopback port; killed when dropped.
-pub struct Helper {
-    child: Child,
-    /// The port it listens on.
-    pub port: u16,
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `program` with `args`, where `{port}` stands for a free loopback port, and waits until it
-/// listens there. `what` names it in messages; `installed_by` says how to install it when it is missing.
-pub fn start_helper(what: &str, program: &Path, args: &[&str], installed_by: &str) -> Helper {
-    assert!(program.exists(), "{what} is not installed at {}: {installed_by}", program.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-    let child = Command::new(program)
-        .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what} starts: {e}"));
-    let helper = Helper { child, port };
-    let deadline = Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start listening on port {port}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    helper
-}
-
-/// A tool `cargo xtask test` installs: the path in `variable`, else `relative` to the checkout.
-pub fn tool(variable: &str, relative: &str) -> std::path::PathBuf {
-    std::env::var_os(variable)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative))
-}
-
 /// Lines a server logged, each with the moment the test read it.
 pub type Log = Arc<Mutex<Vec<(Instant, String)>>>;
+pub use dpo_test_support::{
+    azurite::Azurite,
+    process::{Listening as Helper, announcement, peak_rss_mib},
+    tool,
+};
+
+/// Starts `program` with `args`, where `{port}` stands for a free loopback port, and waits until it
+/// listens there; panics (the test's failure) when it cannot.
+pub fn start_helper(what: &str, program: &Path, args: &[&str], installed_by: &str) -> Helper {
+    dpo_test_support::process::start_listening(what, program, args, installed_by).unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// A running `dpo-server serve`.
 pub struct Server {
@@ -211,59 +181,14 @@ fn serve_command(mut command: Command, state: &Path, extra: &[&str]) -> Server {
         command.args(["--log-level", "error"]);
     }
     let mut child = command.args(extra).stdout(Stdio::piped()).spawn().expect("dpo-server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("it says where it listens");
-    // `listening on <url>`, or with `--log-format json` a JSON object with `url`.
-    let base = match serde_json::from_str::<serde_json::Value>(&line) {
-        Ok(announced) => announced["url"].as_str().expect("a URL").to_string(),
-        Err(_) => line.trim().rsplit(' ').next().expect("a URL").to_string(),
+    let (base, line) = match announcement("dpo-server", &mut child) {
+        Ok(announced) => announced,
+        Err(e) => {
+            let _ = child.kill();
+            panic!("{e}")
+        }
     };
     Server { child, base, log: Log::default(), announced: line }
-}
-
-/// An Azurite blob service (from npm, installed into `.tools/` by `cargo xtask test`), with the folder its
-/// blobs live in (removed with it).
-pub struct Azurite(pub Helper, tempfile::TempDir);
-
-impl Azurite {
-    /// Starts one on a free loopback port, storing its blobs in a folder of its own.
-    pub fn start() -> Azurite {
-        let program = tool("DPO_AZURITE", ".tools/node_modules/.bin/azurite-blob");
-        let args = ["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--blobHost", "127.0.0.1"];
-        let data = tempfile::tempdir().unwrap();
-        let location = data.path().to_string_lossy().into_owned();
-        let args = [&args[..], &["--blobPort", "{port}", "--location", &location]].concat();
-        Azurite(start_helper("Azurite", &program, &args, "run `cargo xtask test`"), data)
-    }
-
-    /// Creates `container` with the emulator's well-known account and returns a client of it.
-    pub async fn container(&self, container: &str) -> object_store::azure::MicrosoftAzure {
-        use dpo_test_support::azurite::{ACCOUNT, ACCOUNT_KEY, account_sas};
-        let endpoint = format!("http://127.0.0.1:{}/{ACCOUNT}", self.0.port);
-        let sas = account_sas("rwdlac", "2099-01-01T00:00:00Z", ACCOUNT_KEY).expect("a SAS");
-        let created = reqwest::Client::new()
-            .put(format!("{endpoint}/{container}?restype=container&{sas}"))
-            .send()
-            .await
-            .expect("Azurite answers");
-        assert_eq!(created.status().as_u16(), 201, "container {container} created");
-        object_store::azure::MicrosoftAzureBuilder::new()
-            .with_account(ACCOUNT)
-            .with_access_key(ACCOUNT_KEY)
-            .with_endpoint(endpoint)
-            .with_allow_http(true)
-            .with_container_name(container)
-            .build()
-            .expect("a client of the container")
-    }
-
-    /// What the server needs to reach it with the emulator's well-known account.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
-            ("AZURITE_BLOB_STORAGE_URL", format!("http://127.0.0.1:{}", self.0.port)),
-        ]
-    }
 }
 
 /// A request a [`ScriptedHttp`] server received.
@@ -381,12 +306,4 @@ impl ScriptedHttp {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
-}
-
-/// The peak resident memory so far of process `pid`, in MiB (Linux: `VmHWM`).
-pub fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
