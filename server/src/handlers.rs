@@ -3,7 +3,7 @@
 //! sends every failure as an OData error carrying the request's ids (`innerError`).
 
 use crate::{
-    audit::{self, Activity, Subject},
+    audit_trail::{self, Activity, Subject},
     auth::{
         Caller,
         permissions::{Action, authorize},
@@ -21,7 +21,7 @@ use chrono::{SubsecRound, Utc};
 use dpo_api::extract::{CheckedBody, ODataQuery};
 use dpo_api::{
     DataPolicyOperationsApi, GraphError,
-    audit::{DirectoryAudit, DirectoryAuditCollection},
+    directory_audit::{DirectoryAudit, DirectoryAuditCollection},
     error::InnerError,
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
     params::{DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
@@ -219,15 +219,15 @@ impl<'r> Call<'r> {
                 storage_location: location,
                 ..Subject::default()
             };
-            audit::event(&caller, activity, subject, Ok(()), &request_id)
+            audit_trail::event(&caller, activity, subject, Ok(()), &request_id)
         }
     }
 
     /// Records one event; a store that cannot record it is logged as an error (the answer stands: the
     /// operation already happened).
     async fn audit(&self, caller: &Caller, activity: Activity, subject: Subject, outcome: Result<(), String>) {
-        let event = audit::event(caller, activity, subject, outcome, &self.request_id);
-        if let Err(e) = audit::record(&self.rqctx.context().audit, event).await {
+        let event = audit_trail::event(caller, activity, subject, outcome, &self.request_id);
+        if let Err(e) = audit_trail::record(&self.rqctx.context().audit, event).await {
             slog::error!(self.rqctx.log, "recording an audit event failed"; "activity" => activity.name(), "error" => %e);
         }
     }
@@ -245,10 +245,10 @@ impl<'r> Call<'r> {
     /// Off the request's path: the answer must not take longer than an unknown id's, or its time would
     /// tell the caller that the operation exists.
     fn tell_owner(&self, caller: &Caller, owner: &str, activity: Activity, operation: &str) {
-        let event = audit::refused_for_owner(caller, owner, activity, operation, &self.request_id);
+        let event = audit_trail::refused_for_owner(caller, owner, activity, operation, &self.request_id);
         let (store, log) = (self.rqctx.context().audit.clone(), self.rqctx.log.clone());
         tokio::spawn(async move {
-            if let Err(e) = audit::record(&store, event).await {
+            if let Err(e) = audit_trail::record(&store, event).await {
                 slog::error!(log, "recording an audit event failed"; "activity" => activity.name(), "error" => %e);
             }
         });
@@ -371,16 +371,18 @@ impl<'r> Call<'r> {
     /// A page of the caller's audit trail, as the body of `GET /auditLogs/directoryAudits`.
     async fn audit_list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
         let ctx = self.rqctx.context();
-        let q = crate::audit_logs::parse_query(raw_query, &caller.tenant, crate::audit_logs::allowed::LIST)
+        let q = crate::directory_audits::parse_query(raw_query, &caller.tenant, crate::directory_audits::allowed::LIST)
             .map_err(crate::wire::query_error)?;
-        let page = crate::audit_logs::page(&ctx.audit, &caller.tenant, &q, ctx.page_sizes())
+        let page = crate::directory_audits::page(&ctx.audit, &caller.tenant, &q, ctx.page_sizes())
             .await
             .map_err(OperationError::from)?;
         let selected = q.select.as_deref();
         let value = page
             .events
             .iter()
-            .map(|event| projected(&crate::audit_logs::directory_audit(event), selected).map(serde_json::Value::Object))
+            .map(|event| {
+                projected(&crate::directory_audits::directory_audit(event), selected).map(serde_json::Value::Object)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut body = serde_json::Map::new();
         let context = format!("{}/$metadata#auditLogs/directoryAudits{}", self.root, wire::projection(selected));
@@ -428,7 +430,7 @@ impl<'r> Call<'r> {
 
 /// `entity` as a JSON object, only its `selected` properties if some are.
 fn projected(
-    entity: &dpo_api::audit::DirectoryAudit,
+    entity: &dpo_api::directory_audit::DirectoryAudit,
     selected: Option<&[String]>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, GraphError> {
     let json = serde_json::to_value(entity).map_err(wire::internal)?;
@@ -593,14 +595,14 @@ impl DataPolicyOperationsApi for DpoApi {
         let call = Call::new(&rqctx);
         call.run(Action::ReadAudit, async |caller| {
             let id = path.into_inner().id;
-            let q = crate::audit_logs::parse_query(query.raw(), &caller.tenant, crate::audit_logs::allowed::ENTITY)
+            let q = crate::directory_audits::parse_query(query.raw(), &caller.tenant, crate::directory_audits::allowed::ENTITY)
                 .map_err(crate::wire::query_error)?;
-            let event = crate::audit_logs::one(&rqctx.context().audit, &caller.tenant, &id)
+            let event = crate::directory_audits::one(&rqctx.context().audit, &caller.tenant, &id)
                 .await
                 .map_err(OperationError::from)?
                 .ok_or_else(|| GraphError::resource_not_found(format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")))?;
             let selected = q.select.as_deref();
-            let mut body = projected(&crate::audit_logs::directory_audit(&event), selected)?;
+            let mut body = projected(&crate::directory_audits::directory_audit(&event), selected)?;
             let context = format!("{}/$metadata#auditLogs/directoryAudits{}/$entity", call.root, wire::projection(selected));
             body.insert("@odata.context".into(), context.into());
             let body = serde_json::to_vec(&body).map_err(wire::internal)?;

@@ -7,13 +7,13 @@
 #![warn(missing_docs)]
 
 pub mod admin;
-pub mod audit;
-pub mod audit_logs;
+pub mod audit_trail;
 pub mod auth;
 pub mod config;
 pub mod config_file;
 pub mod connection_guard;
 pub mod demo;
+pub mod directory_audits;
 pub mod endpoint_names;
 pub mod fallbacks;
 pub mod handlers;

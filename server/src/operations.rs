@@ -10,7 +10,7 @@ use crate::{
     odata::{QueryError, query::CollectionQuery, skiptoken::SkipToken},
     store::{
         AsyncOperations, AuditEvent, Cursor, ListRequest, OperationRecord, Operations, Pending, StoreError, Stores,
-        blocking::blocking, sql::sort_values,
+        blocking::blocking, statements::sort_values,
     },
 };
 use chrono::{DateTime, SubsecRound, Utc};

@@ -144,7 +144,7 @@ impl RunningServer {
         }
         // The last events of this server's life, anchored in the log like the periodic heads.
         if let Some(out) = &self.audit_heads {
-            crate::audit::log_heads(&self.store.audit, out).await;
+            crate::audit_trail::log_heads(&self.store.audit, out).await;
         }
         match self.admin.take() {
             Some(admin) => admin.close().await.map_err(|reason| StopError::Http { listener: "admin", reason }),
@@ -402,7 +402,7 @@ async fn launch(
     let _ = server.app_private().base_url.set(base_url);
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(interval) = config.audit_head_interval {
-        crate::audit::log_heads_every(interval, &store.audit, audit_log.clone());
+        crate::audit_trail::log_heads_every(interval, &store.audit, audit_log.clone());
     }
     let admin = match config.admin_bind {
         Some(bind) => {

@@ -1,7 +1,7 @@
 //! The API traits. Operation ids and tags are Microsoft's, exactly as in `openapi/dpo.json`.
 
 use crate::{
-    audit::{DirectoryAudit, DirectoryAuditCollection},
+    directory_audit::{DirectoryAudit, DirectoryAuditCollection},
     error::GraphError,
     extract::{CheckedBody, ODataQuery},
     model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},

@@ -8,7 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
-pub mod audit;
+pub mod directory_audit;
 pub mod document;
 pub mod error;
 pub mod extract;

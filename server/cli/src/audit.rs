@@ -16,7 +16,7 @@ pub(crate) fn run(command: AuditCommand) -> anyhow::Result<()> {
     };
     let mut broken = 0;
     for tenant in &tenants {
-        match dpo_server::audit::verify(log.as_ref(), tenant, head.as_deref()) {
+        match dpo_server::audit_trail::verify(log.as_ref(), tenant, head.as_deref()) {
             Ok(chain) if verify => println!("{tenant}: {} events, intact; head {}", chain.events, chain.head),
             Ok(chain) => println!("{tenant} {} {}", chain.head, chain.events),
             Err(e) => {

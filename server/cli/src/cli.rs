@@ -76,7 +76,7 @@ pub(crate) enum AuditCommand {
         tenant: Option<String>,
         /// A head printed earlier by `audit head` (or logged by the server), to prove nothing after it
         /// was cut.
-        #[arg(long, requires = "tenant", value_parser = dpo_server::audit::parse_head)]
+        #[arg(long, requires = "tenant", value_parser = dpo_server::audit_trail::parse_head)]
         head: Option<String>,
         #[command(flatten)]
         store: StoreArgs,

@@ -244,7 +244,7 @@ async fn the_last_head_is_logged_at_shutdown() {
 #[test]
 fn two_replicas_appending_at_once_keep_one_unbroken_chain_per_tenant() {
     use dpo_server::{
-        audit::{Activity, Subject, event},
+        audit_trail::{Activity, Subject, event},
         auth::{Caller, Identity},
         store::{AuditLog, postgres::PostgresStore},
     };
@@ -273,7 +273,7 @@ fn two_replicas_appending_at_once_keep_one_unbroken_chain_per_tenant() {
         writer.join().expect("a writer");
     }
     for tenant in ["tenant-a", "tenant-b"] {
-        let chain = dpo_server::audit::verify(replicas[0].as_ref(), tenant, None).expect("an unbroken chain");
+        let chain = dpo_server::audit_trail::verify(replicas[0].as_ref(), tenant, None).expect("an unbroken chain");
         assert_eq!(chain.events, 200, "{tenant}: every event once");
     }
 }
@@ -292,7 +292,7 @@ enum Writers {
 /// one event, in one unbroken chain.
 fn submissions_land_with_their_events(store: std::sync::Arc<dyn dpo_server::store::Backend>, writers: Writers) {
     use dpo_server::{
-        audit::{Activity, Subject, event},
+        audit_trail::{Activity, Subject, event},
         auth::{Caller, Identity},
         store::{OperationRecord, StoreError},
     };
@@ -342,7 +342,7 @@ fn submissions_land_with_their_events(store: std::sync::Arc<dyn dpo_server::stor
     };
     let refused = outcomes.iter().filter(|o| matches!(o, Err(StoreError::Duplicate(_)))).count();
     assert_eq!(refused, 4, "each duplicate fails, and only it: {outcomes:?}");
-    let chain = dpo_server::audit::verify(store.as_ref(), "tenant-s", None).expect("an unbroken chain");
+    let chain = dpo_server::audit_trail::verify(store.as_ref(), "tenant-s", None).expect("an unbroken chain");
     assert_eq!(chain.events, 28, "one event per stored operation");
     let events = store.audit_events("tenant-s", 0, 100).expect("the events");
     for id in ids.iter().enumerate().filter(|(i, _)| i % 8 != 7).map(|(_, id)| id) {

@@ -188,7 +188,7 @@ impl AuditEvent {
 /// Where a list continues: the sort-key values and id of the last operation served.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
-    /// Sort-key values, as the store's statements give them (`dpo_server::store::sql::sort_values`).
+    /// Sort-key values, as the store's statements give them (`dpo_store::statements::sort_values`).
     pub keys: Vec<serde_json::Value>,
     /// Id of the last operation served.
     pub last_id: String,

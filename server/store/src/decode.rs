@@ -2,7 +2,8 @@
 //! SQLite and PostgreSQL adapters cannot come to disagree on what a column holds.
 
 use crate::{
-    ActivityRecord, AuditEvent, Claim, ExportedObject, OperationRecord, StoreError, UserRecord, failure::BadValue, sql,
+    ActivityRecord, AuditEvent, Claim, ExportedObject, OperationRecord, StoreError, UserRecord, failure::BadValue,
+    statements,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -30,7 +31,7 @@ impl Columns for tokio_postgres::Row {
     }
 }
 
-/// A row of [`sql::COLUMNS`].
+/// A row of [`statements::COLUMNS`].
 pub fn operation(row: &impl Columns) -> Result<OperationRecord, StoreError> {
     let id: String = row.get(0)?;
     let status: i64 = row.get(2)?;
@@ -40,7 +41,7 @@ pub fn operation(row: &impl Columns) -> Result<OperationRecord, StoreError> {
     Ok(OperationRecord {
         id: Uuid::parse_str(&id).map_err(|source| BadValue::Id { text: id.clone(), source })?,
         user_id: row.get(1)?,
-        status: sql::status_from_ordinal(status).ok_or(BadValue::Status(status))?,
+        status: statements::status_from_ordinal(status).ok_or(BadValue::Status(status))?,
         progress: row.get(3)?,
         storage_location: row.get(4)?,
         submitted_at: time(submitted)?,
@@ -52,9 +53,9 @@ pub fn operation(row: &impl Columns) -> Result<OperationRecord, StoreError> {
     })
 }
 
-/// A row of [`sql::claim_columns`].
+/// A row of [`statements::claim_columns`].
 pub fn claim(row: &impl Columns) -> Result<Claim, StoreError> {
-    let attempt: i64 = row.get(sql::COLUMNS.len())?;
+    let attempt: i64 = row.get(statements::COLUMNS.len())?;
     Ok(Claim { operation: operation(row)?, attempt: u64::try_from(attempt).unwrap_or_default() })
 }
 
@@ -63,7 +64,7 @@ pub fn count(row: &impl Columns) -> Result<u64, StoreError> {
     Ok(u64::try_from(row.get::<i64>(0)?).unwrap_or_default())
 }
 
-/// A row of [`sql::find_user`].
+/// A row of [`statements::find_user`].
 pub fn user(row: &impl Columns) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         id: row.get(0)?,
@@ -81,7 +82,7 @@ pub fn user(row: &impl Columns) -> Result<UserRecord, StoreError> {
     })
 }
 
-/// A row of [`sql::activities`]: its place and the record.
+/// A row of [`statements::activities`]: its place and the record.
 pub fn activity(row: &impl Columns) -> Result<(i64, ActivityRecord), StoreError> {
     let detail: String = row.get(4)?;
     Ok((
@@ -99,7 +100,7 @@ pub fn activity(row: &impl Columns) -> Result<(i64, ActivityRecord), StoreError>
     ))
 }
 
-/// A row of [`sql::exported_objects`].
+/// A row of [`statements::exported_objects`].
 pub fn exported_object(row: &impl Columns) -> Result<ExportedObject, StoreError> {
     Ok(ExportedObject {
         path: row.get(0)?,
@@ -110,7 +111,7 @@ pub fn exported_object(row: &impl Columns) -> Result<ExportedObject, StoreError>
     })
 }
 
-/// A row of [`sql::audit_page`].
+/// A row of [`statements::audit_page`].
 pub fn audit_event(row: &impl Columns) -> Result<AuditEvent, StoreError> {
     Ok(AuditEvent {
         tenant_id: row.get(0)?,
@@ -132,7 +133,7 @@ pub fn audit_event(row: &impl Columns) -> Result<AuditEvent, StoreError> {
     })
 }
 
-/// A row of [`sql::audit_last`]: the chain's last place and hash.
+/// A row of [`statements::audit_last`]: the chain's last place and hash.
 pub fn audit_head(row: &impl Columns) -> Result<(i64, String), StoreError> {
     Ok((row.get(0)?, row.get(1)?))
 }

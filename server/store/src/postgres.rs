@@ -22,7 +22,7 @@ use super::{
     ExportedObject, GENESIS_HASH, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
     decode,
     failure::Failure,
-    sql::{self, Statement},
+    statements::{self, Statement},
     timing,
 };
 use chrono::{DateTime, Utc};
@@ -183,7 +183,7 @@ impl PostgresStore {
 
     /// Stores many operations in one transaction (bulk loads: benchmarks, migrations from elsewhere).
     pub fn insert_many(&self, records: &[OperationRecord]) -> Result<usize, StoreError> {
-        self.in_transaction(records.chunks(1000).map(|chunk| built(sql::insert_operations(chunk))).collect())?;
+        self.in_transaction(records.chunks(1000).map(|chunk| built(statements::insert_operations(chunk))).collect())?;
         Ok(records.len())
     }
 
@@ -376,11 +376,11 @@ async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<Aud
             let event = &queued.event;
             let head = match heads.get(&event.tenant_id) {
                 Some(head) => Some(head.clone()),
-                None => query(&tx, built(sql::audit_last(&event.tenant_id)), decode::audit_head).await?.pop(),
+                None => query(&tx, built(statements::audit_last(&event.tenant_id)), decode::audit_head).await?.pop(),
             };
             let (seq, prev) = head.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
             let event = event.clone().sealed(seq, &prev);
-            match execute(&tx, built(sql::audit_insert(&event))).await {
+            match execute(&tx, built(statements::audit_insert(&event))).await {
                 Ok(_) => {}
                 Err(StoreError::Duplicate(_)) => continue 'attempt, // rolled back when dropped
                 Err(other) => return Err(other),
@@ -416,7 +416,7 @@ async fn query<T>(
 }
 
 async fn get_operation(conn: &impl GenericClient, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-    Ok(query(conn, built(sql::get_operation(id)), decode::operation).await?.pop())
+    Ok(query(conn, built(statements::get_operation(id)), decode::operation).await?.pop())
 }
 
 /// Why a fenced write matched nothing: the operation is gone, or was claimed anew.
@@ -432,7 +432,7 @@ impl AsyncOperations for PostgresStore {
     fn insert(&self, r: &OperationRecord) -> Pending<()> {
         let (id, statement, queued) = (
             r.id,
-            built(sql::insert_operations(std::slice::from_ref(r))),
+            built(statements::insert_operations(std::slice::from_ref(r))),
             r.status == DataPolicyOperationStatus::NotStarted,
         );
         self.pending(move |conn| async move {
@@ -455,31 +455,31 @@ impl AsyncOperations for PostgresStore {
     fn insert_recorded(&self, r: &OperationRecord, event: AuditEvent) -> Pending<AuditEvent> {
         let insert = QueuedInsert {
             id: r.id,
-            statement: built(sql::insert_new_operation(r)),
+            statement: built(statements::insert_new_operation(r)),
             queued: r.status == DataPolicyOperationStatus::NotStarted,
         };
         self.queue_event(event, Some(insert))
     }
 
     fn get(&self, id: Uuid) -> Pending<Option<OperationRecord>> {
-        let (readers, statement) = (self.readers.clone(), built(sql::get_operation(id)));
+        let (readers, statement) = (self.readers.clone(), built(statements::get_operation(id)));
         Box::pin(async move { readers.query(statement).await?.first().map(decode::operation).transpose() })
     }
 
     fn list(&self, request: &ListRequest<'_>) -> Pending<Vec<OperationRecord>> {
-        let (readers, statement) = (self.readers.clone(), built(sql::select_operations(request)));
+        let (readers, statement) = (self.readers.clone(), built(statements::select_operations(request)));
         Box::pin(async move { readers.query(statement).await?.iter().map(decode::operation).collect() })
     }
 
     fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Pending<u64> {
-        let (readers, statement) = (self.readers.clone(), built(sql::count_operations(tenant, filter, search)));
+        let (readers, statement) = (self.readers.clone(), built(statements::count_operations(tenant, filter, search)));
         Box::pin(async move {
             Ok(readers.query(statement).await?.first().map(decode::count).transpose()?.unwrap_or_default())
         })
     }
 
     fn replace(&self, r: &OperationRecord) -> Pending<()> {
-        let (id, expected, statement) = (r.id, r.version.saturating_sub(1), built(sql::replace_operation(r)));
+        let (id, expected, statement) = (r.id, r.version.saturating_sub(1), built(statements::replace_operation(r)));
         self.pending(move |conn| async move {
             if execute(&conn, statement).await? == 1 {
                 return Ok(());
@@ -492,7 +492,7 @@ impl AsyncOperations for PostgresStore {
     }
 
     fn delete(&self, id: Uuid, version: Option<u64>) -> Pending<()> {
-        let statement = built(sql::delete_operation(id, version));
+        let statement = built(statements::delete_operation(id, version));
         self.pending(move |conn| async move {
             if execute(&conn, statement).await? == 1 {
                 return Ok(());
@@ -548,39 +548,39 @@ impl JobQueue for PostgresStore {
         until: DateTime<Utc>,
         per_tenant: Option<u32>,
     ) -> Result<Option<Claim>, StoreError> {
-        let statement = built(sql::claim(owner, &now, &until, per_tenant));
+        let statement = built(statements::claim(owner, &now, &until, per_tenant));
         self.with(move |conn| async move { Ok(query(&conn, statement, decode::claim).await?.pop()) })
     }
 
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.fenced(claim, sql::heartbeat(claim, &until))
+        self.fenced(claim, statements::heartbeat(claim, &until))
     }
 
     fn progress(&self, claim: &Claim, percent: f64) -> Result<(), StoreError> {
-        self.fenced(claim, sql::progress(claim, percent))
+        self.fenced(claim, statements::progress(claim, percent))
     }
 
     fn complete(&self, claim: &Claim, at: DateTime<Utc>) -> Result<OperationRecord, StoreError> {
-        self.finish(claim, sql::complete(claim, &at))
+        self.finish(claim, statements::complete(claim, &at))
     }
 
     fn fail(&self, claim: &Claim, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.finish(claim, sql::fail(claim, reason, &at)).map(|_| ())
+        self.finish(claim, statements::fail(claim, reason, &at)).map(|_| ())
     }
 
     fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        self.finish(claim, sql::release(claim))?;
+        self.finish(claim, statements::release(claim))?;
         // Another replica may take it over at once.
         self.with(|conn| async move { Self::announce(&conn).await })
     }
 
     fn expire_leases_of_others(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let statement = built(sql::expire_leases_of_others(owner, &now));
+        let statement = built(statements::expire_leases_of_others(owner, &now));
         self.with(move |conn| async move { execute(&conn, statement).await })
     }
 
     fn queued(&self) -> Result<u64, StoreError> {
-        let statement = built(sql::count_queued());
+        let statement = built(statements::count_queued());
         self.with(
             move |conn| async move { Ok(query(&conn, statement, decode::count).await?.pop().unwrap_or_default()) },
         )
@@ -621,7 +621,7 @@ impl PostgresStore {
 
 impl Directory for PostgresStore {
     fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError> {
-        self.in_transaction(users.chunks(500).map(|chunk| built(sql::upsert_users(tenant, chunk))).collect())?;
+        self.in_transaction(users.chunks(500).map(|chunk| built(statements::upsert_users(tenant, chunk))).collect())?;
         Ok(users.len())
     }
 
@@ -630,12 +630,14 @@ impl Directory for PostgresStore {
     }
 
     fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
-        self.in_transaction(activities.chunks(500).map(|chunk| built(sql::add_activities(tenant, chunk))).collect())?;
+        self.in_transaction(
+            activities.chunks(500).map(|chunk| built(statements::add_activities(tenant, chunk))).collect(),
+        )?;
         Ok(activities.len())
     }
 
     fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError> {
-        let statement = built(sql::count_activities(tenant, user_id));
+        let statement = built(statements::count_activities(tenant, user_id));
         self.with(move |conn| async move {
             Ok(query(&conn, statement, decode::count).await?.first().copied().unwrap_or_default())
         })
@@ -648,7 +650,7 @@ impl Directory for PostgresStore {
         after: i64,
         limit: u64,
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
-        let statement = built(sql::activities(tenant, user_id, after, limit));
+        let statement = built(statements::activities(tenant, user_id, after, limit));
         self.with(move |conn| async move { query(&conn, statement, decode::activity).await })
     }
 
@@ -659,7 +661,7 @@ impl Directory for PostgresStore {
 
 impl AsyncDirectory for PostgresStore {
     fn find_user(&self, tenant: &str, id_or_upn: &str) -> Pending<Option<UserRecord>> {
-        let statement = built(sql::find_user(tenant, id_or_upn));
+        let statement = built(statements::find_user(tenant, id_or_upn));
         self.pending(move |conn| async move { Ok(query(&conn, statement, decode::user).await?.pop()) })
     }
 }
@@ -670,17 +672,17 @@ impl AuditLog for PostgresStore {
     }
 
     fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {
-        let statement = built(sql::audit_page(tenant, page));
+        let statement = built(statements::audit_page(tenant, page));
         self.with(move |conn| async move { query(&conn, statement, decode::audit_event).await })
     }
 
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
-        let statement = built(sql::audit_tenants());
+        let statement = built(statements::audit_tenants());
         self.with(move |conn| async move { query(&conn, statement, decode::text).await })
     }
 
     fn audit_last(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
-        let statement = built(sql::audit_last(tenant));
+        let statement = built(statements::audit_last(tenant));
         self.with(move |conn| async move { Ok(query(&conn, statement, decode::audit_head).await?.pop()) })
     }
 }
@@ -688,7 +690,7 @@ impl AuditLog for PostgresStore {
 impl ExportLedger for PostgresStore {
     fn record_exported(&self, claim: &Claim, object: &ExportedObject) -> Result<(), StoreError> {
         let id = claim.operation.id;
-        let (fence, record) = (built(sql::fence(claim)), built(sql::record_exported(id, object)));
+        let (fence, record) = (built(statements::fence(claim)), built(statements::record_exported(id, object)));
         self.with(move |mut conn| async move {
             let tx = conn.transaction().await.map_err(pg)?;
             // The fence locks the operation's row until commit: a new claim cannot slip in between.
@@ -701,7 +703,7 @@ impl ExportLedger for PostgresStore {
     }
 
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
-        let statement = built(sql::exported(operation));
+        let statement = built(statements::exported(operation));
         self.with(move |conn| async move { query(&conn, statement, decode::exported_object).await })
     }
 }

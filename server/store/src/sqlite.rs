@@ -7,7 +7,7 @@ use super::{
     ActivityRecord, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH,
     JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord, decode,
     failure::Failure,
-    sql::{self, Statement},
+    statements::{self, Statement},
 };
 use chrono::{DateTime, Utc};
 use dpo_domain::odata::filter::Filter;
@@ -140,7 +140,7 @@ impl SqliteStore {
     pub fn insert_many(&self, records: &[OperationRecord]) -> Result<usize, StoreError> {
         let conn = self.writer()?;
         for chunk in records.chunks(1000) {
-            execute(&conn, built(sql::insert_operations(chunk)))?;
+            execute(&conn, built(statements::insert_operations(chunk)))?;
         }
         Ok(records.len())
     }
@@ -216,7 +216,7 @@ fn recorded_insert(
     r: &OperationRecord,
     event: AuditEvent,
 ) -> impl FnOnce(&rusqlite::Connection) -> Result<AuditEvent, StoreError> + Send + 'static {
-    let (statement, id) = (built(sql::insert_operations(std::slice::from_ref(r))), r.id);
+    let (statement, id) = (built(statements::insert_operations(std::slice::from_ref(r))), r.id);
     move |conn| {
         insert_on(conn, statement, id)?;
         append_on(conn, event)
@@ -225,17 +225,17 @@ fn recorded_insert(
 
 /// The operation with this id, over `conn`.
 fn get_operation(conn: &rusqlite::Connection, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
-    Ok(query(conn, built(sql::get_operation(id)), |row| decode::operation(row))?.pop())
+    Ok(query(conn, built(statements::get_operation(id)), |row| decode::operation(row))?.pop())
 }
 
 /// The user of `tenant` with this id or userPrincipalName, over `conn`.
 fn find_user_on(conn: &rusqlite::Connection, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError> {
-    Ok(query(conn, built(sql::find_user(tenant, id_or_upn)), |row| decode::user(row))?.pop())
+    Ok(query(conn, built(statements::find_user(tenant, id_or_upn)), |row| decode::user(row))?.pop())
 }
 
 impl Operations for SqliteStore {
     fn insert(&self, r: &OperationRecord) -> Result<(), StoreError> {
-        let (statement, id) = (built(sql::insert_operations(std::slice::from_ref(r))), r.id);
+        let (statement, id) = (built(statements::insert_operations(std::slice::from_ref(r))), r.id);
         self.commits.run(move |conn| insert_on(conn, statement, id))
     }
 
@@ -258,18 +258,19 @@ impl Operations for SqliteStore {
     }
 
     fn list(&self, request: &ListRequest<'_>) -> Result<Vec<OperationRecord>, StoreError> {
-        query(&*self.conn()?, built(sql::select_operations(request)), |row| decode::operation(row))
+        query(&*self.conn()?, built(statements::select_operations(request)), |row| decode::operation(row))
     }
 
     fn count(&self, tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Result<u64, StoreError> {
-        let counted =
-            query(&*self.conn()?, built(sql::count_operations(tenant, filter, search)), |row| decode::count(row))?;
+        let counted = query(&*self.conn()?, built(statements::count_operations(tenant, filter, search)), |row| {
+            decode::count(row)
+        })?;
         Ok(counted.first().copied().unwrap_or_default())
     }
 
     fn replace(&self, r: &OperationRecord) -> Result<(), StoreError> {
         let conn = self.writer()?;
-        if execute(&conn, built(sql::replace_operation(r)))? == 1 {
+        if execute(&conn, built(statements::replace_operation(r)))? == 1 {
             return Ok(());
         }
         match get_operation(&conn, r.id)? {
@@ -284,7 +285,7 @@ impl Operations for SqliteStore {
 
     fn delete(&self, id: Uuid, version: Option<u64>) -> Result<(), StoreError> {
         let conn = self.writer()?;
-        if execute(&conn, built(sql::delete_operation(id, version)))? == 1 {
+        if execute(&conn, built(statements::delete_operation(id, version)))? == 1 {
             return Ok(());
         }
         match (get_operation(&conn, id)?, version) {
@@ -303,36 +304,38 @@ impl JobQueue for SqliteStore {
         per_tenant: Option<u32>,
     ) -> Result<Option<Claim>, StoreError> {
         let conn = self.writer()?;
-        Ok(query(&conn, built(sql::claim(owner, &now, &until, per_tenant)), |row| decode::claim(row))?.pop())
+        Ok(query(&conn, built(statements::claim(owner, &now, &until, per_tenant)), |row| decode::claim(row))?.pop())
     }
 
     fn heartbeat(&self, claim: &Claim, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.fenced(claim, sql::heartbeat(claim, &until))
+        self.fenced(claim, statements::heartbeat(claim, &until))
     }
 
     fn progress(&self, claim: &Claim, percent: f64) -> Result<(), StoreError> {
-        self.fenced(claim, sql::progress(claim, percent))
+        self.fenced(claim, statements::progress(claim, percent))
     }
 
     fn complete(&self, claim: &Claim, at: DateTime<Utc>) -> Result<OperationRecord, StoreError> {
-        self.finish(claim, sql::complete(claim, &at))
+        self.finish(claim, statements::complete(claim, &at))
     }
 
     fn fail(&self, claim: &Claim, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.finish(claim, sql::fail(claim, reason, &at)).map(|_| ())
+        self.finish(claim, statements::fail(claim, reason, &at)).map(|_| ())
     }
 
     fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        self.finish(claim, sql::release(claim)).map(|_| ())
+        self.finish(claim, statements::release(claim)).map(|_| ())
     }
 
     fn expire_leases_of_others(&self, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let conn = self.writer()?;
-        Ok(execute(&conn, built(sql::expire_leases_of_others(owner, &now)))? as u64)
+        Ok(execute(&conn, built(statements::expire_leases_of_others(owner, &now)))? as u64)
     }
 
     fn queued(&self) -> Result<u64, StoreError> {
-        Ok(query(&*self.conn()?, built(sql::count_queued()), |row| decode::count(row))?.pop().unwrap_or_default())
+        Ok(query(&*self.conn()?, built(statements::count_queued()), |row| decode::count(row))?
+            .pop()
+            .unwrap_or_default())
     }
 }
 
@@ -341,7 +344,7 @@ impl Directory for SqliteStore {
         let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(StoreError::backend)?;
         for chunk in users.chunks(500) {
-            execute(&tx, built(sql::upsert_users(tenant, chunk)))?;
+            execute(&tx, built(statements::upsert_users(tenant, chunk)))?;
         }
         tx.commit().map_err(StoreError::backend)?;
         Ok(users.len())
@@ -365,14 +368,15 @@ impl Directory for SqliteStore {
         let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(StoreError::backend)?;
         for chunk in activities.chunks(500) {
-            execute(&tx, built(sql::add_activities(tenant, chunk)))?;
+            execute(&tx, built(statements::add_activities(tenant, chunk)))?;
         }
         tx.commit().map_err(StoreError::backend)?;
         Ok(activities.len())
     }
 
     fn count_activities(&self, tenant: &str, user_id: &str) -> Result<u64, StoreError> {
-        let counted = query(&*self.conn()?, built(sql::count_activities(tenant, user_id)), |row| decode::count(row))?;
+        let counted =
+            query(&*self.conn()?, built(statements::count_activities(tenant, user_id)), |row| decode::count(row))?;
         Ok(counted.first().copied().unwrap_or_default())
     }
 
@@ -383,7 +387,7 @@ impl Directory for SqliteStore {
         after: i64,
         limit: u64,
     ) -> Result<Vec<(i64, ActivityRecord)>, StoreError> {
-        query(&*self.conn()?, built(sql::activities(tenant, user_id, after, limit)), |row| decode::activity(row))
+        query(&*self.conn()?, built(statements::activities(tenant, user_id, after, limit)), |row| decode::activity(row))
     }
 }
 
@@ -398,10 +402,10 @@ fn insert_on(conn: &rusqlite::Connection, statement: Built, id: Uuid) -> Result<
 /// Appends `event` at the next place of its tenant's chain on `conn`, inside a group commit: the events
 /// before it in its batch are already visible there, so places follow on.
 fn append_on(conn: &rusqlite::Connection, event: AuditEvent) -> Result<AuditEvent, StoreError> {
-    let last = query(conn, built(sql::audit_last(&event.tenant_id)), |row| decode::audit_head(row))?.pop();
+    let last = query(conn, built(statements::audit_last(&event.tenant_id)), |row| decode::audit_head(row))?.pop();
     let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
     let event = event.sealed(seq, &prev);
-    execute(conn, built(sql::audit_insert(&event)))?;
+    execute(conn, built(statements::audit_insert(&event)))?;
     Ok(event)
 }
 
@@ -411,15 +415,15 @@ impl AuditLog for SqliteStore {
     }
 
     fn audit_page(&self, tenant: &str, page: &AuditPage) -> Result<Vec<AuditEvent>, StoreError> {
-        query(&*self.conn()?, built(sql::audit_page(tenant, page)), |row| decode::audit_event(row))
+        query(&*self.conn()?, built(statements::audit_page(tenant, page)), |row| decode::audit_event(row))
     }
 
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
-        query(&*self.conn()?, built(sql::audit_tenants()), |row| decode::text(row))
+        query(&*self.conn()?, built(statements::audit_tenants()), |row| decode::text(row))
     }
 
     fn audit_last(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(query(&*self.conn()?, built(sql::audit_last(tenant)), |row| decode::audit_head(row))?.pop())
+        Ok(query(&*self.conn()?, built(statements::audit_last(tenant)), |row| decode::audit_head(row))?.pop())
     }
 }
 
@@ -427,15 +431,15 @@ impl ExportLedger for SqliteStore {
     fn record_exported(&self, claim: &Claim, object: &ExportedObject) -> Result<(), StoreError> {
         let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(StoreError::backend)?;
-        if execute(&tx, built(sql::fence(claim)))? == 0 {
+        if execute(&tx, built(statements::fence(claim)))? == 0 {
             return Err(self.lost(&tx, claim.operation.id));
         }
-        execute(&tx, built(sql::record_exported(claim.operation.id, object)))?;
+        execute(&tx, built(statements::record_exported(claim.operation.id, object)))?;
         tx.commit().map_err(StoreError::backend)
     }
 
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
-        query(&*self.conn()?, built(sql::exported(operation)), |row| decode::exported_object(row))
+        query(&*self.conn()?, built(statements::exported(operation)), |row| decode::exported_object(row))
     }
 }
 
@@ -486,7 +490,7 @@ mod tests {
         for wanted in ["ada", "BOB@contoso.example", "nobody", "ada"] {
             find_user_on(&conn, "t", wanted).expect("looks up");
         }
-        let Built(text, _) = built(sql::find_user("t", "ada"));
+        let Built(text, _) = built(statements::find_user("t", "ada"));
         let statement = conn.prepare_cached(&text).expect("the cached statement");
         // Without the planner's stability guarantee SQLite reads the bound LIMIT while planning, and each
         // new binding expires the statement: three of the four lookups were prepared again.

@@ -2,7 +2,7 @@
 //! tenant's events as `microsoft.graph.directoryAudit`, newest first, filtered and paged as Graph does.
 
 use crate::{
-    audit::{Activity, LOGGED_BY_SERVICE},
+    audit_trail::{Activity, LOGGED_BY_SERVICE},
     odata::{
         QueryError,
         audit_filter::{self, AuditField, AuditFilter},
@@ -11,7 +11,7 @@ use crate::{
     operations::PageSizes,
     store::{AuditEvent, AuditLog, AuditPage, StoreError, blocking::blocking},
 };
-use dpo_api::audit::{
+use dpo_api::directory_audit::{
     AppIdentity, AuditActivityInitiator, DirectoryAudit, KeyValue, OperationResult, TargetResource, UserIdentity,
 };
 use std::sync::Arc;
