@@ -11,7 +11,10 @@ use crate::{
     },
     config::ServerConfig,
     endpoint_names::VERSION_PREFIXES,
-    odata::query::{self, allowed},
+    odata::{
+        properties::DATA_POLICY_OPERATION,
+        query::{self, allowed},
+    },
     operations::OperationError,
     operations::{Operation, OperationService, PageSizes},
     store::AuditLog,
@@ -398,7 +401,8 @@ impl<'r> Call<'r> {
 
     async fn list(&self, caller: &Caller, raw_query: &str) -> Result<Vec<u8>, GraphError> {
         let ctx = self.rqctx.context();
-        let q = query::parse_for_tenant(raw_query, allowed::LIST, &caller.tenant).map_err(crate::wire::query_error)?;
+        let q = query::parse_for_tenant(&DATA_POLICY_OPERATION, raw_query, allowed::LIST, &caller.tenant)
+            .map_err(crate::wire::query_error)?;
         let selected = q.select.clone();
         let raw = q.raw.clone();
         let count = q.count;
@@ -491,11 +495,13 @@ impl DataPolicyOperationsApi for DpoApi {
             let id = path.into_inner().id;
             // dropshot routes `/dataPolicyOperations/$count` here (it cannot route it beside `{id}`).
             if id == "$count" {
-                let q = query::parse(query.raw(), allowed::COUNT).map_err(crate::wire::query_error)?;
+                let q = query::parse(&DATA_POLICY_OPERATION, query.raw(), allowed::COUNT)
+                    .map_err(crate::wire::query_error)?;
                 let count = ctx.operations.count(&caller.tenant, q).await?;
                 return Ok(EntityOrCount::Count { count, headers: call.headers() });
             }
-            let q = query::parse(query.raw(), allowed::ENTITY).map_err(crate::wire::query_error)?;
+            let q =
+                query::parse(&DATA_POLICY_OPERATION, query.raw(), allowed::ENTITY).map_err(crate::wire::query_error)?;
             let op = match ctx.operations.get(&caller.tenant, &id).await {
                 Ok(op) => op,
                 Err(e) => return Err(call.refused_read(&caller, e).await),

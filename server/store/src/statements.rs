@@ -76,13 +76,17 @@ fn sort_expr(p: Property) -> Expr {
     if p.nullable { Func::coalesce([Expr::col(column(p)), Expr::val("")]).into() } else { Expr::col(column(p)) }
 }
 
-fn sql_value(v: &Value) -> sea_query::Value {
+fn sql_value(p: Property, v: &Value) -> sea_query::Value {
     match v {
         Value::Null => sea_query::Value::String(None),
         Value::String(s) => s.clone().into(),
         Value::Number(n) => (*n).into(),
         Value::DateTime(d) => timestamp(d).into(),
-        Value::Status(s) => status_ordinal(*s).into(),
+        // An enum is stored as its member's place in the type, so that ordering follows the enum.
+        Value::Enum(member) => match p.kind {
+            Kind::Enum(t) => t.members.iter().position(|m| m == member).map_or(-1, |i| i as i64).into(),
+            _ => member.to_string().into(),
+        },
         Value::Id(g) => g.to_string().into(),
     }
 }
@@ -103,7 +107,7 @@ pub fn condition(filter: &Filter) -> Expr {
         }
         Filter::Compare { property, op, value } => {
             let col = Expr::col(column(*property));
-            let v = sql_value(value);
+            let v = sql_value(*property, value);
             match op {
                 CmpOp::Eq => col.eq(v),
                 // In OData `null ne 'x'` is true; in SQL it is unknown, so nulls are added back.
@@ -118,7 +122,7 @@ pub fn condition(filter: &Filter) -> Expr {
         Filter::In { property, values } => {
             let col = Expr::col(column(*property));
             let (nulls, others): (Vec<&Value>, Vec<&Value>) = values.iter().partition(|v| **v == Value::Null);
-            let listed = col.clone().is_in(others.into_iter().map(sql_value));
+            let listed = col.clone().is_in(others.into_iter().map(|v| sql_value(*property, v)));
             if nulls.is_empty() { listed } else { listed.or(col.is_null()) }
         }
         Filter::Text { func, property, needle } => {

@@ -9,10 +9,9 @@
 use super::{
     QueryError,
     expr::{self, Cursor, Logic, Token, describe, err},
-    properties::{Kind, Property, names, property},
+    properties::{EntityType, Kind, Property},
 };
 use chrono::{DateTime, Utc};
-use dpo_model::DataPolicyOperationStatus;
 use std::fmt;
 use uuid::Uuid;
 
@@ -114,8 +113,8 @@ pub enum Value {
     Number(f64),
     /// A point in time.
     DateTime(DateTime<Utc>),
-    /// A status.
-    Status(DataPolicyOperationStatus),
+    /// A member of the property's enum type.
+    Enum(&'static str),
     /// An operation id.
     Id(Uuid),
 }
@@ -156,9 +155,9 @@ pub enum Filter {
     },
 }
 
-/// Parses and checks a `$filter` expression.
-pub fn parse(input: &str) -> Result<Filter, QueryError> {
-    expr::parse(input, condition)
+/// Parses and checks a `$filter` expression on a collection of `entity`.
+pub fn parse(entity: &'static EntityType, input: &str) -> Result<Filter, QueryError> {
+    expr::parse(input, |cursor| condition(entity, cursor))
 }
 
 impl Logic for Filter {
@@ -182,30 +181,32 @@ enum Operand {
 }
 
 /// A comparison, `in`, or a text function.
-fn condition(cursor: &mut Cursor) -> Result<Filter, QueryError> {
+fn condition(entity: &'static EntityType, cursor: &mut Cursor) -> Result<Filter, QueryError> {
     match cursor.peek() {
         Some(Token::Word(w)) if TextFunc::parse(w).is_some() && cursor.peek_second() == Some(&Token::Open) => {
-            text_function(cursor)
+            text_function(entity, cursor)
         }
-        _ => comparison(cursor),
+        _ => comparison(entity, cursor),
     }
 }
 
-fn text_function(cursor: &mut Cursor) -> Result<Filter, QueryError> {
+fn text_function(entity: &'static EntityType, cursor: &mut Cursor) -> Result<Filter, QueryError> {
     let Some(Token::Word(name)) = cursor.take() else {
         return Err(err("expected a function"));
     };
     let func = TextFunc::parse(&name).ok_or_else(|| err(format!("unknown function '{name}'")))?;
     cursor.expect(Token::Open, "'('")?;
     let property = match cursor.take() {
-        Some(Token::Word(p)) => known_property(&p)?,
+        Some(Token::Word(p)) => known_property(entity, &p)?,
         other => {
             return Err(err(format!("{name}() takes a property first, not {}", describe(other.as_ref()))));
         }
     };
     if property.kind != Kind::String {
+        let strings: Vec<&str> = entity.properties.iter().filter(|p| p.kind == Kind::String).map(|p| p.name).collect();
         return Err(err(format!(
-            "{name}() works on string properties (userId, storageLocation), not {}",
+            "{name}() works on string properties ({}), not {}",
+            strings.join(", "),
             property.name
         )));
     }
@@ -238,13 +239,13 @@ fn text_function(cursor: &mut Cursor) -> Result<Filter, QueryError> {
     Ok(filter)
 }
 
-fn operand(cursor: &mut Cursor) -> Result<Operand, QueryError> {
+fn operand(entity: &'static EntityType, cursor: &mut Cursor) -> Result<Operand, QueryError> {
     match cursor.take() {
         Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Ok(Operand::Literal(Token::Word("null".into()))),
         Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") => {
-            Err(err(format!("'{w}' cannot be compared with a property of a dataPolicyOperation (none is boolean)")))
+            Err(err(format!("'{w}' cannot be compared with a property of {} (none is boolean)", entity.name)))
         }
-        Some(Token::Word(w)) => Ok(Operand::Property(known_property(&w)?)),
+        Some(Token::Word(w)) => Ok(Operand::Property(known_property(entity, &w)?)),
         Some(t @ (Token::Str(_) | Token::Number(_) | Token::DateTime(_) | Token::Guid(_) | Token::Enum { .. })) => {
             Ok(Operand::Literal(t))
         }
@@ -252,8 +253,8 @@ fn operand(cursor: &mut Cursor) -> Result<Operand, QueryError> {
     }
 }
 
-fn comparison(cursor: &mut Cursor) -> Result<Filter, QueryError> {
-    let left = operand(cursor)?;
+fn comparison(entity: &'static EntityType, cursor: &mut Cursor) -> Result<Filter, QueryError> {
+    let left = operand(entity, cursor)?;
     let op_word = match cursor.take() {
         Some(Token::Word(w)) => w,
         other => {
@@ -287,7 +288,7 @@ fn comparison(cursor: &mut Cursor) -> Result<Filter, QueryError> {
     }
     let op = CmpOp::parse(&op_word)
         .ok_or_else(|| err(format!("'{op_word}' is not an operator: use eq, ne, gt, ge, lt, le or in")))?;
-    let right = operand(cursor)?;
+    let right = operand(entity, cursor)?;
     match (left, right) {
         (Operand::Property(property), Operand::Literal(token)) => {
             Ok(Filter::Compare { property, op, value: convert(property, op, token)? })
@@ -303,11 +304,12 @@ fn comparison(cursor: &mut Cursor) -> Result<Filter, QueryError> {
     }
 }
 
-fn known_property(name: &str) -> Result<Property, QueryError> {
-    property(name).ok_or_else(|| {
+fn known_property(entity: &EntityType, name: &str) -> Result<Property, QueryError> {
+    entity.property(name).ok_or_else(|| {
         err(format!(
-            "could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'; properties are {}",
-            names()
+            "could not find a property named '{name}' on type '{}'; properties are {}",
+            entity.name,
+            entity.names()
         ))
     })
 }
@@ -349,35 +351,31 @@ fn convert(property: Property, op: CmpOp, token: Token) -> Result<Value, QueryEr
             Token::Number(n) => Ok(Value::Number(n)),
             t => Err(mismatch("an Edm.Double", &t)),
         },
-        Kind::Status => {
+        Kind::Enum(enum_type) => {
             let (type_name, value) = match token {
                 Token::Str(s) => (None, s),
                 Token::Enum { type_name, value } => (Some(type_name), value),
                 t => {
                     return Err(mismatch(
-                        "a dataPolicyOperationStatus ('notStarted', 'running', 'complete', 'failed')",
+                        &format!("a {} ({})", enum_type.short_name(), enum_type.members.join(", ")),
                         &t,
                     ));
                 }
             };
             if let Some(t) = type_name
-                && t != "microsoft.graph.dataPolicyOperationStatus"
-                && t != "dataPolicyOperationStatus"
+                && t != enum_type.name
+                && t != enum_type.short_name()
             {
                 return Err(err(format!(
-                    "'{t}' is not the type of status; use microsoft.graph.dataPolicyOperationStatus'{value}'"
+                    "'{t}' is not the type of {}; use {}'{value}'",
+                    property.name, enum_type.name
                 )));
             }
-            status_named(&value).map(Value::Status).ok_or_else(|| {
-                err(format!("'{value}' is not a dataPolicyOperationStatus: use notStarted, running, complete, failed or unknownFutureValue"))
+            enum_type.member(&value).map(Value::Enum).ok_or_else(|| {
+                err(format!("'{value}' is not a {}: use {}", enum_type.short_name(), enum_type.members.join(", ")))
             })
         }
     }
-}
-
-fn status_named(name: &str) -> Option<DataPolicyOperationStatus> {
-    use DataPolicyOperationStatus::*;
-    [NotStarted, Running, Complete, Failed, UnknownFutureValue].into_iter().find(|s| s.as_str() == name)
 }
 
 impl fmt::Display for Value {
@@ -387,7 +385,7 @@ impl fmt::Display for Value {
             Value::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Value::Number(n) => write!(f, "{n:?}"),
             Value::DateTime(d) => f.write_str(&d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-            Value::Status(s) => write!(f, "'{}'", s.as_str()),
+            Value::Enum(member) => write!(f, "'{member}'"),
             Value::Id(g) => write!(f, "{g}"),
         }
     }
@@ -415,13 +413,14 @@ impl fmt::Display for Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::odata::properties::DATA_POLICY_OPERATION;
 
     fn ok(s: &str) -> Filter {
-        parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+        parse(&DATA_POLICY_OPERATION, s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     fn bad(s: &str) -> String {
-        parse(s).expect_err(s).message
+        parse(&DATA_POLICY_OPERATION, s).expect_err(s).message
     }
 
     #[test]
@@ -495,7 +494,7 @@ mod properties_tests {
     //! Property tests: any input parses or fails cleanly and fast; any filter prints to text that parses
     //! back to the same filter.
     use super::*;
-    use crate::odata::properties::PROPERTIES;
+    use crate::odata::properties::DATA_POLICY_OPERATION;
     use proptest::prelude::*;
 
     fn value_for(property: Property) -> BoxedStrategy<Value> {
@@ -506,14 +505,7 @@ mod properties_tests {
             Kind::Id => any::<u128>().prop_map(|n| Value::Id(Uuid::from_u128(n))).boxed(),
             Kind::DateTime => dates.boxed(),
             Kind::Double => (-1.0e12f64..1.0e12).prop_map(Value::Number).boxed(),
-            Kind::Status => prop_oneof![
-                Just(DataPolicyOperationStatus::NotStarted),
-                Just(DataPolicyOperationStatus::Running),
-                Just(DataPolicyOperationStatus::Complete),
-                Just(DataPolicyOperationStatus::Failed),
-            ]
-            .prop_map(Value::Status)
-            .boxed(),
+            Kind::Enum(enum_type) => proptest::sample::select(enum_type.members).prop_map(Value::Enum).boxed(),
         }
     }
 
@@ -529,7 +521,7 @@ mod properties_tests {
     }
 
     fn leaf() -> impl Strategy<Value = Filter> {
-        let property = proptest::sample::select(PROPERTIES.to_vec());
+        let property = proptest::sample::select(DATA_POLICY_OPERATION.properties.to_vec());
         property.prop_flat_map(|p| {
             let compare = (op(), value_for(p)).prop_map(move |(op, value)| Filter::Compare { property: p, op, value });
             let list = proptest::collection::vec(value_for(p), 1..4)
@@ -571,21 +563,21 @@ mod properties_tests {
         fn printing_then_parsing_gives_the_same_filter(f in filter()) {
             let text = f.to_string();
             prop_assume!(text.chars().count() <= MAX_LENGTH);
-            let parsed = parse(&text);
+            let parsed = parse(&DATA_POLICY_OPERATION, &text);
             prop_assert_eq!(parsed.as_ref(), Ok(&f), "{}", text);
         }
 
         #[test]
         fn any_input_parses_or_fails_cleanly_and_quickly(input in "\\PC{0,300}") {
             let started = std::time::Instant::now();
-            let _ = parse(&input);
+            let _ = parse(&DATA_POLICY_OPERATION, &input);
             // A guard against hangs (catastrophic backtracking, loops), not a speed target: far above normal.
             prop_assert!(started.elapsed() < std::time::Duration::from_secs(2));
         }
 
         #[test]
         fn near_miss_inputs_fail_cleanly(input in "[a-zA-Z()' ,0-9.:\\-]{0,200}") {
-            let _ = parse(&input);
+            let _ = parse(&DATA_POLICY_OPERATION, &input);
         }
     }
 }

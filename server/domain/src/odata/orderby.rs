@@ -2,7 +2,7 @@
 
 use super::{
     QueryError,
-    properties::{Property, names, property},
+    properties::{EntityType, Property},
 };
 
 /// Most sort keys accepted.
@@ -17,8 +17,8 @@ pub struct SortKey {
     pub descending: bool,
 }
 
-/// Parses `$orderby` items (already split at commas).
-pub fn parse(items: &[String]) -> Result<Vec<SortKey>, QueryError> {
+/// Parses `$orderby` items (already split at commas) of a collection of `entity`.
+pub fn parse(entity: &EntityType, items: &[String]) -> Result<Vec<SortKey>, QueryError> {
     let err = |m: String| QueryError::new("$orderby", format!("Invalid $orderby: {m}"));
     if items.len() > MAX_KEYS {
         return Err(err(format!("at most {MAX_KEYS} sort keys are accepted")));
@@ -27,8 +27,12 @@ pub fn parse(items: &[String]) -> Result<Vec<SortKey>, QueryError> {
     for item in items {
         let mut words = item.split_whitespace();
         let name = words.next().ok_or_else(|| err("an empty sort key".into()))?;
-        let property = property(name).ok_or_else(|| {
-            err(format!("could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'; properties are {}", names()))
+        let property = entity.property(name).ok_or_else(|| {
+            err(format!(
+                "could not find a property named '{name}' on type '{}'; properties are {}",
+                entity.name,
+                entity.names()
+            ))
         })?;
         let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
             None | Some("asc") => false,
@@ -49,6 +53,11 @@ pub fn parse(items: &[String]) -> Result<Vec<SortKey>, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::odata::properties::DATA_POLICY_OPERATION;
+
+    fn parse(items: &[String]) -> Result<Vec<SortKey>, QueryError> {
+        super::parse(&DATA_POLICY_OPERATION, items)
+    }
 
     #[test]
     fn keys_and_directions() {

@@ -1,24 +1,46 @@
-//! The properties of `microsoft.graph.dataPolicyOperation` that query options may name, with their EDM types.
+//! The entity types whose collections take query options: their properties with their EDM types, as
+//! `$filter`, `$orderby` and `$select` may name them.
+
+/// An enum type: its name and members, as on the wire.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EnumType {
+    /// Its qualified name, e.g. `microsoft.graph.dataPolicyOperationStatus`.
+    pub name: &'static str,
+    /// Its members, in declaration order.
+    pub members: &'static [&'static str],
+}
+
+impl EnumType {
+    /// The name without its namespace, e.g. `dataPolicyOperationStatus`.
+    pub fn short_name(&self) -> &'static str {
+        self.name.rsplit('.').next().unwrap_or(self.name)
+    }
+
+    /// The member spelled `name`, if it is one.
+    pub fn member(&self, name: &str) -> Option<&'static str> {
+        self.members.iter().copied().find(|m| *m == name)
+    }
+}
 
 /// The EDM type of a property, as far as filtering and sorting care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `Edm.String`.
     String,
-    /// The operation id: an `Edm.String` holding a GUID.
+    /// The entity's id: an `Edm.String` holding a GUID.
     Id,
     /// `Edm.DateTimeOffset`.
     DateTime,
     /// `Edm.Double`.
     Double,
-    /// `microsoft.graph.dataPolicyOperationStatus`.
-    Status,
+    /// An enum type.
+    Enum(&'static EnumType),
 }
 
-/// A property of the entity.
+/// A property of an entity type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Property {
-    /// Its name on the wire.
+    /// Its name (or path, `dataSubject/email`) on the wire.
     pub name: &'static str,
     /// Its type.
     pub kind: Kind,
@@ -26,23 +48,46 @@ pub struct Property {
     pub nullable: bool,
 }
 
-/// Every property, in the order Graph documents them.
-pub const PROPERTIES: [Property; 7] = [
-    Property { name: "id", kind: Kind::Id, nullable: false },
-    Property { name: "completedDateTime", kind: Kind::DateTime, nullable: true },
-    Property { name: "progress", kind: Kind::Double, nullable: false },
-    Property { name: "status", kind: Kind::Status, nullable: false },
-    Property { name: "storageLocation", kind: Kind::String, nullable: true },
-    Property { name: "submittedDateTime", kind: Kind::DateTime, nullable: false },
-    Property { name: "userId", kind: Kind::String, nullable: false },
-];
-
-/// The property with this name (OData names are case-sensitive).
-pub fn property(name: &str) -> Option<Property> {
-    PROPERTIES.iter().copied().find(|p| p.name == name)
+/// An entity type whose collection takes query options.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EntityType {
+    /// Its qualified name, e.g. `microsoft.graph.dataPolicyOperation`.
+    pub name: &'static str,
+    /// The properties `$filter` and `$orderby` may name.
+    pub properties: &'static [Property],
+    /// The properties `$select` may name (the filterable ones and others).
+    pub selectable: &'static [&'static str],
 }
 
-/// The names, for messages.
-pub fn names() -> String {
-    PROPERTIES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+impl EntityType {
+    /// The property with this name (OData names are case-sensitive).
+    pub fn property(&self, name: &str) -> Option<Property> {
+        self.properties.iter().copied().find(|p| p.name == name)
+    }
+
+    /// The names of the properties, for messages.
+    pub fn names(&self) -> String {
+        self.properties.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    }
 }
+
+/// `microsoft.graph.dataPolicyOperationStatus`.
+pub const OPERATION_STATUS: EnumType = EnumType {
+    name: "microsoft.graph.dataPolicyOperationStatus",
+    members: &["notStarted", "running", "complete", "failed", "unknownFutureValue"],
+};
+
+/// `microsoft.graph.dataPolicyOperation`, its properties in the order Graph documents them.
+pub const DATA_POLICY_OPERATION: EntityType = EntityType {
+    name: "microsoft.graph.dataPolicyOperation",
+    properties: &[
+        Property { name: "id", kind: Kind::Id, nullable: false },
+        Property { name: "completedDateTime", kind: Kind::DateTime, nullable: true },
+        Property { name: "progress", kind: Kind::Double, nullable: false },
+        Property { name: "status", kind: Kind::Enum(&OPERATION_STATUS), nullable: false },
+        Property { name: "storageLocation", kind: Kind::String, nullable: true },
+        Property { name: "submittedDateTime", kind: Kind::DateTime, nullable: false },
+        Property { name: "userId", kind: Kind::String, nullable: false },
+    ],
+    selectable: &["id", "completedDateTime", "progress", "status", "storageLocation", "submittedDateTime", "userId"],
+};

@@ -8,7 +8,7 @@ use super::{
     QueryError, filter,
     filter::Filter,
     orderby::{self, SortKey},
-    properties,
+    properties::EntityType,
     skiptoken::{SkipToken, fingerprint},
 };
 
@@ -61,13 +61,19 @@ pub struct RawOptions {
     pub select: Option<String>,
 }
 
-/// Reads `raw` (the URL's query string), accepting only the system options in `allowed`.
-pub fn parse(raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError> {
-    parse_for_tenant(raw, allowed, "")
+/// Reads `raw` (the URL's query string) of a request about `entity`, accepting only the system options in
+/// `allowed`.
+pub fn parse(entity: &'static EntityType, raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError> {
+    parse_for_tenant(entity, raw, allowed, "")
 }
 
 /// Like [`parse`], for a caller of `tenant`: its skip tokens only work for that tenant.
-pub fn parse_for_tenant(raw: &str, allowed: &[&str], tenant: &str) -> Result<CollectionQuery, QueryError> {
+pub fn parse_for_tenant(
+    entity: &'static EntityType,
+    raw: &str,
+    allowed: &[&str],
+    tenant: &str,
+) -> Result<CollectionQuery, QueryError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
         .map_err(|e| QueryError::new("query", format!("the query string cannot be read: {e}")))?;
     let mut seen: Vec<&str> = Vec::new();
@@ -93,7 +99,7 @@ pub fn parse_for_tenant(raw: &str, allowed: &[&str], tenant: &str) -> Result<Col
         seen.push(option);
         match *option {
             "$filter" => {
-                q.filter = Some(filter::parse(value)?);
+                q.filter = Some(filter::parse(entity, value)?);
                 q.raw.filter = Some(value.clone());
             }
             "$search" => {
@@ -101,20 +107,21 @@ pub fn parse_for_tenant(raw: &str, allowed: &[&str], tenant: &str) -> Result<Col
                 q.raw.search = Some(value.clone());
             }
             "$orderby" => {
-                q.orderby = orderby::parse(&comma_list(option, value)?)?;
+                q.orderby = orderby::parse(entity, &comma_list(option, value)?)?;
                 q.raw.orderby = Some(value.clone());
             }
             "$select" => {
-                q.select = selection(&comma_list(option, value)?)?;
+                q.select = selection(entity, &comma_list(option, value)?)?;
                 q.raw.select = Some(value.clone());
             }
             "$expand" => {
                 return Err(QueryError::new(
                     "$expand",
                     format!(
-                        "Could not find a navigation property named '{}' on type 'microsoft.graph.dataPolicyOperation': \
-                         it has none, so $expand cannot be used",
-                        value.split(',').next().unwrap_or_default().trim()
+                        "Could not find a navigation property named '{}' on type '{}': it has none that dpo \
+                         expands, so $expand cannot be used",
+                        value.split(',').next().unwrap_or_default().trim(),
+                        entity.name
                     ),
                 ));
             }
@@ -144,19 +151,19 @@ pub fn parse_for_tenant(raw: &str, allowed: &[&str], tenant: &str) -> Result<Col
     Ok(q)
 }
 
-/// Checks `$select` names; `None` means all properties.
-pub fn selection(names: &[String]) -> Result<Option<Vec<String>>, QueryError> {
+/// Checks `$select` names of `entity`; `None` means all properties.
+pub fn selection(entity: &EntityType, names: &[String]) -> Result<Option<Vec<String>>, QueryError> {
     if names.is_empty() || names.iter().any(|n| n == "*") {
         return Ok(None);
     }
     for name in names {
-        if properties::property(name).is_none() {
+        if !entity.selectable.contains(&name.as_str()) {
             return Err(QueryError::new(
                 "$select",
                 format!(
-                    "Could not find a property named '{name}' on type 'microsoft.graph.dataPolicyOperation'. \
-                     $select accepts: {}",
-                    properties::names()
+                    "Could not find a property named '{name}' on type '{}'. $select accepts: {}",
+                    entity.name,
+                    entity.selectable.join(", ")
                 ),
             ));
         }
@@ -201,6 +208,11 @@ fn search_term(value: &str) -> Result<String, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::odata::properties::DATA_POLICY_OPERATION;
+
+    fn parse(raw: &str, allowed: &[&str]) -> Result<CollectionQuery, QueryError> {
+        super::parse(&DATA_POLICY_OPERATION, raw, allowed)
+    }
 
     #[test]
     fn reads_the_list_options() {
