@@ -11,4 +11,5 @@ mod hardening;
 mod odata;
 mod roundtrip;
 mod semantics;
+mod subject_rights;
 mod wire;

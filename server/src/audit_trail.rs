@@ -73,7 +73,7 @@ pub fn event(
         seq: 0,
         id: uuid::Uuid::now_v7().to_string(),
         at: Utc::now().trunc_subsecs(3).to_rfc3339_opts(SecondsFormat::Millis, true),
-        category: CATEGORY.into(),
+        category: activity.category().into(),
         activity: activity.name().into(),
         actor_kind: actor_kind.into(),
         actor_id,

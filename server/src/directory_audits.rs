@@ -219,7 +219,14 @@ pub fn directory_audit(event: &AuditEvent) -> DirectoryAudit {
     if let Some(operation) = &event.operation_id {
         targets.push(TargetResource {
             id: Some(operation.clone()),
-            kind: Some("DataPolicyOperation".into()),
+            kind: Some(
+                if Activity::named(&event.activity).is_some_and(Activity::is_about_request) {
+                    "SubjectRightsRequest"
+                } else {
+                    "DataPolicyOperation"
+                }
+                .into(),
+            ),
             ..Default::default()
         });
     }

@@ -7,7 +7,7 @@ pub const VERSION_PREFIXES: [&str; 2] = ["/v1.0", "/beta"];
 
 /// The document's operationId of each handler, by the short name its copies under the service roots are
 /// registered with (`/v1.0` + `list`).
-pub(crate) const OPERATION_IDS: [(&str, &str); 8] = [
+pub(crate) const OPERATION_IDS: [(&str, &str); 14] = [
     ("list", "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation"),
     ("create", "dataPolicyOperations.dataPolicyOperation.CreateDataPolicyOperation"),
     ("get", "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation"),
@@ -16,6 +16,12 @@ pub(crate) const OPERATION_IDS: [(&str, &str); 8] = [
     ("export", "users.user.exportPersonalData"),
     ("audits", "auditLogs.ListDirectoryAudits"),
     ("audit", "auditLogs.GetDirectoryAudits"),
+    ("requests", "security.ListSubjectRightsRequests"),
+    ("create_request", "security.CreateSubjectRightsRequests"),
+    ("request", "security.GetSubjectRightsRequests"),
+    ("update_request", "security.UpdateSubjectRightsRequests"),
+    ("notes", "security.subjectRightsRequests.ListNotes"),
+    ("create_note", "security.subjectRightsRequests.CreateNotes"),
 ];
 
 /// The document's operationId of the endpoint dropshot knows as `endpoint` (the same for a path and its

@@ -9,7 +9,7 @@ use crate::{
 };
 use dpo_api::{
     GraphError,
-    params::{DirectoryAuditPath, OperationPath, UserPath},
+    params::{DirectoryAuditPath, OperationPath, RequestPath, UserPath},
     responses::{Answer, NoContent},
 };
 use dropshot::{Path, RequestContext};
@@ -28,6 +28,22 @@ pub async fn method_not_allowed_on_operation(
     // The same route serves `/dataPolicyOperations/$count`, which only answers GET.
     let allow = if path.into_inner().id == "$count" { "GET" } else { "GET, PATCH, DELETE" };
     Ok(not_allowed(&rqctx, allow))
+}
+
+/// Answers a method a subject rights request does not support.
+pub async fn method_not_allowed_on_request(
+    rqctx: RequestContext<AppContext>,
+    _path: Path<RequestPath>,
+) -> Result<Answer<NoContent>, GraphError> {
+    Ok(not_allowed(&rqctx, "GET, PATCH"))
+}
+
+/// Answers a method a request's notes do not support.
+pub async fn method_not_allowed_on_notes(
+    rqctx: RequestContext<AppContext>,
+    _path: Path<RequestPath>,
+) -> Result<Answer<NoContent>, GraphError> {
+    Ok(not_allowed(&rqctx, "GET, POST"))
 }
 
 /// Answers a method the user action does not support.

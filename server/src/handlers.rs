@@ -12,11 +12,12 @@ use crate::{
     config::ServerConfig,
     endpoint_names::VERSION_PREFIXES,
     odata::{
-        properties::DATA_POLICY_OPERATION,
+        properties::{DATA_POLICY_OPERATION, NOTES, SUBJECT_RIGHTS_REQUEST},
         query::{self, allowed},
     },
     operations::OperationError,
     operations::{Operation, OperationService, PageSizes},
+    request_wire,
     store::AuditLog,
     wire,
 };
@@ -26,8 +27,11 @@ use dpo_api::{
     DataPolicyOperationsApi, GraphError,
     directory_audit::{DirectoryAudit, DirectoryAuditCollection},
     error::InnerError,
-    model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
-    params::{DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
+    model::{
+        DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest,
+        subject_rights::{AuthoredNote, AuthoredNoteCollection, SubjectRightsRequest, SubjectRightsRequestCollection},
+    },
+    params::{DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, RequestPath, UserPath},
     responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
 use dropshot::{Header, Path, RequestContext};
@@ -38,6 +42,8 @@ use std::sync::{Arc, OnceLock};
 pub struct AppContext {
     /// The operations service.
     pub operations: OperationService,
+    /// Subject rights requests.
+    pub requests: crate::subject_rights::RequestService,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
     /// Requests a second per tenant and caller.
@@ -94,7 +100,7 @@ pub(crate) struct Call<'r> {
     request_id: String,
     client_request_id: Option<String>,
     /// Absolute service root of this request: the base URL plus `/v1.0` or `/beta` if the path had it.
-    root: String,
+    pub(crate) root: String,
 }
 
 /// What a 503 asks the client to wait: the database restarting or failing over takes seconds.
@@ -121,7 +127,7 @@ impl<'r> Call<'r> {
 
     /// Runs a handler's `body` for a caller allowed to do `action`: a refused caller gets its 401/403,
     /// a failure its OData error, each with the request's ids.
-    async fn run<R: SuccessStatus>(
+    pub(crate) async fn run<R: SuccessStatus>(
         &self,
         action: Action,
         body: impl AsyncFnOnce(Caller) -> Result<R, GraphError>,
@@ -171,7 +177,7 @@ impl<'r> Call<'r> {
     /// says it concerns (`subject`, filled in as it learns it): done, failed, or refused for want of a
     /// permission. A caller without a valid token has no tenant, so no chain to record it in (it is
     /// logged).
-    async fn run_audited<R: SuccessStatus>(
+    pub(crate) async fn run_audited<R: SuccessStatus>(
         &self,
         action: Action,
         activity: Activity,
@@ -363,7 +369,7 @@ impl<'r> Call<'r> {
     /// One page of the collection, as the list's query string asks.
     /// The `@odata.nextLink` of a list at `path` (below the service root): the options it repeats
     /// (`pairs`), `$top`, then the next page's `$skiptoken`.
-    fn next_link(&self, path: &str, repeated: Vec<(&str, &str)>, top: Option<u64>, token: &str) -> String {
+    pub(crate) fn next_link(&self, path: &str, repeated: Vec<(&str, &str)>, top: Option<u64>, token: &str) -> String {
         let top = top.map(|t| t.to_string());
         let mut pairs = repeated;
         pairs.extend(top.as_deref().map(|top| ("$top", top)));
@@ -614,6 +620,174 @@ impl DataPolicyOperationsApi for DpoApi {
             let body = serde_json::to_vec(&body).map_err(wire::internal)?;
             Ok(ShapedOk::new(body, call.headers()))
         })
+        .await
+    }
+
+    async fn list_subject_rights_requests(
+        rqctx: RequestContext<AppContext>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequestCollection>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run(Action::ReadRequests, async |caller| {
+            let ctx = rqctx.context();
+            let q = query::parse_for_tenant(&SUBJECT_RIGHTS_REQUEST, query.raw(), allowed::REQUESTS, &caller.tenant)
+                .map_err(crate::wire::query_error)?;
+            let (selected, raw, count, top) = (q.select.clone(), q.raw.clone(), q.count, q.top);
+            let sizes = ctx.page_sizes();
+            let page = ctx.requests.list(&caller.tenant, q, sizes.default, sizes.max).await?;
+            let next_link = page.next.map(|token| {
+                let mut pairs: Vec<(&str, &str)> = Vec::new();
+                for (name, value) in [("$filter", &raw.filter), ("$orderby", &raw.orderby), ("$select", &raw.select)] {
+                    if let Some(v) = value {
+                        pairs.push((name, v));
+                    }
+                }
+                if count {
+                    pairs.push(("$count", "true"));
+                }
+                call.next_link(request_wire::COLLECTION, pairs, top, &token.encode())
+            });
+            let body =
+                request_wire::requests_page(&call.root, &page.items, selected.as_deref(), page.total, next_link)?;
+            Ok(ShapedOk::new(body, call.headers()))
+        })
+        .await
+    }
+
+    async fn create_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        body: CheckedBody<SubjectRightsRequest>,
+    ) -> Result<Answer<ShapedCreated<SubjectRightsRequest>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run_audited(Action::WriteRequests, Activity::CreateRequest, Subject::default(), async |caller, subject| {
+            let input = body.read_object(&rqctx).await?;
+            let record = rqctx.context().requests.create(&caller, input, Utc::now().trunc_subsecs(3)).await?;
+            subject.operation = Some(record.id.to_string());
+            let mut headers = call.headers();
+            let location = format!("{}{}/{}", call.root, request_wire::COLLECTION, record.id);
+            headers.insert(
+                header::LOCATION,
+                HeaderValue::from_str(&location).map_err(|e| GraphError::internal(e.to_string()))?,
+            );
+            headers.insert(
+                header::ETAG,
+                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?,
+            );
+            Ok(ShapedCreated::new(request_wire::request_body(&call.root, &record, None)?, headers))
+        })
+        .await
+    }
+
+    async fn get_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        query: ODataQuery<GetQuery>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run(Action::ReadRequests, async |caller| {
+            let q = query::parse(&SUBJECT_RIGHTS_REQUEST, query.raw(), allowed::ENTITY)
+                .map_err(crate::wire::query_error)?;
+            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+            let record = rqctx.context().requests.get(&caller.tenant, id).await?;
+            let mut headers = call.headers();
+            headers.insert(
+                header::ETAG,
+                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?,
+            );
+            Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, q.select.as_deref())?, headers))
+        })
+        .await
+    }
+
+    async fn update_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        body: CheckedBody<SubjectRightsRequest>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run_audited(Action::WriteRequests, Activity::UpdateRequest, Subject::default(), async |caller, subject| {
+            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+            subject.operation = Some(id.to_string());
+            let input = body.read_object(&rqctx).await?;
+            let record = rqctx.context().requests.update(&caller, id, input, Utc::now().trunc_subsecs(3)).await?;
+            let mut headers = call.headers();
+            headers.insert(
+                header::ETAG,
+                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?,
+            );
+            Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
+        })
+        .await
+    }
+
+    async fn list_subject_rights_request_notes(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<AuthoredNoteCollection>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run(Action::ReadRequests, async |caller| {
+            let ctx = rqctx.context();
+            let q = query::parse(&NOTES, query.raw(), allowed::NOTES).map_err(crate::wire::query_error)?;
+            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+            let sizes = ctx.page_sizes();
+            let size = q.top.map_or(sizes.default, |top| top.min(sizes.max));
+            let after = match &q.skiptoken {
+                Some(token) => token.last_id.parse::<i64>().map_err(|_| {
+                    GraphError::bad_request("Invalid $skiptoken: use the @odata.nextLink of the previous page as it is")
+                        .with_target("$skiptoken")
+                })?,
+                None => 0,
+            };
+            let (mut notes, total) =
+                ctx.requests.notes(&caller.tenant, id, after, size.saturating_add(1), q.count).await?;
+            let next_link = if notes.len() as u64 > size {
+                notes.truncate(size as usize);
+                notes.last().map(|(seq, _)| {
+                    let token = dpo_domain::odata::skiptoken::SkipToken {
+                        keys: Vec::new(),
+                        last_id: seq.to_string(),
+                        query: q.fingerprint.clone(),
+                    };
+                    let mut pairs: Vec<(&str, &str)> = Vec::new();
+                    if q.count {
+                        pairs.push(("$count", "true"));
+                    }
+                    call.next_link(&format!("{}/{id}/notes", request_wire::COLLECTION), pairs, q.top, &token.encode())
+                })
+            } else {
+                None
+            };
+            let notes: Vec<_> = notes.into_iter().map(|(_, n)| n).collect();
+            Ok(ShapedOk::new(request_wire::notes_page(&call.root, id, &notes, total, next_link)?, call.headers()))
+        })
+        .await
+    }
+
+    async fn create_subject_rights_request_note(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        body: CheckedBody<AuthoredNote>,
+    ) -> Result<Answer<ShapedCreated<AuthoredNote>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run_audited(
+            Action::WriteRequests,
+            Activity::AddRequestNote,
+            Subject::default(),
+            async |caller, subject| {
+                let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+                subject.operation = Some(id.to_string());
+                let input = body.read_object(&rqctx).await?;
+                let note = rqctx.context().requests.add_note(&caller, id, input, Utc::now().trunc_subsecs(3)).await?;
+                let mut headers = call.headers();
+                let location = format!("{}{}/{id}/notes/{}", call.root, request_wire::COLLECTION, note.id);
+                headers.insert(
+                    header::LOCATION,
+                    HeaderValue::from_str(&location).map_err(|e| GraphError::internal(e.to_string()))?,
+                );
+                Ok(ShapedCreated::new(request_wire::note_body(&call.root, &note)?, headers))
+            },
+        )
         .await
     }
 }

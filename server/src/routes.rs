@@ -11,9 +11,9 @@
 use crate::{
     endpoint_names::VERSION_PREFIXES,
     fallbacks::{
-        method_not_allowed, method_not_allowed_on_audit, method_not_allowed_on_audits, method_not_allowed_on_operation,
-        method_not_allowed_on_user, unknown_below_export, unknown_below_operation, unknown_resource,
-        unknown_user_resource,
+        method_not_allowed, method_not_allowed_on_audit, method_not_allowed_on_audits, method_not_allowed_on_notes,
+        method_not_allowed_on_operation, method_not_allowed_on_request, method_not_allowed_on_user,
+        unknown_below_export, unknown_below_operation, unknown_resource, unknown_user_resource,
     },
     handlers::{AppContext, DpoApi},
 };
@@ -26,6 +26,9 @@ const OPERATION: &str = "/dataPolicyOperations/{dataPolicyOperation-id}";
 const EXPORT: &str = "/users/{user-id}/exportPersonalData";
 const AUDITS: &str = "/auditLogs/directoryAudits";
 const AUDIT: &str = "/auditLogs/directoryAudits/{directoryAudit-id}";
+const REQUESTS: &str = "/security/subjectRightsRequests";
+const REQUEST: &str = "/security/subjectRightsRequests/{subjectRightsRequest-id}";
+const NOTES: &str = "/security/subjectRightsRequests/{subjectRightsRequest-id}/notes";
 const USERS: &str = "/users";
 const USER: &str = "/users/{user-id}";
 /// Below a route with handlers, a wildcard would also take the route itself: one segment comes first.
@@ -103,6 +106,54 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
             &at(AUDIT),
             ApiEndpointVersions::All,
         ))?;
+        add(ApiEndpoint::new(
+            id("requests"),
+            <DpoApi as DataPolicyOperationsApi>::list_subject_rights_requests,
+            Method::GET,
+            "application/json",
+            &at(REQUESTS),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("create_request"),
+            <DpoApi as DataPolicyOperationsApi>::create_subject_rights_request,
+            Method::POST,
+            "application/json",
+            &at(REQUESTS),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("request"),
+            <DpoApi as DataPolicyOperationsApi>::get_subject_rights_request,
+            Method::GET,
+            "application/json",
+            &at(REQUEST),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("update_request"),
+            <DpoApi as DataPolicyOperationsApi>::update_subject_rights_request,
+            Method::PATCH,
+            "application/json",
+            &at(REQUEST),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("notes"),
+            <DpoApi as DataPolicyOperationsApi>::list_subject_rights_request_notes,
+            Method::GET,
+            "application/json",
+            &at(NOTES),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("create_note"),
+            <DpoApi as DataPolicyOperationsApi>::create_subject_rights_request_note,
+            Method::POST,
+            "application/json",
+            &at(NOTES),
+            ApiEndpointVersions::All,
+        ))?;
     }
     for prefix in std::iter::once("").chain(VERSION_PREFIXES) {
         for method in METHODS {
@@ -145,6 +196,34 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
                     ApiEndpointVersions::All,
                 ))?;
             }
+            if ![Method::GET, Method::POST].contains(&method) {
+                add(ApiEndpoint::new(
+                    name("requests"),
+                    method_not_allowed,
+                    method.clone(),
+                    "application/json",
+                    &format!("{prefix}{REQUESTS}"),
+                    ApiEndpointVersions::All,
+                ))?;
+                add(ApiEndpoint::new(
+                    name("notes"),
+                    method_not_allowed_on_notes,
+                    method.clone(),
+                    "application/json",
+                    &format!("{prefix}{NOTES}"),
+                    ApiEndpointVersions::All,
+                ))?;
+            }
+            if ![Method::GET, Method::PATCH].contains(&method) {
+                add(ApiEndpoint::new(
+                    name("request"),
+                    method_not_allowed_on_request,
+                    method.clone(),
+                    "application/json",
+                    &format!("{prefix}{REQUEST}"),
+                    ApiEndpointVersions::All,
+                ))?;
+            }
             if method != Method::POST {
                 add(ApiEndpoint::new(
                     name("export"),
@@ -157,8 +236,12 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
             }
             let unknown = |what: &str| format!("{prefix}{what}_{}_unknown", method.as_str().to_lowercase());
             let root = if prefix.is_empty() { "/".to_string() } else { prefix.to_string() };
-            let roots =
-                [("root", root), ("users", format!("{prefix}{USERS}")), ("audit_root", format!("{prefix}/auditLogs"))];
+            let roots = [
+                ("root", root),
+                ("users", format!("{prefix}{USERS}")),
+                ("audit_root", format!("{prefix}/auditLogs")),
+                ("security_root", format!("{prefix}/security")),
+            ];
             for (what, path) in roots {
                 add(ApiEndpoint::new(
                     unknown(what),

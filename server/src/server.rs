@@ -323,6 +323,7 @@ async fn launch(
     });
     let context = AppContext {
         operations,
+        requests: crate::subject_rights::RequestService::new(store.requests.clone()),
         audit: store.audit.clone(),
         throttle: throttle.clone(),
         config: config.clone(),

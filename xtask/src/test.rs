@@ -178,7 +178,7 @@ fn conformance() -> anyhow::Result<()> {
             "conformance",
             "--admin",
             "--scopes",
-            "User.Export.All,AuditLog.Read.All",
+            "User.Export.All,AuditLog.Read.All,SubjectRightsRequest.ReadWrite.All",
             "--state-dir",
         ])
         .arg(&state)

@@ -4,8 +4,13 @@ use crate::{
     directory_audit::{DirectoryAudit, DirectoryAuditCollection},
     error::GraphError,
     extract::{CheckedBody, ODataQuery},
-    model::{DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest},
-    params::{CountQuery, DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, UserPath},
+    model::{
+        DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest,
+        subject_rights::{AuthoredNote, AuthoredNoteCollection, SubjectRightsRequest, SubjectRightsRequestCollection},
+    },
+    params::{
+        CountQuery, DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, RequestPath, UserPath,
+    },
     responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
 };
 use dropshot::{Header, HttpResponseOk, Path, Query, RequestContext};
@@ -118,6 +123,82 @@ pub trait DataPolicyOperationsApi {
         path: Path<DirectoryAuditPath>,
         query: ODataQuery<GetQuery>,
     ) -> Result<Answer<ShapedOk<DirectoryAudit>>, GraphError>;
+
+    /// List subjectRightsRequests: the caller's tenant's requests.
+    #[endpoint {
+        method = GET,
+        path = "/security/subjectRightsRequests",
+        operation_id = "security.ListSubjectRightsRequests",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn list_subject_rights_requests(
+        rqctx: RequestContext<Self::Context>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequestCollection>>, GraphError>;
+
+    /// Create subjectRightsRequest.
+    #[endpoint {
+        method = POST,
+        path = "/security/subjectRightsRequests",
+        operation_id = "security.CreateSubjectRightsRequests",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn create_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        body: CheckedBody<SubjectRightsRequest>,
+    ) -> Result<Answer<ShapedCreated<SubjectRightsRequest>>, GraphError>;
+
+    /// Get subjectRightsRequest.
+    #[endpoint {
+        method = GET,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}",
+        operation_id = "security.GetSubjectRightsRequests",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn get_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        query: ODataQuery<GetQuery>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+
+    /// Update subjectRightsRequest.
+    #[endpoint {
+        method = PATCH,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}",
+        operation_id = "security.UpdateSubjectRightsRequests",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn update_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        body: CheckedBody<SubjectRightsRequest>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+
+    /// List notes of a subjectRightsRequest.
+    #[endpoint {
+        method = GET,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}/notes",
+        operation_id = "security.subjectRightsRequests.ListNotes",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn list_subject_rights_request_notes(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<AuthoredNoteCollection>>, GraphError>;
+
+    /// Create authoredNote on a subjectRightsRequest.
+    #[endpoint {
+        method = POST,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}/notes",
+        operation_id = "security.subjectRightsRequests.CreateNotes",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn create_subject_rights_request_note(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        body: CheckedBody<AuthoredNote>,
+    ) -> Result<Answer<ShapedCreated<AuthoredNote>>, GraphError>;
 }
 
 /// `GET /dataPolicyOperations/$count`, for the OpenAPI document only.

@@ -2,13 +2,8 @@
 //! Graph exposes audit events at `/auditLogs/directoryAudits`.
 
 use chrono::{DateTime, Utc};
-use schemars::{
-    JsonSchema,
-    r#gen::SchemaGenerator,
-    schema::{InstanceType, Schema, SchemaObject, SubschemaValidation},
-};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::marker::PhantomData;
 
 /// One audit event.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -241,31 +236,7 @@ pub struct DirectoryAuditCollection {
     pub value: Vec<DirectoryAudit>,
 }
 
-/// Microsoft's shape of an optional complex or enum property: the type, or a (null) object for values
-/// this version lacks (`anyOf: [T, {type: object, nullable: true}]`).
-pub struct OrNull<T>(PhantomData<T>);
-
-impl<T: JsonSchema> JsonSchema for OrNull<T> {
-    fn schema_name() -> String {
-        format!("{}OrNull", T::schema_name())
-    }
-
-    fn is_referenceable() -> bool {
-        false
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let mut object = SchemaObject { instance_type: Some(InstanceType::Object.into()), ..Default::default() };
-        object.extensions.insert("nullable".to_string(), serde_json::Value::Bool(true));
-        Schema::Object(SchemaObject {
-            subschemas: Some(Box::new(SubschemaValidation {
-                any_of: Some(vec![generator.subschema_for::<T>(), Schema::Object(object)]),
-                ..Default::default()
-            })),
-            ..Default::default()
-        })
-    }
-}
+pub use dpo_model::OrNull;
 
 #[cfg(test)]
 mod tests {

@@ -28,6 +28,8 @@ pub mod codes {
     pub const REQUEST_TIMEOUT: &str = "RequestTimeout";
     /// The server is not able to serve the request now.
     pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
+    /// The request conflicts with the resource's state (another change won, or the wrong stage).
+    pub const CONFLICT: &str = "Conflict";
     /// The caller (or its tenant) sent more requests than it may: it should wait as `Retry-After` says.
     pub const TOO_MANY_REQUESTS: &str = "TooManyRequests";
 }

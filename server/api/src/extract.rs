@@ -125,6 +125,34 @@ where
         nothing_after_the_value(&bytes).map_err(|e| *e)?;
         Ok(value)
     }
+
+    /// Reads the body like [`CheckedBody::read`] (limits, media type, one JSON value), and returns it as a
+    /// JSON object, for a caller that checks each property itself and names the one at fault.
+    pub async fn read_object<C: ServerContext>(
+        self,
+        rqctx: &RequestContext<C>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, GraphError> {
+        let value = CheckedBody::<serde_json::Value> {
+            parts: self.parts,
+            body: self.body,
+            documented_as: std::marker::PhantomData,
+        }
+        .read(rqctx)
+        .await?;
+        match value {
+            serde_json::Value::Object(object) => Ok(object),
+            other => Err(GraphError::bad_request(format!(
+                "the request body must be a JSON object, not {}",
+                match other {
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            ))),
+        }
+    }
 }
 
 #[async_trait]

@@ -30,6 +30,14 @@ pub struct DirectoryAuditPath {
     pub id: String,
 }
 
+/// Path of a subject rights request: `/security/subjectRightsRequests/{subjectRightsRequest-id}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct RequestPath {
+    /// The unique identifier of subjectRightsRequest.
+    #[serde(rename = "subjectRightsRequest-id")]
+    pub id: String,
+}
+
 /// Path of a user: `/users/{user-id}`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct UserPath {

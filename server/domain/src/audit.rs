@@ -19,26 +19,51 @@ pub enum Activity {
     CancelOperation,
     /// `GET /dataPolicyOperations/{id}`: recorded only when refused as another tenant's, in the owner's trail.
     ReadOperation,
+    /// `POST /security/subjectRightsRequests`.
+    CreateRequest,
+    /// `PATCH /security/subjectRightsRequests/{id}`.
+    UpdateRequest,
+    /// `POST /security/subjectRightsRequests/{id}/notes`.
+    AddRequestNote,
 }
+
+/// Graph's `category` for subject rights requests.
+pub const REQUESTS_CATEGORY: &str = "SubjectRightsRequests";
 
 /// Graph's `loggedByService` of every event dpo records.
 pub const LOGGED_BY_SERVICE: &str = "dpo";
 
 impl Activity {
     /// Every activity.
-    pub const ALL: [Activity; 5] = [
+    pub const ALL: [Activity; 8] = [
         Activity::ExportPersonalData,
         Activity::CreateOperation,
         Activity::UpdateOperation,
         Activity::CancelOperation,
         Activity::ReadOperation,
+        Activity::CreateRequest,
+        Activity::UpdateRequest,
+        Activity::AddRequestNote,
     ];
+
+    /// Whether it concerns a subject rights request (its target is one), not a data policy operation.
+    pub fn is_about_request(self) -> bool {
+        matches!(self, Activity::CreateRequest | Activity::UpdateRequest | Activity::AddRequestNote)
+    }
+
+    /// Graph's `category` of the activity.
+    pub fn category(self) -> &'static str {
+        if self.is_about_request() { REQUESTS_CATEGORY } else { CATEGORY }
+    }
 
     /// Graph's `operationType`: `Add`, `Update`, `Delete` or `Other`.
     pub fn operation_type(self) -> &'static str {
         match self {
-            Activity::ExportPersonalData | Activity::CreateOperation => "Add",
-            Activity::UpdateOperation => "Update",
+            Activity::ExportPersonalData
+            | Activity::CreateOperation
+            | Activity::CreateRequest
+            | Activity::AddRequestNote => "Add",
+            Activity::UpdateOperation | Activity::UpdateRequest => "Update",
             Activity::CancelOperation => "Delete",
             Activity::ReadOperation => "Other",
         }
@@ -57,6 +82,9 @@ impl Activity {
             Activity::UpdateOperation => "Update data policy operation",
             Activity::CancelOperation => "Cancel data policy operation",
             Activity::ReadOperation => "Read data policy operation",
+            Activity::CreateRequest => "Create subject rights request",
+            Activity::UpdateRequest => "Update subject rights request",
+            Activity::AddRequestNote => "Add note to subject rights request",
         }
     }
 }

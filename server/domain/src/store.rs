@@ -11,6 +11,7 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use crate::odata::{filter::Filter, orderby::SortKey};
+use crate::requests::SubjectRightsRequests;
 use chrono::{DateTime, Utc};
 use dpo_model::DataPolicyOperationStatus;
 use uuid::Uuid;
@@ -468,10 +469,10 @@ pub trait AuditLog: Send + Sync + 'static {
     fn audit_last(&self, tenant: &str) -> Result<Option<(i64, String)>, StoreError>;
 }
 
-/// A backend: all five concerns.
-pub trait Backend: Operations + JobQueue + Directory + ExportLedger + AuditLog {}
+/// A backend: all six concerns.
+pub trait Backend: Operations + JobQueue + Directory + ExportLedger + AuditLog + SubjectRightsRequests {}
 
-impl<B: Operations + JobQueue + Directory + ExportLedger + AuditLog> Backend for B {}
+impl<B: Operations + JobQueue + Directory + ExportLedger + AuditLog + SubjectRightsRequests> Backend for B {}
 
 /// The store's concerns, each behind its own trait object.
 #[derive(Clone)]
@@ -486,6 +487,8 @@ pub struct Stores {
     pub ledger: Arc<dyn ExportLedger>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// Subject rights requests and their notes.
+    pub requests: Arc<dyn SubjectRightsRequests>,
 }
 
 impl Stores {
@@ -496,7 +499,8 @@ impl Stores {
             queue: backend.clone(),
             directory: backend.clone(),
             ledger: backend.clone(),
-            audit: backend,
+            audit: backend.clone(),
+            requests: backend,
         }
     }
 }

@@ -9,8 +9,32 @@
 //! - Reading the audit trail (`/auditLogs/directoryAudits`): `AuditLog.Read.All`, as Graph documents it for
 //!   directoryAudit. With delegated permission the signed-in user must also hold one of the directory
 //!   roles Graph names for reading audit logs ([`AUDIT_READER_ROLES`]).
+//! - Subject rights requests: `SubjectRightsRequest.Read.All` to read, list and download them and their
+//!   notes, `SubjectRightsRequest.ReadWrite.All` to create, update, add notes and act. Delegated, for a
+//!   user in a role that handles them ([`REQUEST_WRITER_ROLES`], [`REQUEST_READER_ROLES`]); and, a dpo edit
+//!   (Graph offers these only delegated), as application permissions.
 
 use super::{AuthError, Caller, Identity, USER_EXPORT_ALL, USER_READ_ALL};
+
+/// The permission to read subject rights requests (list, get, notes, the report and the zip).
+pub const REQUESTS_READ_ALL: &str = "SubjectRightsRequest.Read.All";
+/// The permission to create and change subject rights requests (update, notes, actions).
+pub const REQUESTS_READ_WRITE_ALL: &str = "SubjectRightsRequest.ReadWrite.All";
+
+/// Role template ids (in `wids`) that may change subject rights requests with delegated permission:
+/// Global Administrator, Compliance Administrator and Compliance Data Administrator (the directory roles
+/// that hold Microsoft Purview's privacy management).
+pub const REQUEST_WRITER_ROLES: [&str; 3] =
+    [super::GLOBAL_ADMINISTRATOR, "17315797-102d-40b4-93e0-432062caca18", "e6d1a23a-da11-4be4-9570-befc86d067a7"];
+
+/// Role template ids that may read subject rights requests with delegated permission: the writers', and
+/// Global Reader.
+pub const REQUEST_READER_ROLES: [&str; 4] = [
+    super::GLOBAL_ADMINISTRATOR,
+    "17315797-102d-40b4-93e0-432062caca18",
+    "e6d1a23a-da11-4be4-9570-befc86d067a7",
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+];
 
 /// The permission to read audit logs.
 pub const AUDIT_LOG_READ_ALL: &str = "AuditLog.Read.All";
@@ -34,6 +58,10 @@ pub enum Action {
     Export,
     /// Read the audit trail.
     ReadAudit,
+    /// Read subject rights requests.
+    ReadRequests,
+    /// Create and change subject rights requests.
+    WriteRequests,
 }
 
 /// Allows or refuses `action` to `caller`.
@@ -42,6 +70,8 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), AuthError> {
         Action::Read => &[USER_EXPORT_ALL, USER_READ_ALL],
         Action::Export => &[USER_EXPORT_ALL],
         Action::ReadAudit => &[AUDIT_LOG_READ_ALL],
+        Action::ReadRequests => &[REQUESTS_READ_ALL, REQUESTS_READ_WRITE_ALL],
+        Action::WriteRequests => &[REQUESTS_READ_WRITE_ALL],
     };
     let (granted, kind) = match &caller.identity {
         Identity::User { scopes, .. } => (scopes, "delegated"),
@@ -60,6 +90,21 @@ pub fn authorize(caller: &Caller, action: Action) -> Result<(), AuthError> {
             "Insufficient privileges to complete the operation: with delegated permissions, reading audit logs \
              also needs a directory role that may read them (Global Administrator, Global Reader, Security \
              Administrator, Security Reader or Reports Reader)"
+                .into(),
+        ));
+    }
+    let request_roles: Option<&[&str]> = match action {
+        Action::ReadRequests => Some(&REQUEST_READER_ROLES),
+        Action::WriteRequests => Some(&REQUEST_WRITER_ROLES),
+        _ => None,
+    };
+    if let (Some(allowed), Identity::User { roles, .. }) = (request_roles, &caller.identity)
+        && !roles.iter().any(|r| allowed.contains(&r.as_str()))
+    {
+        return Err(AuthError::Forbidden(
+            "Insufficient privileges to complete the operation: with delegated permissions, subject rights \
+             requests also need a directory role that may handle them (Global Administrator, Compliance \
+             Administrator or Compliance Data Administrator; Global Reader may read them)"
                 .into(),
         ));
     }

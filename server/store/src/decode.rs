@@ -149,3 +149,41 @@ fn time(text: String) -> Result<DateTime<Utc>, StoreError> {
         Err(source) => Err(BadValue::Timestamp { text, source }.into()),
     }
 }
+
+/// A row of [`statements::requests::REQUEST_COLUMNS`].
+pub fn request(row: &impl Columns) -> Result<crate::requests::RequestRecord, StoreError> {
+    let id: String = row.get(0)?;
+    let version: i64 = row.get(2)?;
+    let body: String = row.get(3)?;
+    Ok(crate::requests::RequestRecord {
+        id: Uuid::parse_str(&id).map_err(|source| BadValue::Id { text: id.clone(), source })?,
+        tenant_id: row.get(1)?,
+        version: u64::try_from(version).map_err(|_| BadValue::Version(version))?,
+        request: serde_json::from_str(&body).map_err(|source| BadValue::Json {
+            column: "a subject rights request's body",
+            expected: "a subjectRightsRequest",
+            source,
+        })?,
+    })
+}
+
+/// A row of [`statements::requests::NOTE_COLUMNS`]: its place and the note.
+pub fn note(row: &impl Columns) -> Result<(i64, crate::requests::NoteRecord), StoreError> {
+    let id: String = row.get(1)?;
+    let request: String = row.get(3)?;
+    let body: String = row.get(5)?;
+    Ok((
+        row.get(0)?,
+        crate::requests::NoteRecord {
+            id: Uuid::parse_str(&id).map_err(|source| BadValue::Id { text: id.clone(), source })?,
+            tenant_id: row.get(2)?,
+            request_id: Uuid::parse_str(&request).map_err(|source| BadValue::Id { text: request.clone(), source })?,
+            created_at: time(row.get(4)?)?,
+            note: serde_json::from_str(&body).map_err(|source| BadValue::Json {
+                column: "a note's body",
+                expected: "an authoredNote",
+                source,
+            })?,
+        },
+    ))
+}

@@ -108,3 +108,20 @@ impl From<BadValue> for StoreError {
         StoreError::corrupt(value)
     }
 }
+
+/// A record that could not be written as JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("writing {what} as JSON: {source}")]
+pub struct Unwritable {
+    /// What.
+    pub what: &'static str,
+    /// Why.
+    #[source]
+    pub source: serde_json::Error,
+}
+
+impl From<Unwritable> for StoreError {
+    fn from(e: Unwritable) -> StoreError {
+        StoreError::backend(e)
+    }
+}

@@ -19,6 +19,7 @@
 pub use dpo_domain::store::*;
 
 pub use dpo_domain::blocking;
+pub use dpo_domain::requests;
 pub mod cached;
 pub mod decode;
 pub mod failure;

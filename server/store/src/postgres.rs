@@ -21,8 +21,9 @@ use super::{
     ActivityRecord, AsyncDirectory, AsyncOperations, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger,
     ExportedObject, GENESIS_HASH, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
     decode,
-    failure::Failure,
-    statements::{self, Statement},
+    failure::{Failure, Unwritable},
+    requests::{NoteRecord, RequestList, RequestRecord, SubjectRightsRequests},
+    statements::{self, Statement, requests},
     timing,
 };
 use chrono::{DateTime, Utc};
@@ -37,7 +38,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
-const MIGRATIONS: [(i64, &str); 14] = [
+const MIGRATIONS: [(i64, &str); 15] = [
     (1, include_str!("../migrations/postgres/0001_operations.sql")),
     (2, include_str!("../migrations/postgres/0002_users.sql")),
     (3, include_str!("../migrations/postgres/0003_export.sql")),
@@ -52,6 +53,7 @@ const MIGRATIONS: [(i64, &str); 14] = [
     (12, include_str!("../migrations/postgres/0012_user_attributes.sql")),
     (13, include_str!("../migrations/postgres/0013_audit.sql")),
     (14, include_str!("../migrations/postgres/0014_unique_mail.sql")),
+    (15, include_str!("../migrations/postgres/0015_subject_rights_requests.sql")),
 ];
 
 /// How many migrations a database brought up to date has applied.
@@ -402,6 +404,7 @@ async fn execute(conn: &impl GenericClient, Built(text, values): Built) -> Resul
     let statement = conn.prepare_cached(&text).await.map_err(pg)?;
     timing::postgres(&text, conn.execute(&statement, &values.as_params())).await.map_err(|e| match e.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Duplicate(Uuid::nil()),
+        Some(code) if *code == SqlState::FOREIGN_KEY_VIOLATION => StoreError::Missing(Uuid::nil()),
         _ => pg(e),
     })
 }
@@ -705,5 +708,72 @@ impl ExportLedger for PostgresStore {
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
         let statement = built(statements::exported(operation));
         self.with(move |conn| async move { query(&conn, statement, decode::exported_object).await })
+    }
+}
+impl SubjectRightsRequests for PostgresStore {
+    fn insert_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+        let statement = requests::insert_request(record).map_err(|source| Unwritable { what: "a request", source })?;
+        let (statement, id) = (built(statement), record.id);
+        self.with(move |conn| async move {
+            match execute(&conn, statement).await {
+                Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
+                other => other.map(|_| ()),
+            }
+        })
+    }
+
+    fn get_request(&self, tenant: &str, id: Uuid) -> Result<Option<RequestRecord>, StoreError> {
+        let statement = built(requests::get_request(tenant, id));
+        self.with(move |conn| async move { Ok(query(&conn, statement, decode::request).await?.pop()) })
+    }
+
+    fn replace_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
+        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
+        let (id, expected) = (record.id, record.version.saturating_sub(1));
+        self.with(move |conn| async move {
+            if execute(&conn, statement).await? == 1 {
+                return Ok(());
+            }
+            match query(&conn, probe, decode::count).await?.pop() {
+                Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
+                None => Err(StoreError::Missing(id)),
+            }
+        })
+    }
+
+    fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError> {
+        let statement = built(requests::list_requests(list));
+        self.with(move |conn| async move { query(&conn, statement, decode::request).await })
+    }
+
+    fn count_requests(&self, tenant: &str, filter: Option<&Filter>) -> Result<u64, StoreError> {
+        let statement = built(requests::count_requests(tenant, filter));
+        self.with(
+            move |conn| async move { Ok(query(&conn, statement, decode::count).await?.pop().unwrap_or_default()) },
+        )
+    }
+
+    fn add_note(&self, note: &NoteRecord) -> Result<(), StoreError> {
+        let statement = requests::insert_note(note).map_err(|source| Unwritable { what: "a note", source })?;
+        let (statement, request) = (built(statement), note.request_id);
+        self.with(move |conn| async move {
+            match execute(&conn, statement).await {
+                Err(StoreError::Missing(_)) => Err(StoreError::Missing(request)),
+                other => other.map(|_| ()),
+            }
+        })
+    }
+
+    fn notes(&self, tenant: &str, request: Uuid, after: i64, limit: u64) -> Result<Vec<(i64, NoteRecord)>, StoreError> {
+        let statement = built(requests::notes(tenant, request, after, limit));
+        self.with(move |conn| async move { query(&conn, statement, decode::note).await })
+    }
+
+    fn count_notes(&self, tenant: &str, request: Uuid) -> Result<u64, StoreError> {
+        let statement = built(requests::count_notes(tenant, request));
+        self.with(
+            move |conn| async move { Ok(query(&conn, statement, decode::count).await?.pop().unwrap_or_default()) },
+        )
     }
 }

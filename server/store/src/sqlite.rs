@@ -6,8 +6,9 @@
 use super::{
     ActivityRecord, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH,
     JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord, decode,
-    failure::Failure,
-    statements::{self, Statement},
+    failure::{Failure, Unwritable},
+    requests::{NoteRecord, RequestList, RequestRecord, SubjectRightsRequests},
+    statements::{self, Statement, requests},
 };
 use chrono::{DateTime, Utc};
 use dpo_domain::odata::filter::Filter;
@@ -71,6 +72,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0012_user_attributes.sql")),
         M::up(include_str!("../migrations/0013_audit.sql")),
         M::up(include_str!("../migrations/0014_unique_mail.sql")),
+        M::up(include_str!("../migrations/0015_subject_rights_requests.sql")),
     ])
 }
 
@@ -440,6 +442,63 @@ impl ExportLedger for SqliteStore {
 
     fn exported(&self, operation: Uuid) -> Result<Vec<ExportedObject>, StoreError> {
         query(&*self.conn()?, built(statements::exported(operation)), |row| decode::exported_object(row))
+    }
+}
+
+impl SubjectRightsRequests for SqliteStore {
+    fn insert_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+        let statement = requests::insert_request(record).map_err(|source| Unwritable { what: "a request", source })?;
+        let (statement, id) = (built(statement), record.id);
+        self.commits.run(move |conn| match execute(conn, statement) {
+            Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
+            other => other.map(|_| ()),
+        })
+    }
+
+    fn get_request(&self, tenant: &str, id: Uuid) -> Result<Option<RequestRecord>, StoreError> {
+        Ok(query(&*self.conn()?, built(requests::get_request(tenant, id)), |row| decode::request(row))?.pop())
+    }
+
+    fn replace_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
+        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
+        let (id, expected) = (record.id, record.version.saturating_sub(1));
+        self.commits.run(move |conn| {
+            if execute(conn, statement)? == 1 {
+                return Ok(());
+            }
+            match query(conn, probe, |row| decode::count(row))?.pop() {
+                Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
+                None => Err(StoreError::Missing(id)),
+            }
+        })
+    }
+
+    fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError> {
+        query(&*self.conn()?, built(requests::list_requests(list)), |row| decode::request(row))
+    }
+
+    fn count_requests(&self, tenant: &str, filter: Option<&Filter>) -> Result<u64, StoreError> {
+        let counted = query(&*self.conn()?, built(requests::count_requests(tenant, filter)), |row| decode::count(row))?;
+        Ok(counted.first().copied().unwrap_or_default())
+    }
+
+    fn add_note(&self, note: &NoteRecord) -> Result<(), StoreError> {
+        let statement = requests::insert_note(note).map_err(|source| Unwritable { what: "a note", source })?;
+        let (statement, request) = (built(statement), note.request_id);
+        self.commits.run(move |conn| match execute(conn, statement) {
+            Err(StoreError::Missing(_)) => Err(StoreError::Missing(request)),
+            other => other.map(|_| ()),
+        })
+    }
+
+    fn notes(&self, tenant: &str, request: Uuid, after: i64, limit: u64) -> Result<Vec<(i64, NoteRecord)>, StoreError> {
+        query(&*self.conn()?, built(requests::notes(tenant, request, after, limit)), |row| decode::note(row))
+    }
+
+    fn count_notes(&self, tenant: &str, request: Uuid) -> Result<u64, StoreError> {
+        let counted = query(&*self.conn()?, built(requests::count_notes(tenant, request)), |row| decode::count(row))?;
+        Ok(counted.first().copied().unwrap_or_default())
     }
 }
 

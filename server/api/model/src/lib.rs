@@ -2,7 +2,8 @@
 //! edge (dpo-domain, dpo-store) use them without depending on dropshot.
 //!
 //! The resources on the wire: `microsoft.graph.dataPolicyOperation`, its collection, and the
-//! `exportPersonalData` action body.
+//! `exportPersonalData` action body; `microsoft.graph.subjectRightsRequest` and what it holds in
+//! [`subject_rights`].
 //!
 //! Where schemars would describe a field differently from Microsoft's document, a small schema type
 //! ([`ProgressSchema`], [`StatusSchema`]) or `#[schemars(with = ...)]` gives it Microsoft's exact shape.
@@ -132,6 +133,32 @@ pub struct ExportPersonalDataRequest {
     /// Shared access signature (SAS) URL of the Azure Storage location to export to.
     #[serde(rename = "storageLocation", default)]
     pub storage_location: Option<String>,
+}
+
+pub mod subject_rights;
+
+/// Microsoft's schema for a property that may hold a `T` or null: `anyOf: [T, {type: object, nullable}]`.
+pub struct OrNull<T>(std::marker::PhantomData<T>);
+
+impl<T: JsonSchema> JsonSchema for OrNull<T> {
+    fn schema_name() -> String {
+        format!("{}OrNull", T::schema_name())
+    }
+
+    fn is_referenceable() -> bool {
+        false
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let object = SchemaObject { instance_type: Some(InstanceType::Object.into()), ..Default::default() };
+        Schema::Object(SchemaObject {
+            subschemas: Some(Box::new(SubschemaValidation {
+                any_of: Some(vec![generator.subschema_for::<T>(), nullable(object)]),
+                ..Default::default()
+            })),
+            ..Default::default()
+        })
+    }
 }
 
 fn nullable(mut schema: SchemaObject) -> Schema {

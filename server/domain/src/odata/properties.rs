@@ -91,3 +91,98 @@ pub const DATA_POLICY_OPERATION: EntityType = EntityType {
     ],
     selectable: &["id", "completedDateTime", "progress", "status", "storageLocation", "submittedDateTime", "userId"],
 };
+
+/// `microsoft.graph.subjectRightsRequestStatus`.
+pub const REQUEST_STATUS: EnumType = EnumType {
+    name: "microsoft.graph.subjectRightsRequestStatus",
+    members: &["active", "closed", "unknownFutureValue"],
+};
+
+/// `microsoft.graph.subjectRightsRequestType`.
+pub const REQUEST_TYPE: EnumType = EnumType {
+    name: "microsoft.graph.subjectRightsRequestType",
+    members: &["export", "delete", "access", "tagForAction", "unknownFutureValue"],
+};
+
+/// `microsoft.graph.dataSubjectType`.
+pub const DATA_SUBJECT_TYPE: EnumType = EnumType {
+    name: "microsoft.graph.dataSubjectType",
+    members: &[
+        "customer",
+        "currentEmployee",
+        "formerEmployee",
+        "prospectiveEmployee",
+        "student",
+        "teacher",
+        "faculty",
+        "other",
+        "unknownFutureValue",
+    ],
+};
+
+/// `microsoft.graph.subjectRightsRequest`: what `$filter` and `$orderby` take on a list of requests.
+pub const SUBJECT_RIGHTS_REQUEST: EntityType = EntityType {
+    name: "microsoft.graph.subjectRightsRequest",
+    properties: &[
+        Property { name: "id", kind: Kind::Id, nullable: false },
+        Property { name: "closedDateTime", kind: Kind::DateTime, nullable: true },
+        Property { name: "createdDateTime", kind: Kind::DateTime, nullable: false },
+        Property { name: "dataSubject/email", kind: Kind::String, nullable: true },
+        Property { name: "dataSubjectType", kind: Kind::Enum(&DATA_SUBJECT_TYPE), nullable: false },
+        Property { name: "displayName", kind: Kind::String, nullable: false },
+        Property { name: "externalId", kind: Kind::String, nullable: true },
+        Property { name: "internalDueDateTime", kind: Kind::DateTime, nullable: true },
+        Property { name: "status", kind: Kind::Enum(&REQUEST_STATUS), nullable: false },
+        Property { name: "type", kind: Kind::Enum(&REQUEST_TYPE), nullable: false },
+    ],
+    selectable: &[
+        "id",
+        "assignedTo",
+        "closedDateTime",
+        "createdBy",
+        "createdDateTime",
+        "dataSubject",
+        "dataSubjectType",
+        "description",
+        "displayName",
+        "externalId",
+        "history",
+        "insight",
+        "internalDueDateTime",
+        "lastModifiedBy",
+        "lastModifiedDateTime",
+        "pauseAfterEstimate",
+        "regulations",
+        "stages",
+        "status",
+        "type",
+    ],
+};
+
+/// `microsoft.graph.authoredNote`: notes are listed in the order written, and take no `$filter`.
+pub const NOTES: EntityType = EntityType { name: "microsoft.graph.authoredNote", properties: &[], selectable: &[] };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpo_model::subject_rights::{DataSubjectType, SubjectRightsRequestStatus, SubjectRightsRequestType};
+
+    #[test]
+    fn the_enum_tables_are_the_wire_types_members_in_order() {
+        let names = |all: &[&'static str]| all.to_vec();
+        assert_eq!(
+            names(REQUEST_STATUS.members),
+            SubjectRightsRequestStatus::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            names(REQUEST_TYPE.members),
+            SubjectRightsRequestType::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            names(DATA_SUBJECT_TYPE.members),
+            DataSubjectType::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>()
+        );
+        let statuses = dpo_model::DataPolicyOperationStatus::UnknownFutureValue.as_str();
+        assert_eq!(OPERATION_STATUS.members.last(), Some(&statuses));
+    }
+}

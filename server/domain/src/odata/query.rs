@@ -19,8 +19,13 @@ pub mod allowed {
         &["$top", "$skip", "$search", "$filter", "$count", "$orderby", "$select", "$expand", "$skiptoken"];
     /// `GET /dataPolicyOperations/$count`.
     pub const COUNT: &[&str] = &["$search", "$filter"];
-    /// `GET /dataPolicyOperations/{id}`.
+    /// `GET /dataPolicyOperations/{id}`, `GET /security/subjectRightsRequests/{id}`.
     pub const ENTITY: &[&str] = &["$select", "$expand"];
+    /// `GET /security/subjectRightsRequests` (no `$search`: Graph's requests do not take it).
+    pub const REQUESTS: &[&str] =
+        &["$top", "$skip", "$filter", "$count", "$orderby", "$select", "$expand", "$skiptoken"];
+    /// `GET /security/subjectRightsRequests/{id}/notes`: paged, counted, in the order written.
+    pub const NOTES: &[&str] = &["$top", "$count", "$skiptoken"];
 }
 
 /// A checked collection query.

@@ -1,5 +1,7 @@
-//! SQL for the operations table, built with sea-query so that any of its dialects can run it. Every value
-//! from a request travels as a bound parameter, never as SQL text.
+//! SQL for the operations table (and, in [`requests`], subject rights requests), built with sea-query so that any
+//! of its dialects can run it. Every value from a request travels as a bound parameter, never as SQL text.
+
+pub mod requests;
 
 use super::{
     ActivityRecord, AuditEvent, AuditPage, Claim, Cursor, ExportedObject, ListRequest, OperationRecord, UserRecord,
@@ -70,13 +72,16 @@ fn column(p: Property) -> &'static str {
     }
 }
 
+/// Where a table keeps each property of its entity type.
+pub type Columns = fn(Property) -> &'static str;
+
 /// What a sort compares: the column, with null as the empty string so that nulls sort first (as OData
 /// orders them ascending) and keyset comparisons stay total.
-fn sort_expr(p: Property) -> Expr {
-    if p.nullable { Func::coalesce([Expr::col(column(p)), Expr::val("")]).into() } else { Expr::col(column(p)) }
+fn sort_expr(columns: Columns, p: Property) -> Expr {
+    if p.nullable { Func::coalesce([Expr::col(columns(p)), Expr::val("")]).into() } else { Expr::col(columns(p)) }
 }
 
-fn sql_value(p: Property, v: &Value) -> sea_query::Value {
+pub(crate) fn sql_value(p: Property, v: &Value) -> sea_query::Value {
     match v {
         Value::Null => sea_query::Value::String(None),
         Value::String(s) => s.clone().into(),
@@ -95,8 +100,15 @@ fn like_escaped(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// The SQL condition of a `$filter`.
+/// The SQL condition of a `$filter` on operations.
 pub fn condition(filter: &Filter) -> Expr {
+    condition_in(column, filter)
+}
+
+/// The SQL condition of a `$filter` on a table whose columns `columns` names.
+pub fn condition_in(columns: Columns, filter: &Filter) -> Expr {
+    let column = columns;
+    let condition = |f: &Filter| condition_in(columns, f);
     match filter {
         Filter::And(a, b) => condition(a).and(condition(b)),
         Filter::Or(a, b) => condition(a).or(condition(b)),
@@ -162,8 +174,8 @@ fn matching(tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Cond
 }
 
 /// The sort keys of a list, ending with the id.
-fn full_order(order: &[SortKey]) -> Vec<(Expr, bool)> {
-    let mut keys: Vec<(Expr, bool)> = order.iter().map(|k| (sort_expr(k.property), k.descending)).collect();
+pub(crate) fn full_order(columns: Columns, order: &[SortKey]) -> Vec<(Expr, bool)> {
+    let mut keys: Vec<(Expr, bool)> = order.iter().map(|k| (sort_expr(columns, k.property), k.descending)).collect();
     if !order.iter().any(|k| k.property.kind == Kind::Id) {
         keys.push((Expr::col("id"), false));
     }
@@ -196,8 +208,8 @@ fn json_to_sql(v: &serde_json::Value) -> sea_query::Value {
 }
 
 /// Keyset condition: the rows that sort strictly after `cursor`.
-fn after(order: &[SortKey], cursor: &Cursor) -> Expr {
-    let keys = full_order(order);
+pub(crate) fn after(columns: Columns, order: &[SortKey], cursor: &Cursor) -> Expr {
+    let keys = full_order(columns, order);
     let mut values: Vec<sea_query::Value> = cursor.keys.iter().map(json_to_sql).collect();
     if keys.len() > values.len() {
         values.push(cursor.last_id.clone().into());
@@ -220,9 +232,9 @@ pub fn select_operations(request: &ListRequest<'_>) -> SelectStatement {
     let mut query = Query::select();
     query.columns(COLUMNS).from(OPERATIONS).cond_where(matching(request.tenant, request.filter, request.search));
     if let Some(cursor) = request.after {
-        query.and_where(after(request.order, cursor));
+        query.and_where(after(column, request.order, cursor));
     }
-    for (expr, descending) in full_order(request.order) {
+    for (expr, descending) in full_order(column, request.order) {
         query.order_by_expr(expr, if descending { Order::Desc } else { Order::Asc });
     }
     query.limit(request.limit).offset(request.skip);
