@@ -413,10 +413,62 @@ async fn microsofts_python_sdk_creates_reads_lists_updates_and_annotates_request
         seen["afterPatch"],
         json!({"displayName": "Access request of Casey One (verified)", "assignedTo": "dpo-officer"})
     );
+    assert_eq!(seen["report"], 409, "getFinalReport() reaches dpo and waits for generateReport");
     assert_eq!(seen["notes"]["first"]["author"], "sdk-user");
     assert_eq!(
         seen["notes"]["listed"],
         json!([["Identity checked by phone", "text"], ["<p>Sent the <b>form</b></p>", "html"]])
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_report_the_zip_and_the_actions_wait_for_their_stage() {
+    let server = TestServer::start(7).await;
+    let http = writer(&server);
+    let (_, created, _) = create(&server, &http, &body("wait@example.com", "waiting")).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let base = server.url(&format!("/v1.0/security/subjectRightsRequests/{id}"));
+    for function in
+        ["getFinalReport()", "getFinalReport", "getFinalReport%28%29", "getFinalAttachment()", "getFinalAttachment"]
+    {
+        let response = http.get(format!("{base}/{function}")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 409, "{function}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "Conflict", "{error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains("contentEstimate (notStarted)") && message.contains("generateReport"), "{message}");
+    }
+    for action in ["approve", "reject", "close"] {
+        let response =
+            http.post(format!("{base}/{action}")).json(&json!({"comment": "looked at it"})).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 409, "{action}");
+        let error: Value = response.json().await.unwrap();
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(action) && message.contains("contentEstimate (notStarted)"), "{message}");
+    }
+    // Nothing changed, no comment was kept.
+    let response = http.get(&base).send().await.unwrap();
+    assert_eq!(response.headers()["etag"], "W/\"1\"");
+    let (_, notes) = get(&http, &format!("{base}/notes?$count=true")).await;
+    assert_eq!(notes["@odata.count"], 0);
+    // A reader may download but not act; ids are checked first.
+    let reader = server.http_with(&token(&server, TENANT, Some("reader"), true, &[READ]));
+    assert_eq!(reader.post(format!("{base}/approve")).json(&json!({})).send().await.unwrap().status().as_u16(), 403);
+    assert_eq!(reader.get(format!("{base}/getFinalReport()")).send().await.unwrap().status().as_u16(), 409);
+    let missing = server.url(&format!("/security/subjectRightsRequests/{}/getFinalReport()", uuid::Uuid::new_v4()));
+    assert_eq!(http.get(missing).send().await.unwrap().status().as_u16(), 404);
+    let bad = server.url("/security/subjectRightsRequests/nope/close");
+    assert_eq!(http.post(bad).json(&json!({})).send().await.unwrap().status().as_u16(), 400);
+    let response = http.post(format!("{base}/approve")).json(&json!({"comment": 7})).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400, "a comment is text");
+    // The refusals are in the audit trail.
+    let auditor = server.http_with(&token(&server, TENANT, Some("auditor"), true, &["AuditLog.Read.All"]));
+    let filter = "activityDisplayName eq 'Download subject rights request report'".to_string();
+    let audits =
+        reqwest::Url::parse_with_params(&server.url("/auditLogs/directoryAudits"), [("$filter", filter)]).unwrap();
+    let (_, page) = get(&auditor, audits.as_str()).await;
+    assert!(page["value"].as_array().unwrap().iter().all(|e| e["result"] == "failure"), "{page}");
+    assert!(!page["value"].as_array().unwrap().is_empty(), "{page}");
     server.stop().await;
 }

@@ -7,7 +7,7 @@ pub const VERSION_PREFIXES: [&str; 2] = ["/v1.0", "/beta"];
 
 /// The document's operationId of each handler, by the short name its copies under the service roots are
 /// registered with (`/v1.0` + `list`).
-pub(crate) const OPERATION_IDS: [(&str, &str); 14] = [
+pub(crate) const OPERATION_IDS: [(&str, &str); 21] = [
     ("list", "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation"),
     ("create", "dataPolicyOperations.dataPolicyOperation.CreateDataPolicyOperation"),
     ("get", "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation"),
@@ -22,6 +22,13 @@ pub(crate) const OPERATION_IDS: [(&str, &str); 14] = [
     ("update_request", "security.UpdateSubjectRightsRequests"),
     ("notes", "security.subjectRightsRequests.ListNotes"),
     ("create_note", "security.subjectRightsRequests.CreateNotes"),
+    ("report", "security.subjectRightsRequests.subjectRightsRequest.getFinalReport"),
+    ("report_bare", "security.subjectRightsRequests.subjectRightsRequest.getFinalReport"),
+    ("attachment", "security.subjectRightsRequests.subjectRightsRequest.getFinalAttachment"),
+    ("attachment_bare", "security.subjectRightsRequests.subjectRightsRequest.getFinalAttachment"),
+    ("approve", "security.subjectRightsRequests.subjectRightsRequest.approve"),
+    ("reject", "security.subjectRightsRequests.subjectRightsRequest.reject"),
+    ("close", "security.subjectRightsRequests.subjectRightsRequest.close"),
 ];
 
 /// The document's operationId of the endpoint dropshot knows as `endpoint` (the same for a path and its

@@ -29,10 +29,14 @@ use dpo_api::{
     error::InnerError,
     model::{
         DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest,
-        subject_rights::{AuthoredNote, AuthoredNoteCollection, SubjectRightsRequest, SubjectRightsRequestCollection},
+        subject_rights::{
+            AuthoredNote, AuthoredNoteCollection, RequestAction, SubjectRightsRequest, SubjectRightsRequestCollection,
+        },
     },
     params::{DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, RequestPath, UserPath},
-    responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
+    responses::{
+        AcceptedNoContent, Answer, Download, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk,
+    },
 };
 use dropshot::{Header, Path, RequestContext};
 use http::{HeaderMap, HeaderValue, header};
@@ -82,6 +86,10 @@ impl<T, const CREATED: bool> SuccessStatus for dpo_api::responses::Shaped<T, CRE
 
 impl<H> SuccessStatus for AcceptedNoContent<H> {
     const STATUS: u16 = 202;
+}
+
+impl SuccessStatus for Download {
+    const STATUS: u16 = 200;
 }
 
 impl SuccessStatus for NoContent {
@@ -788,6 +796,119 @@ impl DataPolicyOperationsApi for DpoApi {
                 Ok(ShapedCreated::new(request_wire::note_body(&call.root, &note)?, headers))
             },
         )
+        .await
+    }
+
+    async fn get_final_report(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+    ) -> Result<Answer<Download>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run_audited(Action::ReadRequests, Activity::DownloadReport, Subject::default(), async |caller, subject| {
+            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+            subject.operation = Some(id.to_string());
+            let record = rqctx.context().requests.with_report(&caller.tenant, id, "getFinalReport").await?;
+            let mut headers = call.headers();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            let disposition = format!("attachment; filename=\"report-{id}.txt\"");
+            headers.insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).map_err(|e| GraphError::internal(e.to_string()))?,
+            );
+            Ok(Download { body: dropshot::Body::from(request_wire::report_text(&record)), headers })
+        })
+        .await
+    }
+
+    async fn get_final_attachment(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+    ) -> Result<Answer<Download>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run_audited(
+            Action::ReadRequests,
+            Activity::DownloadAttachment,
+            Subject::default(),
+            async |caller, subject| {
+                let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+                subject.operation = Some(id.to_string());
+                rqctx.context().requests.with_report(&caller.tenant, id, "getFinalAttachment").await?;
+                // No stage of this version completes generateReport, so no request gets here; the zip comes with
+                // the retrieval into the request store.
+                Err(GraphError::internal(format!("the request store holds no collection for request {id}")))
+            },
+        )
+        .await
+    }
+
+    async fn approve_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        body: CheckedBody<RequestAction>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run_audited(
+            Action::WriteRequests,
+            Activity::ApproveRequest,
+            Subject::default(),
+            async |caller, subject| {
+                let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+                subject.operation = Some(id.to_string());
+                let input = body.read(&rqctx).await?;
+                let action = crate::subject_rights::StageAction::Approve;
+                let now = Utc::now().trunc_subsecs(3);
+                let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
+                let mut headers = call.headers();
+                let etag = HeaderValue::from_str(&request_wire::etag(&record))
+                    .map_err(|e| GraphError::internal(e.to_string()))?;
+                headers.insert(header::ETAG, etag);
+                Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
+            },
+        )
+        .await
+    }
+
+    async fn reject_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        body: CheckedBody<RequestAction>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run_audited(Action::WriteRequests, Activity::RejectRequest, Subject::default(), async |caller, subject| {
+            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+            subject.operation = Some(id.to_string());
+            let input = body.read(&rqctx).await?;
+            let action = crate::subject_rights::StageAction::Reject;
+            let now = Utc::now().trunc_subsecs(3);
+            let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
+            let mut headers = call.headers();
+            let etag =
+                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?;
+            headers.insert(header::ETAG, etag);
+            Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
+        })
+        .await
+    }
+
+    async fn close_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        body: CheckedBody<RequestAction>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+        let call = Call::new(&rqctx);
+        call.run_audited(Action::WriteRequests, Activity::CloseRequest, Subject::default(), async |caller, subject| {
+            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+            subject.operation = Some(id.to_string());
+            let input = body.read(&rqctx).await?;
+            let action = crate::subject_rights::StageAction::Close;
+            let now = Utc::now().trunc_subsecs(3);
+            let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
+            let mut headers = call.headers();
+            let etag =
+                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?;
+            headers.insert(header::ETAG, etag);
+            Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
+        })
         .await
     }
 }

@@ -29,6 +29,8 @@ const AUDIT: &str = "/auditLogs/directoryAudits/{directoryAudit-id}";
 const REQUESTS: &str = "/security/subjectRightsRequests";
 const REQUEST: &str = "/security/subjectRightsRequests/{subjectRightsRequest-id}";
 const NOTES: &str = "/security/subjectRightsRequests/{subjectRightsRequest-id}/notes";
+/// Below a request: its functions (with and without OData's parentheses) and its actions.
+const BELOW_REQUEST: &str = "/security/subjectRightsRequests/{subjectRightsRequest-id}/";
 const USERS: &str = "/users";
 const USER: &str = "/users/{user-id}";
 /// Below a route with handlers, a wildcard would also take the route itself: one segment comes first.
@@ -152,6 +154,66 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
             Method::POST,
             "application/json",
             &at(NOTES),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("report"),
+            <DpoApi as DataPolicyOperationsApi>::get_final_report,
+            Method::GET,
+            "application/json",
+            &at(&format!("{BELOW_REQUEST}getFinalReport()")),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("attachment"),
+            <DpoApi as DataPolicyOperationsApi>::get_final_attachment,
+            Method::GET,
+            "application/json",
+            &at(&format!("{BELOW_REQUEST}getFinalAttachment()")),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("approve"),
+            <DpoApi as DataPolicyOperationsApi>::approve_subject_rights_request,
+            Method::POST,
+            "application/json",
+            &at(&format!("{BELOW_REQUEST}approve")),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("reject"),
+            <DpoApi as DataPolicyOperationsApi>::reject_subject_rights_request,
+            Method::POST,
+            "application/json",
+            &at(&format!("{BELOW_REQUEST}reject")),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("close"),
+            <DpoApi as DataPolicyOperationsApi>::close_subject_rights_request,
+            Method::POST,
+            "application/json",
+            &at(&format!("{BELOW_REQUEST}close")),
+            ApiEndpointVersions::All,
+        ))?;
+    }
+    // OData functions answer without their parentheses too (`getFinalReport` as `getFinalReport()`).
+    for prefix in std::iter::once("").chain(VERSION_PREFIXES) {
+        let id = |name: &str| format!("{prefix}{name}");
+        add(ApiEndpoint::new(
+            id("report_bare"),
+            <DpoApi as DataPolicyOperationsApi>::get_final_report,
+            Method::GET,
+            "application/json",
+            &format!("{prefix}{BELOW_REQUEST}getFinalReport"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("attachment_bare"),
+            <DpoApi as DataPolicyOperationsApi>::get_final_attachment,
+            Method::GET,
+            "application/json",
+            &format!("{prefix}{BELOW_REQUEST}getFinalAttachment"),
             ApiEndpointVersions::All,
         ))?;
     }

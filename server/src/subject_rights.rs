@@ -50,9 +50,56 @@ pub enum RequestError {
     /// The request changed between reading and writing it (another change won): nothing was written.
     #[error("the subjectRightsRequest '{0}' was changed by another call meanwhile: read it and make the change again")]
     Conflict(Uuid),
+    /// The action does not apply where the request stands (its stage names where that is).
+    #[error("{action} does not apply now: the request is at stage {stage} ({status}); {when}")]
+    WrongStage {
+        /// The action, or the function asked for.
+        action: &'static str,
+        /// The stage the request is at.
+        stage: &'static str,
+        /// That stage's status.
+        status: &'static str,
+        /// When the action applies.
+        when: &'static str,
+    },
+    /// The request is closed: nothing about it changes any more.
+    #[error("the subjectRightsRequest '{0}' is closed: a closed request cannot be changed")]
+    Closed(Uuid),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a person does to move a request on (dpo edit: Graph does it from Purview's UI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageAction {
+    /// Go on past the point where the request waits.
+    Approve,
+    /// Close the request where it waits, without going on.
+    Reject,
+    /// Resolve a request whose report is done.
+    Close,
+}
+
+impl StageAction {
+    /// The action's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageAction::Approve => "approve",
+            StageAction::Reject => "reject",
+            StageAction::Close => "close",
+        }
+    }
+
+    /// When it applies, for the message of a refusal.
+    fn when(self) -> &'static str {
+        match self {
+            StageAction::Approve | StageAction::Reject => {
+                "it applies where the request waits for a person: after the estimate when pauseAfterEstimate is true, or at approval"
+            }
+            StageAction::Close => "it applies once generateReport has completed",
+        }
+    }
 }
 
 fn invalid(property: &str, message: impl Into<String>) -> RequestError {
@@ -176,6 +223,58 @@ impl RequestService {
         Ok(Page { items, total, next })
     }
 
+    /// Applies `action` for `caller` at `now`; a `comment` becomes a note of the request.
+    pub async fn act(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        action: StageAction,
+        comment: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestRecord, RequestError> {
+        let comment = match comment {
+            Some(c) => text("comment", Value::String(c), false)?,
+            None => None,
+        };
+        let mut record = self.get(&caller.tenant, id).await?;
+        apply_action(id, &mut record.request, action, &identity_set(caller), now)?;
+        record.version += 1;
+        let stored = record.clone();
+        match blocking(&self.store, move |s| s.replace_request(&stored)).await {
+            Ok(()) => {}
+            Err(StoreError::VersionMismatch { .. }) => return Err(RequestError::Conflict(id)),
+            Err(StoreError::Missing(_)) => return Err(RequestError::NotFound(id)),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(comment) = comment.filter(|c| !c.trim().is_empty()) {
+            let mut body = Map::new();
+            body.insert("content".into(), serde_json::json!({"content": comment, "contentType": "text"}));
+            self.add_note(caller, id, body, now).await?;
+        }
+        Ok(record)
+    }
+
+    /// The request, if its report is done; `function` (`getFinalReport`, `getFinalAttachment`) names what
+    /// was asked for when it is not.
+    pub async fn with_report(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        function: &'static str,
+    ) -> Result<RequestRecord, RequestError> {
+        let record = self.get(tenant, id).await?;
+        if !report_done(&record.request) {
+            let (stage, status) = current_stage(&record.request);
+            return Err(RequestError::WrongStage {
+                action: function,
+                stage,
+                status,
+                when: "the report and the zip are made in generateReport, which has not completed",
+            });
+        }
+        Ok(record)
+    }
+
     /// Adds a note to the request, written by `caller`, at `now`.
     pub async fn add_note(
         &self,
@@ -222,6 +321,110 @@ impl RequestService {
         })
         .await?)
     }
+}
+
+/// The stage a request is at: the first that has not completed, with its status (the last stage, completed,
+/// when all have).
+pub fn current_stage(r: &SubjectRightsRequest) -> (&'static str, &'static str) {
+    let at = r.stages.iter().find(|s| s.status != Some(StageStatus::Completed)).or(r.stages.last());
+    match at {
+        Some(s) => (
+            s.stage.map_or("unknownFutureValue", Stage::as_str),
+            s.status.map_or("unknownFutureValue", StageStatus::as_str),
+        ),
+        None => ("unknownFutureValue", "unknownFutureValue"),
+    }
+}
+
+fn stage_mut(r: &mut SubjectRightsRequest, stage: Stage) -> Option<&mut SubjectRightsRequestStageDetail> {
+    r.stages.iter_mut().find(|s| s.stage == Some(stage))
+}
+
+fn has(r: &SubjectRightsRequest, stage: Stage, status: StageStatus) -> bool {
+    r.stages.iter().any(|s| s.stage == Some(stage) && s.status == Some(status))
+}
+
+/// Where the request waits for a person, if it does: at `approval` while it is current, or right after a
+/// completed estimate when `pauseAfterEstimate` is true and nothing after it has started.
+pub fn waiting_at(r: &SubjectRightsRequest) -> Option<Stage> {
+    if r.status != Some(SubjectRightsRequestStatus::Active) {
+        return None;
+    }
+    if has(r, Stage::Approval, StageStatus::Current) {
+        return Some(Stage::Approval);
+    }
+    let estimate = r.stages.iter().position(|s| s.stage == Some(Stage::ContentEstimate))?;
+    let next = r.stages.get(estimate + 1)?;
+    (r.stages[estimate].status == Some(StageStatus::Completed)
+        && r.pause_after_estimate == Some(true)
+        && next.status == Some(StageStatus::NotStarted))
+    .then_some(Stage::ContentEstimate)
+}
+
+/// Whether the report is done (`generateReport` completed): the report and the zip can be had.
+pub fn report_done(r: &SubjectRightsRequest) -> bool {
+    has(r, Stage::GenerateReport, StageStatus::Completed)
+}
+
+/// Applies `action` by `who` at `now`, or says why it does not apply.
+pub fn apply_action(
+    id: Uuid,
+    r: &mut SubjectRightsRequest,
+    action: StageAction,
+    who: &IdentitySet,
+    now: DateTime<Utc>,
+) -> Result<(), RequestError> {
+    if r.status == Some(SubjectRightsRequestStatus::Closed) {
+        return Err(RequestError::Closed(id));
+    }
+    let wrong = |r: &SubjectRightsRequest| {
+        let (stage, status) = current_stage(r);
+        RequestError::WrongStage { action: action.name(), stage, status, when: action.when() }
+    };
+    let (stage, kind) = match action {
+        StageAction::Approve => {
+            let at = waiting_at(r).ok_or_else(|| wrong(r))?;
+            if at == Stage::Approval
+                && let Some(approval) = stage_mut(r, Stage::Approval)
+            {
+                approval.status = Some(StageStatus::Completed);
+            }
+            let after = r.stages.iter().position(|s| s.stage == Some(at)).map_or(0, |i| i + 1);
+            if let Some(next) = r.stages.get_mut(after) {
+                next.status = Some(StageStatus::Current);
+            }
+            (at, "approved")
+        }
+        StageAction::Reject => {
+            let at = waiting_at(r).ok_or_else(|| wrong(r))?;
+            r.status = Some(SubjectRightsRequestStatus::Closed);
+            r.closed_date_time = Some(now);
+            (at, "rejected")
+        }
+        StageAction::Close => {
+            if !report_done(r) {
+                return Err(wrong(r));
+            }
+            if let Some(resolved) = stage_mut(r, Stage::CaseResolved) {
+                resolved.status = Some(StageStatus::Completed);
+            }
+            r.status = Some(SubjectRightsRequestStatus::Closed);
+            r.closed_date_time = Some(now);
+            (Stage::CaseResolved, "closed")
+        }
+    };
+    let status = r.stages.iter().find(|s| s.stage == Some(stage)).and_then(|s| s.status);
+    r.history.push(SubjectRightsRequestHistory {
+        changed_by: Some(who.clone()),
+        event_date_time: Some(now),
+        stage: Some(stage),
+        stage_status: status,
+        kind: Some(kind.into()),
+        odata_type: None,
+    });
+    r.last_modified_by = Some(who.clone());
+    r.last_modified_date_time = Some(now);
+    Ok(())
 }
 
 /// Email addresses are stored lower-case (a person is found whatever the case they were written in), so
@@ -618,6 +821,55 @@ fn note_content(body: Map<String, Value>) -> Result<ItemBody, RequestError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn set(r: &mut SubjectRightsRequest, stage: Stage, status: StageStatus) {
+        stage_mut(r, stage).expect("the stage").status = Some(status);
+    }
+
+    #[test]
+    fn actions_apply_only_where_the_request_stands() {
+        let who = identity_set(&caller());
+        let id = Uuid::new_v4();
+        let fresh = new_request(&caller(), body(valid()), Utc::now()).unwrap();
+        for action in [StageAction::Approve, StageAction::Reject, StageAction::Close] {
+            let mut r = fresh.clone();
+            match apply_action(id, &mut r, action, &who, Utc::now()) {
+                Err(RequestError::WrongStage { stage, status, .. }) => {
+                    assert_eq!((stage, status), ("contentEstimate", "notStarted"))
+                }
+                other => panic!("{action:?}: {other:?}"),
+            }
+            assert_eq!(r, fresh, "a refused action changes nothing");
+        }
+        // Waiting after the estimate: approve starts the retrieval.
+        let mut r = fresh.clone();
+        set(&mut r, Stage::ContentEstimate, StageStatus::Completed);
+        assert_eq!(waiting_at(&r), Some(Stage::ContentEstimate));
+        apply_action(id, &mut r, StageAction::Approve, &who, Utc::now()).unwrap();
+        assert!(has(&r, Stage::ContentRetrieval, StageStatus::Current));
+        assert_eq!(r.history.last().and_then(|h| h.kind.as_deref()), Some("approved"));
+        assert_eq!(waiting_at(&r), None, "approved once");
+        // Reject closes it where it waits.
+        let mut r = fresh.clone();
+        set(&mut r, Stage::ContentEstimate, StageStatus::Completed);
+        apply_action(id, &mut r, StageAction::Reject, &who, Utc::now()).unwrap();
+        assert_eq!(r.status, Some(SubjectRightsRequestStatus::Closed));
+        assert!(r.closed_date_time.is_some());
+        assert!(matches!(
+            apply_action(id, &mut r, StageAction::Approve, &who, Utc::now()),
+            Err(RequestError::Closed(_))
+        ));
+        // Close needs the report.
+        let mut r = fresh.clone();
+        for stage in [Stage::ContentEstimate, Stage::ContentRetrieval, Stage::GenerateReport] {
+            set(&mut r, stage, StageStatus::Completed);
+        }
+        assert!(report_done(&r));
+        apply_action(id, &mut r, StageAction::Close, &who, Utc::now()).unwrap();
+        assert!(has(&r, Stage::CaseResolved, StageStatus::Completed));
+        assert_eq!(r.status, Some(SubjectRightsRequestStatus::Closed));
+        assert_eq!(current_stage(&r), ("caseResolved", "completed"));
+    }
 
     fn caller() -> Caller {
         Caller {

@@ -64,6 +64,13 @@ async def main():
     await notes.post(AuthoredNote(content=ItemBody(content="<p>Sent the <b>form</b></p>", content_type=BodyType.Html)))
     noted = await notes.get()
 
+    # The report is made in generateReport: until then the SDK's getFinalReport() gets Graph's 409.
+    try:
+        await requests.by_subject_rights_request_id(created.id).get_final_report.get()
+        report = "answered"
+    except Exception as error:
+        report = getattr(error, "response_status_code", repr(error))
+
     print(json.dumps({
         "created": {
             "id": created.id,
@@ -77,6 +84,7 @@ async def main():
         "listed": {"count": listed.odata_count, "ids": [r.id for r in listed.value]},
         "patched": {"displayName": patched.display_name if patched else None},
         "afterPatch": {"displayName": after_patch.display_name, "assignedTo": after_patch.assigned_to.id},
+        "report": report,
         "notes": {
             "first": {"id": first.id, "author": first.author.id, "content": first.content.content},
             "listed": [(n.content.content, n.content.content_type.value) for n in noted.value],

@@ -6,12 +6,16 @@ use crate::{
     extract::{CheckedBody, ODataQuery},
     model::{
         DataPolicyOperation, DataPolicyOperationCollection, ExportPersonalDataRequest,
-        subject_rights::{AuthoredNote, AuthoredNoteCollection, SubjectRightsRequest, SubjectRightsRequestCollection},
+        subject_rights::{
+            AuthoredNote, AuthoredNoteCollection, RequestAction, SubjectRightsRequest, SubjectRightsRequestCollection,
+        },
     },
     params::{
         CountQuery, DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, RequestPath, UserPath,
     },
-    responses::{AcceptedNoContent, Answer, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk},
+    responses::{
+        AcceptedNoContent, Answer, Download, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk,
+    },
 };
 use dropshot::{Header, HttpResponseOk, Path, Query, RequestContext};
 
@@ -199,6 +203,69 @@ pub trait DataPolicyOperationsApi {
         path: Path<RequestPath>,
         body: CheckedBody<AuthoredNote>,
     ) -> Result<Answer<ShapedCreated<AuthoredNote>>, GraphError>;
+
+    /// Invoke function getFinalReport: the request's report, as text.
+    #[endpoint {
+        method = GET,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}/getFinalReport()",
+        operation_id = "security.subjectRightsRequests.subjectRightsRequest.getFinalReport",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn get_final_report(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+    ) -> Result<Answer<Download>, GraphError>;
+
+    /// Invoke function getFinalAttachment: a zip of everything collected.
+    #[endpoint {
+        method = GET,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}/getFinalAttachment()",
+        operation_id = "security.subjectRightsRequests.subjectRightsRequest.getFinalAttachment",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn get_final_attachment(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+    ) -> Result<Answer<Download>, GraphError>;
+
+    /// Go on past the point where the request waits (dpo edit: Graph does this from Microsoft Purview's UI).
+    #[endpoint {
+        method = POST,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}/approve",
+        operation_id = "security.subjectRightsRequests.subjectRightsRequest.approve",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn approve_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        body: CheckedBody<RequestAction>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+
+    /// Close the request where it waits, without going on (dpo edit: Graph does this from Microsoft Purview's UI).
+    #[endpoint {
+        method = POST,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}/reject",
+        operation_id = "security.subjectRightsRequests.subjectRightsRequest.reject",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn reject_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        body: CheckedBody<RequestAction>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+
+    /// Resolve a request whose report is done (dpo edit: Graph does this from Microsoft Purview's UI).
+    #[endpoint {
+        method = POST,
+        path = "/security/subjectRightsRequests/{subjectRightsRequest-id}/close",
+        operation_id = "security.subjectRightsRequests.subjectRightsRequest.close",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn close_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        body: CheckedBody<RequestAction>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
 }
 
 /// `GET /dataPolicyOperations/$count`, for the OpenAPI document only.

@@ -216,6 +216,44 @@ impl<R: HttpResponse + Send + Sync + 'static> HttpResponse for Answer<R> {
     }
 }
 
+/// `200 OK` with a body streamed as it is made (a report, a zip), its own `Content-Type` and
+/// `Content-Disposition` among `headers`. dropshot documents such a body as `*/*` of any schema; Microsoft's
+/// document says `application/octet-stream`: the allow-list records the difference.
+pub struct Download {
+    /// The body.
+    pub body: Body,
+    /// `Content-Type`, `Content-Disposition` and the ids.
+    pub headers: HeaderMap,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download").field("headers", &self.headers).finish_non_exhaustive()
+    }
+}
+
+impl HttpResponse for Download {
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        let mut response = Response::new(self.body);
+        *response.status_mut() = StatusCode::OK;
+        response.headers_mut().extend(self.headers);
+        Ok(response)
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        ApiEndpointResponse {
+            schema: None,
+            headers: Vec::new(),
+            success: Some(StatusCode::OK),
+            description: Some("Success".to_string()),
+        }
+    }
+
+    fn status_code(&self) -> StatusCode {
+        StatusCode::OK
+    }
+}
+
 /// `204 No Content` with extra headers, documented as dropshot's `HttpResponseDeleted`.
 #[derive(Debug, Default)]
 pub struct NoContent {

@@ -25,6 +25,16 @@ pub enum Activity {
     UpdateRequest,
     /// `POST /security/subjectRightsRequests/{id}/notes`.
     AddRequestNote,
+    /// `POST /security/subjectRightsRequests/{id}/approve`.
+    ApproveRequest,
+    /// `POST /security/subjectRightsRequests/{id}/reject`.
+    RejectRequest,
+    /// `POST /security/subjectRightsRequests/{id}/close`.
+    CloseRequest,
+    /// `GET /security/subjectRightsRequests/{id}/getFinalReport()`.
+    DownloadReport,
+    /// `GET /security/subjectRightsRequests/{id}/getFinalAttachment()`.
+    DownloadAttachment,
 }
 
 /// Graph's `category` for subject rights requests.
@@ -35,7 +45,7 @@ pub const LOGGED_BY_SERVICE: &str = "dpo";
 
 impl Activity {
     /// Every activity.
-    pub const ALL: [Activity; 8] = [
+    pub const ALL: [Activity; 13] = [
         Activity::ExportPersonalData,
         Activity::CreateOperation,
         Activity::UpdateOperation,
@@ -44,11 +54,26 @@ impl Activity {
         Activity::CreateRequest,
         Activity::UpdateRequest,
         Activity::AddRequestNote,
+        Activity::ApproveRequest,
+        Activity::RejectRequest,
+        Activity::CloseRequest,
+        Activity::DownloadReport,
+        Activity::DownloadAttachment,
     ];
 
     /// Whether it concerns a subject rights request (its target is one), not a data policy operation.
     pub fn is_about_request(self) -> bool {
-        matches!(self, Activity::CreateRequest | Activity::UpdateRequest | Activity::AddRequestNote)
+        matches!(
+            self,
+            Activity::CreateRequest
+                | Activity::UpdateRequest
+                | Activity::AddRequestNote
+                | Activity::ApproveRequest
+                | Activity::RejectRequest
+                | Activity::CloseRequest
+                | Activity::DownloadReport
+                | Activity::DownloadAttachment
+        )
     }
 
     /// Graph's `category` of the activity.
@@ -63,9 +88,13 @@ impl Activity {
             | Activity::CreateOperation
             | Activity::CreateRequest
             | Activity::AddRequestNote => "Add",
-            Activity::UpdateOperation | Activity::UpdateRequest => "Update",
+            Activity::UpdateOperation
+            | Activity::UpdateRequest
+            | Activity::ApproveRequest
+            | Activity::RejectRequest
+            | Activity::CloseRequest => "Update",
             Activity::CancelOperation => "Delete",
-            Activity::ReadOperation => "Other",
+            Activity::ReadOperation | Activity::DownloadReport | Activity::DownloadAttachment => "Other",
         }
     }
 
@@ -85,6 +114,11 @@ impl Activity {
             Activity::CreateRequest => "Create subject rights request",
             Activity::UpdateRequest => "Update subject rights request",
             Activity::AddRequestNote => "Add note to subject rights request",
+            Activity::ApproveRequest => "Approve subject rights request",
+            Activity::RejectRequest => "Reject subject rights request",
+            Activity::CloseRequest => "Close subject rights request",
+            Activity::DownloadReport => "Download subject rights request report",
+            Activity::DownloadAttachment => "Download subject rights request attachment",
         }
     }
 }

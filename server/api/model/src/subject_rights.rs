@@ -447,6 +447,14 @@ wire_enum!(
     [Text = "text", Html = "html"]
 );
 
+/// The body of an action on a request (`approve`, `reject`, `close`): an optional comment, kept as a note.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RequestAction {
+    /// Why; becomes a note of the request.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
 /// A page of requests.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "microsoft.graph.subjectRightsRequestCollectionResponse")]
