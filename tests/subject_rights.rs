@@ -89,6 +89,15 @@ async fn a_request_is_created_for_a_customer_read_back_and_changed_as_graph_docu
     assert_eq!(got["assignedTo"]["displayName"], "DPO");
     assert_eq!(got["createdDateTime"], created["createdDateTime"], "creation stays");
 
+    // What a client read and sends back holds dpo's own properties as null: they are left alone.
+    let mut echoed = body("echo@shop.example", "echoed");
+    for key in ["id", "status", "closedDateTime", "createdBy", "insight", "mailboxLocations"] {
+        echoed[key] = Value::Null;
+    }
+    let (status, echoed, _) = create(&server, &http, &echoed).await;
+    assert_eq!(status, 201, "{echoed}");
+    assert_eq!(echoed["status"], "active");
+
     // CCPA gives 45 days.
     let mut ccpa = body("ccpa@shop.example", "CCPA");
     ccpa["regulations"] = json!(["CCPA"]);
@@ -414,6 +423,7 @@ async fn microsofts_python_sdk_creates_reads_lists_updates_and_annotates_request
         json!({"displayName": "Access request of Casey One (verified)", "assignedTo": "dpo-officer"})
     );
     assert_eq!(seen["report"], 409, "getFinalReport() reaches dpo and waits for generateReport");
+    assert_eq!(seen["viaPrivacy"], id, "client.privacy.subject_rights_requests reaches the same request");
     assert_eq!(seen["notes"]["first"]["author"], "sdk-user");
     assert_eq!(
         seen["notes"]["listed"],
@@ -470,5 +480,38 @@ async fn the_report_the_zip_and_the_actions_wait_for_their_stage() {
     let (_, page) = get(&auditor, audits.as_str()).await;
     assert!(page["value"].as_array().unwrap().iter().all(|e| e["result"] == "failure"), "{page}");
     assert!(!page["value"].as_array().unwrap().is_empty(), "{page}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_deprecated_privacy_paths_serve_the_same_requests() {
+    let server = TestServer::start(7).await;
+    let http = writer(&server);
+    let response = http
+        .post(server.url("/v1.0/privacy/subjectRightsRequests"))
+        .json(&body("old@client.example", "through /privacy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let (status, same) = get(&http, &server.url(&format!("/security/subjectRightsRequests/{id}"))).await;
+    assert_eq!((status, &same["displayName"]), (200, &created["displayName"]));
+    let (status, page) = get(&http, &server.url("/beta/privacy/subjectRightsRequests?$count=true")).await;
+    assert_eq!((status, page["@odata.count"].as_u64()), (200, Some(1)));
+    let privacy = server.url(&format!("/privacy/subjectRightsRequests/{id}"));
+    let response = http.patch(&privacy).json(&json!({"description": "changed"})).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let response =
+        http.post(format!("{privacy}/notes")).json(&json!({"content": {"content": "n"}})).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let (_, notes) = get(&http, &format!("{privacy}/notes")).await;
+    assert_eq!(notes["value"].as_array().unwrap().len(), 1);
+    for function in ["getFinalReport()", "getFinalAttachment"] {
+        assert_eq!(http.get(format!("{privacy}/{function}")).send().await.unwrap().status().as_u16(), 409);
+    }
+    let response = http.delete(&privacy).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
     server.stop().await;
 }

@@ -1,4 +1,4 @@
-//! Server-driven paging: every operation (or audit event) of a list, following `@odata.nextLink`, as a
+//! Server-driven paging: every operation (or audit event, or subject rights request) of a list, following `@odata.nextLink`, as a
 //! `Stream`.
 
 use crate::{
@@ -9,6 +9,8 @@ use crate::{
             MicrosoftGraphDataPolicyOperation as Operation,
             MicrosoftGraphDataPolicyOperationCollectionResponse as PageBody,
             MicrosoftGraphDirectoryAudit as AuditEvent, MicrosoftGraphDirectoryAuditCollectionResponse as AuditPage,
+            MicrosoftGraphSubjectRightsRequest as Request,
+            MicrosoftGraphSubjectRightsRequestCollectionResponse as RequestPage,
         },
     },
 };
@@ -94,6 +96,33 @@ impl Client {
             )
             .await?;
         Ok(page.into_inner())
+    }
+
+    /// One page of the caller's tenant's subject rights requests (`$search` and `$skip` are not taken).
+    pub async fn list_requests_page(&self, options: &ListOptions) -> Result<RequestPage, ClientError> {
+        let orderby = (!options.orderby.is_empty()).then_some(&options.orderby);
+        let select = (!options.select.is_empty()).then_some(&options.select);
+        let page = self
+            .security_list_subject_rights_requests(
+                None,
+                None,
+                options.filter.as_deref(),
+                orderby,
+                None,
+                select,
+                None,
+                options.top,
+            )
+            .await?;
+        Ok(page.into_inner())
+    }
+
+    /// Every subject rights request the list yields, following `@odata.nextLink` until there is none.
+    pub fn list_all_requests(&self, options: ListOptions) -> impl Stream<Item = Result<Request, ClientError>> + '_ {
+        self.follow(
+            async move || self.list_requests_page(&options).await,
+            |page: RequestPage| (page.value, page.odata_next_link),
+        )
     }
 
     /// Every audit event the list yields, following `@odata.nextLink` until there is none.

@@ -7,7 +7,7 @@ pub const VERSION_PREFIXES: [&str; 2] = ["/v1.0", "/beta"];
 
 /// The document's operationId of each handler, by the short name its copies under the service roots are
 /// registered with (`/v1.0` + `list`).
-pub(crate) const OPERATION_IDS: [(&str, &str); 21] = [
+pub(crate) const OPERATION_IDS: [(&str, &str); 31] = [
     ("list", "dataPolicyOperations.dataPolicyOperation.ListDataPolicyOperation"),
     ("create", "dataPolicyOperations.dataPolicyOperation.CreateDataPolicyOperation"),
     ("get", "dataPolicyOperations.dataPolicyOperation.GetDataPolicyOperation"),
@@ -29,6 +29,16 @@ pub(crate) const OPERATION_IDS: [(&str, &str); 21] = [
     ("approve", "security.subjectRightsRequests.subjectRightsRequest.approve"),
     ("reject", "security.subjectRightsRequests.subjectRightsRequest.reject"),
     ("close", "security.subjectRightsRequests.subjectRightsRequest.close"),
+    ("privacy_list_subject_rights_requests", "privacy.ListSubjectRightsRequests"),
+    ("privacy_create_subject_rights_request", "privacy.CreateSubjectRightsRequests"),
+    ("privacy_get_subject_rights_request", "privacy.GetSubjectRightsRequests"),
+    ("privacy_update_subject_rights_request", "privacy.UpdateSubjectRightsRequests"),
+    ("privacy_list_subject_rights_request_notes", "privacy.subjectRightsRequests.ListNotes"),
+    ("privacy_create_subject_rights_request_note", "privacy.subjectRightsRequests.CreateNotes"),
+    ("privacy_get_final_report", "privacy.subjectRightsRequests.subjectRightsRequest.getFinalReport"),
+    ("privacy_get_final_attachment", "privacy.subjectRightsRequests.subjectRightsRequest.getFinalAttachment"),
+    ("privacy_report_bare", "privacy.subjectRightsRequests.subjectRightsRequest.getFinalReport"),
+    ("privacy_attachment_bare", "privacy.subjectRightsRequests.subjectRightsRequest.getFinalAttachment"),
 ];
 
 /// The document's operationId of the endpoint dropshot knows as `endpoint` (the same for a path and its

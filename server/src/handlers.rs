@@ -911,4 +911,64 @@ impl DataPolicyOperationsApi for DpoApi {
         })
         .await
     }
+
+    async fn privacy_list_subject_rights_requests(
+        rqctx: RequestContext<AppContext>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequestCollection>>, GraphError> {
+        <DpoApi as DataPolicyOperationsApi>::list_subject_rights_requests(rqctx, query).await
+    }
+
+    async fn privacy_create_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        body: CheckedBody<SubjectRightsRequest>,
+    ) -> Result<Answer<ShapedCreated<SubjectRightsRequest>>, GraphError> {
+        <DpoApi as DataPolicyOperationsApi>::create_subject_rights_request(rqctx, body).await
+    }
+
+    async fn privacy_get_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        query: ODataQuery<GetQuery>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+        <DpoApi as DataPolicyOperationsApi>::get_subject_rights_request(rqctx, path, query).await
+    }
+
+    async fn privacy_update_subject_rights_request(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        body: CheckedBody<SubjectRightsRequest>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+        <DpoApi as DataPolicyOperationsApi>::update_subject_rights_request(rqctx, path, body).await
+    }
+
+    async fn privacy_list_subject_rights_request_notes(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<AuthoredNoteCollection>>, GraphError> {
+        <DpoApi as DataPolicyOperationsApi>::list_subject_rights_request_notes(rqctx, path, query).await
+    }
+
+    async fn privacy_create_subject_rights_request_note(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+        body: CheckedBody<AuthoredNote>,
+    ) -> Result<Answer<ShapedCreated<AuthoredNote>>, GraphError> {
+        <DpoApi as DataPolicyOperationsApi>::create_subject_rights_request_note(rqctx, path, body).await
+    }
+
+    async fn privacy_get_final_report(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+    ) -> Result<Answer<Download>, GraphError> {
+        <DpoApi as DataPolicyOperationsApi>::get_final_report(rqctx, path).await
+    }
+
+    async fn privacy_get_final_attachment(
+        rqctx: RequestContext<AppContext>,
+        path: Path<RequestPath>,
+    ) -> Result<Answer<Download>, GraphError> {
+        <DpoApi as DataPolicyOperationsApi>::get_final_attachment(rqctx, path).await
+    }
 }

@@ -157,6 +157,70 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
             ApiEndpointVersions::All,
         ))?;
         add(ApiEndpoint::new(
+            id("privacy_list_subject_rights_requests"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_list_subject_rights_requests,
+            Method::GET,
+            "application/json",
+            &at("/privacy/subjectRightsRequests"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_create_subject_rights_request"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_create_subject_rights_request,
+            Method::POST,
+            "application/json",
+            &at("/privacy/subjectRightsRequests"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_get_subject_rights_request"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_get_subject_rights_request,
+            Method::GET,
+            "application/json",
+            &at("/privacy/subjectRightsRequests/{subjectRightsRequest-id}"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_update_subject_rights_request"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_update_subject_rights_request,
+            Method::PATCH,
+            "application/json",
+            &at("/privacy/subjectRightsRequests/{subjectRightsRequest-id}"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_list_subject_rights_request_notes"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_list_subject_rights_request_notes,
+            Method::GET,
+            "application/json",
+            &at("/privacy/subjectRightsRequests/{subjectRightsRequest-id}/notes"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_create_subject_rights_request_note"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_create_subject_rights_request_note,
+            Method::POST,
+            "application/json",
+            &at("/privacy/subjectRightsRequests/{subjectRightsRequest-id}/notes"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_get_final_report"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_get_final_report,
+            Method::GET,
+            "application/json",
+            &at("/privacy/subjectRightsRequests/{subjectRightsRequest-id}/getFinalReport()"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_get_final_attachment"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_get_final_attachment,
+            Method::GET,
+            "application/json",
+            &at("/privacy/subjectRightsRequests/{subjectRightsRequest-id}/getFinalAttachment()"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
             id("report"),
             <DpoApi as DataPolicyOperationsApi>::get_final_report,
             Method::GET,
@@ -206,6 +270,22 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
             Method::GET,
             "application/json",
             &format!("{prefix}{BELOW_REQUEST}getFinalReport"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_report_bare"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_get_final_report,
+            Method::GET,
+            "application/json",
+            &format!("{prefix}/privacy/subjectRightsRequests/{{subjectRightsRequest-id}}/getFinalReport"),
+            ApiEndpointVersions::All,
+        ))?;
+        add(ApiEndpoint::new(
+            id("privacy_attachment_bare"),
+            <DpoApi as DataPolicyOperationsApi>::privacy_get_final_attachment,
+            Method::GET,
+            "application/json",
+            &format!("{prefix}/privacy/subjectRightsRequests/{{subjectRightsRequest-id}}/getFinalAttachment"),
             ApiEndpointVersions::All,
         ))?;
         add(ApiEndpoint::new(
@@ -268,6 +348,22 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
                     ApiEndpointVersions::All,
                 ))?;
                 add(ApiEndpoint::new(
+                    name("privacy_requests"),
+                    method_not_allowed,
+                    method.clone(),
+                    "application/json",
+                    &format!("{prefix}/privacy/subjectRightsRequests"),
+                    ApiEndpointVersions::All,
+                ))?;
+                add(ApiEndpoint::new(
+                    name("privacy_notes"),
+                    method_not_allowed_on_notes,
+                    method.clone(),
+                    "application/json",
+                    &format!("{prefix}/privacy/subjectRightsRequests/{{subjectRightsRequest-id}}/notes"),
+                    ApiEndpointVersions::All,
+                ))?;
+                add(ApiEndpoint::new(
                     name("notes"),
                     method_not_allowed_on_notes,
                     method.clone(),
@@ -277,6 +373,14 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
                 ))?;
             }
             if ![Method::GET, Method::PATCH].contains(&method) {
+                add(ApiEndpoint::new(
+                    name("privacy_request"),
+                    method_not_allowed_on_request,
+                    method.clone(),
+                    "application/json",
+                    &format!("{prefix}/privacy/subjectRightsRequests/{{subjectRightsRequest-id}}"),
+                    ApiEndpointVersions::All,
+                ))?;
                 add(ApiEndpoint::new(
                     name("request"),
                     method_not_allowed_on_request,
@@ -303,6 +407,7 @@ pub fn api() -> Result<ApiDescription<AppContext>, String> {
                 ("users", format!("{prefix}{USERS}")),
                 ("audit_root", format!("{prefix}/auditLogs")),
                 ("security_root", format!("{prefix}/security")),
+                ("privacy_root", format!("{prefix}/privacy")),
             ];
             for (what, path) in roots {
                 add(ApiEndpoint::new(

@@ -704,6 +704,8 @@ fn new_request(
                 _ => return Err(invalid(&name, "'pauseAfterEstimate' must be true or false")),
             },
             "assignedTo" => r.assigned_to = identity(&name, value)?,
+            // A client that sends back what it read sends dpo's own properties as null: nothing to set.
+            other if value.is_null() && (READ_ONLY.contains(&other) || NOT_SERVED.contains(&other)) => {}
             other => return Err(refuse(other, &SETTABLE)),
         }
     }
@@ -767,6 +769,7 @@ fn apply_update(r: &mut SubjectRightsRequest, body: Map<String, Value>) -> Resul
             "externalId" => {
                 return Err(invalid("externalId", "'externalId' cannot change after the request is created"));
             }
+            other if value.is_null() && (READ_ONLY.contains(&other) || NOT_SERVED.contains(&other)) => {}
             other => return Err(refuse(other, &SETTABLE)),
         }
     }

@@ -48,6 +48,8 @@ async def main():
         )
     )
     got = await requests.by_subject_rights_request_id(created.id).get()
+    # The deprecated /privacy paths the SDK still generates reach the same request.
+    via_privacy = await client.privacy.subject_rights_requests.by_subject_rights_request_id(created.id).get()
 
     query = SubjectRightsRequestsRequestBuilder.SubjectRightsRequestsRequestBuilderGetQueryParameters(
         filter="dataSubject/email eq 'customer.one@shop.example' and type eq 'access'", count=True, top=10
@@ -84,6 +86,7 @@ async def main():
         "listed": {"count": listed.odata_count, "ids": [r.id for r in listed.value]},
         "patched": {"displayName": patched.display_name if patched else None},
         "afterPatch": {"displayName": after_patch.display_name, "assignedTo": after_patch.assigned_to.id},
+        "viaPrivacy": via_privacy.id,
         "report": report,
         "notes": {
             "first": {"id": first.id, "author": first.author.id, "content": first.content.content},

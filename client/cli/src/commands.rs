@@ -94,6 +94,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             output::audit_event(&event, out);
             Ok(())
         }
+        Command::Requests { command } => crate::requests::run(&client, command, out).await,
         Command::Completions { .. } => Ok(()),
     }
 }

@@ -1,10 +1,11 @@
-//! `dpo`: export users' personal data and follow data policy operations from the command line, against a dpo
-//! server or Microsoft Graph itself.
+//! `dpo`: export users' personal data, follow data policy operations and handle subject rights requests from
+//! the command line, against a dpo server or Microsoft Graph itself.
 
 mod commands;
 mod download;
 mod failure;
 mod output;
+mod requests;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::{path::PathBuf, process::ExitCode};
@@ -105,6 +106,12 @@ pub enum Command {
         /// own location when that is a local folder.
         #[arg(long)]
         from: Option<String>,
+    },
+    /// Subject rights requests (GDPR/CCPA data subject requests of any person, customers included), as
+    /// Graph's /security/subjectRightsRequests; needs SubjectRightsRequest.Read.All or .ReadWrite.All.
+    Requests {
+        #[command(subcommand)]
+        command: requests::RequestCommand,
     },
     /// Read the audit trail: who exported whose data, when and where to (GET /auditLogs/directoryAudits;
     /// needs AuditLog.Read.All).

@@ -36,7 +36,7 @@ pub fn operations(ops: &[Operation], output: Output) {
 }
 
 /// Prints `rows` under `headers` in aligned columns.
-fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {

@@ -253,3 +253,70 @@ async fn every_command_rides_out_throttling_as_retry_after_says() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(1), "the retries waited as Retry-After said");
     server.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn requests_are_created_listed_shown_annotated_and_refused_where_they_wait() {
+    let state = tempfile::tempdir().unwrap();
+    let (server, _) = server(state.path()).await;
+    let base = format!("{}/v1.0", server.base_url());
+    let mut writer = MintRequest::admin(LOCAL_TENANT);
+    writer.user = Some("privacy".into());
+    writer.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
+    let token = mint_local(state.path(), &writer).unwrap();
+    let token = Some(token.as_str());
+
+    let run = dpo(
+        &base,
+        token,
+        &[
+            "requests",
+            "create",
+            "--email",
+            "casey@shop.example",
+            "--first-name",
+            "Casey",
+            "--name",
+            "Casey's copy",
+            "--description",
+            "everything",
+            "--regulation",
+            "CCPA",
+            "--external-id",
+            "t-1",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let created: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let id = created["id"].as_str().expect("an id").to_string();
+    assert_eq!(created["type"], "access");
+    assert_eq!(created["dataSubjectType"], "customer");
+    assert_eq!(created["regulations"], serde_json::json!(["CCPA"]));
+
+    let run = dpo(&base, token, &["requests", "list", "--filter", "externalId eq 't-1'", "--all"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("ID"), "{}", run.stdout);
+    assert!(run.stdout.contains(&id) && run.stdout.contains("contentEstimate (notStarted)"), "{}", run.stdout);
+    assert!(run.stdout.contains("casey@shop.example"), "{}", run.stdout);
+
+    let run = dpo(&base, token, &["requests", "notes", &id, "--add", "called back"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = dpo(&base, token, &["requests", "notes", &id, "-o", "json"]).await;
+    let notes: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(notes[0]["content"]["content"], "called back");
+    assert_eq!(notes[0]["author"]["id"], "privacy");
+
+    // Where the request does not wait, the service refuses with 409: exit code 3, its message shown.
+    for args in [vec!["approve", id.as_str()], vec!["close", id.as_str()], vec!["report", id.as_str()]] {
+        let run = dpo(&base, token, &[&["requests"][..], &args].concat()).await;
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("contentEstimate (notStarted)"), "{}", run.stderr);
+    }
+    let run = dpo(&base, token, &["requests", "get", "not-a-guid"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let run = dpo(&base, token, &["requests", "create", "--email", "x@y", "--name", "n", "--description", "d"]).await;
+    assert_eq!(run.code, 2, "a regulation is required: {}", run.stderr);
+    server.close().await.unwrap();
+}

@@ -266,6 +266,106 @@ pub trait DataPolicyOperationsApi {
         path: Path<RequestPath>,
         body: CheckedBody<RequestAction>,
     ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+
+    /// List subjectRightsRequests (deprecated path).
+    #[endpoint {
+        method = GET,
+        path = "/privacy/subjectRightsRequests",
+        operation_id = "privacy.ListSubjectRightsRequests",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_list_subject_rights_requests(
+        rqctx: RequestContext<Self::Context>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequestCollection>>, GraphError>;
+
+    /// Create subjectRightsRequest (deprecated path).
+    #[endpoint {
+        method = POST,
+        path = "/privacy/subjectRightsRequests",
+        operation_id = "privacy.CreateSubjectRightsRequests",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_create_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        body: CheckedBody<SubjectRightsRequest>,
+    ) -> Result<Answer<ShapedCreated<SubjectRightsRequest>>, GraphError>;
+
+    /// Get subjectRightsRequest (deprecated path).
+    #[endpoint {
+        method = GET,
+        path = "/privacy/subjectRightsRequests/{subjectRightsRequest-id}",
+        operation_id = "privacy.GetSubjectRightsRequests",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_get_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        query: ODataQuery<GetQuery>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+
+    /// Update subjectRightsRequest (deprecated path).
+    #[endpoint {
+        method = PATCH,
+        path = "/privacy/subjectRightsRequests/{subjectRightsRequest-id}",
+        operation_id = "privacy.UpdateSubjectRightsRequests",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_update_subject_rights_request(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        body: CheckedBody<SubjectRightsRequest>,
+    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+
+    /// List notes (deprecated path).
+    #[endpoint {
+        method = GET,
+        path = "/privacy/subjectRightsRequests/{subjectRightsRequest-id}/notes",
+        operation_id = "privacy.subjectRightsRequests.ListNotes",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_list_subject_rights_request_notes(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        query: ODataQuery<ListQuery>,
+    ) -> Result<Answer<ShapedOk<AuthoredNoteCollection>>, GraphError>;
+
+    /// Create authoredNote (deprecated path).
+    #[endpoint {
+        method = POST,
+        path = "/privacy/subjectRightsRequests/{subjectRightsRequest-id}/notes",
+        operation_id = "privacy.subjectRightsRequests.CreateNotes",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_create_subject_rights_request_note(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+        body: CheckedBody<AuthoredNote>,
+    ) -> Result<Answer<ShapedCreated<AuthoredNote>>, GraphError>;
+
+    /// Invoke function getFinalReport (deprecated path).
+    #[endpoint {
+        method = GET,
+        path = "/privacy/subjectRightsRequests/{subjectRightsRequest-id}/getFinalReport()",
+        operation_id = "privacy.subjectRightsRequests.subjectRightsRequest.getFinalReport",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_get_final_report(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+    ) -> Result<Answer<Download>, GraphError>;
+
+    /// Invoke function getFinalAttachment (deprecated path).
+    #[endpoint {
+        method = GET,
+        path = "/privacy/subjectRightsRequests/{subjectRightsRequest-id}/getFinalAttachment()",
+        operation_id = "privacy.subjectRightsRequests.subjectRightsRequest.getFinalAttachment",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_get_final_attachment(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<RequestPath>,
+    ) -> Result<Answer<Download>, GraphError>;
 }
 
 /// `GET /dataPolicyOperations/$count`, for the OpenAPI document only.

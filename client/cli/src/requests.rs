@@ -1,0 +1,318 @@
+//! `dpo requests`: subject rights requests (`/security/subjectRightsRequests`): create one for any person,
+//! list, show, annotate and move them on, and download their report.
+
+use crate::{Output, failure::Failure};
+use clap::{Subcommand, ValueEnum};
+use dpo_client::{Client, ListOptions, types};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// The subject rights requests' commands.
+#[derive(Subcommand)]
+pub enum RequestCommand {
+    /// Create a request for a person (POST /security/subjectRightsRequests).
+    Create {
+        /// The person's email address: dpo finds their data by it.
+        #[arg(long)]
+        email: String,
+        /// Their first name.
+        #[arg(long)]
+        first_name: Option<String>,
+        /// Their last name.
+        #[arg(long)]
+        last_name: Option<String>,
+        /// Their country or region of residency.
+        #[arg(long)]
+        residency: Option<String>,
+        /// What the person asks for.
+        #[arg(long = "type", value_enum, default_value_t = Kind::Access)]
+        kind: Kind,
+        /// What kind of person they are (Graph's dataSubjectType, e.g. customer, currentEmployee).
+        #[arg(long, default_value = "customer")]
+        subject_type: String,
+        /// The request's name.
+        #[arg(long)]
+        name: String,
+        /// What it is about.
+        #[arg(long)]
+        description: String,
+        /// A regulation it fulfils (repeat for several): GDPR, UK GDPR, CCPA, CPRA, ...
+        #[arg(long = "regulation", required = true)]
+        regulations: Vec<String>,
+        /// When it is due (RFC 3339); by default what the regulations give (GDPR 30 days, CCPA 45).
+        #[arg(long)]
+        due: Option<String>,
+        /// The id another system tracks it by (cannot change later).
+        #[arg(long)]
+        external_id: Option<String>,
+        /// Go on after the estimate without waiting for approval.
+        #[arg(long)]
+        no_pause: bool,
+    },
+    /// List requests.
+    List {
+        /// OData $filter, e.g. "status eq 'active' and dataSubject/email eq 'casey@shop.example'".
+        #[arg(long)]
+        filter: Option<String>,
+        /// OData $orderby keys, e.g. "internalDueDateTime" (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        orderby: Vec<String>,
+        /// Page size (OData $top).
+        #[arg(long)]
+        top: Option<u64>,
+        /// Follow @odata.nextLink until the end instead of showing one page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one request.
+    Get {
+        /// The request's id.
+        id: String,
+    },
+    /// List a request's notes, or add one.
+    Notes {
+        /// The request's id.
+        id: String,
+        /// Add this note instead of listing.
+        #[arg(long)]
+        add: Option<String>,
+        /// The note is HTML (stored as given; dpo never renders it).
+        #[arg(long, requires = "add")]
+        html: bool,
+    },
+    /// Go on where the request waits (after the estimate, or at approval).
+    Approve {
+        /// The request's id.
+        id: String,
+        /// Why (kept as a note).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Close the request where it waits, without going on.
+    Reject {
+        /// The request's id.
+        id: String,
+        /// Why (kept as a note).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Resolve a request whose report is done.
+    Close {
+        /// The request's id.
+        id: String,
+        /// Why (kept as a note).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Download the request's final report (text): to FILE, or printed.
+    Report {
+        /// The request's id.
+        id: String,
+        /// Write it here instead of printing it.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Download the zip for the person.
+    Attachment {
+        /// The request's id.
+        id: String,
+        /// The file to write.
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+/// What a person asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// A copy of their data to read.
+    Access,
+    /// A copy of their data to take elsewhere.
+    Export,
+}
+
+/// Runs a `dpo requests` command.
+pub async fn run(client: &Client, command: RequestCommand, out: Output) -> Result<(), Failure> {
+    match command {
+        RequestCommand::Create {
+            email,
+            first_name,
+            last_name,
+            residency,
+            kind,
+            subject_type,
+            name,
+            description,
+            regulations,
+            due,
+            external_id,
+            no_pause,
+        } => {
+            let mut body = json!({
+                "dataSubject": {"email": email},
+                "dataSubjectType": subject_type,
+                "type": match kind { Kind::Access => "access", Kind::Export => "export" },
+                "displayName": name,
+                "description": description,
+                "regulations": regulations,
+            });
+            for (key, value) in [("firstName", first_name), ("lastName", last_name), ("residency", residency)] {
+                if let Some(value) = value {
+                    body["dataSubject"][key] = value.into();
+                }
+            }
+            if let Some(due) = due {
+                body["internalDueDateTime"] = due.into();
+            }
+            if let Some(id) = external_id {
+                body["externalId"] = id.into();
+            }
+            if no_pause {
+                body["pauseAfterEstimate"] = false.into();
+            }
+            let body: types::MicrosoftGraphSubjectRightsRequest =
+                serde_json::from_value(body).map_err(|e| Failure::Other(anyhow::anyhow!("the request: {e}")))?;
+            let created = client.security_create_subject_rights_requests(&body).await?.into_inner();
+            show(&created, out);
+            Ok(())
+        }
+        RequestCommand::List { filter, orderby, top, all } => {
+            let options = ListOptions { filter, orderby, top, ..Default::default() };
+            let requests = if all {
+                client.list_all_requests(options).try_collect::<Vec<_>>().await?
+            } else {
+                client.list_requests_page(&options).await?.value
+            };
+            match out {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&requests).unwrap_or_default()),
+                Output::Table => table(&requests),
+            }
+            Ok(())
+        }
+        RequestCommand::Get { id } => {
+            show(&client.security_get_subject_rights_requests(&id, None, None).await?.into_inner(), out);
+            Ok(())
+        }
+        RequestCommand::Notes { id, add: Some(text), html } => {
+            let note = json!({"content": {"content": text, "contentType": if html { "html" } else { "text" }}});
+            let note: types::MicrosoftGraphAuthoredNote =
+                serde_json::from_value(note).map_err(|e| Failure::Other(anyhow::anyhow!("the note: {e}")))?;
+            let added = client.security_subject_rights_requests_create_notes(&id, &note).await?.into_inner();
+            match out {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&added).unwrap_or_default()),
+                Output::Table => println!("added note {}", added.id.unwrap_or_default()),
+            }
+            Ok(())
+        }
+        RequestCommand::Notes { id, add: None, .. } => {
+            let page = client
+                .security_subject_rights_requests_list_notes(&id, None, None, None, None, None, None, None, None)
+                .await?
+                .into_inner();
+            match out {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&page.value).unwrap_or_default()),
+                Output::Table => {
+                    for note in &page.value {
+                        let note = serde_json::to_value(note).unwrap_or_default();
+                        println!(
+                            "{}  {}  {}",
+                            text(&note["createdDateTime"]),
+                            text(&note["author"]["id"]),
+                            text(&note["content"]["content"])
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        RequestCommand::Approve { id, comment } => {
+            let body = types::SecuritySubjectRightsRequestsSubjectRightsRequestApproveBody { comment };
+            let moved = client.security_subject_rights_requests_subject_rights_request_approve(&id, &body).await?;
+            show(&moved.into_inner(), out);
+            Ok(())
+        }
+        RequestCommand::Reject { id, comment } => {
+            let body = types::SecuritySubjectRightsRequestsSubjectRightsRequestRejectBody { comment };
+            let moved = client.security_subject_rights_requests_subject_rights_request_reject(&id, &body).await?;
+            show(&moved.into_inner(), out);
+            Ok(())
+        }
+        RequestCommand::Close { id, comment } => {
+            let body = types::SecuritySubjectRightsRequestsSubjectRightsRequestCloseBody { comment };
+            let moved = client.security_subject_rights_requests_subject_rights_request_close(&id, &body).await?;
+            show(&moved.into_inner(), out);
+            Ok(())
+        }
+        RequestCommand::Report { id, to } => {
+            let report = client.security_subject_rights_requests_subject_rights_request_get_final_report(&id).await?;
+            let bytes = collect(report.into_inner()).await?;
+            match to {
+                Some(path) => write(&path, &bytes),
+                None => {
+                    print!("{}", String::from_utf8_lossy(&bytes));
+                    Ok(())
+                }
+            }
+        }
+        RequestCommand::Attachment { id, to } => {
+            let zip = client.security_subject_rights_requests_subject_rights_request_get_final_attachment(&id).await?;
+            write(&to, &collect(zip.into_inner()).await?)
+        }
+    }
+}
+
+async fn collect(stream: dpo_client::ByteStream) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    let mut stream = stream.into_inner();
+    while let Some(chunk) =
+        stream.try_next().await.map_err(|e| Failure::Other(anyhow::anyhow!("reading the download: {e}")))?
+    {
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
+    std::fs::write(path, bytes).map_err(|e| Failure::Other(anyhow::anyhow!("writing {}: {e}", path.display())))
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().map(str::to_string).unwrap_or_else(|| if value.is_null() { "-".into() } else { value.to_string() })
+}
+
+/// The stage a request is at: the first that has not completed, with its status.
+fn stage(request: &Value) -> String {
+    let stages = request["stages"].as_array().cloned().unwrap_or_default();
+    match stages.iter().find(|s| s["status"] != "completed").or(stages.last()) {
+        Some(s) => format!("{} ({})", text(&s["stage"]), text(&s["status"])),
+        None => "-".into(),
+    }
+}
+
+fn row(request: &types::MicrosoftGraphSubjectRightsRequest) -> Vec<String> {
+    let r = serde_json::to_value(request).unwrap_or_default();
+    vec![
+        text(&r["id"]),
+        text(&r["type"]),
+        text(&r["status"]),
+        stage(&r),
+        text(&r["internalDueDateTime"]),
+        text(&r["dataSubject"]["email"]),
+        text(&r["displayName"]),
+    ]
+}
+
+fn table(requests: &[types::MicrosoftGraphSubjectRightsRequest]) {
+    crate::output::table(
+        &["ID", "TYPE", "STATUS", "STAGE", "DUE", "PERSON", "NAME"],
+        requests.iter().map(row).collect(),
+    );
+}
+
+fn show(request: &types::MicrosoftGraphSubjectRightsRequest, out: Output) {
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(request).unwrap_or_default()),
+        Output::Table => table(std::slice::from_ref(request)),
+    }
+}
