@@ -1,18 +1,22 @@
 //! Why a command failed, and the exit code each kind of failure gives scripts.
 
 use dpo_client::ClientError;
-use std::fmt;
 
 /// Why a command failed, with the exit code scripts see.
+#[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// The service refused (4xx) or failed (5xx), or could not be reached.
-    Api(ClientError),
+    #[error("{}", api_text(.0))]
+    Api(#[source] ClientError),
     /// The export ended `failed`, or did not end in time.
+    #[error("{0}")]
     Export(String),
     /// A downloaded file does not match the manifest.
+    #[error("{0}")]
     Verification(String),
     /// Anything else.
-    Other(anyhow::Error),
+    #[error("{0:#}")]
+    Other(#[source] anyhow::Error),
 }
 
 impl Failure {
@@ -29,20 +33,14 @@ impl Failure {
     }
 }
 
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Api(ClientError::Api { status, code, message, request_id }) => {
-                write!(f, "{code}: {message} (HTTP {status}")?;
-                if let Some(id) = request_id {
-                    write!(f, ", request-id {id}")?;
-                }
-                write!(f, ")")
-            }
-            Failure::Api(e) => write!(f, "{e}"),
-            Failure::Export(m) | Failure::Verification(m) => write!(f, "{m}"),
-            Failure::Other(e) => write!(f, "{e:#}"),
-        }
+/// An API failure as people read it: the OData code and message, the status, and the request id to quote.
+fn api_text(error: &ClientError) -> String {
+    match error {
+        ClientError::Api { status, code, message, request_id } => match request_id {
+            Some(id) => format!("{code}: {message} (HTTP {status}, request-id {id})"),
+            None => format!("{code}: {message} (HTTP {status})"),
+        },
+        other => other.to_string(),
     }
 }
 
