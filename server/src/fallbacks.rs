@@ -33,9 +33,11 @@ pub async fn method_not_allowed_on_operation(
 /// Answers a method a subject rights request does not support.
 pub async fn method_not_allowed_on_request(
     rqctx: RequestContext<AppContext>,
-    _path: Path<RequestPath>,
+    path: Path<RequestPath>,
 ) -> Result<Answer<NoContent>, GraphError> {
-    Ok(not_allowed(&rqctx, "GET, PATCH"))
+    // The same route serves `.../subjectRightsRequests/$count`, which only answers GET.
+    let allow = if path.into_inner().id == "$count" { "GET" } else { "GET, PATCH" };
+    Ok(not_allowed(&rqctx, allow))
 }
 
 /// Answers a method a request's notes do not support.

@@ -35,7 +35,8 @@ use dpo_api::{
     },
     params::{DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, RequestPath, UserPath},
     responses::{
-        AcceptedNoContent, Answer, Download, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk,
+        AcceptedNoContent, Answer, Download, EntityOrCount, EntityOrCountOf, ExportAcceptedHeaders, NoContent,
+        ShapedCreated, ShapedOk,
     },
 };
 use dropshot::{Header, Path, RequestContext};
@@ -96,7 +97,7 @@ impl SuccessStatus for NoContent {
     const STATUS: u16 = 204;
 }
 
-impl SuccessStatus for EntityOrCount {
+impl<T> SuccessStatus for dpo_api::responses::EntityOrCountOf<T> {
     const STATUS: u16 = 200;
 }
 
@@ -690,19 +691,28 @@ impl DataPolicyOperationsApi for DpoApi {
         rqctx: RequestContext<AppContext>,
         path: Path<RequestPath>,
         query: ODataQuery<GetQuery>,
-    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+    ) -> Result<Answer<EntityOrCountOf<SubjectRightsRequest>>, GraphError> {
         let call = Call::new(&rqctx);
         call.run(Action::ReadRequests, async |caller| {
+            let id = path.into_inner().id;
+            // dropshot routes `/security/subjectRightsRequests/$count` here (it cannot route it beside `{id}`).
+            if id == "$count" {
+                let q = query::parse(&SUBJECT_RIGHTS_REQUEST, query.raw(), allowed::REQUEST_COUNT)
+                    .map_err(crate::wire::query_error)?;
+                let count = rqctx.context().requests.count(&caller.tenant, q).await?;
+                return Ok(EntityOrCountOf::Count { count, headers: call.headers() });
+            }
             let q = query::parse(&SUBJECT_RIGHTS_REQUEST, query.raw(), allowed::ENTITY)
                 .map_err(crate::wire::query_error)?;
-            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+            let id = crate::subject_rights::parse_id(&id)?;
             let record = rqctx.context().requests.get(&caller.tenant, id).await?;
             let mut headers = call.headers();
             headers.insert(
                 header::ETAG,
                 HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?,
             );
-            Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, q.select.as_deref())?, headers))
+            let body = request_wire::request_body(&call.root, &record, q.select.as_deref())?;
+            Ok(EntityOrCountOf::Entity { body, headers })
         })
         .await
     }
@@ -930,7 +940,7 @@ impl DataPolicyOperationsApi for DpoApi {
         rqctx: RequestContext<AppContext>,
         path: Path<RequestPath>,
         query: ODataQuery<GetQuery>,
-    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+    ) -> Result<Answer<EntityOrCountOf<SubjectRightsRequest>>, GraphError> {
         <DpoApi as DataPolicyOperationsApi>::get_subject_rights_request(rqctx, path, query).await
     }
 

@@ -180,6 +180,16 @@ impl RequestService {
         }
     }
 
+    /// How many of the tenant's requests match `query`'s `$filter`.
+    pub async fn count(&self, tenant: &str, query: CollectionQuery) -> Result<u64, RequestError> {
+        let mut filter = query.filter;
+        if let Some(filter) = filter.as_mut() {
+            fold_emails(filter);
+        }
+        let tenant = tenant.to_string();
+        Ok(blocking(&self.store, move |s| s.count_requests(&tenant, filter.as_ref())).await?)
+    }
+
     /// One page of the tenant's requests, as `query` asks.
     pub async fn list(
         &self,

@@ -14,7 +14,8 @@ use crate::{
         CountQuery, DirectoryAuditPath, GetQuery, IfMatchHeader, ListQuery, OperationPath, RequestPath, UserPath,
     },
     responses::{
-        AcceptedNoContent, Answer, Download, EntityOrCount, ExportAcceptedHeaders, NoContent, ShapedCreated, ShapedOk,
+        AcceptedNoContent, Answer, Download, EntityOrCount, EntityOrCountOf, ExportAcceptedHeaders, NoContent,
+        ShapedCreated, ShapedOk,
     },
 };
 use dropshot::{Header, HttpResponseOk, Path, Query, RequestContext};
@@ -163,7 +164,7 @@ pub trait DataPolicyOperationsApi {
         rqctx: RequestContext<Self::Context>,
         path: Path<RequestPath>,
         query: ODataQuery<GetQuery>,
-    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+    ) -> Result<Answer<EntityOrCountOf<SubjectRightsRequest>>, GraphError>;
 
     /// Update subjectRightsRequest.
     #[endpoint {
@@ -302,7 +303,7 @@ pub trait DataPolicyOperationsApi {
         rqctx: RequestContext<Self::Context>,
         path: Path<RequestPath>,
         query: ODataQuery<GetQuery>,
-    ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError>;
+    ) -> Result<Answer<EntityOrCountOf<SubjectRightsRequest>>, GraphError>;
 
     /// Update subjectRightsRequest (deprecated path).
     #[endpoint {
@@ -386,6 +387,30 @@ pub trait CountApi {
         tags = ["dataPolicyOperations.dataPolicyOperation"],
     }]
     async fn count_data_policy_operations(
+        rqctx: RequestContext<Self::Context>,
+        query: Query<CountQuery>,
+    ) -> Result<HttpResponseOk<ODataCountResponse>, GraphError>;
+
+    /// Get the number of subject rights requests (answered by the request's `{id}` handler).
+    #[endpoint {
+        method = GET,
+        path = "/security/subjectRightsRequests/$count",
+        operation_id = "security.subjectRightsRequests.GetCount",
+        tags = ["security.subjectRightsRequest"],
+    }]
+    async fn count_subject_rights_requests(
+        rqctx: RequestContext<Self::Context>,
+        query: Query<CountQuery>,
+    ) -> Result<HttpResponseOk<ODataCountResponse>, GraphError>;
+
+    /// Get the number of subject rights requests (deprecated path).
+    #[endpoint {
+        method = GET,
+        path = "/privacy/subjectRightsRequests/$count",
+        operation_id = "privacy.subjectRightsRequests.GetCount",
+        tags = ["privacy.subjectRightsRequest"],
+    }]
+    async fn privacy_count_subject_rights_requests(
         rqctx: RequestContext<Self::Context>,
         query: Query<CountQuery>,
     ) -> Result<HttpResponseOk<ODataCountResponse>, GraphError>;

@@ -83,7 +83,7 @@ impl<H: Serialize + JsonSchema + Send + Sync + 'static> HttpResponse for Accepte
 /// the number of operations as `text/plain` (dropshot cannot route `$count` beside `{id}`; see
 /// [`crate::api::CountApi`]).
 #[derive(Debug, Clone)]
-pub enum EntityOrCount {
+pub enum EntityOrCountOf<T> {
     /// `200` with the entity as JSON (already shaped by `$select`) and extra headers such as `ETag`.
     Entity {
         /// The JSON body, serialised.
@@ -98,15 +98,22 @@ pub enum EntityOrCount {
         /// Extra headers.
         headers: HeaderMap,
     },
+    /// Never made: it only ties the type to the entity `T` it is documented as.
+    #[doc(hidden)]
+    DocumentedAs(std::convert::Infallible, PhantomData<fn() -> T>),
 }
 
-impl HttpResponse for EntityOrCount {
+/// The operations' [`EntityOrCountOf`].
+pub type EntityOrCount = EntityOrCountOf<DataPolicyOperation>;
+
+impl<T: JsonSchema + Serialize + Send + Sync + 'static> HttpResponse for EntityOrCountOf<T> {
     fn to_result(self) -> Result<Response<Body>, HttpError> {
         let (body, content_type, headers) = match self {
-            EntityOrCount::Entity { body, headers } => (Body::from(body), "application/json", headers),
-            EntityOrCount::Count { count, headers } => {
+            EntityOrCountOf::Entity { body, headers } => (Body::from(body), "application/json", headers),
+            EntityOrCountOf::Count { count, headers } => {
                 (Body::from(count.to_string()), "text/plain; charset=utf-8", headers)
             }
+            EntityOrCountOf::DocumentedAs(never, _) => match never {},
         };
         let mut response = Response::new(body);
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -115,7 +122,7 @@ impl HttpResponse for EntityOrCount {
     }
 
     fn response_metadata() -> ApiEndpointResponse {
-        let mut metadata = <HttpResponseOk<DataPolicyOperation> as HttpResponse>::response_metadata();
+        let mut metadata = <HttpResponseOk<T> as HttpResponse>::response_metadata();
         metadata.description = Some("Retrieved entity".to_string());
         metadata
     }

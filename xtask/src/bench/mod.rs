@@ -111,6 +111,17 @@ fn post_script(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The wrk script of durable subject rights request creations.
+fn request_script(path: &Path) -> anyhow::Result<()> {
+    std::fs::write(
+        path,
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = \
+         '{\"dataSubject\":{\"email\":\"casey@shop.example\"},\"dataSubjectType\":\"customer\",\
+         \"displayName\":\"bench\",\"description\":\"a copy\",\"regulations\":[\"GDPR\"],\"type\":\"access\"}'\n",
+    )?;
+    Ok(())
+}
+
 /// Which part of the benchmarks to run.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Only {
@@ -206,7 +217,16 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     drop(ceiling);
     let polled = median(dpo_gets);
     let ceiling = median(ceiling_gets);
+    let creations_script = root.join("target/bench-requests.lua");
+    request_script(&creations_script)?;
+    let minted = Command::new(release.join("dpo-server"))
+        .args(["token", "--user", "bench", "--admin", "--lifetime", "7200"])
+        .args(["--scopes", "SubjectRightsRequest.ReadWrite.All", "--state-dir"])
+        .arg(&state)
+        .output()?;
+    let privacy_token = String::from_utf8(minted.stdout)?.trim().to_string();
     let (mut random_gets, mut lists, mut submissions) = (Vec::new(), Vec::new(), Vec::new());
+    let mut creations = Vec::new();
     for round in 1..=ROUNDS {
         println!("==> dpo round {round} of {ROUNDS}");
         let random_url = format!("{dpo_url}/v1.0/dataPolicyOperations/x");
@@ -214,7 +234,10 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         lists.push(wrk(&list_url, Some(&token), None, seconds)?);
         let export_url = format!("{dpo_url}/v1.0/users/user1/exportPersonalData");
         submissions.push(wrk(&export_url, Some(&token), Some(&post), seconds)?);
+        let requests_url = format!("{dpo_url}/v1.0/security/subjectRightsRequests");
+        creations.push(wrk(&requests_url, Some(&privacy_token), Some(&creations_script), seconds)?);
     }
+    let creations = median(creations);
     let (random_get, list, submissions) = (median(random_gets), median(lists), median(submissions));
     drop(dpo);
     // The same polled GET with the connection limits off: what their watcher costs requests.
@@ -244,6 +267,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         ("Prism mock: GET /dataPolicyOperations/{id}", prism),
         ("dpo: list with $filter (userId eq, top 20)", list),
         ("dpo: POST exportPersonalData (durable 202s)", submissions),
+        ("dpo: POST subjectRightsRequests (durable 201s)", creations),
     ];
     let on_postgres = postgres::rows(&release, &root, operations, seconds, &post)?;
     let curve = scale::curve(&release, &root.join("target/bench-scale"), seconds)?;
@@ -259,6 +283,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         store_reads: store_ceiling.reads_per_second,
         store_inserts: store_ceiling.inserts_per_second,
         submissions: rps("dpo: POST exportPersonalData"),
+        request_creations: rps("dpo: POST subjectRightsRequests"),
         curve_rss_mib: scale::largest_rss_mib(&curve),
         cores: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
     });

@@ -24,6 +24,8 @@ pub mod allowed {
     /// `GET /security/subjectRightsRequests` (no `$search`: Graph's requests do not take it).
     pub const REQUESTS: &[&str] =
         &["$top", "$skip", "$filter", "$count", "$orderby", "$select", "$expand", "$skiptoken"];
+    /// `GET /security/subjectRightsRequests/$count`.
+    pub const REQUEST_COUNT: &[&str] = &["$filter"];
     /// `GET /security/subjectRightsRequests/{id}/notes`: paged, counted, in the order written.
     pub const NOTES: &[&str] = &["$top", "$count", "$skiptoken"];
 }
