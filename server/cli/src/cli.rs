@@ -105,7 +105,21 @@ pub(crate) enum SourcesCommand {
     /// hold; nothing is written.
     Preview {
         /// The person: a user id or userPrincipalName of the directory.
-        user: String,
+        #[arg(required_unless_present = "email", conflicts_with = "email")]
+        user: Option<String>,
+        /// Or the person as a subject rights request names them: their email address (a customer in no
+        /// directory; a user of the directory whose mail or userPrincipalName it is binds their identities too).
+        #[arg(long)]
+        email: Option<String>,
+        /// With --email: their first name (`:first_name`).
+        #[arg(long, requires = "email")]
+        first_name: Option<String>,
+        /// With --email: their last name (`:last_name`).
+        #[arg(long, requires = "email")]
+        last_name: Option<String>,
+        /// With --email: their country or region of residency (`:residency`).
+        #[arg(long, requires = "email")]
+        residency: Option<String>,
         /// The sources file.
         #[arg(long, env = "DPO_SOURCES")]
         sources: PathBuf,

@@ -73,8 +73,17 @@ async fn run(cli: Cli, layers: Option<layers::Layers>) -> anyhow::Result<()> {
         }
         Command::Sources { command: SourcesCommand::Check { sources } } => sources::check(&sources).await,
         Command::Audit { command } => audit::run(command),
-        Command::Sources { command: SourcesCommand::Preview { user, sources, directory } } => {
-            sources::preview(&sources, &user, &directory).await
+        Command::Sources {
+            command: SourcesCommand::Preview { user, email, first_name, last_name, residency, sources, directory },
+        } => {
+            let person = match (user, email) {
+                (Some(user), _) => sources::Person::User(user),
+                (None, Some(email)) => {
+                    sources::Person::Named(dpo_server::sources::NamedPerson { email, first_name, last_name, residency })
+                }
+                (None, None) => anyhow::bail!("name the person: a user, or --email"),
+            };
+            sources::preview(&sources, &person, &directory).await
         }
         Command::Activities { command: ImportCommand::Import { file, directory } } => {
             let records = import::read_activities(&file)?;

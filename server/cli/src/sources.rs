@@ -3,7 +3,7 @@
 use crate::{cli::DirectoryArgs, stores::open_directory};
 use anyhow::{Context, bail};
 use dpo_server::sources::{
-    self, Identities, Sources,
+    self, Identities, NamedPerson, Sources,
     tools::{Checked, Previewed},
 };
 
@@ -25,11 +25,33 @@ pub(crate) async fn check(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn preview(path: &std::path::Path, user: &str, directory: &DirectoryArgs) -> anyhow::Result<()> {
+/// Whom a preview is for.
+pub(crate) enum Person {
+    /// A user of the directory, by id or userPrincipalName.
+    User(String),
+    /// A person as a subject rights request names them.
+    Named(NamedPerson),
+}
+
+pub(crate) async fn preview(path: &std::path::Path, person: &Person, directory: &DirectoryArgs) -> anyhow::Result<()> {
     let sources = Sources::load(path)?;
     let (store, name) = open_directory(directory)?;
-    let found = store.find_user(&directory.tenant, user)?.with_context(|| format!("user {user} is not in {name}"))?;
-    let previewed = sources::tools::preview(&sources, &Identities::of(&found)).await;
+    let (who, shown) = match person {
+        Person::User(user) => {
+            let found =
+                store.find_user(&directory.tenant, user)?.with_context(|| format!("user {user} is not in {name}"))?;
+            (Identities::of(&found), found.id)
+        }
+        Person::Named(named) => {
+            let user = store.find_user_by_email(&directory.tenant, &named.email)?;
+            match &user {
+                Some(user) => println!("{} is the user {} of {name}", named.email, user.id),
+                None => println!("{} is not a user of {name}: only what the request gives binds", named.email),
+            }
+            (Identities::of_person(named, user.as_ref()), named.email.clone())
+        }
+    };
+    let previewed = sources::tools::preview(&sources, &who).await;
     let failed = previewed.iter().filter(|p| p.outcome.is_err()).count();
     for Previewed { path, outcome } in &previewed {
         match outcome {
@@ -39,7 +61,7 @@ pub(crate) async fn preview(path: &std::path::Path, user: &str, directory: &Dire
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} queries failed: an export of {} would fail", previewed.len(), found.id);
+        bail!("{failed} of {} queries failed: an export of {shown} would fail", previewed.len());
     }
     Ok(())
 }

@@ -228,7 +228,11 @@ async fn three_replicas_share_300_exports_and_lose_none_when_one_is_killed() {
         if list.len() > 1 {
             taken_over += 1;
         }
-        assert!(list.last().unwrap().ended.is_some(), "{op}: its last run ended: {list:?}");
+        // A run of the killed replica that finished in its last moments may have lost its closing log line
+        // (the log is written out every 100 ms, and SIGKILL leaves no time to flush): that its export
+        // completed is what the store said above.
+        let last = list.last().unwrap();
+        assert!(last.ended.is_some() || last.replica == 1, "{op}: its last run ended: {list:?}");
     }
     assert!(taken_over >= 1, "the exports the killed replica was running were taken over");
 }

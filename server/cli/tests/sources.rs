@@ -420,6 +420,67 @@ fn sources_preview_counts_what_an_export_would_hold_and_writes_nothing() {
     assert!(!ok && out.contains("user nobody is not in"), "{out}");
 }
 
+#[test]
+fn sources_preview_takes_a_person_by_email_as_a_request_names_them() {
+    // A SQLite shop holding two customers, one of them also alice of the directory (by her mail).
+    let (state, _http) = state_with_users();
+    let shop = state.path().join("customers.db");
+    let conn = rusqlite::Connection::open(&shop).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, email TEXT, first TEXT, country TEXT, owner TEXT);
+         INSERT INTO orders (email, first, country, owner) VALUES
+           ('casey@shop.example', 'Casey', 'DE', NULL), ('casey@shop.example', 'Casey', 'DE', NULL),
+           ('robin@shop.example', 'Robin', 'FR', NULL), ('alice.smith@contoso.example', 'Alice', 'UK', 'alice');",
+    )
+    .unwrap();
+    drop(conn);
+    let sources = write_sources(
+        state.path(),
+        "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"sqlite:customers.db\"\n\
+         [[source.query]]\nname = \"orders\"\nsql = \"SELECT id FROM orders WHERE lower(email) = lower(:mail)\"\n\
+         [[source.query]]\nname = \"by_name\"\nsql = \"SELECT id FROM orders WHERE first = :first_name AND country = :residency\"\n\
+         [[source.query]]\nname = \"by_owner\"\nsql = \"SELECT id FROM orders WHERE owner = :id\"\n",
+    );
+    let state_dir = state.path().to_string_lossy().into_owned();
+    let sources = sources.to_string_lossy().into_owned();
+    let preview = |extra: &[&str]| {
+        let args = [&["sources", "preview", "--sources", &sources, "--state-dir", &state_dir][..], extra].concat();
+        dpo_server(&args)
+    };
+    // A customer in no directory: their own rows, by mail and by name; nothing by a directory id.
+    let (ok, out) = preview(&["--email", "Casey@Shop.example", "--first-name", "Casey", "--residency", "DE"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Casey@Shop.example is not a user of"), "{out}");
+    assert!(out.contains("shop/orders.jsonl: 2 rows, "), "{out}");
+    assert!(out.contains("shop/by_name.jsonl: 2 rows, "), "{out}");
+    assert!(out.contains("shop/by_owner.jsonl: 0 rows, 0 bytes"), "{out}");
+    // The email of a user of the directory (her mail, in another case): her identities bind too.
+    let (ok, out) = preview(&["--email", "ALICE.SMITH@contoso.example"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("is the user alice of"), "{out}");
+    assert!(out.contains("shop/orders.jsonl: 1 rows, "), "{out}");
+    assert!(out.contains("shop/by_owner.jsonl: 1 rows, "), "{out}");
+    assert!(out.contains("shop/by_name.jsonl: 0 rows, 0 bytes"), "no name given: nothing by name");
+    let (ok, out) = preview(&["alice", "--email", "x@y.example"]);
+    assert!(!ok, "a user or an email, not both: {out}");
+    // The same lookup over a PostgreSQL directory: the mail wins over another user's userPrincipalName, and
+    // a user without a mail is found by the userPrincipalName.
+    let database = fresh_database().expect("a database in the test cluster");
+    let users = json!([
+        {"id": "upn-only", "userPrincipalName": "pat@contoso.example"},
+        {"id": "by-upn", "userPrincipalName": "casey@shop.example"},
+        {"id": "by-mail", "userPrincipalName": "c.one@contoso.example", "mail": "Casey@Shop.Example"}
+    ]);
+    import_users(state.path(), &users.to_string(), Some(&database));
+    let over_postgres = |email: &str| {
+        dpo_server(&["sources", "preview", "--sources", &sources, "--database", &database, "--email", email])
+    };
+    let (ok, out) = over_postgres("casey@shop.example");
+    assert!(ok && out.contains("is the user by-mail of"), "{out}");
+    let (ok, out) = over_postgres("PAT@contoso.example");
+    assert!(ok && out.contains("is the user upn-only of"), "{out}");
+}
+
 /// A state folder whose directory holds alice and mallory, whose mail address tries to climb out of an
 /// objects source's prefix (`../bob`).
 fn state_with_mallory() -> (tempfile::TempDir, reqwest::Client) {

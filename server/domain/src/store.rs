@@ -391,6 +391,9 @@ pub trait Directory: Send + Sync + 'static {
     fn upsert_users(&self, tenant: &str, users: &[UserRecord]) -> Result<usize, StoreError>;
     /// The user of `tenant` with this id or userPrincipalName (case-insensitive), if any.
     fn find_user(&self, tenant: &str, id_or_upn: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// The user of `tenant` whose mail or userPrincipalName is `email` (case-insensitive), if any: the
+    /// person a subject rights request names, when they are a user of the directory.
+    fn find_user_by_email(&self, tenant: &str, email: &str) -> Result<Option<UserRecord>, StoreError>;
     /// [`Directory::find_user`] if the store can answer at once, without waiting for a connection or a
     /// lock; `None` when it cannot (the caller then uses `find_user` on a thread that may block).
     fn find_user_without_waiting(

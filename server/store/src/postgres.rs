@@ -632,6 +632,11 @@ impl Directory for PostgresStore {
         self.run(AsyncDirectory::find_user(self, tenant, id_or_upn))
     }
 
+    fn find_user_by_email(&self, tenant: &str, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let statement = built(statements::find_user_by_email(tenant, email));
+        self.with(move |conn| async move { Ok(query(&conn, statement, decode::user).await?.pop()) })
+    }
+
     fn add_activities(&self, tenant: &str, activities: &[ActivityRecord]) -> Result<usize, StoreError> {
         self.in_transaction(
             activities.chunks(500).map(|chunk| built(statements::add_activities(tenant, chunk))).collect(),

@@ -356,6 +356,11 @@ impl Directory for SqliteStore {
         find_user_on(&*self.conn()?, tenant, id_or_upn)
     }
 
+    fn find_user_by_email(&self, tenant: &str, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let statement = built(statements::find_user_by_email(tenant, email));
+        Ok(query(&*self.conn()?, statement, |row| decode::user(row))?.pop())
+    }
+
     fn find_user_without_waiting(
         &self,
         tenant: &str,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// The identities of the person being exported that a query may name as parameters (`:mail`).
-pub const IDENTITIES: [&str; 3] = ["id", "user_principal_name", "mail"];
+pub const IDENTITIES: [&str; 6] = ["id", "user_principal_name", "mail", "first_name", "last_name", "residency"];
 
 /// Names the export itself uses at its top level; a source may not take them.
 const RESERVED: [&str; 5] = ["profile", "drive", "activity", "manifest", "index"];
@@ -649,10 +649,10 @@ mod tests {
         assert_eq!(sources.attributes, ["employeeId"]);
         let SourceKind::Objects(badges) = &sources.sources[1].kind else { panic!("an objects source") };
         let mut who = crate::sources::Identities {
-            id: "a".into(),
-            user_principal_name: "a@x".into(),
-            mail: None,
+            id: Some("a".into()),
+            user_principal_name: Some("a@x".into()),
             attributes: [("employeeId".to_string(), "E/17".to_string())].into(),
+            ..Default::default()
         };
         assert_eq!(badges.parts(&who), ["srv", "badges", "E/17"], "a value stays one segment (encoded by the store)");
         who.attributes.clear();

@@ -117,8 +117,8 @@ impl HttpSource {
         }
         if !template.contains('{') {
             return Err(
-                "the URL names no identity ({id}, {user_principal_name} or {mail}): every export would fetch the \
-                 same records"
+                "the URL names no identity ({id}, {user_principal_name}, {mail}, {first_name}, {last_name} or \
+                 {residency}): every export would fetch the same records"
                     .into(),
             );
         }
@@ -533,10 +533,10 @@ mod tests {
 
     fn alice() -> Identities {
         Identities {
-            id: "a/../b".into(),
-            user_principal_name: "alice@contoso.com".into(),
+            id: Some("a/../b".into()),
+            user_principal_name: Some("alice@contoso.com".into()),
             mail: Some("alice+x@contoso.com".into()),
-            attributes: Default::default(),
+            ..Default::default()
         }
     }
 
@@ -554,7 +554,7 @@ mod tests {
         let url = s.url_for(&alice()).unwrap().unwrap();
         assert_eq!(url.path(), "/api/people/a%2F..%2Fb/records");
         let mut dots = alice();
-        dots.id = "..".into();
+        dots.id = Some("..".into());
         assert!(s.url_for(&dots).is_err(), "a bare .. is never sent");
         assert_eq!(url.query(), Some("mail=alice%2Bx@contoso.com&x=1"));
         let mut nobody = alice();

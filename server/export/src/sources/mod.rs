@@ -55,26 +55,50 @@ impl Pieces {
     }
 }
 
-/// The identities of the person being exported, as the directory knows them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The identities of the person being exported: a user of the directory, or a person a subject rights
+/// request names (a customer has an email address and a name, no directory id). What the person does not
+/// have binds as nothing: a query naming it matches nothing, a prefix or URL naming it reads nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identities {
     /// The directory id.
-    pub id: String,
+    pub id: Option<String>,
     /// The sign-in name.
-    pub user_principal_name: String,
-    /// The mail address, if the directory has one.
+    pub user_principal_name: Option<String>,
+    /// The mail address, if the directory (or the request) has one.
     pub mail: Option<String>,
+    /// The first name, as a request gives it.
+    pub first_name: Option<String>,
+    /// The last name, as a request gives it.
+    pub last_name: Option<String>,
+    /// The country or region of residency, as a request gives it.
+    pub residency: Option<String>,
     /// The entry's further attributes, as text (numbers and booleans as JSON writes them).
     pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// A person as a subject rights request names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedPerson {
+    /// Their email address.
+    pub email: String,
+    /// Their first name.
+    pub first_name: Option<String>,
+    /// Their last name.
+    pub last_name: Option<String>,
+    /// Their country or region of residency.
+    pub residency: Option<String>,
 }
 
 impl Identities {
     /// The identities of a directory entry.
     pub fn of(user: &UserRecord) -> Identities {
         Identities {
-            id: user.id.clone(),
-            user_principal_name: user.user_principal_name.clone(),
+            id: Some(user.id.clone()),
+            user_principal_name: Some(user.user_principal_name.clone()),
             mail: user.mail.clone(),
+            first_name: None,
+            last_name: None,
+            residency: None,
             attributes: user
                 .attributes
                 .iter()
@@ -89,15 +113,68 @@ impl Identities {
         }
     }
 
+    /// The identities of the person a request names: their email and names, and, when the email is the
+    /// mail or the userPrincipalName of a directory user (`user`), that user's identities and attributes too.
+    pub fn of_person(person: &NamedPerson, user: Option<&UserRecord>) -> Identities {
+        let mut who = user.map(Identities::of).unwrap_or_default();
+        who.mail = Some(person.email.clone());
+        who.first_name = person.first_name.clone();
+        who.last_name = person.last_name.clone();
+        who.residency = person.residency.clone();
+        who
+    }
+
     /// The identity (or further attribute) a query parameter names (`None`: unknown, or unknown for this
     /// person: bound as NULL, which matches nothing).
     pub fn get(&self, name: &str) -> Option<&str> {
         match name {
-            "id" => Some(&self.id),
-            "user_principal_name" => Some(&self.user_principal_name),
+            "id" => self.id.as_deref(),
+            "user_principal_name" => self.user_principal_name.as_deref(),
             "mail" => self.mail.as_deref(),
+            "first_name" => self.first_name.as_deref(),
+            "last_name" => self.last_name.as_deref(),
+            "residency" => self.residency.as_deref(),
             other => self.attributes.get(other).map(String::as_str),
         }
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    fn user() -> UserRecord {
+        UserRecord {
+            id: "u-1".into(),
+            user_principal_name: "casey@contoso.example".into(),
+            display_name: None,
+            mail: Some("casey@contoso.example".into()),
+            attributes: [("employeeId".to_string(), serde_json::json!(17))].into(),
+        }
+    }
+
+    #[test]
+    fn a_person_a_request_names_binds_what_the_request_gives_and_a_matched_user_binds_the_rest() {
+        let person = NamedPerson {
+            email: "Casey@Shop.Example".into(),
+            first_name: Some("Casey".into()),
+            last_name: None,
+            residency: Some("DE".into()),
+        };
+        let customer = Identities::of_person(&person, None);
+        assert_eq!(customer.get("mail"), Some("Casey@Shop.Example"));
+        assert_eq!(customer.get("first_name"), Some("Casey"));
+        assert_eq!(customer.get("residency"), Some("DE"));
+        for absent in ["id", "user_principal_name", "last_name", "employeeId"] {
+            assert_eq!(customer.get(absent), None, "{absent}");
+        }
+        let employee = Identities::of_person(&person, Some(&user()));
+        assert_eq!(employee.get("id"), Some("u-1"));
+        assert_eq!(employee.get("user_principal_name"), Some("casey@contoso.example"));
+        assert_eq!(employee.get("employeeId"), Some("17"));
+        assert_eq!(employee.get("mail"), Some("Casey@Shop.Example"), "the address the request names");
+        let directory = Identities::of(&user());
+        assert_eq!((directory.get("first_name"), directory.get("mail")), (None, Some("casey@contoso.example")));
     }
 }
 

@@ -528,6 +528,23 @@ pub fn find_user(tenant: &str, id_or_upn: &str) -> SelectStatement {
     select
 }
 
+/// The user of `tenant` whose mail or userPrincipalName is `email`, without case; a mail match first.
+pub fn find_user_by_email(tenant: &str, email: &str) -> SelectStatement {
+    let email = email.to_lowercase();
+    let mail = Expr::expr(Func::lower(Expr::col("mail"))).eq(email.clone());
+    let mut select = Query::select();
+    select
+        .columns(["id", "user_principal_name", "display_name", "mail", "attributes"])
+        .from("users")
+        .and_where(Expr::col("tenant_id").eq(tenant))
+        .and_where(mail.clone().or(Expr::expr(Func::lower(Expr::col("user_principal_name"))).eq(email)))
+        // A user without a mail compares as null, which PostgreSQL would sort first: as false instead.
+        .order_by_expr(Func::coalesce([mail, Expr::val(false)]).into(), Order::Desc)
+        .order_by("id", Order::Asc)
+        .limit(1);
+    select
+}
+
 /// Records activities of users of `tenant`.
 pub fn add_activities(tenant: &str, activities: &[ActivityRecord]) -> InsertStatement {
     let mut insert = Query::insert();
