@@ -447,6 +447,35 @@ impl<'r> Call<'r> {
     }
 }
 
+/// `approve`, `reject` or `close` on a request: the action, audited as its activity.
+async fn act_on_request(
+    rqctx: RequestContext<AppContext>,
+    path: Path<RequestPath>,
+    body: CheckedBody<RequestAction>,
+    action: crate::subject_rights::StageAction,
+) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
+    use crate::subject_rights::StageAction;
+    let activity = match action {
+        StageAction::Approve => Activity::ApproveRequest,
+        StageAction::Reject => Activity::RejectRequest,
+        StageAction::Close => Activity::CloseRequest,
+    };
+    let call = Call::new(&rqctx);
+    call.run_audited(Action::WriteRequests, activity, Subject::default(), async |caller, subject| {
+        let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
+        subject.operation = Some(id.to_string());
+        let input = body.read(&rqctx).await?;
+        let now = Utc::now().trunc_subsecs(3);
+        let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
+        let mut headers = call.headers();
+        let etag =
+            HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?;
+        headers.insert(header::ETAG, etag);
+        Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
+    })
+    .await
+}
+
 /// `entity` as a JSON object, only its `selected` properties if some are.
 fn projected(
     entity: &dpo_api::directory_audit::DirectoryAudit,
@@ -856,26 +885,7 @@ impl DataPolicyOperationsApi for DpoApi {
         path: Path<RequestPath>,
         body: CheckedBody<RequestAction>,
     ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
-        let call = Call::new(&rqctx);
-        call.run_audited(
-            Action::WriteRequests,
-            Activity::ApproveRequest,
-            Subject::default(),
-            async |caller, subject| {
-                let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
-                subject.operation = Some(id.to_string());
-                let input = body.read(&rqctx).await?;
-                let action = crate::subject_rights::StageAction::Approve;
-                let now = Utc::now().trunc_subsecs(3);
-                let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
-                let mut headers = call.headers();
-                let etag = HeaderValue::from_str(&request_wire::etag(&record))
-                    .map_err(|e| GraphError::internal(e.to_string()))?;
-                headers.insert(header::ETAG, etag);
-                Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
-            },
-        )
-        .await
+        act_on_request(rqctx, path, body, crate::subject_rights::StageAction::Approve).await
     }
 
     async fn reject_subject_rights_request(
@@ -883,21 +893,7 @@ impl DataPolicyOperationsApi for DpoApi {
         path: Path<RequestPath>,
         body: CheckedBody<RequestAction>,
     ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
-        let call = Call::new(&rqctx);
-        call.run_audited(Action::WriteRequests, Activity::RejectRequest, Subject::default(), async |caller, subject| {
-            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
-            subject.operation = Some(id.to_string());
-            let input = body.read(&rqctx).await?;
-            let action = crate::subject_rights::StageAction::Reject;
-            let now = Utc::now().trunc_subsecs(3);
-            let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
-            let mut headers = call.headers();
-            let etag =
-                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?;
-            headers.insert(header::ETAG, etag);
-            Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
-        })
-        .await
+        act_on_request(rqctx, path, body, crate::subject_rights::StageAction::Reject).await
     }
 
     async fn close_subject_rights_request(
@@ -905,21 +901,7 @@ impl DataPolicyOperationsApi for DpoApi {
         path: Path<RequestPath>,
         body: CheckedBody<RequestAction>,
     ) -> Result<Answer<ShapedOk<SubjectRightsRequest>>, GraphError> {
-        let call = Call::new(&rqctx);
-        call.run_audited(Action::WriteRequests, Activity::CloseRequest, Subject::default(), async |caller, subject| {
-            let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
-            subject.operation = Some(id.to_string());
-            let input = body.read(&rqctx).await?;
-            let action = crate::subject_rights::StageAction::Close;
-            let now = Utc::now().trunc_subsecs(3);
-            let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
-            let mut headers = call.headers();
-            let etag =
-                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?;
-            headers.insert(header::ETAG, etag);
-            Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
-        })
-        .await
+        act_on_request(rqctx, path, body, crate::subject_rights::StageAction::Close).await
     }
 
     async fn privacy_list_subject_rights_requests(

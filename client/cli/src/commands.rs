@@ -2,7 +2,7 @@
 
 use crate::{AuditCommand, Cli, Command, Output, download, failure::Failure, output};
 use dpo_client::{
-    AuditListOptions, Client, ListOptions, WaitOptions, operation_id_from_location,
+    AuditListOptions, Client, WaitOptions, operation_id_from_location,
     types::UsersUserExportPersonalDataBody,
     waiting::{progress_of, status_of},
 };
@@ -50,9 +50,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             output::operation(&op, out);
             Ok(())
         }
-        Command::List { filter, orderby, top, all } => {
-            let options = ListOptions { filter, orderby, top, ..Default::default() };
-            let ops = if all {
+        Command::List { list } => {
+            let options = list.options();
+            let ops = if list.all {
                 client.list_all_operations(options).try_collect::<Vec<_>>().await?
             } else {
                 client.list_operations_page(&options).await?.value

@@ -65,18 +65,8 @@ pub enum Command {
     },
     /// List operations.
     List {
-        /// OData $filter, e.g. "status eq 'running'".
-        #[arg(long)]
-        filter: Option<String>,
-        /// OData $orderby keys, e.g. "submittedDateTime desc" (repeat or comma-separate).
-        #[arg(long, value_delimiter = ',')]
-        orderby: Vec<String>,
-        /// Page size (OData $top): this many operations a page, up to the service's maximum.
-        #[arg(long)]
-        top: Option<u64>,
-        /// Follow @odata.nextLink until the end instead of showing one page.
-        #[arg(long)]
-        all: bool,
+        #[command(flatten)]
+        list: ListArgs,
     },
     /// Count operations (GET /dataPolicyOperations/$count).
     Count {
@@ -124,6 +114,35 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// How a list is asked for: the OData options and whether to follow every page.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// OData $filter, e.g. "status eq 'running'".
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// OData $orderby keys, e.g. "submittedDateTime desc" (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    pub orderby: Vec<String>,
+    /// Page size (OData $top): this many a page, up to the service's maximum.
+    #[arg(long)]
+    pub top: Option<u64>,
+    /// Follow @odata.nextLink until the end instead of showing one page.
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl ListArgs {
+    /// The OData options of the list.
+    pub fn options(&self) -> dpo_client::ListOptions {
+        dpo_client::ListOptions {
+            filter: self.filter.clone(),
+            orderby: self.orderby.clone(),
+            top: self.top,
+            ..Default::default()
+        }
+    }
 }
 
 /// The audit trail's commands.

@@ -3,7 +3,7 @@
 
 use crate::{Output, failure::Failure};
 use clap::{Subcommand, ValueEnum};
-use dpo_client::{Client, ListOptions, types};
+use dpo_client::{Client, types};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -50,20 +50,10 @@ pub enum RequestCommand {
         #[arg(long)]
         no_pause: bool,
     },
-    /// List requests.
+    /// List requests (e.g. --filter "status eq 'active' and dataSubject/email eq 'casey@shop.example'").
     List {
-        /// OData $filter, e.g. "status eq 'active' and dataSubject/email eq 'casey@shop.example'".
-        #[arg(long)]
-        filter: Option<String>,
-        /// OData $orderby keys, e.g. "internalDueDateTime" (repeat or comma-separate).
-        #[arg(long, value_delimiter = ',')]
-        orderby: Vec<String>,
-        /// Page size (OData $top).
-        #[arg(long)]
-        top: Option<u64>,
-        /// Follow @odata.nextLink until the end instead of showing one page.
-        #[arg(long)]
-        all: bool,
+        #[command(flatten)]
+        list: crate::ListArgs,
     },
     /// Show one request.
     Get {
@@ -177,9 +167,9 @@ pub async fn run(client: &Client, command: RequestCommand, out: Output) -> Resul
             show(&created, out);
             Ok(())
         }
-        RequestCommand::List { filter, orderby, top, all } => {
-            let options = ListOptions { filter, orderby, top, ..Default::default() };
-            let requests = if all {
+        RequestCommand::List { list } => {
+            let options = list.options();
+            let requests = if list.all {
                 client.list_all_requests(options).try_collect::<Vec<_>>().await?
             } else {
                 client.list_requests_page(&options).await?.value
