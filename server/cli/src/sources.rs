@@ -53,7 +53,11 @@ pub(crate) async fn preview(path: &std::path::Path, person: &Person, directory: 
     };
     let previewed = sources::tools::preview(&sources, &who).await;
     let failed = previewed.iter().filter(|p| p.outcome.is_err()).count();
-    for Previewed { path, outcome } in &previewed {
+    for Previewed { path, outcome, skipped } in &previewed {
+        if let Some(reason) = skipped {
+            println!("{path}: {reason}");
+            continue;
+        }
         match outcome {
             Ok((objects, bytes)) if path.ends_with('/') => println!("{path}: {objects} objects, {bytes} bytes"),
             Ok((rows, bytes)) => println!("{path}: {rows} rows, {bytes} bytes"),

@@ -113,6 +113,11 @@ impl ObjectsSource {
             .collect()
     }
 
+    /// The names of the prefix's placeholders.
+    pub fn names(&self) -> Vec<&str> {
+        self.segments.iter().flat_map(|s| placeholders(s)).collect()
+    }
+
     /// Whether a placeholder's value is missing for `who` (a person without a mail address has no
     /// objects under a `{mail}` prefix).
     pub fn missing_for(&self, who: &super::Identities) -> bool {

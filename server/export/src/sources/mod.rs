@@ -74,6 +74,22 @@ pub struct Identities {
     pub residency: Option<String>,
     /// The entry's further attributes, as text (numbers and booleans as JSON writes them).
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// Only what has a value was given (a person a request names): a query naming anything else is not
+    /// about this person and is skipped, not run. For a user of the directory, a name without a value
+    /// binds NULL (which matches nothing), as it always did.
+    pub given_only: bool,
+}
+
+impl Identities {
+    /// The names `names` holds that this person has no value for, when only what was given counts.
+    pub fn not_given<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        if !self.given_only {
+            return Vec::new();
+        }
+        let mut missing: Vec<&str> = names.into_iter().filter(|n| self.get(n).is_none()).collect();
+        missing.dedup();
+        missing
+    }
 }
 
 /// A person as a subject rights request names them.
@@ -99,6 +115,7 @@ impl Identities {
             first_name: None,
             last_name: None,
             residency: None,
+            given_only: false,
             attributes: user
                 .attributes
                 .iter()
@@ -121,6 +138,7 @@ impl Identities {
         who.first_name = person.first_name.clone();
         who.last_name = person.last_name.clone();
         who.residency = person.residency.clone();
+        who.given_only = true;
         who
     }
 

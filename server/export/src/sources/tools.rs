@@ -55,6 +55,16 @@ pub struct Previewed {
     pub path: String,
     /// Its rows (objects, for an objects source) and bytes, or why it failed.
     pub outcome: Result<(u64, u64), SourceError>,
+    /// Why it was not run: it names an identity the person (as a request names them) does not have.
+    pub skipped: Option<String>,
+}
+
+/// Why a query or template naming `missing` is not run for a person a request names.
+fn skipped(missing: &[&str], prefix: char) -> Option<String> {
+    (!missing.is_empty()).then(|| {
+        let names: Vec<String> = missing.iter().map(|n| format!("{prefix}{n}")).collect();
+        format!("skipped: it names {}, which the request does not give", names.join(", "))
+    })
 }
 
 /// Runs every query for the person `who`, counting the rows and bytes each would write, and lists every
@@ -65,6 +75,12 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
         match &source.kind {
             SourceKind::Sql(sql_source) => {
                 for query in &sql_source.queries {
+                    let path = format!("{}/{}.{}", source.name, query.name, query.format.extension());
+                    let names = super::params::positional(&query.sql, |_| String::new()).names;
+                    if let Some(reason) = skipped(&who.not_given(names.iter().map(String::as_str)), ':') {
+                        previewed.push(Previewed { path, outcome: Ok((0, 0)), skipped: Some(reason) });
+                        continue;
+                    }
                     let outcome = async {
                         let mut encoded = EncodedRows::start(&sql_source.database, query, who).await?;
                         let (mut count, mut bytes) = (0, 0);
@@ -76,11 +92,15 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
                         Ok((count, bytes))
                     }
                     .await;
-                    let path = format!("{}/{}.{}", source.name, query.name, query.format.extension());
-                    previewed.push(Previewed { path, outcome });
+                    previewed.push(Previewed { path, outcome, skipped: None });
                 }
             }
             SourceKind::Objects(objects) => {
+                if let Some(reason) = skipped(&who.not_given(objects.names()), '{') {
+                    let path = format!("{}/", source.name);
+                    previewed.push(Previewed { path, outcome: Ok((0, 0)), skipped: Some(reason) });
+                    continue;
+                }
                 let outcome = async {
                     if objects.missing_for(who) {
                         return Ok((0, 0));
@@ -91,7 +111,7 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
                     Ok((files.len() as u64, files.iter().map(|f| f.size).sum()))
                 }
                 .await;
-                previewed.push(Previewed { path: format!("{}/", source.name), outcome });
+                previewed.push(Previewed { path: format!("{}/", source.name), outcome, skipped: None });
             }
             SourceKind::Http(http) => {
                 let outcome = async {
@@ -105,7 +125,7 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
                     Ok((count, bytes))
                 }
                 .await;
-                previewed.push(Previewed { path: format!("{0}/{0}.jsonl", source.name), outcome });
+                previewed.push(Previewed { path: format!("{0}/{0}.jsonl", source.name), outcome, skipped: None });
             }
         }
     }
