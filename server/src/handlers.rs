@@ -347,6 +347,15 @@ impl<'r> Call<'r> {
         headers
     }
 
+    /// The headers of an answer about one subject rights request: ids plus its `ETag`.
+    fn request_headers(&self, record: &dpo_domain::requests::RequestRecord) -> Result<HeaderMap, GraphError> {
+        let mut headers = self.headers();
+        let etag =
+            HeaderValue::from_str(&request_wire::etag(record)).map_err(|e| GraphError::internal(e.to_string()))?;
+        headers.insert(header::ETAG, etag);
+        Ok(headers)
+    }
+
     /// The operation as a serialised JSON body with its `@odata.context`.
     fn entity(&self, op: &Operation, selected: Option<&[String]>) -> Result<Vec<u8>, GraphError> {
         wire::entity_body(op, &wire::context_url(&self.root, selected, true), selected)
@@ -423,28 +432,27 @@ impl<'r> Call<'r> {
         let count = q.count;
         let top = q.top;
         let page = ctx.operations.list(&caller.tenant, q, ctx.page_sizes()).await?;
-        let next_link = page.next.map(|token| {
-            let mut pairs: Vec<(&str, &str)> = Vec::new();
-            for (name, value) in [
-                ("$filter", &raw.filter),
-                ("$search", &raw.search),
-                ("$orderby", &raw.orderby),
-                ("$select", &raw.select),
-            ] {
-                if let Some(v) = value {
-                    pairs.push((name, v));
-                }
-            }
-            if count {
-                pairs.push(("$count", "true"));
-            }
-            self.next_link("/dataPolicyOperations", pairs, top, &token.encode())
-        });
+        let next_link = page
+            .next
+            .map(|token| self.next_link("/dataPolicyOperations", repeated_options(&raw, count), top, &token.encode()));
         let context = wire::context_url(&self.root, selected.as_deref(), false);
         let annotations =
             wire::PageAnnotations { context: &context, count: page.total, next_link: next_link.as_deref() };
         wire::collection_body(&page.items, selected.as_deref(), annotations)
     }
+}
+
+/// The options a next link repeats: those the list was asked with (`$top` and `$skiptoken` apart).
+fn repeated_options(raw: &query::RawOptions, count: bool) -> Vec<(&'static str, &str)> {
+    let mut pairs: Vec<(&'static str, &str)> =
+        [("$filter", &raw.filter), ("$search", &raw.search), ("$orderby", &raw.orderby), ("$select", &raw.select)]
+            .into_iter()
+            .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+            .collect();
+    if count {
+        pairs.push(("$count", "true"));
+    }
+    pairs
 }
 
 /// `approve`, `reject` or `close` on a request: the action, audited as its activity.
@@ -467,10 +475,7 @@ async fn act_on_request(
         let input = body.read(&rqctx).await?;
         let now = Utc::now().trunc_subsecs(3);
         let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
-        let mut headers = call.headers();
-        let etag =
-            HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?;
-        headers.insert(header::ETAG, etag);
+        let headers = call.request_headers(&record)?;
         Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
     })
     .await
@@ -674,16 +679,7 @@ impl DataPolicyOperationsApi for DpoApi {
             let sizes = ctx.page_sizes();
             let page = ctx.requests.list(&caller.tenant, q, sizes.default, sizes.max).await?;
             let next_link = page.next.map(|token| {
-                let mut pairs: Vec<(&str, &str)> = Vec::new();
-                for (name, value) in [("$filter", &raw.filter), ("$orderby", &raw.orderby), ("$select", &raw.select)] {
-                    if let Some(v) = value {
-                        pairs.push((name, v));
-                    }
-                }
-                if count {
-                    pairs.push(("$count", "true"));
-                }
-                call.next_link(request_wire::COLLECTION, pairs, top, &token.encode())
+                call.next_link(request_wire::COLLECTION, repeated_options(&raw, count), top, &token.encode())
             });
             let body =
                 request_wire::requests_page(&call.root, &page.items, selected.as_deref(), page.total, next_link)?;
@@ -701,15 +697,11 @@ impl DataPolicyOperationsApi for DpoApi {
             let input = body.read_object(&rqctx).await?;
             let record = rqctx.context().requests.create(&caller, input, Utc::now().trunc_subsecs(3)).await?;
             subject.operation = Some(record.id.to_string());
-            let mut headers = call.headers();
+            let mut headers = call.request_headers(&record)?;
             let location = format!("{}{}/{}", call.root, request_wire::COLLECTION, record.id);
             headers.insert(
                 header::LOCATION,
                 HeaderValue::from_str(&location).map_err(|e| GraphError::internal(e.to_string()))?,
-            );
-            headers.insert(
-                header::ETAG,
-                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?,
             );
             Ok(ShapedCreated::new(request_wire::request_body(&call.root, &record, None)?, headers))
         })
@@ -735,11 +727,7 @@ impl DataPolicyOperationsApi for DpoApi {
                 .map_err(crate::wire::query_error)?;
             let id = crate::subject_rights::parse_id(&id)?;
             let record = rqctx.context().requests.get(&caller.tenant, id).await?;
-            let mut headers = call.headers();
-            headers.insert(
-                header::ETAG,
-                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?,
-            );
+            let headers = call.request_headers(&record)?;
             let body = request_wire::request_body(&call.root, &record, q.select.as_deref())?;
             Ok(EntityOrCountOf::Entity { body, headers })
         })
@@ -757,11 +745,7 @@ impl DataPolicyOperationsApi for DpoApi {
             subject.operation = Some(id.to_string());
             let input = body.read_object(&rqctx).await?;
             let record = rqctx.context().requests.update(&caller, id, input, Utc::now().trunc_subsecs(3)).await?;
-            let mut headers = call.headers();
-            headers.insert(
-                header::ETAG,
-                HeaderValue::from_str(&request_wire::etag(&record)).map_err(|e| GraphError::internal(e.to_string()))?,
-            );
+            let headers = call.request_headers(&record)?;
             Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
         })
         .await
@@ -796,10 +780,7 @@ impl DataPolicyOperationsApi for DpoApi {
                         last_id: seq.to_string(),
                         query: q.fingerprint.clone(),
                     };
-                    let mut pairs: Vec<(&str, &str)> = Vec::new();
-                    if q.count {
-                        pairs.push(("$count", "true"));
-                    }
+                    let pairs = repeated_options(&q.raw, q.count);
                     call.next_link(&format!("{}/{id}/notes", request_wire::COLLECTION), pairs, q.top, &token.encode())
                 })
             } else {

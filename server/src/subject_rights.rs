@@ -170,10 +170,16 @@ impl RequestService {
         apply_update(&mut record.request, body)?;
         record.request.last_modified_by = Some(identity_set(caller));
         record.request.last_modified_date_time = Some(now);
+        self.replace(&mut record).await?;
+        Ok(record)
+    }
+
+    /// Stores a changed `record` as its next version; a change that raced another is a conflict.
+    async fn replace(&self, record: &mut RequestRecord) -> Result<(), RequestError> {
         record.version += 1;
-        let stored = record.clone();
+        let (stored, id) = (record.clone(), record.id);
         match blocking(&self.store, move |s| s.replace_request(&stored)).await {
-            Ok(()) => Ok(record),
+            Ok(()) => Ok(()),
             Err(StoreError::VersionMismatch { .. }) => Err(RequestError::Conflict(id)),
             Err(StoreError::Missing(_)) => Err(RequestError::NotFound(id)),
             Err(e) => Err(e.into()),
@@ -248,14 +254,7 @@ impl RequestService {
         };
         let mut record = self.get(&caller.tenant, id).await?;
         apply_action(id, &mut record.request, action, &identity_set(caller), now)?;
-        record.version += 1;
-        let stored = record.clone();
-        match blocking(&self.store, move |s| s.replace_request(&stored)).await {
-            Ok(()) => {}
-            Err(StoreError::VersionMismatch { .. }) => return Err(RequestError::Conflict(id)),
-            Err(StoreError::Missing(_)) => return Err(RequestError::NotFound(id)),
-            Err(e) => return Err(e.into()),
-        }
+        self.replace(&mut record).await?;
         if let Some(comment) = comment.filter(|c| !c.trim().is_empty()) {
             let mut body = Map::new();
             body.insert("content".into(), serde_json::json!({"content": comment, "contentType": "text"}));

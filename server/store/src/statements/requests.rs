@@ -43,6 +43,11 @@ fn ordinal(t: &EnumType, member: Option<&str>) -> i64 {
     member.and_then(|m| t.members.iter().position(|x| *x == m)).map_or(-1, |i| i as i64)
 }
 
+/// The person's email as stored and compared: lower-case, so that a person is found however it was written.
+fn subject_email(q: &dpo_model::subject_rights::SubjectRightsRequest) -> Option<String> {
+    q.data_subject.as_ref().and_then(|s| s.email.as_ref()).map(|e| e.to_lowercase())
+}
+
 /// The stored values of a request, in the order of [`write_columns`].
 fn values(r: &RequestRecord) -> Result<Vec<sea_query::Value>, serde_json::Error> {
     let q = &r.request;
@@ -55,7 +60,7 @@ fn values(r: &RequestRecord) -> Result<Vec<sea_query::Value>, serde_json::Error>
         ordinal(&DATA_SUBJECT_TYPE, q.data_subject_type.map(|t| t.as_str())).into(),
         q.display_name.clone().unwrap_or_default().into(),
         q.external_id.clone().into(),
-        q.data_subject.as_ref().and_then(|s| s.email.as_ref()).map(|e| e.to_lowercase()).into(),
+        subject_email(q).into(),
         q.created_date_time.as_ref().map(timestamp).unwrap_or_default().into(),
         q.internal_due_date_time.as_ref().map(timestamp).into(),
         q.closed_date_time.as_ref().map(timestamp).into(),
@@ -163,13 +168,7 @@ pub fn sort_values(r: &RequestRecord, order: &[dpo_domain::odata::orderby::SortK
             "id" => r.id.to_string().into(),
             "closedDateTime" => time(q.closed_date_time.as_ref()),
             "createdDateTime" => time(q.created_date_time.as_ref()),
-            "dataSubject/email" => q
-                .data_subject
-                .as_ref()
-                .and_then(|s| s.email.as_ref())
-                .map(|e| e.to_lowercase())
-                .unwrap_or_default()
-                .into(),
+            "dataSubject/email" => subject_email(q).unwrap_or_default().into(),
             "dataSubjectType" => ordinal(&DATA_SUBJECT_TYPE, q.data_subject_type.map(|t| t.as_str())).into(),
             "displayName" => q.display_name.clone().unwrap_or_default().into(),
             "externalId" => q.external_id.clone().unwrap_or_default().into(),
