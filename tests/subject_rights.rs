@@ -515,3 +515,232 @@ async fn the_deprecated_privacy_paths_serve_the_same_requests() {
     assert_eq!(response.status().as_u16(), 405);
     server.stop().await;
 }
+
+/// The status of `stage` in a request as the wire has it.
+fn stage_status<'a>(request: &'a Value, stage: &str) -> &'a str {
+    request["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["stage"] == stage))
+        .map_or("", |s| s["status"].as_str().unwrap_or_default())
+}
+
+/// Reads the request at `url` until `done` says it is as expected (or a minute passes).
+async fn wait_until(http: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, request) = get(http, url).await;
+        assert_eq!(status, 200, "{request}");
+        if done(&request) {
+            return request;
+        }
+        assert!(std::time::Instant::now() < deadline, "the request did not get there: {request}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The entries of a zip, by name, in order.
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).expect("an entry");
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).expect("readable");
+            (entry.name().to_string(), content)
+        })
+        .collect()
+}
+
+/// A shop in PostgreSQL and a support desk in SQLite, each holding two customers' rows, and a sources file
+/// reading them by the person's email (and one query by directory id, which a customer does not have).
+fn customer_sources(dir: &std::path::Path) -> std::path::PathBuf {
+    let database = dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster");
+    dpo_test_support::postgres_cluster::execute(
+        &database,
+        "CREATE TABLE orders (id INT PRIMARY KEY, email TEXT, item TEXT);
+         INSERT INTO orders VALUES (1, 'casey@shop.example', 'tea'), (2, 'other@shop.example', 'not hers'),
+                                   (3, 'Casey@Shop.Example', 'cups'), (4, 'alice@contoso.example', 'pens');",
+    )
+    .expect("the shop's tables");
+    let desk = dir.join("desk.db");
+    let conn = rusqlite::Connection::open(&desk).expect("the desk's database");
+    conn.execute_batch(
+        "CREATE TABLE tickets (id INTEGER PRIMARY KEY, email TEXT, subject TEXT);
+         INSERT INTO tickets VALUES (1, 'other@shop.example', 'other''s ticket'), (2, 'casey@shop.example', 'refund');",
+    )
+    .expect("the desk's tables");
+    let path = dir.join("sources.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"{database}\"\n\
+             [[source.query]]\nname = \"orders\"\nsql = \"SELECT id, item FROM orders WHERE lower(email) = lower(:mail) ORDER BY id\"\n\
+             [[source.query]]\nname = \"staff\"\nsql = \"SELECT id FROM orders WHERE email = :id\"\n\
+             [[source]]\nname = \"desk\"\nkind = \"sql\"\nurl = \"sqlite:{}\"\n\
+             [[source.query]]\nname = \"tickets\"\nsql = \"SELECT id, subject FROM tickets WHERE email = :mail ORDER BY id\"\n",
+            desk.display()
+        ),
+    )
+    .expect("the sources file");
+    path
+}
+
+#[tokio::test]
+async fn a_customers_request_is_estimated_approved_gathered_reported_and_zipped_with_only_their_rows() {
+    let sources_dir = tempfile::tempdir().unwrap();
+    let sources = customer_sources(sources_dir.path());
+    let server =
+        TestServer::start_with(crate::common::Options { workers: 1, sources: Some(sources), ..Default::default() })
+            .await;
+    let http = writer(&server);
+    let (status, created, _) = create(&server, &http, &body("casey@shop.example", "Casey's copy")).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let url = server.url(&format!("/v1.0/security/subjectRightsRequests/{id}"));
+
+    // pauseAfterEstimate is true unless said otherwise: the estimate, then a wait for a person.
+    let estimated = wait_until(&http, &url, |r| stage_status(r, "contentEstimate") == "completed").await;
+    assert_eq!(stage_status(&estimated, "contentRetrieval"), "notStarted", "{estimated}");
+    let insight = &estimated["insight"];
+    assert_eq!(
+        (insight["itemCount"].as_i64(), insight["totalItemSize"].as_i64().map(|n| n > 0)),
+        (Some(3), Some(true))
+    );
+    let per_source: Vec<(String, String)> = insight["productItemCounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| (kv["name"].as_str().unwrap().into(), kv["value"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(per_source, [("shop".into(), "2".into()), ("desk".into(), "1".into())], "{insight}");
+    let response = http.get(format!("{url}/getFinalReport()")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 409, "no report before generateReport");
+
+    let response = http.post(format!("{url}/approve")).json(&json!({"comment": "identity checked"})).send().await;
+    assert_eq!(response.unwrap().status().as_u16(), 200);
+    let done = wait_until(&http, &url, |r| stage_status(r, "generateReport") == "completed").await;
+    assert_eq!(stage_status(&done, "contentRetrieval"), "completed", "{done}");
+    assert_eq!(stage_status(&done, "caseResolved"), "current", "{done}");
+    let kinds: Vec<&str> = done["history"].as_array().unwrap().iter().map(|h| h["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "stageStarted",
+            "stageCompleted",
+            "approved",
+            "stageStarted",
+            "stageCompleted",
+            "stageStarted",
+            "stageCompleted"
+        ],
+        "{done}"
+    );
+
+    // The zip: the page first, the manifest, then exactly the person's rows, nobody else's.
+    let response = http.get(format!("{url}/getFinalAttachment()")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let disposition = response.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert_eq!(disposition, format!("attachment; filename=\"request-{id}.zip\""));
+    let zipped = response.bytes().await.unwrap();
+    let entries = unzip(&zipped);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["index.html", "manifest.json", "shop/orders.jsonl", "desk/tickets.jsonl"]);
+    let text = |name: &str| String::from_utf8(entries.iter().find(|(n, _)| n == name).unwrap().1.clone()).unwrap();
+    let orders: Vec<Value> = text("shop/orders.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(orders, [json!({"id": 1, "item": "tea"}), json!({"id": 3, "item": "cups"})]);
+    assert_eq!(text("desk/tickets.jsonl").trim(), r#"{"id":2,"subject":"refund"}"#);
+    for (name, content) in &entries {
+        let content = String::from_utf8_lossy(content);
+        assert!(!content.contains("not hers") && !content.contains("other's ticket"), "{name} holds another's rows");
+    }
+    let manifest = dpo_client::manifest::Manifest::parse(text("manifest.json").as_bytes()).unwrap();
+    for object in &manifest.objects {
+        let (_, content) = entries.iter().find(|(n, _)| *n == object.path).expect("every object is in the zip");
+        object.check(content.len() as u64, &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content))).unwrap();
+    }
+    let outcome = |name: &str| manifest.sources.iter().find(|s| s.name == name).map(|s| (s.outcome, s.reason.clone()));
+    let not_a_user = Some("not a user of the directory".to_string());
+    assert_eq!(outcome("profile"), Some((dpo_client::manifest::SourceOutcome::NotApplicable, not_a_user)));
+    let shop = outcome("shop").unwrap();
+    assert_eq!(shop.0, dpo_client::manifest::SourceOutcome::Complete);
+    assert!(shop.1.unwrap().contains("query staff not run: it names :id"), "the query by directory id is skipped");
+    assert!(text("index.html").contains("does not concern you"));
+
+    // The report names every source and the manifest it describes.
+    let response = http.get(format!("{url}/getFinalReport")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let report = response.text().await.unwrap();
+    let manifest_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text("manifest.json").as_bytes()));
+    for expected in [
+        "Person: Casey <casey@shop.example>",
+        "profile (profile): not applicable",
+        "shop (sql): complete; 1 objects",
+        "2 rows",
+        "desk (sql): complete; 1 objects",
+        &format!("manifest.json SHA-256: {manifest_sha}"),
+    ] {
+        assert!(report.contains(expected), "{expected}: {report}");
+    }
+
+    // A download cut off is made again whole: the same bytes.
+    let mut cut = http.get(format!("{url}/getFinalAttachment")).send().await.unwrap();
+    let _first_chunk = cut.chunk().await.unwrap();
+    drop(cut);
+    let again = http.get(format!("{url}/getFinalAttachment")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(again, zipped);
+
+    let response = http.post(format!("{url}/close")).json(&json!({})).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, closed) = get(&http, &url).await;
+    assert_eq!((closed["status"].as_str(), stage_status(&closed, "caseResolved")), (Some("closed"), "completed"));
+    // The request's own operation is dpo's, never a dataPolicyOperation.
+    let (_, operations) = get(&server.http(), &server.url("/v1.0/dataPolicyOperations?$count=true")).await;
+    assert_eq!(operations["@odata.count"], 0, "{operations}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_naming_a_directory_user_gathers_their_profile_drive_and_activity_without_pausing() {
+    let sources_dir = tempfile::tempdir().unwrap();
+    let sources = customer_sources(sources_dir.path());
+    let server =
+        TestServer::start_with(crate::common::Options { workers: 1, sources: Some(sources), ..Default::default() })
+            .await;
+    let drive = server.drive("alice");
+    std::fs::create_dir_all(drive.join("docs")).unwrap();
+    std::fs::write(drive.join("docs/cv.txt"), "Alice's CV").unwrap();
+    let http = writer(&server);
+    let mut request = body("ALICE@contoso.example", "Alice's copy");
+    request["dataSubjectType"] = json!("currentEmployee");
+    request["pauseAfterEstimate"] = json!(false);
+    let (status, created, _) = create(&server, &http, &request).await;
+    assert_eq!(status, 201, "{created}");
+    let url = server.url(&format!("/v1.0/security/subjectRightsRequests/{}", created["id"].as_str().unwrap()));
+    let done = wait_until(&http, &url, |r| stage_status(r, "generateReport") == "completed").await;
+    let counts = done["insight"]["productItemCounts"].as_array().unwrap();
+    assert_eq!(counts[0], json!({"name": "profile", "value": "1"}), "{done}");
+    assert_eq!(counts[1], json!({"name": "drive", "value": "1"}), "{done}");
+    let zipped = http.get(format!("{url}/getFinalAttachment()")).send().await.unwrap().bytes().await.unwrap();
+    let entries = unzip(&zipped);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "index.html",
+            "manifest.json",
+            "profile.json",
+            "drive/docs/cv.txt",
+            "activity.jsonl",
+            "shop/orders.jsonl",
+            "shop/staff.jsonl",
+            "desk/tickets.jsonl"
+        ]
+    );
+    let profile: Value = serde_json::from_slice(&entries[2].1).unwrap();
+    assert_eq!(profile["id"], "alice");
+    assert_eq!(entries[3].1, b"Alice's CV");
+    server.stop().await;
+}

@@ -13,8 +13,8 @@ use std::path::{Component, Path};
 
 /// The format this crate writes and the newest it reads. Version 2 added [`Manifest::sources`] and each
 /// object's source and row count; version 3 the export's [`Manifest::status`], failed sources and
-/// partial objects.
-pub const FORMAT_VERSION: u32 = 3;
+/// partial objects; version 4 sources that do not apply to the person ([`SourceOutcome::NotApplicable`]).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// What an export holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -127,6 +127,10 @@ pub enum SourceOutcome {
     Failed,
     /// Not read, because a source before it failed.
     Skipped,
+    /// Not read, because it is not about this person: a built-in source (profile, drive, activity) for a
+    /// person a request names who is not a user of the directory, or a source whose every query (prefix,
+    /// URL) names an identity the request does not give. `reason` says which.
+    NotApplicable,
 }
 
 /// Why a manifest, or the export it describes, is not right.

@@ -3,7 +3,7 @@
 use crate::export::drives::{self, Drives, DrivesUrlError, LocalDrives};
 use crate::sources::{Sources, SourcesFileError};
 use crate::{auth::tokens::TokenRules, connection_guard::ConnectionLimits};
-use dpo_contract::location::LocationPolicy;
+use dpo_contract::location::{LocationPolicy, StorageLocation};
 use std::{net::SocketAddr, path::PathBuf};
 
 /// How a dpo server runs.
@@ -37,6 +37,9 @@ pub struct ServerConfig {
     /// Where users' drives are (`file:///…`, `s3://bucket/prefix`, `az://container/prefix`); `None`:
     /// `<state_dir>/drives`.
     pub drives_url: Option<String>,
+    /// Where subject rights requests keep what they gather (a path or `file://` URL); `None`:
+    /// `<state_dir>/requests`.
+    pub requests_location: Option<String>,
     /// The sources file: the organisation's systems an export also reads (see [`crate::sources`]).
     pub sources_file: Option<PathBuf>,
     /// Page size of lists when the client does not ask for fewer.
@@ -116,6 +119,20 @@ impl ServerConfig {
         }
     }
 
+    /// The request store: where subject rights requests keep what they gather, a folder per request.
+    pub fn requests_store(&self) -> Result<StorageLocation, RequestsLocationError> {
+        let dir = match self.requests_location.as_deref() {
+            None => self.state_dir.join("requests"),
+            Some(url) if url.starts_with("file://") => {
+                let parsed = url::Url::parse(url).map_err(|_| RequestsLocationError(url.to_string()))?;
+                parsed.to_file_path().map_err(|()| RequestsLocationError(url.to_string()))?
+            }
+            Some(other) if other.contains("://") => return Err(RequestsLocationError(other.to_string())),
+            Some(path) => PathBuf::from(path),
+        };
+        Ok(StorageLocation::Local { dir: absolute(&dir) })
+    }
+
     /// The configured data sources, read and checked now (none without a sources file).
     pub fn sources(&self) -> Result<std::sync::Arc<Sources>, SourcesFileError> {
         Ok(std::sync::Arc::new(match &self.sources_file {
@@ -133,6 +150,11 @@ impl ServerConfig {
         policy
     }
 }
+
+/// A request store this server cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not a request store this server can use: give a folder, as a path or a file:/// URL")]
+pub struct RequestsLocationError(String);
 
 /// `path` made absolute against the current directory (without touching the disk).
 pub fn absolute(path: &std::path::Path) -> PathBuf {
@@ -154,6 +176,7 @@ impl Default for ServerConfig {
             state_dir: PathBuf::from("dpo-state"),
             database: None,
             drives_url: None,
+            requests_location: None,
             sources_file: None,
             default_page_size: 100,
             max_page_size: 1000,

@@ -49,6 +49,8 @@ pub struct AppContext {
     pub operations: OperationService,
     /// Subject rights requests.
     pub requests: crate::subject_rights::RequestService,
+    /// Where requests keep what they gathered (read for `getFinalAttachment`).
+    pub requests_store: dpo_contract::location::StorageLocation,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
     /// Requests a second per tenant and caller.
@@ -835,7 +837,8 @@ impl DataPolicyOperationsApi for DpoApi {
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_str(&disposition).map_err(|e| GraphError::internal(e.to_string()))?,
             );
-            Ok(Download { body: dropshot::Body::from(request_wire::report_text(&record)), headers })
+            let report = record.report.ok_or_else(|| GraphError::internal(format!("request {id} has no report")))?;
+            Ok(Download { body: dropshot::Body::from(report), headers })
         })
         .await
     }
@@ -853,9 +856,18 @@ impl DataPolicyOperationsApi for DpoApi {
                 let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
                 subject.operation = Some(id.to_string());
                 rqctx.context().requests.with_report(&caller.tenant, id, "getFinalAttachment").await?;
-                // No stage of this version completes generateReport, so no request gets here; the zip comes with
-                // the retrieval into the request store.
-                Err(GraphError::internal(format!("the request store holds no collection for request {id}")))
+                let attachment = crate::export::attachment::Attachment::open(&rqctx.context().requests_store, id)
+                    .await
+                    .map_err(|e| GraphError::internal(format!("the collection of request {id} cannot be read: {e}")))?;
+                let mut headers = call.headers();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+                let disposition = format!("attachment; filename=\"request-{id}.zip\"");
+                headers.insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&disposition).map_err(|e| GraphError::internal(e.to_string()))?,
+                );
+                let frames = futures::StreamExt::map(attachment.stream(), |chunk| chunk.map(http_body::Frame::data));
+                Ok(Download { body: dropshot::Body::wrap(http_body_util::StreamBody::new(frames)), headers })
             },
         )
         .await

@@ -156,6 +156,7 @@ impl OperationService {
             completed_at: None,
             version: 1,
             failure_reason: None,
+            request_id: None,
         };
         let event = recorded_as(&record);
         match self.store.operations.insert_recorded_queued(&record, &event) {
@@ -277,6 +278,7 @@ impl OperationService {
             completed_at: None,
             version: 1,
             failure_reason: None,
+            request_id: None,
         };
         check_read_only(&fresh, input, false)?;
         self.submit_export(tenant, user_id, input.storage_location.as_deref(), recorded_as).await
@@ -293,6 +295,8 @@ impl OperationService {
             None => self.read(|store| store.get(id), move |store| store.get(id)).await?,
         };
         match found {
+            // The operation a subject rights request runs is dpo's own: no dataPolicyOperation.
+            Some(op) if op.request_id.is_some() => Err(OperationError::NotFound(id)),
             Some(op) if op.tenant_id == tenant => Ok(op),
             Some(op) => Err(OperationError::OtherTenant { id, owner: op.tenant_id }),
             None => Err(OperationError::NotFound(id)),

@@ -70,38 +70,6 @@ pub fn note_body(root: &str, record: &NoteRecord) -> Result<Vec<u8>, GraphError>
     serde_json::to_vec(&body).map_err(internal)
 }
 
-/// The final report of a request as text for the privacy team: the request, the person, its regulations
-/// and due date, and where each stage stands.
-pub fn report_text(record: &RequestRecord) -> String {
-    use std::fmt::Write;
-    let r = &record.request;
-    let mut out = String::new();
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
-    let _ = writeln!(out, "Subject rights request {}", record.id);
-    let _ = writeln!(out, "Name: {}", r.display_name.as_deref().unwrap_or("-"));
-    let _ = writeln!(out, "Type: {}", r.kind.map_or("-", |k| k.as_str()));
-    let _ = writeln!(out, "Status: {}", r.status.map_or("-", |s| s.as_str()));
-    if let Some(subject) = &r.data_subject {
-        let name =
-            [subject.first_name.as_deref(), subject.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-        let _ = writeln!(out, "Person: {} <{}>", name.join(" "), subject.email.as_deref().unwrap_or("-"));
-    }
-    let _ = writeln!(out, "Regulations: {}", r.regulations.join(", "));
-    let _ = writeln!(out, "Created: {}", time(r.created_date_time));
-    let _ = writeln!(out, "Due: {}", time(r.internal_due_date_time));
-    let _ = writeln!(out, "Closed: {}", time(r.closed_date_time));
-    let _ = writeln!(out, "Stages:");
-    for stage in &r.stages {
-        let _ = writeln!(
-            out,
-            "  {}: {}",
-            stage.stage.map_or("-", |s| s.as_str()),
-            stage.status.map_or("-", |s| s.as_str())
-        );
-    }
-    out
-}
-
 /// The body of a page of notes.
 pub fn notes_page(
     root: &str,
@@ -146,50 +114,6 @@ impl From<RequestError> for GraphError {
                 GraphError::new(dropshot::ErrorStatusCode::CONFLICT, dpo_api::error::codes::CONFLICT, error.to_string())
             }
             RequestError::Store(e) => crate::operations::OperationError::Store(e).into(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dpo_api::model::subject_rights::{DataSubject, SubjectRightsRequest, SubjectRightsRequestType};
-
-    #[test]
-    fn the_report_names_the_request_the_person_the_regulations_and_the_stages() {
-        let record = RequestRecord {
-            id: uuid::Uuid::nil(),
-            tenant_id: "t".into(),
-            version: 1,
-            request: SubjectRightsRequest {
-                display_name: Some("Casey's copy".into()),
-                kind: Some(SubjectRightsRequestType::Access),
-                data_subject: Some(DataSubject {
-                    email: Some("casey@shop.example".into()),
-                    first_name: Some("Casey".into()),
-                    last_name: Some("One".into()),
-                    ..Default::default()
-                }),
-                regulations: vec!["GDPR".into(), "CCPA".into()],
-                stages: crate::subject_rights::stages_of(SubjectRightsRequestType::Access)
-                    .into_iter()
-                    .map(|stage| dpo_api::model::subject_rights::SubjectRightsRequestStageDetail {
-                        stage: Some(stage),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            },
-        };
-        let report = report_text(&record);
-        for expected in [
-            "Casey's copy",
-            "Type: access",
-            "Person: Casey One <casey@shop.example>",
-            "Regulations: GDPR, CCPA",
-            "  generateReport:",
-        ] {
-            assert!(report.contains(expected), "{expected}: {report}");
         }
     }
 }

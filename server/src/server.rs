@@ -321,9 +321,11 @@ async fn launch(
             }
         }
     });
+    let requests_store = config.requests_store().map_err(|e| StartError::Config(e.to_string()))?;
     let context = AppContext {
         operations,
-        requests: crate::subject_rights::RequestService::new(store.requests.clone()),
+        requests: crate::subject_rights::RequestService::new(store.requests.clone(), submitted.clone()),
+        requests_store: requests_store.clone(),
         audit: store.audit.clone(),
         throttle: throttle.clone(),
         config: config.clone(),
@@ -341,6 +343,7 @@ async fn launch(
             policy,
             log: log.new(slog::o!("component" => "export")),
             lease: config.export_lease,
+            requests: Some(requests_store),
         });
         let settings = EngineSettings {
             workers: config.export_workers,

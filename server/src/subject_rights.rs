@@ -13,9 +13,12 @@ use dpo_api::model::subject_rights::{
     SubjectRightsRequestHistory, SubjectRightsRequestStage as Stage, SubjectRightsRequestStageDetail,
     SubjectRightsRequestStageStatus as StageStatus, SubjectRightsRequestStatus, SubjectRightsRequestType,
 };
+pub use dpo_domain::request_stages::{current_stage, report_done, stages_of, waiting_at};
 use dpo_domain::{
     odata::skiptoken::SkipToken,
+    request_stages::stage_mut,
     requests::{NoteRecord, RequestList, RequestRecord, SubjectRightsRequests},
+    store::OperationRecord,
 };
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -120,6 +123,8 @@ pub struct Page {
 #[derive(Clone)]
 pub struct RequestService {
     store: Arc<dyn SubjectRightsRequests>,
+    /// Told when a request's stages are queued, so that the engine picks them up at once.
+    queued: Arc<tokio::sync::Notify>,
 }
 
 /// Reads a request id.
@@ -128,9 +133,9 @@ pub fn parse_id(text: &str) -> Result<Uuid, RequestError> {
 }
 
 impl RequestService {
-    /// The service over `store`.
-    pub fn new(store: Arc<dyn SubjectRightsRequests>) -> Self {
-        RequestService { store }
+    /// The service over `store`, which notifies `queued` when it queues a request's stages.
+    pub fn new(store: Arc<dyn SubjectRightsRequests>, queued: Arc<tokio::sync::Notify>) -> Self {
+        RequestService { store, queued }
     }
 
     /// Creates a request from a create body, for `caller`, at `now`.
@@ -146,9 +151,11 @@ impl RequestService {
             tenant_id: caller.tenant.clone(),
             version: 1,
             request,
+            report: None,
         };
-        let stored = record.clone();
-        blocking(&self.store, move |s| s.insert_request(&stored)).await?;
+        let (stored, job) = (record.clone(), job_of(&record, now));
+        blocking(&self.store, move |s| s.insert_request(&stored, &job)).await?;
+        self.queued.notify_one();
         Ok(record)
     }
 
@@ -170,16 +177,22 @@ impl RequestService {
         apply_update(&mut record.request, body)?;
         record.request.last_modified_by = Some(identity_set(caller));
         record.request.last_modified_date_time = Some(now);
-        self.replace(&mut record).await?;
+        self.replace(&mut record, None).await?;
         Ok(record)
     }
 
-    /// Stores a changed `record` as its next version; a change that raced another is a conflict.
-    async fn replace(&self, record: &mut RequestRecord) -> Result<(), RequestError> {
+    /// Stores a changed `record` as its next version, queuing `job` with it; a change that raced another
+    /// is a conflict.
+    async fn replace(&self, record: &mut RequestRecord, job: Option<OperationRecord>) -> Result<(), RequestError> {
         record.version += 1;
-        let (stored, id) = (record.clone(), record.id);
-        match blocking(&self.store, move |s| s.replace_request(&stored)).await {
-            Ok(()) => Ok(()),
+        let (stored, id, queues) = (record.clone(), record.id, job.is_some());
+        match blocking(&self.store, move |s| s.replace_request(&stored, job.as_ref())).await {
+            Ok(()) => {
+                if queues {
+                    self.queued.notify_one();
+                }
+                Ok(())
+            }
             Err(StoreError::VersionMismatch { .. }) => Err(RequestError::Conflict(id)),
             Err(StoreError::Missing(_)) => Err(RequestError::NotFound(id)),
             Err(e) => Err(e.into()),
@@ -254,7 +267,9 @@ impl RequestService {
         };
         let mut record = self.get(&caller.tenant, id).await?;
         apply_action(id, &mut record.request, action, &identity_set(caller), now)?;
-        self.replace(&mut record).await?;
+        // Approving sets the next stage going: its worker is queued with the change.
+        let job = (action == StageAction::Approve).then(|| job_of(&record, now));
+        self.replace(&mut record, job).await?;
         if let Some(comment) = comment.filter(|c| !c.trim().is_empty()) {
             let mut body = Map::new();
             body.insert("content".into(), serde_json::json!({"content": comment, "contentType": "text"}));
@@ -332,49 +347,6 @@ impl RequestService {
     }
 }
 
-/// The stage a request is at: the first that has not completed, with its status (the last stage, completed,
-/// when all have).
-pub fn current_stage(r: &SubjectRightsRequest) -> (&'static str, &'static str) {
-    let at = r.stages.iter().find(|s| s.status != Some(StageStatus::Completed)).or(r.stages.last());
-    match at {
-        Some(s) => (
-            s.stage.map_or("unknownFutureValue", Stage::as_str),
-            s.status.map_or("unknownFutureValue", StageStatus::as_str),
-        ),
-        None => ("unknownFutureValue", "unknownFutureValue"),
-    }
-}
-
-fn stage_mut(r: &mut SubjectRightsRequest, stage: Stage) -> Option<&mut SubjectRightsRequestStageDetail> {
-    r.stages.iter_mut().find(|s| s.stage == Some(stage))
-}
-
-fn has(r: &SubjectRightsRequest, stage: Stage, status: StageStatus) -> bool {
-    r.stages.iter().any(|s| s.stage == Some(stage) && s.status == Some(status))
-}
-
-/// Where the request waits for a person, if it does: at `approval` while it is current, or right after a
-/// completed estimate when `pauseAfterEstimate` is true and nothing after it has started.
-pub fn waiting_at(r: &SubjectRightsRequest) -> Option<Stage> {
-    if r.status != Some(SubjectRightsRequestStatus::Active) {
-        return None;
-    }
-    if has(r, Stage::Approval, StageStatus::Current) {
-        return Some(Stage::Approval);
-    }
-    let estimate = r.stages.iter().position(|s| s.stage == Some(Stage::ContentEstimate))?;
-    let next = r.stages.get(estimate + 1)?;
-    (r.stages[estimate].status == Some(StageStatus::Completed)
-        && r.pause_after_estimate == Some(true)
-        && next.status == Some(StageStatus::NotStarted))
-    .then_some(Stage::ContentEstimate)
-}
-
-/// Whether the report is done (`generateReport` completed): the report and the zip can be had.
-pub fn report_done(r: &SubjectRightsRequest) -> bool {
-    has(r, Stage::GenerateReport, StageStatus::Completed)
-}
-
 /// Applies `action` by `who` at `now`, or says why it does not apply.
 pub fn apply_action(
     id: Uuid,
@@ -393,14 +365,23 @@ pub fn apply_action(
     let (stage, kind) = match action {
         StageAction::Approve => {
             let at = waiting_at(r).ok_or_else(|| wrong(r))?;
-            if at == Stage::Approval
-                && let Some(approval) = stage_mut(r, Stage::Approval)
-            {
-                approval.status = Some(StageStatus::Completed);
-            }
-            let after = r.stages.iter().position(|s| s.stage == Some(at)).map_or(0, |i| i + 1);
-            if let Some(next) = r.stages.get_mut(after) {
-                next.status = Some(StageStatus::Current);
+            match stage_mut(r, at) {
+                // A stage that failed runs again.
+                Some(failed) if failed.status == Some(StageStatus::Failed) => {
+                    failed.status = Some(StageStatus::Current);
+                    failed.error = None;
+                }
+                waiting => {
+                    if at == Stage::Approval
+                        && let Some(approval) = waiting
+                    {
+                        approval.status = Some(StageStatus::Completed);
+                    }
+                    let after = r.stages.iter().position(|s| s.stage == Some(at)).map_or(0, |i| i + 1);
+                    if let Some(next) = r.stages.get_mut(after) {
+                        next.status = Some(StageStatus::Current);
+                    }
+                }
             }
             (at, "approved")
         }
@@ -647,19 +628,21 @@ fn days_due(regulations: &[String]) -> i64 {
     }
 }
 
-/// The stages of a request of `kind`, in order.
-pub fn stages_of(kind: SubjectRightsRequestType) -> Vec<Stage> {
-    match kind {
-        SubjectRightsRequestType::Delete => {
-            vec![
-                Stage::ContentEstimate,
-                Stage::Approval,
-                Stage::ContentDeletion,
-                Stage::GenerateReport,
-                Stage::CaseResolved,
-            ]
-        }
-        _ => vec![Stage::ContentEstimate, Stage::ContentRetrieval, Stage::GenerateReport, Stage::CaseResolved],
+/// The operation that runs the stages of `record` from where it stands (dpo's own: no dataPolicyOperation).
+fn job_of(record: &RequestRecord, now: DateTime<Utc>) -> OperationRecord {
+    OperationRecord {
+        id: Uuid::now_v7(),
+        tenant_id: record.tenant_id.clone(),
+        user_id: String::new(),
+        status: dpo_api::model::DataPolicyOperationStatus::NotStarted,
+        progress: 0.0,
+        storage_location: None,
+        storage_secret: None,
+        submitted_at: now,
+        completed_at: None,
+        version: 1,
+        failure_reason: None,
+        request_id: Some(record.id),
     }
 }
 
@@ -836,6 +819,10 @@ mod tests {
 
     fn set(r: &mut SubjectRightsRequest, stage: Stage, status: StageStatus) {
         stage_mut(r, stage).expect("the stage").status = Some(status);
+    }
+
+    fn has(r: &SubjectRightsRequest, stage: Stage, status: StageStatus) -> bool {
+        r.stages.iter().any(|s| s.stage == Some(stage) && s.status == Some(status))
     }
 
     #[test]

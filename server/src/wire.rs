@@ -245,6 +245,7 @@ mod tests {
             completed_at: Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 5, 0).unwrap()),
             version: 3,
             failure_reason: Some("the SAS expired".into()),
+            request_id: None,
         }
     }
 

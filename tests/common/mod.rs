@@ -59,6 +59,8 @@ pub struct Options {
     pub connections: ConnectionLimits,
     /// Requests a second per tenant and caller.
     pub throttle: dpo_server::throttle::ThrottleLimits,
+    /// The sources file.
+    pub sources: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -73,6 +75,7 @@ impl Default for Options {
             tls: false,
             connections: ConnectionLimits::default(),
             throttle: dpo_server::throttle::ThrottleLimits::default(),
+            sources: None,
         }
     }
 }
@@ -141,6 +144,7 @@ impl TestServer {
             connections: Some(options.connections),
             database: database.clone(),
             throttle: options.throttle,
+            sources_file: options.sources.clone(),
             ..Default::default()
         };
         let server = dpo_server::start(config).await.expect("server starts");

@@ -256,6 +256,10 @@ pub(crate) struct ServeArgs {
     /// replicas need drives they can all read. Default: <state dir>/drives.
     #[arg(long, env = "DPO_DRIVES_URL")]
     pub(crate) drives_url: Option<String>,
+    /// Where subject rights requests keep what they gather for the person, a folder per request: a path
+    /// or file:///folder (replicas need one they all reach). Default: <state dir>/requests.
+    #[arg(long, env = "DPO_REQUESTS_LOCATION")]
+    pub(crate) requests_location: Option<String>,
     /// A sources file (TOML): the organisation's own databases an export also reads the person's data
     /// from, one folder of the export per source (see the README). Checked at start.
     #[arg(long, env = "DPO_SOURCES")]
@@ -363,6 +367,7 @@ impl ServeArgs {
             audit_head_interval: (self.audit_head_interval > 0).then(|| Duration::from_secs(self.audit_head_interval)),
             database: self.database,
             drives_url: self.drives_url,
+            requests_location: self.requests_location,
             sources_file: self.sources,
             export_lease: Duration::from_secs(self.export_lease),
             max_page_size: self.max_page_size,

@@ -65,6 +65,7 @@ pub(crate) fn check_config(args: ServeArgs, layers: &Option<Layers>) -> anyhow::
     let config = args.config();
     dpo_server::logging::level(&config.log_level).map_err(|e| anyhow::anyhow!("log-level: {e}"))?;
     config.drives().context("drives-url")?;
+    config.requests_store().context("requests-location")?;
     let sources = config.sources().context("sources")?;
     if let Some(tls) = &config.tls {
         dpo_server::tls::server_config(tls).context("tls")?;

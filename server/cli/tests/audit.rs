@@ -313,6 +313,7 @@ fn submissions_land_with_their_events(store: std::sync::Arc<dyn dpo_server::stor
                 completed_at: None,
                 version: 1,
                 failure_reason: None,
+                request_id: None,
             };
             let subject =
                 Subject { user: Some(record.user_id.clone()), operation: Some(id.to_string()), ..Subject::default() };

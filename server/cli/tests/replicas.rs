@@ -352,6 +352,7 @@ fn a_tenant_at_its_cap_of_running_exports_waits_on_postgresql_too() {
         completed_at: None,
         version: 1,
         failure_reason: None,
+        request_id: None,
     };
     let (a1, a2, b1) = (of("a", 30), of("a", 20), of("b", 10));
     for op in [&a1, &a2, &b1] {

@@ -13,5 +13,6 @@ pub mod blocking;
 pub mod directory;
 pub mod metric_names;
 pub mod odata;
+pub mod request_stages;
 pub mod requests;
 pub mod store;

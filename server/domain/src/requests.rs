@@ -3,7 +3,7 @@
 
 use crate::{
     odata::{filter::Filter, orderby::SortKey},
-    store::{Cursor, StoreError},
+    store::{Cursor, OperationRecord, StoreError},
 };
 use chrono::{DateTime, Utc};
 use dpo_model::subject_rights::{AuthoredNote, SubjectRightsRequest};
@@ -20,6 +20,9 @@ pub struct RequestRecord {
     pub version: u64,
     /// The entity, as the wire has it (its `id` included).
     pub request: SubjectRightsRequest,
+    /// The final report, once generateReport made it; it stays after what the request collected is
+    /// deleted.
+    pub report: Option<String>,
 }
 
 /// A note as stored.
@@ -56,13 +59,14 @@ pub struct RequestList<'a> {
 
 /// The subject rights requests and their notes. Every method is atomic and, once it returns, durable.
 pub trait SubjectRightsRequests: Send + Sync + 'static {
-    /// Stores a new request.
-    fn insert_request(&self, record: &RequestRecord) -> Result<(), StoreError>;
+    /// Stores a new request and queues `job`, the operation that runs its stages, in one transaction.
+    fn insert_request(&self, record: &RequestRecord, job: &OperationRecord) -> Result<(), StoreError>;
     /// The request of `tenant` with this id, if any (another tenant's is none).
     fn get_request(&self, tenant: &str, id: Uuid) -> Result<Option<RequestRecord>, StoreError>;
-    /// Replaces a request whose stored version is `record.version - 1`; [`StoreError::VersionMismatch`]
-    /// when it changed meanwhile, [`StoreError::Missing`] when it is gone.
-    fn replace_request(&self, record: &RequestRecord) -> Result<(), StoreError>;
+    /// Replaces a request whose stored version is `record.version - 1`, and queues `job` (the operation
+    /// that runs its next stages) in the same transaction; [`StoreError::VersionMismatch`] when it changed
+    /// meanwhile, [`StoreError::Missing`] when it is gone.
+    fn replace_request(&self, record: &RequestRecord, job: Option<&OperationRecord>) -> Result<(), StoreError>;
     /// The requests `list` selects, in its order.
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError>;
     /// How many requests of `tenant` match `filter`.

@@ -41,6 +41,9 @@ pub struct OperationRecord {
     pub version: u64,
     /// Why the operation failed, for people.
     pub failure_reason: Option<String>,
+    /// The subject rights request whose stages this operation runs: dpo's own operation, never listed
+    /// nor answered as a dataPolicyOperation.
+    pub request_id: Option<Uuid>,
 }
 
 impl OperationRecord {

@@ -58,6 +58,12 @@ pub fn write(manifest: &Manifest, page: &mut dyn Write) -> std::io::Result<()> {
                 "<p class=\"empty\">Not read, because the export stopped at an earlier failure ({}).</p>",
                 escape(&describe(&source.kind))
             )?,
+            SourceOutcome::NotApplicable => writeln!(
+                page,
+                "<p class=\"empty\">Not looked at: it does not concern you ({}: {}).</p>",
+                escape(&describe(&source.kind)),
+                escape(source.reason.as_deref().unwrap_or_default())
+            )?,
         }
         let files: Vec<_> = manifest.objects.iter().filter(|o| o.source.as_deref() == Some(&source.name)).collect();
         if files.is_empty() || source.outcome == SourceOutcome::Empty {

@@ -15,7 +15,7 @@ use dpo_contract::manifest::{
 };
 use dpo_domain::{
     blocking::blocking,
-    store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores},
+    store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, UserRecord},
 };
 use std::{
     collections::HashMap,
@@ -37,6 +37,8 @@ pub struct JobContext {
     pub log: slog::Logger,
     /// How long an export's claim lasts without renewal (renewed as it checks that it still holds it).
     pub lease: Duration,
+    /// Where subject rights requests keep what they gather (`None`: this server runs no request).
+    pub requests: Option<StorageLocation>,
 }
 
 /// Activity records read (and written) at a time.
@@ -150,6 +152,9 @@ fn still_valid(target: &StorageLocation) -> Result<(), ExportError> {
 /// keeps what was read before and its manifest says it is incomplete and why. One interrupted by a stop or a crash keeps it, to resume, and so
 /// does one whose claim another worker took over (it is still writing there).
 pub async fn run(ctx: &JobContext, claim: Claim) -> Result<OperationRecord, ExportError> {
+    if let Some(request) = claim.operation.request_id {
+        return crate::request_work::run(ctx, claim, request).await;
+    }
     let op = &claim.operation;
     let location = op.storage_secret.clone().or_else(|| op.storage_location.clone()).unwrap_or_default();
     // Checked again now: the policy may have changed, and links may have appeared in a local root.
@@ -181,28 +186,83 @@ async fn write(
     claim: Claim,
 ) -> Result<OperationRecord, ExportError> {
     let op = &claim.operation;
-    let directory = &ctx.stores.directory;
     let (tenant, user_id) = (op.tenant_id.clone(), op.user_id.clone());
-    let user = blocking(directory, move |s| s.find_user(&tenant, &user_id))
+    let user = blocking(&ctx.stores.directory, move |s| s.find_user(&tenant, &user_id))
         .await?
         .ok_or_else(|| ExportError::unreadable(format!("user {} is no longer in the directory", op.user_id)))?;
+    let person = Person { who: Identities::of(&user), named: user.id.clone(), user: Some(user) };
+    let gathered = gather(ctx, target, sink, &claim, &person).await?;
+    if let Some(failure) = gathered.failure {
+        return Err(failure);
+    }
+    let at = Utc::now().trunc_subsecs(3);
+    blocking(&ctx.stores.queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
+}
+
+/// Whose data is gathered.
+pub struct Person {
+    /// The user of the directory, when they are one: the built-in sources (profile, drive, activity) are
+    /// theirs. A person a request names who is no user has none, and those sources do not apply.
+    pub user: Option<UserRecord>,
+    /// What the configured sources find them by.
+    pub who: Identities,
+    /// Who the manifest says the data is of: the user's id, or the email address a request gives.
+    pub named: String,
+}
+
+/// What [`gather`] wrote: the manifest (written last), and the configured source that failed, if one did
+/// (what was read before it is kept, and the manifest says so).
+pub struct Gathered {
+    /// The manifest, as written.
+    pub manifest: Manifest,
+    /// The source that failed.
+    pub failure: Option<ExportError>,
+}
+
+/// Why a built-in source is not read for a person who is not a user of the directory.
+const NOT_A_USER: &str = "not a user of the directory";
+
+/// Writes every object of the person's data through `sink`, the page and the manifest last, under the
+/// claim (resuming after what an interrupted run of it wrote whole).
+pub async fn gather(
+    ctx: &JobContext,
+    target: &StorageLocation,
+    sink: &Sink,
+    claim: &Claim,
+    person: &Person,
+) -> Result<Gathered, ExportError> {
+    let op = &claim.operation;
+    let directory = &ctx.stores.directory;
+    let user = person.user.as_ref();
     let tenant = op.tenant_id.clone();
     let builtin = ctx.sources.builtin;
-    let files = if builtin.drive { ctx.drives.files(&tenant, &user.id).await? } else { Vec::new() };
-    let who = Identities::of(&user);
+    let files = match user {
+        Some(user) if builtin.drive => ctx.drives.files(&tenant, &user.id).await?,
+        _ => Vec::new(),
+    };
+    let who = &person.who;
     // The objects of every objects source, listed now so that progress counts their bytes.
     let mut objects: HashMap<String, (Arc<dyn Drives>, Vec<DriveFile>)> = HashMap::new();
     for source in &ctx.sources.sources {
-        if let SourceKind::Objects(source_objects) = &source.kind {
-            objects.insert(source.name.clone(), list_objects(&source.name, source_objects, &who).await?);
+        if let SourceKind::Objects(source_objects) = &source.kind
+            && who.not_given(source_objects.names()).is_empty()
+        {
+            objects.insert(source.name.clone(), list_objects(&source.name, source_objects, who).await?);
         }
     }
-    let (t, uid) = (tenant.clone(), user.id.clone());
-    let activity_count =
-        if builtin.activity { blocking(directory, move |s| s.count_activities(&t, &uid)).await? } else { 0 };
-    let profile = Bytes::from(serde_json::to_vec_pretty(&user).map_err(|e| ExportError::reading("the profile", e))?);
+    let activity_count = match user {
+        Some(user) if builtin.activity => {
+            let (t, uid) = (tenant.clone(), user.id.clone());
+            blocking(directory, move |s| s.count_activities(&t, &uid)).await?
+        }
+        _ => 0,
+    };
+    let profile = user
+        .map(|user| serde_json::to_vec_pretty(user).map(Bytes::from))
+        .transpose()
+        .map_err(|e| ExportError::reading("the profile", e))?;
 
-    let total = profile.len() as u64
+    let total = profile.as_ref().map_or(0, |p| p.len() as u64)
         + files.iter().map(|f| f.size).sum::<u64>()
         + activity_count * ACTIVITY_WEIGHT
         + ctx.sources.query_count() as u64 * QUERY_WEIGHT
@@ -222,20 +282,23 @@ async fn write(
     };
     let mut written: Vec<ManifestObject> = Vec::new();
 
-    let profile_len = profile.len() as u64;
-    written.push(listed(sink.put("profile.json", profile).await?, PROFILE));
-    progress.advance(profile_len).await?;
+    if let Some(profile) = profile {
+        let profile_len = profile.len() as u64;
+        written.push(listed(sink.put("profile.json", profile).await?, PROFILE));
+        progress.advance(profile_len).await?;
+    }
 
     // What an earlier, interrupted run of this export wrote whole: skipped if the target still has it.
     let ledger = &ctx.stores.ledger;
     let mut earlier: HashMap<String, ExportedObject> =
         blocking(ledger, move |s| s.exported(op_id)).await?.into_iter().map(|o| (o.path.clone(), o)).collect();
 
-    let mut copy =
-        Copy { sink, target, ledger, claim: &claim, earlier: &mut earlier, progress: &mut progress, log: &ctx.log };
+    let mut copy = Copy { sink, target, ledger, claim, earlier: &mut earlier, progress: &mut progress, log: &ctx.log };
     copy.files(ctx.drives.as_ref(), &files, DRIVE, DRIVE, &mut written).await?;
 
-    if builtin.activity {
+    if let Some(user) = user
+        && builtin.activity
+    {
         still_valid(target)?;
         let mut upload = sink.upload("activity.jsonl").await?;
         let (mut after, mut records) = (0, 0);
@@ -264,6 +327,12 @@ async fn write(
     if builtin.activity {
         summaries.push(summary(ACTIVITY, ACTIVITY, None, Vec::new(), &written));
     }
+    if user.is_none() {
+        for builtin in &mut summaries {
+            builtin.outcome = SourceOutcome::NotApplicable;
+            builtin.reason = Some(NOT_A_USER.into());
+        }
+    }
     for done in &summaries {
         slog::info!(ctx.log, "data source read"; "operation" => %op_id, "source" => &done.name, "kind" => &done.kind,
             "objects" => done.objects, "bytes" => done.bytes, "rows" => done.rows, "failed" => false);
@@ -271,7 +340,8 @@ async fn write(
 
     // The organisation's own systems: a file per query, `<source>/<query>.<format>`, or per HTTP source,
     // `<source>/<source>.jsonl`, or the person's objects, `<source>/<path under the prefix>`. The first
-    // that fails stops the export; those after it are not read.
+    // that fails stops the export; those after it are not read. A query, prefix or URL naming an identity a
+    // request does not give is not about this person: it is not run, and the manifest says why.
     let mut failure: Option<ExportError> = None;
     for source in &ctx.sources.sources {
         let name = source.name.as_str();
@@ -287,21 +357,33 @@ async fn write(
             continue;
         }
         let mut asked = Vec::new();
+        let mut not_run = Vec::new();
         let mut budget = Budget::of(source.limits);
         match &source.kind {
-            SourceKind::Objects(_) => {
-                let (drives, files) = objects.remove(name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
-                budget.bytes = files.iter().map(|f| f.size).sum();
-                match budget.exceeded() {
-                    Some(over) => failure = Some(failed_source(name, None, over)),
-                    None => copy.files(drives.as_ref(), &files, name, name, &mut written).await?,
+            SourceKind::Objects(objects_source) => {
+                let missing = who.not_given(objects_source.names());
+                if !missing.is_empty() {
+                    not_run.push(not_given_reason(None, &missing, '{'));
+                } else {
+                    let (drives, files) = objects.remove(name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
+                    budget.bytes = files.iter().map(|f| f.size).sum();
+                    match budget.exceeded() {
+                        Some(over) => failure = Some(failed_source(name, None, over)),
+                        None => copy.files(drives.as_ref(), &files, name, name, &mut written).await?,
+                    }
                 }
             }
             SourceKind::Sql(sql) => {
                 for query in &sql.queries {
+                    let names = crate::sources::params::positional(&query.sql, |_| String::new()).names;
+                    let missing = who.not_given(names.iter().map(String::as_str));
+                    if !missing.is_empty() {
+                        not_run.push(not_given_reason(Some(&query.name), &missing, ':'));
+                        continue;
+                    }
                     let path = format!("{name}/{}.{}", query.name, query.format.extension());
                     asked.push(ManifestQuery { name: query.name.clone(), sql: query.sql.clone(), path: path.clone() });
-                    let start = || async { EncodedRows::start(&sql.database, query, &who).await.map(Pieces::Rows) };
+                    let start = || async { EncodedRows::start(&sql.database, query, who).await.map(Pieces::Rows) };
                     if let Some(cause) = copy.pieces(&path, name, start, &mut budget, &mut written).await? {
                         failure = Some(failed_source(name, Some(&query.name), cause));
                         break;
@@ -309,10 +391,15 @@ async fn write(
                 }
             }
             SourceKind::Http(http) => {
-                let path = format!("{name}/{name}.jsonl");
-                let start = || async { HttpRecords::start(http, &who).map(Pieces::Records) };
-                if let Some(cause) = copy.pieces(&path, name, start, &mut budget, &mut written).await? {
-                    failure = Some(failed_source(name, None, cause));
+                let missing = who.not_given(http.names());
+                if !missing.is_empty() {
+                    not_run.push(not_given_reason(None, &missing, '{'));
+                } else {
+                    let path = format!("{name}/{name}.jsonl");
+                    let start = || async { HttpRecords::start(http, who).map(Pieces::Records) };
+                    if let Some(cause) = copy.pieces(&path, name, start, &mut budget, &mut written).await? {
+                        failure = Some(failed_source(name, None, cause));
+                    }
                 }
             }
         }
@@ -325,6 +412,11 @@ async fn write(
                 ExportError::DataSource { cause, .. } => cause.to_string(),
                 other => other.to_string(),
             });
+        } else if !not_run.is_empty() {
+            if done.queries.is_empty() {
+                done.outcome = SourceOutcome::NotApplicable;
+            }
+            done.reason = Some(not_run.join("; "));
         }
         summaries.push(done);
     }
@@ -335,7 +427,7 @@ async fn write(
     let manifest = Manifest {
         format_version: manifest::FORMAT_VERSION,
         operation_id: op_id.to_string(),
-        user_id: user.id.clone(),
+        user_id: person.named.clone(),
         exported_date_time: Utc::now().trunc_subsecs(3).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         status: if failure.is_some() { ExportStatus::Failed } else { ExportStatus::Complete },
         objects: written,
@@ -357,12 +449,15 @@ async fn write(
     metrics::counter!(dpo_domain::metric_names::EXPORTED_BYTES)
         .increment(manifest.objects.iter().map(|o| o.size).sum());
     metrics::counter!(dpo_domain::metric_names::EXPORTED_OBJECTS).increment(manifest.objects.len() as u64 + 1);
-    if let Some(failure) = failure {
-        return Err(failure);
-    }
+    Ok(Gathered { manifest, failure })
+}
 
-    let at = Utc::now().trunc_subsecs(3);
-    blocking(&queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
+/// Why a query (named `query`), prefix or URL naming the identities `missing` was not run.
+fn not_given_reason(query: Option<&str>, missing: &[&str], prefix: char) -> String {
+    let names: Vec<String> =
+        missing.iter().map(|n| if prefix == '{' { format!("{{{n}}}") } else { format!("{prefix}{n}") }).collect();
+    let what = query.map(|q| format!("query {q}")).unwrap_or_else(|| "it".into());
+    format!("{what} not run: it names {}, which the request does not give", names.join(", "))
 }
 
 /// Copies files (of the drive or of an objects source) into the export, each skipped when an interrupted

@@ -18,12 +18,14 @@
 //! exists; an operation is only reported `complete` after it was written. Each drive file written whole is
 //! recorded in the store, so an export interrupted by a crash resumes after the files it had finished.
 
+pub mod attachment;
 pub mod drive_files;
 pub mod drives;
 pub mod engine;
 pub mod index;
 pub mod job;
 pub mod local_upload;
+pub mod request_work;
 pub mod retry;
 pub mod sink;
 pub mod sources;

@@ -224,6 +224,21 @@ impl Sink {
         }
     }
 
+    /// Object `name`, whole (a manifest; never a file of the person's data, which is streamed).
+    pub async fn read_whole(&self, name: &str) -> Result<Bytes, ExportError> {
+        Ok(self.store.get(&self.path(name)?).await?.bytes().await?)
+    }
+
+    /// Object `name` as it is read, a chunk at a time.
+    pub async fn read(
+        &self,
+        name: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Bytes, ExportError>>, ExportError> {
+        use futures::StreamExt;
+        let got = self.store.get(&self.path(name)?).await?;
+        Ok(got.into_stream().map(|chunk| chunk.map_err(ExportError::from)).boxed())
+    }
+
     /// The size and ETag of object `name` in the target, or `None` if it is not there.
     pub async fn version_of(&self, name: &str) -> Result<Option<(u64, Option<String>)>, ExportError> {
         match self.store.head(&self.path(name)?).await {

@@ -248,6 +248,7 @@ mod tests {
             completed_at: None,
             version,
             failure_reason: None,
+            request_id: None,
         }
     }
 

@@ -50,6 +50,10 @@ pub fn operation(row: &impl Columns) -> Result<OperationRecord, StoreError> {
         failure_reason: row.get(8)?,
         tenant_id: row.get(9)?,
         storage_secret: row.get(10)?,
+        request_id: {
+            let id: Option<String> = row.get(11)?;
+            id.map(|id| Uuid::parse_str(&id).map_err(|source| BadValue::Id { text: id.clone(), source })).transpose()?
+        },
     })
 }
 
@@ -159,6 +163,7 @@ pub fn request(row: &impl Columns) -> Result<crate::requests::RequestRecord, Sto
         id: Uuid::parse_str(&id).map_err(|source| BadValue::Id { text: id.clone(), source })?,
         tenant_id: row.get(1)?,
         version: u64::try_from(version).map_err(|_| BadValue::Version(version))?,
+        report: row.get(4)?,
         request: serde_json::from_str(&body).map_err(|source| BadValue::Json {
             column: "a subject rights request's body",
             expected: "a subjectRightsRequest",

@@ -38,7 +38,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
-const MIGRATIONS: [(i64, &str); 15] = [
+const MIGRATIONS: [(i64, &str); 16] = [
     (1, include_str!("../migrations/postgres/0001_operations.sql")),
     (2, include_str!("../migrations/postgres/0002_users.sql")),
     (3, include_str!("../migrations/postgres/0003_export.sql")),
@@ -54,6 +54,7 @@ const MIGRATIONS: [(i64, &str); 15] = [
     (13, include_str!("../migrations/postgres/0013_audit.sql")),
     (14, include_str!("../migrations/postgres/0014_unique_mail.sql")),
     (15, include_str!("../migrations/postgres/0015_subject_rights_requests.sql")),
+    (16, include_str!("../migrations/postgres/0016_request_jobs.sql")),
 ];
 
 /// How many migrations a database brought up to date has applied.
@@ -716,14 +717,19 @@ impl ExportLedger for PostgresStore {
     }
 }
 impl SubjectRightsRequests for PostgresStore {
-    fn insert_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+    fn insert_request(&self, record: &RequestRecord, job: &OperationRecord) -> Result<(), StoreError> {
         let statement = requests::insert_request(record).map_err(|source| Unwritable { what: "a request", source })?;
         let (statement, id) = (built(statement), record.id);
-        self.with(move |conn| async move {
-            match execute(&conn, statement).await {
-                Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
-                other => other.map(|_| ()),
-            }
+        let queued = built(statements::insert_operations(std::slice::from_ref(job)));
+        self.with(move |mut conn| async move {
+            let tx = conn.transaction().await.map_err(pg)?;
+            match execute(&tx, statement).await {
+                Err(StoreError::Duplicate(_)) => return Err(StoreError::Duplicate(id)),
+                other => other?,
+            };
+            execute(&tx, queued).await?;
+            Self::announce(&tx).await?;
+            tx.commit().await.map_err(pg)
         })
     }
 
@@ -732,15 +738,21 @@ impl SubjectRightsRequests for PostgresStore {
         self.with(move |conn| async move { Ok(query(&conn, statement, decode::request).await?.pop()) })
     }
 
-    fn replace_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+    fn replace_request(&self, record: &RequestRecord, job: Option<&OperationRecord>) -> Result<(), StoreError> {
         let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
         let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
+        let queued = job.map(|job| built(statements::insert_operations(std::slice::from_ref(job))));
         let (id, expected) = (record.id, record.version.saturating_sub(1));
-        self.with(move |conn| async move {
-            if execute(&conn, statement).await? == 1 {
-                return Ok(());
+        self.with(move |mut conn| async move {
+            let tx = conn.transaction().await.map_err(pg)?;
+            if execute(&tx, statement).await? == 1 {
+                if let Some(queued) = queued {
+                    execute(&tx, queued).await?;
+                    Self::announce(&tx).await?;
+                }
+                return tx.commit().await.map_err(pg);
             }
-            match query(&conn, probe, decode::count).await?.pop() {
+            match query(&tx, probe, decode::count).await?.pop() {
                 Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
                 None => Err(StoreError::Missing(id)),
             }

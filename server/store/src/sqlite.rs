@@ -73,6 +73,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0013_audit.sql")),
         M::up(include_str!("../migrations/0014_unique_mail.sql")),
         M::up(include_str!("../migrations/0015_subject_rights_requests.sql")),
+        M::up(include_str!("../migrations/0016_request_jobs.sql")),
     ])
 }
 
@@ -451,12 +452,16 @@ impl ExportLedger for SqliteStore {
 }
 
 impl SubjectRightsRequests for SqliteStore {
-    fn insert_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+    fn insert_request(&self, record: &RequestRecord, job: &OperationRecord) -> Result<(), StoreError> {
         let statement = requests::insert_request(record).map_err(|source| Unwritable { what: "a request", source })?;
         let (statement, id) = (built(statement), record.id);
-        self.commits.run(move |conn| match execute(conn, statement) {
-            Err(StoreError::Duplicate(_)) => Err(StoreError::Duplicate(id)),
-            other => other.map(|_| ()),
+        let (queued, job_id) = (built(statements::insert_operations(std::slice::from_ref(job))), job.id);
+        self.commits.run(move |conn| {
+            match execute(conn, statement) {
+                Err(StoreError::Duplicate(_)) => return Err(StoreError::Duplicate(id)),
+                other => other?,
+            };
+            insert_on(conn, queued, job_id)
         })
     }
 
@@ -464,13 +469,17 @@ impl SubjectRightsRequests for SqliteStore {
         Ok(query(&*self.conn()?, built(requests::get_request(tenant, id)), |row| decode::request(row))?.pop())
     }
 
-    fn replace_request(&self, record: &RequestRecord) -> Result<(), StoreError> {
+    fn replace_request(&self, record: &RequestRecord, job: Option<&OperationRecord>) -> Result<(), StoreError> {
         let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
         let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
+        let queued = job.map(|job| (built(statements::insert_operations(std::slice::from_ref(job))), job.id));
         let (id, expected) = (record.id, record.version.saturating_sub(1));
         self.commits.run(move |conn| {
             if execute(conn, statement)? == 1 {
-                return Ok(());
+                return match queued {
+                    Some((queued, job_id)) => insert_on(conn, queued, job_id),
+                    None => Ok(()),
+                };
             }
             match query(conn, probe, |row| decode::count(row))?.pop() {
                 Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),

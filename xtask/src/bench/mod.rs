@@ -75,6 +75,7 @@ fn seed(
                 completed_at: Some(start + chrono::Duration::milliseconds(i as i64 * 10 + 5000)),
                 version: 2,
                 failure_reason: None,
+                request_id: None,
             })
             .collect();
         if probe.is_empty() {

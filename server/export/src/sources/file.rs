@@ -126,7 +126,7 @@ impl ObjectsSource {
 }
 
 /// The names of the `{name}` placeholders in `text` (checked when the file was read: none is unclosed).
-fn placeholders(text: &str) -> Vec<&str> {
+pub(crate) fn placeholders(text: &str) -> Vec<&str> {
     let mut names = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {

@@ -81,6 +81,11 @@ const QUERY_VALUE: &AsciiSet =
     &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'&').add(b'+').add(b'=').add(b'?').add(b'<').add(b'>');
 
 impl HttpSource {
+    /// The identities its URL template names.
+    pub fn names(&self) -> Vec<&str> {
+        super::file::placeholders(&self.template)
+    }
+
     /// Checks a source as the file writes it: the template's placeholders (each one of `names`), its host
     /// and the headers.
     pub fn new(

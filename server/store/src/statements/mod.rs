@@ -23,7 +23,7 @@ use uuid::Uuid;
 /// The operations table.
 pub const OPERATIONS: &str = "operations";
 /// Its columns, in the order [`select_operations`] reads them.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "id",
     "user_id",
     "status",
@@ -35,6 +35,7 @@ pub const COLUMNS: [&str; 11] = [
     "failure_reason",
     "tenant_id",
     "storage_secret",
+    "request_id",
 ];
 
 /// Timestamps are stored as text in this one format, so text order is time order.
@@ -162,8 +163,9 @@ pub fn search_condition(term: &str) -> Expr {
         .or(case_insensitive_like(Expr::col("storage_location"), pattern))
 }
 
+/// The operations of `tenant` a list or count reads: never those a subject rights request runs (dpo's own).
 fn matching(tenant: &str, filter: Option<&Filter>, search: Option<&str>) -> Cond {
-    let mut cond = Cond::all().add(Expr::col("tenant_id").eq(tenant));
+    let mut cond = Cond::all().add(Expr::col("tenant_id").eq(tenant)).add(Expr::col("request_id").is_null());
     if let Some(f) = filter {
         cond = cond.add(condition(f));
     }
@@ -249,7 +251,7 @@ pub fn count_operations(tenant: &str, filter: Option<&Filter>, search: Option<&s
 }
 
 /// The values of a record's columns, in [`COLUMNS`] order.
-fn record_values(r: &OperationRecord) -> [sea_query::Value; 11] {
+fn record_values(r: &OperationRecord) -> [sea_query::Value; 12] {
     [
         r.id.to_string().into(),
         r.user_id.clone().into(),
@@ -262,6 +264,7 @@ fn record_values(r: &OperationRecord) -> [sea_query::Value; 11] {
         r.failure_reason.clone().into(),
         r.tenant_id.clone().into(),
         r.storage_secret.clone().into(),
+        r.request_id.map(|id| id.to_string()).into(),
     ]
 }
 

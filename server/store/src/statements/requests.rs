@@ -13,8 +13,8 @@ use uuid::Uuid;
 const REQUESTS: &str = "subject_rights_requests";
 const NOTES: &str = "subject_rights_request_notes";
 
-/// The columns a request row is read with: its id, tenant, version and body.
-pub const REQUEST_COLUMNS: [&str; 4] = ["id", "tenant_id", "version", "body"];
+/// The columns a request row is read with: its id, tenant, version, body and final report.
+pub const REQUEST_COLUMNS: [&str; 5] = ["id", "tenant_id", "version", "body", "report"];
 
 /// The columns a note row is read with.
 pub const NOTE_COLUMNS: [&str; 6] = ["seq", "id", "tenant_id", "request_id", "created_at", "body"];
@@ -65,11 +65,12 @@ fn values(r: &RequestRecord) -> Result<Vec<sea_query::Value>, serde_json::Error>
         q.internal_due_date_time.as_ref().map(timestamp).into(),
         q.closed_date_time.as_ref().map(timestamp).into(),
         serde_json::to_string(q)?.into(),
+        r.report.clone().into(),
     ])
 }
 
 /// The columns a request row is written with.
-fn write_columns() -> [&'static str; 13] {
+fn write_columns() -> [&'static str; 14] {
     [
         "id",
         "tenant_id",
@@ -84,6 +85,7 @@ fn write_columns() -> [&'static str; 13] {
         "internal_due_at",
         "closed_at",
         "body",
+        "report",
     ]
 }
 

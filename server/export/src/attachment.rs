@@ -1,0 +1,77 @@
+//! The zip of what a subject rights request gathered (`getFinalAttachment`), streamed as it is read from
+//! the request store: one entry after another, a chunk at a time, so memory stays bounded whatever the
+//! size and no copy of the whole zip is ever made. Entries are stored (not compressed: most of it is
+//! compressed already, and the person's copy is made at the speed of the disk), with UTF-8 names; each is
+//! streamed with a data descriptor and Zip64 fields, so that an entry or an archive past 4 GiB is whole.
+//!
+//! The order is `index.html` (what the person opens first), `manifest.json`, then every object as the
+//! manifest lists it; the same request always gives the same bytes, so a download cut off can be made
+//! again and compared.
+
+use crate::{ExportError, sink::Sink};
+use async_zip::{Compression, ZipEntryBuilder, base::write::ZipFileWriter};
+use bytes::Bytes;
+use dpo_contract::{location::StorageLocation, manifest::Manifest};
+use futures::{AsyncWriteExt, Stream, StreamExt};
+use tokio_util::compat::TokioAsyncWriteCompatExt;
+use uuid::Uuid;
+
+/// Bytes buffered between the zip writer and the answer being sent.
+const PIPE: usize = 256 * 1024;
+
+/// What a request gathered, ready to be zipped.
+pub struct Attachment {
+    sink: Sink,
+    manifest: Bytes,
+    names: Vec<String>,
+}
+
+impl Attachment {
+    /// The request's folder in the request store `store`, read through its manifest (so that a folder
+    /// without one, or with a broken one, fails before any byte of an answer is sent).
+    pub async fn open(store: &StorageLocation, request: Uuid) -> Result<Attachment, ExportError> {
+        let sink = Sink::open(store, &request.to_string())?;
+        let manifest = sink.read_whole("manifest.json").await?;
+        let parsed = Manifest::parse(&manifest).map_err(|e| ExportError::reading("the request's manifest.json", e))?;
+        let mut names = vec!["index.html".to_string(), "manifest.json".to_string()];
+        names.extend(parsed.objects.into_iter().map(|o| o.path).filter(|p| p != "index.html"));
+        Ok(Attachment { sink, manifest, names })
+    }
+
+    /// The zip, a chunk at a time; an error ends the stream with it (the answer is then cut off, never
+    /// a zip that looks whole).
+    pub fn stream(self) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        let (writer, reader) = tokio::io::duplex(PIPE);
+        let writing = tokio::spawn(self.write(writer));
+        let failure = futures::stream::once(async move {
+            match writing.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(Err(std::io::Error::other(e))),
+                Err(e) => Some(Err(std::io::Error::other(e))),
+            }
+        })
+        .filter_map(std::future::ready);
+        tokio_util::io::ReaderStream::new(reader).chain(failure)
+    }
+
+    async fn write(self, out: tokio::io::DuplexStream) -> Result<(), ExportError> {
+        let zip_failed = |e: async_zip::error::ZipError| ExportError::writing("the zip", e);
+        let mut zip = ZipFileWriter::new(out.compat_write());
+        for name in &self.names {
+            let entry = ZipEntryBuilder::new(name.clone().into(), Compression::Stored).unix_permissions(0o644);
+            let mut entry = zip.write_entry_stream(entry).await.map_err(zip_failed)?;
+            if name == "manifest.json" {
+                entry.write_all(&self.manifest).await.map_err(|e| ExportError::writing("the zip", e))?;
+            } else {
+                let mut chunks = self.sink.read(name).await?;
+                while let Some(chunk) = chunks.next().await {
+                    entry.write_all(&chunk?).await.map_err(|e| ExportError::writing("the zip", e))?;
+                }
+            }
+            entry.close().await.map_err(zip_failed)?;
+        }
+        let mut out = zip.close().await.map_err(zip_failed)?;
+        out.close().await.map_err(|e| ExportError::writing("the zip", e))?;
+        Ok(())
+    }
+}

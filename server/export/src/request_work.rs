@@ -1,0 +1,408 @@
+//! The stages of a subject rights request, run by the engine as the request's own operation, so that they
+//! have an export's lease, attempt fencing and resumption after a crash: `contentEstimate` (what each
+//! source holds of the person, counted, nothing copied), `contentRetrieval` (the person's data gathered
+//! into the request store, `<requests location>/<request id>/`, as an export gathers it) and
+//! `generateReport` (the report, kept with the request). The operation ends where the request waits for a
+//! person; an approval queues the next one.
+//!
+//! Every change of a stage is written under the claim (checked just before) and on the version read, so
+//! a worker that lost its claim writes nothing more, and a person's change meanwhile is kept.
+
+use crate::{
+    ExportError,
+    job::{self, JobContext, Person, fenced},
+    sink::Sink,
+    sources::{Identities, NamedPerson, tools},
+};
+use chrono::{SubsecRound, Utc};
+use dpo_contract::manifest::{Manifest, SourceOutcome};
+use dpo_domain::{
+    blocking::blocking,
+    request_stages::{Work, dpo_itself, next_work, set_stage},
+    requests::RequestRecord,
+    store::{Claim, OperationRecord, StoreError},
+};
+use dpo_model::subject_rights::{
+    KeyValuePair, PublicError, SubjectRightsRequest, SubjectRightsRequestDetail, SubjectRightsRequestStage as Stage,
+    SubjectRightsRequestStageStatus as StageStatus, SubjectRightsRequestStatus,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Runs the stages of the claimed operation's request from where the request stands, until it waits for
+/// a person (or is closed), and completes the operation.
+pub async fn run(ctx: &JobContext, claim: Claim, request: Uuid) -> Result<OperationRecord, ExportError> {
+    let mut record = load(ctx, &claim, request).await?;
+    while let Some(current) = record {
+        let done = match next_work(&current.request) {
+            Work::Wait => break,
+            Work::Estimate => estimate(ctx, &claim, current).await,
+            Work::Retrieve => retrieve(ctx, &claim, current).await,
+            Work::Report => report(ctx, &claim, current).await,
+        };
+        record = match done {
+            Ok(written) => Some(written),
+            Err(Stopped::Request) => None,
+            Err(Stopped::Export(e)) => return Err(e),
+        };
+    }
+    let at = Utc::now().trunc_subsecs(3);
+    blocking(&ctx.stores.queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
+}
+
+/// The request of the claim's tenant, if it is still there.
+async fn load(ctx: &JobContext, claim: &Claim, request: Uuid) -> Result<Option<RequestRecord>, ExportError> {
+    let tenant = claim.operation.tenant_id.clone();
+    Ok(blocking(&ctx.stores.requests, move |s| s.get_request(&tenant, request)).await?)
+}
+
+/// Applies `change` to the request as stored now and writes it as its next version, under the claim; a
+/// change of the request meanwhile (a person's update) is read again and `change` applied to it. `None`
+/// when the request is gone or closed: nothing more is done for it.
+async fn save(
+    ctx: &JobContext,
+    claim: &Claim,
+    mut record: RequestRecord,
+    change: impl Fn(&mut RequestRecord),
+) -> Result<Option<RequestRecord>, ExportError> {
+    loop {
+        if record.request.status != Some(SubjectRightsRequestStatus::Active) {
+            return Ok(None);
+        }
+        change(&mut record);
+        record.version += 1;
+        let (held, until) = (claim.clone(), Utc::now() + ctx.lease);
+        blocking(&ctx.stores.queue, move |q| q.heartbeat(&held, until)).await.map_err(fenced)?;
+        let stored = record.clone();
+        match blocking(&ctx.stores.requests, move |s| s.replace_request(&stored, None)).await {
+            Ok(()) => return Ok(Some(record)),
+            Err(StoreError::VersionMismatch { .. }) => match load(ctx, claim, record.id).await? {
+                Some(now) => record = now,
+                None => return Ok(None),
+            },
+            Err(StoreError::Missing(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Marks `stage` current and its start in the history (once: a resumed stage has it already), and
+/// returns the request as written.
+async fn start(
+    ctx: &JobContext,
+    claim: &Claim,
+    record: RequestRecord,
+    stage: Stage,
+) -> Result<Option<RequestRecord>, ExportError> {
+    let started = record
+        .request
+        .history
+        .last()
+        .is_some_and(|h| h.stage == Some(stage) && h.kind.as_deref() == Some("stageStarted"));
+    if started {
+        return Ok(Some(record));
+    }
+    save(ctx, claim, record, |r| {
+        let now = Utc::now().trunc_subsecs(3);
+        set_stage(&mut r.request, stage, StageStatus::Current, None, "stageStarted", &dpo_itself(), now);
+    })
+    .await
+}
+
+/// Ends `stage`, completed or (with `error`) failed; a completed estimate makes the next stage current
+/// unless the request pauses after it.
+async fn finish(
+    ctx: &JobContext,
+    claim: &Claim,
+    record: RequestRecord,
+    stage: Stage,
+    error: Option<PublicError>,
+    also: impl Fn(&mut RequestRecord),
+) -> Result<Option<RequestRecord>, ExportError> {
+    save(ctx, claim, record, |r| {
+        let now = Utc::now().trunc_subsecs(3);
+        let (status, kind) = match error {
+            Some(_) => (StageStatus::Failed, "stageFailed"),
+            None => (StageStatus::Completed, "stageCompleted"),
+        };
+        set_stage(&mut r.request, stage, status, error.clone(), kind, &dpo_itself(), now);
+        also(r);
+    })
+    .await
+}
+
+/// The request's person, with the directory user their email is, if any.
+async fn person_of(ctx: &JobContext, claim: &Claim, request: &SubjectRightsRequest) -> Result<Person, ExportError> {
+    let subject = request.data_subject.clone().unwrap_or_default();
+    let named = NamedPerson {
+        email: subject.email.clone().unwrap_or_default(),
+        first_name: subject.first_name.clone(),
+        last_name: subject.last_name.clone(),
+        residency: subject.residency.clone(),
+    };
+    let (tenant, email) = (claim.operation.tenant_id.clone(), named.email.clone());
+    let user = if email.is_empty() {
+        None
+    } else {
+        blocking(&ctx.stores.directory, move |s| s.find_user_by_email(&tenant, &email)).await?
+    };
+    Ok(Person { who: Identities::of_person(&named, user.as_ref()), named: named.email.clone(), user })
+}
+
+/// A stage's error as Graph shows it.
+fn stage_error(code: &str, message: String) -> PublicError {
+    PublicError {
+        code: Some(code.into()),
+        message: Some(dpo_contract::redact::redact_secrets(&message)),
+        ..Default::default()
+    }
+}
+
+/// `contentEstimate`: counts what each source holds of the person (items and bytes), copying nothing.
+async fn estimate(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Result<RequestRecord, Stopped> {
+    let Some(record) = start(ctx, claim, record, Stage::ContentEstimate).await? else { return stopped() };
+    let person = person_of(ctx, claim, &record.request).await?;
+    let mut per_source: Vec<(String, u64, u64)> = Vec::new();
+    let mut failed: Option<String> = None;
+    if let Some(user) = &person.user {
+        let builtin = ctx.sources.builtin;
+        let profile = serde_json::to_vec_pretty(user).map_err(|e| ExportError::reading("the profile", e))?;
+        per_source.push(("profile".into(), 1, profile.len() as u64));
+        if builtin.drive {
+            let files = ctx.drives.files(&claim.operation.tenant_id, &user.id).await?;
+            per_source.push(("drive".into(), files.len() as u64, files.iter().map(|f| f.size).sum()));
+        }
+        if builtin.activity {
+            let (t, uid) = (claim.operation.tenant_id.clone(), user.id.clone());
+            let count = blocking(&ctx.stores.directory, move |s| s.count_activities(&t, &uid)).await?;
+            per_source.push(("activity".into(), count, 0));
+        }
+    }
+    for previewed in tools::preview(&ctx.sources, &person.who).await {
+        let source = previewed.path.split('/').next().unwrap_or_default().to_string();
+        let (items, bytes) = match previewed.outcome {
+            Ok(counted) => counted,
+            Err(e) => {
+                failed.get_or_insert_with(|| format!("{}: {e}", previewed.path));
+                (0, 0)
+            }
+        };
+        match per_source.iter_mut().find(|(name, ..)| *name == source) {
+            Some((_, i, b)) => {
+                *i += items;
+                *b += bytes;
+            }
+            None => per_source.push((source, items, bytes)),
+        }
+    }
+    let insight = SubjectRightsRequestDetail {
+        item_count: Some(to_i64(per_source.iter().map(|(_, items, _)| items).sum())),
+        total_item_size: Some(to_i64(per_source.iter().map(|(_, _, bytes)| bytes).sum())),
+        product_item_counts: per_source
+            .iter()
+            .map(|(name, items, _)| KeyValuePair {
+                name: Some(name.clone()),
+                value: Some(items.to_string()),
+                odata_type: None,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let error = failed.map(|message| stage_error("sourceFailed", format!("reading {message}")));
+    let done = finish(ctx, claim, record, Stage::ContentEstimate, error.clone(), |r| {
+        r.request.insight = Some(insight.clone());
+        if error.is_none()
+            && r.request.pause_after_estimate != Some(true)
+            && let Some(next) = dpo_domain::request_stages::after(&r.request, Stage::ContentEstimate)
+            && let Some(detail) = dpo_domain::request_stages::stage_mut(&mut r.request, next)
+        {
+            detail.status = Some(StageStatus::Current);
+        }
+    })
+    .await?;
+    done.map_or_else(stopped, Ok)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Why a stage stopped short.
+enum Stopped {
+    /// The request was closed or removed meanwhile: nothing more is done for it.
+    Request,
+    /// The work failed, or the claim was lost.
+    Export(ExportError),
+}
+
+impl<E: Into<ExportError>> From<E> for Stopped {
+    fn from(e: E) -> Self {
+        Stopped::Export(e.into())
+    }
+}
+
+/// The request is gone or closed: the worker stops.
+fn stopped() -> Result<RequestRecord, Stopped> {
+    Err(Stopped::Request)
+}
+
+/// The request store's folder of `request`.
+fn folder(ctx: &JobContext, request: Uuid) -> Result<(dpo_contract::location::StorageLocation, Sink), ExportError> {
+    let target = ctx.requests.clone().ok_or_else(|| ExportError::write_failed("no request store is configured"))?;
+    let sink = Sink::open(&target, &request.to_string())?;
+    Ok((target, sink))
+}
+
+/// `contentRetrieval`: gathers the person's data into the request store, resuming after what an
+/// interrupted run wrote whole. A configured source that fails keeps what was read before it: the
+/// manifest and the report say so, and the stage completes. Anything else fails the stage, for a person to
+/// look at and approve again.
+async fn retrieve(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Result<RequestRecord, Stopped> {
+    let Some(record) = start(ctx, claim, record, Stage::ContentRetrieval).await? else { return stopped() };
+    let person = person_of(ctx, claim, &record.request).await?;
+    let (target, sink) = folder(ctx, record.id)?;
+    sink.remove_staging_leftovers().await?;
+    let error = match job::gather(ctx, &target, &sink, claim, &person).await {
+        Ok(_) => None,
+        Err(stop @ (ExportError::LeaseLost | ExportError::Cancelled)) => return Err(stop.into()),
+        Err(away) if away.store_unavailable() => return Err(away.into()),
+        Err(e) => Some(stage_error("retrievalFailed", e.to_string())),
+    };
+    let done = finish(ctx, claim, record, Stage::ContentRetrieval, error.clone(), |r| {
+        if error.is_none()
+            && let Some(next) = dpo_domain::request_stages::stage_mut(&mut r.request, Stage::GenerateReport)
+        {
+            next.status = Some(StageStatus::Current);
+        }
+    })
+    .await?;
+    done.map_or_else(stopped, Ok)
+}
+
+/// `generateReport`: the report for the privacy team, from the request and the manifest of what was
+/// gathered (with the manifest's SHA-256), kept with the request.
+async fn report(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Result<RequestRecord, Stopped> {
+    let Some(record) = start(ctx, claim, record, Stage::GenerateReport).await? else { return stopped() };
+    let (_, sink) = folder(ctx, record.id)?;
+    let bytes = sink.read_whole("manifest.json").await?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let manifest = Manifest::parse(&bytes).map_err(|e| ExportError::reading("the request's manifest.json", e))?;
+    let done = finish(ctx, claim, record, Stage::GenerateReport, None, |r| {
+        r.report = Some(report_text(r, &manifest, &sha256));
+        if let Some(resolved) = dpo_domain::request_stages::stage_mut(&mut r.request, Stage::CaseResolved) {
+            resolved.status = Some(StageStatus::Current);
+        }
+    })
+    .await?;
+    done.map_or_else(stopped, Ok)
+}
+
+/// The final report of a request as text for the privacy team: the request, the person, its regulations
+/// and due date, each source with its outcome, items and bytes, and the SHA-256 of the attachment's
+/// manifest.
+pub fn report_text(record: &RequestRecord, manifest: &Manifest, manifest_sha256: &str) -> String {
+    use std::fmt::Write;
+    let r = &record.request;
+    let mut out = String::new();
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
+    let _ = writeln!(out, "Subject rights request {}", record.id);
+    let _ = writeln!(out, "Name: {}", r.display_name.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "Type: {}", r.kind.map_or("-", |k| k.as_str()));
+    if let Some(subject) = &r.data_subject {
+        let name =
+            [subject.first_name.as_deref(), subject.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+        let _ = writeln!(out, "Person: {} <{}>", name.join(" "), subject.email.as_deref().unwrap_or("-"));
+    }
+    let _ = writeln!(out, "Data subject type: {}", r.data_subject_type.map_or("-", |t| t.as_str()));
+    let _ = writeln!(out, "Regulations: {}", r.regulations.join(", "));
+    let _ = writeln!(out, "Created: {}", time(r.created_date_time));
+    let _ = writeln!(out, "Due: {}", time(r.internal_due_date_time));
+    let _ = writeln!(out, "Collected: {}", manifest.exported_date_time);
+    let _ = writeln!(out, "\nSources:");
+    for source in &manifest.sources {
+        let outcome = match source.outcome {
+            SourceOutcome::Complete => "complete",
+            SourceOutcome::Empty => "nothing found",
+            SourceOutcome::Failed => "FAILED",
+            SourceOutcome::Skipped => "not read (an earlier source failed)",
+            SourceOutcome::NotApplicable => "not applicable",
+        };
+        let rows = source.rows.map(|n| format!(", {n} rows")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} ({}): {outcome}; {} objects, {} bytes{rows}",
+            source.name, source.kind, source.objects, source.bytes
+        );
+        if let Some(reason) = &source.reason {
+            let _ = writeln!(out, "    {reason}");
+        }
+    }
+    let total: u64 = manifest.objects.iter().map(|o| o.size).sum();
+    let _ = writeln!(out, "\nAttachment: {} files, {total} bytes", manifest.objects.len() + 1);
+    let _ = writeln!(out, "manifest.json SHA-256: {manifest_sha256}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpo_contract::manifest::{ExportStatus, ManifestSource};
+    use dpo_model::subject_rights::{DataSubject, SubjectRightsRequestType};
+
+    #[test]
+    fn the_report_names_the_request_the_person_each_source_and_the_manifest() {
+        let record = RequestRecord {
+            id: Uuid::nil(),
+            tenant_id: "t".into(),
+            version: 3,
+            report: None,
+            request: SubjectRightsRequest {
+                display_name: Some("Casey's copy".into()),
+                kind: Some(SubjectRightsRequestType::Access),
+                data_subject: Some(DataSubject {
+                    email: Some("casey@example.com".into()),
+                    first_name: Some("Casey".into()),
+                    last_name: Some("Jones".into()),
+                    ..Default::default()
+                }),
+                regulations: vec!["GDPR".into()],
+                ..Default::default()
+            },
+        };
+        let source = |name: &str, kind: &str, outcome, rows, reason: Option<&str>| ManifestSource {
+            name: name.into(),
+            kind: kind.into(),
+            location: None,
+            queries: Vec::new(),
+            outcome,
+            reason: reason.map(str::to_string),
+            objects: 1,
+            bytes: 10,
+            rows,
+        };
+        let manifest = Manifest {
+            format_version: 4,
+            operation_id: "op".into(),
+            user_id: "casey@example.com".into(),
+            exported_date_time: "2026-12-06T00:00:00.000Z".into(),
+            status: ExportStatus::Complete,
+            objects: Vec::new(),
+            sources: vec![
+                source("profile", "profile", SourceOutcome::NotApplicable, None, Some("not a user of the directory")),
+                source("shop", "sql", SourceOutcome::Complete, Some(3), None),
+            ],
+        };
+        let report = report_text(&record, &manifest, "abc123");
+        for expected in [
+            "Casey's copy",
+            "Casey Jones <casey@example.com>",
+            "Regulations: GDPR",
+            "profile (profile): not applicable",
+            "not a user of the directory",
+            "shop (sql): complete; 1 objects, 10 bytes, 3 rows",
+            "manifest.json SHA-256: abc123",
+        ] {
+            assert!(report.contains(expected), "{expected}: {report}");
+        }
+    }
+}
