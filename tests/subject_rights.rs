@@ -394,7 +394,7 @@ async fn microsofts_python_sdk_creates_reads_lists_updates_and_annotates_request
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python"));
     assert!(python.exists(), "no Python with msgraph-sdk at {}: run `cargo xtask test`", python.display());
-    let server = TestServer::start(7).await;
+    let server = TestServer::start_with(crate::common::Options { workers: 1, ..Default::default() }).await;
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/graph-sdk-requests.py");
     let out = tokio::process::Command::new(&python)
         .arg(&script)
@@ -423,6 +423,12 @@ async fn microsofts_python_sdk_creates_reads_lists_updates_and_annotates_request
         json!({"displayName": "Access request of Casey One (verified)", "assignedTo": "dpo-officer"})
     );
     assert_eq!(seen["report"], 409, "getFinalReport() reaches dpo and waits for generateReport");
+    assert_eq!(seen["approved"], 200);
+    assert_eq!(seen["final"]["stages"]["generateReport"], "completed", "{seen}");
+    assert_eq!(seen["final"]["insight"], 0, "a customer in no source: nothing found");
+    let report = seen["final"]["report"].as_str().unwrap();
+    assert!(report.contains(&format!("Subject rights request {id}")) && report.contains("not applicable"), "{report}");
+    assert_eq!(seen["final"]["zip"], json!(["index.html", "manifest.json"]));
     assert_eq!(seen["viaPrivacy"], id, "client.privacy.subject_rights_requests reaches the same request");
     assert_eq!(seen["notes"]["first"]["author"], "sdk-user");
     assert_eq!(

@@ -1,13 +1,17 @@
 """Microsoft's Python Graph SDK (msgraph-sdk), unmodified, against a dpo server: creates a subject rights
 request for a customer (client.security.subject_rights_requests), reads it back, lists and filters the
-requests, updates it, adds notes and lists them. Prints one JSON document of what it saw;
+requests, updates it, adds notes and lists them; once a person approved it after the estimate (dpo's own action,
+over plain HTTP: Graph has no API for it), waits for the report and downloads getFinalReport() and
+getFinalAttachment(). Prints one JSON document of what it saw;
 tests/subject_rights.rs checks it.
 Environment: BASE_URL (the service root, e.g. http://127.0.0.1:PORT/v1.0), TOKEN."""
 
 import asyncio
 import datetime
+import io
 import json
 import os
+import zipfile
 from urllib.parse import urlparse
 
 from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvider
@@ -73,6 +77,35 @@ async def main():
     except Exception as error:
         report = getattr(error, "response_status_code", repr(error))
 
+    # dpo edit: a person approves the request after its estimate (Graph does it in Purview's UI).
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        approved = await http.post(
+            f"{base}/security/subjectRightsRequests/{created.id}/approve",
+            headers={"Authorization": f"Bearer {os.environ['TOKEN']}"},
+            json={"comment": "verified"},
+        )
+        # The estimate may still be running: the approval applies once it waits.
+        while approved.status_code == 409:
+            await asyncio.sleep(0.1)
+            approved = await http.post(
+                f"{base}/security/subjectRightsRequests/{created.id}/approve",
+                headers={"Authorization": f"Bearer {os.environ['TOKEN']}"},
+                json={},
+            )
+    item = requests.by_subject_rights_request_id(created.id)
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        current = await item.get()
+        stages = {s.stage.value: s.status.value for s in current.stages}
+        if stages["generateReport"] == "completed" or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    final_report = (await item.get_final_report.get()).decode("utf-8")
+    attachment = await item.get_final_attachment.get()
+    names = zipfile.ZipFile(io.BytesIO(attachment)).namelist()
+
     print(json.dumps({
         "created": {
             "id": created.id,
@@ -88,6 +121,13 @@ async def main():
         "afterPatch": {"displayName": after_patch.display_name, "assignedTo": after_patch.assigned_to.id},
         "viaPrivacy": via_privacy.id,
         "report": report,
+        "approved": approved.status_code,
+        "final": {
+            "stages": stages,
+            "insight": current.insight.item_count if current.insight else None,
+            "report": final_report,
+            "zip": names,
+        },
         "notes": {
             "first": {"id": first.id, "author": first.author.id, "content": first.content.content},
             "listed": [(n.content.content, n.content.content_type.value) for n in noted.value],
