@@ -345,6 +345,84 @@ async fn a_server_killed_in_the_middle_of_a_source_finishes_it_after_a_restart_w
     assert_eq!(rows, [("slow/quick.jsonl", Some(1)), ("slow/rows.jsonl", Some(4000))]);
 }
 
+/// The status of `stage` in a request as the wire has it.
+fn stage_status(request: &Value, stage: &str) -> String {
+    let stages = request["stages"].as_array().cloned().unwrap_or_default();
+    stages
+        .iter()
+        .find(|s| s["stage"] == stage)
+        .map(|s| s["status"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_server_killed_while_a_request_gathers_finishes_it_after_a_restart_and_the_zip_is_whole() {
+    let database = fresh_database().expect("a database in the test cluster");
+    // 3,000 rows of the person that take about a millisecond each: seconds to read, 1,000 at a time.
+    let slow = "SELECT g AS n, :mail AS owner, pg_sleep(0.001)::text AS slept FROM generate_series(1, 3000) g";
+    let (state, _) = state_with_users();
+    let mut privacy_admin = dpo_server::auth::tokens::MintRequest::admin(dpo_server::auth::LOCAL_TENANT);
+    privacy_admin.user = Some("privacy-admin".into());
+    privacy_admin.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
+    let http = crate::common::http_with(state.path(), &privacy_admin);
+    let sources = write_sources(
+        state.path(),
+        &format!(
+            "[[source]]\nname = \"slow\"\nkind = \"sql\"\nurl = \"{database}\"\n[[source.query]]\nname = \"rows\"\nsql = \"{slow}\"\n"
+        ),
+    );
+    let args = ["--export-workers", "1", "--export-lease", "2", "--sources", &sources.to_string_lossy()];
+    let first = serve(state.path(), &args);
+    let body = json!({
+        "dataSubject": {"email": "casey@shop.example"}, "dataSubjectType": "customer", "displayName": "Casey",
+        "description": "a copy", "regulations": ["CCPA"], "type": "export", "pauseAfterEstimate": false
+    });
+    let response =
+        http.post(format!("{}/security/subjectRightsRequests", first.base)).json(&body).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let folder = state.path().join("requests").join(&id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !staging(&folder.join("slow"), "rows.jsonl") {
+        assert!(Instant::now() < deadline, "the retrieval never started writing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let url = format!("{}/security/subjectRightsRequests/{id}", first.base);
+    let during: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stage_status(&during, "contentRetrieval"), "current", "killed in the middle of it: {during}");
+    drop(first); // kill -9
+
+    let second = serve(state.path(), &args);
+    let url = format!("{}/security/subjectRightsRequests/{id}", second.base);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let request: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        if stage_status(&request, "generateReport") == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the request did not finish after the restart: {request}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = lines(&folder.join("slow/rows.jsonl"));
+    let numbers: Vec<i64> = rows.iter().map(|r| r["n"].as_i64().expect("a number")).collect();
+    assert_eq!(numbers, (1..=3000).collect::<Vec<_>>(), "each row once, in order");
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    manifest.verify_folder(&folder).unwrap();
+    // The zip holds every file as the manifest describes it, and a second download is the same.
+    let zipped = http.get(format!("{url}/getFinalAttachment()")).send().await.unwrap().bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zipped.to_vec())).expect("a zip");
+    for object in &manifest.objects {
+        let mut entry = archive.by_name(&object.path).expect("every object is in the zip");
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
+        object.check(content.len() as u64, &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&content))).unwrap();
+    }
+    let again = http.get(format!("{url}/getFinalAttachment")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(again, zipped);
+}
+
 fn dpo_server(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dpo-server")).args(args).output().expect("dpo-server runs");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
