@@ -71,7 +71,16 @@ pub enum RequestCommand {
         #[arg(long, requires = "add")]
         html: bool,
     },
-    /// Go on where the request waits (after the estimate, or at approval).
+    /// Wait until the request needs a person: its estimate done (when it pauses after it), its report done,
+    /// a stage failed (exit code 5, with the stage's error), or closed. Prints the request.
+    Wait {
+        /// The request's id.
+        id: String,
+        /// Give up after this many seconds (exit code 5).
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Go on where the request waits (after the estimate, at approval, or at a stage that failed: run again).
     Approve {
         /// The request's id.
         id: String,
@@ -216,6 +225,24 @@ pub async fn run(client: &Client, command: RequestCommand, out: Output) -> Resul
             }
             Ok(())
         }
+        RequestCommand::Wait { id, timeout } => {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+            loop {
+                let request = client.security_get_subject_rights_requests(&id, None, None).await?.into_inner();
+                let value = serde_json::to_value(&request).unwrap_or_default();
+                if let Some(settled) = settled(&value) {
+                    show(&request, out);
+                    return settled;
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(Failure::Export(format!(
+                        "request {id} is still at {} after {timeout} s",
+                        stage(&value)
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
         RequestCommand::Approve { id, comment } => {
             let body = types::SecuritySubjectRightsRequestsSubjectRightsRequestApproveBody { comment };
             let moved = client.security_subject_rights_requests_subject_rights_request_approve(&id, &body).await?;
@@ -269,6 +296,32 @@ fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
 
 fn text(value: &Value) -> String {
     value.as_str().map(str::to_string).unwrap_or_else(|| if value.is_null() { "-".into() } else { value.to_string() })
+}
+
+/// Whether the request needs a person now: `Ok` when its report is done, it is closed, or it waits after
+/// its estimate; the stage's error when a stage failed; `None` while dpo is still at work on it.
+fn settled(request: &Value) -> Option<Result<(), Failure>> {
+    let stages = request["stages"].as_array().cloned().unwrap_or_default();
+    let status_of = |name: &str| stages.iter().find(|s| s["stage"] == name).map(|s| text(&s["status"]));
+    if let Some(failed) = stages.iter().find(|s| s["status"] == "failed") {
+        return Some(Err(Failure::Export(format!(
+            "stage {} failed: {}",
+            text(&failed["stage"]),
+            text(&failed["error"]["message"])
+        ))));
+    }
+    let estimated_and_paused = request["pauseAfterEstimate"] == true
+        && status_of("contentEstimate").as_deref() == Some("completed")
+        && stages
+            .iter()
+            .skip_while(|s| s["stage"] != "contentEstimate")
+            .nth(1)
+            .is_some_and(|s| s["status"] == "notStarted");
+    let waits = request["status"] == "closed"
+        || status_of("generateReport").as_deref() == Some("completed")
+        || status_of("approval").as_deref() == Some("current")
+        || estimated_and_paused;
+    waits.then_some(Ok(()))
 }
 
 /// The stage a request is at: the first that has not completed, with its status.

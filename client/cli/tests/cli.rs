@@ -295,10 +295,16 @@ async fn requests_are_created_listed_shown_annotated_and_refused_where_they_wait
     assert_eq!(created["dataSubjectType"], "customer");
     assert_eq!(created["regulations"], serde_json::json!(["CCPA"]));
 
+    // The estimate runs at once; the request then waits for a person (pauseAfterEstimate).
+    let run = dpo(&base, token, &["requests", "wait", &id, "--timeout", "60", "-o", "json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let waiting: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(waiting["stages"][0]["status"], "completed", "{waiting}");
+
     let run = dpo(&base, token, &["requests", "list", "--filter", "externalId eq 't-1'", "--all"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("ID"), "{}", run.stdout);
-    assert!(run.stdout.contains(&id) && run.stdout.contains("contentEstimate (notStarted)"), "{}", run.stdout);
+    assert!(run.stdout.contains(&id) && run.stdout.contains("contentRetrieval (notStarted)"), "{}", run.stdout);
     assert!(run.stdout.contains("casey@shop.example"), "{}", run.stdout);
 
     let run = dpo(&base, token, &["requests", "notes", &id, "--add", "called back"]).await;
@@ -309,11 +315,26 @@ async fn requests_are_created_listed_shown_annotated_and_refused_where_they_wait
     assert_eq!(notes[0]["author"]["id"], "privacy");
 
     // Where the request does not wait, the service refuses with 409: exit code 3, its message shown.
-    for args in [vec!["approve", id.as_str()], vec!["close", id.as_str()], vec!["report", id.as_str()]] {
+    for args in [vec!["close", id.as_str()], vec!["report", id.as_str()]] {
         let run = dpo(&base, token, &[&["requests"][..], &args].concat()).await;
         assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
-        assert!(run.stderr.contains("contentEstimate (notStarted)"), "{}", run.stderr);
+        assert!(run.stderr.contains("contentRetrieval (notStarted)"), "{}", run.stderr);
     }
+    let run = dpo(&base, token, &["requests", "approve", &id, "--comment", "identity checked"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = dpo(&base, token, &["requests", "wait", &id, "--timeout", "60"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("caseResolved (current)"), "{}", run.stdout);
+    let run = dpo(&base, token, &["requests", "report", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(&format!("Subject rights request {id}")), "{}", run.stdout);
+    let zip = state.path().join("casey.zip");
+    let run = dpo(&base, token, &["requests", "attachment", &id, "--to", &zip.to_string_lossy()]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(std::fs::read(&zip).unwrap().starts_with(b"PK\x03\x04"), "a zip");
+    let run = dpo(&base, token, &["requests", "close", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("closed"), "{}", run.stdout);
     let run = dpo(&base, token, &["requests", "get", "not-a-guid"]).await;
     assert_eq!(run.code, 3, "{}", run.stderr);
     let run = dpo(&base, token, &["requests", "create", "--email", "x@y", "--name", "n", "--description", "d"]).await;
