@@ -673,7 +673,11 @@ async fn a_customers_request_is_estimated_approved_gathered_reported_and_zipped_
     let shop = outcome("shop").unwrap();
     assert_eq!(shop.0, dpo_client::manifest::SourceOutcome::Complete);
     assert!(shop.1.unwrap().contains("query staff not run: it names :id"), "the query by directory id is skipped");
-    assert!(text("index.html").contains("does not concern you"));
+    let page = text("index.html");
+    assert!(page.contains("does not concern you"), "{page}");
+    assert!(page.contains("<p>Hello Casey,</p>"), "the page greets the person: {page}");
+    assert!(page.contains("<h3>shop/orders.jsonl</h3>") && page.contains("<td>cups</td>"), "records as a table: {page}");
+    assert!(page.contains("<td>refund</td>"), "{page}");
 
     // The report names every source and the manifest it describes.
     let response = http.get(format!("{url}/getFinalReport")).send().await.unwrap();

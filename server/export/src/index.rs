@@ -5,10 +5,89 @@
 use dpo_contract::manifest::{ExportStatus, Manifest, SourceOutcome};
 use std::io::Write;
 
+/// Records of one file the page shows as a table.
+pub const PREVIEW_ROWS: usize = 1000;
+/// The most of one file read for its table: a file of wide records shows fewer rows, never more memory.
+pub const PREVIEW_BYTES: usize = 256 * 1024;
+/// The most characters of one value a table cell shows.
+const CELL_CHARS: usize = 200;
+
+/// The first records of a file of records (JSON lines or CSV), as the page shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordsPreview {
+    /// The file, as the manifest names it.
+    pub path: String,
+    /// The columns, in the order first seen.
+    pub columns: Vec<String>,
+    /// The rows shown, a value per column.
+    pub rows: Vec<Vec<String>>,
+    /// How many records the file holds, if known.
+    pub total: Option<u64>,
+}
+
+impl RecordsPreview {
+    /// The preview of the file `path` from `head`, its first bytes (up to [`PREVIEW_BYTES`]; a last line
+    /// cut off is left out), `None` for a file that is not records.
+    pub fn read(path: &str, head: &[u8], total: Option<u64>) -> Option<RecordsPreview> {
+        let whole = match head.iter().rposition(|b| *b == b'\n') {
+            Some(end) => &head[..=end],
+            None => head,
+        };
+        let mut preview = RecordsPreview { path: path.to_string(), columns: Vec::new(), rows: Vec::new(), total };
+        if path.ends_with(".jsonl") {
+            let records: Vec<serde_json::Map<String, serde_json::Value>> = whole
+                .split(|b| *b == b'\n')
+                .filter(|line| !line.is_empty())
+                .take(PREVIEW_ROWS)
+                .filter_map(|line| serde_json::from_slice(line).ok())
+                .collect();
+            for record in &records {
+                for name in record.keys() {
+                    if !preview.columns.contains(name) {
+                        preview.columns.push(name.clone());
+                    }
+                }
+            }
+            preview.rows = records
+                .iter()
+                .map(|r| preview.columns.iter().map(|c| cell(r.get(c).unwrap_or(&serde_json::Value::Null))).collect())
+                .collect();
+        } else if path.ends_with(".csv") {
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(whole);
+            preview.columns = reader.headers().ok()?.iter().map(str::to_string).collect();
+            preview.rows = reader
+                .records()
+                .take(PREVIEW_ROWS)
+                .filter_map(Result::ok)
+                .map(|r| r.iter().map(|v| v.chars().take(CELL_CHARS).collect()).collect())
+                .collect();
+        } else {
+            return None;
+        }
+        Some(preview)
+    }
+}
+
+/// A JSON value as a table shows it: text as it is, `null` as nothing, anything else as JSON.
+fn cell(value: &serde_json::Value) -> String {
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    text.chars().take(CELL_CHARS).collect()
+}
+
 /// The page for the export `manifest` describes (its objects so far; the page and the manifest itself
 /// are not among them), written to `page` as it is made: an export of many files has a long page, which
-/// is never held whole.
-pub fn write(manifest: &Manifest, page: &mut dyn Write) -> std::io::Result<()> {
+/// is never held whole. `name`, when known, is who the page greets; `previews` are the tables of the files
+/// of records.
+pub fn write(
+    manifest: &Manifest,
+    name: Option<&str>,
+    previews: &[RecordsPreview],
+    page: &mut dyn Write,
+) -> std::io::Result<()> {
     writeln!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Personal data of {user}</title>\n\
@@ -22,6 +101,14 @@ pub fn write(manifest: &Manifest, page: &mut dyn Write) -> std::io::Result<()> {
         at = escape(&manifest.exported_date_time),
         op = escape(&manifest.operation_id),
     )?;
+    if let Some(name) = name {
+        writeln!(
+            page,
+            "<p>Hello {},</p>\n<p>this is the personal data about you that we found, as you asked. Each table below shows \
+             the first records of a file; the files themselves hold them all.</p>",
+            escape(name)
+        )?;
+    }
     if manifest.status == ExportStatus::Failed {
         page.write_all(
             b"<p class=\"failed\"><strong>This export is incomplete.</strong> Reading one of the places below failed, \
@@ -82,8 +169,44 @@ pub fn write(manifest: &Manifest, page: &mut dyn Write) -> std::io::Result<()> {
             )?;
         }
         page.write_all(b"</table>\n")?;
+        for preview in previews
+            .iter()
+            .filter(|p| manifest.objects.iter().any(|o| o.path == p.path && o.source.as_deref() == Some(&source.name)))
+        {
+            write_table(preview, page)?;
+        }
     }
     page.write_all(b"</body>\n</html>\n")
+}
+
+/// A file's records as a table, saying how many more the file holds.
+fn write_table(preview: &RecordsPreview, page: &mut dyn Write) -> std::io::Result<()> {
+    if preview.rows.is_empty() {
+        return Ok(());
+    }
+    write!(page, "<h3>{}</h3>\n<table>\n<tr>", escape(&preview.path))?;
+    for column in &preview.columns {
+        write!(page, "<th>{}</th>", escape(column))?;
+    }
+    page.write_all(b"</tr>\n")?;
+    for row in &preview.rows {
+        page.write_all(b"<tr>")?;
+        for value in row {
+            write!(page, "<td>{}</td>", escape(value))?;
+        }
+        page.write_all(b"</tr>\n")?;
+    }
+    page.write_all(b"</table>\n")?;
+    let shown = preview.rows.len() as u64;
+    if let Some(more) = preview.total.map(|t| t.saturating_sub(shown)).filter(|m| *m > 0) {
+        writeln!(
+            page,
+            "<p class=\"empty\">The first {shown} {} are shown; {more} more {} in the file.</p>",
+            plural(shown, "record", "records"),
+            plural(more, "is", "are")
+        )?;
+    }
+    Ok(())
 }
 
 /// What a kind of source is, in words.
@@ -131,7 +254,7 @@ mod tests {
 
     fn render(manifest: &Manifest) -> String {
         let mut page = Vec::new();
-        write(manifest, &mut page).unwrap();
+        write(manifest, None, &[], &mut page).unwrap();
         String::from_utf8(page).unwrap()
     }
     use dpo_contract::manifest::{FORMAT_VERSION, ManifestObject, ManifestSource};
@@ -212,5 +335,48 @@ mod tests {
         );
         assert!(page.contains("crm/crm.jsonl</a> (partial)"), "{page}");
         assert!(page.contains("<h2>shop</h2>\n<p class=\"empty\">Not read"), "{page}");
+    }
+
+    #[test]
+    fn the_person_is_greeted_and_each_file_of_records_is_a_table_saying_how_many_more_it_holds() {
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            operation_id: "op-3".into(),
+            user_id: "casey@shop.example".into(),
+            exported_date_time: "2026-12-01T10:00:00.000Z".into(),
+            status: ExportStatus::Complete,
+            objects: vec![object("shop/orders.jsonl", "shop", Some(1500)), object("desk/t.csv", "desk", Some(2))],
+            sources: vec![
+                source("shop", "sql", SourceOutcome::Complete, 1, Some(1500)),
+                source("desk", "sql", SourceOutcome::Complete, 1, Some(2)),
+            ],
+        };
+        let mut lines = String::new();
+        for i in 0..1500 {
+            lines.push_str(&format!("{{\"id\":{i},\"item\":\"<b>tea</b>\",\"note\":null}}\n"));
+        }
+        let orders =
+            RecordsPreview::read("shop/orders.jsonl", &lines.as_bytes()[..PREVIEW_BYTES.min(lines.len())], Some(1500));
+        let orders = orders.unwrap();
+        assert_eq!(orders.columns, ["id", "item", "note"]);
+        assert_eq!(orders.rows.len(), 1000);
+        assert_eq!(orders.rows[0], ["0", "<b>tea</b>", ""]);
+        let cut = RecordsPreview::read("shop/orders.jsonl", &lines.as_bytes()[..100], Some(1500)).unwrap();
+        assert_eq!(cut.rows.len(), 2, "a last line cut off is left out");
+        let sheet = RecordsPreview::read("desk/t.csv", b"id,subject\n1,refund\n2,\"late, again\"\n", Some(2)).unwrap();
+        assert_eq!(sheet.rows, [["1", "refund"], ["2", "late, again"]]);
+        assert_eq!(RecordsPreview::read("drive/a.txt", b"x", None), None);
+        let mut page = Vec::new();
+        write(&manifest, Some("Casey <One>"), &[orders, sheet], &mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.contains("<p>Hello Casey &lt;One&gt;,</p>"), "{page}");
+        assert!(
+            page.contains("<h3>shop/orders.jsonl</h3>\n<table>\n<tr><th>id</th><th>item</th><th>note</th></tr>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>&lt;b&gt;tea&lt;/b&gt;</td>") && !page.contains("<b>tea"), "{page}");
+        assert!(page.contains("The first 1000 records are shown; 500 more are in the file."), "{page}");
+        assert!(page.contains("<td>late, again</td>"), "{page}");
+        assert_eq!(page.matches("in the file.</p>").count(), 1, "the sheet shows all its records: {page}");
     }
 }

@@ -190,7 +190,7 @@ async fn write(
     let user = blocking(&ctx.stores.directory, move |s| s.find_user(&tenant, &user_id))
         .await?
         .ok_or_else(|| ExportError::unreadable(format!("user {} is no longer in the directory", op.user_id)))?;
-    let person = Person { who: Identities::of(&user), named: user.id.clone(), user: Some(user) };
+    let person = Person { who: Identities::of(&user), named: user.id.clone(), name: None, user: Some(user) };
     let gathered = gather(ctx, target, sink, &claim, &person).await?;
     if let Some(failure) = gathered.failure {
         return Err(failure);
@@ -208,6 +208,8 @@ pub struct Person {
     pub who: Identities,
     /// Who the manifest says the data is of: the user's id, or the email address a request gives.
     pub named: String,
+    /// Their name, as the page greets them (a request's first and last name).
+    pub name: Option<String>,
 }
 
 /// What [`gather`] wrote: the manifest (written last), and the configured source that failed, if one did
@@ -433,9 +435,14 @@ pub async fn gather(
         objects: written,
         sources: summaries,
     };
+    let mut previews = Vec::new();
+    for object in manifest.objects.iter().filter(|o| o.rows.is_some_and(|rows| rows > 0)) {
+        previews.extend(preview(sink, object).await?);
+    }
+    let name = person.name.clone();
     let (page, mut manifest) = sink
         .put_written("index.html", move |out| {
-            index::write(&manifest, out)?;
+            index::write(&manifest, name.as_deref(), &previews, out)?;
             Ok(manifest)
         })
         .await?;
@@ -450,6 +457,23 @@ pub async fn gather(
         .increment(manifest.objects.iter().map(|o| o.size).sum());
     metrics::counter!(dpo_domain::metric_names::EXPORTED_OBJECTS).increment(manifest.objects.len() as u64 + 1);
     Ok(Gathered { manifest, failure })
+}
+
+/// The first records of the file of records `object`, read back from the target for the page.
+async fn preview(sink: &Sink, object: &ManifestObject) -> Result<Option<index::RecordsPreview>, ExportError> {
+    if !(object.path.ends_with(".jsonl") || object.path.ends_with(".csv")) {
+        return Ok(None);
+    }
+    let mut chunks = sink.read(&object.path).await?;
+    let mut head = Vec::new();
+    while head.len() < index::PREVIEW_BYTES {
+        match futures::StreamExt::next(&mut chunks).await {
+            Some(chunk) => head.extend_from_slice(&chunk?),
+            None => break,
+        }
+    }
+    head.truncate(index::PREVIEW_BYTES);
+    Ok(index::RecordsPreview::read(&object.path, &head, object.rows))
 }
 
 /// Why a query (named `query`), prefix or URL naming the identities `missing` was not run.

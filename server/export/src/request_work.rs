@@ -146,7 +146,15 @@ async fn person_of(ctx: &JobContext, claim: &Claim, request: &SubjectRightsReque
     } else {
         blocking(&ctx.stores.directory, move |s| s.find_user_by_email(&tenant, &email)).await?
     };
-    Ok(Person { who: Identities::of_person(&named, user.as_ref()), named: named.email.clone(), user })
+    let name = [subject.first_name.as_deref(), subject.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = Some(name).filter(|n| !n.is_empty()).or_else(|| user.as_ref().and_then(|u| u.display_name.clone()));
+    Ok(Person { who: Identities::of_person(&named, user.as_ref()), named: named.email.clone(), name, user })
 }
 
 /// A stage's error as Graph shows it.
