@@ -676,7 +676,10 @@ async fn a_customers_request_is_estimated_approved_gathered_reported_and_zipped_
     let page = text("index.html");
     assert!(page.contains("does not concern you"), "{page}");
     assert!(page.contains("<p>Hello Casey,</p>"), "the page greets the person: {page}");
-    assert!(page.contains("<h3>shop/orders.jsonl</h3>") && page.contains("<td>cups</td>"), "records as a table: {page}");
+    assert!(
+        page.contains("<h3>shop/orders.jsonl</h3>") && page.contains("<td>cups</td>"),
+        "records as a table: {page}"
+    );
     assert!(page.contains("<td>refund</td>"), "{page}");
 
     // The report names every source and the manifest it describes.
@@ -752,5 +755,68 @@ async fn a_request_naming_a_directory_user_gathers_their_profile_drive_and_activ
     let profile: Value = serde_json::from_slice(&entries[2].1).unwrap();
     assert_eq!(profile["id"], "alice");
     assert_eq!(entries[3].1, b"Alice's CV");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn what_a_closed_request_collected_is_deleted_after_its_retention_and_the_deletion_is_audited() {
+    let sources_dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(crate::common::Options {
+        workers: 1,
+        sources: Some(customer_sources(sources_dir.path())),
+        requests_retention: Some(std::time::Duration::from_secs(1)),
+        ..Default::default()
+    })
+    .await;
+    let http = writer(&server);
+    let mut ids = Vec::new();
+    for email in ["casey@shop.example", "other@shop.example"] {
+        let mut request = body(email, email);
+        request["pauseAfterEstimate"] = json!(false);
+        let (_, created, _) = create(&server, &http, &request).await;
+        let id = created["id"].as_str().unwrap().to_string();
+        let url = server.url(&format!("/v1.0/security/subjectRightsRequests/{id}"));
+        wait_until(&http, &url, |r| stage_status(r, "generateReport") == "completed").await;
+        ids.push((id, url));
+    }
+    let ((closed, closed_url), (open, open_url)) = (&ids[0], &ids[1]);
+    let response = http.post(format!("{closed_url}/close")).json(&json!({})).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let folder = |id: &str| server.state.path().join("requests").join(id);
+    assert!(folder(closed).join("manifest.json").exists());
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let gone = loop {
+        let response = http.get(format!("{closed_url}/getFinalAttachment()")).send().await.unwrap();
+        if response.status().as_u16() == 410 {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(std::time::Instant::now() < deadline, "the closed request's data was never deleted");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(gone["error"]["code"], "Gone", "{gone}");
+    assert!(gone["error"]["message"].as_str().unwrap().contains("when its retention ended"), "{gone}");
+    assert!(!folder(closed).exists(), "the request store holds nothing of it");
+    // The report, the request and its history stay; a request still open keeps what it collected.
+    let response = http.get(format!("{closed_url}/getFinalReport()")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.text().await.unwrap().contains("shop (sql): complete"));
+    assert_eq!(get(&http, closed_url).await.0, 200);
+    let response = http.get(format!("{open_url}/getFinalAttachment()")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "an open request keeps its data");
+    assert!(folder(open).join("manifest.json").exists());
+    // The deletion is in the audit trail, by dpo, targeted at the request; once.
+    let auditor = server.http_with(&token(&server, TENANT, Some("auditor"), true, &["AuditLog.Read.All"]));
+    let filter = "activityDisplayName eq 'Delete subject rights request collected data'".to_string();
+    let audits =
+        reqwest::Url::parse_with_params(&server.url("/auditLogs/directoryAudits"), [("$filter", filter)]).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (_, page) = get(&auditor, audits.as_str()).await;
+    let events = page["value"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(events[0]["targetResources"][0]["id"], closed.as_str(), "{page}");
+    assert_eq!(events[0]["operationType"], "Delete", "{page}");
+    assert_eq!(events[0]["result"], "success", "{page}");
     server.stop().await;
 }

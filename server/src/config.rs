@@ -40,6 +40,8 @@ pub struct ServerConfig {
     /// Where subject rights requests keep what they gather (a path or `file://` URL); `None`:
     /// `<state_dir>/requests`.
     pub requests_location: Option<String>,
+    /// How long what a closed request collected stays in the request store (its report stays).
+    pub requests_retention: std::time::Duration,
     /// The sources file: the organisation's systems an export also reads (see [`crate::sources`]).
     pub sources_file: Option<PathBuf>,
     /// Page size of lists when the client does not ask for fewer.
@@ -177,6 +179,7 @@ impl Default for ServerConfig {
             database: None,
             drives_url: None,
             requests_location: None,
+            requests_retention: std::time::Duration::from_secs(30 * 24 * 3600),
             sources_file: None,
             default_page_size: 100,
             max_page_size: 1000,

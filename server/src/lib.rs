@@ -21,6 +21,7 @@ pub mod import;
 pub mod logging;
 pub mod operations;
 pub mod request_wire;
+pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod subject_rights;

@@ -110,6 +110,9 @@ impl From<RequestError> for GraphError {
             RequestError::WrongStage { .. } | RequestError::Closed(_) => {
                 GraphError::new(dropshot::ErrorStatusCode::CONFLICT, dpo_api::error::codes::CONFLICT, error.to_string())
             }
+            RequestError::CollectedRemoved { .. } => {
+                GraphError::new(dropshot::ErrorStatusCode::GONE, "Gone", error.to_string())
+            }
             RequestError::Conflict(_) => {
                 GraphError::new(dropshot::ErrorStatusCode::CONFLICT, dpo_api::error::codes::CONFLICT, error.to_string())
             }

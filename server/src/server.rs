@@ -82,6 +82,8 @@ pub struct RunningServer {
     log: slog::Logger,
     /// Writes out the log records still queued when the server is dropped.
     _log_guard: logging::LogGuard,
+    /// Deletes what closed requests collected once their retention ends; stopped with the server.
+    _retention: crate::retention::Sweeper,
     /// Held while a SQLite server runs: one server per state directory (see [`lock_state_dir`]).
     _state_lock: Option<std::fs::File>,
 }
@@ -343,7 +345,7 @@ async fn launch(
             policy,
             log: log.new(slog::o!("component" => "export")),
             lease: config.export_lease,
-            requests: Some(requests_store),
+            requests: Some(requests_store.clone()),
         });
         let settings = EngineSettings {
             workers: config.export_workers,
@@ -390,6 +392,7 @@ async fn launch(
     let shutdown_log = log.new(slog::o!("component" => "shutdown"));
     let connections_log = log.new(slog::o!("component" => "connections"));
     let http_log = log.new(slog::o!("component" => "http"));
+    let log_for_retention = log.new(slog::o!("component" => "retention"));
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .tls(tls)
@@ -405,6 +408,13 @@ async fn launch(
     slog::info!(http_log, "listening"; "url" => &base_url, "address" => %public_address);
     let _ = server.app_private().base_url.set(base_url);
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let retention = crate::retention::sweep_every(
+        config.requests_retention,
+        store.requests.clone(),
+        store.audit.clone(),
+        requests_store,
+        log_for_retention,
+    );
     if let Some(interval) = config.audit_head_interval {
         crate::audit_trail::log_heads_every(interval, &store.audit, audit_log.clone());
     }
@@ -445,6 +455,7 @@ async fn launch(
         draining,
         shutdown_timeout: config.shutdown_timeout,
         audit_heads: config.audit_head_interval.is_some().then_some(audit_log),
+        _retention: retention,
         log: shutdown_log,
         _log_guard: log_guard,
         _state_lock: state_lock,

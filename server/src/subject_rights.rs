@@ -65,6 +65,16 @@ pub enum RequestError {
         /// When the action applies.
         when: &'static str,
     },
+    /// What the request collected was deleted, its retention over (the report stays).
+    #[error(
+        "what subjectRightsRequest '{id}' collected was deleted on {at}, when its retention ended; its report stays (getFinalReport)"
+    )]
+    CollectedRemoved {
+        /// The request.
+        id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// The request is closed: nothing about it changes any more.
     #[error("the subjectRightsRequest '{0}' is closed: a closed request cannot be changed")]
     Closed(Uuid),
@@ -152,6 +162,7 @@ impl RequestService {
             version: 1,
             request,
             report: None,
+            collected_removed_at: None,
         };
         let (stored, job) = (record.clone(), job_of(&record, now));
         blocking(&self.store, move |s| s.insert_request(&stored, &job)).await?;
@@ -295,6 +306,9 @@ impl RequestService {
                 status,
                 when: "the report and the zip are made in generateReport, which has not completed",
             });
+        }
+        if let Some(at) = record.collected_removed_at.filter(|_| function == "getFinalAttachment") {
+            return Err(RequestError::CollectedRemoved { id, at });
         }
         Ok(record)
     }

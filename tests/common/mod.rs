@@ -61,6 +61,8 @@ pub struct Options {
     pub throttle: dpo_server::throttle::ThrottleLimits,
     /// The sources file.
     pub sources: Option<std::path::PathBuf>,
+    /// How long a closed request's collected data is kept (default: the server's).
+    pub requests_retention: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             connections: ConnectionLimits::default(),
             throttle: dpo_server::throttle::ThrottleLimits::default(),
             sources: None,
+            requests_retention: None,
         }
     }
 }
@@ -145,6 +148,7 @@ impl TestServer {
             database: database.clone(),
             throttle: options.throttle,
             sources_file: options.sources.clone(),
+            requests_retention: options.requests_retention.unwrap_or(ServerConfig::default().requests_retention),
             ..Default::default()
         };
         let server = dpo_server::start(config).await.expect("server starts");

@@ -260,6 +260,10 @@ pub(crate) struct ServeArgs {
     /// or file:///folder (replicas need one they all reach). Default: <state dir>/requests.
     #[arg(long, env = "DPO_REQUESTS_LOCATION")]
     pub(crate) requests_location: Option<String>,
+    /// Days what a closed subject rights request collected stays in the request store before it is deleted
+    /// (audited); the request, its notes, history and report stay.
+    #[arg(long, env = "DPO_REQUESTS_RETENTION", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=36500))]
+    pub(crate) requests_retention: u64,
     /// A sources file (TOML): the organisation's own databases an export also reads the person's data
     /// from, one folder of the export per source (see the README). Checked at start.
     #[arg(long, env = "DPO_SOURCES")]
@@ -368,6 +372,7 @@ impl ServeArgs {
             database: self.database,
             drives_url: self.drives_url,
             requests_location: self.requests_location,
+            requests_retention: Duration::from_secs(self.requests_retention * 24 * 3600),
             sources_file: self.sources,
             export_lease: Duration::from_secs(self.export_lease),
             max_page_size: self.max_page_size,

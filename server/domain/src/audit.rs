@@ -35,6 +35,8 @@ pub enum Activity {
     DownloadReport,
     /// `GET /security/subjectRightsRequests/{id}/getFinalAttachment()`.
     DownloadAttachment,
+    /// What a closed request collected was deleted from the request store, its retention over (by dpo).
+    RemoveCollectedData,
 }
 
 /// Graph's `category` for subject rights requests.
@@ -45,7 +47,7 @@ pub const LOGGED_BY_SERVICE: &str = "dpo";
 
 impl Activity {
     /// Every activity.
-    pub const ALL: [Activity; 13] = [
+    pub const ALL: [Activity; 14] = [
         Activity::ExportPersonalData,
         Activity::CreateOperation,
         Activity::UpdateOperation,
@@ -59,6 +61,7 @@ impl Activity {
         Activity::CloseRequest,
         Activity::DownloadReport,
         Activity::DownloadAttachment,
+        Activity::RemoveCollectedData,
     ];
 
     /// Whether it concerns a subject rights request (its target is one), not a data policy operation.
@@ -73,6 +76,7 @@ impl Activity {
                 | Activity::CloseRequest
                 | Activity::DownloadReport
                 | Activity::DownloadAttachment
+                | Activity::RemoveCollectedData
         )
     }
 
@@ -93,7 +97,7 @@ impl Activity {
             | Activity::ApproveRequest
             | Activity::RejectRequest
             | Activity::CloseRequest => "Update",
-            Activity::CancelOperation => "Delete",
+            Activity::CancelOperation | Activity::RemoveCollectedData => "Delete",
             Activity::ReadOperation | Activity::DownloadReport | Activity::DownloadAttachment => "Other",
         }
     }
@@ -119,6 +123,7 @@ impl Activity {
             Activity::CloseRequest => "Close subject rights request",
             Activity::DownloadReport => "Download subject rights request report",
             Activity::DownloadAttachment => "Download subject rights request attachment",
+            Activity::RemoveCollectedData => "Delete subject rights request collected data",
         }
     }
 }

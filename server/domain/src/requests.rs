@@ -23,6 +23,8 @@ pub struct RequestRecord {
     /// The final report, once generateReport made it; it stays after what the request collected is
     /// deleted.
     pub report: Option<String>,
+    /// When what the request collected was deleted from the request store (its retention ended).
+    pub collected_removed_at: Option<DateTime<Utc>>,
 }
 
 /// A note as stored.
@@ -77,4 +79,7 @@ pub trait SubjectRightsRequests: Send + Sync + 'static {
     fn notes(&self, tenant: &str, request: Uuid, after: i64, limit: u64) -> Result<Vec<(i64, NoteRecord)>, StoreError>;
     /// How many notes the request has.
     fn count_notes(&self, tenant: &str, request: Uuid) -> Result<u64, StoreError>;
+    /// Up to `limit` requests of any tenant closed before `closed_before` whose collected data is still in
+    /// the request store, the longest closed first.
+    fn requests_to_remove(&self, closed_before: DateTime<Utc>, limit: u64) -> Result<Vec<RequestRecord>, StoreError>;
 }

@@ -364,6 +364,7 @@ mod tests {
             tenant_id: "t".into(),
             version: 3,
             report: None,
+            collected_removed_at: None,
             request: SubjectRightsRequest {
                 display_name: Some("Casey's copy".into()),
                 kind: Some(SubjectRightsRequestType::Access),

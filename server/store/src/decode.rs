@@ -164,6 +164,10 @@ pub fn request(row: &impl Columns) -> Result<crate::requests::RequestRecord, Sto
         tenant_id: row.get(1)?,
         version: u64::try_from(version).map_err(|_| BadValue::Version(version))?,
         report: row.get(4)?,
+        collected_removed_at: {
+            let at: Option<String> = row.get(5)?;
+            at.map(time).transpose()?
+        },
         request: serde_json::from_str(&body).map_err(|source| BadValue::Json {
             column: "a subject rights request's body",
             expected: "a subjectRightsRequest",

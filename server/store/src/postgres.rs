@@ -787,6 +787,11 @@ impl SubjectRightsRequests for PostgresStore {
         self.with(move |conn| async move { query(&conn, statement, decode::note).await })
     }
 
+    fn requests_to_remove(&self, closed_before: DateTime<Utc>, limit: u64) -> Result<Vec<RequestRecord>, StoreError> {
+        let statement = built(requests::requests_to_remove(&closed_before, limit));
+        self.with(move |conn| async move { query(&conn, statement, decode::request).await })
+    }
+
     fn count_notes(&self, tenant: &str, request: Uuid) -> Result<u64, StoreError> {
         let statement = built(requests::count_notes(tenant, request));
         self.with(

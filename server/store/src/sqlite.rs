@@ -510,6 +510,10 @@ impl SubjectRightsRequests for SqliteStore {
         query(&*self.conn()?, built(requests::notes(tenant, request, after, limit)), |row| decode::note(row))
     }
 
+    fn requests_to_remove(&self, closed_before: DateTime<Utc>, limit: u64) -> Result<Vec<RequestRecord>, StoreError> {
+        query(&*self.conn()?, built(requests::requests_to_remove(&closed_before, limit)), |row| decode::request(row))
+    }
+
     fn count_notes(&self, tenant: &str, request: Uuid) -> Result<u64, StoreError> {
         let counted = query(&*self.conn()?, built(requests::count_notes(tenant, request)), |row| decode::count(row))?;
         Ok(counted.first().copied().unwrap_or_default())

@@ -14,7 +14,7 @@ const REQUESTS: &str = "subject_rights_requests";
 const NOTES: &str = "subject_rights_request_notes";
 
 /// The columns a request row is read with: its id, tenant, version, body and final report.
-pub const REQUEST_COLUMNS: [&str; 5] = ["id", "tenant_id", "version", "body", "report"];
+pub const REQUEST_COLUMNS: [&str; 6] = ["id", "tenant_id", "version", "body", "report", "collected_removed_at"];
 
 /// The columns a note row is read with.
 pub const NOTE_COLUMNS: [&str; 6] = ["seq", "id", "tenant_id", "request_id", "created_at", "body"];
@@ -66,11 +66,12 @@ fn values(r: &RequestRecord) -> Result<Vec<sea_query::Value>, serde_json::Error>
         q.closed_date_time.as_ref().map(timestamp).into(),
         serde_json::to_string(q)?.into(),
         r.report.clone().into(),
+        r.collected_removed_at.as_ref().map(timestamp).into(),
     ])
 }
 
 /// The columns a request row is written with.
-fn write_columns() -> [&'static str; 14] {
+fn write_columns() -> [&'static str; 15] {
     [
         "id",
         "tenant_id",
@@ -86,6 +87,7 @@ fn write_columns() -> [&'static str; 14] {
         "closed_at",
         "body",
         "report",
+        "collected_removed_at",
     ]
 }
 
@@ -116,6 +118,21 @@ pub fn get_request(tenant: &str, id: Uuid) -> SelectStatement {
         .from(REQUESTS)
         .and_where(Expr::col("id").eq(id.to_string()))
         .and_where(Expr::col("tenant_id").eq(tenant));
+    select
+}
+
+/// The SELECT of up to `limit` closed requests of any tenant, closed before `closed_before`, whose collected
+/// data is still kept.
+pub fn requests_to_remove(closed_before: &chrono::DateTime<chrono::Utc>, limit: u64) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .columns(REQUEST_COLUMNS)
+        .from(REQUESTS)
+        .and_where(Expr::col("status").eq(ordinal(&REQUEST_STATUS, Some("closed"))))
+        .and_where(Expr::col("closed_at").lt(timestamp(closed_before)))
+        .and_where(Expr::col("collected_removed_at").is_null())
+        .order_by("closed_at", Order::Asc)
+        .limit(limit);
     select
 }
 
