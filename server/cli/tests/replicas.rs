@@ -445,3 +445,74 @@ async fn a_database_restart_mid_export_keeps_what_was_written_and_the_export_com
     assert!(server.logged("export failed").is_empty(), "{:?}", server.logged("export failed"));
     assert!(!server.logged("goes back to the queue").is_empty(), "the export was handed back");
 }
+
+#[tokio::test]
+async fn three_replicas_finish_a_request_whose_replica_is_killed_mid_retrieval() {
+    let shared = Shared::new(&[("alice".into(), 384 << 20)]);
+    let mut privacy_admin = dpo_server::auth::tokens::MintRequest::admin(LOCAL_TENANT);
+    privacy_admin.user = Some("privacy-admin".into());
+    privacy_admin.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
+    let http = crate::common::http_with(shared.state.path(), &privacy_admin);
+    let args = ["--export-workers", "1", "--export-lease", "2"];
+    let mut replicas: Vec<Option<Server>> = (0..3).map(|_| Some(shared.replica(&args))).collect();
+    let first = replicas[0].as_ref().unwrap().base.clone();
+    let body = serde_json::json!({
+        "dataSubject": {"email": "alice@contoso.example"}, "dataSubjectType": "currentEmployee",
+        "displayName": "Alice", "description": "a copy", "regulations": ["GDPR"], "type": "access",
+        "pauseAfterEstimate": false
+    });
+    let response = http.post(format!("{first}/security/subjectRightsRequests")).json(&body).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let stage = |request: &serde_json::Value, name: &str| {
+        let stages = request["stages"].as_array().cloned().unwrap_or_default();
+        stages.iter().find(|s| s["stage"] == name).map(|s| s["status"].as_str().unwrap_or_default().to_string())
+    };
+    // Wait until the retrieval runs, then kill -9 the replica running it.
+    let url = format!("{first}/security/subjectRightsRequests/{id}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let request: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        if stage(&request, "contentRetrieval").as_deref() == Some("current") {
+            break;
+        }
+        assert!(stage(&request, "contentRetrieval").as_deref() != Some("completed"), "finished too soon");
+        assert!(Instant::now() < deadline, "the retrieval never started: {request}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The log is written asynchronously: the line may come a little after the work began.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let running = loop {
+        let found = replicas.iter().position(|r| r.as_ref().is_some_and(|r| !r.logged("export started").is_empty()));
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no replica logged running the request");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(replicas[running].take()); // kill -9
+    let survivor = replicas.iter().flatten().next().unwrap();
+    let url = format!("{}/security/subjectRightsRequests/{id}", survivor.base);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let request: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        if stage(&request, "generateReport").as_deref() == Some("completed") {
+            break request;
+        }
+        assert!(Instant::now() < deadline, "no other replica finished the request: {request}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(stage(&done, "contentRetrieval").as_deref(), Some("completed"));
+    let took_over: Vec<String> =
+        replicas.iter().flatten().flat_map(|r| r.logged("export started")).map(|(_, line)| line).collect();
+    assert!(
+        took_over.iter().any(|line| logged_value(line, "attempt").is_some_and(|a| a != "1")),
+        "another replica claimed it again: {took_over:?}"
+    );
+    let folder = shared.state.path().join("requests").join(&id);
+    verify_export(&folder);
+    let manifest = Manifest::parse(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
+    let drive = manifest.objects.iter().find(|o| o.path == "drive/data.bin").expect("the drive file");
+    assert_eq!(drive.size, 384 << 20);
+}
