@@ -120,6 +120,13 @@ const ITEMS: [(&str, f64); 5] = [
     ("Monitor", 329.0),
 ];
 
+/// A customer of the demo shop who is no user of the directory: the person of the demo's subject rights
+/// request.
+pub const CUSTOMER: (&str, &str, &str) = ("jordan.rivera@fabrikam.example", "Jordan", "Rivera");
+
+/// Orders of [`CUSTOMER`] in the demo shop.
+const CUSTOMER_ORDERS: usize = 5;
+
 /// Writes (again) the demo shop database and its sources file into `state_dir`.
 pub fn write_shop(state_dir: &Path, users: &[UserRecord], seed: u64) -> Result<DemoShop, DemoError> {
     let database = state_dir.join("demo-shop.db");
@@ -134,14 +141,18 @@ pub fn write_shop(state_dir: &Path, users: &[UserRecord], seed: u64) -> Result<D
     let mut rng = StdRng::seed_from_u64(seed);
     let start = Utc.with_ymd_and_hms(2025, 6, 1, 9, 0, 0).single().unwrap_or_else(Utc::now);
     let mut orders = 0;
-    for user in users {
-        let Some(mail) = &user.mail else { continue };
-        for n in 0..12 {
+    let buyers = users.iter().filter_map(|u| u.mail.clone().map(|mail| (mail, 12, u.display_name.clone()))).chain([(
+        CUSTOMER.0.to_string(),
+        CUSTOMER_ORDERS,
+        Some(format!("{} {}", CUSTOMER.1, CUSTOMER.2)),
+    )]);
+    for (mail, count, display_name) in buyers {
+        for n in 0..count as i64 {
             let (item, price) = ITEMS[rng.random_range(0..ITEMS.len())];
             let quantity = rng.random_range(1..4);
             let placed = start + Duration::days(n * 17 + rng.random_range(0..10));
             let gift =
-                (n % 5 == 0).then(|| format!("Happy birthday, from {}", user.display_name.as_deref().unwrap_or("me")));
+                (n % 5 == 0).then(|| format!("Happy birthday, from {}", display_name.as_deref().unwrap_or("me")));
             tx.execute(
                 "INSERT INTO orders (customer_email, placed_at, item, quantity, total, gift_note) VALUES (?1, ?2, ?3, ?4, \
                  ?5, ?6)",
