@@ -51,6 +51,9 @@ enum Command {
         /// Only measure the scaling curve (100,000 to 10,000,000 operations), and print it.
         #[arg(long, conflicts_with_all = ["export_only", "postgres_only", "sources_only"])]
         scale_only: bool,
+        /// Only measure the zip of a subject rights request (getFinalAttachment), and print it.
+        #[arg(long, conflicts_with_all = ["export_only", "postgres_only", "sources_only", "scale_only"])]
+        attachment_only: bool,
     },
 }
 
@@ -61,10 +64,18 @@ fn main() -> anyhow::Result<()> {
         Command::Check => spec::check(),
         Command::Diff => spec::diff(),
         Command::Test => test::run_all(),
-        Command::Bench { operations, seconds, export_only, postgres_only, sources_only, scale_only } => bench::run(
+        Command::Bench {
             operations,
             seconds,
-            bench::Only::from_flags(export_only, postgres_only, sources_only, scale_only),
+            export_only,
+            postgres_only,
+            sources_only,
+            scale_only,
+            attachment_only,
+        } => bench::run(
+            operations,
+            seconds,
+            bench::Only::from_flags(export_only, postgres_only, sources_only, scale_only, attachment_only),
         ),
     }
 }

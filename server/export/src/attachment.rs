@@ -17,7 +17,9 @@ use tokio_util::compat::TokioAsyncWriteCompatExt;
 use uuid::Uuid;
 
 /// Bytes buffered between the zip writer and the answer being sent.
-const PIPE: usize = 256 * 1024;
+const PIPE: usize = 1024 * 1024;
+/// The most bytes of one frame of the answer.
+const FRAME: usize = 256 * 1024;
 
 /// What a request gathered, ready to be zipped.
 pub struct Attachment {
@@ -34,7 +36,11 @@ impl Attachment {
         let manifest = sink.read_whole("manifest.json").await?;
         let parsed = Manifest::parse(&manifest).map_err(|e| ExportError::reading("the request's manifest.json", e))?;
         let mut names = vec!["index.html".to_string(), "manifest.json".to_string()];
-        names.extend(parsed.objects.into_iter().map(|o| o.path).filter(|p| p != "index.html"));
+        for object in parsed.objects.into_iter().filter(|o| o.path != "index.html") {
+            // A path that would leave the request's folder is never read.
+            object.relative_path().map_err(|e| ExportError::reading("the request's manifest.json", e))?;
+            names.push(object.path);
+        }
         Ok(Attachment { sink, manifest, names })
     }
 
@@ -51,7 +57,7 @@ impl Attachment {
             }
         })
         .filter_map(std::future::ready);
-        tokio_util::io::ReaderStream::new(reader).chain(failure)
+        tokio_util::io::ReaderStream::with_capacity(reader, FRAME).chain(failure)
     }
 
     async fn write(self, out: tokio::io::DuplexStream) -> Result<(), ExportError> {

@@ -23,6 +23,8 @@ const AZURE_API_VERSION: &str = "2021-08-06";
 
 /// Size of one uploaded block, and the most a single upload holds in memory per block in flight.
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
+/// Bytes read from a local file at a time.
+const READ_CHUNK: usize = 1024 * 1024;
 /// Blocks of one file in flight at once (as many as Microsoft's SDKs upload with `max_concurrency=4`).
 pub const BLOCKS_IN_FLIGHT: usize = 4;
 
@@ -229,13 +231,23 @@ impl Sink {
         Ok(self.store.get(&self.path(name)?).await?.bytes().await?)
     }
 
-    /// Object `name` as it is read, a chunk at a time.
+    /// Object `name` as it is read, a chunk at a time (of [`READ_CHUNK`] from a local folder:
+    /// object_store reads local files 8 KiB at a time, each on the blocking pool, a third slower in all).
     pub async fn read(
         &self,
         name: &str,
     ) -> Result<futures::stream::BoxStream<'static, Result<Bytes, ExportError>>, ExportError> {
         use futures::StreamExt;
-        let got = self.store.get(&self.path(name)?).await?;
+        let path = self.path(name)?;
+        if let Some(folder) = &self.local_folder {
+            let file = folder.join(name);
+            let opened = tokio::fs::File::open(&file)
+                .await
+                .map_err(|e| ExportError::reading(format!("{}", file.display()), e))?;
+            let chunks = tokio_util::io::ReaderStream::with_capacity(opened, READ_CHUNK);
+            return Ok(chunks.map(move |chunk| chunk.map_err(|e| ExportError::reading(path.to_string(), e))).boxed());
+        }
+        let got = self.store.get(&path).await?;
         Ok(got.into_stream().map(|chunk| chunk.map_err(ExportError::from)).boxed())
     }
 

@@ -6,6 +6,7 @@
 //! bare dropshot handler answering a constant (the ceiling); Stoplight Prism mocking the bundled document.
 //! The load tool is wrk (Debian's package, installed with apt-get if missing).
 
+mod attachment;
 mod export;
 mod findings;
 mod load;
@@ -136,16 +137,19 @@ pub enum Only {
     Sources,
     /// The scaling curve, printed.
     Scale,
+    /// The zip of a subject rights request, printed.
+    Attachment,
 }
 
 impl Only {
-    pub fn from_flags(export: bool, postgres: bool, sources: bool, scale: bool) -> Only {
-        match (export, postgres, sources, scale) {
+    pub fn from_flags(export: bool, postgres: bool, sources: bool, scale: bool, attachment: bool) -> Only {
+        match (export, postgres, sources, scale, attachment) {
             (true, ..) => Only::Export,
             (false, true, ..) => Only::Postgres,
-            (false, false, true, _) => Only::Sources,
-            (false, false, false, true) => Only::Scale,
-            (false, false, false, false) => Only::Nothing,
+            (false, false, true, ..) => Only::Sources,
+            (false, false, false, true, _) => Only::Scale,
+            (false, false, false, false, true) => Only::Attachment,
+            (false, false, false, false, false) => Only::Nothing,
         }
     }
 }
@@ -183,6 +187,10 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         Only::Scale => {
             let points = scale::curve(&release, &root.join("target/bench-scale"), seconds)?;
             println!("{}", scale::render(&points, None));
+            return Ok(());
+        }
+        Only::Attachment => {
+            println!("{}", attachment::section(&release, &root.join("target/bench-attachment"))?);
             return Ok(());
         }
         Only::Nothing => {}
@@ -275,6 +283,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     let store_section = store_ceiling.render(&runs);
     let export = export::throughput(&release, &root.join("target/bench-export"))?;
     let source = sources::rows(&release, &root.join("target/bench-sources"))?;
+    let zip = attachment::section(&release, &root.join("target/bench-attachment"))?;
     let rps = |name: &str| runs.iter().find(|(n, _)| n.starts_with(name)).map_or(0.0, |(_, f)| f.requests_per_second);
     let missed = findings::render(&findings::Measured {
         ceiling: rps("dropshot ceiling"),
@@ -293,6 +302,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         + &scale::render(&curve, Some(ceiling.requests_per_second))
         + &postgres::render(&on_postgres, &runs)
         + &export
+        + &zip
         + &source.section
         + &missed;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;
