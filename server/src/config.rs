@@ -1,9 +1,10 @@
 //! Server settings.
 
 use crate::export::drives::{self, Drives, DrivesUrlError, LocalDrives};
+use crate::export::request_store::{RequestStore, RequestStoreError};
 use crate::sources::{Sources, SourcesFileError};
 use crate::{auth::tokens::TokenRules, connection_guard::ConnectionLimits};
-use dpo_contract::location::{LocationPolicy, StorageLocation};
+use dpo_contract::location::LocationPolicy;
 use std::{net::SocketAddr, path::PathBuf};
 
 /// How a dpo server runs.
@@ -37,8 +38,8 @@ pub struct ServerConfig {
     /// Where users' drives are (`file:///…`, `s3://bucket/prefix`, `az://container/prefix`); `None`:
     /// `<state_dir>/drives`.
     pub drives_url: Option<String>,
-    /// Where subject rights requests keep what they gather (a path or `file://` URL); `None`:
-    /// `<state_dir>/requests`.
+    /// Where subject rights requests keep what they gather (a path, `file://`, `s3://` or `az://` URL);
+    /// `None`: `<state_dir>/requests`.
     pub requests_location: Option<String>,
     /// How long what a closed request collected stays in the request store (its report stays).
     pub requests_retention: std::time::Duration,
@@ -122,17 +123,14 @@ impl ServerConfig {
     }
 
     /// The request store: where subject rights requests keep what they gather, a folder per request.
-    pub fn requests_store(&self) -> Result<StorageLocation, RequestsLocationError> {
-        let dir = match self.requests_location.as_deref() {
-            None => self.state_dir.join("requests"),
-            Some(url) if url.starts_with("file://") => {
-                let parsed = url::Url::parse(url).map_err(|_| RequestsLocationError(url.to_string()))?;
-                parsed.to_file_path().map_err(|()| RequestsLocationError(url.to_string()))?
-            }
-            Some(other) if other.contains("://") => return Err(RequestsLocationError(other.to_string())),
-            Some(path) => PathBuf::from(path),
-        };
-        Ok(StorageLocation::Local { dir: absolute(&dir) })
+    pub fn requests_store(&self) -> Result<RequestStore, RequestStoreError> {
+        match self.requests_location.as_deref() {
+            None => Ok(RequestStore::Local(absolute(&self.state_dir.join("requests")))),
+            Some(location) => match RequestStore::open(location)? {
+                RequestStore::Local(dir) => Ok(RequestStore::Local(absolute(&dir))),
+                objects => Ok(objects),
+            },
+        }
     }
 
     /// The configured data sources, read and checked now (none without a sources file).
@@ -152,11 +150,6 @@ impl ServerConfig {
         policy
     }
 }
-
-/// A request store this server cannot use.
-#[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a request store this server can use: give a folder, as a path or a file:/// URL")]
-pub struct RequestsLocationError(String);
 
 /// `path` made absolute against the current directory (without touching the disk).
 pub fn absolute(path: &std::path::Path) -> PathBuf {

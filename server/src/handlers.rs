@@ -50,7 +50,7 @@ pub struct AppContext {
     /// Subject rights requests.
     pub requests: crate::subject_rights::RequestService,
     /// Where requests keep what they gathered (read for `getFinalAttachment`).
-    pub requests_store: dpo_contract::location::StorageLocation,
+    pub requests_store: crate::export::request_store::RequestStore,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
     /// Requests a second per tenant and caller.

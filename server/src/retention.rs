@@ -5,11 +5,10 @@
 //! the request lands records the event (a deletion done twice deletes nothing more).
 
 use crate::{
-    export::{ExportError, sink::Sink},
+    export::{ExportError, request_store::RequestStore},
     store::{StoreError, blocking::blocking},
 };
 use chrono::{SubsecRound, Utc};
-use dpo_contract::location::StorageLocation;
 use dpo_domain::{
     audit::Activity,
     requests::{RequestRecord, SubjectRightsRequests},
@@ -53,7 +52,7 @@ pub fn sweep_every(
     retention: Duration,
     requests: Arc<dyn SubjectRightsRequests>,
     audit: Arc<dyn AuditLog>,
-    store: StorageLocation,
+    store: RequestStore,
     log: slog::Logger,
 ) -> Sweeper {
     let interval = (retention / 2).clamp(Duration::from_millis(200), MOST_BETWEEN);
@@ -80,7 +79,7 @@ pub async fn sweep(
     retention: Duration,
     requests: &Arc<dyn SubjectRightsRequests>,
     audit: &Arc<dyn AuditLog>,
-    store: &StorageLocation,
+    store: &RequestStore,
 ) -> Result<usize, RetentionError> {
     let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
     let mut removed = 0;
@@ -103,10 +102,10 @@ async fn remove(
     mut record: RequestRecord,
     requests: &Arc<dyn SubjectRightsRequests>,
     audit: &Arc<dyn AuditLog>,
-    store: &StorageLocation,
+    store: &RequestStore,
 ) -> Result<bool, RetentionError> {
     let id = record.id;
-    let removal = async { Sink::open(store, &id.to_string())?.remove_all().await };
+    let removal = async { store.folder(id)?.remove_all().await };
     removal.await.map_err(|cause| RetentionError::Removal { request: id, cause })?;
     let now = Utc::now().trunc_subsecs(3);
     record.collected_removed_at = Some(now);

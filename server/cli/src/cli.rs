@@ -256,8 +256,9 @@ pub(crate) struct ServeArgs {
     /// replicas need drives they can all read. Default: <state dir>/drives.
     #[arg(long, env = "DPO_DRIVES_URL")]
     pub(crate) drives_url: Option<String>,
-    /// Where subject rights requests keep what they gather for the person, a folder per request: a path
-    /// or file:///folder (replicas need one they all reach). Default: <state dir>/requests.
+    /// Where subject rights requests keep what they gather for the person, a folder per request: a path,
+    /// file:///folder, s3://bucket/prefix or az://container/prefix (credentials and endpoints from the
+    /// environment: AWS_*, AZURE_*). Replicas need one they all reach. Default: <state dir>/requests.
     #[arg(long, env = "DPO_REQUESTS_LOCATION")]
     pub(crate) requests_location: Option<String>,
     /// Days what a closed subject rights request collected stays in the request store before it is deleted

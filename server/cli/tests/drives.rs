@@ -131,6 +131,82 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
 }
 
 #[tokio::test]
+async fn a_request_store_in_an_s3_bucket_holds_what_a_request_gathers_and_the_zip_is_read_from_it() {
+    let moto = Moto::start();
+    let created = reqwest::Client::new().put(format!("{}/requests", moto.endpoint())).send().await.unwrap();
+    assert!(created.status().is_success(), "bucket created: {}", created.status());
+    let (state, _) = state_with_alice();
+    let drive = dpo_server::export::drive_files::drive_dir(&state.path().join("drives"), LOCAL_TENANT, "alice");
+    std::fs::create_dir_all(&drive).unwrap();
+    let big: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    std::fs::write(drive.join("archive.bin"), &big).unwrap();
+    let mut privacy_admin = dpo_server::auth::tokens::MintRequest::admin(LOCAL_TENANT);
+    privacy_admin.user = Some("privacy-admin".into());
+    privacy_admin.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
+    let http = crate::common::http_with(state.path(), &privacy_admin);
+    let args = ["--export-workers", "1", "--requests-location", "s3://requests/org"];
+    let server = serve_with_env(state.path(), &args, &moto.env());
+    let body = serde_json::json!({
+        "dataSubject": {"email": "alice@contoso.example"}, "dataSubjectType": "currentEmployee",
+        "displayName": "Alice", "description": "a copy", "regulations": ["GDPR"], "type": "access",
+        "pauseAfterEstimate": false
+    });
+    let response = http.post(format!("{}/security/subjectRightsRequests", server.base)).json(&body).send().await;
+    let created: serde_json::Value = response.unwrap().json().await.unwrap();
+    let id = created["id"].as_str().expect("an id").to_string();
+    let url = format!("{}/security/subjectRightsRequests/{id}", server.base);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let request: serde_json::Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        let stages = request["stages"].as_array().cloned().unwrap_or_default();
+        if stages.iter().any(|s| s["stage"] == "generateReport" && s["status"] == "completed") {
+            break;
+        }
+        assert!(!stages.iter().any(|s| s["status"] == "failed"), "{request}");
+        assert!(Instant::now() < deadline, "the request did not finish: {request}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing in the state folder: all of it in the bucket, under the prefix.
+    assert!(!state.path().join("requests").exists());
+    let s3 = AmazonS3Builder::new()
+        .with_endpoint(moto.endpoint())
+        .with_allow_http(true)
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .with_region("us-east-1")
+        .with_bucket_name("requests")
+        .build()
+        .unwrap();
+    let manifest = s3.get(&ObjectPath::from(format!("org/{id}/manifest.json"))).await.unwrap().bytes().await.unwrap();
+    let manifest = Manifest::parse(&manifest).unwrap();
+    let zipped = http.get(format!("{url}/getFinalAttachment()")).send().await.unwrap().bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zipped.to_vec())).expect("a zip");
+    for object in &manifest.objects {
+        let mut entry = archive.by_name(&object.path).expect("every object is in the zip");
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
+        object.check(content.len() as u64, &hex::encode(Sha256::digest(&content))).unwrap();
+    }
+    let mut archive_bin = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name("drive/archive.bin").unwrap(), &mut archive_bin).unwrap();
+    assert_eq!(archive_bin, big);
+    // What retention deletes, it deletes from the bucket: every object of the request's folder.
+    let store = dpo_server::export::request_store::RequestStore::Objects {
+        store: std::sync::Arc::new(s3),
+        prefix: "org".into(),
+        shown: "s3://requests/org".into(),
+    };
+    let removed = store.folder(id.parse().unwrap()).unwrap().remove_all().await.unwrap();
+    assert_eq!(removed, manifest.objects.len() + 1, "every object and the manifest");
+    let dpo_server::export::request_store::RequestStore::Objects { store, .. } = store else { unreachable!() };
+    let left: Vec<_> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(store.list(Some(&ObjectPath::from(format!("org/{id}")))))
+            .await
+            .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
 async fn drives_in_an_azure_container_are_exported_whole() {
     let azurite = Azurite::start();
     let azure = azurite.container("drives").await;

@@ -8,10 +8,10 @@
 //! manifest lists it; the same request always gives the same bytes, so a download cut off can be made
 //! again and compared.
 
-use crate::{ExportError, sink::Sink};
+use crate::{ExportError, request_store::RequestStore, sink::Sink};
 use async_zip::{Compression, ZipEntryBuilder, base::write::ZipFileWriter};
 use bytes::Bytes;
-use dpo_contract::{location::StorageLocation, manifest::Manifest};
+use dpo_contract::manifest::Manifest;
 use futures::{AsyncWriteExt, Stream, StreamExt};
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 use uuid::Uuid;
@@ -31,8 +31,8 @@ pub struct Attachment {
 impl Attachment {
     /// The request's folder in the request store `store`, read through its manifest (so that a folder
     /// without one, or with a broken one, fails before any byte of an answer is sent).
-    pub async fn open(store: &StorageLocation, request: Uuid) -> Result<Attachment, ExportError> {
-        let sink = Sink::open(store, &request.to_string())?;
+    pub async fn open(store: &RequestStore, request: Uuid) -> Result<Attachment, ExportError> {
+        let sink = store.folder(request)?;
         let manifest = sink.read_whole("manifest.json").await?;
         let parsed = Manifest::parse(&manifest).map_err(|e| ExportError::reading("the request's manifest.json", e))?;
         let mut names = vec!["index.html".to_string(), "manifest.json".to_string()];

@@ -38,7 +38,7 @@ pub struct JobContext {
     /// How long an export's claim lasts without renewal (renewed as it checks that it still holds it).
     pub lease: Duration,
     /// Where subject rights requests keep what they gather (`None`: this server runs no request).
-    pub requests: Option<StorageLocation>,
+    pub requests: Option<crate::request_store::RequestStore>,
 }
 
 /// Activity records read (and written) at a time.
@@ -135,9 +135,11 @@ impl Progress {
     }
 }
 
-fn still_valid(target: &StorageLocation) -> Result<(), ExportError> {
+/// Whether the storage location still takes writes (a SAS may expire while the export runs); `None`: dpo's
+/// own request store, which does not expire.
+fn still_valid(target: Option<&StorageLocation>) -> Result<(), ExportError> {
     match target {
-        StorageLocation::AzureBlob { expires, .. } if *expires <= Utc::now() => {
+        Some(StorageLocation::AzureBlob { expires, .. }) if *expires <= Utc::now() => {
             Err(ExportError::Target(LocationError::ExpiredDuringExport(*expires)))
         }
         _ => Ok(()),
@@ -191,7 +193,7 @@ async fn write(
         .await?
         .ok_or_else(|| ExportError::unreadable(format!("user {} is no longer in the directory", op.user_id)))?;
     let person = Person { who: Identities::of(&user), named: user.id.clone(), name: None, user: Some(user) };
-    let gathered = gather(ctx, target, sink, &claim, &person).await?;
+    let gathered = gather(ctx, Some(target), sink, &claim, &person).await?;
     if let Some(failure) = gathered.failure {
         return Err(failure);
     }
@@ -228,7 +230,7 @@ const NOT_A_USER: &str = "not a user of the directory";
 /// claim (resuming after what an interrupted run of it wrote whole).
 pub async fn gather(
     ctx: &JobContext,
-    target: &StorageLocation,
+    target: Option<&StorageLocation>,
     sink: &Sink,
     claim: &Claim,
     person: &Person,
@@ -488,7 +490,7 @@ fn not_given_reason(query: Option<&str>, missing: &[&str], prefix: char) -> Stri
 /// run of this export wrote it whole and the target still holds that very object.
 struct Copy<'a> {
     sink: &'a Sink,
-    target: &'a StorageLocation,
+    target: Option<&'a StorageLocation>,
     ledger: &'a Arc<dyn ExportLedger>,
     claim: &'a Claim,
     earlier: &'a mut HashMap<String, ExportedObject>,

@@ -25,6 +25,7 @@ pub mod engine;
 pub mod index;
 pub mod job;
 pub mod local_upload;
+pub mod request_store;
 pub mod request_work;
 pub mod retry;
 pub mod sink;

@@ -255,10 +255,9 @@ fn stopped() -> Result<RequestRecord, Stopped> {
 }
 
 /// The request store's folder of `request`.
-fn folder(ctx: &JobContext, request: Uuid) -> Result<(dpo_contract::location::StorageLocation, Sink), ExportError> {
-    let target = ctx.requests.clone().ok_or_else(|| ExportError::write_failed("no request store is configured"))?;
-    let sink = Sink::open(&target, &request.to_string())?;
-    Ok((target, sink))
+fn folder(ctx: &JobContext, request: Uuid) -> Result<Sink, ExportError> {
+    let store = ctx.requests.as_ref().ok_or_else(|| ExportError::write_failed("no request store is configured"))?;
+    store.folder(request)
 }
 
 /// `contentRetrieval`: gathers the person's data into the request store, resuming after what an
@@ -268,9 +267,9 @@ fn folder(ctx: &JobContext, request: Uuid) -> Result<(dpo_contract::location::St
 async fn retrieve(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Result<RequestRecord, Stopped> {
     let Some(record) = start(ctx, claim, record, Stage::ContentRetrieval).await? else { return stopped() };
     let person = person_of(ctx, claim, &record.request).await?;
-    let (target, sink) = folder(ctx, record.id)?;
+    let sink = folder(ctx, record.id)?;
     sink.remove_staging_leftovers().await?;
-    let error = match job::gather(ctx, &target, &sink, claim, &person).await {
+    let error = match job::gather(ctx, None, &sink, claim, &person).await {
         Ok(_) => None,
         Err(stop @ (ExportError::LeaseLost | ExportError::Cancelled)) => return Err(stop.into()),
         Err(away) if away.store_unavailable() => return Err(away.into()),
@@ -291,7 +290,7 @@ async fn retrieve(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Res
 /// gathered (with the manifest's SHA-256), kept with the request.
 async fn report(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Result<RequestRecord, Stopped> {
     let Some(record) = start(ctx, claim, record, Stage::GenerateReport).await? else { return stopped() };
-    let (_, sink) = folder(ctx, record.id)?;
+    let sink = folder(ctx, record.id)?;
     let bytes = sink.read_whole("manifest.json").await?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let manifest = Manifest::parse(&bytes).map_err(|e| ExportError::reading("the request's manifest.json", e))?;

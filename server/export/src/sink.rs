@@ -23,6 +23,8 @@ const AZURE_API_VERSION: &str = "2021-08-06";
 
 /// Size of one uploaded block, and the most a single upload holds in memory per block in flight.
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
+/// Size of one uploaded part in an object store of dpo's own: S3 refuses parts under 5 MiB (but the last).
+const OBJECT_STORE_BLOCK_SIZE: usize = 8 * 1024 * 1024;
 /// Bytes read from a local file at a time.
 const READ_CHUNK: usize = 1024 * 1024;
 /// Blocks of one file in flight at once (as many as Microsoft's SDKs upload with `max_concurrency=4`).
@@ -36,6 +38,8 @@ pub struct Sink {
     local_folder: Option<PathBuf>,
     /// The container's URL and its SAS, for an Azure target (see [`Sink::remove_all`]).
     container: Option<(Url, String)>,
+    /// The size of each block a streamed object is uploaded in.
+    block_size: usize,
 }
 
 fn retry() -> RetryConfig {
@@ -110,7 +114,12 @@ impl Sink {
                 Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_fsync(true))
             }
         };
-        Ok(Sink { store, folder, local_folder, container })
+        Ok(Sink { store, folder, local_folder, container, block_size: BLOCK_SIZE })
+    }
+
+    /// The folder `folder` of an object store dpo writes with its own credentials (the request store).
+    pub fn in_object_store(store: Arc<dyn ObjectStore>, folder: String) -> Sink {
+        Sink { store, folder, local_folder: None, container: None, block_size: OBJECT_STORE_BLOCK_SIZE }
     }
 
     /// Removes what a crash left of uploads in progress in a local target: object_store stages a
@@ -150,7 +159,16 @@ impl Sink {
         let prefix = ObjectPath::parse(&self.folder)
             .map_err(|e| ExportError::writing(format!("invalid folder {:?}", self.folder), e))?;
         let objects: Vec<_> = self.store.list(Some(&prefix)).map_ok(|meta| meta.location).try_collect().await?;
-        let Some((container, sas)) = &self.container else { return Ok(0) };
+        let Some((container, sas)) = &self.container else {
+            // An object store of dpo's own: deleted through it, one object at a time.
+            for object in &objects {
+                match self.store.delete(object).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(objects.len());
+        };
         // One Delete Blob request per object: object_store deletes through Blob Batch, which a container
         // SAS and the Azurite emulator do not always allow.
         let client =
@@ -266,7 +284,8 @@ impl Sink {
         let writer = match &self.local_folder {
             Some(folder) => Writer::Local(LocalUpload::start(folder.join(name), BLOCKS_IN_FLIGHT).await?),
             None => {
-                Writer::Blocks(WriteMultipart::new_with_chunk_size(self.store.put_multipart(&path).await?, BLOCK_SIZE))
+                let parts = self.store.put_multipart(&path).await?;
+                Writer::Blocks(WriteMultipart::new_with_chunk_size(parts, self.block_size))
             }
         };
         Ok(Upload { name: name.to_string(), path, store: self.store.clone(), writer, hasher: Sha256::new(), size: 0 })
