@@ -26,6 +26,8 @@ pub struct Attachment {
     sink: Sink,
     manifest: Bytes,
     names: Vec<String>,
+    /// When the data was gathered: every entry's time (the same zip on every download).
+    gathered: async_zip::ZipDateTime,
 }
 
 impl Attachment {
@@ -35,13 +37,24 @@ impl Attachment {
         let sink = store.folder(request)?;
         let manifest = sink.read_whole("manifest.json").await?;
         let parsed = Manifest::parse(&manifest).map_err(|e| ExportError::reading("the request's manifest.json", e))?;
+        let gathered = chrono::DateTime::parse_from_rfc3339(&parsed.exported_date_time)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| ExportError::reading("the request's manifest.json", e))?;
+        let gathered = async_zip::ZipDateTimeBuilder::new()
+            .year(chrono::Datelike::year(&gathered))
+            .month(chrono::Datelike::month(&gathered))
+            .day(chrono::Datelike::day(&gathered))
+            .hour(chrono::Timelike::hour(&gathered))
+            .minute(chrono::Timelike::minute(&gathered))
+            .second(chrono::Timelike::second(&gathered))
+            .build();
         let mut names = vec!["index.html".to_string(), "manifest.json".to_string()];
         for object in parsed.objects.into_iter().filter(|o| o.path != "index.html") {
             // A path that would leave the request's folder is never read.
             object.relative_path().map_err(|e| ExportError::reading("the request's manifest.json", e))?;
             names.push(object.path);
         }
-        Ok(Attachment { sink, manifest, names })
+        Ok(Attachment { sink, manifest, names, gathered })
     }
 
     /// The zip, a chunk at a time; an error ends the stream with it (the answer is then cut off, never
@@ -64,7 +77,9 @@ impl Attachment {
         let zip_failed = |e: async_zip::error::ZipError| ExportError::writing("the zip", e);
         let mut zip = ZipFileWriter::new(out.compat_write());
         for name in &self.names {
-            let entry = ZipEntryBuilder::new(name.clone().into(), Compression::Stored).unix_permissions(0o644);
+            let entry = ZipEntryBuilder::new(name.clone().into(), Compression::Stored)
+                .unix_permissions(0o644)
+                .last_modification_date(self.gathered);
             let mut entry = zip.write_entry_stream(entry).await.map_err(zip_failed)?;
             if name == "manifest.json" {
                 entry.write_all(&self.manifest).await.map_err(|e| ExportError::writing("the zip", e))?;

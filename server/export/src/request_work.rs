@@ -345,7 +345,7 @@ pub fn report_text(record: &RequestRecord, manifest: &Manifest, manifest_sha256:
         }
     }
     let total: u64 = manifest.objects.iter().map(|o| o.size).sum();
-    let _ = writeln!(out, "\nAttachment: {} files, {total} bytes", manifest.objects.len() + 1);
+    let _ = writeln!(out, "\nAttachment: {} files of {total} bytes, and manifest.json", manifest.objects.len());
     let _ = writeln!(out, "manifest.json SHA-256: {manifest_sha256}");
     out
 }
