@@ -214,6 +214,18 @@ pub fn execute(url: &str, statements: &str) -> Result<(), ClusterError> {
     })
 }
 
+/// The number one `SELECT count(*) …` in the database at `url` answers (from any thread, as [`execute`]).
+pub fn count(url: &str, select: &str) -> Result<i64, ClusterError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| failed(url, e))?;
+            client.query_one(select, &[]).map(|row| row.get::<_, i64>(0)).map_err(|e| failed(select, e))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(ClusterError("the query's thread panicked".into())))
+    })
+}
+
 /// A new, empty database in `server` (a `postgres://…` URL without a database); returns its URL.
 pub fn create_database(server: &str) -> Result<String, ClusterError> {
     let name = format!("dpo_test_{}", uuid::Uuid::new_v4().simple());

@@ -102,7 +102,7 @@ pub(crate) enum SourcesCommand {
         sources: PathBuf,
     },
     /// Run every query for one person and say how many rows and bytes each file of an export would
-    /// hold; nothing is written.
+    /// hold (or, with --erase, what erasing their data would change); nothing is written.
     Preview {
         /// The person: a user id or userPrincipalName of the directory.
         #[arg(required_unless_present = "email", conflicts_with = "email")]
@@ -123,6 +123,10 @@ pub(crate) enum SourcesCommand {
         /// The sources file.
         #[arg(long, env = "DPO_SOURCES")]
         sources: PathBuf,
+        /// Say instead what erasing the person's data would do: the rows each erase statement would change
+        /// (run inside a transaction that is rolled back), the rows kept and why, the objects and requests.
+        #[arg(long)]
+        erase: bool,
         #[command(flatten)]
         directory: DirectoryArgs,
     },

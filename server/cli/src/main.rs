@@ -74,7 +74,8 @@ async fn run(cli: Cli, layers: Option<layers::Layers>) -> anyhow::Result<()> {
         Command::Sources { command: SourcesCommand::Check { sources } } => sources::check(&sources).await,
         Command::Audit { command } => audit::run(command),
         Command::Sources {
-            command: SourcesCommand::Preview { user, email, first_name, last_name, residency, sources, directory },
+            command:
+                SourcesCommand::Preview { user, email, first_name, last_name, residency, sources, erase, directory },
         } => {
             let person = match (user, email) {
                 (Some(user), _) => sources::Person::User(user),
@@ -83,7 +84,7 @@ async fn run(cli: Cli, layers: Option<layers::Layers>) -> anyhow::Result<()> {
                 }
                 (None, None) => anyhow::bail!("name the person: a user, or --email"),
             };
-            sources::preview(&sources, &person, &directory).await
+            sources::preview(&sources, &person, &directory, erase).await
         }
         Command::Activities { command: ImportCommand::Import { file, directory } } => {
             let records = import::read_activities(&file)?;

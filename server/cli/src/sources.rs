@@ -4,7 +4,7 @@ use crate::{cli::DirectoryArgs, stores::open_directory};
 use anyhow::{Context, bail};
 use dpo_server::sources::{
     self, Identities, NamedPerson, Sources,
-    tools::{Checked, Previewed},
+    tools::{Checked, ErasePlan, ErasePreviewed, Previewed},
 };
 
 pub(crate) async fn check(path: &std::path::Path) -> anyhow::Result<()> {
@@ -33,7 +33,12 @@ pub(crate) enum Person {
     Named(NamedPerson),
 }
 
-pub(crate) async fn preview(path: &std::path::Path, person: &Person, directory: &DirectoryArgs) -> anyhow::Result<()> {
+pub(crate) async fn preview(
+    path: &std::path::Path,
+    person: &Person,
+    directory: &DirectoryArgs,
+    erase: bool,
+) -> anyhow::Result<()> {
     let sources = Sources::load(path)?;
     let (store, name) = open_directory(directory)?;
     let (who, shown) = match person {
@@ -51,6 +56,9 @@ pub(crate) async fn preview(path: &std::path::Path, person: &Person, directory: 
             (Identities::of_person(named, user.as_ref()), named.email.clone())
         }
     };
+    if erase {
+        return preview_erase(&sources, &who, &shown).await;
+    }
     let previewed = sources::tools::preview(&sources, &who).await;
     let failed = previewed.iter().filter(|p| p.outcome.is_err()).count();
     for Previewed { path, outcome, skipped } in &previewed {
@@ -66,6 +74,47 @@ pub(crate) async fn preview(path: &std::path::Path, person: &Person, directory: 
     }
     if failed > 0 {
         bail!("{failed} of {} queries failed: an export of {shown} would fail", previewed.len());
+    }
+    Ok(())
+}
+
+/// What erasing `who`'s data would do, each step found without changing anything.
+async fn preview_erase(sources: &Sources, who: &Identities, shown: &str) -> anyhow::Result<()> {
+    let previewed = sources::tools::preview_erase(sources, who).await;
+    if previewed.is_empty() {
+        println!("{}: no source erases anything", sources.path.display());
+        return Ok(());
+    }
+    let mut failed = 0;
+    for ErasePreviewed { what, outcome, skipped } in &previewed {
+        if let Some(reason) = skipped {
+            println!("{what}: {reason}");
+            continue;
+        }
+        match outcome {
+            Ok(ErasePlan::Rows { changed, max_rows }) if changed > max_rows => {
+                failed += 1;
+                println!(
+                    "{what}: would change {changed} rows, over its max_rows of {max_rows}: a request stops before erasing"
+                )
+            }
+            Ok(ErasePlan::Rows { changed, max_rows }) => {
+                println!("{what}: would change {changed} rows (max_rows {max_rows}; rolled back)")
+            }
+            Ok(ErasePlan::Kept { rows, reason }) => println!("{what}: {rows} rows kept ({reason})"),
+            Ok(ErasePlan::Objects(n)) => println!("{what}: {n} objects would be deleted"),
+            Ok(ErasePlan::Request(request)) => println!("{what}: would send {request}"),
+            Err(e) => {
+                failed += 1;
+                println!("{what}: {e}")
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} steps could not be told or are over their limit: erasing {shown}'s data would stop",
+            previewed.len()
+        );
     }
     Ok(())
 }

@@ -1114,3 +1114,113 @@ async fn a_large_page_is_not_held_several_times_over() {
     let grown = large - small;
     assert!(grown < 75.0, "a 30 MB page grew the server's peak by {grown:.1} MiB ({small:.1} → {large:.1})");
 }
+
+/// A shop in PostgreSQL (a read-only role for its queries, a writing one for erasure) and a support desk in
+/// SQLite, each holding two customers' rows, with erase statements, retained invoices and an objects source.
+fn erasing_sources(state: &Path) -> (PathBuf, String, PathBuf) {
+    let database = fresh_database().expect("a database in the test cluster");
+    let suffix = database.rsplit('/').next().unwrap_or("db").to_string();
+    execute(
+        &database,
+        &format!(
+            "CREATE TABLE customers (id INT PRIMARY KEY, email TEXT, name TEXT);
+             INSERT INTO customers VALUES (1, 'casey@shop.example', 'Casey'), (2, 'robin@shop.example', 'Robin');
+             CREATE TABLE reviews (id INT PRIMARY KEY, email TEXT, body TEXT);
+             INSERT INTO reviews VALUES (1, 'casey@shop.example', 'great'), (2, 'casey@shop.example', 'ok'),
+                                        (3, 'robin@shop.example', 'meh');
+             CREATE TABLE invoices (id INT PRIMARY KEY, email TEXT, total NUMERIC);
+             INSERT INTO invoices VALUES (1, 'casey@shop.example', 12.5);
+             CREATE ROLE reader_{suffix} LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader_{suffix};
+             CREATE ROLE eraser_{suffix} LOGIN;
+             GRANT SELECT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO eraser_{suffix};"
+        ),
+    )
+    .unwrap();
+    let as_role = |role: &str| {
+        let mut url = url::Url::parse(&database).unwrap();
+        url.set_username(&format!("{role}_{suffix}")).unwrap();
+        url.to_string()
+    };
+    let desk = state.join("desk.db");
+    let conn = rusqlite::Connection::open(&desk).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE tickets (id INTEGER PRIMARY KEY, email TEXT, subject TEXT);
+         INSERT INTO tickets (email, subject) VALUES ('casey@shop.example', 'refund'), ('robin@shop.example', 'late');",
+    )
+    .unwrap();
+    drop(conn);
+    let uploads = state.join("uploads/casey@shop.example");
+    std::fs::create_dir_all(&uploads).unwrap();
+    std::fs::write(uploads.join("photo.jpg"), b"jpeg").unwrap();
+    let sources = write_sources(
+        state,
+        &format!(
+            "[[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"{reader}\"\nerase_url = \"{eraser}\"\n\
+             [[source.query]]\nname = \"customers\"\nsql = \"SELECT * FROM customers WHERE email = :mail\"\n\
+             [[source.erase]]\nname = \"mask_customer\"\nsql = \"UPDATE customers SET name = NULL WHERE email = :mail\"\n\
+             [[source.erase]]\nname = \"reviews\"\nsql = \"DELETE FROM reviews WHERE email = :mail\"\nmax_rows = 1\n\
+             [[source.erase]]\nname = \"by_id\"\nsql = \"DELETE FROM reviews WHERE email = :id\"\n\
+             [[source.retain]]\nname = \"invoices\"\nsql = \"SELECT id FROM invoices WHERE email = :mail\"\nreason = \"invoices, 10 years\"\n\
+             [[source]]\nname = \"desk\"\nkind = \"sql\"\nurl = \"sqlite:desk.db\"\nerase_url = \"sqlite:desk.db\"\n\
+             [[source.query]]\nname = \"tickets\"\nsql = \"SELECT * FROM tickets WHERE email = :mail\"\n\
+             [[source.erase]]\nname = \"tickets\"\nsql = \"DELETE FROM tickets WHERE email = :mail\"\n\
+             [[source]]\nname = \"uploads\"\nkind = \"objects\"\nurl = \"file://{}/uploads/{{mail}}/\"\nerase = true\n",
+            state.display(),
+            reader = as_role("reader"),
+            eraser = as_role("eraser"),
+        ),
+    );
+    (sources, database, desk)
+}
+
+#[test]
+fn sources_check_prepares_erase_statements_and_preview_erase_counts_what_they_would_change_changing_nothing() {
+    let (state, _http) = state_with_users();
+    let (sources, database, desk) = erasing_sources(state.path());
+    let sources = sources.to_string_lossy().into_owned();
+    let (ok, out) = dpo_server(&["sources", "check", "--sources", &sources]);
+    assert!(ok, "{out}");
+    for line in
+        ["shop/erase:mask_customer: ok", "shop/erase:reviews: ok", "shop/retain:invoices: ok", "desk/erase:tickets: ok"]
+    {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    let state_dir = state.path().to_string_lossy().into_owned();
+    let erase_preview = || {
+        dpo_server(&[
+            "sources",
+            "preview",
+            "--erase",
+            "--sources",
+            &sources,
+            "--state-dir",
+            &state_dir,
+            "--email",
+            "casey@shop.example",
+        ])
+    };
+    let (ok, out) = erase_preview();
+    assert!(out.contains("shop/erase:mask_customer: would change 1 rows (max_rows 10000; rolled back)"), "{out}");
+    assert!(out.contains("shop/erase:reviews: would change 2 rows, over its max_rows of 1"), "{out}");
+    assert!(out.contains("shop/erase:by_id: skipped: it names :id, which the request does not give"), "{out}");
+    assert!(out.contains("shop/retain:invoices: 1 rows kept (invoices, 10 years)"), "{out}");
+    assert!(out.contains("desk/erase:tickets: would change 1 rows"), "{out}");
+    assert!(out.contains("uploads/: 1 objects would be deleted"), "{out}");
+    assert!(!ok, "a step over its max_rows fails the preview: {out}");
+    // Nothing changed anywhere.
+    let count = |select: &str| dpo_test_support::postgres_cluster::count(&database, select).unwrap();
+    assert_eq!(count("SELECT count(*) FROM customers WHERE name IS NOT NULL"), 2);
+    assert_eq!(count("SELECT count(*) FROM reviews"), 3);
+    let tickets: i64 =
+        rusqlite::Connection::open(&desk).unwrap().query_row("SELECT count(*) FROM tickets", [], |r| r.get(0)).unwrap();
+    assert_eq!(tickets, 2);
+    assert!(state.path().join("uploads/casey@shop.example/photo.jpg").exists());
+    // A statement the writing role may not run fails the check, saying so.
+    let broken = std::fs::read_to_string(&sources)
+        .unwrap()
+        .replace("DELETE FROM reviews WHERE email = :mail", "DELETE FROM nowhere WHERE email = :mail");
+    std::fs::write(&sources, broken).unwrap();
+    let (ok, out) = dpo_server(&["sources", "check", "--sources", &sources]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("shop/erase:reviews: ") && out.contains("nowhere"), "{out}");
+}

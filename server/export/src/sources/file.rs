@@ -52,6 +52,10 @@ pub struct Source {
     pub kind: SourceKind,
     /// How much of it one export reads at most.
     pub limits: SourceLimits,
+    /// How the person's data in it is erased, if it is (a request of type `delete`).
+    pub erasure: Option<super::erase::Erasure>,
+    /// The person's rows it keeps when erasing, and why (`sql` sources).
+    pub retained: Vec<super::erase::Retained>,
 }
 
 /// The most one export reads of a source: an API whose every page links to another, or a query that
@@ -273,6 +277,11 @@ struct SourceToml {
     max_pages: Option<u64>,
     max_bytes: Option<u64>,
     max_seconds: Option<u64>,
+    erase_url: Option<String>,
+    erase_url_env: Option<String>,
+    erase: Option<Spanned<super::erase::EraseToml>>,
+    #[serde(default)]
+    retain: Vec<Spanned<super::erase::RetainToml>>,
 }
 
 impl SourceToml {
@@ -380,9 +389,11 @@ impl Sources {
             }
         };
         let mut sources: Vec<Source> = Vec::new();
+        let source_headers = super::erase::header_lines(text, "source");
+        let erase_headers = super::erase::header_lines(text, "source.erase");
         for spanned in file.source {
             let line = line_of(spanned.span().start);
-            let sql = spanned.into_inner();
+            let mut sql = spanned.into_inner();
             if !["sql", "objects", "http"].contains(&sql.kind.get_ref().as_str()) {
                 return Err(invalid(
                     line_of(sql.kind.span().start),
@@ -431,6 +442,39 @@ impl Sources {
                 max_bytes: sql.max_bytes.unwrap_or(MAX_BYTES),
                 max_seconds: sql.max_seconds.unwrap_or(MAX_SECONDS),
             };
+            // How it erases: checked per kind below.
+            use super::erase::{EraseToml, Erasure};
+            let erase_line = sql.erase.as_ref().map_or(line, |e| line_of(e.span().start));
+            let erase_written = sql.erase.take().map(Spanned::into_inner);
+            let retain_written: Vec<(usize, super::erase::RetainToml)> = std::mem::take(&mut sql.retain)
+                .into_iter()
+                .map(|r| (line_of(r.span().start), r.into_inner()))
+                .collect();
+            let erase_connection = match (sql.erase_url.take(), sql.erase_url_env.take()) {
+                (None, None) => None,
+                (Some(url), None) => Some(url),
+                (None, Some(variable)) => Some(env(&variable).ok_or_else(|| {
+                    invalid(line, format!("erase_url_env names the environment variable {variable}, which is not set"))
+                })?),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        line,
+                        format!("source {:?} takes one of erase_url and erase_url_env", sql.name),
+                    ));
+                }
+            };
+            if kind != "sql" && (erase_connection.is_some() || !retain_written.is_empty()) {
+                return Err(invalid(
+                    line,
+                    format!(
+                        "source {:?} is of kind {kind}; erase_url, erase_url_env and [[source.retain]] belong to sql sources",
+                        sql.name
+                    ),
+                ));
+            }
+            let wrong_erase = |expected: &str| {
+                invalid(erase_line, format!("source {:?} is of kind {kind}: its erase is {expected}", sql.name))
+            };
             let url = match (sql.url, sql.url_env) {
                 (Some(url), None) => url,
                 (None, Some(variable)) => env(&variable).ok_or_else(|| {
@@ -469,13 +513,68 @@ impl Sources {
                     sql.retries.unwrap_or(HTTP_RETRIES),
                 )
                 .map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
-                sources.push(Source { name: sql.name, line, kind: SourceKind::Http(http), limits });
+                let erasure = match erase_written {
+                    None => None,
+                    Some(EraseToml::Request(request)) => {
+                        let method = request.method.to_ascii_uppercase();
+                        if !["DELETE", "POST", "PUT", "PATCH"].contains(&method.as_str()) {
+                            return Err(invalid(
+                                erase_line,
+                                format!(
+                                    "source {:?}: erase's method is DELETE, POST, PUT or PATCH, not {:?}",
+                                    sql.name, request.method
+                                ),
+                            ));
+                        }
+                        let erase_request = super::http::HttpSource::new(
+                            &names,
+                            request.url,
+                            http.headers.clone(),
+                            http.token.clone(),
+                            Some(http.allowed_hosts.clone()),
+                            http.timeout,
+                            http.retries,
+                        )
+                        .map_err(|reason| invalid(erase_line, format!("source {:?}, erase: {reason}", sql.name)))?;
+                        if erase_request.names().is_empty() {
+                            return Err(invalid(
+                                erase_line,
+                                format!(
+                                    "source {:?}, erase: the URL names no identity of the person: it would be about everyone",
+                                    sql.name
+                                ),
+                            ));
+                        }
+                        Some(Erasure::Http { method, request: erase_request })
+                    }
+                    Some(_) => return Err(wrong_erase("{ method = \"DELETE\", url = \"…{mail}…\" }")),
+                };
+                sources.push(Source {
+                    name: sql.name,
+                    line,
+                    kind: SourceKind::Http(http),
+                    limits,
+                    erasure,
+                    retained: Vec::new(),
+                });
                 continue;
             }
             if kind == "objects" {
                 let objects = objects(&url, &names)
                     .map_err(|reason| invalid(line, format!("source {:?}: {reason}", sql.name)))?;
-                sources.push(Source { name: sql.name, line, kind: SourceKind::Objects(objects), limits });
+                let erasure = match erase_written {
+                    None | Some(EraseToml::Flag(false)) => None,
+                    Some(EraseToml::Flag(true)) => Some(Erasure::Objects),
+                    Some(_) => return Err(wrong_erase("true or false")),
+                };
+                sources.push(Source {
+                    name: sql.name,
+                    line,
+                    kind: SourceKind::Objects(objects),
+                    limits,
+                    erasure,
+                    retained: Vec::new(),
+                });
                 continue;
             }
             let database = database(&url, folder).map_err(|reason| invalid(line, reason))?;
@@ -512,11 +611,65 @@ impl Sources {
                 }
                 queries.push(Query { name: query.name, sql: query.sql, format: query.format });
             }
+            // The `[[source.erase]]` tables of this source are those between its header and the next one's.
+            let next_source = source_headers.iter().copied().find(|l| *l > line).unwrap_or(usize::MAX);
+            let mut statement_lines = erase_headers.iter().copied().filter(|l| *l >= line && *l < next_source);
+            let erasure = match (erase_written, erase_connection) {
+                (None, None) => None,
+                (Some(EraseToml::Statements(written)), Some(connection)) => {
+                    let writer = self::database(&connection, folder)
+                        .map_err(|reason| invalid(line, format!("erase_url: {reason}")))?;
+                    let mut statements: Vec<super::erase::EraseStatement> = Vec::new();
+                    for written in written {
+                        let statement_line = statement_lines.next().unwrap_or(erase_line);
+                        let statement = super::erase::statement(written, statement_line, &names)
+                            .map_err(|reason| invalid(statement_line, format!("source {:?}: {reason}", sql.name)))?;
+                        if statements.iter().any(|s| s.name.eq_ignore_ascii_case(&statement.name)) {
+                            return Err(invalid(
+                                statement_line,
+                                format!("source {:?} has two erase statements named {:?}", sql.name, statement.name),
+                            ));
+                        }
+                        statements.push(statement);
+                    }
+                    Some(Erasure::Sql { database: writer, statements })
+                }
+                (Some(EraseToml::Statements(_)), None) => {
+                    return Err(invalid(
+                        line,
+                        format!(
+                            "source {:?} erases: it needs erase_url or erase_url_env, a connection whose role may write (its queries keep their read-only url)",
+                            sql.name
+                        ),
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(invalid(
+                        line,
+                        format!("source {:?} names an erase_url but no [[source.erase]] statement", sql.name),
+                    ));
+                }
+                (Some(_), _) => return Err(wrong_erase("a list of [[source.erase]] statements")),
+            };
+            let mut retained: Vec<super::erase::Retained> = Vec::new();
+            for (retain_line, written) in retain_written {
+                let kept = super::erase::retained(written, retain_line, &names)
+                    .map_err(|reason| invalid(retain_line, format!("source {:?}: {reason}", sql.name)))?;
+                if retained.iter().any(|r| r.name.eq_ignore_ascii_case(&kept.name)) {
+                    return Err(invalid(
+                        retain_line,
+                        format!("source {:?} has two retain entries named {:?}", sql.name, kept.name),
+                    ));
+                }
+                retained.push(kept);
+            }
             sources.push(Source {
                 name: sql.name,
                 line,
                 kind: SourceKind::Sql(SqlSource { database, queries }),
                 limits,
+                erasure,
+                retained,
             });
         }
         Ok(Sources { path: path.to_path_buf(), attributes, builtin, sources })
@@ -524,7 +677,7 @@ impl Sources {
 }
 
 /// A source's or query's name becomes a folder or file name of the export: plain characters only.
-fn check_name(what: &str, name: &str) -> Result<(), String> {
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), String> {
     let plain = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -619,17 +772,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_readme_example_is_a_valid_sources_file() {
+    /// The README's TOML example whose first line is `# <marker>`, read as a sources file (with the
+    /// environment variables the examples name).
+    fn readme_sources(marker: &str) -> Sources {
         let readme = include_str!("../../../../README.md");
-        let start = readme.find("```toml\n# sources.toml\n").expect("the README's example") + "```toml\n".len();
+        let opening = format!("```toml\n# {marker}\n");
+        let start = readme.find(&opening).expect("the README's example") + "```toml\n".len();
         let text = &readme[start..start + readme[start..].find("```").expect("its end")];
-        let sources = Sources::parse(Path::new("/etc/dpo/sources.toml"), text, |name| match name {
+        Sources::parse(Path::new("/etc/dpo/sources.toml"), text, |name| match name {
             "SHOP_DATABASE_URL" => Some("postgres://dpo_reader@db.internal/shop".into()),
+            "SHOP_ERASE_DATABASE_URL" => Some("postgres://dpo_eraser@db.internal/shop".into()),
             "CRM_TOKEN" => Some("token".into()),
             _ => None,
         })
-        .unwrap_or_else(|e| panic!("the README's sources file: {e}"));
+        .unwrap_or_else(|e| panic!("the README's {marker} example: {e}"))
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_sources_file() {
+        let sources = readme_sources("sources.toml");
         let kinds: Vec<&str> = sources
             .sources
             .iter()
@@ -774,5 +935,131 @@ sql = "SELECT * FROM notes WHERE upn = :user_principal_name"
         let (line, reason) = invalid_line("[[source]]\nname = \"s\"\nkind = \"ftp\"\n");
         assert_eq!(line, 3);
         assert!(reason.contains("ftp") && reason.contains("sql"), "{reason}");
+    }
+
+    const ERASING: &str = r#"
+[[source]]
+name = "shop"
+kind = "sql"
+url_env = "SHOP_DATABASE_URL"
+erase_url = "postgres://dpo_eraser@db.internal/shop"
+
+[[source.query]]
+name = "orders"
+sql = "SELECT * FROM orders WHERE email = :mail"
+
+[[source.erase]]
+name = "mask_orders"
+sql = "UPDATE orders SET name = NULL, email = NULL WHERE email = :mail"
+
+[[source.erase]]
+name = "reviews"
+sql = "DELETE FROM reviews WHERE email = :mail"
+max_rows = 50
+
+[[source.retain]]
+name = "invoices"
+sql = "SELECT id FROM invoices WHERE email = :mail"
+reason = "invoices, 10 years"
+
+[[source]]
+name = "uploads"
+kind = "objects"
+url = "file:///srv/uploads/{mail}/"
+erase = true
+
+[[source]]
+name = "crm"
+kind = "http"
+url = "https://crm.internal/people/{mail}/records"
+erase = { method = "delete", url = "https://crm.internal/people/{mail}" }
+"#;
+
+    #[test]
+    fn erase_statements_retained_rows_objects_and_requests_are_read_with_their_lines() {
+        let sources = parse(ERASING).unwrap();
+        let shop = &sources.sources[0];
+        let Some(crate::sources::erase::Erasure::Sql { database, statements }) = &shop.erasure else {
+            panic!("{:?}", shop.erasure)
+        };
+        assert!(database.redacted().contains("dpo_eraser"));
+        let read: Vec<(&str, u64, usize)> = statements.iter().map(|s| (s.name.as_str(), s.max_rows, s.line)).collect();
+        assert_eq!(read, [("mask_orders", 10_000, 12), ("reviews", 50, 16)]);
+        assert_eq!(
+            (shop.retained[0].name.as_str(), shop.retained[0].reason.as_str()),
+            ("invoices", "invoices, 10 years")
+        );
+        assert_eq!(sources.sources[1].erasure, Some(crate::sources::erase::Erasure::Objects));
+        match &sources.sources[2].erasure {
+            Some(crate::sources::erase::Erasure::Http { method, request }) => {
+                assert_eq!(
+                    (method.as_str(), request.template.as_str()),
+                    ("DELETE", "https://crm.internal/people/{mail}")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_erase_that_is_not_one_persons_delete_or_update_is_refused_with_its_line() {
+        let with = |from: &str, to: &str| {
+            assert!(ERASING.contains(from), "{from}");
+            ERASING.replacen(from, to, 1)
+        };
+        let cases = [
+            (with("UPDATE orders SET", "SELECT orders SET"), 12, "must be one DELETE or UPDATE statement"),
+            (with("DELETE FROM reviews WHERE email = :mail", "DELETE FROM reviews"), 16, "names no identity"),
+            (
+                with("WHERE email = :mail\"\nmax_rows", "WHERE email = :mail; DROP TABLE x\"\nmax_rows"),
+                16,
+                "more than one statement",
+            ),
+            (with("DELETE FROM reviews WHERE email = :mail", "DELETE FROM reviews WHERE email = :phone"), 16, ":phone"),
+            (with("max_rows = 50", "max_rows = 0"), 16, "max_rows is at least 1"),
+            (
+                with("erase_url = \"postgres://dpo_eraser@db.internal/shop\"\n", ""),
+                2,
+                "needs erase_url or erase_url_env",
+            ),
+            (with("reason = \"invoices, 10 years\"", "reason = \" \""), 21, "needs a reason"),
+            (with("sql = \"SELECT id FROM invoices", "sql = \"DELETE FROM invoices"), 21, "must be a SELECT"),
+            (
+                with("erase = true", "erase = { method = \"DELETE\", url = \"file:///x\" }"),
+                30,
+                "its erase is true or false",
+            ),
+            (with("erase = { method = \"delete\"", "erase = { method = \"GET\""), 36, "DELETE, POST, PUT or PATCH"),
+            (
+                with("url = \"https://crm.internal/people/{mail}\" }", "url = \"https://evil.example/{mail}\" }"),
+                36,
+                "erase",
+            ),
+            (
+                with("url = \"https://crm.internal/people/{mail}\" }", "url = \"https://crm.internal/people\" }"),
+                36,
+                "names no identity",
+            ),
+        ];
+        for (text, line, reason) in cases {
+            let (at, why) = invalid_line(&text);
+            assert!(why.contains(reason), "{reason}: {why}");
+            assert_eq!(at, line, "{why}");
+        }
+        let retain_on_objects = with(
+            "erase = true",
+            "erase = true\n[[source.retain]]\nname = \"x\"\nsql = \"SELECT 1 WHERE :mail\"\nreason = \"r\"",
+        );
+        assert!(invalid_line(&retain_on_objects).1.contains("belong to sql sources"));
+    }
+
+    #[test]
+    fn the_readme_erasure_example_is_a_valid_sources_file() {
+        let sources = readme_sources("erasure");
+        let shop = &sources.sources[0];
+        assert!(
+            matches!(&shop.erasure, Some(crate::sources::erase::Erasure::Sql { statements, .. }) if statements.len() == 2)
+        );
+        assert_eq!(shop.retained.len(), 1);
     }
 }

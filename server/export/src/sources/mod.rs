@@ -9,6 +9,8 @@
 //! [`tools`] are the operator's `sources check` and `sources preview`.
 
 pub mod encode;
+pub mod erase;
+pub mod erase_sql;
 pub mod file;
 pub mod http;
 pub mod params;

@@ -3,6 +3,8 @@
 
 use super::{
     Identities, SourceError, SourceKind, Sources,
+    erase::Erasure,
+    erase_sql,
     http::HttpRecords,
     sql::{self, EncodedRows},
 };
@@ -27,6 +29,20 @@ pub async fn check(sources: &Sources) -> Vec<Checked> {
                 for query in &sql_source.queries {
                     let outcome = sql::describe(&sql_source.database, &query.sql).await;
                     checked.push(Checked { query: format!("{}/{}", source.name, query.name), outcome });
+                }
+                for kept in &source.retained {
+                    let outcome = sql::describe(&sql_source.database, &kept.sql).await;
+                    checked.push(Checked { query: format!("{}/retain:{}", source.name, kept.name), outcome });
+                }
+                if let Some(Erasure::Sql { database, statements }) = &source.erasure {
+                    for statement in statements {
+                        // Prepared on the writing connection inside a transaction that is rolled back.
+                        let outcome =
+                            erase_sql::rolled_back(database, &statement.sql, None, erase_sql::ESTIMATE_TIMEOUT)
+                                .await
+                                .map(|_| Vec::new());
+                        checked.push(Checked { query: format!("{}/erase:{}", source.name, statement.name), outcome });
+                    }
                 }
             }
             SourceKind::Objects(objects) => {
@@ -126,6 +142,116 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
                 }
                 .await;
                 previewed.push(Previewed { path: format!("{0}/{0}.jsonl", source.name), outcome, skipped: None });
+            }
+        }
+    }
+    previewed
+}
+
+/// What erasing one person's data would do in one place, found without changing anything.
+#[derive(Debug)]
+pub struct ErasePreviewed {
+    /// `<source>/erase:<statement>`, `<source>/retain:<name>`, `<source>/` (objects) or `<source>` (a request).
+    pub what: String,
+    /// What it would do, or why it cannot be told.
+    pub outcome: Result<ErasePlan, SourceError>,
+    /// Why it would not run: it names an identity the person does not have.
+    pub skipped: Option<String>,
+}
+
+/// What one erase step would do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ErasePlan {
+    /// An erase statement would change this many rows (and stop the request above `max_rows`).
+    Rows {
+        /// Rows it would change.
+        changed: u64,
+        /// The most it may change.
+        max_rows: u64,
+    },
+    /// Rows kept, and why.
+    Kept {
+        /// Rows of the person kept.
+        rows: u64,
+        /// The reason.
+        reason: String,
+    },
+    /// Objects that would be deleted.
+    Objects(u64),
+    /// The request that would be sent.
+    Request(String),
+}
+
+/// Runs every erase statement for the person `who` inside a transaction that is rolled back, counts the rows
+/// each source keeps and the objects it would delete, and says what request it would send; changes nothing.
+pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePreviewed> {
+    let mut previewed = Vec::new();
+    for source in &sources.sources {
+        match (&source.erasure, &source.kind) {
+            (Some(Erasure::Sql { database, statements }), _) => {
+                for statement in statements {
+                    let what = format!("{}/erase:{}", source.name, statement.name);
+                    let names = super::params::positional(&statement.sql, |_| String::new()).names;
+                    if let Some(reason) = skipped(&who.not_given(names.iter().map(String::as_str)), ':') {
+                        previewed.push(ErasePreviewed {
+                            what,
+                            outcome: Ok(ErasePlan::Rows { changed: 0, max_rows: statement.max_rows }),
+                            skipped: Some(reason),
+                        });
+                        continue;
+                    }
+                    let outcome =
+                        erase_sql::rolled_back(database, &statement.sql, Some(who), erase_sql::ESTIMATE_TIMEOUT)
+                            .await
+                            .map(|changed| ErasePlan::Rows { changed, max_rows: statement.max_rows });
+                    previewed.push(ErasePreviewed { what, outcome, skipped: None });
+                }
+            }
+            (Some(Erasure::Objects), SourceKind::Objects(objects)) => {
+                let what = format!("{}/", source.name);
+                if let Some(reason) = skipped(&who.not_given(objects.names()), '{') {
+                    previewed.push(ErasePreviewed { what, outcome: Ok(ErasePlan::Objects(0)), skipped: Some(reason) });
+                    continue;
+                }
+                let outcome = async {
+                    if objects.missing_for(who) {
+                        return Ok(0);
+                    }
+                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.into()))?;
+                    let files =
+                        store.files_under(&objects.parts(who)).await.map_err(|e| SourceError::Objects(e.into()))?;
+                    Ok(files.len() as u64)
+                }
+                .await
+                .map(ErasePlan::Objects);
+                previewed.push(ErasePreviewed { what, outcome, skipped: None });
+            }
+            (Some(Erasure::Http { method, request }), _) => {
+                let what = source.name.clone();
+                let skipped_because = skipped(&who.not_given(request.names()), '{');
+                let shown = format!("{method} {}", dpo_contract::redact::redact_secrets(&request.template));
+                previewed.push(ErasePreviewed {
+                    what,
+                    outcome: Ok(ErasePlan::Request(shown)),
+                    skipped: skipped_because,
+                });
+            }
+            _ => {}
+        }
+        if let SourceKind::Sql(sql_source) = &source.kind {
+            for kept in &source.retained {
+                let what = format!("{}/retain:{}", source.name, kept.name);
+                let outcome = async {
+                    let mut rows = sql::run(&sql_source.database, &kept.sql, super::file::Format::Jsonl, who).await?;
+                    let mut count = 0;
+                    while let Some(piece) = rows.next().await {
+                        count += piece?.1;
+                    }
+                    Ok(count)
+                }
+                .await
+                .map(|rows| ErasePlan::Kept { rows, reason: kept.reason.clone() });
+                previewed.push(ErasePreviewed { what, outcome, skipped: None });
             }
         }
     }
