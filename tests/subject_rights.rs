@@ -725,6 +725,13 @@ async fn a_request_naming_a_directory_user_gathers_their_profile_drive_and_activ
     let drive = server.drive("alice");
     std::fs::create_dir_all(drive.join("docs")).unwrap();
     std::fs::write(drive.join("docs/cv.txt"), "Alice's CV").unwrap();
+    let activity = |kind: &str| dpo_server::store::ActivityRecord {
+        user_id: "alice".into(),
+        occurred_at: chrono::Utc::now(),
+        kind: kind.into(),
+        detail: json!({"app": "Teams"}),
+    };
+    server.store.directory.add_activities(TENANT, &[activity("signIn"), activity("fileAccessed")]).unwrap();
     let http = writer(&server);
     let mut request = body("ALICE@contoso.example", "Alice's copy");
     request["dataSubjectType"] = json!("currentEmployee");
@@ -736,8 +743,14 @@ async fn a_request_naming_a_directory_user_gathers_their_profile_drive_and_activ
     let counts = done["insight"]["productItemCounts"].as_array().unwrap();
     assert_eq!(counts[0], json!({"name": "profile", "value": "1"}), "{done}");
     assert_eq!(counts[1], json!({"name": "drive", "value": "1"}), "{done}");
+    assert_eq!(counts[2], json!({"name": "activity", "value": "2"}), "{done}");
     let zipped = http.get(format!("{url}/getFinalAttachment()")).send().await.unwrap().bytes().await.unwrap();
     let entries = unzip(&zipped);
+    // The estimate's bytes are what the retrieval wrote, source by source (the shop's and desk's files as
+    // written, the profile, the drive file and the activity lines).
+    let written: i64 =
+        entries.iter().filter(|(n, _)| n != "index.html" && n != "manifest.json").map(|(_, c)| c.len() as i64).sum();
+    assert_eq!(done["insight"]["totalItemSize"].as_i64(), Some(written), "{done}");
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
