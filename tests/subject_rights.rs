@@ -709,6 +709,25 @@ async fn a_customers_request_is_estimated_approved_gathered_reported_and_zipped_
     assert_eq!(response.status().as_u16(), 200);
     let (_, closed) = get(&http, &url).await;
     assert_eq!((closed["status"].as_str(), stage_status(&closed, "caseResolved")), (Some("closed"), "completed"));
+    // Each stage's end is in the audit trail, by dpo, targeted at the request.
+    let auditor = server.http_with(&token(&server, TENANT, Some("auditor"), true, &["AuditLog.Read.All"]));
+    let filter =
+        format!("activityDisplayName eq 'End subject rights request stage' and targetResources/any(t: t/id eq '{id}')");
+    let audits = reqwest::Url::parse_with_params(
+        &server.url("/auditLogs/directoryAudits"),
+        [("$filter", filter), ("$orderby", "activityDateTime".into())],
+    )
+    .unwrap();
+    let (status, page) = get(&auditor, audits.as_str()).await;
+    assert_eq!(status, 200, "{page}");
+    let reasons: Vec<&str> =
+        page["value"].as_array().unwrap().iter().map(|e| e["resultReason"].as_str().unwrap_or_default()).collect();
+    assert_eq!(
+        reasons,
+        ["contentEstimate completed: 3 items, 73 bytes", "contentRetrieval completed", "generateReport completed"],
+        "{page}"
+    );
+    assert_eq!(page["value"][0]["initiatedBy"]["app"]["appId"], "dpo", "{page}");
     // The request's own operation is dpo's, never a dataPolicyOperation.
     let (_, operations) = get(&server.http(), &server.url("/v1.0/dataPolicyOperations?$count=true")).await;
     assert_eq!(operations["@odata.count"], 0, "{operations}");

@@ -12,7 +12,7 @@ use chrono::{SubsecRound, Utc};
 use dpo_domain::{
     audit::Activity,
     requests::{RequestRecord, SubjectRightsRequests},
-    store::{AuditEvent, AuditLog},
+    store::AuditLog,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -116,24 +116,7 @@ async fn remove(
         Err(StoreError::VersionMismatch { .. } | StoreError::Missing(_)) => return Ok(false),
         Err(e) => return Err(e.into()),
     }
-    let event = AuditEvent {
-        tenant_id: record.tenant_id.clone(),
-        seq: 0,
-        id: uuid::Uuid::now_v7().to_string(),
-        at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        category: Activity::RemoveCollectedData.category().into(),
-        activity: Activity::RemoveCollectedData.name().into(),
-        actor_kind: "app".into(),
-        actor_id: dpo_domain::audit::LOGGED_BY_SERVICE.into(),
-        target_user: None,
-        operation_id: Some(id.to_string()),
-        storage_location: None,
-        result: "success".into(),
-        reason: None,
-        request_id: String::new(),
-        prev_hash: String::new(),
-        hash: String::new(),
-    };
+    let event = dpo_domain::audit::by_dpo(&record.tenant_id, Activity::RemoveCollectedData, id, Ok(None));
     crate::audit_trail::record(audit, event).await?;
     Ok(true)
 }

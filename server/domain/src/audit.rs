@@ -37,6 +37,8 @@ pub enum Activity {
     DownloadAttachment,
     /// What a closed request collected was deleted from the request store, its retention over (by dpo).
     RemoveCollectedData,
+    /// A stage of a request ended, completed (success) or failed (failure), as dpo ran it.
+    EndRequestStage,
 }
 
 /// Graph's `category` for subject rights requests.
@@ -47,7 +49,7 @@ pub const LOGGED_BY_SERVICE: &str = "dpo";
 
 impl Activity {
     /// Every activity.
-    pub const ALL: [Activity; 14] = [
+    pub const ALL: [Activity; 15] = [
         Activity::ExportPersonalData,
         Activity::CreateOperation,
         Activity::UpdateOperation,
@@ -62,6 +64,7 @@ impl Activity {
         Activity::DownloadReport,
         Activity::DownloadAttachment,
         Activity::RemoveCollectedData,
+        Activity::EndRequestStage,
     ];
 
     /// Whether it concerns a subject rights request (its target is one), not a data policy operation.
@@ -77,6 +80,7 @@ impl Activity {
                 | Activity::DownloadReport
                 | Activity::DownloadAttachment
                 | Activity::RemoveCollectedData
+                | Activity::EndRequestStage
         )
     }
 
@@ -96,7 +100,8 @@ impl Activity {
             | Activity::UpdateRequest
             | Activity::ApproveRequest
             | Activity::RejectRequest
-            | Activity::CloseRequest => "Update",
+            | Activity::CloseRequest
+            | Activity::EndRequestStage => "Update",
             Activity::CancelOperation | Activity::RemoveCollectedData => "Delete",
             Activity::ReadOperation | Activity::DownloadReport | Activity::DownloadAttachment => "Other",
         }
@@ -124,7 +129,42 @@ impl Activity {
             Activity::DownloadReport => "Download subject rights request report",
             Activity::DownloadAttachment => "Download subject rights request attachment",
             Activity::RemoveCollectedData => "Delete subject rights request collected data",
+            Activity::EndRequestStage => "End subject rights request stage",
         }
+    }
+}
+
+/// An event of dpo itself (the application `dpo`, no caller) doing `activity` to the subject rights request
+/// `request` of `tenant`: a success with what it did (`Ok`), or a failure with why (`Err`); not yet placed in
+/// its chain.
+pub fn by_dpo(
+    tenant: &str,
+    activity: Activity,
+    request: uuid::Uuid,
+    outcome: Result<Option<String>, String>,
+) -> crate::store::AuditEvent {
+    let (result, reason) = match outcome {
+        Ok(done) => ("success", done),
+        Err(why) => ("failure", Some(why)),
+    };
+    crate::store::AuditEvent {
+        tenant_id: tenant.to_string(),
+        seq: 0,
+        id: uuid::Uuid::now_v7().to_string(),
+        at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        category: activity.category().into(),
+        activity: activity.name().into(),
+        actor_kind: "app".into(),
+        actor_id: LOGGED_BY_SERVICE.into(),
+        target_user: None,
+        operation_id: Some(request.to_string()),
+        storage_location: None,
+        result: result.into(),
+        reason,
+        request_id: String::new(),
+        prev_hash: String::new(),
+        hash: String::new(),
     }
 }
 

@@ -122,7 +122,7 @@ async fn finish(
     error: Option<PublicError>,
     also: impl Fn(&mut RequestRecord),
 ) -> Result<Option<RequestRecord>, ExportError> {
-    save(ctx, claim, record, |r| {
+    let saved = save(ctx, claim, record, |r| {
         let now = Utc::now().trunc_subsecs(3);
         let (status, kind) = match error {
             Some(_) => (StageStatus::Failed, "stageFailed"),
@@ -131,7 +131,38 @@ async fn finish(
         set_stage(&mut r.request, stage, status, error.clone(), kind, &dpo_itself(), now);
         also(r);
     })
-    .await
+    .await?;
+    if let Some(record) = &saved {
+        audit_stage(ctx, record, stage, error.as_ref()).await?;
+    }
+    Ok(saved)
+}
+
+/// Records in the tenant's audit trail that `stage` of `record` ended (by dpo): completed, with the
+/// estimate's counts, or failed, with why.
+async fn audit_stage(
+    ctx: &JobContext,
+    record: &RequestRecord,
+    stage: Stage,
+    error: Option<&PublicError>,
+) -> Result<(), ExportError> {
+    let reason = match (error, stage) {
+        (Some(error), _) => format!("{} failed: {}", stage.as_str(), error.message.as_deref().unwrap_or_default()),
+        (None, Stage::ContentEstimate) => {
+            let insight = record.request.insight.clone().unwrap_or_default();
+            format!(
+                "contentEstimate completed: {} items, {} bytes",
+                insight.item_count.unwrap_or_default(),
+                insight.total_item_size.unwrap_or_default()
+            )
+        }
+        (None, _) => format!("{} completed", stage.as_str()),
+    };
+    let outcome = if error.is_some() { Err(reason) } else { Ok(Some(reason)) };
+    let event =
+        dpo_domain::audit::by_dpo(&record.tenant_id, dpo_domain::audit::Activity::EndRequestStage, record.id, outcome);
+    blocking(&ctx.stores.audit, move |log| log.append(event)).await?;
+    Ok(())
 }
 
 /// The request's person, with the directory user their email is, if any.
