@@ -480,10 +480,8 @@ async fn preview(sink: &Sink, object: &ManifestObject) -> Result<Option<index::R
 
 /// Why a query (named `query`), prefix or URL naming the identities `missing` was not run.
 fn not_given_reason(query: Option<&str>, missing: &[&str], prefix: char) -> String {
-    let names: Vec<String> =
-        missing.iter().map(|n| if prefix == '{' { format!("{{{n}}}") } else { format!("{prefix}{n}") }).collect();
     let what = query.map(|q| format!("query {q}")).unwrap_or_else(|| "it".into());
-    format!("{what} not run: it names {}, which the request does not give", names.join(", "))
+    format!("{what} not run: {}", crate::sources::not_given_text(missing, prefix))
 }
 
 /// Copies files (of the drive or of an objects source) into the export, each skipped when an interrupted

@@ -82,6 +82,14 @@ pub struct Identities {
     pub given_only: bool,
 }
 
+/// Why a query (`prefix` ':', its parameters) or a prefix or URL (`prefix` '{', its placeholders) naming the
+/// identities `missing` is not about a person a request names: "it names :id, which the request does not give".
+pub fn not_given_text(missing: &[&str], prefix: char) -> String {
+    let names: Vec<String> =
+        missing.iter().map(|n| if prefix == '{' { format!("{{{n}}}") } else { format!("{prefix}{n}") }).collect();
+    format!("it names {}, which the request does not give", names.join(", "))
+}
+
 impl Identities {
     /// The names `names` holds that this person has no value for, when only what was given counts.
     pub fn not_given<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {

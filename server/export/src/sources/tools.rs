@@ -77,10 +77,7 @@ pub struct Previewed {
 
 /// Why a query or template naming `missing` is not run for a person a request names.
 fn skipped(missing: &[&str], prefix: char) -> Option<String> {
-    (!missing.is_empty()).then(|| {
-        let names: Vec<String> = missing.iter().map(|n| format!("{prefix}{n}")).collect();
-        format!("skipped: it names {}, which the request does not give", names.join(", "))
-    })
+    (!missing.is_empty()).then(|| format!("skipped: {}", super::not_given_text(missing, prefix)))
 }
 
 /// Runs every query for the person `who`, counting the rows and bytes each would write, and lists every
