@@ -23,8 +23,8 @@ use dpo_domain::{
     store::{Claim, OperationRecord, StoreError},
 };
 use dpo_model::subject_rights::{
-    KeyValuePair, PublicError, SubjectRightsRequest, SubjectRightsRequestDetail, SubjectRightsRequestStage as Stage,
-    SubjectRightsRequestStageStatus as StageStatus, SubjectRightsRequestStatus,
+    DataSubject, KeyValuePair, PublicError, SubjectRightsRequest, SubjectRightsRequestDetail,
+    SubjectRightsRequestStage as Stage, SubjectRightsRequestStageStatus as StageStatus, SubjectRightsRequestStatus,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -180,6 +180,12 @@ async fn person_of(ctx: &JobContext, claim: &Claim, request: &SubjectRightsReque
     } else {
         blocking(&ctx.stores.directory, move |s| s.find_user_by_email(&tenant, &email)).await?
     };
+    let name = full_name(&subject).or_else(|| user.as_ref().and_then(|u| u.display_name.clone()));
+    Ok(Person { who: Identities::of_person(&named, user.as_ref()), named: named.email.clone(), name, user })
+}
+
+/// The person's first and last name as a request gives them, if it gives one.
+fn full_name(subject: &DataSubject) -> Option<String> {
     let name = [subject.first_name.as_deref(), subject.last_name.as_deref()]
         .into_iter()
         .flatten()
@@ -187,8 +193,7 @@ async fn person_of(ctx: &JobContext, claim: &Claim, request: &SubjectRightsReque
         .filter(|n| !n.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let name = Some(name).filter(|n| !n.is_empty()).or_else(|| user.as_ref().and_then(|u| u.display_name.clone()));
-    Ok(Person { who: Identities::of_person(&named, user.as_ref()), named: named.email.clone(), name, user })
+    Some(name).filter(|n| !n.is_empty())
 }
 
 /// A stage's error as Graph shows it.
@@ -363,9 +368,8 @@ pub fn report_text(record: &RequestRecord, manifest: &Manifest, manifest_sha256:
     let _ = writeln!(out, "Name: {}", r.display_name.as_deref().unwrap_or("-"));
     let _ = writeln!(out, "Type: {}", r.kind.map_or("-", |k| k.as_str()));
     if let Some(subject) = &r.data_subject {
-        let name =
-            [subject.first_name.as_deref(), subject.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-        let _ = writeln!(out, "Person: {} <{}>", name.join(" "), subject.email.as_deref().unwrap_or("-"));
+        let name = full_name(subject).unwrap_or_default();
+        let _ = writeln!(out, "Person: {name} <{}>", subject.email.as_deref().unwrap_or("-"));
     }
     let _ = writeln!(out, "Data subject type: {}", r.data_subject_type.map_or("-", |t| t.as_str()));
     let _ = writeln!(out, "Regulations: {}", r.regulations.join(", "));
