@@ -29,6 +29,21 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.0.port)
     }
 
+    /// A new bucket `name` (moto creates one on a plain PUT), and a client of it.
+    async fn bucket(&self, name: &str) -> object_store::aws::AmazonS3 {
+        let created = reqwest::Client::new().put(format!("{}/{name}", self.endpoint())).send().await.unwrap();
+        assert!(created.status().is_success(), "bucket created: {}", created.status());
+        AmazonS3Builder::new()
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .with_region("us-east-1")
+            .with_bucket_name(name)
+            .build()
+            .unwrap()
+    }
+
     /// What the server (and object_store here) needs to reach it.
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -110,17 +125,7 @@ fn digests(content: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn drives_in_an_s3_bucket_are_exported_whole() {
     let moto = Moto::start();
-    let s3 = AmazonS3Builder::new()
-        .with_endpoint(moto.endpoint())
-        .with_allow_http(true)
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .with_region("us-east-1")
-        .with_bucket_name("drives");
-    // moto creates the bucket on a plain PUT.
-    let created = reqwest::Client::new().put(format!("{}/drives", moto.endpoint())).send().await.unwrap();
-    assert!(created.status().is_success(), "bucket created: {}", created.status());
-    let s3 = s3.build().unwrap();
+    let s3 = moto.bucket("drives").await;
     let content = drive_content();
     put_drive(&s3, "org", &content).await;
     // Another user's file beside alice's drive is not hers.
@@ -133,17 +138,13 @@ async fn drives_in_an_s3_bucket_are_exported_whole() {
 #[tokio::test]
 async fn a_request_store_in_an_s3_bucket_holds_what_a_request_gathers_and_the_zip_is_read_from_it() {
     let moto = Moto::start();
-    let created = reqwest::Client::new().put(format!("{}/requests", moto.endpoint())).send().await.unwrap();
-    assert!(created.status().is_success(), "bucket created: {}", created.status());
+    let s3 = moto.bucket("requests").await;
     let (state, _) = state_with_alice();
     let drive = dpo_server::export::drive_files::drive_dir(&state.path().join("drives"), LOCAL_TENANT, "alice");
     std::fs::create_dir_all(&drive).unwrap();
     let big: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
     std::fs::write(drive.join("archive.bin"), &big).unwrap();
-    let mut privacy_admin = dpo_server::auth::tokens::MintRequest::admin(LOCAL_TENANT);
-    privacy_admin.user = Some("privacy-admin".into());
-    privacy_admin.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
-    let http = crate::common::http_with(state.path(), &privacy_admin);
+    let http = crate::common::privacy_admin_http(state.path());
     let args = ["--export-workers", "1", "--requests-location", "s3://requests/org"];
     let server = serve_with_env(state.path(), &args, &moto.env());
     let body = serde_json::json!({
@@ -168,15 +169,6 @@ async fn a_request_store_in_an_s3_bucket_holds_what_a_request_gathers_and_the_zi
     }
     // Nothing in the state folder: all of it in the bucket, under the prefix.
     assert!(!state.path().join("requests").exists());
-    let s3 = AmazonS3Builder::new()
-        .with_endpoint(moto.endpoint())
-        .with_allow_http(true)
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .with_region("us-east-1")
-        .with_bucket_name("requests")
-        .build()
-        .unwrap();
     let manifest = s3.get(&ObjectPath::from(format!("org/{id}/manifest.json"))).await.unwrap().bytes().await.unwrap();
     let manifest = Manifest::parse(&manifest).unwrap();
     let zipped = http.get(format!("{url}/getFinalAttachment()")).send().await.unwrap().bytes().await.unwrap();

@@ -449,10 +449,7 @@ async fn a_database_restart_mid_export_keeps_what_was_written_and_the_export_com
 #[tokio::test]
 async fn three_replicas_finish_a_request_whose_replica_is_killed_mid_retrieval() {
     let shared = Shared::new(&[("alice".into(), 384 << 20)]);
-    let mut privacy_admin = dpo_server::auth::tokens::MintRequest::admin(LOCAL_TENANT);
-    privacy_admin.user = Some("privacy-admin".into());
-    privacy_admin.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
-    let http = crate::common::http_with(shared.state.path(), &privacy_admin);
+    let http = crate::common::privacy_admin_http(shared.state.path());
     let args = ["--export-workers", "1", "--export-lease", "2"];
     let mut replicas: Vec<Option<Server>> = (0..3).map(|_| Some(shared.replica(&args))).collect();
     let first = replicas[0].as_ref().unwrap().base.clone();

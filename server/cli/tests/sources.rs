@@ -361,10 +361,7 @@ async fn a_server_killed_while_a_request_gathers_finishes_it_after_a_restart_and
     // 3,000 rows of the person that take about a millisecond each: seconds to read, 1,000 at a time.
     let slow = "SELECT g AS n, :mail AS owner, pg_sleep(0.001)::text AS slept FROM generate_series(1, 3000) g";
     let (state, _) = state_with_users();
-    let mut privacy_admin = dpo_server::auth::tokens::MintRequest::admin(dpo_server::auth::LOCAL_TENANT);
-    privacy_admin.user = Some("privacy-admin".into());
-    privacy_admin.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
-    let http = crate::common::http_with(state.path(), &privacy_admin);
+    let http = crate::common::privacy_admin_http(state.path());
     let sources = write_sources(
         state.path(),
         &format!(

@@ -29,6 +29,15 @@ pub fn admin_http(state: &Path) -> reqwest::Client {
     http_with(state, &MintRequest::admin(LOCAL_TENANT))
 }
 
+/// An HTTP client of a privacy administrator (`SubjectRightsRequest.ReadWrite.All`) of the local tenant,
+/// signed with `state`'s local key.
+pub fn privacy_admin_http(state: &Path) -> reqwest::Client {
+    let mut request = dpo_server::auth::tokens::MintRequest::admin(dpo_server::auth::LOCAL_TENANT);
+    request.user = Some("privacy-admin".into());
+    request.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
+    http_with(state, &request)
+}
+
 /// An HTTP client whose token `request` describes, signed with `state`'s local key.
 pub fn http_with(state: &Path, request: &dpo_server::auth::tokens::MintRequest) -> reqwest::Client {
     let token = dpo_server::auth::mint_local(state, request).expect("token minted");
