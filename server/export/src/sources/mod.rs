@@ -48,6 +48,17 @@ impl Pieces {
         }
     }
 
+    /// Reads every piece, keeping none: how many rows or records and bytes the file would hold.
+    pub async fn tally(mut self) -> Result<(u64, u64), SourceError> {
+        let (mut count, mut bytes) = (0, 0);
+        while let Some(piece) = self.next().await {
+            let (piece, rows) = piece?;
+            count += rows;
+            bytes += piece.len() as u64;
+        }
+        Ok((count, bytes))
+    }
+
     /// The next piece of the file and how many rows or records it holds; `None` at the end.
     pub async fn next(&mut self) -> Option<Result<(Vec<u8>, u64), SourceError>> {
         match self {

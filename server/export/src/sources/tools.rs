@@ -2,7 +2,7 @@
 //! preview` (what would an export of this person hold?), both writing nothing anywhere.
 
 use super::{
-    Identities, SourceError, SourceKind, Sources,
+    Identities, Pieces, SourceError, SourceKind, Sources,
     erase::Erasure,
     erase_sql,
     http::HttpRecords,
@@ -94,17 +94,10 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
                         previewed.push(Previewed { path, outcome: Ok((0, 0)), skipped: Some(reason) });
                         continue;
                     }
-                    let outcome = async {
-                        let mut encoded = EncodedRows::start(&sql_source.database, query, who).await?;
-                        let (mut count, mut bytes) = (0, 0);
-                        while let Some(piece) = encoded.next().await {
-                            let (piece, rows) = piece?;
-                            count += rows;
-                            bytes += piece.len() as u64;
-                        }
-                        Ok((count, bytes))
-                    }
-                    .await;
+                    let outcome = match EncodedRows::start(&sql_source.database, query, who).await {
+                        Ok(rows) => Pieces::Rows(rows).tally().await,
+                        Err(e) => Err(e),
+                    };
                     previewed.push(Previewed { path, outcome, skipped: None });
                 }
             }
@@ -127,17 +120,10 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
                 previewed.push(Previewed { path: format!("{}/", source.name), outcome, skipped: None });
             }
             SourceKind::Http(http) => {
-                let outcome = async {
-                    let mut records = HttpRecords::start(http, who)?;
-                    let (mut count, mut bytes) = (0, 0);
-                    while let Some(page) = records.next().await {
-                        let (page, n) = page?;
-                        count += n;
-                        bytes += page.len() as u64;
-                    }
-                    Ok((count, bytes))
-                }
-                .await;
+                let outcome = match HttpRecords::start(http, who) {
+                    Ok(records) => Pieces::Records(records).tally().await,
+                    Err(e) => Err(e),
+                };
                 previewed.push(Previewed { path: format!("{0}/{0}.jsonl", source.name), outcome, skipped: None });
             }
         }
@@ -238,16 +224,13 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
         if let SourceKind::Sql(sql_source) = &source.kind {
             for kept in &source.retained {
                 let what = format!("{}/retain:{}", source.name, kept.name);
-                let outcome = async {
-                    let mut rows = sql::run(&sql_source.database, &kept.sql, super::file::Format::Jsonl, who).await?;
-                    let mut count = 0;
-                    while let Some(piece) = rows.next().await {
-                        count += piece?.1;
-                    }
-                    Ok(count)
+                let query =
+                    super::file::Query { name: kept.name.clone(), sql: kept.sql.clone(), format: Default::default() };
+                let outcome = match EncodedRows::start(&sql_source.database, &query, who).await {
+                    Ok(rows) => Pieces::Rows(rows).tally().await,
+                    Err(e) => Err(e),
                 }
-                .await
-                .map(|rows| ErasePlan::Kept { rows, reason: kept.reason.clone() });
+                .map(|(rows, _)| ErasePlan::Kept { rows, reason: kept.reason.clone() });
                 previewed.push(ErasePreviewed { what, outcome, skipped: None });
             }
         }
