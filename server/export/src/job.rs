@@ -15,7 +15,9 @@ use dpo_contract::manifest::{
 };
 use dpo_domain::{
     blocking::blocking,
-    store::{Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, UserRecord},
+    store::{
+        ActivityRecord, Claim, ExportLedger, ExportedObject, JobQueue, OperationRecord, StoreError, Stores, UserRecord,
+    },
 };
 use std::{
     collections::HashMap,
@@ -42,7 +44,7 @@ pub struct JobContext {
 }
 
 /// Activity records read (and written) at a time.
-const ACTIVITY_BATCH: u64 = 1000;
+pub(crate) const ACTIVITY_BATCH: u64 = 1000;
 /// Progress units an activity record counts for (about its size as JSON).
 const ACTIVITY_WEIGHT: u64 = 200;
 /// Longest time between two progress updates in the store.
@@ -201,6 +203,16 @@ async fn write(
     blocking(&ctx.stores.queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
 }
 
+/// The lines of `activity.jsonl` a batch of activity records makes: one JSON object a line.
+pub(crate) fn activity_lines(batch: &[(i64, ActivityRecord)]) -> Result<Vec<u8>, ExportError> {
+    let mut lines = Vec::with_capacity(batch.len() * ACTIVITY_WEIGHT as usize);
+    for (_, record) in batch {
+        serde_json::to_writer(&mut lines, record).map_err(|e| ExportError::reading("the activity records", e))?;
+        lines.push(b'\n');
+    }
+    Ok(lines)
+}
+
 /// Whose data is gathered.
 pub struct Person {
     /// The user of the directory, when they are one: the built-in sources (profile, drive, activity) are
@@ -311,13 +323,7 @@ pub async fn gather(
             let batch = blocking(directory, move |s| s.activities(&t, &uid, after, ACTIVITY_BATCH)).await?;
             let Some((last, _)) = batch.last() else { break };
             after = *last;
-            let mut lines = Vec::with_capacity(batch.len() * ACTIVITY_WEIGHT as usize);
-            for (_, record) in &batch {
-                serde_json::to_writer(&mut lines, record)
-                    .map_err(|e| ExportError::reading("the activity records", e))?;
-                lines.push(b'\n');
-            }
-            upload.write(Bytes::from(lines)).await?;
+            upload.write(Bytes::from(activity_lines(&batch)?)).await?;
             records += batch.len() as u64;
             copy.progress.advance(batch.len() as u64 * ACTIVITY_WEIGHT).await?;
         }

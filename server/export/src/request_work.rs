@@ -29,9 +29,6 @@ use dpo_model::subject_rights::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// Activity records read at a time for the estimate.
-const ACTIVITY_BATCH: u64 = 1000;
-
 /// Runs the stages of the claimed operation's request from where the request stands, until it waits for
 /// a person (or is closed), and completes the operation.
 pub async fn run(ctx: &JobContext, claim: Claim, request: Uuid) -> Result<OperationRecord, ExportError> {
@@ -225,14 +222,11 @@ async fn estimate(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Res
             loop {
                 let (t, uid) = (claim.operation.tenant_id.clone(), user.id.clone());
                 let batch =
-                    blocking(&ctx.stores.directory, move |s| s.activities(&t, &uid, after, ACTIVITY_BATCH)).await?;
+                    blocking(&ctx.stores.directory, move |s| s.activities(&t, &uid, after, job::ACTIVITY_BATCH))
+                        .await?;
                 let Some((last, _)) = batch.last() else { break };
                 after = *last;
-                for (_, record) in &batch {
-                    let line =
-                        serde_json::to_vec(record).map_err(|e| ExportError::reading("the activity records", e))?;
-                    bytes += line.len() as u64 + 1;
-                }
+                bytes += job::activity_lines(&batch)?.len() as u64;
                 count += batch.len() as u64;
             }
             per_source.push(("activity".into(), count, bytes));
