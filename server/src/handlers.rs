@@ -325,6 +325,18 @@ impl<'r> Call<'r> {
         Answer::Refused { error: self.fail(error), headers }
     }
 
+    /// The headers of a download: [`Call::headers`], its media type, and the file name it is saved as.
+    pub(crate) fn download_headers(&self, media_type: &'static str, file_name: &str) -> Result<HeaderMap, GraphError> {
+        let mut headers = self.headers();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+        let disposition = format!("attachment; filename=\"{file_name}\"");
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&disposition).map_err(|e| GraphError::internal(e.to_string()))?,
+        );
+        Ok(headers)
+    }
+
     /// `request-id` and the echoed `client-request-id`, as Graph sends them on every answer, and headers
     /// that keep answers about personal data out of caches and content sniffing.
     pub(crate) fn headers(&self) -> HeaderMap {
@@ -830,13 +842,7 @@ impl DataPolicyOperationsApi for DpoApi {
             let id = crate::subject_rights::parse_id(&path.into_inner().id)?;
             subject.operation = Some(id.to_string());
             let record = rqctx.context().requests.with_report(&caller.tenant, id, "getFinalReport").await?;
-            let mut headers = call.headers();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-            let disposition = format!("attachment; filename=\"report-{id}.txt\"");
-            headers.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition).map_err(|e| GraphError::internal(e.to_string()))?,
-            );
+            let headers = call.download_headers("text/plain; charset=utf-8", &format!("report-{id}.txt"))?;
             let report = record.report.ok_or_else(|| GraphError::internal(format!("request {id} has no report")))?;
             Ok(Download { body: dropshot::Body::from(report), headers })
         })
@@ -859,13 +865,7 @@ impl DataPolicyOperationsApi for DpoApi {
                 let attachment = crate::export::attachment::Attachment::open(&rqctx.context().requests_store, id)
                     .await
                     .map_err(|e| GraphError::internal(format!("the collection of request {id} cannot be read: {e}")))?;
-                let mut headers = call.headers();
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-                let disposition = format!("attachment; filename=\"request-{id}.zip\"");
-                headers.insert(
-                    header::CONTENT_DISPOSITION,
-                    HeaderValue::from_str(&disposition).map_err(|e| GraphError::internal(e.to_string()))?,
-                );
+                let headers = call.download_headers("application/zip", &format!("request-{id}.zip"))?;
                 let frames = futures::StreamExt::map(attachment.stream(), |chunk| chunk.map(http_body::Frame::data));
                 Ok(Download { body: dropshot::Body::wrap(http_body_util::StreamBody::new(frames)), headers })
             },
