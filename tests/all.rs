@@ -5,6 +5,7 @@ mod auth;
 mod common;
 mod directory_audits;
 mod drift;
+mod erasure;
 mod export;
 mod graph_sdk;
 mod hardening;

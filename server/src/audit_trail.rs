@@ -29,6 +29,8 @@ pub struct Subject {
     /// The event is already recorded, in the commit of the call's own write (a submission): the call
     /// must not record it again.
     pub recorded: bool,
+    /// What a successful call did, beyond its activity (an approval's stage and comment).
+    pub detail: Option<String>,
 }
 
 impl Subject {
@@ -81,7 +83,7 @@ pub fn event(
         operation_id: subject.operation,
         storage_location: subject.storage_location.map(|l| dpo_contract::redact::redact_secrets(&l)),
         result: if outcome.is_ok() { "success" } else { "failure" }.into(),
-        reason: outcome.err(),
+        reason: outcome.err().or(subject.detail),
         request_id: request_id.into(),
         prev_hash: String::new(),
         hash: String::new(),

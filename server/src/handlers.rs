@@ -488,7 +488,14 @@ async fn act_on_request(
         subject.operation = Some(id.to_string());
         let input = body.read(&rqctx).await?;
         let now = Utc::now().trunc_subsecs(3);
+        let comment = input.comment.clone();
         let record = rqctx.context().requests.act(&caller, id, action, input.comment, now).await?;
+        // The trail says what was approved or rejected (the stage) and the comment given with it.
+        let stage = record.request.history.last().and_then(|h| h.stage).map_or("-", |s| s.as_str());
+        subject.detail = Some(match comment.filter(|c| !c.trim().is_empty()) {
+            Some(comment) => format!("{} at {stage}: {comment}", action.name()),
+            None => format!("{} at {stage}", action.name()),
+        });
         let headers = call.request_headers(&record)?;
         Ok(ShapedOk::new(request_wire::request_body(&call.root, &record, None)?, headers))
     })

@@ -110,6 +110,10 @@ impl From<RequestError> for GraphError {
             RequestError::WrongStage { .. } | RequestError::Closed(_) => {
                 GraphError::new(dropshot::ErrorStatusCode::CONFLICT, dpo_api::error::codes::CONFLICT, error.to_string())
             }
+            RequestError::CreatorApproves(_) => {
+                GraphError::new(dropshot::ErrorStatusCode::FORBIDDEN, "Authorization_RequestDenied", error.to_string())
+            }
+            RequestError::NoAttachment(_) => GraphError::bad_request(error.to_string()),
             RequestError::CollectedRemoved { .. } => {
                 GraphError::new(dropshot::ErrorStatusCode::GONE, "Gone", error.to_string())
             }

@@ -75,6 +75,16 @@ pub enum RequestError {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The caller created the request and may not approve its erasure: a second administrator must.
+    #[error(
+        "the subjectRightsRequest '{0}' was created by the caller: its erasure must be approved by another administrator"
+    )]
+    CreatorApproves(Uuid),
+    /// A `delete` request collects nothing: it has a report and no attachment.
+    #[error(
+        "the subjectRightsRequest '{0}' is of type delete: it collects nothing to download; its report is getFinalReport"
+    )]
+    NoAttachment(Uuid),
     /// The request is closed: nothing about it changes any more.
     #[error("the subjectRightsRequest '{0}' is closed: a closed request cannot be changed")]
     Closed(Uuid),
@@ -163,6 +173,7 @@ impl RequestService {
             request,
             report: None,
             collected_removed_at: None,
+            erasure: None,
         };
         let (stored, job) = (record.clone(), job_of(&record, now));
         blocking(&self.store, move |s| s.insert_request(&stored, &job)).await?;
@@ -307,6 +318,9 @@ impl RequestService {
                 when: "the report and the zip are made in generateReport, which has not completed",
             });
         }
+        if function == "getFinalAttachment" && record.request.kind == Some(SubjectRightsRequestType::Delete) {
+            return Err(RequestError::NoAttachment(id));
+        }
         if let Some(at) = record.collected_removed_at.filter(|_| function == "getFinalAttachment") {
             return Err(RequestError::CollectedRemoved { id, at });
         }
@@ -379,6 +393,10 @@ pub fn apply_action(
     let (stage, kind) = match action {
         StageAction::Approve => {
             let at = waiting_at(r).ok_or_else(|| wrong(r))?;
+            // Erasure needs four eyes: whoever created the request cannot also approve it.
+            if at == Stage::Approval && r.created_by.as_ref().is_some_and(|creator| same_caller(creator, who)) {
+                return Err(RequestError::CreatorApproves(id));
+            }
             match stage_mut(r, at) {
                 // A stage that failed runs again.
                 Some(failed) if failed.status == Some(StageStatus::Failed) => {
@@ -429,6 +447,13 @@ pub fn apply_action(
     r.last_modified_by = Some(who.clone());
     r.last_modified_date_time = Some(now);
     Ok(())
+}
+
+/// Whether two identity sets name the same user or application.
+fn same_caller(a: &IdentitySet, b: &IdentitySet) -> bool {
+    let id = |i: &Option<Identity>| i.as_ref().and_then(|i| i.id.clone());
+    (id(&a.user).is_some() && id(&a.user) == id(&b.user))
+        || (id(&a.application).is_some() && id(&a.application) == id(&b.application))
 }
 
 /// Email addresses are stored lower-case (a person is found whatever the case they were written in), so
@@ -661,7 +686,7 @@ fn job_of(record: &RequestRecord, now: DateTime<Utc>) -> OperationRecord {
 }
 
 /// The types dpo fulfils today.
-const SERVED_TYPES: [&str; 2] = ["access", "export"];
+const SERVED_TYPES: [&str; 3] = ["access", "export", "delete"];
 
 fn new_request(
     caller: &Caller,
@@ -695,10 +720,12 @@ fn new_request(
             "internalDueDateTime" => r.internal_due_date_time = time(&name, value)?,
             "regulations" => r.regulations = regulations(value)?,
             "type" => {
-                if value.as_str().is_some_and(|t| ["delete", "tagForAction"].contains(&t)) {
+                if value.as_str() == Some("tagForAction") {
                     return Err(invalid(
                         "type",
-                        format!("requests of type {value} are not fulfilled by this server yet: use access or export"),
+                        format!(
+                            "requests of type {value} are not fulfilled by this server: use access, export or delete"
+                        ),
                     ));
                 }
                 r.kind = Some(member(&name, &value, SubjectRightsRequestType::named, &SERVED_TYPES)?);
@@ -840,6 +867,31 @@ mod tests {
     }
 
     #[test]
+    fn the_creator_of_a_delete_request_cannot_approve_its_erasure() {
+        let mut v = valid();
+        v["type"] = json!("delete");
+        let mut r = new_request(&caller(), body(v), Utc::now()).unwrap();
+        set(&mut r, Stage::ContentEstimate, StageStatus::Completed);
+        set(&mut r, Stage::Approval, StageStatus::Current);
+        let before = r.clone();
+        let id = Uuid::new_v4();
+        let creator = identity_set(&caller());
+        assert!(matches!(
+            apply_action(id, &mut r, StageAction::Approve, &creator, Utc::now()),
+            Err(RequestError::CreatorApproves(_))
+        ));
+        assert_eq!(r, before, "a refused approval changes nothing");
+        let other = IdentitySet {
+            user: Some(Identity { id: Some("someone-else".into()), ..Default::default() }),
+            ..Default::default()
+        };
+        apply_action(id, &mut r, StageAction::Approve, &other, Utc::now()).unwrap();
+        assert!(has(&r, Stage::Approval, StageStatus::Completed));
+        assert!(has(&r, Stage::ContentDeletion, StageStatus::Current));
+        assert!(dpo_domain::request_stages::approved(&r));
+    }
+
+    #[test]
     fn actions_apply_only_where_the_request_stands() {
         let who = identity_set(&caller());
         let id = Uuid::new_v4();
@@ -932,7 +984,7 @@ mod tests {
             assert_eq!(property(json!({ required: null })), required);
         }
         assert_eq!(property(json!({"type": "sideways"})), "type");
-        assert_eq!(property(json!({"type": "delete"})), "type");
+        assert_eq!(property(json!({"type": "tagForAction"})), "type");
         assert_eq!(property(json!({"status": "closed"})), "status");
         assert_eq!(property(json!({"mailboxLocations": {}})), "mailboxLocations");
         assert_eq!(property(json!({"bogus": 1})), "bogus");

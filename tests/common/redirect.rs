@@ -43,7 +43,9 @@ impl Redirector {
 }
 
 /// Serves `answer` on a free loopback port; returns `host:port`.
-async fn serve(answer: impl Fn(&Request<Incoming>) -> Response<Full<bytes::Bytes>> + Send + Sync + 'static) -> String {
+pub async fn serve(
+    answer: impl Fn(&Request<Incoming>) -> Response<Full<bytes::Bytes>> + Send + Sync + 'static,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let host = listener.local_addr().expect("bound").to_string();
     let answer = Arc::new(answer);

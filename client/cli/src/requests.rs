@@ -129,6 +129,8 @@ pub enum Kind {
     Access,
     /// A copy of their data to take elsewhere.
     Export,
+    /// Their data erased: estimated, approved by another administrator, erased through the sources.
+    Delete,
 }
 
 /// Runs a `dpo requests` command.
@@ -151,7 +153,7 @@ pub async fn run(client: &Client, command: RequestCommand, out: Output) -> Resul
             let mut body = json!({
                 "dataSubject": {"email": email},
                 "dataSubjectType": subject_type,
-                "type": match kind { Kind::Access => "access", Kind::Export => "export" },
+                "type": match kind { Kind::Access => "access", Kind::Export => "export", Kind::Delete => "delete" },
                 "displayName": name,
                 "description": description,
                 "regulations": regulations,
@@ -356,6 +358,36 @@ fn table(requests: &[types::MicrosoftGraphSubjectRightsRequest]) {
 fn show(request: &types::MicrosoftGraphSubjectRightsRequest, out: Output) {
     match out {
         Output::Json => println!("{}", serde_json::to_string_pretty(request).unwrap_or_default()),
-        Output::Table => table(std::slice::from_ref(request)),
+        Output::Table => {
+            table(std::slice::from_ref(request));
+            let r = serde_json::to_value(request).unwrap_or_default();
+            for line in insight_lines(&r) {
+                println!("{line}");
+            }
+        }
     }
+}
+
+/// The request's `insight` as lines under its row: the estimate (for a `delete` request, what would be
+/// erased and what is kept), and once `contentDeletion` completed, what was erased.
+fn insight_lines(r: &Value) -> Vec<String> {
+    let insight = &r["insight"];
+    if insight.is_null() {
+        return Vec::new();
+    }
+    let stages = r["stages"].as_array().cloned().unwrap_or_default();
+    let erased = stages.iter().any(|s| s["stage"] == "contentDeletion" && s["status"] == "completed");
+    let what = match (r["type"].as_str(), erased) {
+        (Some("delete"), true) => "erased",
+        (Some("delete"), false) => "estimate, to erase",
+        _ => "estimate",
+    };
+    let mut lines = vec![format!("\n{what}: {} items", text(&insight["itemCount"]))];
+    if let Some(bytes) = insight["totalItemSize"].as_i64() {
+        lines[0].push_str(&format!(", {bytes} bytes"));
+    }
+    for pair in insight["productItemCounts"].as_array().into_iter().flatten() {
+        lines.push(format!("  {}: {}", text(&pair["name"]), text(&pair["value"])));
+    }
+    lines
 }

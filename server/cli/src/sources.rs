@@ -86,7 +86,7 @@ async fn preview_erase(sources: &Sources, who: &Identities, shown: &str) -> anyh
         return Ok(());
     }
     let mut failed = 0;
-    for ErasePreviewed { what, outcome, skipped } in &previewed {
+    for ErasePreviewed { what, outcome, skipped, .. } in &previewed {
         if let Some(reason) = skipped {
             println!("{what}: {reason}");
             continue;

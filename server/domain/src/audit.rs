@@ -39,6 +39,8 @@ pub enum Activity {
     RemoveCollectedData,
     /// A stage of a request ended, completed (success) or failed (failure), as dpo ran it.
     EndRequestStage,
+    /// One step of a `delete` request's erasure ran (a statement, a source's objects, a request), by dpo.
+    EraseRequestData,
 }
 
 /// Graph's `category` for subject rights requests.
@@ -49,7 +51,7 @@ pub const LOGGED_BY_SERVICE: &str = "dpo";
 
 impl Activity {
     /// Every activity.
-    pub const ALL: [Activity; 15] = [
+    pub const ALL: [Activity; 16] = [
         Activity::ExportPersonalData,
         Activity::CreateOperation,
         Activity::UpdateOperation,
@@ -65,6 +67,7 @@ impl Activity {
         Activity::DownloadAttachment,
         Activity::RemoveCollectedData,
         Activity::EndRequestStage,
+        Activity::EraseRequestData,
     ];
 
     /// Whether it concerns a subject rights request (its target is one), not a data policy operation.
@@ -81,6 +84,7 @@ impl Activity {
                 | Activity::DownloadAttachment
                 | Activity::RemoveCollectedData
                 | Activity::EndRequestStage
+                | Activity::EraseRequestData
         )
     }
 
@@ -102,7 +106,7 @@ impl Activity {
             | Activity::RejectRequest
             | Activity::CloseRequest
             | Activity::EndRequestStage => "Update",
-            Activity::CancelOperation | Activity::RemoveCollectedData => "Delete",
+            Activity::CancelOperation | Activity::RemoveCollectedData | Activity::EraseRequestData => "Delete",
             Activity::ReadOperation | Activity::DownloadReport | Activity::DownloadAttachment => "Other",
         }
     }
@@ -130,6 +134,7 @@ impl Activity {
             Activity::DownloadAttachment => "Download subject rights request attachment",
             Activity::RemoveCollectedData => "Delete subject rights request collected data",
             Activity::EndRequestStage => "End subject rights request stage",
+            Activity::EraseRequestData => "Erase subject rights request data",
         }
     }
 }

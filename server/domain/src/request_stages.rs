@@ -67,6 +67,12 @@ pub fn waiting_at(r: &SubjectRightsRequest) -> Option<Stage> {
     .then_some(Stage::ContentEstimate)
 }
 
+/// Whether a person approved the request at its `approval` stage (a request without one never is).
+pub fn approved(r: &SubjectRightsRequest) -> bool {
+    has(r, Stage::Approval, StageStatus::Completed)
+        && r.history.iter().any(|h| h.stage == Some(Stage::Approval) && h.kind.as_deref() == Some("approved"))
+}
+
 /// Whether the report is done (`generateReport` completed): the report and the zip can be had.
 pub fn report_done(r: &SubjectRightsRequest) -> bool {
     has(r, Stage::GenerateReport, StageStatus::Completed)
@@ -79,6 +85,8 @@ pub enum Work {
     Estimate,
     /// Copy the person's data into the request store (`contentRetrieval`).
     Retrieve,
+    /// Erase the person's data through the sources, then verify (`contentDeletion`, once approved).
+    Erase,
     /// Write the report and the page for the person (`generateReport`).
     Report,
     /// Nothing until a person acts (approves, rejects, closes), or the request is closed.
@@ -94,6 +102,7 @@ pub fn next_work(r: &SubjectRightsRequest) -> Work {
     match at.stage {
         Some(Stage::ContentEstimate) => Work::Estimate,
         Some(Stage::ContentRetrieval) => Work::Retrieve,
+        Some(Stage::ContentDeletion) if approved(r) => Work::Erase,
         Some(Stage::GenerateReport) => Work::Report,
         _ => Work::Wait,
     }
@@ -180,5 +189,32 @@ mod tests {
         assert_eq!(r2.history.len(), 4);
         r.status = Some(SubjectRightsRequestStatus::Closed);
         assert_eq!(next_work(&r), Work::Wait);
+    }
+
+    #[test]
+    fn a_delete_request_erases_only_once_a_person_approved_it() {
+        let now = Utc::now();
+        let who = dpo_itself();
+        let mut r = request(false);
+        r.stages = stages_of(SubjectRightsRequestType::Delete)
+            .into_iter()
+            .map(|stage| SubjectRightsRequestStageDetail {
+                stage: Some(stage),
+                status: Some(StageStatus::NotStarted),
+                ..Default::default()
+            })
+            .collect();
+        set_stage(&mut r, Stage::ContentEstimate, StageStatus::Completed, None, "stageCompleted", &who, now);
+        set_stage(&mut r, Stage::Approval, StageStatus::Current, None, "stageStarted", &who, now);
+        assert_eq!((next_work(&r), waiting_at(&r)), (Work::Wait, Some(Stage::Approval)));
+        // Marked so without an approval (a hand-edited row, a bug elsewhere): still nothing is erased.
+        let mut forged = r.clone();
+        set_stage(&mut forged, Stage::Approval, StageStatus::Completed, None, "stageCompleted", &who, now);
+        set_stage(&mut forged, Stage::ContentDeletion, StageStatus::Current, None, "stageStarted", &who, now);
+        assert_eq!(next_work(&forged), Work::Wait);
+        set_stage(&mut r, Stage::Approval, StageStatus::Completed, None, "approved", &who, now);
+        set_stage(&mut r, Stage::ContentDeletion, StageStatus::Current, None, "stageStarted", &who, now);
+        assert!(approved(&r));
+        assert_eq!(next_work(&r), Work::Erase);
     }
 }

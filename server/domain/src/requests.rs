@@ -7,6 +7,7 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use dpo_model::subject_rights::{AuthoredNote, SubjectRightsRequest};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A request as stored.
@@ -25,6 +26,130 @@ pub struct RequestRecord {
     pub report: Option<String>,
     /// When what the request collected was deleted from the request store (its retention ended).
     pub collected_removed_at: Option<DateTime<Utc>>,
+    /// A `delete` request's plan and what each of its steps did, once its estimate ran.
+    pub erasure: Option<ErasureLog>,
+}
+
+/// What a `delete` request's stages planned and did in the sources, step by step: written by the estimate
+/// (the plan a person approves), then after each step of `contentDeletion` before the next one starts, and
+/// by the verification. Kept beside the request (Graph's entity has no place for it); the report is made
+/// from it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasureLog {
+    /// Every step, in the order they run.
+    pub steps: Vec<ErasureStep>,
+    /// The rows each source keeps of the person, and why.
+    pub kept: Vec<KeptRows>,
+    /// Sources that hold something of the person and have nothing to erase it with.
+    pub unerased: Vec<Unerased>,
+    /// What the verification found, once it ran.
+    pub verified: Option<Verification>,
+}
+
+/// What kind of step erases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StepKind {
+    /// A `DELETE` or `UPDATE` statement of a `sql` source, in a transaction of its own.
+    Statement,
+    /// Every object under the person's prefix of an `objects` source, one by one.
+    Objects,
+    /// One request to an `http` source.
+    Request,
+}
+
+/// One step of an erasure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasureStep {
+    /// The source.
+    pub source: String,
+    /// The statement's name; `objects` or `request` for the other kinds.
+    pub name: String,
+    /// Its kind.
+    pub kind: StepKind,
+    /// What the estimate found it would change: rows, objects, or the records the source reads (a request).
+    pub estimated: u64,
+    /// A fingerprint of what the step runs (the statement, the request), so that a sources file changed
+    /// after the estimate was approved is noticed instead of running what nobody approved.
+    pub fingerprint: String,
+    /// Why it does not run: it names an identity the request does not give.
+    pub skipped: Option<String>,
+    /// Rows its transaction changed when it was about to commit: a crash after the commit and before the
+    /// step was recorded done runs it again, and a second run changing nothing means the first committed.
+    pub committing: Option<u64>,
+    /// Objects deleted so far by runs that did not finish.
+    pub deleted_so_far: u64,
+    /// What it changed, once done.
+    pub done: Option<StepDone>,
+}
+
+/// A step's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepDone {
+    /// Rows changed or objects deleted (0 for a request).
+    pub changed: u64,
+    /// The status the API answered (a request).
+    pub status: Option<u16>,
+    /// When it was done.
+    pub at: DateTime<Utc>,
+}
+
+/// Rows a source keeps of the person, counted by a `[[source.retain]]` query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptRows {
+    /// The source.
+    pub source: String,
+    /// The retain entry's name.
+    pub name: String,
+    /// Its reason (the legal basis).
+    pub reason: String,
+    /// Rows it found.
+    pub rows: u64,
+}
+
+/// A source holding something of the person without erase entries: nothing of it is erased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unerased {
+    /// The source.
+    pub source: String,
+    /// Items it holds of the person.
+    pub items: u64,
+}
+
+/// The verification after the steps: each erasing source's access queries run again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// When it ran.
+    pub at: DateTime<Utc>,
+    /// Each source read again, with what it still found.
+    pub sources: Vec<Verified>,
+}
+
+/// What one erasing source still holds of the person after the steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    /// The source.
+    pub source: String,
+    /// Items its access queries (objects, records) still find.
+    pub found: u64,
+    /// Rows its retain entries keep: what is found up to this many is kept on purpose.
+    pub kept: u64,
+    /// What still finds something (`<query>: N`), when more is found than is kept.
+    pub remaining: Vec<String>,
+}
+
+impl Verified {
+    /// Whether everything still found is kept on purpose.
+    pub fn passed(&self) -> bool {
+        self.found <= self.kept
+    }
 }
 
 /// A note as stored.

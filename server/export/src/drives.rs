@@ -27,6 +27,8 @@ pub trait Drives: Send + Sync + 'static {
     async fn probe(&self, parts: &[String]) -> Result<(), ExportError>;
     /// Starts reading `file` in chunks of up to `chunk_size` bytes, at most `ahead` of them waiting.
     fn read(&self, file: &DriveFile, chunk_size: usize, ahead: usize) -> ChunkReader;
+    /// Deletes `file`, as listed by these drives (an erasure); one already gone is no error.
+    async fn delete(&self, file: &DriveFile) -> Result<(), ExportError>;
 }
 
 /// Why a drives URL was not accepted.
@@ -120,6 +122,20 @@ impl Drives for LocalDrives {
             DriveLocation::Object(_) => ChunkReader::failed(elsewhere(file)),
         }
     }
+
+    async fn delete(&self, file: &DriveFile) -> Result<(), ExportError> {
+        let path = match &file.location {
+            DriveLocation::Local(folder) => folder.join(&file.relative),
+            DriveLocation::LocalPath(path) => path.clone(),
+            DriveLocation::Object(_) => return Err(ExportError::reading("deleting", elsewhere(file))),
+        };
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(ExportError::reading(format!("deleting {}", path.display()), e))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Drives in an object store: the objects under `<prefix>/<tenant>/<user>/`.
@@ -180,5 +196,17 @@ impl Drives for ObjectDrives {
             chunk_size,
             ahead,
         )
+    }
+
+    async fn delete(&self, file: &DriveFile) -> Result<(), ExportError> {
+        let DriveLocation::Object(location) = &file.location else {
+            return Err(ExportError::reading("deleting", elsewhere(file)));
+        };
+        match self.store.delete(location).await {
+            Err(e) if !matches!(e, object_store::Error::NotFound { .. }) => {
+                Err(ExportError::reading(format!("deleting {} from {}", file.relative, self.shown), e))
+            }
+            _ => Ok(()),
+        }
     }
 }

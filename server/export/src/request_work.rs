@@ -29,6 +29,8 @@ use dpo_model::subject_rights::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod erasure;
+
 /// Runs the stages of the claimed operation's request from where the request stands, until it waits for
 /// a person (or is closed), and completes the operation.
 pub async fn run(ctx: &JobContext, claim: Claim, request: Uuid) -> Result<OperationRecord, ExportError> {
@@ -36,8 +38,10 @@ pub async fn run(ctx: &JobContext, claim: Claim, request: Uuid) -> Result<Operat
     while let Some(current) = record {
         let done = match next_work(&current.request) {
             Work::Wait => break,
+            Work::Estimate if erases(&current) => erasure::estimate(ctx, &claim, current).await,
             Work::Estimate => estimate(ctx, &claim, current).await,
             Work::Retrieve => retrieve(ctx, &claim, current).await,
+            Work::Erase => erasure::erase(ctx, &claim, current).await,
             Work::Report => report(ctx, &claim, current).await,
         };
         record = match done {
@@ -48,6 +52,11 @@ pub async fn run(ctx: &JobContext, claim: Claim, request: Uuid) -> Result<Operat
     }
     let at = Utc::now().trunc_subsecs(3);
     blocking(&ctx.stores.queue, move |q| q.complete(&claim, at)).await.map_err(fenced)
+}
+
+/// Whether the request erases (type `delete`) rather than collects.
+fn erases(record: &RequestRecord) -> bool {
+    record.request.kind == Some(dpo_model::subject_rights::SubjectRightsRequestType::Delete)
 }
 
 /// The request of the claim's tenant, if it is still there.
@@ -145,6 +154,18 @@ async fn audit_stage(
 ) -> Result<(), ExportError> {
     let reason = match (error, stage) {
         (Some(error), _) => format!("{} failed: {}", stage.as_str(), error.message.as_deref().unwrap_or_default()),
+        (None, Stage::ContentEstimate | Stage::ContentDeletion) if record.erasure.is_some() => {
+            let log = record.erasure.clone().unwrap_or_default();
+            let items = record.request.insight.as_ref().and_then(|i| i.item_count).unwrap_or_default();
+            let kept: u64 = log.kept.iter().map(|k| k.rows).sum();
+            match &log.verified {
+                Some(verified) if stage == Stage::ContentDeletion => format!(
+                    "contentDeletion completed: {items} items erased, {kept} rows kept; verified {} sources",
+                    verified.sources.len()
+                ),
+                _ => format!("{} completed: {items} items to erase, {kept} rows kept", stage.as_str()),
+            }
+        }
         (None, Stage::ContentEstimate) => {
             let insight = record.request.insight.clone().unwrap_or_default();
             format!(
@@ -336,6 +357,16 @@ async fn retrieve(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Res
 /// gathered (with the manifest's SHA-256), kept with the request.
 async fn report(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Result<RequestRecord, Stopped> {
     let Some(record) = start(ctx, claim, record, Stage::GenerateReport).await? else { return stopped() };
+    if erases(&record) {
+        let done = finish(ctx, claim, record, Stage::GenerateReport, None, |r| {
+            r.report = Some(erasure::report_text(r));
+            if let Some(resolved) = dpo_domain::request_stages::stage_mut(&mut r.request, Stage::CaseResolved) {
+                resolved.status = Some(StageStatus::Current);
+            }
+        })
+        .await?;
+        return done.map_or_else(stopped, Ok);
+    }
     let sink = folder(ctx, record.id)?;
     let bytes = sink.read_whole("manifest.json").await?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -350,10 +381,8 @@ async fn report(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Resul
     done.map_or_else(stopped, Ok)
 }
 
-/// The final report of a request as text for the privacy team: the request, the person, its regulations
-/// and due date, each source with its outcome, items and bytes, and the SHA-256 of the attachment's
-/// manifest.
-pub fn report_text(record: &RequestRecord, manifest: &Manifest, manifest_sha256: &str) -> String {
+/// The head of a request's report: the request, the person, its regulations and due date.
+fn report_head(record: &RequestRecord) -> String {
     use std::fmt::Write;
     let r = &record.request;
     let mut out = String::new();
@@ -369,6 +398,15 @@ pub fn report_text(record: &RequestRecord, manifest: &Manifest, manifest_sha256:
     let _ = writeln!(out, "Regulations: {}", r.regulations.join(", "));
     let _ = writeln!(out, "Created: {}", time(r.created_date_time));
     let _ = writeln!(out, "Due: {}", time(r.internal_due_date_time));
+    out
+}
+
+/// The final report of a request as text for the privacy team: the request, the person, its regulations
+/// and due date, each source with its outcome, items and bytes, and the SHA-256 of the attachment's
+/// manifest.
+pub fn report_text(record: &RequestRecord, manifest: &Manifest, manifest_sha256: &str) -> String {
+    use std::fmt::Write;
+    let mut out = report_head(record);
     let _ = writeln!(out, "Collected: {}", manifest.exported_date_time);
     let _ = writeln!(out, "\nSources:");
     for source in &manifest.sources {
@@ -409,6 +447,7 @@ mod tests {
             version: 3,
             report: None,
             collected_removed_at: None,
+            erasure: None,
             request: SubjectRightsRequest {
                 display_name: Some("Casey's copy".into()),
                 kind: Some(SubjectRightsRequestType::Access),

@@ -168,6 +168,14 @@ pub fn request(row: &impl Columns) -> Result<crate::requests::RequestRecord, Sto
             let at: Option<String> = row.get(5)?;
             at.map(time).transpose()?
         },
+        erasure: {
+            let erasure: Option<String> = row.get(6)?;
+            erasure.map(|text| serde_json::from_str(&text)).transpose().map_err(|source| BadValue::Json {
+                column: "a subject rights request's erasure",
+                expected: "an erasure log",
+                source,
+            })?
+        },
         request: serde_json::from_str(&body).map_err(|source| BadValue::Json {
             column: "a subject rights request's body",
             expected: "a subjectRightsRequest",

@@ -38,7 +38,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row, error::SqlState};
 use uuid::Uuid;
 
 /// PostgreSQL's migrations, numbered as SQLite's.
-const MIGRATIONS: [(i64, &str); 16] = [
+const MIGRATIONS: [(i64, &str); 17] = [
     (1, include_str!("../migrations/postgres/0001_operations.sql")),
     (2, include_str!("../migrations/postgres/0002_users.sql")),
     (3, include_str!("../migrations/postgres/0003_export.sql")),
@@ -55,6 +55,7 @@ const MIGRATIONS: [(i64, &str); 16] = [
     (14, include_str!("../migrations/postgres/0014_unique_mail.sql")),
     (15, include_str!("../migrations/postgres/0015_subject_rights_requests.sql")),
     (16, include_str!("../migrations/postgres/0016_request_jobs.sql")),
+    (17, include_str!("../migrations/postgres/0017_request_erasure.sql")),
 ];
 
 /// How many migrations a database brought up to date has applied.

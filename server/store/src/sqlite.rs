@@ -74,6 +74,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0014_unique_mail.sql")),
         M::up(include_str!("../migrations/0015_subject_rights_requests.sql")),
         M::up(include_str!("../migrations/0016_request_jobs.sql")),
+        M::up(include_str!("../migrations/0017_request_erasure.sql")),
     ])
 }
 

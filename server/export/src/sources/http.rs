@@ -268,6 +268,29 @@ impl HttpSource {
     }
 }
 
+impl HttpSource {
+    /// Sends the erase request for `who` (`method` to this template's URL, with the source's headers and
+    /// token, redirects only to allowed hosts): the status it answered, a 404 included (the API no longer
+    /// knows the person: nothing left to erase); `None` when an identity the URL names is unknown.
+    pub async fn send_erase(&self, method: &str, who: &Identities) -> Result<Option<u16>, SourceError> {
+        let Some(url) = self.url_for(who)? else { return Ok(None) };
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| SourceError::HttpUrl { url: shown(&url), reason: e.to_string() })?;
+        let client = Arc::new(self.clone()).client()?;
+        let response = client
+            .request(method, url.clone())
+            .send()
+            .await
+            .map_err(|cause| SourceError::HttpRequest { url: shown(&url), cause })?;
+        let status = response.status();
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            return Ok(Some(status.as_u16()));
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(SourceError::HttpStatus { url: shown(&url), status: status.as_u16(), body: excerpt(&body) })
+    }
+}
+
 /// Whether `url`'s host is one of `patterns`: a pattern names a port exactly when the URL does (another
 /// port of an allowed host may be another service).
 fn listed(patterns: &[String], url: &Url) -> bool {

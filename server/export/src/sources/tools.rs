@@ -134,6 +134,8 @@ pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
 /// What erasing one person's data would do in one place, found without changing anything.
 #[derive(Debug)]
 pub struct ErasePreviewed {
+    /// The source.
+    pub source: String,
     /// `<source>/erase:<statement>`, `<source>/retain:<name>`, `<source>/` (objects) or `<source>` (a request).
     pub what: String,
     /// What it would do, or why it cannot be told.
@@ -177,6 +179,7 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
                     let names = super::params::positional(&statement.sql, |_| String::new()).names;
                     if let Some(reason) = skipped(&who.not_given(names.iter().map(String::as_str)), ':') {
                         previewed.push(ErasePreviewed {
+                            source: source.name.clone(),
                             what,
                             outcome: Ok(ErasePlan::Rows { changed: 0, max_rows: statement.max_rows }),
                             skipped: Some(reason),
@@ -187,13 +190,18 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
                         erase_sql::rolled_back(database, &statement.sql, Some(who), erase_sql::ESTIMATE_TIMEOUT)
                             .await
                             .map(|changed| ErasePlan::Rows { changed, max_rows: statement.max_rows });
-                    previewed.push(ErasePreviewed { what, outcome, skipped: None });
+                    previewed.push(ErasePreviewed { source: source.name.clone(), what, outcome, skipped: None });
                 }
             }
             (Some(Erasure::Objects), SourceKind::Objects(objects)) => {
                 let what = format!("{}/", source.name);
                 if let Some(reason) = skipped(&who.not_given(objects.names()), '{') {
-                    previewed.push(ErasePreviewed { what, outcome: Ok(ErasePlan::Objects(0)), skipped: Some(reason) });
+                    previewed.push(ErasePreviewed {
+                        source: source.name.clone(),
+                        what,
+                        outcome: Ok(ErasePlan::Objects(0)),
+                        skipped: Some(reason),
+                    });
                     continue;
                 }
                 let outcome = async {
@@ -207,13 +215,14 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
                 }
                 .await
                 .map(ErasePlan::Objects);
-                previewed.push(ErasePreviewed { what, outcome, skipped: None });
+                previewed.push(ErasePreviewed { source: source.name.clone(), what, outcome, skipped: None });
             }
             (Some(Erasure::Http { method, request }), _) => {
                 let what = source.name.clone();
                 let skipped_because = skipped(&who.not_given(request.names()), '{');
                 let shown = format!("{method} {}", dpo_contract::redact::redact_secrets(&request.template));
                 previewed.push(ErasePreviewed {
+                    source: source.name.clone(),
                     what,
                     outcome: Ok(ErasePlan::Request(shown)),
                     skipped: skipped_because,
@@ -231,7 +240,7 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
                     Err(e) => Err(e),
                 }
                 .map(|(rows, _)| ErasePlan::Kept { rows, reason: kept.reason.clone() });
-                previewed.push(ErasePreviewed { what, outcome, skipped: None });
+                previewed.push(ErasePreviewed { source: source.name.clone(), what, outcome, skipped: None });
             }
         }
     }

@@ -13,8 +13,10 @@ use uuid::Uuid;
 const REQUESTS: &str = "subject_rights_requests";
 const NOTES: &str = "subject_rights_request_notes";
 
-/// The columns a request row is read with: its id, tenant, version, body and final report.
-pub const REQUEST_COLUMNS: [&str; 6] = ["id", "tenant_id", "version", "body", "report", "collected_removed_at"];
+/// The columns a request row is read with: its id, tenant, version, body, final report, when its
+/// collected data was removed, and its erasure.
+pub const REQUEST_COLUMNS: [&str; 7] =
+    ["id", "tenant_id", "version", "body", "report", "collected_removed_at", "erasure"];
 
 /// The columns a note row is read with.
 pub const NOTE_COLUMNS: [&str; 6] = ["seq", "id", "tenant_id", "request_id", "created_at", "body"];
@@ -67,11 +69,12 @@ fn values(r: &RequestRecord) -> Result<Vec<sea_query::Value>, serde_json::Error>
         serde_json::to_string(q)?.into(),
         r.report.clone().into(),
         r.collected_removed_at.as_ref().map(timestamp).into(),
+        r.erasure.as_ref().map(serde_json::to_string).transpose()?.into(),
     ])
 }
 
 /// The columns a request row is written with.
-fn write_columns() -> [&'static str; 15] {
+fn write_columns() -> [&'static str; 16] {
     [
         "id",
         "tenant_id",
@@ -88,6 +91,7 @@ fn write_columns() -> [&'static str; 15] {
         "body",
         "report",
         "collected_removed_at",
+        "erasure",
     ]
 }
 
