@@ -382,9 +382,11 @@ fn insight_lines(r: &Value) -> Vec<String> {
         (Some("delete"), false) => "estimate, to erase",
         _ => "estimate",
     };
-    let mut lines = vec![format!("\n{what}: {} items", text(&insight["itemCount"]))];
-    if let Some(bytes) = insight["totalItemSize"].as_i64() {
-        lines[0].push_str(&format!(", {bytes} bytes"));
+    // Whole numbers, however the client's types hold them (Int64 may arrive as 2.0).
+    let whole = |v: &Value| v.as_f64().map_or_else(|| text(v), |n| format!("{n:.0}"));
+    let mut lines = vec![format!("\n{what}: {} items", whole(&insight["itemCount"]))];
+    if !insight["totalItemSize"].is_null() {
+        lines[0].push_str(&format!(", {} bytes", whole(&insight["totalItemSize"])));
     }
     for pair in insight["productItemCounts"].as_array().into_iter().flatten() {
         lines.push(format!("  {}: {}", text(&pair["name"]), text(&pair["value"])));

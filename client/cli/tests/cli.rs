@@ -39,6 +39,15 @@ async fn server_with(
     state: &Path,
     throttle: dpo_server::throttle::ThrottleLimits,
 ) -> (dpo_server::RunningServer, String) {
+    server_reading(state, throttle, None).await
+}
+
+/// Like [`server_with`], reading the sources file `sources` too.
+async fn server_reading(
+    state: &Path,
+    throttle: dpo_server::throttle::ThrottleLimits,
+    sources: Option<std::path::PathBuf>,
+) -> (dpo_server::RunningServer, String) {
     let database = std::env::var("DPO_TEST_STORE")
         .is_ok_and(|s| s == "postgres")
         .then(|| dpo_test_support::postgres_cluster::fresh_database().expect("a database in the test cluster"));
@@ -53,6 +62,7 @@ async fn server_with(
         export_workers: 1,
         database,
         throttle,
+        sources_file: sources,
         ..Default::default()
     };
     let server = dpo_server::start(config).await.unwrap();
@@ -339,5 +349,82 @@ async fn requests_are_created_listed_shown_annotated_and_refused_where_they_wait
     assert_eq!(run.code, 3, "{}", run.stderr);
     let run = dpo(&base, token, &["requests", "create", "--email", "x@y", "--name", "n", "--description", "d"]).await;
     assert_eq!(run.code, 2, "a regulation is required: {}", run.stderr);
+    server.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_delete_request_shows_its_estimate_waits_for_another_admin_and_shows_what_it_erased() {
+    let state = tempfile::tempdir().unwrap();
+    let desk = state.path().join("desk.db");
+    rusqlite::Connection::open(&desk)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE tickets (id INTEGER PRIMARY KEY, email TEXT, subject TEXT);
+             INSERT INTO tickets (email, subject) VALUES ('casey@shop.example', 'refund'), ('casey@shop.example', 'late'),
+                                                         ('robin@shop.example', 'hello');",
+        )
+        .unwrap();
+    let sources = state.path().join("sources.toml");
+    std::fs::write(
+        &sources,
+        format!(
+            "[[source]]\nname = \"desk\"\nkind = \"sql\"\nurl = \"sqlite:{0}\"\nerase_url = \"sqlite:{0}\"\n\
+             [[source.query]]\nname = \"tickets\"\nsql = \"SELECT id FROM tickets WHERE email = :mail\"\n\
+             [[source.erase]]\nname = \"tickets\"\nsql = \"DELETE FROM tickets WHERE email = :mail\"\n",
+            desk.display()
+        ),
+    )
+    .unwrap();
+    let (server, _) = server_reading(state.path(), Default::default(), Some(sources)).await;
+    let base = format!("{}/v1.0", server.base_url());
+    let privacy_admin = |user: &str| {
+        let mut writer = MintRequest::admin(LOCAL_TENANT);
+        writer.user = Some(user.into());
+        writer.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
+        mint_local(state.path(), &writer).unwrap()
+    };
+    let (creator, second) = (privacy_admin("privacy"), privacy_admin("second"));
+    let create = [
+        "requests",
+        "create",
+        "--type",
+        "delete",
+        "--email",
+        "casey@shop.example",
+        "--name",
+        "Erase Casey",
+        "--description",
+        "forget me",
+        "--regulation",
+        "GDPR",
+        "-o",
+        "json",
+    ];
+    let run = dpo(&base, Some(&creator), &create).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let created: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["type"], "delete");
+    let run = dpo(&base, Some(&creator), &["requests", "wait", &id, "--timeout", "60"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = dpo(&base, Some(&creator), &["requests", "get", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("approval (current)"), "{}", run.stdout);
+    assert!(run.stdout.contains("estimate, to erase: 2 items") && run.stdout.contains("  desk: 2"), "{}", run.stdout);
+    // Its creator may not approve it: refused (exit code 3), with the reason.
+    let run = dpo(&base, Some(&creator), &["requests", "approve", &id]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("must be approved by another administrator"), "{}", run.stderr);
+    let run = dpo(&base, Some(&second), &["requests", "approve", &id, "--comment", "checked"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = dpo(&base, Some(&creator), &["requests", "wait", &id, "--timeout", "60"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = dpo(&base, Some(&creator), &["requests", "get", &id]).await;
+    assert!(run.stdout.contains("erased: 2 items") && run.stdout.contains("caseResolved (current)"), "{}", run.stdout);
+    let run = dpo(&base, Some(&creator), &["requests", "report", &id]).await;
+    assert!(run.stdout.contains("desk/erase:tickets: 2 rows (estimated 2)"), "{}", run.stdout);
+    let left: i64 =
+        rusqlite::Connection::open(&desk).unwrap().query_row("SELECT count(*) FROM tickets", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 1, "Robin's ticket stays");
     server.close().await.unwrap();
 }
