@@ -9,6 +9,7 @@ mod connections;
 mod crash;
 mod demo;
 mod drives;
+mod erasure;
 mod keys;
 mod logs;
 mod replicas;
