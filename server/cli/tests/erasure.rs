@@ -272,3 +272,38 @@ async fn a_replica_frozen_past_its_lease_in_an_erase_step_runs_nothing_more_once
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(committed_runs(&database), runs(&[("customers", 1), ("reviews", 1), ("notes", 1)]), "nothing after");
 }
+
+#[tokio::test]
+async fn an_objects_source_in_an_azure_container_deletes_the_persons_blobs_and_only_theirs() {
+    use object_store::{ObjectStoreExt, PutPayload, path::Path as ObjectPath};
+    let azurite = crate::common::Azurite::start();
+    let azure = azurite.container("crm").await;
+    for blob in [format!("people/{CASEY}/contract.pdf"), format!("people/{CASEY}/notes/call 1.txt")] {
+        azure.put(&ObjectPath::from(blob), PutPayload::from_static(b"Casey's")).await.unwrap();
+    }
+    azure
+        .put(&ObjectPath::from("people/robin@shop.example/other.txt"), PutPayload::from_static(b"not hers"))
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let sources = state.path().join("sources.toml");
+    std::fs::write(
+        &sources,
+        "[[source]]\nname = \"crm\"\nkind = \"objects\"\nurl = \"az://crm/people/{mail}/\"\nerase = true\n",
+    )
+    .unwrap();
+    let server = crate::common::serve_with_env(
+        state.path(),
+        &["--export-workers", "1", "--sources", &sources.to_string_lossy()],
+        &azurite.env(),
+    );
+    let path = approved_erasure(state.path(), &server.base).await;
+    let http = privacy_admin(state.path(), "privacy-admin");
+    let url = format!("{}{path}", server.base);
+    let done = wait_until(&http, &url, 60, |r| stage_status(r, "generateReport") == "completed").await;
+    assert_eq!(done["insight"]["itemCount"], 2, "{done}");
+    assert_eq!(azurite.list("crm", "people/").await, ["people/robin@shop.example/other.txt"]);
+    let report = http.get(format!("{url}/getFinalReport()")).send().await.unwrap().text().await.unwrap();
+    assert!(report.contains("crm/objects: 2 objects (estimated 2)"), "{report}");
+    assert!(report.contains("crm: ok, 0 items still found"), "{report}");
+}
