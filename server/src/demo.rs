@@ -166,10 +166,14 @@ pub fn write_shop(state_dir: &Path, users: &[UserRecord], seed: u64) -> Result<D
     let sources_file = state_dir.join("sources.toml");
     std::fs::write(
         &sources_file,
-        "# The demo's data source: a shop database of orders, read at export time for the person exported.\n\
-         [[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"sqlite:demo-shop.db\"\n\n[[source.query]]\nname = \
+        "# The demo's data source: a shop database of orders, read at export time for the person exported. A\n\
+         # request to erase a person's data clears their gift notes; the orders stay, kept by law.\n\
+         [[source]]\nname = \"shop\"\nkind = \"sql\"\nurl = \"sqlite:demo-shop.db\"\n\
+         erase_url = \"sqlite:demo-shop.db\"\n\n[[source.query]]\nname = \
          \"orders\"\nsql = \"SELECT id, placed_at, item, quantity, total, gift_note FROM orders WHERE customer_email = \
-         :mail ORDER BY placed_at\"\n",
+         :mail ORDER BY placed_at\"\n\n[[source.erase]]\nname = \"gift_notes\"\nsql = \"UPDATE orders SET gift_note = NULL \
+         WHERE customer_email = :mail AND gift_note IS NOT NULL\"\n\n[[source.retain]]\nname = \"orders\"\nsql = \"SELECT id \
+         FROM orders WHERE customer_email = :mail\"\nreason = \"orders, 10 years (commercial law)\"\n",
     )
     .map_err(DemoError::SourcesFile)?;
     Ok(DemoShop { sources_file, orders })
