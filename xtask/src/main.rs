@@ -54,6 +54,9 @@ enum Command {
         /// Only measure the zip of a subject rights request (getFinalAttachment), and print it.
         #[arg(long, conflicts_with_all = ["export_only", "postgres_only", "sources_only", "scale_only"])]
         attachment_only: bool,
+        /// Only measure erasure through a PostgreSQL source, and print it.
+        #[arg(long, conflicts_with_all = ["export_only", "postgres_only", "sources_only", "scale_only", "attachment_only"])]
+        erasure_only: bool,
     },
 }
 
@@ -72,10 +75,18 @@ fn main() -> anyhow::Result<()> {
             sources_only,
             scale_only,
             attachment_only,
+            erasure_only,
         } => bench::run(
             operations,
             seconds,
-            bench::Only::from_flags(export_only, postgres_only, sources_only, scale_only, attachment_only),
+            bench::Only::from_flags(
+                export_only,
+                postgres_only,
+                sources_only,
+                scale_only,
+                attachment_only,
+                erasure_only,
+            ),
         ),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::{
     odata::{filter::Filter, orderby::SortKey},
-    store::{Cursor, OperationRecord, StoreError},
+    store::{Claim, Cursor, OperationRecord, StoreError},
 };
 use chrono::{DateTime, Utc};
 use dpo_model::subject_rights::{AuthoredNote, SubjectRightsRequest};
@@ -194,6 +194,15 @@ pub trait SubjectRightsRequests: Send + Sync + 'static {
     /// that runs its next stages) in the same transaction; [`StoreError::VersionMismatch`] when it changed
     /// meanwhile, [`StoreError::Missing`] when it is gone.
     fn replace_request(&self, record: &RequestRecord, job: Option<&OperationRecord>) -> Result<(), StoreError>;
+    /// Like [`SubjectRightsRequests::replace_request`] without a job, only while `claim` still holds its
+    /// operation, whose lease it extends to `until` in the same transaction: a worker that lost its claim
+    /// writes nothing ([`StoreError::LeaseLost`]), and a stage's record and its heartbeat are one commit.
+    fn replace_request_claimed(
+        &self,
+        record: &RequestRecord,
+        claim: &Claim,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The requests `list` selects, in its order.
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError>;
     /// How many requests of `tenant` match `filter`.

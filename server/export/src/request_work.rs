@@ -80,15 +80,16 @@ async fn save(
         }
         change(&mut record);
         record.version += 1;
-        let (held, until) = (claim.clone(), Utc::now() + ctx.lease);
-        blocking(&ctx.stores.queue, move |q| q.heartbeat(&held, until)).await.map_err(fenced)?;
-        let stored = record.clone();
-        match blocking(&ctx.stores.requests, move |s| s.replace_request(&stored, None)).await {
+        // Written only while the claim holds, its lease renewed in the same commit.
+        let (held, until, stored) = (claim.clone(), Utc::now() + ctx.lease, record.clone());
+        match blocking(&ctx.stores.requests, move |s| s.replace_request_claimed(&stored, &held, until)).await {
             Ok(()) => return Ok(Some(record)),
             Err(StoreError::VersionMismatch { .. }) => match load(ctx, claim, record.id).await? {
                 Some(now) => record = now,
                 None => return Ok(None),
             },
+            Err(lost @ StoreError::LeaseLost(_)) => return Err(fenced(lost)),
+            Err(StoreError::Missing(id)) if id == claim.operation.id => return Err(fenced(StoreError::Missing(id))),
             Err(StoreError::Missing(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         }

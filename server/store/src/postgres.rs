@@ -760,6 +760,31 @@ impl SubjectRightsRequests for PostgresStore {
         })
     }
 
+    fn replace_request_claimed(
+        &self,
+        record: &RequestRecord,
+        claim: &Claim,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
+        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
+        let (heartbeat, operation) = (built(statements::heartbeat(claim, &until)), claim.operation.id);
+        let (id, expected) = (record.id, record.version.saturating_sub(1));
+        self.with(move |mut conn| async move {
+            let tx = conn.transaction().await.map_err(pg)?;
+            if execute(&tx, heartbeat).await? == 0 {
+                return Err(lost(&tx, operation).await);
+            }
+            if execute(&tx, statement).await? == 1 {
+                return tx.commit().await.map_err(pg);
+            }
+            match query(&tx, probe, decode::count).await?.pop() {
+                Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
+                None => Err(StoreError::Missing(id)),
+            }
+        })
+    }
+
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError> {
         let statement = built(requests::list_requests(list));
         self.with(move |conn| async move { query(&conn, statement, decode::request).await })

@@ -489,6 +489,33 @@ impl SubjectRightsRequests for SqliteStore {
         })
     }
 
+    fn replace_request_claimed(
+        &self,
+        record: &RequestRecord,
+        claim: &Claim,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
+        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
+        let (heartbeat, operation) = (built(statements::heartbeat(claim, &until)), claim.operation.id);
+        let (id, expected) = (record.id, record.version.saturating_sub(1));
+        self.commits.run(move |conn| {
+            if execute(conn, heartbeat)? == 0 {
+                return Err(match get_operation(conn, operation)? {
+                    None => StoreError::Missing(operation),
+                    Some(_) => StoreError::LeaseLost(operation),
+                });
+            }
+            if execute(conn, statement)? == 1 {
+                return Ok(());
+            }
+            match query(conn, probe, |row| decode::count(row))?.pop() {
+                Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
+                None => Err(StoreError::Missing(id)),
+            }
+        })
+    }
+
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError> {
         query(&*self.conn()?, built(requests::list_requests(list)), |row| decode::request(row))
     }

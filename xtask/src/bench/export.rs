@@ -152,7 +152,7 @@ impl DpoServer {
 
 /// GETs `url` (`http://host:port/path`, on loopback) with a bearer token, one request on its own
 /// connection, and reads the body as JSON (`null` if it is not).
-fn get_json(url: &str, token: &str) -> anyhow::Result<serde_json::Value> {
+pub(super) fn get_json(url: &str, token: &str) -> anyhow::Result<serde_json::Value> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").context("an http:// URL")?;
     let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));

@@ -7,6 +7,7 @@
 //! The load tool is wrk (Debian's package, installed with apt-get if missing).
 
 mod attachment;
+mod erasure;
 mod export;
 mod findings;
 mod load;
@@ -139,17 +140,27 @@ pub enum Only {
     Scale,
     /// The zip of a subject rights request, printed.
     Attachment,
+    /// Erasure through a PostgreSQL source, printed.
+    Erasure,
 }
 
 impl Only {
-    pub fn from_flags(export: bool, postgres: bool, sources: bool, scale: bool, attachment: bool) -> Only {
-        match (export, postgres, sources, scale, attachment) {
+    pub fn from_flags(
+        export: bool,
+        postgres: bool,
+        sources: bool,
+        scale: bool,
+        attachment: bool,
+        erasure: bool,
+    ) -> Only {
+        match (export, postgres, sources, scale, attachment, erasure) {
             (true, ..) => Only::Export,
             (false, true, ..) => Only::Postgres,
             (false, false, true, ..) => Only::Sources,
-            (false, false, false, true, _) => Only::Scale,
-            (false, false, false, false, true) => Only::Attachment,
-            (false, false, false, false, false) => Only::Nothing,
+            (false, false, false, true, ..) => Only::Scale,
+            (false, false, false, false, true, _) => Only::Attachment,
+            (false, false, false, false, false, true) => Only::Erasure,
+            (false, false, false, false, false, false) => Only::Nothing,
         }
     }
 }
@@ -191,6 +202,10 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         }
         Only::Attachment => {
             println!("{}", attachment::section(&release, &root.join("target/bench-attachment"))?);
+            return Ok(());
+        }
+        Only::Erasure => {
+            println!("{}", erasure::section(&release, &root.join("target/bench-erasure"))?);
             return Ok(());
         }
         Only::Nothing => {}
@@ -284,6 +299,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     let export = export::throughput(&release, &root.join("target/bench-export"))?;
     let source = sources::rows(&release, &root.join("target/bench-sources"))?;
     let zip = attachment::section(&release, &root.join("target/bench-attachment"))?;
+    let erased = erasure::section(&release, &root.join("target/bench-erasure"))?;
     let rps = |name: &str| runs.iter().find(|(n, _)| n.starts_with(name)).map_or(0.0, |(_, f)| f.requests_per_second);
     let missed = findings::render(&findings::Measured {
         ceiling: rps("dropshot ceiling"),
@@ -303,6 +319,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         + &postgres::render(&on_postgres, &runs)
         + &export
         + &zip
+        + &erased
         + &source.section
         + &missed;
     std::fs::write(root.join("BENCHMARKS.md"), &report)?;

@@ -18,6 +18,7 @@ use crate::{
         erase::Erasure,
         erase_sql,
         file::Source,
+        sql,
         tools::{self, ErasePlan},
     },
 };
@@ -238,12 +239,14 @@ pub(super) async fn erase(ctx: &JobContext, claim: &Claim, record: RequestRecord
     if record.erasure.is_none() {
         failure = Some("the request has no estimate: create it again".to_string());
     }
+    // One writing connection per source for all its statements, each still in a transaction of its own.
+    let mut sessions: Vec<(String, erase_sql::Session)> = Vec::new();
     for at in 0..steps {
         let Some(step) = record.erasure.as_ref().and_then(|log| log.steps.get(at)).cloned() else { break };
         if step.done.is_some() || step.skipped.is_some() {
             continue;
         }
-        match run_step(ctx, claim, record, at, &step, &person.who).await {
+        match run_step(ctx, claim, record, at, &step, &person.who, &mut sessions).await {
             Ok(written) => record = written,
             Err((_, StepFailed::Stopped(stop))) => return Err(stop),
             Err((kept, StepFailed::Stage(why))) => {
@@ -254,7 +257,9 @@ pub(super) async fn erase(ctx: &JobContext, claim: &Claim, record: RequestRecord
         }
     }
     let verification = match &failure {
-        None => match verify(&ctx.sources, &person.who, record.erasure.as_ref()).await {
+        None => match verify(&ctx.sources, &person.who, record.erasure.as_ref()).await.inspect(|_| {
+            slog::info!(ctx.log, "erasure verified"; "request" => %record.id);
+        }) {
             Ok(verification) => {
                 let remaining: Vec<String> =
                     verification.sources.iter().filter(|v| !v.passed()).flat_map(|v| v.remaining.clone()).collect();
@@ -306,7 +311,7 @@ async fn record_step(
     saved.ok_or(StepFailed::Stopped(Stopped::Request))
 }
 
-/// Runs step `at` of the plan and records it; on a failure returns the request as last written.
+/// Runs step `at` of the plan, records it and audits it; on a failure returns the request as last written.
 async fn run_step(
     ctx: &JobContext,
     claim: &Claim,
@@ -314,6 +319,7 @@ async fn run_step(
     at: usize,
     step: &ErasureStep,
     who: &Identities,
+    sessions: &mut Vec<(String, erase_sql::Session)>,
 ) -> Result<RequestRecord, (RequestRecord, StepFailed)> {
     let what = format!(
         "{}/{}",
@@ -337,30 +343,45 @@ async fn run_step(
             let Some(statement) = statements.iter().find(|s| s.name == step.name) else {
                 return Err((record, StepFailed::Stage(format!("{what}: no such statement"))));
             };
-            erase_statement(ctx, claim, record.clone(), at, step, database, &statement.sql, statement.max_rows, who)
+            if !sessions.iter().any(|(name, _)| *name == source.name) {
+                sessions.push((source.name.clone(), erase_sql::Session::open(database)));
+            }
+            let Some((_, session)) = sessions.iter().find(|(name, _)| *name == source.name) else {
+                return Err((record, StepFailed::Stage(format!("{what}: no connection"))));
+            };
+            erase_statement(ctx, claim, record.clone(), at, step, session, &statement.sql, statement.max_rows, who)
                 .await
         }
         (Some(Erasure::Objects), SourceKind::Objects(objects)) => {
             erase_objects(ctx, claim, record.clone(), at, step, objects, who).await
         }
         (Some(Erasure::Http { method, request }), _) => match request.send_erase(method, who).await {
-            Ok(status) => {
-                let done = StepDone { changed: 0, status, at: Utc::now().trunc_subsecs(3) };
-                record_step(ctx, claim, record.clone(), at, |s| s.done = Some(done.clone())).await
-            }
+            Ok(status) => Ok((record.clone(), StepDone { changed: 0, status, at: Utc::now().trunc_subsecs(3) })),
             Err(e) => Err(StepFailed::Stage(format!("{what}: {e}"))),
         },
         _ => Err(StepFailed::Stage(format!("{what}: the source no longer erases this way; create the request again"))),
     };
+    // The step's outcome recorded and audited at once: the two writes share a commit where the store groups
+    // them, and both are made before the next step starts.
+    let outcome = match outcome {
+        Ok((ran, done)) => {
+            let tenant = ran.tenant_id.clone();
+            let audited = audit_step(ctx, &tenant, ran.id, &what, step.kind, &done);
+            let recorded = record_step(ctx, claim, ran, at, |s| {
+                s.committing = None;
+                s.done = Some(done.clone());
+            });
+            match tokio::join!(recorded, audited) {
+                (Ok(written), Ok(())) => Ok(written),
+                (Ok(written), Err(e)) => return Err((written, e.into())),
+                (Err(failed), _) => Err(failed),
+            }
+        }
+        Err(failed) => Err(failed),
+    };
     match outcome {
         Ok(written) => {
-            let changed = written
-                .erasure
-                .as_ref()
-                .and_then(|log| log.steps.get(at))
-                .and_then(|s| s.done.as_ref())
-                .map(|d| (d.changed, d.status));
-            audit_step(ctx, &written, &what, step.kind, changed).await.map_err(|e| (written.clone(), e.into()))?;
+            slog::info!(ctx.log, "erase step done"; "request" => %written.id, "step" => &what);
             Ok(written)
         }
         Err(StepFailed::Stage(why)) => {
@@ -384,29 +405,26 @@ async fn run_step(
 /// Records in the tenant's audit trail what one step erased.
 async fn audit_step(
     ctx: &JobContext,
-    record: &RequestRecord,
+    tenant: &str,
+    request: uuid::Uuid,
     what: &str,
     kind: StepKind,
-    changed: Option<(u64, Option<u16>)>,
+    done: &StepDone,
 ) -> Result<(), ExportError> {
-    let (count, status) = changed.unwrap_or_default();
+    let (count, status) = (done.changed, done.status);
     let text = match kind {
         StepKind::Statement => format!("{what}: {count} rows changed"),
         StepKind::Objects => format!("{what}: {count} objects deleted"),
         StepKind::Request => format!("{what}: answered {}", status.unwrap_or_default()),
     };
-    let event = dpo_domain::audit::by_dpo(
-        &record.tenant_id,
-        dpo_domain::audit::Activity::EraseRequestData,
-        record.id,
-        Ok(Some(text)),
-    );
+    let event =
+        dpo_domain::audit::by_dpo(tenant, dpo_domain::audit::Activity::EraseRequestData, request, Ok(Some(text)));
     blocking(&ctx.stores.audit, move |log| log.append(event)).await?;
     Ok(())
 }
 
 /// One statement in a transaction of its own: run, refused above `max_rows`, recorded as committing under
-/// the claim, committed, recorded done.
+/// the claim, committed; returns what it changed, to be recorded done.
 #[allow(clippy::too_many_arguments)]
 async fn erase_statement(
     ctx: &JobContext,
@@ -414,13 +432,13 @@ async fn erase_statement(
     record: RequestRecord,
     at: usize,
     step: &ErasureStep,
-    database: &crate::sources::file::Database,
+    session: &erase_sql::Session,
     sql: &str,
     max_rows: u64,
     who: &Identities,
-) -> Result<RequestRecord, StepFailed> {
+) -> Result<(RequestRecord, StepDone), StepFailed> {
     let source_error = |e: SourceError| StepFailed::Stage(e.to_string());
-    let uncommitted = erase_sql::run(database, sql, Some(who), erase_sql::ERASE_TIMEOUT).await.map_err(source_error)?;
+    let uncommitted = session.run(sql, Some(who), erase_sql::ERASE_TIMEOUT).await.map_err(source_error)?;
     let changed = uncommitted.changed;
     if changed > max_rows {
         uncommitted.roll_back().await.map_err(source_error)?;
@@ -436,16 +454,11 @@ async fn erase_statement(
     // Dropped on any failure here: the transaction is rolled back.
     let record = record_step(ctx, claim, record, at, |s| s.committing = Some(counted)).await?;
     uncommitted.commit().await.map_err(source_error)?;
-    let done = StepDone { changed: counted, status: None, at: Utc::now().trunc_subsecs(3) };
-    record_step(ctx, claim, record, at, |s| {
-        s.committing = None;
-        s.done = Some(done.clone());
-    })
-    .await
+    Ok((record, StepDone { changed: counted, status: None, at: Utc::now().trunc_subsecs(3) }))
 }
 
 /// Every object under the person's prefix, deleted one by one, the count recorded every
-/// [`OBJECTS_BETWEEN_RECORDS`] (each record checks the claim first).
+/// [`OBJECTS_BETWEEN_RECORDS`] (each record checks the claim first); returns how many, to be recorded done.
 async fn erase_objects(
     ctx: &JobContext,
     claim: &Claim,
@@ -454,7 +467,7 @@ async fn erase_objects(
     step: &ErasureStep,
     objects: &crate::sources::file::ObjectsSource,
     who: &Identities,
-) -> Result<RequestRecord, StepFailed> {
+) -> Result<(RequestRecord, StepDone), StepFailed> {
     let mut deleted = step.deleted_so_far;
     if !objects.missing_for(who) {
         let store = drives::open(&objects.store).map_err(|e| StepFailed::Stage(e.to_string()))?;
@@ -467,40 +480,53 @@ async fn erase_objects(
             record = record_step(ctx, claim, record, at, |s| s.deleted_so_far = deleted).await?;
         }
     }
-    let done = StepDone { changed: deleted, status: None, at: Utc::now().trunc_subsecs(3) };
-    record_step(ctx, claim, record, at, |s| s.done = Some(done.clone())).await
+    Ok((record, StepDone { changed: deleted, status: None, at: Utc::now().trunc_subsecs(3) }))
 }
 
 /// Reads each erasing source again for the person: what it still finds beyond the rows its retain entries
-/// keep is listed.
+/// keep is listed. A `sql` source's queries and retain entries are counted on one connection (`count(*)`,
+/// no row encoded); objects are listed, an API read again.
 async fn verify(sources: &Sources, who: &Identities, log: Option<&ErasureLog>) -> Result<Verification, String> {
-    let found = found_per_source(sources, who).await?;
-    let mut kept_now: Vec<(String, u64)> = Vec::new();
-    for previewed in tools::preview_erase(sources, who).await {
-        if let Ok(ErasePlan::Kept { rows, .. }) = previewed.outcome {
-            match kept_now.iter_mut().find(|(n, _)| *n == previewed.source) {
-                Some((_, n)) => *n += rows,
-                None => kept_now.push((previewed.source.clone(), rows)),
-            }
-        } else if let Err(e) = previewed.outcome
-            && previewed.what.contains("/retain:")
-        {
-            return Err(format!("counting {}: {e}", previewed.what));
-        }
-    }
     let erasing: Vec<&str> = log.map(|l| l.steps.iter().map(|s| s.source.as_str()).collect()).unwrap_or_default();
     let mut verified = Vec::new();
-    for Found { source, items, each } in found {
-        if !erasing.contains(&source.as_str()) {
-            continue;
-        }
-        let kept = kept_now.iter().find(|(n, _)| *n == source).map_or(0, |(_, n)| *n);
-        let remaining = if items > kept {
+    for source in sources.sources.iter().filter(|s| erasing.contains(&s.name.as_str())) {
+        let (each, kept) = match &source.kind {
+            SourceKind::Sql(sql_source) => {
+                // A query naming an identity the request does not give is not run, as everywhere else.
+                let runs = |sql: &str| {
+                    let names = crate::sources::params::positional(sql, |_| String::new()).names;
+                    who.not_given(names.iter().map(String::as_str)).is_empty()
+                };
+                let queries: Vec<_> = sql_source.queries.iter().filter(|q| runs(&q.sql)).collect();
+                let retains: Vec<_> = source.retained.iter().filter(|r| runs(&r.sql)).collect();
+                let texts: Vec<String> =
+                    queries.iter().map(|q| q.sql.clone()).chain(retains.iter().map(|r| r.sql.clone())).collect();
+                let counted = sql::counts(&sql_source.database, &texts, who)
+                    .await
+                    .map_err(|e| format!("reading {}: {e}", source.name))?;
+                let each: Vec<(String, u64)> = queries
+                    .iter()
+                    .zip(&counted)
+                    .map(|(q, n)| (format!("{}/{}.{}", source.name, q.name, q.format.extension()), *n))
+                    .collect();
+                (each, counted[queries.len()..].iter().sum())
+            }
+            _ => {
+                let mut each = Vec::new();
+                for previewed in tools::preview_source(source, who).await {
+                    let (items, _) = previewed.outcome.map_err(|e| format!("reading {}: {e}", previewed.path))?;
+                    each.push((previewed.path, items));
+                }
+                (each, 0)
+            }
+        };
+        let found: u64 = each.iter().map(|(_, n)| n).sum();
+        let remaining = if found > kept {
             each.iter().filter(|(_, n)| *n > 0).map(|(path, n)| format!("{path}: {n}")).collect()
         } else {
             Vec::new()
         };
-        verified.push(Verified { source, found: items, kept, remaining });
+        verified.push(Verified { source: source.name.clone(), found, kept, remaining });
     }
     Ok(Verification { at: Utc::now().trunc_subsecs(3), sources: verified })
 }

@@ -229,6 +229,60 @@ async fn sqlite(path: std::path::PathBuf, sql: &str, format: Format, who: &Ident
     Ok(Rows { columns, batches })
 }
 
+/// How many rows each of `queries` finds for `who`, all on one read-only connection (`SELECT count(*)`
+/// around each): what a `delete` request's verification reads, without encoding a row.
+pub async fn counts(database: &Database, queries: &[String], who: &Identities) -> Result<Vec<u64>, SourceError> {
+    let counting = |sql: &str| format!("SELECT count(*) FROM ({}) AS counted", sql.trim().trim_end_matches(';'));
+    match database {
+        Database::Postgres(url) => {
+            let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
+            let driver = tokio::spawn(connection);
+            let counted = async {
+                let tx = client.build_transaction().read_only(true).start().await?;
+                let mut counts = Vec::new();
+                for sql in queries {
+                    let query = positional(&counting(sql), dollar);
+                    let bound: Vec<values::TextParameter> = query
+                        .names
+                        .iter()
+                        .map(|name| values::TextParameter(who.get(name).map(str::to_string)))
+                        .collect();
+                    let params: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                    let row = tx.query_one(&query.text, &params).await?;
+                    counts.push(u64::try_from(row.get::<_, i64>(0)).unwrap_or_default());
+                }
+                Ok(counts)
+            }
+            .await;
+            drop(client);
+            driver.abort();
+            counted
+        }
+        Database::Sqlite(path) => {
+            let path = path.clone();
+            let queries: Vec<(String, Vec<Option<String>>)> = queries
+                .iter()
+                .map(|sql| {
+                    let query = positional(&counting(sql), question);
+                    let bound = query.names.iter().map(|name| who.get(name).map(str::to_string)).collect();
+                    (query.text, bound)
+                })
+                .collect();
+            tokio::task::spawn_blocking(move || {
+                let conn = open_sqlite(&path)?;
+                let mut counts = Vec::new();
+                for (text, bound) in &queries {
+                    let n: i64 = conn.query_row(text, rusqlite::params_from_iter(bound.iter()), |row| row.get(0))?;
+                    counts.push(u64::try_from(n).unwrap_or_default());
+                }
+                Ok(counts)
+            })
+            .await
+            .map_err(|_| SourceError::Interrupted)?
+        }
+    }
+}
+
 /// Prepares `sql` on `database` without running it and returns its column names: what `sources check`
 /// reports (the connection, the statement and its column types are all checked).
 pub async fn describe(database: &Database, sql: &str) -> Result<Vec<String>, SourceError> {

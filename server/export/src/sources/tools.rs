@@ -5,6 +5,7 @@ use super::{
     Identities, Pieces, SourceError, SourceKind, Sources,
     erase::Erasure,
     erase_sql,
+    file::Source,
     http::HttpRecords,
     sql::{self, EncodedRows},
 };
@@ -85,47 +86,53 @@ fn skipped(missing: &[&str], prefix: char) -> Option<String> {
 pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
     let mut previewed = Vec::new();
     for source in &sources.sources {
-        match &source.kind {
-            SourceKind::Sql(sql_source) => {
-                for query in &sql_source.queries {
-                    let path = format!("{}/{}.{}", source.name, query.name, query.format.extension());
-                    let names = super::params::positional(&query.sql, |_| String::new()).names;
-                    if let Some(reason) = skipped(&who.not_given(names.iter().map(String::as_str)), ':') {
-                        previewed.push(Previewed { path, outcome: Ok((0, 0)), skipped: Some(reason) });
-                        continue;
-                    }
-                    let outcome = match EncodedRows::start(&sql_source.database, query, who).await {
-                        Ok(rows) => Pieces::Rows(rows).tally().await,
-                        Err(e) => Err(e),
-                    };
-                    previewed.push(Previewed { path, outcome, skipped: None });
-                }
-            }
-            SourceKind::Objects(objects) => {
-                if let Some(reason) = skipped(&who.not_given(objects.names()), '{') {
-                    let path = format!("{}/", source.name);
+        previewed.extend(preview_source(source, who).await);
+    }
+    previewed
+}
+
+/// [`preview`] of one source.
+pub async fn preview_source(source: &Source, who: &Identities) -> Vec<Previewed> {
+    let mut previewed = Vec::new();
+    match &source.kind {
+        SourceKind::Sql(sql_source) => {
+            for query in &sql_source.queries {
+                let path = format!("{}/{}.{}", source.name, query.name, query.format.extension());
+                let names = super::params::positional(&query.sql, |_| String::new()).names;
+                if let Some(reason) = skipped(&who.not_given(names.iter().map(String::as_str)), ':') {
                     previewed.push(Previewed { path, outcome: Ok((0, 0)), skipped: Some(reason) });
                     continue;
                 }
-                let outcome = async {
-                    if objects.missing_for(who) {
-                        return Ok((0, 0));
-                    }
-                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.into()))?;
-                    let files =
-                        store.files_under(&objects.parts(who)).await.map_err(|e| SourceError::Objects(e.into()))?;
-                    Ok((files.len() as u64, files.iter().map(|f| f.size).sum()))
-                }
-                .await;
-                previewed.push(Previewed { path: format!("{}/", source.name), outcome, skipped: None });
-            }
-            SourceKind::Http(http) => {
-                let outcome = match HttpRecords::start(http, who) {
-                    Ok(records) => Pieces::Records(records).tally().await,
+                let outcome = match EncodedRows::start(&sql_source.database, query, who).await {
+                    Ok(rows) => Pieces::Rows(rows).tally().await,
                     Err(e) => Err(e),
                 };
-                previewed.push(Previewed { path: format!("{0}/{0}.jsonl", source.name), outcome, skipped: None });
+                previewed.push(Previewed { path, outcome, skipped: None });
             }
+        }
+        SourceKind::Objects(objects) => {
+            if let Some(reason) = skipped(&who.not_given(objects.names()), '{') {
+                let path = format!("{}/", source.name);
+                previewed.push(Previewed { path, outcome: Ok((0, 0)), skipped: Some(reason) });
+                return previewed;
+            }
+            let outcome = async {
+                if objects.missing_for(who) {
+                    return Ok((0, 0));
+                }
+                let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.into()))?;
+                let files = store.files_under(&objects.parts(who)).await.map_err(|e| SourceError::Objects(e.into()))?;
+                Ok((files.len() as u64, files.iter().map(|f| f.size).sum()))
+            }
+            .await;
+            previewed.push(Previewed { path: format!("{}/", source.name), outcome, skipped: None });
+        }
+        SourceKind::Http(http) => {
+            let outcome = match HttpRecords::start(http, who) {
+                Ok(records) => Pieces::Records(records).tally().await,
+                Err(e) => Err(e),
+            };
+            previewed.push(Previewed { path: format!("{0}/{0}.jsonl", source.name), outcome, skipped: None });
         }
     }
     previewed
