@@ -553,6 +553,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_request_is_replaced_under_a_claim_only_while_the_claim_holds() {
+        use dpo_domain::store::JobQueue;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path()).expect("opens");
+        let now = Utc::now();
+        let mut record = RequestRecord {
+            id: Uuid::new_v4(),
+            tenant_id: "t".into(),
+            version: 1,
+            request: Default::default(),
+            report: None,
+            collected_removed_at: None,
+            erasure: None,
+        };
+        let job = OperationRecord {
+            id: Uuid::now_v7(),
+            tenant_id: "t".into(),
+            user_id: String::new(),
+            status: dpo_model::DataPolicyOperationStatus::NotStarted,
+            progress: 0.0,
+            storage_location: None,
+            storage_secret: None,
+            submitted_at: now,
+            completed_at: None,
+            version: 1,
+            failure_reason: None,
+            request_id: Some(record.id),
+        };
+        store.insert_request(&record, &job).expect("inserted");
+        // A lease that is already over: the next claim takes the job again, as attempt 2.
+        let first = store.claim("a", now, now - chrono::Duration::seconds(1), None).expect("claims").expect("the job");
+        record.version = 2;
+        record.erasure = Some(Default::default());
+        store.replace_request_claimed(&record, &first, now + chrono::Duration::seconds(30)).expect("while it holds");
+        let second = store
+            .claim("b", now + chrono::Duration::seconds(60), now + chrono::Duration::seconds(90), None)
+            .expect("claims")
+            .expect("taken over");
+        assert_eq!(second.attempt, 2);
+        record.version = 3;
+        record.report = Some("the zombie's".into());
+        match store.replace_request_claimed(&record, &first, now + chrono::Duration::seconds(30)) {
+            Err(StoreError::LeaseLost(id)) => assert_eq!(id, job.id),
+            other => panic!("{other:?}"),
+        }
+        let kept = store.get_request("t", record.id).expect("reads").expect("there");
+        assert_eq!((kept.version, kept.report, kept.erasure), (2, None, Some(Default::default())), "nothing written");
+        store.replace_request_claimed(&record, &second, now + chrono::Duration::seconds(120)).expect("the new owner");
+    }
+
+    #[test]
     fn locations_stored_whole_before_0007_are_moved_out_of_reach_of_queries() {
         let dir = tempfile::tempdir().expect("temp dir");
         let whole = "https://a.blob.core.windows.net/c?sv=1&sp=cw&se=2030-01-01T00:00:00Z&%73ig=SECRET";
