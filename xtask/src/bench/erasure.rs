@@ -136,8 +136,9 @@ pub fn section(release: &Path, dir: &Path) -> anyhow::Result<String> {
         "\n## Erasure through a PostgreSQL source (`cargo xtask bench --erasure-only`)\n\n\
          One customer's {ROWS} rows across {} tables (each with as many rows of other people, an index on the \
          email) in a PostgreSQL 15 cluster on this machine, erased by a `delete` subject rights request: from the \
-         second administrator's `approve` to `contentDeletion` completed (each `DELETE` in its own transaction, \
-         recorded before it commits and after, then the verification re-running the source's queries), next to \
+         second administrator's `approve` to the last step recorded (each `DELETE` in its own transaction, \
+         recorded before it commits and after), and to `contentDeletion` completed (then the verification \
+         re-running the source's queries), next to \
          `psql` running the same three `DELETE`s, each in its own transaction, in the same run (the ceiling; \
          target: ≥ 80% of its rows/s). The person's rows are put back (and the tables vacuumed) before each run; \
          the sides alternate, {RUNS} runs each, the best of each shown.\n\n\
