@@ -4,6 +4,7 @@
 
 use crate::common::{TENANT, TestServer, redirect};
 use dpo_server::auth::tokens::MintRequest;
+use dpo_test_support::requests::{stage_error, stage_status};
 use http_body_util::Full;
 use serde_json::{Value, json};
 use std::{
@@ -167,6 +168,19 @@ erase = {{ method = "DELETE", url = "http://{crm_host}/people/{{mail}}" }}
         Shop { database, desk, uploads, crm, sources }
     }
 
+    /// A server reading the shop's sources and running requests, with a privacy administrator who creates
+    /// requests and a second one who approves them.
+    async fn serve(&self) -> (TestServer, reqwest::Client, reqwest::Client) {
+        let server = TestServer::start_with(crate::common::Options {
+            workers: 1,
+            sources: Some(self.sources.clone()),
+            ..Default::default()
+        })
+        .await;
+        let (creator, second) = (admin(&server, "privacy-admin"), admin(&server, "second-admin"));
+        (server, creator, second)
+    }
+
     fn count(&self, select: &str) -> i64 {
         dpo_test_support::postgres_cluster::count(&self.database, select).unwrap()
     }
@@ -199,15 +213,6 @@ fn request_body() -> Value {
         "regulations": ["GDPR"],
         "type": "delete"
     })
-}
-
-fn stage_status(request: &Value, stage: &str) -> String {
-    let stages = request["stages"].as_array().cloned().unwrap_or_default();
-    stages
-        .iter()
-        .find(|s| s["stage"] == stage)
-        .map(|s| s["status"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default()
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> Value {
@@ -263,13 +268,7 @@ async fn audited(server: &TestServer, url: &str, activity: &str) -> Vec<String> 
 async fn a_customers_data_is_estimated_approved_by_another_admin_erased_kept_by_law_verified_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let shop = Shop::start(dir.path(), 10_000).await;
-    let server = TestServer::start_with(crate::common::Options {
-        workers: 1,
-        sources: Some(shop.sources.clone()),
-        ..Default::default()
-    })
-    .await;
-    let (creator, second) = (admin(&server, "privacy-admin"), admin(&server, "second-admin"));
+    let (server, creator, second) = shop.serve().await;
     let url = create(&server, &creator, &request_body()).await;
 
     // The estimate changes nothing and waits at approval.
@@ -374,17 +373,11 @@ async fn a_customers_data_is_estimated_approved_by_another_admin_erased_kept_by_
 async fn reject_erases_nothing_and_an_estimate_over_max_rows_stops_before_approval() {
     let dir = tempfile::tempdir().unwrap();
     let shop = Shop::start(dir.path(), 1).await;
-    let server = TestServer::start_with(crate::common::Options {
-        workers: 1,
-        sources: Some(shop.sources.clone()),
-        ..Default::default()
-    })
-    .await;
-    let (creator, second) = (admin(&server, "privacy-admin"), admin(&server, "second-admin"));
+    let (server, creator, second) = shop.serve().await;
     let before = shop.snapshot();
     let url = create(&server, &creator, &request_body()).await;
     let failed = wait_until(&creator, &url, |r| stage_status(r, "contentEstimate") == "failed").await;
-    let error = failed["stages"][0]["error"]["message"].as_str().unwrap_or_default().to_string();
+    let error = stage_error(&failed, "contentEstimate");
     assert!(
         error.contains("shop/erase:reviews would change 2 rows, more than its max_rows of 1: nothing was erased"),
         "{failed}"
@@ -403,22 +396,15 @@ async fn reject_erases_nothing_and_an_estimate_over_max_rows_stops_before_approv
 async fn a_failing_statement_keeps_the_steps_before_it_and_approve_runs_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let shop = Shop::start(dir.path(), 10_000).await;
-    let server = TestServer::start_with(crate::common::Options {
-        workers: 1,
-        sources: Some(shop.sources.clone()),
-        ..Default::default()
-    })
-    .await;
-    let (creator, second) = (admin(&server, "privacy-admin"), admin(&server, "second-admin"));
+    let (server, creator, second) = shop.serve().await;
     let url = create(&server, &creator, &request_body()).await;
     wait_until(&creator, &url, |r| stage_status(r, "approval") == "current").await;
     // The reviews cannot be deleted now (the estimate rolled back, so it could not have known).
     dpo_test_support::postgres_cluster::execute(&shop.database, "INSERT INTO locked VALUES ('audit')").unwrap();
     second.post(format!("{url}/approve")).json(&json!({})).send().await.unwrap();
     let failed = wait_until(&creator, &url, |r| stage_status(r, "contentDeletion") == "failed").await;
-    let stage = failed["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "contentDeletion").unwrap().clone();
-    let message = stage["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("shop/erase:reviews") && message.contains("reviews are locked for an audit"), "{stage}");
+    let message = stage_error(&failed, "contentDeletion");
+    assert!(message.contains("shop/erase:reviews") && message.contains("reviews are locked for an audit"), "{failed}");
     // The step before it is done and recorded; nothing after it ran.
     assert_eq!(shop.count(&format!("SELECT count(*) FROM customers WHERE email = '{CASEY}'")), 0);
     assert_eq!(shop.count(&format!("SELECT count(*) FROM reviews WHERE email = '{CASEY}'")), 2);
@@ -453,23 +439,16 @@ async fn what_the_verification_still_finds_and_no_retain_entry_keeps_fails_the_s
     let start = file.find("[[source.retain]]").unwrap();
     let end = start + file[start..].find("\n\n").unwrap();
     std::fs::write(&shop.sources, format!("{}{}", &file[..start], &file[end..])).unwrap();
-    let server = TestServer::start_with(crate::common::Options {
-        workers: 1,
-        sources: Some(shop.sources.clone()),
-        ..Default::default()
-    })
-    .await;
-    let (creator, second) = (admin(&server, "privacy-admin"), admin(&server, "second-admin"));
+    let (server, creator, second) = shop.serve().await;
     let url = create(&server, &creator, &request_body()).await;
     wait_until(&creator, &url, |r| stage_status(r, "approval") == "current").await;
     second.post(format!("{url}/approve")).json(&json!({})).send().await.unwrap();
     let failed = wait_until(&creator, &url, |r| stage_status(r, "contentDeletion") == "failed").await;
-    let stage = failed["stages"].as_array().unwrap().iter().find(|s| s["stage"] == "contentDeletion").unwrap().clone();
-    let message = stage["error"]["message"].as_str().unwrap_or_default();
+    let message = stage_error(&failed, "contentDeletion");
     assert!(
         message.contains("the verification still finds the person's data that no retain entry keeps")
             && message.contains("shop/invoices.jsonl: 1"),
-        "{stage}"
+        "{failed}"
     );
     assert!(!message.contains("customers") && !message.contains("desk"), "only what is left is listed: {message}");
     // Every step ran; the invoice is still there, for a person to look at.

@@ -3,6 +3,7 @@
 
 use crate::common::{TENANT, TestServer};
 use dpo_server::auth::tokens::MintRequest;
+use dpo_test_support::requests::stage_status;
 use serde_json::{Value, json};
 
 const WRITE: &str = "SubjectRightsRequest.ReadWrite.All";
@@ -522,14 +523,6 @@ async fn the_deprecated_privacy_paths_serve_the_same_requests() {
     server.stop().await;
 }
 
-/// The status of `stage` in a request as the wire has it.
-fn stage_status<'a>(request: &'a Value, stage: &str) -> &'a str {
-    request["stages"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["stage"] == stage))
-        .map_or("", |s| s["status"].as_str().unwrap_or_default())
-}
-
 /// Reads the request at `url` until `done` says it is as expected (or a minute passes).
 async fn wait_until(http: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -708,7 +701,10 @@ async fn a_customers_request_is_estimated_approved_gathered_reported_and_zipped_
     let response = http.post(format!("{url}/close")).json(&json!({})).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let (_, closed) = get(&http, &url).await;
-    assert_eq!((closed["status"].as_str(), stage_status(&closed, "caseResolved")), (Some("closed"), "completed"));
+    assert_eq!(
+        (closed["status"].as_str(), stage_status(&closed, "caseResolved").as_str()),
+        (Some("closed"), "completed")
+    );
     // Each stage's end is in the audit trail, by dpo, targeted at the request.
     let auditor = server.http_with(&token(&server, TENANT, Some("auditor"), true, &["AuditLog.Read.All"]));
     let filter =

@@ -10,8 +10,8 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use dpo_api::model::subject_rights::{
     AuthoredNote, BodyType, DataSubject, DataSubjectType, Identity, IdentitySet, ItemBody, SubjectRightsRequest,
-    SubjectRightsRequestHistory, SubjectRightsRequestStage as Stage, SubjectRightsRequestStageDetail,
-    SubjectRightsRequestStageStatus as StageStatus, SubjectRightsRequestStatus, SubjectRightsRequestType,
+    SubjectRightsRequestHistory, SubjectRightsRequestStage as Stage, SubjectRightsRequestStageStatus as StageStatus,
+    SubjectRightsRequestStatus, SubjectRightsRequestType,
 };
 pub use dpo_domain::request_stages::{current_stage, report_done, stages_of, waiting_at};
 use dpo_domain::{
@@ -764,14 +764,7 @@ fn new_request(
     r.last_modified_by = Some(creator.clone());
     r.created_date_time = Some(now);
     r.last_modified_date_time = Some(now);
-    r.stages = stages_of(kind)
-        .into_iter()
-        .map(|stage| SubjectRightsRequestStageDetail {
-            stage: Some(stage),
-            status: Some(StageStatus::NotStarted),
-            ..Default::default()
-        })
-        .collect();
+    r.stages = dpo_domain::request_stages::not_started(kind);
     r.history = vec![SubjectRightsRequestHistory {
         changed_by: Some(creator),
         event_date_time: Some(now),

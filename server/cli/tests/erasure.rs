@@ -7,6 +7,7 @@
 use crate::common::{Server, http_with, serve, serve_logged};
 use dpo_server::auth::{LOCAL_TENANT, tokens::MintRequest};
 use dpo_test_support::postgres_cluster::{count, execute, fresh_database};
+use dpo_test_support::requests::stage_status;
 use serde_json::{Value, json};
 use std::{
     path::{Path, PathBuf},
@@ -79,15 +80,6 @@ fn privacy_admin(state: &Path, user: &str) -> reqwest::Client {
     request.user = Some(user.into());
     request.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
     http_with(state, &request)
-}
-
-fn stage_status(request: &Value, stage: &str) -> String {
-    let stages = request["stages"].as_array().cloned().unwrap_or_default();
-    stages
-        .iter()
-        .find(|s| s["stage"] == stage)
-        .map(|s| s["status"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default()
 }
 
 /// Reads the request at `url` until `done` (or `seconds` pass).

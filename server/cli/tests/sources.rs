@@ -8,6 +8,7 @@ use crate::common::{
 };
 use dpo_client::manifest::{ExportStatus, Manifest, SourceOutcome};
 use dpo_test_support::postgres_cluster::{execute, fresh_database};
+use dpo_test_support::requests::stage_status;
 use serde_json::{Value, json};
 use std::{
     path::{Path, PathBuf},
@@ -343,16 +344,6 @@ async fn a_server_killed_in_the_middle_of_a_source_finishes_it_after_a_restart_w
         .map(|o| (o.path.as_str(), o.rows))
         .collect();
     assert_eq!(rows, [("slow/quick.jsonl", Some(1)), ("slow/rows.jsonl", Some(4000))]);
-}
-
-/// The status of `stage` in a request as the wire has it.
-fn stage_status(request: &Value, stage: &str) -> String {
-    let stages = request["stages"].as_array().cloned().unwrap_or_default();
-    stages
-        .iter()
-        .find(|s| s["stage"] == stage)
-        .map(|s| s["status"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default()
 }
 
 #[tokio::test]

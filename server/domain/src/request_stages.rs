@@ -24,6 +24,18 @@ pub fn stages_of(kind: SubjectRightsRequestType) -> Vec<Stage> {
     }
 }
 
+/// The stages of a new request of `kind`, none started.
+pub fn not_started(kind: SubjectRightsRequestType) -> Vec<SubjectRightsRequestStageDetail> {
+    stages_of(kind)
+        .into_iter()
+        .map(|stage| SubjectRightsRequestStageDetail {
+            stage: Some(stage),
+            status: Some(StageStatus::NotStarted),
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// The stage a request is at: the first that has not completed, with its status (the last stage, completed,
 /// when all have).
 pub fn current_stage(r: &SubjectRightsRequest) -> (&'static str, &'static str) {
@@ -155,14 +167,7 @@ mod tests {
         SubjectRightsRequest {
             status: Some(SubjectRightsRequestStatus::Active),
             pause_after_estimate: Some(pause),
-            stages: stages_of(SubjectRightsRequestType::Access)
-                .into_iter()
-                .map(|stage| SubjectRightsRequestStageDetail {
-                    stage: Some(stage),
-                    status: Some(StageStatus::NotStarted),
-                    ..Default::default()
-                })
-                .collect(),
+            stages: not_started(SubjectRightsRequestType::Access),
             ..Default::default()
         }
     }
@@ -196,14 +201,7 @@ mod tests {
         let now = Utc::now();
         let who = dpo_itself();
         let mut r = request(false);
-        r.stages = stages_of(SubjectRightsRequestType::Delete)
-            .into_iter()
-            .map(|stage| SubjectRightsRequestStageDetail {
-                stage: Some(stage),
-                status: Some(StageStatus::NotStarted),
-                ..Default::default()
-            })
-            .collect();
+        r.stages = not_started(SubjectRightsRequestType::Delete);
         set_stage(&mut r, Stage::ContentEstimate, StageStatus::Completed, None, "stageCompleted", &who, now);
         set_stage(&mut r, Stage::Approval, StageStatus::Current, None, "stageStarted", &who, now);
         assert_eq!((next_work(&r), waiting_at(&r)), (Work::Wait, Some(Stage::Approval)));

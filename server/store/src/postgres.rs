@@ -425,6 +425,16 @@ async fn get_operation(conn: &impl GenericClient, id: Uuid) -> Result<Option<Ope
 }
 
 /// Why a fenced write matched nothing: the operation is gone, or was claimed anew.
+/// Why replacing request `id` at version `expected` changed no row (`probe` reads its version): it changed
+/// meanwhile, or it is gone.
+async fn not_replaced(conn: &impl GenericClient, probe: Built, id: Uuid, expected: u64) -> StoreError {
+    match query(conn, probe, decode::count).await.map(|mut versions| versions.pop()) {
+        Ok(Some(actual)) => StoreError::VersionMismatch { id, expected, actual },
+        Ok(None) => StoreError::Missing(id),
+        Err(e) => e,
+    }
+}
+
 async fn lost(conn: &impl GenericClient, id: Uuid) -> StoreError {
     match get_operation(conn, id).await {
         Ok(None) => StoreError::Missing(id),
@@ -753,10 +763,7 @@ impl SubjectRightsRequests for PostgresStore {
                 }
                 return tx.commit().await.map_err(pg);
             }
-            match query(&tx, probe, decode::count).await?.pop() {
-                Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
-                None => Err(StoreError::Missing(id)),
-            }
+            Err(not_replaced(&tx, probe, id, expected).await)
         })
     }
 
@@ -778,10 +785,7 @@ impl SubjectRightsRequests for PostgresStore {
             if execute(&tx, statement).await? == 1 {
                 return tx.commit().await.map_err(pg);
             }
-            match query(&tx, probe, decode::count).await?.pop() {
-                Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
-                None => Err(StoreError::Missing(id)),
-            }
+            Err(not_replaced(&tx, probe, id, expected).await)
         })
     }
 

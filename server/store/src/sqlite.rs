@@ -228,6 +228,16 @@ fn recorded_insert(
 }
 
 /// The operation with this id, over `conn`.
+/// Why replacing request `id` at version `expected` changed no row (`probe` reads its version): it changed
+/// meanwhile, or it is gone.
+fn not_replaced(conn: &rusqlite::Connection, probe: Built, id: Uuid, expected: u64) -> StoreError {
+    match query(conn, probe, |row| decode::count(row)).map(|mut versions| versions.pop()) {
+        Ok(Some(actual)) => StoreError::VersionMismatch { id, expected, actual },
+        Ok(None) => StoreError::Missing(id),
+        Err(e) => e,
+    }
+}
+
 fn get_operation(conn: &rusqlite::Connection, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
     Ok(query(conn, built(statements::get_operation(id)), |row| decode::operation(row))?.pop())
 }
@@ -482,10 +492,7 @@ impl SubjectRightsRequests for SqliteStore {
                     None => Ok(()),
                 };
             }
-            match query(conn, probe, |row| decode::count(row))?.pop() {
-                Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
-                None => Err(StoreError::Missing(id)),
-            }
+            Err(not_replaced(conn, probe, id, expected))
         })
     }
 
@@ -509,10 +516,7 @@ impl SubjectRightsRequests for SqliteStore {
             if execute(conn, statement)? == 1 {
                 return Ok(());
             }
-            match query(conn, probe, |row| decode::count(row))?.pop() {
-                Some(actual) => Err(StoreError::VersionMismatch { id, expected, actual }),
-                None => Err(StoreError::Missing(id)),
-            }
+            Err(not_replaced(conn, probe, id, expected))
         })
     }
 
