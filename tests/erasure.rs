@@ -171,9 +171,18 @@ erase = {{ method = "DELETE", url = "http://{crm_host}/people/{{mail}}" }}
     /// A server reading the shop's sources and running requests, with a privacy administrator who creates
     /// requests and a second one who approves them.
     async fn serve(&self) -> (TestServer, reqwest::Client, reqwest::Client) {
+        self.serve_retaining(None).await
+    }
+
+    /// Like [`Shop::serve`], keeping what closed requests collected for `retention` (default: the server's).
+    async fn serve_retaining(
+        &self,
+        retention: Option<std::time::Duration>,
+    ) -> (TestServer, reqwest::Client, reqwest::Client) {
         let server = TestServer::start_with(crate::common::Options {
             workers: 1,
             sources: Some(self.sources.clone()),
+            requests_retention: retention,
             ..Default::default()
         })
         .await;
@@ -373,7 +382,8 @@ async fn a_customers_data_is_estimated_approved_by_another_admin_erased_kept_by_
 async fn reject_erases_nothing_and_an_estimate_over_max_rows_stops_before_approval() {
     let dir = tempfile::tempdir().unwrap();
     let shop = Shop::start(dir.path(), 1).await;
-    let (server, creator, second) = shop.serve().await;
+    // Its retention over at once: a closed delete request has nothing collected to remove.
+    let (server, creator, second) = shop.serve_retaining(Some(std::time::Duration::from_millis(100))).await;
     let before = shop.snapshot();
     let url = create(&server, &creator, &request_body()).await;
     let failed = wait_until(&creator, &url, |r| stage_status(r, "contentEstimate") == "failed").await;
@@ -389,6 +399,7 @@ async fn reject_erases_nothing_and_an_estimate_over_max_rows_stops_before_approv
     assert_eq!(closed["status"], "closed");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(shop.snapshot(), before, "nothing erased");
+    assert!(audited(&server, &url, "Delete subject rights request collected data").await.is_empty());
     server.stop().await;
 }
 

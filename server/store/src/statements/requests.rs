@@ -125,8 +125,8 @@ pub fn get_request(tenant: &str, id: Uuid) -> SelectStatement {
     select
 }
 
-/// The SELECT of up to `limit` closed requests of any tenant, closed before `closed_before`, whose collected
-/// data is still kept.
+/// The SELECT of up to `limit` closed requests of any tenant but `delete` ones, closed before
+/// `closed_before`, whose collected data is still kept.
 pub fn requests_to_remove(closed_before: &chrono::DateTime<chrono::Utc>, limit: u64) -> SelectStatement {
     let mut select = Query::select();
     select
@@ -135,6 +135,8 @@ pub fn requests_to_remove(closed_before: &chrono::DateTime<chrono::Utc>, limit: 
         .and_where(Expr::col("status").eq(ordinal(&REQUEST_STATUS, Some("closed"))))
         .and_where(Expr::col("closed_at").lt(timestamp(closed_before)))
         .and_where(Expr::col("collected_removed_at").is_null())
+        // A delete request collects nothing: there is nothing of it to remove.
+        .and_where(Expr::col("kind").ne(ordinal(&REQUEST_TYPE, Some("delete"))))
         .order_by("closed_at", Order::Asc)
         .limit(limit);
     select
