@@ -7,7 +7,7 @@
 use crate::common::{Server, http_with, serve, serve_logged};
 use dpo_server::auth::{LOCAL_TENANT, tokens::MintRequest};
 use dpo_test_support::postgres_cluster::{count, execute, fresh_database};
-use dpo_test_support::requests::stage_status;
+use dpo_test_support::requests::{stage_error, stage_status};
 use serde_json::{Value, json};
 use std::{
     path::{Path, PathBuf},
@@ -298,4 +298,45 @@ async fn an_objects_source_in_an_azure_container_deletes_the_persons_blobs_and_o
     let report = http.get(format!("{url}/getFinalReport()")).send().await.unwrap().text().await.unwrap();
     assert!(report.contains("crm/objects: 2 objects (estimated 2)"), "{report}");
     assert!(report.contains("crm: ok, 0 items still found"), "{report}");
+}
+
+#[tokio::test]
+async fn a_sources_file_changed_after_the_estimate_erases_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let (database, sources) = slow_shop(state.path());
+    let args = ["--export-workers", "1", "--sources", &sources.to_string_lossy()];
+    let first = serve(state.path(), &args);
+    let creator = privacy_admin(state.path(), "privacy-admin");
+    let body = json!({
+        "dataSubject": {"email": CASEY}, "dataSubjectType": "customer", "displayName": "Erase Casey",
+        "description": "forget me", "regulations": ["GDPR"], "type": "delete"
+    });
+    let created: Value = creator
+        .post(format!("{}/security/subjectRightsRequests", first.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/security/subjectRightsRequests/{}", created["id"].as_str().unwrap());
+    wait_until(&creator, &format!("{}{path}", first.base), 60, |r| stage_status(r, "approval") == "current").await;
+    drop(first);
+    // Someone widens a statement after the estimate a person is about to approve.
+    let file = std::fs::read_to_string(&sources).unwrap();
+    std::fs::write(
+        &sources,
+        file.replace("DELETE FROM notes WHERE email = :mail", "DELETE FROM notes WHERE email = :mail OR body = 'new'"),
+    )
+    .unwrap();
+    let second = serve(state.path(), &args);
+    let url = format!("{}{path}", second.base);
+    let approved = privacy_admin(state.path(), "second-admin").post(format!("{url}/approve")).json(&json!({}));
+    assert_eq!(approved.send().await.unwrap().status().as_u16(), 200);
+    let failed = wait_until(&creator, &url, 60, |r| stage_status(r, "contentDeletion") == "failed").await;
+    let message = stage_error(&failed, "contentDeletion");
+    assert!(message.contains("the sources file changed since the estimate was approved (shop/notes)"), "{message}");
+    assert_eq!(committed_runs(&database), runs(&[("customers", 0), ("reviews", 0), ("notes", 0)]), "nothing ran");
+    assert_eq!(rows_left(&database), (12, 3));
 }

@@ -239,6 +239,27 @@ pub(super) async fn erase(ctx: &JobContext, claim: &Claim, record: RequestRecord
     if record.erasure.is_none() {
         failure = Some("the request has no estimate: create it again".to_string());
     }
+    // What was approved runs whole or not at all: a sources file changed since the estimate stops the stage
+    // before its first step.
+    let changed: Vec<String> = record
+        .erasure
+        .iter()
+        .flat_map(|log| &log.steps)
+        .filter(|step| step.done.is_none() && step.skipped.is_none())
+        .filter(|step| {
+            let source = ctx.sources.sources.iter().find(|s| s.name == step.source);
+            source.and_then(|s| fingerprint_of(s, step.kind, &step.name)).as_deref() != Some(step.fingerprint.as_str())
+        })
+        .map(|step| format!("{}/{}", step.source, step.name))
+        .collect();
+    if !changed.is_empty() {
+        failure = Some(format!(
+            "the sources file changed since the estimate was approved ({}): nothing ran; create the request again to \
+             estimate and approve what the file says now",
+            changed.join(", ")
+        ));
+    }
+    let steps = if failure.is_some() { 0 } else { steps };
     // One writing connection per source for all its statements, each still in a transaction of its own.
     let mut sessions: Vec<(String, erase_sql::Session)> = Vec::new();
     for at in 0..steps {
