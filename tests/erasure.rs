@@ -468,3 +468,45 @@ async fn what_the_verification_still_finds_and_no_retain_entry_keeps_fails_the_s
     assert_eq!(stage_status(&failed, "generateReport"), "notStarted");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn microsofts_python_sdk_creates_a_delete_request_reads_its_estimate_and_its_report() {
+    let python = std::env::var("DPO_PYTHON_GRAPH_SDK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python"));
+    assert!(python.exists(), "no Python with msgraph-sdk at {}: run `cargo xtask test`", python.display());
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::start(dir.path(), 10_000).await;
+    let (server, _, _) = shop.serve().await;
+    let token = |user: &str| {
+        let mut request = MintRequest::admin(TENANT);
+        request.user = Some(user.into());
+        request.permissions = vec!["SubjectRightsRequest.ReadWrite.All".into()];
+        server.token(&request)
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/graph-sdk-erasure.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .env("BASE_URL", format!("{}/v1.0", server.base_url))
+        .env("TOKEN", token("privacy-admin"))
+        .env("SECOND_TOKEN", token("second-admin"))
+        .env("EMAIL", CASEY)
+        .output()
+        .await
+        .expect("python runs");
+    assert!(out.status.success(), "the Python SDK script failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    assert_eq!(seen["type"], "delete");
+    assert_eq!(
+        seen["stages"],
+        json!(["contentEstimate", "approval", "contentDeletion", "generateReport", "caseResolved"])
+    );
+    assert_eq!(seen["estimate"]["itemCount"], 8, "{seen}");
+    assert_eq!(seen["estimate"]["perSource"]["shop (kept)"], "1", "{seen}");
+    assert_eq!((seen["approvedByCreator"].as_u64(), seen["approvedBySecond"].as_u64()), (Some(403), Some(200)));
+    assert_eq!(seen["final"]["stages"]["contentDeletion"], "completed", "{seen}");
+    let report = seen["report"].as_str().unwrap();
+    assert!(report.contains("shop/erase:reviews: 2 rows (estimated 2)"), "{report}");
+    assert_eq!(shop.count(&format!("SELECT count(*) FROM reviews WHERE email = '{CASEY}'")), 0);
+    server.stop().await;
+}
