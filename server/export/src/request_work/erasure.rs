@@ -436,7 +436,10 @@ async fn audit_step(
     let text = match kind {
         StepKind::Statement => format!("{what}: {count} rows changed"),
         StepKind::Objects => format!("{what}: {count} objects deleted"),
-        StepKind::Request => format!("{what}: answered {}", status.unwrap_or_default()),
+        StepKind::Request => match status {
+            Some(status) => format!("{what}: answered {status}"),
+            None => format!("{what}: not sent, an identity its URL names is empty for the person"),
+        },
     };
     let event =
         dpo_domain::audit::by_dpo(tenant, dpo_domain::audit::Activity::EraseRequestData, request, Ok(Some(text)));
@@ -575,13 +578,10 @@ pub fn report_text(record: &RequestRecord) -> String {
         };
         let outcome = match (&step.skipped, &step.done, step.kind) {
             (Some(reason), ..) => format!("not run, {reason}"),
-            (None, Some(done), StepKind::Request) => {
-                format!(
-                    "sent, answered {} (the source held {} {unit})",
-                    done.status.unwrap_or_default(),
-                    step.estimated
-                )
-            }
+            (None, Some(done), StepKind::Request) => match done.status {
+                Some(status) => format!("sent, answered {status} (the source held {} {unit})", step.estimated),
+                None => "not sent: an identity its URL names is empty for the person".to_string(),
+            },
             (None, Some(done), _) => format!("{} {unit} (estimated {})", done.changed, step.estimated),
             (None, None, _) => format!("NOT DONE (estimated {} {unit})", step.estimated),
         };
