@@ -510,3 +510,27 @@ async fn microsofts_python_sdk_creates_a_delete_request_reads_its_estimate_and_i
     assert_eq!(shop.count(&format!("SELECT count(*) FROM reviews WHERE email = '{CASEY}'")), 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_directory_users_own_data_is_listed_as_held_and_not_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::start(dir.path(), 10_000).await;
+    let (server, creator, second) = shop.serve().await;
+    let drive = server.drive("alice");
+    std::fs::create_dir_all(&drive).unwrap();
+    std::fs::write(drive.join("cv.txt"), "Alice's CV").unwrap();
+    let mut body = request_body();
+    body["dataSubject"] = json!({"email": "alice@contoso.example"});
+    body["dataSubjectType"] = json!("currentEmployee");
+    let url = create(&server, &creator, &body).await;
+    wait_until(&creator, &url, |r| stage_status(r, "approval") == "current").await;
+    second.post(format!("{url}/approve")).json(&json!({})).send().await.unwrap();
+    wait_until(&creator, &url, |r| stage_status(r, "generateReport") == "completed").await;
+    let report = creator.get(format!("{url}/getFinalReport()")).send().await.unwrap().text().await.unwrap();
+    for expected in ["Held and not erased", "  profile: 1 items", "  drive: 1 items"] {
+        assert!(report.contains(expected), "{expected}: {report}");
+    }
+    assert!(drive.join("cv.txt").exists(), "the directory's data stays");
+    assert_eq!(shop.snapshot().0, 2, "nobody's customer row was touched");
+    server.stop().await;
+}

@@ -231,28 +231,7 @@ async fn estimate(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Res
     let mut per_source: Vec<(String, u64, u64)> = Vec::new();
     let mut failed: Option<String> = None;
     if let Some(user) = &person.user {
-        let builtin = ctx.sources.builtin;
-        let profile = serde_json::to_vec_pretty(user).map_err(|e| ExportError::reading("the profile", e))?;
-        per_source.push(("profile".into(), 1, profile.len() as u64));
-        if builtin.drive {
-            let files = ctx.drives.files(&claim.operation.tenant_id, &user.id).await?;
-            per_source.push(("drive".into(), files.len() as u64, files.iter().map(|f| f.size).sum()));
-        }
-        if builtin.activity {
-            // Records and the bytes of their lines in `activity.jsonl`, read a batch at a time, kept nowhere.
-            let (mut after, mut count, mut bytes) = (0, 0u64, 0u64);
-            loop {
-                let (t, uid) = (claim.operation.tenant_id.clone(), user.id.clone());
-                let batch =
-                    blocking(&ctx.stores.directory, move |s| s.activities(&t, &uid, after, job::ACTIVITY_BATCH))
-                        .await?;
-                let Some((last, _)) = batch.last() else { break };
-                after = *last;
-                bytes += job::activity_lines(&batch)?.len() as u64;
-                count += batch.len() as u64;
-            }
-            per_source.push(("activity".into(), count, bytes));
-        }
+        per_source.extend(builtin_counts(ctx, claim, user).await?);
     }
     for previewed in tools::preview(&ctx.sources, &person.who).await {
         let source = previewed.path.split('/').next().unwrap_or_default().to_string();
@@ -297,6 +276,37 @@ async fn estimate(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Res
     })
     .await?;
     done.map_or_else(stopped, Ok)
+}
+
+/// What dpo's own sources hold of a directory user: (source, items, bytes) for the profile, and the drive
+/// and the activity unless the sources file leaves them out; counted, copied nowhere.
+async fn builtin_counts(
+    ctx: &JobContext,
+    claim: &Claim,
+    user: &dpo_domain::store::UserRecord,
+) -> Result<Vec<(String, u64, u64)>, ExportError> {
+    let builtin = ctx.sources.builtin;
+    let profile = serde_json::to_vec_pretty(user).map_err(|e| ExportError::reading("the profile", e))?;
+    let mut counts = vec![("profile".to_string(), 1, profile.len() as u64)];
+    if builtin.drive {
+        let files = ctx.drives.files(&claim.operation.tenant_id, &user.id).await?;
+        counts.push(("drive".into(), files.len() as u64, files.iter().map(|f| f.size).sum()));
+    }
+    if builtin.activity {
+        // Records and the bytes of their lines in `activity.jsonl`, read a batch at a time, kept nowhere.
+        let (mut after, mut count, mut bytes) = (0, 0u64, 0u64);
+        loop {
+            let (t, uid) = (claim.operation.tenant_id.clone(), user.id.clone());
+            let batch =
+                blocking(&ctx.stores.directory, move |s| s.activities(&t, &uid, after, job::ACTIVITY_BATCH)).await?;
+            let Some((last, _)) = batch.last() else { break };
+            after = *last;
+            bytes += job::activity_lines(&batch)?.len() as u64;
+            count += batch.len() as u64;
+        }
+        counts.push(("activity".into(), count, bytes));
+    }
+    Ok(counts)
 }
 
 fn to_i64(n: u64) -> i64 {

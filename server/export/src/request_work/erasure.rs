@@ -197,7 +197,16 @@ pub(super) async fn estimate(ctx: &JobContext, claim: &Claim, record: RequestRec
     let Some(record) = start(ctx, claim, record, Stage::ContentEstimate).await? else { return stopped() };
     let person = person_of(ctx, claim, &record.request).await?;
     let (log, error) = match plan(&ctx.sources, &person.who).await {
-        Ok(log) => (Some(log), None),
+        Ok(mut log) => {
+            // A directory user's own data (profile, drive, activity) is the directory's: a delete request
+            // does not erase it, and the report says what it holds.
+            if let Some(user) = &person.user {
+                let held = super::builtin_counts(ctx, claim, user).await?;
+                let held = held.into_iter().filter(|(_, items, _)| *items > 0);
+                log.unerased.extend(held.map(|(source, items, _)| Unerased { source, items }));
+            }
+            (Some(log), None)
+        }
         Err(why) => (None, Some(stage_error("estimateFailed", why))),
     };
     let done = finish(ctx, claim, record, Stage::ContentEstimate, error, |r| {
@@ -595,7 +604,11 @@ pub fn report_text(record: &RequestRecord) -> String {
         let _ = writeln!(out, "  {}/retain:{}: {} rows, because: {}", kept.source, kept.name, kept.rows, kept.reason);
     }
     if !log.unerased.is_empty() {
-        let _ = writeln!(out, "\nHeld and not erased (the source has no erase entries):");
+        let _ = writeln!(
+            out,
+            "\nHeld and not erased (sources without erase entries; a directory user's profile, drive and activity \
+             are the directory's):"
+        );
         for u in &log.unerased {
             let _ = writeln!(out, "  {}: {} items", u.source, u.items);
         }
