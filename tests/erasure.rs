@@ -80,12 +80,17 @@ impl Shop {
         }
         let crm = Arc::new(Mutex::new(vec![CASEY.to_string(), "robin@shop.example".to_string()]));
         let known = crm.clone();
+        let deletes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let crm_host = redirect::serve(move |request| {
             let path = percent_encoding::percent_decode_str(request.uri().path()).decode_utf8_lossy().into_owned();
             let mut people = known.lock().unwrap();
             let (status, body) = match (request.method().as_str(), path.split('/').collect::<Vec<_>>().as_slice()) {
                 ("GET", ["", "people", who, "records"]) if people.iter().any(|p| p == who) => {
                     (200, json!({"value": [{"note": format!("{who} called")}, {"note": "asked for a refund"}]}))
+                }
+                // The first erase request finds the API busy: dpo asks again, as for a read.
+                ("DELETE", _) if deletes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+                    (503, json!({"error": "busy, try again"}))
                 }
                 ("DELETE", ["", "people", who]) if people.iter().any(|p| p == who) => {
                     people.retain(|p| p != who);

@@ -270,18 +270,16 @@ impl HttpSource {
 
 impl HttpSource {
     /// Sends the erase request for `who` (`method` to this template's URL, with the source's headers and
-    /// token, redirects only to allowed hosts): the status it answered, a 404 included (the API no longer
-    /// knows the person: nothing left to erase); `None` when an identity the URL names is unknown.
+    /// token, redirects only to allowed hosts, asked again on a 429 or a 5xx as reads are): the status it
+    /// answered, a 404 included (the API no longer knows the person: nothing left to erase); `None` when an
+    /// identity the URL names is unknown.
     pub async fn send_erase(&self, method: &str, who: &Identities) -> Result<Option<u16>, SourceError> {
         let Some(url) = self.url_for(who)? else { return Ok(None) };
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| SourceError::HttpUrl { url: shown(&url), reason: e.to_string() })?;
         let client = Arc::new(self.clone()).client()?;
-        let response = client
-            .request(method, url.clone())
-            .send()
-            .await
-            .map_err(|cause| SourceError::HttpRequest { url: shown(&url), cause })?;
+        // Asked again on a 429 or a 5xx as a read is: an erase request must be idempotent anyway.
+        let response = answered(&url, self.retries, || client.request(method.clone(), url.clone())).await?;
         let status = response.status();
         if status.is_success() || status == StatusCode::NOT_FOUND {
             return Ok(Some(status.as_u16()));
@@ -416,41 +414,54 @@ impl HttpRecords {
     /// The body of a successful answer to `url` and its `Link: rel="next"`, asking again on 429, 5xx and
     /// failed connections; `None` when the first page is a 404 (the API does not know the person).
     async fn fetch(&self, url: &Url, first: bool) -> Result<Option<(Vec<u8>, Option<String>)>, SourceError> {
-        let mut attempt = 0;
-        let mut waits = crate::retry::source_delays();
-        loop {
-            let failure = match self.client.get(url.clone()).send().await {
-                Ok(response) if response.status().is_success() => {
-                    let link = next_link(response.headers());
-                    return read_body(response, url).await.map(|body| Some((body, link)));
-                }
-                Ok(response) if first && response.status() == StatusCode::NOT_FOUND => return Ok(None),
-                Ok(response) if retryable(response.status()) && attempt < self.source.retries => {
-                    match retry_after(response.headers()) {
-                        Some(wait) if wait > MAX_RETRY_AFTER => {
-                            return Err(SourceError::HttpStatus {
-                                url: shown(url),
-                                status: response.status().as_u16(),
-                                body: format!("it asked to wait {} s, longer than dpo waits", wait.as_secs()),
-                            });
-                        }
-                        wait => wait,
-                    }
-                }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let body = response.text().await.unwrap_or_default();
-                    return Err(SourceError::HttpStatus { url: shown(url), status, body: excerpt(&body) });
-                }
-                Err(cause) if attempt < self.source.retries && !cause.is_redirect() && !cause.is_builder() => None,
-                Err(cause) => return Err(SourceError::HttpRequest { url: shown(url), cause }),
-            };
-            // The exponential wait moves on even when the service said how long to wait.
-            let next = waits.next().unwrap_or(crate::retry::SOURCE_MOST);
-            let wait = failure.unwrap_or(next);
-            attempt += 1;
-            tokio::time::sleep(wait).await;
+        let response = answered(url, self.source.retries, || self.client.get(url.clone())).await?;
+        match response.status() {
+            status if status.is_success() => {
+                let link = next_link(response.headers());
+                read_body(response, url).await.map(|body| Some((body, link)))
+            }
+            StatusCode::NOT_FOUND if first => Ok(None),
+            status => {
+                let body = response.text().await.unwrap_or_default();
+                Err(SourceError::HttpStatus { url: shown(url), status: status.as_u16(), body: excerpt(&body) })
+            }
         }
+    }
+}
+
+/// The answer to the request `build` makes for `url`, asked again (at most `retries` more times) while it
+/// is a 429 or a 5xx or the connection fails, waiting as the service says (`Retry-After`, up to
+/// [`MAX_RETRY_AFTER`]) or exponentially: a page read and an erase request alike.
+async fn answered(
+    url: &Url,
+    retries: u32,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, SourceError> {
+    let mut attempt = 0;
+    let mut waits = crate::retry::source_delays();
+    loop {
+        let failure = match build().send().await {
+            Ok(response) if retryable(response.status()) && attempt < retries => {
+                match retry_after(response.headers()) {
+                    Some(wait) if wait > MAX_RETRY_AFTER => {
+                        return Err(SourceError::HttpStatus {
+                            url: shown(url),
+                            status: response.status().as_u16(),
+                            body: format!("it asked to wait {} s, longer than dpo waits", wait.as_secs()),
+                        });
+                    }
+                    wait => wait,
+                }
+            }
+            Ok(response) => return Ok(response),
+            Err(cause) if attempt < retries && !cause.is_redirect() && !cause.is_builder() => None,
+            Err(cause) => return Err(SourceError::HttpRequest { url: shown(url), cause }),
+        };
+        // The exponential wait moves on even when the service said how long to wait.
+        let next = waits.next().unwrap_or(crate::retry::SOURCE_MOST);
+        let wait = failure.unwrap_or(next);
+        attempt += 1;
+        tokio::time::sleep(wait).await;
     }
 }
 
