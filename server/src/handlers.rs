@@ -61,6 +61,8 @@ pub struct AppContext {
     pub base_url: OnceLock<String>,
     /// Checks bearer tokens.
     pub tokens: TokenVerifier,
+    /// The metrics every answered request counts.
+    pub request_metrics: crate::request_metrics::RequestMetrics,
 }
 
 impl AppContext {
@@ -158,7 +160,6 @@ impl<'r> Call<'r> {
 
     /// Counts and times the answer `outcome` (and a refusal for its token), by operationId and status.
     fn measured<R: SuccessStatus>(&self, outcome: Result<Answer<R>, GraphError>) -> Result<Answer<R>, GraphError> {
-        use dpo_domain::metric_names as names;
         // A 503 says when to ask again, so that the client and Microsoft's SDKs retry by themselves.
         let outcome = match outcome {
             Err(error) if error.status() == http::StatusCode::SERVICE_UNAVAILABLE => {
@@ -172,15 +173,13 @@ impl<'r> Call<'r> {
             Ok(Answer::Ok(_)) => R::STATUS,
             Ok(Answer::Refused { error, .. }) | Err(error) => error.status().as_u16(),
         };
-        let operation = crate::endpoint_names::operation_id(&self.rqctx.endpoint.operation_id).to_string();
+        let operation = crate::endpoint_names::operation_id(&self.rqctx.endpoint.operation_id);
+        let elapsed = self.started.elapsed();
         slog::info!(self.rqctx.log, "request answered";
-            "operation" => &operation, "status" => status, "request_id" => &self.request_id,
+            "operation" => operation, "status" => status, "request_id" => &self.request_id,
             "client_request_id" => self.client_request_id.as_deref().unwrap_or(""),
-            "latency_us" => self.started.elapsed().as_micros() as u64);
-        metrics::counter!(names::REQUESTS, "operation" => operation.clone(), "status" => status.to_string())
-            .increment(1);
-        metrics::histogram!(names::REQUEST_SECONDS, "operation" => operation)
-            .record(self.started.elapsed().as_secs_f64());
+            "latency_us" => elapsed.as_micros() as u64);
+        self.rqctx.context().request_metrics.record(operation, status, elapsed.as_secs_f64());
         outcome
     }
 

@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod import;
 pub mod logging;
 pub mod operations;
+pub mod request_metrics;
 pub mod request_wire;
 pub mod retention;
 pub mod routes;
