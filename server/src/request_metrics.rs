@@ -7,21 +7,27 @@ use dpo_domain::metric_names as names;
 use metrics::{Counter, Histogram};
 use std::{collections::HashMap, sync::RwLock};
 
-/// The handles, by operation, then status.
+/// The handles of one operation answered with one status.
+struct Handles {
+    status: u16,
+    requests: Counter,
+    latency: Histogram,
+}
+
+/// The handles, by operation.
 #[derive(Default)]
 pub struct RequestMetrics {
-    handles: RwLock<HashMap<String, Vec<(u16, Counter, Histogram)>>>,
+    by_operation: RwLock<HashMap<String, Vec<Handles>>>,
 }
 
 impl RequestMetrics {
     /// Counts a request of `operation` answered with `status` after `seconds`.
     pub fn record(&self, operation: &str, status: u16, seconds: f64) {
-        if let Ok(handles) = self.handles.read()
-            && let Some((_, requests, latency)) =
-                handles.get(operation).and_then(|by_status| by_status.iter().find(|(s, ..)| *s == status))
+        if let Ok(by_operation) = self.by_operation.read()
+            && let Some(handles) = by_operation.get(operation).and_then(|all| all.iter().find(|h| h.status == status))
         {
-            requests.increment(1);
-            latency.record(seconds);
+            handles.requests.increment(1);
+            handles.latency.record(seconds);
             return;
         }
         let requests =
@@ -29,10 +35,10 @@ impl RequestMetrics {
         let latency = metrics::histogram!(names::REQUEST_SECONDS, "operation" => operation.to_string());
         requests.increment(1);
         latency.record(seconds);
-        if let Ok(mut handles) = self.handles.write() {
-            let by_status = handles.entry(operation.to_string()).or_default();
-            if !by_status.iter().any(|(s, ..)| *s == status) {
-                by_status.push((status, requests, latency));
+        if let Ok(mut by_operation) = self.by_operation.write() {
+            let all = by_operation.entry(operation.to_string()).or_default();
+            if !all.iter().any(|h| h.status == status) {
+                all.push(Handles { status, requests, latency });
             }
         }
     }
