@@ -341,7 +341,17 @@ async fn record_step(
     saved.ok_or(StepFailed::Stopped(Stopped::Request))
 }
 
-/// Runs step `at` of the plan, records it and audits it; on a failure returns the request as last written.
+/// How reports, the trail and errors name a step: `<source>/erase:<statement>`, `<source>/objects`,
+/// `<source>/request`.
+fn label(step: &ErasureStep) -> String {
+    match step.kind {
+        StepKind::Statement => format!("{}/erase:{}", step.source, step.name),
+        _ => format!("{}/{}", step.source, step.name),
+    }
+}
+
+/// Runs step `at` of the plan (its fingerprint already checked against the sources file), records it and
+/// audits it; on a failure returns the request as last written.
 async fn run_step(
     ctx: &JobContext,
     claim: &Claim,
@@ -351,52 +361,41 @@ async fn run_step(
     who: &Identities,
     sessions: &mut Vec<(String, erase_sql::Session)>,
 ) -> Result<RequestRecord, (RequestRecord, StepFailed)> {
-    let what = format!(
-        "{}/{}",
-        step.source,
-        if step.kind == StepKind::Statement { format!("erase:{}", step.name) } else { step.name.clone() }
-    );
-    let Some(source) = ctx.sources.sources.iter().find(|s| s.name == step.source) else {
-        let why =
-            format!("{what}: the sources file no longer has the source {}; create the request again", step.source);
-        return Err((record, StepFailed::Stage(why)));
-    };
-    if fingerprint_of(source, step.kind, &step.name).as_deref() != Some(step.fingerprint.as_str()) {
-        let why = format!(
-            "{what}: the sources file changed since the estimate was approved; nothing of it ran (create the request \
-             again to estimate and approve what the file says now)"
-        );
-        return Err((record, StepFailed::Stage(why)));
-    }
-    let outcome = match (&source.erasure, &source.kind) {
-        (Some(Erasure::Sql { database, statements }), _) => {
-            let Some(statement) = statements.iter().find(|s| s.name == step.name) else {
-                return Err((record, StepFailed::Stage(format!("{what}: no such statement"))));
-            };
-            if !sessions.iter().any(|(name, _)| *name == source.name) {
-                sessions.push((source.name.clone(), erase_sql::Session::open(database)));
+    let what = label(step);
+    let source = ctx.sources.sources.iter().find(|s| s.name == step.source);
+    let outcome = match source.map(|s| (s, &s.erasure, &s.kind)) {
+        Some((source, Some(Erasure::Sql { database, statements }), _)) => {
+            match statements.iter().find(|s| s.name == step.name) {
+                Some(statement) => {
+                    let open = match sessions.iter().position(|(name, _)| *name == source.name) {
+                        Some(open) => open,
+                        None => {
+                            sessions.push((source.name.clone(), erase_sql::Session::open(database)));
+                            sessions.len() - 1
+                        }
+                    };
+                    let session = &sessions[open].1;
+                    let (sql, max_rows) = (&statement.sql, statement.max_rows);
+                    erase_statement(ctx, claim, record.clone(), at, step, session, sql, max_rows, who).await
+                }
+                None => Err(StepFailed::Stage("no such statement".into())),
             }
-            let Some((_, session)) = sessions.iter().find(|(name, _)| *name == source.name) else {
-                return Err((record, StepFailed::Stage(format!("{what}: no connection"))));
-            };
-            erase_statement(ctx, claim, record.clone(), at, step, session, &statement.sql, statement.max_rows, who)
-                .await
         }
-        (Some(Erasure::Objects), SourceKind::Objects(objects)) => {
+        Some((_, Some(Erasure::Objects), SourceKind::Objects(objects))) => {
             erase_objects(ctx, claim, record.clone(), at, step, objects, who).await
         }
-        (Some(Erasure::Http { method, request }), _) => match request.send_erase(method, who).await {
+        Some((_, Some(Erasure::Http { method, request }), _)) => match request.send_erase(method, who).await {
             Ok(status) => Ok((record.clone(), StepDone { changed: 0, status, at: Utc::now().trunc_subsecs(3) })),
-            Err(e) => Err(StepFailed::Stage(format!("{what}: {e}"))),
+            Err(e) => Err(StepFailed::Stage(e.to_string())),
         },
-        _ => Err(StepFailed::Stage(format!("{what}: the source no longer erases this way; create the request again"))),
+        _ => Err(StepFailed::Stage("the source no longer erases this way; create the request again".into())),
     };
     // The step's outcome recorded and audited at once: the two writes share a commit where the store groups
     // them, and both are made before the next step starts.
     let outcome = match outcome {
         Ok((ran, done)) => {
             let tenant = ran.tenant_id.clone();
-            let audited = audit_step(ctx, &tenant, ran.id, &what, step.kind, &done);
+            let audited = audit_step(ctx, &tenant, ran.id, Ok(done_text(&what, step.kind, &done)));
             let recorded = record_step(ctx, claim, ran, at, |s| {
                 s.committing = None;
                 s.done = Some(done.clone());
@@ -415,15 +414,10 @@ async fn run_step(
             Ok(written)
         }
         Err(StepFailed::Stage(why)) => {
-            let why = if why.starts_with(&what) { why } else { format!("{what}: {why}") };
+            let why = format!("{what}: {why}");
+            // An objects step may have recorded its progress before it failed: the request as stored now.
             let reread = super::load(ctx, claim, record.id).await.ok().flatten().unwrap_or(record);
-            let failed = dpo_domain::audit::by_dpo(
-                &reread.tenant_id,
-                dpo_domain::audit::Activity::EraseRequestData,
-                reread.id,
-                Err(why.clone()),
-            );
-            if let Err(e) = blocking(&ctx.stores.audit, move |log| log.append(failed)).await {
+            if let Err(e) = audit_step(ctx, &reread.tenant_id, reread.id, Err(why.clone())).await {
                 return Err((reread, e.into()));
             }
             Err((reread, StepFailed::Stage(why)))
@@ -432,26 +426,25 @@ async fn run_step(
     }
 }
 
-/// Records in the tenant's audit trail what one step erased.
+/// What a step `what` of `kind` did, as the trail says it.
+fn done_text(what: &str, kind: StepKind, done: &StepDone) -> String {
+    match (kind, done.status) {
+        (StepKind::Statement, _) => format!("{what}: {} rows changed", done.changed),
+        (StepKind::Objects, _) => format!("{what}: {} objects deleted", done.changed),
+        (StepKind::Request, Some(status)) => format!("{what}: answered {status}"),
+        (StepKind::Request, None) => format!("{what}: not sent, an identity its URL names is empty for the person"),
+    }
+}
+
+/// Records in the tenant's audit trail a step of `request`: what it did, or why it failed.
 async fn audit_step(
     ctx: &JobContext,
     tenant: &str,
     request: uuid::Uuid,
-    what: &str,
-    kind: StepKind,
-    done: &StepDone,
+    outcome: Result<String, String>,
 ) -> Result<(), ExportError> {
-    let (count, status) = (done.changed, done.status);
-    let text = match kind {
-        StepKind::Statement => format!("{what}: {count} rows changed"),
-        StepKind::Objects => format!("{what}: {count} objects deleted"),
-        StepKind::Request => match status {
-            Some(status) => format!("{what}: answered {status}"),
-            None => format!("{what}: not sent, an identity its URL names is empty for the person"),
-        },
-    };
     let event =
-        dpo_domain::audit::by_dpo(tenant, dpo_domain::audit::Activity::EraseRequestData, request, Ok(Some(text)));
+        dpo_domain::audit::by_dpo(tenant, dpo_domain::audit::Activity::EraseRequestData, request, outcome.map(Some));
     blocking(&ctx.stores.audit, move |log| log.append(event)).await?;
     Ok(())
 }
@@ -576,10 +569,7 @@ pub fn report_text(record: &RequestRecord) -> String {
     };
     let _ = writeln!(out, "\nErased:");
     for step in &log.steps {
-        let what = match step.kind {
-            StepKind::Statement => format!("{}/erase:{}", step.source, step.name),
-            _ => format!("{}/{}", step.source, step.name),
-        };
+        let what = label(step);
         let unit = match step.kind {
             StepKind::Statement => "rows",
             StepKind::Objects => "objects",
