@@ -373,7 +373,7 @@ pub async fn gather(
             SourceKind::Objects(objects_source) => {
                 let missing = who.not_given(objects_source.names());
                 if !missing.is_empty() {
-                    not_run.push(not_given_reason(None, &missing, '{'));
+                    not_run.push(not_given_reason(&missing, '{'));
                 } else {
                     let (drives, files) = objects.remove(name).unwrap_or_else(|| (ctx.drives.clone(), Vec::new()));
                     budget.bytes = files.iter().map(|f| f.size).sum();
@@ -385,10 +385,8 @@ pub async fn gather(
             }
             SourceKind::Sql(sql) => {
                 for query in &sql.queries {
-                    let names = crate::sources::params::positional(&query.sql, |_| String::new()).names;
-                    let missing = who.not_given(names.iter().map(String::as_str));
-                    if !missing.is_empty() {
-                        not_run.push(not_given_reason(Some(&query.name), &missing, ':'));
+                    if let Some(text) = who.not_given_in_sql(&query.sql) {
+                        not_run.push(format!("query {} not run: {text}", query.name));
                         continue;
                     }
                     let path = format!("{name}/{}.{}", query.name, query.format.extension());
@@ -403,7 +401,7 @@ pub async fn gather(
             SourceKind::Http(http) => {
                 let missing = who.not_given(http.names());
                 if !missing.is_empty() {
-                    not_run.push(not_given_reason(None, &missing, '{'));
+                    not_run.push(not_given_reason(&missing, '{'));
                 } else {
                     let path = format!("{name}/{name}.jsonl");
                     let start = || async { HttpRecords::start(http, who).map(Pieces::Records) };
@@ -484,10 +482,9 @@ async fn preview(sink: &Sink, object: &ManifestObject) -> Result<Option<index::R
     Ok(index::RecordsPreview::read(&object.path, &head, object.rows))
 }
 
-/// Why a query (named `query`), prefix or URL naming the identities `missing` was not run.
-fn not_given_reason(query: Option<&str>, missing: &[&str], prefix: char) -> String {
-    let what = query.map(|q| format!("query {q}")).unwrap_or_else(|| "it".into());
-    format!("{what} not run: {}", crate::sources::not_given_text(missing, prefix))
+/// Why a prefix or URL naming the identities `missing` was not run.
+fn not_given_reason(missing: &[&str], prefix: char) -> String {
+    format!("it not run: {}", crate::sources::not_given_text(missing, prefix))
 }
 
 /// Copies files (of the drive or of an objects source) into the export, each skipped when an interrupted

@@ -114,12 +114,10 @@ async fn plan(sources: &Sources, who: &Identities) -> Result<ErasureLog, String>
         let Some(source) = sources.sources.iter().find(|s| s.name == previewed.source) else { continue };
         let (kind, name, estimated) = match planned {
             ErasePlan::Kept { rows, reason } => {
-                let name = previewed.what.rsplit_once("retain:").map_or("", |(_, n)| n).to_string();
-                log.kept.push(KeptRows { source: source.name.clone(), name, reason, rows });
+                log.kept.push(KeptRows { source: source.name.clone(), name: previewed.name, reason, rows });
                 continue;
             }
             ErasePlan::Rows { changed, max_rows } => {
-                let name = previewed.what.rsplit_once("erase:").map_or("", |(_, n)| n).to_string();
                 if changed > max_rows {
                     return Err(format!(
                         "{} would change {changed} rows, more than its max_rows of {max_rows}: nothing was erased (raise \
@@ -127,7 +125,7 @@ async fn plan(sources: &Sources, who: &Identities) -> Result<ErasureLog, String>
                         previewed.what
                     ));
                 }
-                (StepKind::Statement, name, changed)
+                (StepKind::Statement, previewed.name, changed)
             }
             ErasePlan::Objects(objects) => (StepKind::Objects, step_name(StepKind::Objects).to_string(), objects),
             ErasePlan::Request(_) => {
@@ -519,10 +517,7 @@ async fn verify(sources: &Sources, who: &Identities, log: Option<&ErasureLog>) -
         let (each, kept) = match &source.kind {
             SourceKind::Sql(sql_source) => {
                 // A query naming an identity the request does not give is not run, as everywhere else.
-                let runs = |sql: &str| {
-                    let names = crate::sources::params::positional(sql, |_| String::new()).names;
-                    who.not_given(names.iter().map(String::as_str)).is_empty()
-                };
+                let runs = |sql: &str| who.not_given_in_sql(sql).is_none();
                 let queries: Vec<_> = sql_source.queries.iter().filter(|q| runs(&q.sql)).collect();
                 let retains: Vec<_> = source.retained.iter().filter(|r| runs(&r.sql)).collect();
                 let texts: Vec<String> =

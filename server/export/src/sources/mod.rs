@@ -111,6 +111,14 @@ impl Identities {
         missing.dedup();
         missing
     }
+
+    /// Why the query, statement or retain entry `sql` is not run for this person ("it names :id, which the
+    /// request does not give"): it names as a parameter an identity they were not given; `None`: it runs.
+    pub fn not_given_in_sql(&self, sql: &str) -> Option<String> {
+        let names = params::positional(sql, |_| String::new()).names;
+        let missing = self.not_given(names.iter().map(String::as_str));
+        (!missing.is_empty()).then(|| not_given_text(&missing, ':'))
+    }
 }
 
 /// A person as a subject rights request names them.

@@ -81,6 +81,22 @@ fn skipped(missing: &[&str], prefix: char) -> Option<String> {
     (!missing.is_empty()).then(|| format!("skipped: {}", super::not_given_text(missing, prefix)))
 }
 
+/// Why the query, statement or retain entry `sql` is not run for the person `who` (`None`: it runs).
+fn sql_skipped(sql: &str, who: &Identities) -> Option<String> {
+    who.not_given_in_sql(sql).map(|text| format!("skipped: {text}"))
+}
+
+/// The objects under the person's prefix of `objects`, and their bytes: none when an identity the prefix
+/// names is unknown for them.
+async fn objects_of(objects: &super::file::ObjectsSource, who: &Identities) -> Result<(u64, u64), SourceError> {
+    if objects.missing_for(who) {
+        return Ok((0, 0));
+    }
+    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.into()))?;
+    let files = store.files_under(&objects.parts(who)).await.map_err(|e| SourceError::Objects(e.into()))?;
+    Ok((files.len() as u64, files.iter().map(|f| f.size).sum()))
+}
+
 /// Runs every query for the person `who`, counting the rows and bytes each would write, and lists every
 /// objects source's objects of the person; keeps nothing.
 pub async fn preview(sources: &Sources, who: &Identities) -> Vec<Previewed> {
@@ -98,8 +114,7 @@ pub async fn preview_source(source: &Source, who: &Identities) -> Vec<Previewed>
         SourceKind::Sql(sql_source) => {
             for query in &sql_source.queries {
                 let path = format!("{}/{}.{}", source.name, query.name, query.format.extension());
-                let names = super::params::positional(&query.sql, |_| String::new()).names;
-                if let Some(reason) = skipped(&who.not_given(names.iter().map(String::as_str)), ':') {
+                if let Some(reason) = sql_skipped(&query.sql, who) {
                     previewed.push(Previewed { path, outcome: Ok((0, 0)), skipped: Some(reason) });
                     continue;
                 }
@@ -116,15 +131,7 @@ pub async fn preview_source(source: &Source, who: &Identities) -> Vec<Previewed>
                 previewed.push(Previewed { path, outcome: Ok((0, 0)), skipped: Some(reason) });
                 return previewed;
             }
-            let outcome = async {
-                if objects.missing_for(who) {
-                    return Ok((0, 0));
-                }
-                let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.into()))?;
-                let files = store.files_under(&objects.parts(who)).await.map_err(|e| SourceError::Objects(e.into()))?;
-                Ok((files.len() as u64, files.iter().map(|f| f.size).sum()))
-            }
-            .await;
+            let outcome = objects_of(objects, who).await;
             previewed.push(Previewed { path: format!("{}/", source.name), outcome, skipped: None });
         }
         SourceKind::Http(http) => {
@@ -143,6 +150,8 @@ pub async fn preview_source(source: &Source, who: &Identities) -> Vec<Previewed>
 pub struct ErasePreviewed {
     /// The source.
     pub source: String,
+    /// The erase statement's or retain entry's name (empty for objects and a request).
+    pub name: String,
     /// `<source>/erase:<statement>`, `<source>/retain:<name>`, `<source>/` (objects) or `<source>` (a request).
     pub what: String,
     /// What it would do, or why it cannot be told.
@@ -183,10 +192,10 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
             (Some(Erasure::Sql { database, statements }), _) => {
                 for statement in statements {
                     let what = format!("{}/erase:{}", source.name, statement.name);
-                    let names = super::params::positional(&statement.sql, |_| String::new()).names;
-                    if let Some(reason) = skipped(&who.not_given(names.iter().map(String::as_str)), ':') {
+                    if let Some(reason) = sql_skipped(&statement.sql, who) {
                         previewed.push(ErasePreviewed {
                             source: source.name.clone(),
+                            name: statement.name.clone(),
                             what,
                             outcome: Ok(ErasePlan::Rows { changed: 0, max_rows: statement.max_rows }),
                             skipped: Some(reason),
@@ -197,7 +206,8 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
                         erase_sql::rolled_back(database, &statement.sql, Some(who), erase_sql::ESTIMATE_TIMEOUT)
                             .await
                             .map(|changed| ErasePlan::Rows { changed, max_rows: statement.max_rows });
-                    previewed.push(ErasePreviewed { source: source.name.clone(), what, outcome, skipped: None });
+                    let name = statement.name.clone();
+                    previewed.push(ErasePreviewed { source: source.name.clone(), name, what, outcome, skipped: None });
                 }
             }
             (Some(Erasure::Objects), SourceKind::Objects(objects)) => {
@@ -205,24 +215,16 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
                 if let Some(reason) = skipped(&who.not_given(objects.names()), '{') {
                     previewed.push(ErasePreviewed {
                         source: source.name.clone(),
+                        name: String::new(),
                         what,
                         outcome: Ok(ErasePlan::Objects(0)),
                         skipped: Some(reason),
                     });
                     continue;
                 }
-                let outcome = async {
-                    if objects.missing_for(who) {
-                        return Ok(0);
-                    }
-                    let store = drives::open(&objects.store).map_err(|e| SourceError::Objects(e.into()))?;
-                    let files =
-                        store.files_under(&objects.parts(who)).await.map_err(|e| SourceError::Objects(e.into()))?;
-                    Ok(files.len() as u64)
-                }
-                .await
-                .map(ErasePlan::Objects);
-                previewed.push(ErasePreviewed { source: source.name.clone(), what, outcome, skipped: None });
+                let outcome = objects_of(objects, who).await.map(|(objects, _)| ErasePlan::Objects(objects));
+                let (source, name) = (source.name.clone(), String::new());
+                previewed.push(ErasePreviewed { source, name, what, outcome, skipped: None });
             }
             (Some(Erasure::Http { method, request }), _) => {
                 let what = source.name.clone();
@@ -230,6 +232,7 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
                 let shown = format!("{method} {}", dpo_contract::redact::redact_secrets(&request.template));
                 previewed.push(ErasePreviewed {
                     source: source.name.clone(),
+                    name: String::new(),
                     what,
                     outcome: Ok(ErasePlan::Request(shown)),
                     skipped: skipped_because,
@@ -247,7 +250,8 @@ pub async fn preview_erase(sources: &Sources, who: &Identities) -> Vec<ErasePrev
                     Err(e) => Err(e),
                 }
                 .map(|(rows, _)| ErasePlan::Kept { rows, reason: kept.reason.clone() });
-                previewed.push(ErasePreviewed { source: source.name.clone(), what, outcome, skipped: None });
+                let name = kept.name.clone();
+                previewed.push(ErasePreviewed { source: source.name.clone(), name, what, outcome, skipped: None });
             }
         }
     }
