@@ -12,7 +12,7 @@ use crate::{
     ExportError,
     job::{self, JobContext, Person, fenced},
     sink::Sink,
-    sources::{Identities, NamedPerson, tools},
+    sources::{Identities, NamedPerson, Sources, tools},
 };
 use chrono::{SubsecRound, Utc};
 use dpo_contract::manifest::{Manifest, SourceOutcome};
@@ -228,38 +228,18 @@ fn stage_error(code: &str, message: String) -> PublicError {
 async fn estimate(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Result<RequestRecord, Stopped> {
     let Some(record) = start(ctx, claim, record, Stage::ContentEstimate).await? else { return stopped() };
     let person = person_of(ctx, claim, &record.request).await?;
-    let mut per_source: Vec<(String, u64, u64)> = Vec::new();
-    let mut failed: Option<String> = None;
+    let mut per_source: Vec<Found> = Vec::new();
     if let Some(user) = &person.user {
         per_source.extend(builtin_counts(ctx, claim, user).await?);
     }
-    for previewed in tools::preview(&ctx.sources, &person.who).await {
-        let source = previewed.path.split('/').next().unwrap_or_default().to_string();
-        let (items, bytes) = match previewed.outcome {
-            Ok(counted) => counted,
-            Err(e) => {
-                failed.get_or_insert_with(|| format!("{}: {e}", previewed.path));
-                (0, 0)
-            }
-        };
-        match per_source.iter_mut().find(|(name, ..)| *name == source) {
-            Some((_, i, b)) => {
-                *i += items;
-                *b += bytes;
-            }
-            None => per_source.push((source, items, bytes)),
-        }
-    }
+    let (configured, failed) = found_per_source(&ctx.sources, &person.who).await;
+    per_source.extend(configured);
     let insight = SubjectRightsRequestDetail {
-        item_count: Some(to_i64(per_source.iter().map(|(_, items, _)| items).sum())),
-        total_item_size: Some(to_i64(per_source.iter().map(|(_, _, bytes)| bytes).sum())),
+        item_count: Some(to_i64(per_source.iter().map(|f| f.items).sum())),
+        total_item_size: Some(to_i64(per_source.iter().map(|f| f.bytes).sum())),
         product_item_counts: per_source
             .iter()
-            .map(|(name, items, _)| KeyValuePair {
-                name: Some(name.clone()),
-                value: Some(items.to_string()),
-                odata_type: None,
-            })
+            .map(|f| KeyValuePair { name: Some(f.source.clone()), value: Some(f.items.to_string()), odata_type: None })
             .collect(),
         ..Default::default()
     };
@@ -278,19 +258,51 @@ async fn estimate(ctx: &JobContext, claim: &Claim, record: RequestRecord) -> Res
     done.map_or_else(stopped, Ok)
 }
 
-/// What dpo's own sources hold of a directory user: (source, items, bytes) for the profile, and the drive
-/// and the activity unless the sources file leaves them out; counted, copied nowhere.
+/// What reading one source finds of the person.
+struct Found {
+    /// The source.
+    source: String,
+    /// Items in all: its queries' rows, its objects, its records.
+    items: u64,
+    /// Their bytes, as the export would write them.
+    bytes: u64,
+}
+
+/// What each configured source holds of the person `who`, as reading it finds it (counted, copied
+/// nowhere), and the first reading that failed (`<file>: why`); a failed reading counts nothing.
+async fn found_per_source(sources: &Sources, who: &Identities) -> (Vec<Found>, Option<String>) {
+    let (mut per_source, mut failed): (Vec<Found>, Option<String>) = (Vec::new(), None);
+    for previewed in tools::preview(sources, who).await {
+        let source = previewed.path.split('/').next().unwrap_or_default().to_string();
+        let (items, bytes) = previewed.outcome.unwrap_or_else(|e| {
+            failed.get_or_insert_with(|| format!("{}: {e}", previewed.path));
+            (0, 0)
+        });
+        match per_source.iter_mut().find(|f| f.source == source) {
+            Some(found) => {
+                found.items += items;
+                found.bytes += bytes;
+            }
+            None => per_source.push(Found { source, items, bytes }),
+        }
+    }
+    (per_source, failed)
+}
+
+/// What dpo's own sources hold of a directory user: the profile, and the drive and the activity unless the
+/// sources file leaves them out; counted, copied nowhere.
 async fn builtin_counts(
     ctx: &JobContext,
     claim: &Claim,
     user: &dpo_domain::store::UserRecord,
-) -> Result<Vec<(String, u64, u64)>, ExportError> {
+) -> Result<Vec<Found>, ExportError> {
     let builtin = ctx.sources.builtin;
     let profile = serde_json::to_vec_pretty(user).map_err(|e| ExportError::reading("the profile", e))?;
-    let mut counts = vec![("profile".to_string(), 1, profile.len() as u64)];
+    let mut counts = vec![Found { source: "profile".into(), items: 1, bytes: profile.len() as u64 }];
     if builtin.drive {
         let files = ctx.drives.files(&claim.operation.tenant_id, &user.id).await?;
-        counts.push(("drive".into(), files.len() as u64, files.iter().map(|f| f.size).sum()));
+        let (items, bytes) = (files.len() as u64, files.iter().map(|f| f.size).sum());
+        counts.push(Found { source: "drive".into(), items, bytes });
     }
     if builtin.activity {
         // Records and the bytes of their lines in `activity.jsonl`, read a batch at a time, kept nowhere.
@@ -304,7 +316,7 @@ async fn builtin_counts(
             bytes += job::activity_lines(&batch)?.len() as u64;
             count += batch.len() as u64;
         }
-        counts.push(("activity".into(), count, bytes));
+        counts.push(Found { source: "activity".into(), items: count, bytes });
     }
     Ok(counts)
 }

@@ -9,7 +9,7 @@
 //! the commit. A crash between the two runs the step again; statements must be idempotent, so a second
 //! run changing nothing means the first one committed and its count stands.
 
-use super::{Stopped, finish, person_of, save, stage_error, start, stopped, to_i64};
+use super::{Stopped, finish, found_per_source, person_of, save, stage_error, start, stopped, to_i64};
 use crate::{
     ExportError, drives,
     job::JobContext,
@@ -72,41 +72,14 @@ fn step_name(kind: StepKind) -> &'static str {
     }
 }
 
-/// What reading one source finds of the person.
-struct Found {
-    /// The source.
-    source: String,
-    /// Items in all: its queries' rows, its objects, its records.
-    items: u64,
-    /// Each file it would write (`<source>/<query>.<format>`) with its items.
-    each: Vec<(String, u64)>,
-}
-
-/// What each source holds of the person, as reading it finds them; or the first reading that failed.
-async fn found_per_source(sources: &Sources, who: &Identities) -> Result<Vec<Found>, String> {
-    let mut per_source: Vec<Found> = Vec::new();
-    for previewed in tools::preview(sources, who).await {
-        let source = previewed.path.split('/').next().unwrap_or_default().to_string();
-        let items = match previewed.outcome {
-            Ok((items, _)) => items,
-            Err(e) => return Err(format!("reading {}: {e}", previewed.path)),
-        };
-        match per_source.iter_mut().find(|f| f.source == source) {
-            Some(found) => {
-                found.items += items;
-                found.each.push((previewed.path, items));
-            }
-            None => per_source.push(Found { source, items, each: vec![(previewed.path, items)] }),
-        }
-    }
-    Ok(per_source)
-}
-
 /// The plan of erasing the person `who`'s data: every step with what it would change, the rows kept, the
 /// sources that hold something and erase nothing; or why it cannot be made (a reading failed, a statement
 /// would change more rows than its `max_rows`).
 async fn plan(sources: &Sources, who: &Identities) -> Result<ErasureLog, String> {
-    let found = found_per_source(sources, who).await?;
+    let found = match found_per_source(sources, who).await {
+        (found, None) => found,
+        (_, Some(failed)) => return Err(format!("reading {failed}")),
+    };
     let found_in = |source: &str| found.iter().find(|f| f.source == source).map_or(0, |f| f.items);
     let mut log = ErasureLog::default();
     for previewed in tools::preview_erase(sources, who).await {
@@ -199,9 +172,8 @@ pub(super) async fn estimate(ctx: &JobContext, claim: &Claim, record: RequestRec
             // A directory user's own data (profile, drive, activity) is the directory's: a delete request
             // does not erase it, and the report says what it holds.
             if let Some(user) = &person.user {
-                let held = super::builtin_counts(ctx, claim, user).await?;
-                let held = held.into_iter().filter(|(_, items, _)| *items > 0);
-                log.unerased.extend(held.map(|(source, items, _)| Unerased { source, items }));
+                let held = super::builtin_counts(ctx, claim, user).await?.into_iter().filter(|f| f.items > 0);
+                log.unerased.extend(held.map(|f| Unerased { source: f.source, items: f.items }));
             }
             (Some(log), None)
         }
