@@ -117,6 +117,37 @@ fn unreachable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError 
 }
 
 impl PostgresStore {
+    /// Replaces a request at the version before `record`'s, queueing `job` with it (and announcing it) and,
+    /// with `fence`, only while that claim holds its operation, whose lease it extends: one transaction.
+    fn replace_request_fenced(
+        &self,
+        record: &RequestRecord,
+        job: Option<&OperationRecord>,
+        fence: Option<(&Claim, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
+        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
+        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
+        let queued = job.map(|job| built(statements::insert_operations(std::slice::from_ref(job))));
+        let heartbeat = fence.map(|(claim, until)| (built(statements::heartbeat(claim, &until)), claim.operation.id));
+        let (id, expected) = (record.id, record.version.saturating_sub(1));
+        self.with(move |mut conn| async move {
+            let tx = conn.transaction().await.map_err(pg)?;
+            if let Some((heartbeat, operation)) = heartbeat
+                && execute(&tx, heartbeat).await? == 0
+            {
+                return Err(lost(&tx, operation).await);
+            }
+            if execute(&tx, statement).await? == 1 {
+                if let Some(queued) = queued {
+                    execute(&tx, queued).await?;
+                    Self::announce(&tx).await?;
+                }
+                return tx.commit().await.map_err(pg);
+            }
+            Err(not_replaced(&tx, probe, id, expected).await)
+        })
+    }
+
     /// Connects to `url` (a `postgres://` URL), with up to `connections` pooled connections, and brings
     /// the schema up to date.
     pub fn open(url: &str, connections: u32) -> Result<PostgresStore, StoreError> {
@@ -750,21 +781,7 @@ impl SubjectRightsRequests for PostgresStore {
     }
 
     fn replace_request(&self, record: &RequestRecord, job: Option<&OperationRecord>) -> Result<(), StoreError> {
-        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
-        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
-        let queued = job.map(|job| built(statements::insert_operations(std::slice::from_ref(job))));
-        let (id, expected) = (record.id, record.version.saturating_sub(1));
-        self.with(move |mut conn| async move {
-            let tx = conn.transaction().await.map_err(pg)?;
-            if execute(&tx, statement).await? == 1 {
-                if let Some(queued) = queued {
-                    execute(&tx, queued).await?;
-                    Self::announce(&tx).await?;
-                }
-                return tx.commit().await.map_err(pg);
-            }
-            Err(not_replaced(&tx, probe, id, expected).await)
-        })
+        self.replace_request_fenced(record, job, None)
     }
 
     fn replace_request_claimed(
@@ -773,20 +790,7 @@ impl SubjectRightsRequests for PostgresStore {
         claim: &Claim,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
-        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
-        let (heartbeat, operation) = (built(statements::heartbeat(claim, &until)), claim.operation.id);
-        let (id, expected) = (record.id, record.version.saturating_sub(1));
-        self.with(move |mut conn| async move {
-            let tx = conn.transaction().await.map_err(pg)?;
-            if execute(&tx, heartbeat).await? == 0 {
-                return Err(lost(&tx, operation).await);
-            }
-            if execute(&tx, statement).await? == 1 {
-                return tx.commit().await.map_err(pg);
-            }
-            Err(not_replaced(&tx, probe, id, expected).await)
-        })
+        self.replace_request_fenced(record, None, Some((claim, until)))
     }
 
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError> {

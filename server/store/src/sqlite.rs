@@ -97,6 +97,35 @@ fn redact_stored_locations(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration
 }
 
 impl SqliteStore {
+    /// Replaces a request at the version before `record`'s, queueing `job` with it and, with `fence`, only
+    /// while that claim holds its operation, whose lease it extends: one commit for all of it.
+    fn replace_request_fenced(
+        &self,
+        record: &RequestRecord,
+        job: Option<&OperationRecord>,
+        fence: Option<(&Claim, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
+        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
+        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
+        let queued = job.map(|job| (built(statements::insert_operations(std::slice::from_ref(job))), job.id));
+        let heartbeat = fence.map(|(claim, until)| (built(statements::heartbeat(claim, &until)), claim.operation.id));
+        let (id, expected) = (record.id, record.version.saturating_sub(1));
+        self.commits.run(move |conn| {
+            if let Some((heartbeat, operation)) = heartbeat
+                && execute(conn, heartbeat)? == 0
+            {
+                return Err(lost(conn, operation));
+            }
+            if execute(conn, statement)? == 1 {
+                return match queued {
+                    Some((queued, job_id)) => insert_on(conn, queued, job_id),
+                    None => Ok(()),
+                };
+            }
+            Err(not_replaced(conn, probe, id, expected))
+        })
+    }
+
     /// Opens (creating if needed) the database in `state_dir` and brings its schema up to date.
     pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(state_dir)
@@ -149,27 +178,18 @@ impl SqliteStore {
         Ok(records.len())
     }
 
-    /// The row of a fenced write that matched nothing: gone, or claimed anew.
-    fn lost(&self, conn: &rusqlite::Connection, id: Uuid) -> StoreError {
-        match get_operation(conn, id) {
-            Ok(None) => StoreError::Missing(id),
-            Ok(Some(_)) => StoreError::LeaseLost(id),
-            Err(e) => e,
-        }
-    }
-
     /// Runs a fenced UPDATE of `claim`'s operation that returns the record.
     fn finish(&self, claim: &Claim, update: UpdateStatement) -> Result<OperationRecord, StoreError> {
         let conn = self.writer()?;
         let found = query(&conn, built(update), |row| decode::operation(row))?.pop();
-        found.ok_or_else(|| self.lost(&conn, claim.operation.id))
+        found.ok_or_else(|| lost(&conn, claim.operation.id))
     }
 
     /// Runs a fenced UPDATE of `claim`'s operation.
     fn fenced(&self, claim: &Claim, update: UpdateStatement) -> Result<(), StoreError> {
         let conn = self.writer()?;
         match execute(&conn, built(update))? {
-            0 => Err(self.lost(&conn, claim.operation.id)),
+            0 => Err(lost(&conn, claim.operation.id)),
             _ => Ok(()),
         }
     }
@@ -227,7 +247,15 @@ fn recorded_insert(
     }
 }
 
-/// The operation with this id, over `conn`.
+/// The row of a fenced write that matched nothing: gone, or claimed anew.
+fn lost(conn: &rusqlite::Connection, id: Uuid) -> StoreError {
+    match get_operation(conn, id) {
+        Ok(None) => StoreError::Missing(id),
+        Ok(Some(_)) => StoreError::LeaseLost(id),
+        Err(e) => e,
+    }
+}
+
 /// Why replacing request `id` at version `expected` changed no row (`probe` reads its version): it changed
 /// meanwhile, or it is gone.
 fn not_replaced(conn: &rusqlite::Connection, probe: Built, id: Uuid, expected: u64) -> StoreError {
@@ -238,6 +266,7 @@ fn not_replaced(conn: &rusqlite::Connection, probe: Built, id: Uuid, expected: u
     }
 }
 
+/// The operation with this id, over `conn`.
 fn get_operation(conn: &rusqlite::Connection, id: Uuid) -> Result<Option<OperationRecord>, StoreError> {
     Ok(query(conn, built(statements::get_operation(id)), |row| decode::operation(row))?.pop())
 }
@@ -451,7 +480,7 @@ impl ExportLedger for SqliteStore {
         let mut conn = self.writer()?;
         let tx = conn.transaction().map_err(StoreError::backend)?;
         if execute(&tx, built(statements::fence(claim)))? == 0 {
-            return Err(self.lost(&tx, claim.operation.id));
+            return Err(lost(&tx, claim.operation.id));
         }
         execute(&tx, built(statements::record_exported(claim.operation.id, object)))?;
         tx.commit().map_err(StoreError::backend)
@@ -481,19 +510,7 @@ impl SubjectRightsRequests for SqliteStore {
     }
 
     fn replace_request(&self, record: &RequestRecord, job: Option<&OperationRecord>) -> Result<(), StoreError> {
-        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
-        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
-        let queued = job.map(|job| (built(statements::insert_operations(std::slice::from_ref(job))), job.id));
-        let (id, expected) = (record.id, record.version.saturating_sub(1));
-        self.commits.run(move |conn| {
-            if execute(conn, statement)? == 1 {
-                return match queued {
-                    Some((queued, job_id)) => insert_on(conn, queued, job_id),
-                    None => Ok(()),
-                };
-            }
-            Err(not_replaced(conn, probe, id, expected))
-        })
+        self.replace_request_fenced(record, job, None)
     }
 
     fn replace_request_claimed(
@@ -502,22 +519,7 @@ impl SubjectRightsRequests for SqliteStore {
         claim: &Claim,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
-        let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
-        let (heartbeat, operation) = (built(statements::heartbeat(claim, &until)), claim.operation.id);
-        let (id, expected) = (record.id, record.version.saturating_sub(1));
-        self.commits.run(move |conn| {
-            if execute(conn, heartbeat)? == 0 {
-                return Err(match get_operation(conn, operation)? {
-                    None => StoreError::Missing(operation),
-                    Some(_) => StoreError::LeaseLost(operation),
-                });
-            }
-            if execute(conn, statement)? == 1 {
-                return Ok(());
-            }
-            Err(not_replaced(conn, probe, id, expected))
-        })
+        self.replace_request_fenced(record, None, Some((claim, until)))
     }
 
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError> {
