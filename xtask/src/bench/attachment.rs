@@ -70,12 +70,7 @@ pub fn section(release: &Path, dir: &Path) -> anyhow::Result<String> {
     drop(store);
     write_drive(&dpo_server::export::drive_files::drive_dir(&state.join("drives"), LOCAL_TENANT, "zipped"))?;
     let server = DpoServer::start(release, &state, &["--retry-after", "1"])?;
-    let minted = Command::new(release.join("dpo-server"))
-        .args(["token", "--user", "bench", "--admin", "--lifetime", "7200"])
-        .args(["--scopes", "SubjectRightsRequest.ReadWrite.All", "--state-dir"])
-        .arg(&state)
-        .output()?;
-    let token = String::from_utf8(minted.stdout)?.trim().to_string();
+    let token = super::load::mint_token(release, &state, "bench", Some(super::load::PRIVACY_SCOPE))?;
     let body = serde_json::json!({
         "dataSubject": {"email": "zipped@contoso.example"}, "dataSubjectType": "currentEmployee",
         "displayName": "bench", "description": "bench", "regulations": ["GDPR"], "type": "access",

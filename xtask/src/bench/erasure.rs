@@ -5,7 +5,10 @@
 //! are put back between runs, outside the timings; the two sides alternate. With `DPO_BENCH_TRACE` set it
 //! prints each run's history and the server's erase log lines, to see where the time goes.
 
-use super::{export::get_json, load::DpoServer};
+use super::{
+    export::get_json,
+    load::{DpoServer, PRIVACY_SCOPE, mint_token},
+};
 use anyhow::{Context, bail};
 use dpo_server::auth::LOCAL_TENANT;
 use dpo_test_support::postgres_cluster::{Cluster, bin_dir, count, create_database, execute};
@@ -81,14 +84,7 @@ pub fn section(release: &Path, dir: &Path) -> anyhow::Result<String> {
     }
     std::fs::write(&sources, file)?;
     let server = DpoServer::start(release, &state, &["--retry-after", "1", "--sources", &sources.to_string_lossy()])?;
-    let token = |user: &str| -> anyhow::Result<String> {
-        let minted = Command::new(release.join("dpo-server"))
-            .args(["token", "--user", user, "--admin", "--lifetime", "7200"])
-            .args(["--scopes", "SubjectRightsRequest.ReadWrite.All", "--state-dir"])
-            .arg(&state)
-            .output()?;
-        Ok(String::from_utf8(minted.stdout)?.trim().to_string())
-    };
+    let token = |user: &str| mint_token(release, &state, user, Some(PRIVACY_SCOPE));
     let (creator, approver) = (token("privacy-admin")?, token("dpo-officer")?);
     let psql = bin_dir().map(|d| d.join("psql")).unwrap_or_else(|_| "psql".into());
 

@@ -23,14 +23,25 @@ impl DpoServer {
         serve.args(["serve", "--bind", "127.0.0.1:0", "--log-file"]).arg(state.join("dpo-bench.log"));
         serve.args(args).arg("--state-dir").arg(state);
         let (process, url) = start_listening(serve)?;
-        let minted = Command::new(release.join("dpo-server"))
-            .args(["token", "--user", "bench", "--admin", "--lifetime", "7200", "--state-dir"])
-            .arg(state)
-            .output()?;
-        let token = String::from_utf8(minted.stdout)?.trim().to_string();
+        let token = mint_token(release, state, "bench", None)?;
         Ok(DpoServer { process, url, token })
     }
 }
+
+/// A two-hour administrator's token for `user`, with `scopes` (default: the export's), signed with the key
+/// of the state folder `state` (`dpo-server token`).
+pub fn mint_token(release: &Path, state: &Path, user: &str, scopes: Option<&str>) -> anyhow::Result<String> {
+    let mut mint = Command::new(release.join("dpo-server"));
+    mint.args(["token", "--user", user, "--admin", "--lifetime", "7200"]);
+    if let Some(scopes) = scopes {
+        mint.args(["--scopes", scopes]);
+    }
+    let minted = mint.arg("--state-dir").arg(state).output()?;
+    Ok(String::from_utf8(minted.stdout)?.trim().to_string())
+}
+
+/// The permission of privacy administrators, for subject rights requests.
+pub const PRIVACY_SCOPE: &str = "SubjectRightsRequest.ReadWrite.All";
 
 /// One wrk run's figures.
 #[derive(Clone, Copy)]

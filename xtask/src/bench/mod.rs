@@ -243,12 +243,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
     let ceiling = median(ceiling_gets);
     let creations_script = root.join("target/bench-requests.lua");
     request_script(&creations_script)?;
-    let minted = Command::new(release.join("dpo-server"))
-        .args(["token", "--user", "bench", "--admin", "--lifetime", "7200"])
-        .args(["--scopes", "SubjectRightsRequest.ReadWrite.All", "--state-dir"])
-        .arg(&state)
-        .output()?;
-    let privacy_token = String::from_utf8(minted.stdout)?.trim().to_string();
+    let privacy_token = load::mint_token(&release, &state, "bench", Some(load::PRIVACY_SCOPE))?;
     let (mut random_gets, mut lists, mut submissions) = (Vec::new(), Vec::new(), Vec::new());
     let mut creations = Vec::new();
     for round in 1..=ROUNDS {
