@@ -49,18 +49,7 @@ pub async fn rolled_back(
     who: Option<&Identities>,
     timeout: Duration,
 ) -> Result<u64, SourceError> {
-    run(database, sql, who, timeout).await?.roll_back().await
-}
-
-/// Runs `sql` for `who` (only prepares it when `who` is absent) in a transaction of its own, left open for
-/// the caller to end, on a connection of its own. A statement running past `timeout` is stopped and fails.
-pub async fn run(
-    database: &Database,
-    sql: &str,
-    who: Option<&Identities>,
-    timeout: Duration,
-) -> Result<Uncommitted, SourceError> {
-    Session::open(database).run(sql, who, timeout).await
+    Session::open(database).run(sql, who, timeout).await?.roll_back().await
 }
 
 /// One writing connection that runs statements one after another, each in a transaction of its own (a
