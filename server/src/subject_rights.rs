@@ -451,7 +451,9 @@ pub fn apply_action(
 
 /// Whether two identity sets name the same user or application.
 fn same_caller(a: &IdentitySet, b: &IdentitySet) -> bool {
-    let id = |i: &Option<Identity>| i.as_ref().and_then(|i| i.id.as_deref());
+    fn id(i: &Option<Identity>) -> Option<&str> {
+        i.as_ref().and_then(|i| i.id.as_deref())
+    }
     (id(&a.user).is_some() && id(&a.user) == id(&b.user))
         || (id(&a.application).is_some() && id(&a.application) == id(&b.application))
 }
