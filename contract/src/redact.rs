@@ -38,7 +38,10 @@ fn value_end(text: &str) -> usize {
 /// Whether `text` may hold a secret [`redact_secrets`] would take out: it has a `name=value` pair or a
 /// URL. A quick test, so that text without either (most log lines) is not copied.
 pub fn may_hold_secrets(text: &[u8]) -> bool {
-    memchr::memchr(b'=', text).is_some() || memchr::memmem::find(text, b"://").is_some()
+    // The searcher is built once: `memmem::find` builds one on every call, which cost more than the search.
+    static URL: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"://"));
+    memchr::memchr(b'=', text).is_some() || URL.find(text).is_some()
 }
 
 /// `text` with every secret-like parameter's value, and every URL's password, replaced by [`REDACTED`].

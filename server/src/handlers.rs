@@ -40,7 +40,7 @@ use dpo_api::{
     },
 };
 use dropshot::{Header, Path, RequestContext};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use std::sync::{Arc, OnceLock};
 
 /// State the handlers share.
@@ -63,6 +63,10 @@ pub struct AppContext {
     pub tokens: TokenVerifier,
     /// The metrics every answered request counts.
     pub request_metrics: crate::request_metrics::RequestMetrics,
+    /// The log of each request's `request answered` line: the server's, not dropshot's per-request logger,
+    /// whose values repeat the request id (`req_id`) and the listener's address on every line, formatted
+    /// each time.
+    pub requests_log: slog::Logger,
 }
 
 impl AppContext {
@@ -116,13 +120,17 @@ pub(crate) struct Call<'r> {
     pub(crate) root: String,
 }
 
+/// Graph's correlation headers, named once: a `&str` name is parsed again on every use.
+const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
+
 /// What a 503 asks the client to wait: the database restarting or failing over takes seconds.
 const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
 
 impl<'r> Call<'r> {
     pub(crate) fn new(rqctx: &'r RequestContext<AppContext>) -> Self {
         let client_request_id =
-            rqctx.request.headers().get("client-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+            rqctx.request.headers().get(&CLIENT_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
         let path = rqctx.request.uri().path();
         let prefix = VERSION_PREFIXES
             .iter()
@@ -134,7 +142,7 @@ impl<'r> Call<'r> {
             started: std::time::Instant::now(),
             request_id: rqctx.request_id.clone(),
             client_request_id,
-            root: format!("{}{prefix}", rqctx.context().base_url()),
+            root: [rqctx.context().base_url(), prefix].concat(),
         }
     }
 
@@ -175,11 +183,14 @@ impl<'r> Call<'r> {
         };
         let operation = crate::endpoint_names::operation_id(&self.rqctx.endpoint.operation_id);
         let elapsed = self.started.elapsed();
-        slog::info!(self.rqctx.log, "request answered";
+        let (context, request) = (self.rqctx.context(), &self.rqctx.request);
+        slog::info!(context.requests_log, "request answered";
             "operation" => operation, "status" => status, "request_id" => &self.request_id,
             "client_request_id" => self.client_request_id.as_deref().unwrap_or(""),
-            "latency_us" => elapsed.as_micros() as u64);
-        self.rqctx.context().request_metrics.record(operation, status, elapsed.as_secs_f64());
+            "latency_us" => elapsed.as_micros() as u64, "method" => request.method().as_str(),
+            "uri" => crate::logging::RequestTarget(request.uri()),
+            "remote_addr" => crate::logging::PeerAddress(request.remote_addr()));
+        context.request_metrics.record(operation, status, elapsed.as_secs_f64());
         outcome
     }
 
@@ -339,14 +350,15 @@ impl<'r> Call<'r> {
     /// `request-id` and the echoed `client-request-id`, as Graph sends them on every answer, and headers
     /// that keep answers about personal data out of caches and content sniffing.
     pub(crate) fn headers(&self) -> HeaderMap {
-        let mut headers = HeaderMap::new();
+        // Room for these, an ETag or a Location, and Retry-After, without growing.
+        let mut headers = HeaderMap::with_capacity(8);
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
-            headers.insert("request-id", v);
+            headers.insert(REQUEST_ID, v);
         }
         if let Some(v) = self.client_request_id.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-            headers.insert("client-request-id", v);
+            headers.insert(CLIENT_REQUEST_ID, v);
         }
         headers
     }

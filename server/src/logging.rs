@@ -44,6 +44,48 @@ pub fn file_logger(path: &std::path::Path, level: Level, format: LogFormat) -> s
     Ok(logger_to(Box::new(file), level, format))
 }
 
+/// A peer's address as a log value, an IPv4 one written without `Display`'s formatting machinery: every
+/// request's line carries one.
+pub struct PeerAddress(pub std::net::SocketAddr);
+
+impl slog::Value for PeerAddress {
+    fn serialize(&self, _: &slog::Record<'_>, key: slog::Key, serializer: &mut dyn slog::Serializer) -> slog::Result {
+        let std::net::SocketAddr::V4(v4) = self.0 else {
+            return serializer.emit_arguments(key, &format_args!("{}", self.0));
+        };
+        // At most `255.255.255.255:65535`.
+        let mut text = [0u8; 21];
+        let mut len = 0;
+        let mut put = |bytes: &[u8]| {
+            text[len..len + bytes.len()].copy_from_slice(bytes);
+            len += bytes.len();
+        };
+        let mut digits = itoa::Buffer::new();
+        let [a, b, c, d] = v4.ip().octets();
+        put(digits.format(a).as_bytes());
+        for octet in [b, c, d] {
+            put(b".");
+            put(digits.format(octet).as_bytes());
+        }
+        put(b":");
+        put(digits.format(v4.port()).as_bytes());
+        serializer.emit_str(key, std::str::from_utf8(&text[..len]).unwrap_or_default())
+    }
+}
+
+/// A request's target as a log value: its path and query as they came (a `&str` already), the whole URI
+/// only in the rare absolute form.
+pub struct RequestTarget<'a>(pub &'a http::Uri);
+
+impl slog::Value for RequestTarget<'_> {
+    fn serialize(&self, _: &slog::Record<'_>, key: slog::Key, serializer: &mut dyn slog::Serializer) -> slog::Result {
+        match (self.0.scheme(), self.0.path_and_query()) {
+            (None, Some(target)) => serializer.emit_str(key, target.as_str()),
+            _ => serializer.emit_arguments(key, &format_args!("{}", self.0)),
+        }
+    }
+}
+
 /// How often lines waiting in the log's buffer are written out: writes are batched (one system call for
 /// many lines under load), and a line waits at most this long.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -190,24 +232,40 @@ fn format_line(
         *second = now.timestamp();
         *prefix = now.format("%Y-%m-%dT%H:%M:%S").to_string();
     }
-    let millis = now.timestamp_subsec_millis();
+    // `.mmmZ`, three digits written by hand: `write!` with a width costs more than the rest of a short line.
+    let millis = now.timestamp_subsec_millis().min(999);
+    let digits = [b'.', b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8, b'Z'];
     match format {
         LogFormat::Text => {
-            let _ = write!(line, "{prefix}.{millis:03}Z {} {}", record.level().as_str(), record.msg());
+            line.extend_from_slice(prefix.as_bytes());
+            line.extend_from_slice(&digits);
+            line.push(b' ');
+            line.extend_from_slice(record.level().as_str().as_bytes());
+            line.push(b' ');
+            match record.msg().as_str() {
+                Some(message) => line.extend_from_slice(message.as_bytes()),
+                None => {
+                    let _ = line.write_fmt(*record.msg());
+                }
+            }
             let mut pairs = Pairs { line, format };
             let _ = record.kv().serialize(record, &mut pairs);
             let _ = values.serialize(record, &mut pairs);
             // One record, one line: a newline in a message or a value (an upstream's error text) would
             // let it forge lines of its own.
-            if line.iter().any(|&b| b == b'\n' || b == b'\r') {
+            if memchr::memchr2(b'\n', b'\r', line).is_some() {
                 let escaped = String::from_utf8_lossy(line).replace('\n', "\\n").replace('\r', "\\r");
                 *line = escaped.into_bytes();
             }
             line.push(b'\n');
         }
         LogFormat::Json => {
-            let _ =
-                write!(line, "{{\"ts\":\"{prefix}.{millis:03}Z\",\"level\":\"{}\",\"msg\":", record.level().as_str());
+            line.extend_from_slice(b"{\"ts\":\"");
+            line.extend_from_slice(prefix.as_bytes());
+            line.extend_from_slice(&digits);
+            line.extend_from_slice(b"\",\"level\":\"");
+            line.extend_from_slice(record.level().as_str().as_bytes());
+            line.extend_from_slice(b"\",\"msg\":");
             json_string(line, record.msg());
             let mut pairs = Pairs { line, format };
             let _ = record.kv().serialize(record, &mut pairs);
@@ -402,6 +460,30 @@ mod tests {
             "INFO quote \" and\\nnewline, none: None, shown: 1-2, reason: tab\there \u{1} \\, ok: true, latency_us: 17, \
              status: 202, component: test, name: dpo\n"
         );
+    }
+
+    #[test]
+    fn a_request_s_values_read_as_their_display_does() {
+        let written = Shared::default();
+        let (log, guard) = logger_to(Box::new(written.clone()), Level::Info, LogFormat::Json);
+        let peers: [std::net::SocketAddr; 4] =
+            ["0.0.0.0:0", "255.255.255.255:65535", "127.0.0.1:8080", "[::1]:443"].map(|a| a.parse().unwrap());
+        let targets: [http::Uri; 2] =
+            ["/v1.0/dataPolicyOperations/x?$select=id", "http://dpo.example/v1.0/users"].map(|u| u.parse().unwrap());
+        for (i, peer) in peers.iter().enumerate() {
+            let target = &targets[i % 2];
+            slog::info!(log, "answered {}", i; "peer" => PeerAddress(*peer), "target" => RequestTarget(target));
+        }
+        drop(log);
+        drop(guard);
+        let text = String::from_utf8(written.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), peers.len(), "{text}");
+        for (i, (line, peer)) in lines.iter().zip(&peers).enumerate() {
+            assert_eq!(line["msg"], format!("answered {i}"));
+            assert_eq!(line["peer"], peer.to_string());
+            assert_eq!(line["target"], targets[i % 2].to_string());
+        }
     }
 
     #[test]

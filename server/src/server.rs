@@ -334,6 +334,7 @@ async fn launch(
         base_url: OnceLock::new(),
         tokens,
         request_metrics: Default::default(),
+        requests_log: log.clone(),
     };
     // Read even when this server runs no exports: a broken file stops every server at start.
     let sources = config.sources().map_err(|e| StartError::Config(e.to_string()))?;

@@ -27,8 +27,12 @@ pub fn entity(op: &Operation) -> DataPolicyOperation {
     }
 }
 
-/// One entity on the wire: its annotations, then its properties.
+/// One entity on the wire: its annotations, then the properties of [`DataPolicyOperation`] in the model's
+/// order, borrowed from the operation (a polled operation is answered many times a second: no copies of its
+/// strings, and timestamps written whole, not a character at a time). `the_body_is_the_model_s` holds the two
+/// to the same bytes.
 #[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct EntityBody<'a> {
     #[serde(rename = "@odata.context", skip_serializing_if = "Option::is_none")]
     context: Option<&'a str>,
@@ -37,13 +41,39 @@ struct EntityBody<'a> {
     /// An instance annotation: Graph clients ignore annotations they do not know.
     #[serde(rename = "@dpo.failureReason", skip_serializing_if = "Option::is_none")]
     failure_reason: Option<&'a str>,
-    #[serde(flatten)]
-    entity: DataPolicyOperation,
+    id: uuid::Uuid,
+    completed_date_time: Option<Timestamp>,
+    progress: f64,
+    status: dpo_api::model::DataPolicyOperationStatus,
+    storage_location: Option<&'a str>,
+    submitted_date_time: Timestamp,
+    user_id: &'a str,
 }
 
 impl<'a> EntityBody<'a> {
     fn new(op: &'a Operation, context: Option<&'a str>) -> Self {
-        EntityBody { context, etag: op.etag(), failure_reason: op.failure_reason.as_deref(), entity: entity(op) }
+        EntityBody {
+            context,
+            etag: op.etag(),
+            failure_reason: op.failure_reason.as_deref(),
+            id: op.id,
+            completed_date_time: op.completed_at.map(Timestamp),
+            progress: op.progress,
+            status: op.status,
+            storage_location: op.storage_location.as_deref(),
+            submitted_date_time: Timestamp(op.submitted_at),
+            user_id: &op.user_id,
+        }
+    }
+}
+
+/// A timestamp as chrono's serde writes it (RFC 3339, `Z`, as many fraction digits as it needs), formatted
+/// into one string first: chrono's own `Serialize` hands serde_json one character at a time.
+struct Timestamp(chrono::DateTime<chrono::Utc>);
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     }
 }
 
@@ -125,7 +155,8 @@ pub fn collection_body(
 /// `@odata.context` of the entity set (`entity = false`) or of one entity, with a `$select` projection.
 pub fn context_url(base: &str, selected: Option<&[String]>, entity: bool) -> String {
     let suffix = if entity { "/$entity" } else { "" };
-    format!("{base}/$metadata#dataPolicyOperations{}{suffix}", projection(selected))
+    // Joined, not `format!`ted: every read of an operation makes one.
+    [base, "/$metadata#dataPolicyOperations", &projection(selected), suffix].concat()
 }
 
 /// The `$select` part of an `@odata.context`: `(a,b)`, or nothing.
@@ -229,6 +260,45 @@ mod tests {
         assert_eq!(precondition(Some("W/\"7\"")), Precondition::Version(7));
         assert_eq!(precondition(Some("\"7\"")), Precondition::Version(7));
         assert_eq!(precondition(Some("garbage")), Precondition::Never);
+    }
+
+    #[test]
+    fn the_body_is_the_model_s() {
+        // The body as the model writes it: the annotations, then `DataPolicyOperation` flattened.
+        #[derive(serde::Serialize)]
+        struct ModelBody<'a> {
+            #[serde(rename = "@odata.context", skip_serializing_if = "Option::is_none")]
+            context: Option<&'a str>,
+            #[serde(rename = "@odata.etag")]
+            etag: String,
+            #[serde(rename = "@dpo.failureReason", skip_serializing_if = "Option::is_none")]
+            failure_reason: Option<&'a str>,
+            #[serde(flatten)]
+            entity: DataPolicyOperation,
+        }
+        let failed = failed_operation();
+        let mut running = failed_operation();
+        running.status = dpo_api::model::DataPolicyOperationStatus::Running;
+        (running.completed_at, running.failure_reason, running.storage_location) = (None, None, None);
+        running.progress = 12.5;
+        // Fractions of a second: milliseconds, microseconds, nanoseconds, and a "quote" to escape.
+        running.submitted_at += chrono::Duration::milliseconds(206);
+        let mut odd = failed_operation();
+        odd.submitted_at += chrono::Duration::microseconds(7);
+        odd.completed_at = odd.completed_at.map(|at| at + chrono::Duration::nanoseconds(1));
+        odd.user_id = "a \"quoted\" \u{1}name".into();
+        for op in [&failed, &running, &odd] {
+            for context in [None, Some("https://dpo.example/v1.0/$metadata#dataPolicyOperations/$entity")] {
+                let model = ModelBody {
+                    context,
+                    etag: op.etag(),
+                    failure_reason: op.failure_reason.as_deref(),
+                    entity: entity(op),
+                };
+                let ours = serde_json::to_string(&EntityBody::new(op, context)).unwrap();
+                assert_eq!(ours, serde_json::to_string(&model).unwrap());
+            }
+        }
     }
 
     fn failed_operation() -> Operation {

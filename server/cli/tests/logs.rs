@@ -91,6 +91,11 @@ async fn json_logs_carry_the_ids_and_never_a_secret() {
     assert_eq!(submitted["request_id"], request_id.as_str());
     assert_eq!(submitted["client_request_id"], "c0ffee00-1111-2222-3333-444455556666");
     assert_eq!(submitted["status"], 202);
+    assert_eq!(submitted["method"], "POST");
+    assert!(submitted["uri"].as_str().is_some_and(|uri| uri.ends_with("/exportPersonalData")), "{submitted}");
+    assert!(submitted["remote_addr"].as_str().is_some_and(|peer| peer.starts_with("127.0.0.1:")), "{submitted}");
+    // The request's id once, not again as dropshot's `req_id`; the listener's address is in its start line.
+    assert!(submitted.get("req_id").is_none() && submitted.get("local_addr").is_none(), "{submitted}");
     for message in ["export started", "data source read", "export complete"] {
         let line = lines.iter().find(|l| l["msg"] == message).unwrap_or_else(|| panic!("no '{message}' line"));
         assert_eq!(line["operation"], id.as_str(), "{line}");
