@@ -115,10 +115,7 @@ impl<T: JsonSchema + Serialize + Send + Sync + 'static> HttpResponse for EntityO
             }
             EntityOrCountOf::DocumentedAs(never, _) => match never {},
         };
-        let mut response = Response::new(body);
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        response.headers_mut().extend(headers);
-        Ok(response)
+        Ok(response(StatusCode::OK, body, Some(content_type), headers))
     }
 
     fn response_metadata() -> ApiEndpointResponse {
@@ -156,11 +153,19 @@ impl<T, const CREATED: bool> Shaped<T, CREATED> {
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>, headers: HeaderMap) -> Result<Response<Body>, HttpError> {
-    let mut response = Response::new(Body::from(body));
+    Ok(response(status, Body::from(body), Some("application/json"), headers))
+}
+
+/// An answer with `headers` as they are (taken over, not copied in one by one: every answer has a few), and
+/// `content_type` unless they name one.
+fn response(status: StatusCode, body: Body, content_type: Option<&'static str>, headers: HeaderMap) -> Response<Body> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().extend(headers);
-    Ok(response)
+    *response.headers_mut() = headers;
+    if let Some(content_type) = content_type {
+        response.headers_mut().entry(header::CONTENT_TYPE).or_insert(HeaderValue::from_static(content_type));
+    }
+    response
 }
 
 impl<T, const CREATED: bool> HttpResponse for Shaped<T, CREATED>
@@ -241,10 +246,7 @@ impl std::fmt::Debug for Download {
 
 impl HttpResponse for Download {
     fn to_result(self) -> Result<Response<Body>, HttpError> {
-        let mut response = Response::new(self.body);
-        *response.status_mut() = StatusCode::OK;
-        response.headers_mut().extend(self.headers);
-        Ok(response)
+        Ok(response(StatusCode::OK, self.body, None, self.headers))
     }
 
     fn response_metadata() -> ApiEndpointResponse {
@@ -270,10 +272,7 @@ pub struct NoContent {
 
 impl HttpResponse for NoContent {
     fn to_result(self) -> Result<Response<Body>, HttpError> {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        response.headers_mut().extend(self.headers);
-        Ok(response)
+        Ok(response(StatusCode::NO_CONTENT, Body::empty(), None, self.headers))
     }
 
     fn response_metadata() -> ApiEndpointResponse {
