@@ -57,6 +57,9 @@ enum Command {
         /// Only measure erasure through a PostgreSQL source, and print it.
         #[arg(long, conflicts_with_all = ["export_only", "postgres_only", "sources_only", "scale_only", "attachment_only"])]
         erasure_only: bool,
+        /// Only measure the polled GET with every default against the dropshot ceiling, and print it.
+        #[arg(long, conflicts_with_all = ["export_only", "postgres_only", "sources_only", "scale_only", "attachment_only", "erasure_only"])]
+        get_only: bool,
     },
 }
 
@@ -76,6 +79,7 @@ fn main() -> anyhow::Result<()> {
             scale_only,
             attachment_only,
             erasure_only,
+            get_only,
         } => bench::run(
             operations,
             seconds,
@@ -86,6 +90,7 @@ fn main() -> anyhow::Result<()> {
                 scale_only,
                 attachment_only,
                 erasure_only,
+                get_only,
             ),
         ),
     }

@@ -11,6 +11,7 @@ mod erasure;
 mod export;
 mod findings;
 mod load;
+mod polled;
 mod postgres;
 mod scale;
 mod sources;
@@ -142,6 +143,8 @@ pub enum Only {
     Attachment,
     /// Erasure through a PostgreSQL source, printed.
     Erasure,
+    /// The polled GET at every default against the ceiling, printed.
+    PolledGet,
 }
 
 impl Only {
@@ -152,15 +155,17 @@ impl Only {
         scale: bool,
         attachment: bool,
         erasure: bool,
+        get: bool,
     ) -> Only {
-        match (export, postgres, sources, scale, attachment, erasure) {
+        match (export, postgres, sources, scale, attachment, erasure, get) {
             (true, ..) => Only::Export,
             (false, true, ..) => Only::Postgres,
             (false, false, true, ..) => Only::Sources,
             (false, false, false, true, ..) => Only::Scale,
-            (false, false, false, false, true, _) => Only::Attachment,
-            (false, false, false, false, false, true) => Only::Erasure,
-            (false, false, false, false, false, false) => Only::Nothing,
+            (false, false, false, false, true, ..) => Only::Attachment,
+            (false, false, false, false, false, true, _) => Only::Erasure,
+            (false, false, false, false, false, false, true) => Only::PolledGet,
+            (false, false, false, false, false, false, false) => Only::Nothing,
         }
     }
 }
@@ -206,6 +211,10 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         }
         Only::Erasure => {
             println!("{}", erasure::section(&release, &root.join("target/bench-erasure"))?);
+            return Ok(());
+        }
+        Only::PolledGet => {
+            println!("{}", polled::measure(&release, &root.join("target/bench-polled"), seconds)?.render());
             return Ok(());
         }
         Only::Nothing => {}
@@ -288,6 +297,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         ("dpo: POST exportPersonalData (durable 202s)", submissions),
         ("dpo: POST subjectRightsRequests (durable 201s)", creations),
     ];
+    let as_users_run_it = polled::measure(&release, &root.join("target/bench-polled"), seconds)?;
     let on_postgres = postgres::rows(&release, &root, operations, seconds, &post)?;
     let curve = scale::curve(&release, &root.join("target/bench-scale"), seconds)?;
     let store_section = store_ceiling.render(&runs);
@@ -309,6 +319,7 @@ pub fn run(operations: u64, seconds: u64, only: Only) -> anyhow::Result<()> {
         cores: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
     });
     let report = render(&runs, operations, seconds)
+        + &as_users_run_it.render()
         + &store_section
         + &scale::render(&curve, Some(ceiling.requests_per_second))
         + &postgres::render(&on_postgres, &runs)
@@ -389,7 +400,9 @@ fn render(runs: &[(&str, Figures)], operations: u64, seconds: u64) -> String {
     out.push_str(&format!(
         "Measured by `cargo xtask bench --operations {operations} --seconds {seconds}` on {} ({} cores), {}.\n\
          Load: wrk, 2 threads, 32 connections, {seconds} s per row, over loopback, on the same machine as the \
-         servers (they share its cores). dpo is the release build over SQLite holding {operations} operations. \
+         servers (they share its cores). dpo is the release build over SQLite holding {operations} operations, \
+         started as users run it (logging at info, to a file: `--log-file`; connection limits on) with \
+         `--export-workers 0` (these rows run no export); the second row adds `--no-connection-guard`. \
          Every dpo row and the ceiling are measured {ROUNDS} times (the first two rows \
          alternating) and show the median round by requests/s; Prism runs once, alone. \"One operation, polled\" is \
          what a client waiting for its export does: after the first read dpo answers it from its memory of \
