@@ -263,6 +263,26 @@ async fn a_replica_frozen_past_its_lease_in_an_erase_step_runs_nothing_more_once
     assert!(replicas[erasing].logs("export taken over by another worker").await, "the frozen replica stopped");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(committed_runs(&database), runs(&[("customers", 1), ("reviews", 1), ("notes", 1)]), "nothing after");
+    // The trail says each step once: a step's event is written with its record, under the claim, so the
+    // frozen replica, whose record was refused, wrote no event either.
+    let mut auditor = MintRequest::admin(LOCAL_TENANT);
+    auditor.user = Some("auditor".into());
+    auditor.permissions = vec!["AuditLog.Read.All".into()];
+    let filter = "activityDisplayName eq 'Erase subject rights request data' and result eq 'success'";
+    let query = reqwest::Url::parse_with_params(
+        &format!("{}/v1.0/auditLogs/directoryAudits", survivor.base),
+        [("$filter", filter), ("$top", "100")],
+    )
+    .unwrap();
+    let page: Value = http_with(state.path(), &auditor).get(query).send().await.unwrap().json().await.unwrap();
+    let mut steps: Vec<String> = page["value"]
+        .as_array()
+        .expect("a page of events")
+        .iter()
+        .map(|e| e["resultReason"].as_str().unwrap_or_default().split(": ").next().unwrap_or_default().to_string())
+        .collect();
+    steps.sort();
+    assert_eq!(steps, ["shop/erase:customers", "shop/erase:notes", "shop/erase:reviews"], "{page}");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use crate::{
     odata::{filter::Filter, orderby::SortKey},
-    store::{Claim, Cursor, OperationRecord, StoreError},
+    store::{AuditEvent, Claim, Cursor, OperationRecord, StoreError},
 };
 use chrono::{DateTime, Utc};
 use dpo_model::subject_rights::{AuthoredNote, SubjectRightsRequest};
@@ -197,11 +197,14 @@ pub trait SubjectRightsRequests: Send + Sync + 'static {
     /// Like [`SubjectRightsRequests::replace_request`] without a job, only while `claim` still holds its
     /// operation, whose lease it extends to `until` in the same transaction: a worker that lost its claim
     /// writes nothing ([`StoreError::LeaseLost`]), and a stage's record and its heartbeat are one commit.
+    /// With `event`, that commit also appends it to its tenant's audit trail: what a stage or an erase step
+    /// did is never recorded without its event, nor the event without it.
     fn replace_request_claimed(
         &self,
         record: &RequestRecord,
         claim: &Claim,
         until: DateTime<Utc>,
+        event: Option<AuditEvent>,
     ) -> Result<(), StoreError>;
     /// The requests `list` selects, in its order.
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError>;

@@ -20,7 +20,7 @@ use dpo_domain::{
     blocking::blocking,
     request_stages::{Work, dpo_itself, next_work, set_stage},
     requests::RequestRecord,
-    store::{Claim, OperationRecord, StoreError},
+    store::{AuditEvent, Claim, OperationRecord, StoreError},
 };
 use dpo_model::subject_rights::{
     DataSubject, KeyValuePair, PublicError, SubjectRightsRequest, SubjectRightsRequestDetail,
@@ -71,8 +71,21 @@ async fn load(ctx: &JobContext, claim: &Claim, request: Uuid) -> Result<Option<R
 async fn save(
     ctx: &JobContext,
     claim: &Claim,
+    record: RequestRecord,
+    change: impl Fn(&mut RequestRecord),
+) -> Result<Option<RequestRecord>, ExportError> {
+    save_recorded(ctx, claim, record, change, |_| None).await
+}
+
+/// Like [`save`], appending the audit event `event_of` makes of the request as changed in the same commit:
+/// a stage's end or an erase step is never in the request without its event in the trail, nor the event
+/// without it.
+async fn save_recorded(
+    ctx: &JobContext,
+    claim: &Claim,
     mut record: RequestRecord,
     change: impl Fn(&mut RequestRecord),
+    event_of: impl Fn(&RequestRecord) -> Option<AuditEvent>,
 ) -> Result<Option<RequestRecord>, ExportError> {
     loop {
         if record.request.status != Some(SubjectRightsRequestStatus::Active) {
@@ -81,8 +94,8 @@ async fn save(
         change(&mut record);
         record.version += 1;
         // Written only while the claim holds, its lease renewed in the same commit.
-        let (held, until, stored) = (claim.clone(), Utc::now() + ctx.lease, record.clone());
-        match blocking(&ctx.stores.requests, move |s| s.replace_request_claimed(&stored, &held, until)).await {
+        let (held, until, stored, event) = (claim.clone(), Utc::now() + ctx.lease, record.clone(), event_of(&record));
+        match blocking(&ctx.stores.requests, move |s| s.replace_request_claimed(&stored, &held, until, event)).await {
             Ok(()) => return Ok(Some(record)),
             Err(StoreError::VersionMismatch { .. }) => match load(ctx, claim, record.id).await? {
                 Some(now) => record = now,
@@ -129,7 +142,7 @@ async fn finish(
     error: Option<PublicError>,
     also: impl Fn(&mut RequestRecord),
 ) -> Result<Option<RequestRecord>, ExportError> {
-    let saved = save(ctx, claim, record, |r| {
+    let change = |r: &mut RequestRecord| {
         let now = Utc::now().trunc_subsecs(3);
         let (status, kind) = match error {
             Some(_) => (StageStatus::Failed, "stageFailed"),
@@ -137,22 +150,13 @@ async fn finish(
         };
         set_stage(&mut r.request, stage, status, error.clone(), kind, &dpo_itself(), now);
         also(r);
-    })
-    .await?;
-    if let Some(record) = &saved {
-        audit_stage(ctx, record, stage, error.as_ref()).await?;
-    }
-    Ok(saved)
+    };
+    save_recorded(ctx, claim, record, change, |r| Some(stage_event(r, stage, error.as_ref()))).await
 }
 
-/// Records in the tenant's audit trail that `stage` of `record` ended (by dpo): completed, with the
-/// estimate's counts, or failed, with why.
-async fn audit_stage(
-    ctx: &JobContext,
-    record: &RequestRecord,
-    stage: Stage,
-    error: Option<&PublicError>,
-) -> Result<(), ExportError> {
+/// The audit event of `stage` of `record` ending (by dpo): completed, with the estimate's counts, or
+/// failed, with why.
+fn stage_event(record: &RequestRecord, stage: Stage, error: Option<&PublicError>) -> AuditEvent {
     let reason = match (error, stage) {
         (Some(error), _) => format!("{} failed: {}", stage.as_str(), error.message.as_deref().unwrap_or_default()),
         (None, Stage::ContentEstimate | Stage::ContentDeletion) if record.erasure.is_some() => {
@@ -178,10 +182,7 @@ async fn audit_stage(
         (None, _) => format!("{} completed", stage.as_str()),
     };
     let outcome = if error.is_some() { Err(reason) } else { Ok(Some(reason)) };
-    let event =
-        dpo_domain::audit::by_dpo(&record.tenant_id, dpo_domain::audit::Activity::EndRequestStage, record.id, outcome);
-    blocking(&ctx.stores.audit, move |log| log.append(event)).await?;
-    Ok(())
+    dpo_domain::audit::by_dpo(&record.tenant_id, dpo_domain::audit::Activity::EndRequestStage, record.id, outcome)
 }
 
 /// The request's person, with the directory user their email is, if any.

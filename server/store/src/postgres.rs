@@ -117,13 +117,15 @@ fn unreachable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError 
 }
 
 impl PostgresStore {
-    /// Replaces a request at the version before `record`'s, queueing `job` with it (and announcing it) and,
-    /// with `fence`, only while that claim holds its operation, whose lease it extends: one transaction.
+    /// Replaces a request at the version before `record`'s, queueing `job` with it (and announcing it),
+    /// appending `event` to its tenant's trail and, with `fence`, only while that claim holds its operation,
+    /// whose lease it extends: one transaction.
     fn replace_request_fenced(
         &self,
         record: &RequestRecord,
         job: Option<&OperationRecord>,
         fence: Option<(&Claim, DateTime<Utc>)>,
+        event: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
         let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
         let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
@@ -132,6 +134,10 @@ impl PostgresStore {
         let (id, expected) = (record.id, record.version.saturating_sub(1));
         self.with(move |mut conn| async move {
             let tx = conn.transaction().await.map_err(pg)?;
+            if let Some(event) = &event {
+                // The chain's lock first, as the audit writer takes it, before any row's.
+                lock_chain(&tx, &event.tenant_id).await?;
+            }
             if let Some((heartbeat, operation)) = heartbeat
                 && execute(&tx, heartbeat).await? == 0
             {
@@ -141,6 +147,9 @@ impl PostgresStore {
                 if let Some(queued) = queued {
                     execute(&tx, queued).await?;
                     Self::announce(&tx).await?;
+                }
+                if let Some(event) = event {
+                    append_locked(&tx, event).await?;
                 }
                 return tx.commit().await.map_err(pg);
             }
@@ -395,7 +404,7 @@ async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<Aud
         let mut conn = connection(pool).await?;
         let tx = conn.transaction().await.map_err(pg)?;
         for tenant in &tenants {
-            tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&AUDIT_LOCK, tenant]).await.map_err(pg)?;
+            lock_chain(&tx, tenant).await?;
         }
         let mut heads: std::collections::HashMap<String, (i64, String)> = std::collections::HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -431,6 +440,20 @@ async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<Aud
         return Ok(outcomes);
     }
     Err(Failure::Contended(32).into())
+}
+
+/// Takes the lock of `tenant`'s audit chain for the transaction: replicas append to it one after the other.
+async fn lock_chain(tx: &impl GenericClient, tenant: &str) -> Result<(), StoreError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&AUDIT_LOCK, &tenant]).await.map(|_| ()).map_err(pg)
+}
+
+/// Appends `event` at the next place of its tenant's chain, whose lock the transaction holds.
+async fn append_locked(tx: &impl GenericClient, event: AuditEvent) -> Result<AuditEvent, StoreError> {
+    let head = query(tx, built(statements::audit_last(&event.tenant_id)), decode::audit_head).await?.pop();
+    let (seq, prev) = head.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
+    let event = event.sealed(seq, &prev);
+    execute(tx, built(statements::audit_insert(&event))).await?;
+    Ok(event)
 }
 
 async fn execute(conn: &impl GenericClient, Built(text, values): Built) -> Result<u64, StoreError> {
@@ -781,7 +804,7 @@ impl SubjectRightsRequests for PostgresStore {
     }
 
     fn replace_request(&self, record: &RequestRecord, job: Option<&OperationRecord>) -> Result<(), StoreError> {
-        self.replace_request_fenced(record, job, None)
+        self.replace_request_fenced(record, job, None, None)
     }
 
     fn replace_request_claimed(
@@ -789,8 +812,9 @@ impl SubjectRightsRequests for PostgresStore {
         record: &RequestRecord,
         claim: &Claim,
         until: DateTime<Utc>,
+        event: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.replace_request_fenced(record, None, Some((claim, until)))
+        self.replace_request_fenced(record, None, Some((claim, until)), event)
     }
 
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError> {

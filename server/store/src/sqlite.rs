@@ -97,13 +97,15 @@ fn redact_stored_locations(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration
 }
 
 impl SqliteStore {
-    /// Replaces a request at the version before `record`'s, queueing `job` with it and, with `fence`, only
-    /// while that claim holds its operation, whose lease it extends: one commit for all of it.
+    /// Replaces a request at the version before `record`'s, queueing `job` with it, appending `event` to its
+    /// tenant's trail and, with `fence`, only while that claim holds its operation, whose lease it extends:
+    /// one commit for all of it.
     fn replace_request_fenced(
         &self,
         record: &RequestRecord,
         job: Option<&OperationRecord>,
         fence: Option<(&Claim, DateTime<Utc>)>,
+        event: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
         let statement = requests::replace_request(record).map_err(|source| Unwritable { what: "a request", source })?;
         let (statement, probe) = (built(statement), built(requests::request_version(&record.tenant_id, record.id)));
@@ -117,10 +119,13 @@ impl SqliteStore {
                 return Err(lost(conn, operation));
             }
             if execute(conn, statement)? == 1 {
-                return match queued {
-                    Some((queued, job_id)) => insert_on(conn, queued, job_id),
-                    None => Ok(()),
-                };
+                if let Some((queued, job_id)) = queued {
+                    insert_on(conn, queued, job_id)?;
+                }
+                if let Some(event) = event {
+                    append_on(conn, event)?;
+                }
+                return Ok(());
             }
             Err(not_replaced(conn, probe, id, expected))
         })
@@ -510,7 +515,7 @@ impl SubjectRightsRequests for SqliteStore {
     }
 
     fn replace_request(&self, record: &RequestRecord, job: Option<&OperationRecord>) -> Result<(), StoreError> {
-        self.replace_request_fenced(record, job, None)
+        self.replace_request_fenced(record, job, None, None)
     }
 
     fn replace_request_claimed(
@@ -518,8 +523,9 @@ impl SubjectRightsRequests for SqliteStore {
         record: &RequestRecord,
         claim: &Claim,
         until: DateTime<Utc>,
+        event: Option<AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.replace_request_fenced(record, None, Some((claim, until)))
+        self.replace_request_fenced(record, None, Some((claim, until)), event)
     }
 
     fn list_requests(&self, list: &RequestList<'_>) -> Result<Vec<RequestRecord>, StoreError> {
@@ -559,7 +565,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_request_is_replaced_under_a_claim_only_while_the_claim_holds() {
+    fn a_request_and_its_event_are_written_under_a_claim_only_while_the_claim_holds() {
         use dpo_domain::store::JobQueue;
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(dir.path()).expect("opens");
@@ -592,7 +598,14 @@ mod tests {
         let first = store.claim("a", now, now - chrono::Duration::seconds(1), None).expect("claims").expect("the job");
         record.version = 2;
         record.erasure = Some(Default::default());
-        store.replace_request_claimed(&record, &first, now + chrono::Duration::seconds(30)).expect("while it holds");
+        let event = |what: &str| {
+            let outcome = Ok(Some(what.to_string()));
+            Some(dpo_domain::audit::by_dpo("t", dpo_domain::audit::Activity::EndRequestStage, record.id, outcome))
+        };
+        store
+            .replace_request_claimed(&record, &first, now + chrono::Duration::seconds(30), event("the first's"))
+            .expect("while it holds");
+        assert_eq!(store.audit_last("t").expect("reads").map(|(seq, _)| seq), Some(1), "its event with it");
         let second = store
             .claim("b", now + chrono::Duration::seconds(60), now + chrono::Duration::seconds(90), None)
             .expect("claims")
@@ -600,13 +613,24 @@ mod tests {
         assert_eq!(second.attempt, 2);
         record.version = 3;
         record.report = Some("the zombie's".into());
-        match store.replace_request_claimed(&record, &first, now + chrono::Duration::seconds(30)) {
+        match store.replace_request_claimed(&record, &first, now + chrono::Duration::seconds(30), event("the zombie's"))
+        {
             Err(StoreError::LeaseLost(id)) => assert_eq!(id, job.id),
             other => panic!("{other:?}"),
         }
         let kept = store.get_request("t", record.id).expect("reads").expect("there");
         assert_eq!((kept.version, kept.report, kept.erasure), (2, None, Some(Default::default())), "nothing written");
-        store.replace_request_claimed(&record, &second, now + chrono::Duration::seconds(120)).expect("the new owner");
+        assert_eq!(store.audit_last("t").expect("reads").map(|(seq, _)| seq), Some(1), "nor its event");
+        store
+            .replace_request_claimed(&record, &second, now + chrono::Duration::seconds(120), event("the owner's"))
+            .expect("the new owner");
+        assert_eq!(store.audit_last("t").expect("reads").map(|(seq, _)| seq), Some(2));
+        // A write that is refused for its version appends nothing either.
+        match store.replace_request_claimed(&record, &second, now + chrono::Duration::seconds(120), event("stale")) {
+            Err(StoreError::VersionMismatch { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.audit_last("t").expect("reads").map(|(seq, _)| seq), Some(2), "no event for a stale write");
     }
 
     #[test]

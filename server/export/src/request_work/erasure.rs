@@ -9,7 +9,7 @@
 //! the commit. A crash between the two runs the step again; statements must be idempotent, so a second
 //! run changing nothing means the first one committed and its count stands.
 
-use super::{Stopped, finish, found_per_source, person_of, save, stage_error, start, stopped, to_i64};
+use super::{Stopped, finish, found_per_source, person_of, save_recorded, stage_error, start, stopped, to_i64};
 use crate::{
     ExportError, drives,
     job::JobContext,
@@ -29,7 +29,7 @@ use dpo_domain::{
     requests::{
         ErasureLog, ErasureStep, KeptRows, RequestRecord, StepDone, StepKind, Unerased, Verification, Verified,
     },
-    store::Claim,
+    store::{AuditEvent, Claim},
 };
 use dpo_model::subject_rights::{
     KeyValuePair, SubjectRightsRequestDetail, SubjectRightsRequestStage as Stage,
@@ -294,20 +294,22 @@ pub(super) async fn erase(ctx: &JobContext, claim: &Claim, record: RequestRecord
     done.map_or_else(stopped, Ok)
 }
 
-/// Sets `change` on step `at` of the request's erasure and writes it under the claim.
+/// Sets `change` on step `at` of the request's erasure and writes it under the claim, with `event` in the
+/// same commit.
 async fn record_step(
     ctx: &JobContext,
     claim: &Claim,
     record: RequestRecord,
     at: usize,
     change: impl Fn(&mut ErasureStep),
+    event: Option<AuditEvent>,
 ) -> Result<RequestRecord, StepFailed> {
-    let saved = save(ctx, claim, record, |r| {
+    let change = |r: &mut RequestRecord| {
         if let Some(step) = r.erasure.as_mut().and_then(|log| log.steps.get_mut(at)) {
             change(step);
         }
-    })
-    .await?;
+    };
+    let saved = save_recorded(ctx, claim, record, change, |_| event.clone()).await?;
     saved.ok_or(StepFailed::Stopped(Stopped::Request))
 }
 
@@ -360,21 +362,15 @@ async fn run_step(
         },
         _ => Err(StepFailed::Stage("the source no longer erases this way; create the request again".into())),
     };
-    // The step's outcome recorded and audited at once: the two writes share a commit where the store groups
-    // them, and both are made before the next step starts.
+    // The step's outcome and its event in one commit, before the next step starts.
     let outcome = match outcome {
         Ok((ran, done)) => {
-            let tenant = ran.tenant_id.clone();
-            let audited = audit_step(ctx, &tenant, ran.id, Ok(done_text(&what, step.kind, &done)));
-            let recorded = record_step(ctx, claim, ran, at, |s| {
+            let event = step_event(&ran.tenant_id, ran.id, Ok(done_text(&what, step.kind, &done)));
+            let done_now = |s: &mut ErasureStep| {
                 s.committing = None;
                 s.done = Some(done.clone());
-            });
-            match tokio::join!(recorded, audited) {
-                (Ok(written), Ok(())) => Ok(written),
-                (Ok(written), Err(e)) => return Err((written, e.into())),
-                (Err(failed), _) => Err(failed),
-            }
+            };
+            record_step(ctx, claim, ran, at, done_now, Some(event)).await
         }
         Err(failed) => Err(failed),
     };
@@ -413,10 +409,14 @@ async fn audit_step(
     request: uuid::Uuid,
     outcome: Result<String, String>,
 ) -> Result<(), ExportError> {
-    let event =
-        dpo_domain::audit::by_dpo(tenant, dpo_domain::audit::Activity::EraseRequestData, request, outcome.map(Some));
+    let event = step_event(tenant, request, outcome);
     blocking(&ctx.stores.audit, move |log| log.append(event)).await?;
     Ok(())
+}
+
+/// The audit event of an erase step's `outcome`.
+fn step_event(tenant: &str, request: uuid::Uuid, outcome: Result<String, String>) -> AuditEvent {
+    dpo_domain::audit::by_dpo(tenant, dpo_domain::audit::Activity::EraseRequestData, request, outcome.map(Some))
 }
 
 /// One statement in a transaction of its own: run, refused above `max_rows`, recorded as committing under
@@ -448,7 +448,7 @@ async fn erase_statement(
         _ => changed,
     };
     // Dropped on any failure here: the transaction is rolled back.
-    let record = record_step(ctx, claim, record, at, |s| s.committing = Some(counted)).await?;
+    let record = record_step(ctx, claim, record, at, |s| s.committing = Some(counted), None).await?;
     uncommitted.commit().await.map_err(source_error)?;
     Ok((record, StepDone { changed: counted, status: None, at: Utc::now().trunc_subsecs(3) }))
 }
@@ -473,7 +473,7 @@ async fn erase_objects(
                 store.delete(file).await.map_err(|e| StepFailed::Stage(e.to_string()))?;
             }
             deleted += batch.len() as u64;
-            record = record_step(ctx, claim, record, at, |s| s.deleted_so_far = deleted).await?;
+            record = record_step(ctx, claim, record, at, |s| s.deleted_so_far = deleted, None).await?;
         }
     }
     Ok((record, StepDone { changed: deleted, status: None, at: Utc::now().trunc_subsecs(3) }))
