@@ -19,6 +19,8 @@ impl DpoServer {
     /// Starts `<release>/dpo-server serve` over `state` on a free loopback port, with `args` added, as a
     /// user runs it: every default on (logging at info), its log in a file of the state folder.
     pub fn start(release: &Path, state: &Path, args: &[&str]) -> anyhow::Result<DpoServer> {
+        // The log file goes into the state folder, which a server over PostgreSQL has not made yet.
+        std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
         let mut serve = Command::new(release.join("dpo-server"));
         serve.args(["serve", "--bind", "127.0.0.1:0", "--log-file"]).arg(state.join("dpo-bench.log"));
         serve.args(args).arg("--state-dir").arg(state);
