@@ -380,6 +380,11 @@ async fn a_customers_data_is_estimated_approved_by_another_admin_erased_kept_by_
     );
     let closed = creator.post(format!("{url}/close")).json(&json!({})).send().await.unwrap();
     assert_eq!(closed.status().as_u16(), 200);
+    // The events written in the same commit as the steps and stages they record keep the tenant's chain whole.
+    let audit = server.store.audit.clone();
+    let chain =
+        tokio::task::spawn_blocking(move || dpo_server::audit_trail::verify(&*audit, TENANT, None)).await.unwrap();
+    assert!(chain.as_ref().is_ok_and(|verified| verified.events >= 10), "{chain:?}");
     server.stop().await;
 }
 
