@@ -155,8 +155,17 @@ pub struct AuditEvent {
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl AuditEvent {
+    /// The event at the place after `head` (the chain's last event's place and hash; `None` for an empty
+    /// chain, which it starts), with its own hash: every store appends through this one rule.
+    pub fn sealed_after(self, head: Option<(i64, String)>) -> AuditEvent {
+        match head {
+            Some((seq, hash)) => self.sealed(seq + 1, &hash),
+            None => self.sealed(1, GENESIS_HASH),
+        }
+    }
+
     /// The event at place `seq` of its chain after an event whose hash is `prev_hash`, with its own hash.
-    pub fn sealed(mut self, seq: i64, prev_hash: &str) -> AuditEvent {
+    fn sealed(mut self, seq: i64, prev_hash: &str) -> AuditEvent {
         self.seq = seq;
         self.prev_hash = prev_hash.to_string();
         self.hash = self.expected_hash();

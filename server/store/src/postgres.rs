@@ -19,8 +19,7 @@
 
 use super::{
     ActivityRecord, AsyncDirectory, AsyncOperations, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger,
-    ExportedObject, GENESIS_HASH, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord,
-    decode,
+    ExportedObject, JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord, decode,
     failure::{Failure, Unwritable},
     requests::{NoteRecord, RequestList, RequestRecord, SubjectRightsRequests},
     statements::{self, Statement, requests},
@@ -422,8 +421,7 @@ async fn append_all(pool: &Pool, batch: &[QueuedEvent]) -> Result<Vec<Result<Aud
                 Some(head) => Some(head.clone()),
                 None => query(&tx, built(statements::audit_last(&event.tenant_id)), decode::audit_head).await?.pop(),
             };
-            let (seq, prev) = head.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
-            let event = event.clone().sealed(seq, &prev);
+            let event = event.clone().sealed_after(head);
             match execute(&tx, built(statements::audit_insert(&event))).await {
                 Ok(_) => {}
                 Err(StoreError::Duplicate(_)) => continue 'attempt, // rolled back when dropped
@@ -450,8 +448,7 @@ async fn lock_chain(tx: &impl GenericClient, tenant: &str) -> Result<(), StoreEr
 /// Appends `event` at the next place of its tenant's chain, whose lock the transaction holds.
 async fn append_locked(tx: &impl GenericClient, event: AuditEvent) -> Result<AuditEvent, StoreError> {
     let head = query(tx, built(statements::audit_last(&event.tenant_id)), decode::audit_head).await?.pop();
-    let (seq, prev) = head.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
-    let event = event.sealed(seq, &prev);
+    let event = event.sealed_after(head);
     execute(tx, built(statements::audit_insert(&event))).await?;
     Ok(event)
 }

@@ -4,8 +4,8 @@
 //! events) are committed in groups by one writer thread ([`super::group_commit`]).
 
 use super::{
-    ActivityRecord, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger, ExportedObject, GENESIS_HASH,
-    JobQueue, ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord, decode,
+    ActivityRecord, AuditEvent, AuditLog, AuditPage, Claim, Directory, ExportLedger, ExportedObject, JobQueue,
+    ListRequest, OperationRecord, Operations, Pending, StoreError, UserRecord, decode,
     failure::{Failure, Unwritable},
     requests::{NoteRecord, RequestList, RequestRecord, SubjectRightsRequests},
     statements::{self, Statement, requests},
@@ -456,8 +456,7 @@ fn insert_on(conn: &rusqlite::Connection, statement: Built, id: Uuid) -> Result<
 /// before it in its batch are already visible there, so places follow on.
 fn append_on(conn: &rusqlite::Connection, event: AuditEvent) -> Result<AuditEvent, StoreError> {
     let last = query(conn, built(statements::audit_last(&event.tenant_id)), |row| decode::audit_head(row))?.pop();
-    let (seq, prev) = last.map_or((1, GENESIS_HASH.to_string()), |(seq, hash)| (seq + 1, hash));
-    let event = event.sealed(seq, &prev);
+    let event = event.sealed_after(last);
     execute(conn, built(statements::audit_insert(&event)))?;
     Ok(event)
 }
