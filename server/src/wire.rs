@@ -6,31 +6,17 @@ use crate::{
     odata::QueryError,
     operations::{Operation, OperationError, Precondition},
 };
-use dpo_api::{GraphError, model::DataPolicyOperation};
+use dpo_api::GraphError;
 use dropshot::ErrorStatusCode;
 use serde_json::{Map, Value};
 
 /// Instance annotation that says why a failed operation failed.
 pub const FAILURE_REASON: &str = "@dpo.failureReason";
 
-/// The entity as Graph shows it (the SAS signature of `storageLocation` redacted).
-pub fn entity(op: &Operation) -> DataPolicyOperation {
-    DataPolicyOperation {
-        id: Some(op.id.to_string()),
-        odata_type: None,
-        completed_date_time: op.completed_at,
-        progress: Some(op.progress),
-        status: Some(op.status),
-        storage_location: op.storage_location.clone(),
-        submitted_date_time: Some(op.submitted_at),
-        user_id: Some(op.user_id.clone()),
-    }
-}
-
-/// One entity on the wire: its annotations, then the properties of [`DataPolicyOperation`] in the model's
-/// order, borrowed from the operation (a polled operation is answered many times a second: no copies of its
-/// strings, and timestamps written whole, not a character at a time). `the_body_is_the_model_s` holds the two
-/// to the same bytes.
+/// One entity on the wire: its annotations, then the properties of `dpo_model::DataPolicyOperation` in
+/// the model's order, borrowed from the operation (a polled operation is answered many times a second: no
+/// copies of its strings, and timestamps written whole, not a character at a time).
+/// `the_body_is_the_model_s` holds the two to the same bytes.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct EntityBody<'a> {
@@ -252,6 +238,7 @@ pub fn link_query(pairs: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dpo_api::model::DataPolicyOperation;
 
     #[test]
     fn if_match_values() {
@@ -260,6 +247,20 @@ mod tests {
         assert_eq!(precondition(Some("W/\"7\"")), Precondition::Version(7));
         assert_eq!(precondition(Some("\"7\"")), Precondition::Version(7));
         assert_eq!(precondition(Some("garbage")), Precondition::Never);
+    }
+
+    /// The operation as the model holds it (the SAS signature of `storageLocation` redacted).
+    fn entity(op: &Operation) -> DataPolicyOperation {
+        DataPolicyOperation {
+            id: Some(op.id.to_string()),
+            odata_type: None,
+            completed_date_time: op.completed_at,
+            progress: Some(op.progress),
+            status: Some(op.status),
+            storage_location: op.storage_location.clone(),
+            submitted_date_time: Some(op.submitted_at),
+            user_id: Some(op.user_id.clone()),
+        }
     }
 
     #[test]
