@@ -175,7 +175,7 @@ impl RequestService {
             collected_removed_at: None,
             erasure: None,
         };
-        let (stored, job) = (record.clone(), job_of(&record, now));
+        let (stored, job) = (record.clone(), record.job(now));
         blocking(&self.store, move |s| s.insert_request(&stored, &job)).await?;
         self.queued.notify_one();
         Ok(record)
@@ -290,7 +290,7 @@ impl RequestService {
         let mut record = self.get(&caller.tenant, id).await?;
         apply_action(id, &mut record.request, action, &identity_set(caller), now)?;
         // Approving sets the next stage going: its worker is queued with the change.
-        let job = (action == StageAction::Approve).then(|| job_of(&record, now));
+        let job = (action == StageAction::Approve).then(|| record.job(now));
         self.replace(&mut record, job).await?;
         if let Some(comment) = comment.filter(|c| !c.trim().is_empty()) {
             let mut body = Map::new();
@@ -666,24 +666,6 @@ fn days_due(regulations: &[String]) -> i64 {
         45
     } else {
         30
-    }
-}
-
-/// The operation that runs the stages of `record` from where it stands (dpo's own: no dataPolicyOperation).
-fn job_of(record: &RequestRecord, now: DateTime<Utc>) -> OperationRecord {
-    OperationRecord {
-        id: Uuid::now_v7(),
-        tenant_id: record.tenant_id.clone(),
-        user_id: String::new(),
-        status: dpo_api::model::DataPolicyOperationStatus::NotStarted,
-        progress: 0.0,
-        storage_location: None,
-        storage_secret: None,
-        submitted_at: now,
-        completed_at: None,
-        version: 1,
-        failure_reason: None,
-        request_id: Some(record.id),
     }
 }
 

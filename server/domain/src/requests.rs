@@ -30,6 +30,27 @@ pub struct RequestRecord {
     pub erasure: Option<ErasureLog>,
 }
 
+impl RequestRecord {
+    /// The operation that runs the request's stages from where it stands (dpo's own: no dataPolicyOperation),
+    /// queued at `now`.
+    pub fn job(&self, now: DateTime<Utc>) -> OperationRecord {
+        OperationRecord {
+            id: Uuid::now_v7(),
+            tenant_id: self.tenant_id.clone(),
+            user_id: String::new(),
+            status: dpo_model::DataPolicyOperationStatus::NotStarted,
+            progress: 0.0,
+            storage_location: None,
+            storage_secret: None,
+            submitted_at: now,
+            completed_at: None,
+            version: 1,
+            failure_reason: None,
+            request_id: Some(self.id),
+        }
+    }
+}
+
 /// What a `delete` request's stages planned and did in the sources, step by step: written by the estimate
 /// (the plan a person approves), then after each step of `contentDeletion` before the next one starts, and
 /// by the verification. Kept beside the request (Graph's entity has no place for it); the report is made

@@ -578,20 +578,7 @@ mod tests {
             collected_removed_at: None,
             erasure: None,
         };
-        let job = OperationRecord {
-            id: Uuid::now_v7(),
-            tenant_id: "t".into(),
-            user_id: String::new(),
-            status: dpo_model::DataPolicyOperationStatus::NotStarted,
-            progress: 0.0,
-            storage_location: None,
-            storage_secret: None,
-            submitted_at: now,
-            completed_at: None,
-            version: 1,
-            failure_reason: None,
-            request_id: Some(record.id),
-        };
+        let job = record.job(now);
         store.insert_request(&record, &job).expect("inserted");
         // A lease that is already over: the next claim takes the job again, as attempt 2.
         let first = store.claim("a", now, now - chrono::Duration::seconds(1), None).expect("claims").expect("the job");
