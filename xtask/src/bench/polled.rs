@@ -21,17 +21,11 @@ pub struct Polled {
 }
 
 impl Polled {
-    /// Each round's dpo figure over the ceiling's, sorted.
+    /// Each round's share (dpo over the ceiling), sorted.
     fn ratios(&self) -> Vec<f64> {
-        let mut ratios: Vec<f64> = self.dpo.iter().zip(&self.ceiling).map(|(d, c)| d / c.max(1.0)).collect();
+        let mut ratios: Vec<f64> = self.dpo.iter().zip(&self.ceiling).map(|(d, c)| share(*d, *c)).collect();
         ratios.sort_by(f64::total_cmp);
         ratios
-    }
-
-    /// The median round's ratio.
-    pub fn median_ratio(&self) -> f64 {
-        let ratios = self.ratios();
-        ratios.get(ratios.len() / 2).copied().unwrap_or(0.0)
     }
 
     /// The section of BENCHMARKS.md.
@@ -49,21 +43,32 @@ impl Polled {
             out.push_str(&format!(
                 "| {} | {dpo:.0} | {ceiling:.0} | {:.0}% |\n",
                 round + 1,
-                100.0 * dpo / ceiling.max(1.0)
+                100.0 * share(*dpo, *ceiling)
             ));
         }
         let ratios = self.ratios();
         let (lowest, highest) = (ratios.first().copied().unwrap_or(0.0), ratios.last().copied().unwrap_or(0.0));
+        let median = median(&ratios);
         out.push_str(&format!(
             "\nMedian share {:.0}% (target ≥ {:.0}%: {}); the rounds range from {:.0}% to {:.0}%.\n",
-            100.0 * self.median_ratio(),
+            100.0 * median,
             100.0 * TARGET,
-            if self.median_ratio() >= TARGET { "met" } else { "missed" },
+            if median >= TARGET { "met" } else { "missed" },
             100.0 * lowest,
             100.0 * highest,
         ));
         out
     }
+}
+
+/// The middle of `sorted` shares.
+fn median(sorted: &[f64]) -> f64 {
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// A round's share: dpo's requests/s over the ceiling's.
+fn share(dpo: f64, ceiling: f64) -> f64 {
+    dpo / ceiling.max(1.0)
 }
 
 /// Seeds a store in `state`, starts dpo over it with every default and the ceiling, and measures.
@@ -98,7 +103,7 @@ mod tests {
             ceiling: vec![100_000.0, 50_000.0, 100_000.0],
             seconds: 8,
         };
-        assert!((polled.median_ratio() - 0.85).abs() < 1e-9);
+        assert!((median(&polled.ratios()) - 0.85).abs() < 1e-9);
         let text = polled.render();
         assert!(text.contains("| 2 | 40000 | 50000 | 80% |"), "{text}");
         assert!(text.contains("Median share 85% (target ≥ 80%: met); the rounds range from 80% to 90%."), "{text}");
